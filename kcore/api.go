@@ -54,16 +54,16 @@ func (e *ReadError) Unwrap() error { return e.Err }
 // Regs is the register set of one CPU (x86_64 struct user_regs_struct order,
 // arch/x86/include/asm/user_64.h).
 type Regs struct {
-	R15, R14, R13, R12, BP, BX, R11, R10, R9, R8 uint64
+	R15, R14, R13, R12, BP, BX, R11, R10, R9, R8  uint64
 	AX, CX, DX, SI, DI, OrigAX, IP, CS, Flags, SP uint64
 	SS, FSBase, GSBase, DS, ES, FS, GS            uint64
 }
 
 // CPUState is one CPU's saved state from the dump's notes.
 type CPUState struct {
-	CPU int    // CPU index (QEMU: pr_pid-1; kdump: note order or crash_notes)
-	PID int    // pr_pid as written (kdump: the task running on it)
-	Regs Regs  // general registers
+	CPU  int    // CPU index (QEMU: pr_pid-1; kdump: note order or crash_notes)
+	PID  int    // pr_pid as written (kdump: the task running on it)
+	Regs Regs   // general registers
 	CR3  uint64 // page-table root when known (QEMU notes), else 0
 	// KernelGSBase is the per-CPU base when known (QEMU notes), else 0.
 	KernelGSBase uint64

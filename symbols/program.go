@@ -25,7 +25,9 @@ type Symbol struct {
 }
 
 // IsText reports whether the symbol is code.
-func (s Symbol) IsText() bool { return s.Type == 'T' || s.Type == 't' || s.Type == 'W' || s.Type == 'w' }
+func (s Symbol) IsText() bool {
+	return s.Type == 'T' || s.Type == 't' || s.Type == 'W' || s.Type == 'w'
+}
 
 // SymbolTable maps names to addresses and addresses to names.
 // Implementations keep sorted tables: both directions are O(log n).
