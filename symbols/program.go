@@ -65,6 +65,7 @@ type Program struct {
 	// BTF has no variable record for (see globals.go).
 	globals map[string]string
 	cache   *typeCache
+	memo    memo // per-Program state of walkers (see Memo)
 }
 
 // NewProgram ties memory, symbols and types together.
