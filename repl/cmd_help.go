@@ -1,0 +1,182 @@
+package repl
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+)
+
+func registerHelp(r *Registry) {
+	r.Add(&Command{
+		Name:      "help",
+		Aliases:   []string{"h", "?"},
+		Summary:   "list commands, or describe one command with its flags",
+		Usage:     "help [COMMAND]",
+		NoProgram: true,
+		Help: `Without an argument, lists every command with a one-line summary.
+With a command name, shows its usage, description, every flag and examples.
+
+Every command also accepts --json (or -j): the result is written as one
+line of JSON instead of text. Output can be piped to a shell command
+("ps | grep bash") or redirected to a file ("log > dmesg.txt", ">>").
+
+Exit status in batch mode: 0 success; 1 and 2 are a command's own
+findings (deadlock: 1 blocked chains, 2 a cycle); 3 a command failed;
+64 usage error (unknown command or flag); 66 the dump could not be opened.
+With several commands the highest status wins.`,
+		Examples: []string{"help", "help rd"},
+		Complete: func(c *Completion) []string { return c.Session.Reg.Names() },
+		Run:      runHelp,
+	})
+}
+
+// HelpList is the result of "help": the commands, sorted.
+type HelpList struct {
+	Commands []HelpSummary `json:"commands"`
+}
+
+// HelpSummary is one command in HelpList.
+type HelpSummary struct {
+	Name    string   `json:"name"`
+	Aliases []string `json:"aliases,omitempty"`
+	Summary string   `json:"summary"`
+}
+
+// HelpCommand is the result of "help CMD".
+type HelpCommand struct {
+	Name     string     `json:"name"`
+	Aliases  []string   `json:"aliases,omitempty"`
+	Summary  string     `json:"summary"`
+	Usage    string     `json:"usage"`
+	Help     string     `json:"help"`
+	Flags    []HelpFlag `json:"flags"`
+	Examples []string   `json:"examples"`
+}
+
+// HelpFlag is one flag in HelpCommand.
+type HelpFlag struct {
+	Name    string   `json:"name"`
+	Aliases []string `json:"aliases,omitempty"`
+	Arg     string   `json:"arg,omitempty"`
+	Default string   `json:"default,omitempty"`
+	Help    string   `json:"help"`
+}
+
+func runHelp(c *Call) (Result, error) {
+	reg := c.Session.Reg
+	if len(c.Args) == 0 {
+		var hl HelpList
+		for _, cmd := range reg.Commands() {
+			hl.Commands = append(hl.Commands, HelpSummary{Name: cmd.Name, Aliases: cmd.Aliases, Summary: cmd.Summary})
+		}
+		return hl, nil
+	}
+	if err := c.NeedArgs(1, 1); err != nil {
+		return nil, err
+	}
+	cmd, ok := reg.Lookup(c.Args[0])
+	if !ok {
+		return nil, UsageErrorf("no command %q", c.Args[0])
+	}
+	return describeCommand(cmd), nil
+}
+
+func describeCommand(cmd *Command) HelpCommand {
+	h := HelpCommand{Name: cmd.Name, Aliases: cmd.Aliases, Summary: cmd.Summary, Usage: cmd.Usage,
+		Help: cmd.Help, Examples: cmd.Examples, Flags: []HelpFlag{}}
+	for _, f := range cmd.Flags {
+		h.Flags = append(h.Flags, HelpFlag(f))
+	}
+	h.Flags = append(h.Flags, HelpFlag{Name: "json", Aliases: []string{"j"}, Help: "write the result as one line of JSON"})
+	if h.Examples == nil {
+		h.Examples = []string{}
+	}
+	return h
+}
+
+// WriteText implements Result.
+func (h HelpList) WriteText(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	for _, c := range h.Commands {
+		name := c.Name
+		if len(c.Aliases) > 0 {
+			name += " (" + strings.Join(c.Aliases, ", ") + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\n", name, c.Summary)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintln(w, "\n\"help COMMAND\" describes a command and its flags.")
+	return err
+}
+
+// WriteText implements Result.
+func (h HelpCommand) WriteText(w io.Writer) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "NAME\n  %s - %s\n", h.Name, h.Summary)
+	if len(h.Aliases) > 0 {
+		fmt.Fprintf(&b, "  aliases: %s\n", strings.Join(h.Aliases, ", "))
+	}
+	fmt.Fprintf(&b, "\nUSAGE\n  %s\n", h.Usage)
+	if h.Help != "" {
+		b.WriteString("\nDESCRIPTION\n")
+		for _, l := range strings.Split(strings.TrimRight(h.Help, "\n"), "\n") {
+			b.WriteString("  " + l + "\n")
+		}
+	}
+	b.WriteString("\nFLAGS\n")
+	tw := tabwriter.NewWriter(&b, 0, 8, 2, ' ', 0)
+	for _, f := range h.Flags {
+		spell := "-" + f.Name
+		if len(f.Name) > 1 && !isNumber(f.Name) {
+			spell = "--" + f.Name
+		}
+		for _, a := range f.Aliases {
+			spell += ", -" + a
+		}
+		if f.Arg != "" {
+			spell += " " + f.Arg
+		}
+		help := f.Help
+		if f.Default != "" {
+			help += " (default " + f.Default + ")"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\n", spell, help)
+	}
+	tw.Flush()
+	if len(h.Examples) > 0 {
+		b.WriteString("\nEXAMPLES\n")
+		for _, e := range h.Examples {
+			b.WriteString("  " + e + "\n")
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func isNumber(s string) bool {
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+func registerQuit(r *Registry) {
+	r.Add(&Command{
+		Name:      "q",
+		Aliases:   []string{"quit", "exit"},
+		Summary:   "leave kwalk",
+		Usage:     "q",
+		Help:      "Ends the session (Ctrl-D does the same at the prompt).",
+		NoProgram: true,
+		Examples:  []string{"q"},
+		Run: func(c *Call) (Result, error) {
+			c.Session.quit = true
+			return nil, nil
+		},
+	})
+}
