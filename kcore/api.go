@@ -65,6 +65,7 @@ type CPUState struct {
 	PID  int    // pr_pid as written (kdump: the task running on it)
 	Regs Regs   // general registers
 	CR3  uint64 // page-table root when known (QEMU notes), else 0
+	CR4  uint64 // control register 4 when known (QEMU notes), else 0
 	// KernelGSBase is the per-CPU base when known (QEMU notes), else 0.
 	KernelGSBase uint64
 }

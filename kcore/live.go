@@ -1,0 +1,171 @@
+package kcore
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// ProcKcore is the running kernel's memory image.
+const ProcKcore = "/proc/kcore"
+
+// procSuperMagic is PROC_SUPER_MAGIC (include/uapi/linux/magic.h).
+const procSuperMagic = 0x9fa0
+
+// OpenLive opens the running kernel through /proc/kcore. It needs root
+// (CAP_SYS_RAWIO) and a kernel that is not locked down.
+func OpenLive(opts Options) (*Dump, error) {
+	f, err := os.Open(ProcKcore)
+	if err != nil {
+		return nil, liveOpenError(err)
+	}
+	d, err := openFile(f, ProcKcore, opts)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+// liveOpenError explains why /proc/kcore could not be opened.
+func liveOpenError(err error) error {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("open %s: absent (kernel built without CONFIG_PROC_KCORE, or /proc not mounted): %w", ProcKcore, err)
+	case errors.Is(err, fs.ErrPermission):
+		if mode := lockdownMode(); mode != "" && mode != "none" {
+			return fmt.Errorf("open %s: the kernel is locked down (%s mode; /proc/kcore is refused under lockdown): %w", ProcKcore, mode, err)
+		}
+		if os.Geteuid() != 0 {
+			return fmt.Errorf("open %s: needs root (CAP_SYS_RAWIO): %w", ProcKcore, err)
+		}
+		return fmt.Errorf("open %s: permission denied although running as root (lockdown, a security module, or a container without CAP_SYS_RAWIO): %w", ProcKcore, err)
+	}
+	return fmt.Errorf("open %s: %w", ProcKcore, err)
+}
+
+// lockdownMode is the bracketed mode of /sys/kernel/security/lockdown
+// (security/lockdown/lockdown.c), or "".
+func lockdownMode() string {
+	b, err := os.ReadFile("/sys/kernel/security/lockdown")
+	if err != nil {
+		return ""
+	}
+	s := string(b)
+	i, j := strings.IndexByte(s, '['), strings.IndexByte(s, ']')
+	if i < 0 || j < i {
+		return ""
+	}
+	return s[i+1 : j]
+}
+
+// isProcKcore reports whether f is a file on procfs (drgn checks the same
+// with fstatfs).
+func isProcKcore(f *os.File) bool {
+	var st unix.Statfs_t
+	if err := unix.Fstatfs(int(f.Fd()), &st); err != nil {
+		return false
+	}
+	return st.Type == procSuperMagic
+}
+
+// openKcore sets up a live image: PT_LOADs are virtual (fs/proc/kcore.c),
+// KCORE_RAM and KCORE_TEXT ones also carry the physical address.
+func (d *Dump) openKcore(f *os.File, size int64) error {
+	// /proc/kcore's st_size is the end of its highest segment; use a bound
+	// large enough for any header but never trust it for allocations.
+	if size <= 0 {
+		size = 1 << 62
+	}
+	e, err := openELF(f, size)
+	if err != nil {
+		if errors.Is(err, fs.ErrPermission) || errors.Is(err, unix.EPERM) {
+			return liveOpenError(err)
+		}
+		return fmt.Errorf("open %s: %w", d.path, err)
+	}
+	d.live = true
+	d.elf = e
+	d.format = ProcKcore
+	d.pageSize = os.Getpagesize()
+	d.uts.Machine = machineName(e.machine)
+	e.zeroExcluded = d.opts.ZeroExcluded
+	// Before v4.11 (464920104bf7) every p_paddr was 0; then only virtual
+	// reads are possible.
+	zeroPaddr := 0
+	for _, s := range e.loads {
+		if s.paddr == 0 {
+			zeroPaddr++
+		}
+	}
+	if zeroPaddr <= 1 {
+		e.usePhysical(true)
+		d.memSize = e.ramBytes(true)
+	}
+	e.useVirtual()
+	d.cpus = nil // kcore's PRSTATUS registers are not meaningful
+	d.stats = Stats{PageSize: d.pageSize, DumpLevel: -1, PresentPages: d.memSize / uint64(d.pageSize)}
+	d.stats.DumpedPages = d.stats.PresentPages
+	d.nrCPUs = -1
+
+	vmci := e.info.vmcoreinfo
+	if len(vmci) == 0 {
+		// Before v4.19 (23c85094fe18) kcore had no VMCOREINFO note;
+		// /sys/kernel/vmcoreinfo gives its physical address and size
+		// (kernel/ksysfs.c vmcoreinfo_show).
+		vmci = d.vmcoreinfoFromSysfs()
+	}
+	d.setupMemory(vmci, nil, 0)
+	return nil
+}
+
+// vmcoreinfoFromSysfs reads the VMCOREINFO note from physical memory at the
+// address /sys/kernel/vmcoreinfo gives.
+func (d *Dump) vmcoreinfoFromSysfs() []byte {
+	b, err := os.ReadFile("/sys/kernel/vmcoreinfo")
+	if err != nil {
+		return nil
+	}
+	fields := strings.Fields(string(b))
+	if len(fields) != 2 {
+		return nil
+	}
+	pa, err1 := strconv.ParseUint(fields[0], 16, 64)
+	n, err2 := strconv.ParseUint(fields[1], 16, 64)
+	if err1 != nil || err2 != nil || n == 0 || n > maxVMCoreInfo {
+		return nil
+	}
+	buf := make([]byte, n)
+	if d.elf.readPhys(buf, pa) != nil {
+		return nil
+	}
+	notes, err := parseNotes(buf, d.elf.bo)
+	if err != nil {
+		return nil
+	}
+	for _, nt := range notes {
+		if nt.Name == "VMCOREINFO" {
+			return nt.Desc
+		}
+	}
+	return nil
+}
+
+// readVirtLive reads the running kernel by virtual address through the
+// kcore segments, which the kernel itself resolves.
+func (d *Dump) readVirtLive(p []byte, addr uint64) error {
+	err := d.elf.readVirt(p, addr)
+	var re *ReadError
+	if errors.As(err, &re) && errors.Is(re.Err, io.ErrUnexpectedEOF) {
+		// kcore returns short reads for unmapped vmalloc holes on some
+		// kernels.
+		re.Err = fmt.Errorf("%w: %v", ErrNotMapped, re.Err)
+	}
+	return err
+}
