@@ -1,0 +1,338 @@
+package symbols
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/kwalk/kwalk/kcore"
+)
+
+// Finding kallsyms without VMCOREINFO's help (kernels before 6.0), the way
+// vmlinux-to-elf does it on a raw image. scripts/kallsyms.c (5.10 .. 6.1)
+// writes, each label aligned (ALGN = .balign 8 on 64-bit):
+//
+//	kallsyms_offsets        s32 × num      (or kallsyms_addresses, u64 × num)
+//	kallsyms_relative_base  u64            (only with offsets)
+//	kallsyms_num_syms       u32
+//	kallsyms_names          len, tokens... × num
+//	kallsyms_markers        u32 × ceil(num/256)
+//	kallsyms_token_table    256 NUL-terminated strings
+//	kallsyms_token_index    u16 × 256
+//
+// The anchor is the token table: every character used in a symbol name has
+// a token of its own in the slot of its own code, so "0\x001\x00...9\x00"
+// appears in it; the token index that follows (256 increasing offsets
+// starting at 0) confirms it. The other tables are found backwards from it
+// and the whole decode is checked against SYMBOL(_stext).
+
+// digitTokens is slots 0x30..0x39 of a token table.
+var digitTokens = []byte("0\x001\x002\x003\x004\x005\x006\x007\x008\x009\x00")
+
+const (
+	scanChunk = 2 << 20
+	// scanMaxGap ends the scan after this many unreadable bytes in a row:
+	// the kernel image mapping ends at _end (arch/x86/mm/init_64.c
+	// cleanup_highmap).
+	scanMaxGap = 64 << 20
+	// scanDefaultLimit is how far past _stext to look without
+	// NUMBER(KERNEL_IMAGE_SIZE).
+	scanDefaultLimit = 1 << 30
+)
+
+// errNoTokenTable: the scan found no token table at all.
+var errNoTokenTable = errors.New("found no token table")
+
+// scanKallsyms looks for the kallsyms tables in [start, start+limit).
+// It returns the first candidate whose decode checks out.
+func scanKallsyms(mem kcore.Memory, start, limit, stext uint64, haveStext bool) (*kallsymsRaw, kallsymsAddrs, error) {
+	end := start + limit
+	if end < start {
+		end = ^uint64(0)
+	}
+	var candidates []error
+	gap := uint64(0)
+	overlap := uint64(len(digitTokens) - 1)
+	for addr := start; addr < end; addr += scanChunk {
+		n := min(uint64(scanChunk)+overlap, end-addr)
+		buf, err := readTablePrefix(mem, addr, int(n), 0, "kernel image")
+		if err != nil || len(buf) == 0 {
+			gap += scanChunk
+			if gap >= scanMaxGap {
+				break
+			}
+			continue
+		}
+		if uint64(len(buf)) < n {
+			gap += n - uint64(len(buf))
+		} else {
+			gap = 0
+		}
+		for off := 0; ; {
+			i := bytes.Index(buf[off:], digitTokens)
+			if i < 0 {
+				break
+			}
+			p := addr + uint64(off+i)
+			raw, a, err := locateKallsyms(mem, p, stext, haveStext)
+			if err == nil {
+				return raw, a, nil
+			}
+			candidates = append(candidates, fmt.Errorf("candidate token table digits at %#x: %w", p, err))
+			off += i + 1
+		}
+		if gap >= scanMaxGap {
+			break
+		}
+	}
+	if len(candidates) == 0 {
+		return nil, kallsymsAddrs{}, fmt.Errorf("scan of %#x..%#x %w", start, end, errNoTokenTable)
+	}
+	if len(candidates) > 4 {
+		candidates = append(candidates[:4], fmt.Errorf("and %d more candidates", len(candidates)-4))
+	}
+	return nil, kallsymsAddrs{}, fmt.Errorf("scan of %#x..%#x found no table that decodes: %w", start, end, errors.Join(candidates...))
+}
+
+// locateKallsyms checks the token-table candidate whose '0' slot is at p and
+// finds the other tables from it.
+func locateKallsyms(mem kcore.Memory, p, stext uint64, haveStext bool) (*kallsymsRaw, kallsymsAddrs, error) {
+	var a kallsymsAddrs
+	// Walk slots 0x30..0xff to the end of the token table; then the index.
+	fwd, err := readTablePrefix(mem, p, (0x100-0x30)*maxToken+512+8, 0, "token table")
+	if err != nil {
+		return nil, a, err
+	}
+	pos := 0
+	for range 0x100 - 0x30 {
+		nul := bytes.IndexByte(fwd[pos:min(len(fwd), pos+maxToken+1)], 0)
+		if nul < 0 {
+			return nil, a, errors.New("token strings after the digits do not end")
+		}
+		pos += nul + 1
+	}
+	tableEnd := p + uint64(pos)
+	found := false
+	var toks *[256]string
+	var table []byte
+	for pad := range uint64(8) {
+		at := tableEnd + pad
+		if at%2 != 0 || int(at-p)+512 > len(fwd) {
+			continue
+		}
+		index := fwd[at-p : at-p+512]
+		off30 := uint64(binary.LittleEndian.Uint16(index[2*0x30:]))
+		if off30 > p {
+			continue
+		}
+		t := p - off30
+		tb, err := readTable(mem, t, int(tableEnd-t), "kallsyms_token_table")
+		if err != nil {
+			continue
+		}
+		if tk, err := decodeTokens(tb, index); err == nil && uint64(binary.LittleEndian.Uint16(index[2*0xff:]))+uint64(len(tk[0xff]))+1 == tableEnd-t {
+			a.tokenTable, a.tokenIndex = t, at
+			toks, table = tk, tb
+			found = true
+			break
+		}
+	}
+	if !found {
+		return nil, a, errors.New("no kallsyms_token_index after the strings agrees with them")
+	}
+	// kallsyms_markers end at the token table or 4 bytes before (alignment).
+	back := readTableBack(mem, a.tokenTable, maxKallsyms/256*4+8)
+	if len(back) < 8 {
+		return nil, a, fmt.Errorf("cannot read the markers before the token table at %#x", a.tokenTable)
+	}
+	index := fwdIndex(fwd, a.tokenIndex-p)
+	var errs []error
+	for _, trail := range []uint64{0, 4} {
+		raw, a2, err := tryMarkers(mem, a, back, trail, table, index, toks, stext, haveStext)
+		if err == nil {
+			return raw, a2, nil
+		}
+		errs = append(errs, err)
+	}
+	return nil, a, errors.Join(errs...)
+}
+
+func fwdIndex(fwd []byte, off uint64) []byte { return fwd[off : off+512] }
+
+// tryMarkers assumes the markers end trail bytes before the token table.
+// back holds the bytes just before the token table.
+func tryMarkers(mem kcore.Memory, a kallsymsAddrs, back []byte, trail uint64, table, index []byte, toks *[256]string, stext uint64, haveStext bool) (*kallsymsRaw, kallsymsAddrs, error) {
+	e := len(back) - int(trail)
+	// Walk back over strictly decreasing values to markers[0] == 0.
+	var markers []uint32
+	prev := uint32(0xffffffff)
+	for i := e - 4; i >= 0; i -= 4 {
+		v := binary.LittleEndian.Uint32(back[i:])
+		if v >= prev {
+			return nil, a, fmt.Errorf("markers ending %d bytes before the token table do not decrease to 0", trail)
+		}
+		markers = append(markers, v)
+		prev = v
+		if v == 0 {
+			break
+		}
+	}
+	if len(markers) == 0 || markers[len(markers)-1] != 0 {
+		return nil, a, fmt.Errorf("markers ending %d bytes before the token table have no first entry 0", trail)
+	}
+	m := len(markers)
+	last := uint64(markers[0]) // offset of symbol 256*(m-1)
+	markersStart := a.tokenTable - trail - uint64(4*m)
+	a.markers = markersStart
+	// names run from S to at most markersStart; the last group is at most
+	// 256 entries of (2 + maxSymbolName) bytes.
+	window := last + 256*(2+maxSymbolName) + 16
+	if window > markersStart {
+		window = markersStart
+	}
+	lo := markersStart - window
+	names, err := readTable(mem, lo, int(window), "kallsyms_names")
+	if err != nil {
+		return nil, a, err
+	}
+	minN, maxN := uint32(256*(m-1)+1), uint32(256*m)
+	mk := make([]byte, 4*m)
+	for k := range m {
+		binary.LittleEndian.PutUint32(mk[4*k:], markers[m-1-k])
+	}
+	var errs []error
+	if markersStart < last+2+8 {
+		return nil, a, fmt.Errorf("markers at %#x give offset %d: no room for the names", markersStart, last)
+	}
+	// S is at most markersStart - last - 2 (the last group has one entry).
+	for s := (markersStart - last - 2) &^ 3; s >= lo+8; s -= 4 {
+		off := s - lo
+		var numAt uint64
+		switch n8, n4 := binary.LittleEndian.Uint32(names[off-8:]), binary.LittleEndian.Uint32(names[off-4:]); {
+		case n4 >= minN && n4 <= maxN:
+			numAt = s - 4
+		case n8 >= minN && n8 <= maxN && n4 == 0:
+			numAt = s - 8
+		default:
+			continue
+		}
+		n := int(binary.LittleEndian.Uint32(names[numAt-lo:]))
+		raw := &kallsymsRaw{numSyms: n, names: names[off:], tokenTable: table, tokenIndex: index, markers: mk}
+		dec, err := decodeNamesEitherLength(raw, toks)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("names at %#x: %w", s, err))
+			continue
+		}
+		if end := s + uint64(dec.end); end > markersStart || markersStart-end >= 8 {
+			errs = append(errs, fmt.Errorf("names at %#x end at %#x, not just before the markers at %#x", s, end, markersStart))
+			continue
+		}
+		a.names, a.numSyms = s, numAt
+		return finishScan(mem, a, raw, stext, haveStext)
+	}
+	if len(errs) == 0 {
+		return nil, a, fmt.Errorf("no kallsyms_num_syms in %d..%d before the names ending at the markers at %#x", minN, maxN, markersStart)
+	}
+	return nil, a, errors.Join(errs...)
+}
+
+// finishScan finds the address table before kallsyms_num_syms and picks the
+// layout under which _stext decodes right.
+func finishScan(mem kcore.Memory, a kallsymsAddrs, raw *kallsymsRaw, stext uint64, haveStext bool) (*kallsymsRaw, kallsymsAddrs, error) {
+	n := uint64(raw.numSyms)
+	type layout struct {
+		offsets, relBase uint64
+		addresses        bool
+	}
+	var layouts []layout
+	relBase := (a.numSyms &^ 7) - 8
+	if a.numSyms >= 16 {
+		for _, size := range []uint64{(4*n + 7) &^ 7, 4 * n} {
+			if relBase >= size {
+				layouts = append(layouts, layout{offsets: relBase - size, relBase: relBase})
+			}
+		}
+	}
+	if a.numSyms&^7 >= 8*n {
+		layouts = append(layouts, layout{offsets: (a.numSyms &^ 7) - 8*n, addresses: true})
+	}
+	var errs []error
+	for _, l := range layouts {
+		r := *raw
+		r.addresses, r.hasRelBase, r.offsetsAddr = l.addresses, !l.addresses, l.offsets
+		per := 4
+		if l.addresses {
+			per = 8
+		}
+		var err error
+		if r.offsets, err = readTable(mem, l.offsets, per*raw.numSyms, "kallsyms address table"); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if !l.addresses {
+			if r.relBase, err = readTableU64(mem, l.relBase, "kallsyms_relative_base"); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+		}
+		if _, err := decodeKallsyms(&r, stext, haveStext); err != nil {
+			errs = append(errs, fmt.Errorf("address table at %#x: %w", l.offsets, err))
+			continue
+		}
+		a.offsets, a.relBase, a.hasRelBase, a.addresses = l.offsets, l.relBase, !l.addresses, l.addresses
+		return &r, a, nil
+	}
+	return nil, a, fmt.Errorf("names at %#x decode, but no address table before kallsyms_num_syms at %#x checks out: %w", a.names, a.numSyms, errors.Join(errs...))
+}
+
+// loadKallsymsScan scans the kernel image from SYMBOL(_stext) for kallsyms.
+func loadKallsymsScan(mem kcore.Memory, info VMCoreInfo) (*SymTable, KallsymsInfo, error) {
+	if nilInfo(info) {
+		return nil, KallsymsInfo{}, errors.New("the kallsyms scan needs VMCOREINFO's SYMBOL(_stext) to start from and to check against, and there is no VMCOREINFO")
+	}
+	stext, ok := info.Symbol("_stext")
+	if !ok {
+		return nil, KallsymsInfo{}, errors.New("the kallsyms scan needs SYMBOL(_stext) in VMCOREINFO, which is missing")
+	}
+	limit := uint64(scanDefaultLimit)
+	if v, ok := info.Number("KERNEL_IMAGE_SIZE"); ok && v > 0 && uint64(v) < limit {
+		limit = uint64(v)
+	}
+	raw, a, err := scanKallsyms(mem, stext&^0xfff, limit, stext, true)
+	if err != nil {
+		return nil, KallsymsInfo{}, fmt.Errorf("the kallsyms scan of the kernel image from _stext %#x: %w", stext, err)
+	}
+	t, ki, err := buildKallsymsTable(raw, stext, true, fmt.Sprintf("kallsyms found by scanning dump memory (names at %#x)", a.names))
+	if err != nil {
+		return nil, ki, err
+	}
+	ki.NamesAddr, ki.Scanned = a.names, true
+	return t, ki, nil
+}
+
+// readTableBack returns the readable bytes just below end, up to n of them,
+// reading a page at a time downwards from the page holding end-1.
+func readTableBack(mem kcore.Memory, end uint64, n int) []byte {
+	const page = 4096
+	out := make([]byte, n)
+	got := 0
+	for got < n {
+		hi := end - uint64(got)
+		lo := (hi - 1) &^ (page - 1)
+		if hi-lo > uint64(n-got) {
+			lo = hi - uint64(n-got)
+		}
+		if lo > hi || hi == 0 {
+			break
+		}
+		if err := mem.ReadVirt(out[n-got-int(hi-lo):n-got], lo); err != nil {
+			break
+		}
+		got += int(hi - lo)
+		if lo == 0 {
+			break
+		}
+	}
+	return out[n-got:]
+}

@@ -1,0 +1,290 @@
+package symbols
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// SymRange is an address range [Lo, Hi) a symbol table covers: a kernel image
+// section, the per-CPU area, or one module's memory region. LookupAddr answers
+// only inside an extent, so an address far past the last symbol is not
+// claimed by it.
+type SymRange struct {
+	Lo, Hi uint64
+	Name   string // "kernel image", "percpu", "fuse text", ... for messages
+}
+
+func (e SymRange) contains(addr uint64) bool { return addr >= e.Lo && addr < e.Hi }
+
+// SymTable is an immutable SymbolTable over a fixed set of symbols: sorted by
+// address for LookupAddr, with a name index sorted for Lookup. Both are binary
+// searches.
+type SymTable struct {
+	desc    string
+	syms    []Symbol   // by Addr; aliases keep their source order
+	byName  []int32    // indices into syms, by (Name, non-global, address order)
+	extents []SymRange // sorted by Lo, non-overlapping
+
+	namesOnce sync.Once
+	names     []string
+}
+
+// NewSymTable builds a table from syms (which it takes ownership of). Symbols
+// with Size 0 get the distance to the next higher symbol as their size,
+// clipped to the extent that holds them — what the kernel's
+// kallsyms_lookup_size_offset reports (kernel/kallsyms.c get_symbol_pos).
+// With no extents, one is derived: from the lowest symbol to the end of the
+// highest one that has a size (or to its address + 1).
+func NewSymTable(desc string, syms []Symbol, extents []SymRange) *SymTable {
+	slices.SortStableFunc(syms, func(a, b Symbol) int { return cmp.Compare(a.Addr, b.Addr) })
+	t := &SymTable{desc: desc, syms: syms}
+	t.extents = normalizeExtents(extents)
+	if len(t.extents) == 0 && len(syms) > 0 {
+		hi := syms[len(syms)-1].Addr + 1
+		for _, s := range syms {
+			if s.Size > 0 && s.Addr+s.Size > hi {
+				hi = s.Addr + s.Size
+			}
+		}
+		t.extents = []SymRange{{Lo: syms[0].Addr, Hi: hi, Name: desc}}
+	}
+	t.fillSizes()
+	t.byName = make([]int32, len(syms))
+	for i := range t.byName {
+		t.byName[i] = int32(i)
+	}
+	slices.SortFunc(t.byName, func(a, b int32) int {
+		sa, sb := &t.syms[a], &t.syms[b]
+		if c := strings.Compare(sa.Name, sb.Name); c != 0 {
+			return c
+		}
+		if ga, gb := sa.isGlobal(), sb.isGlobal(); ga != gb {
+			if ga {
+				return -1
+			}
+			return 1
+		}
+		return cmp.Compare(a, b)
+	})
+	return t
+}
+
+// isGlobal: nm upper-case types are global (weak 'W'/'V' count as global).
+func (s *Symbol) isGlobal() bool { return s.Type >= 'A' && s.Type <= 'Z' }
+
+func normalizeExtents(in []SymRange) []SymRange {
+	var out []SymRange
+	for _, e := range in {
+		if e.Hi > e.Lo {
+			out = append(out, e)
+		}
+	}
+	slices.SortFunc(out, func(a, b SymRange) int { return cmp.Compare(a.Lo, b.Lo) })
+	// Merge overlaps so that a binary search finds the one extent holding an address.
+	merged := out[:0]
+	for _, e := range out {
+		if n := len(merged); n > 0 && e.Lo < merged[n-1].Hi {
+			if e.Hi > merged[n-1].Hi {
+				merged[n-1].Hi = e.Hi
+			}
+			continue
+		}
+		merged = append(merged, e)
+	}
+	return merged
+}
+
+// extentOf returns the index of the extent holding addr, or -1.
+func (t *SymTable) extentOf(addr uint64) int {
+	i := sort.Search(len(t.extents), func(i int) bool { return t.extents[i].Hi > addr })
+	if i < len(t.extents) && t.extents[i].contains(addr) {
+		return i
+	}
+	return -1
+}
+
+func (t *SymTable) fillSizes() {
+	n := len(t.syms)
+	next := n // index of the first symbol with a higher address than i
+	for i := n - 1; i >= 0; i-- {
+		if i+1 < n && t.syms[i+1].Addr > t.syms[i].Addr {
+			next = i + 1
+		}
+		s := &t.syms[i]
+		if s.Size != 0 {
+			continue
+		}
+		e := t.extentOf(s.Addr)
+		if e < 0 {
+			continue
+		}
+		end := t.extents[e].Hi
+		if next < n && t.syms[next].Addr < end {
+			end = t.syms[next].Addr
+		}
+		s.Size = end - s.Addr
+	}
+}
+
+// Lookup implements SymbolTable.
+func (t *SymTable) Lookup(name string) (Symbol, error) {
+	i, ok := t.findName(name)
+	if !ok {
+		return Symbol{}, fmt.Errorf("%w: %s (in %s)", ErrNoSymbol, name, t.desc)
+	}
+	return t.syms[t.byName[i]], nil
+}
+
+func (t *SymTable) findName(name string) (int, bool) {
+	i := sort.Search(len(t.byName), func(i int) bool { return t.syms[t.byName[i]].Name >= name })
+	return i, i < len(t.byName) && t.syms[t.byName[i]].Name == name
+}
+
+// LookupAll returns every symbol called name (static functions can repeat),
+// globals first.
+func (t *SymTable) LookupAll(name string) []Symbol {
+	i, ok := t.findName(name)
+	if !ok {
+		return nil
+	}
+	var out []Symbol
+	for ; i < len(t.byName) && t.syms[t.byName[i]].Name == name; i++ {
+		out = append(out, t.syms[t.byName[i]])
+	}
+	return out
+}
+
+// LookupAddr implements SymbolTable.
+func (t *SymTable) LookupAddr(addr uint64) (Symbol, uint64, bool) {
+	if t.extentOf(addr) < 0 {
+		return Symbol{}, 0, false
+	}
+	i := sort.Search(len(t.syms), func(i int) bool { return t.syms[i].Addr > addr }) - 1
+	if i < 0 {
+		return Symbol{}, 0, false
+	}
+	// Aliases at one address: the first in source order that covers addr
+	// (the kernel's get_symbol_pos also backs up to the first alias).
+	first := i
+	for first > 0 && t.syms[first-1].Addr == t.syms[i].Addr {
+		first--
+	}
+	for j := first; j <= i; j++ {
+		s := t.syms[j]
+		off := addr - s.Addr
+		if s.Size == 0 || off < s.Size {
+			return s, off, true
+		}
+	}
+	return Symbol{}, 0, false
+}
+
+// Names implements SymbolTable: unique names, sorted. The slice is a copy.
+func (t *SymTable) Names() []string {
+	t.namesOnce.Do(func() {
+		t.names = make([]string, 0, len(t.byName))
+		for _, i := range t.byName {
+			n := t.syms[i].Name
+			if k := len(t.names); k == 0 || t.names[k-1] != n {
+				t.names = append(t.names, n)
+			}
+		}
+	})
+	return slices.Clone(t.names)
+}
+
+// Describe implements SymbolTable.
+func (t *SymTable) Describe() string { return t.desc }
+
+// Len is the number of symbols.
+func (t *SymTable) Len() int { return len(t.syms) }
+
+// Symbols returns the symbols in address order (a copy).
+func (t *SymTable) Symbols() []Symbol { return slices.Clone(t.syms) }
+
+// Extents returns the address ranges the table answers LookupAddr for.
+func (t *SymTable) Extents() []SymRange { return slices.Clone(t.extents) }
+
+// CombinedTable puts several tables behind one SymbolTable (vmlinux first, then
+// modules). Lookup prefers a global symbol of an earlier table, then the
+// first match; LookupAddr asks each table in order (their extents do not
+// overlap in practice).
+type CombinedTable struct {
+	parts     []SymbolTable
+	namesOnce sync.Once
+	names     []string
+}
+
+// CombineTables joins tables; nil entries are skipped.
+func CombineTables(tables ...SymbolTable) *CombinedTable {
+	c := &CombinedTable{}
+	for _, t := range tables {
+		if t != nil {
+			c.parts = append(c.parts, t)
+		}
+	}
+	return c
+}
+
+// Parts returns the tables in order.
+func (c *CombinedTable) Parts() []SymbolTable { return slices.Clone(c.parts) }
+
+// Lookup implements SymbolTable.
+func (c *CombinedTable) Lookup(name string) (Symbol, error) {
+	var first *Symbol
+	for _, p := range c.parts {
+		s, err := p.Lookup(name)
+		if err != nil {
+			continue
+		}
+		if s.isGlobal() {
+			return s, nil
+		}
+		if first == nil {
+			first = &s
+		}
+	}
+	if first != nil {
+		return *first, nil
+	}
+	return Symbol{}, fmt.Errorf("%w: %s (in %s)", ErrNoSymbol, name, c.Describe())
+}
+
+// LookupAddr implements SymbolTable.
+func (c *CombinedTable) LookupAddr(addr uint64) (Symbol, uint64, bool) {
+	for _, p := range c.parts {
+		if s, off, ok := p.LookupAddr(addr); ok {
+			return s, off, true
+		}
+	}
+	return Symbol{}, 0, false
+}
+
+// Names implements SymbolTable: the union, sorted, unique.
+func (c *CombinedTable) Names() []string {
+	c.namesOnce.Do(func() {
+		var all []string
+		for _, p := range c.parts {
+			all = append(all, p.Names()...)
+		}
+		slices.Sort(all)
+		c.names = slices.Compact(all)
+	})
+	return slices.Clone(c.names)
+}
+
+// Describe implements SymbolTable.
+func (c *CombinedTable) Describe() string {
+	var ds []string
+	for _, p := range c.parts {
+		ds = append(ds, p.Describe())
+	}
+	if len(ds) == 0 {
+		return "no symbol tables"
+	}
+	return strings.Join(ds, "; ")
+}
