@@ -1,0 +1,142 @@
+package walkers
+
+import (
+	"encoding/binary"
+	"fmt"
+	"strings"
+
+	"github.com/kwalk/kwalk/symbols"
+)
+
+// field is where a member sits in a struct read as one block of bytes.
+type field struct {
+	off, size uint64
+	ok        bool
+}
+
+// fieldOf resolves a dotted member path (no pointers) in t to its offset
+// and the size of its type; ok is false when a member is missing or is a
+// bitfield.
+func fieldOf(t *symbols.Type, path string) field {
+	var off uint64
+	cur := t
+	for _, name := range strings.Split(path, ".") {
+		m, found := cur.FindMember(name)
+		if !found || m.BitSize != 0 {
+			return field{}
+		}
+		off += m.Offset
+		cur = m.Type
+	}
+	r := cur.Resolve()
+	if r == nil {
+		return field{}
+	}
+	return field{off: off, size: r.Size, ok: true}
+}
+
+// firstField returns the first of paths that t has.
+func firstField(t *symbols.Type, paths ...string) (field, string) {
+	for _, p := range paths {
+		if f := fieldOf(t, p); f.ok {
+			return f, p
+		}
+	}
+	return field{}, ""
+}
+
+// uintAt decodes the little-endian integer of f from b (sizes 1-8).
+func (f field) uintAt(b []byte) (uint64, bool) {
+	if !f.ok || f.size == 0 || f.size > 8 || f.off+f.size > uint64(len(b)) {
+		return 0, false
+	}
+	var buf [8]byte
+	copy(buf[:], b[f.off:f.off+f.size])
+	return binary.LittleEndian.Uint64(buf[:]), true
+}
+
+// intAt decodes a signed integer of f from b.
+func (f field) intAt(b []byte) (int64, bool) {
+	v, ok := f.uintAt(b)
+	if !ok {
+		return 0, false
+	}
+	if sh := 64 - 8*f.size; sh > 0 && sh < 64 {
+		return int64(v<<sh) >> sh, true
+	}
+	return int64(v), true
+}
+
+// taskLayout holds the task_struct members the task walker decodes, found
+// once per walk from the type (feature detection; include/linux/sched.h).
+type taskLayout struct {
+	typ  *symbols.Type
+	size uint64
+
+	state     field  // unsigned int __state (5.14+) or volatile long state
+	stateName string // which of the two
+	exitState field
+	flags     field
+	onCPU     field
+	cpu       field // thread_info.cpu (5.16+ on x86) or cpu
+	pid, tgid field
+	comm      field
+	tasks     field // list_head on init_task.tasks
+	// Threads: signal->thread_head/thread_node (every target kernel), and
+	// the older thread_group ring (removed in 6.7).
+	threadNode, threadGroup field
+	signal                  field
+	realParent              field
+	threadPid               field
+	pendingSig              field // pending.signal (sigset_t)
+	lastArrival             field // sched_info.last_arrival (CONFIG_SCHED_INFO)
+	workerPrivate           field // struct kthread * since 5.17 (kernel/kthread.c to_kthread)
+	setChildTid             field // held struct kthread * before 5.17
+
+	// struct signal_struct
+	sigThreadHead, sigSharedPending field
+}
+
+func newTaskLayout(p *symbols.Program) (*taskLayout, error) {
+	t, err := p.Type("struct task_struct")
+	if err != nil {
+		return nil, err
+	}
+	r := t.Resolve()
+	if r == nil || r.Size == 0 || r.Size > 1<<20 {
+		return nil, fmt.Errorf("struct task_struct has no usable size")
+	}
+	l := &taskLayout{typ: t, size: r.Size}
+	// include/linux/sched.h: "unsigned int __state" since 2f064a59a11f
+	// (5.14), "volatile long state" before.
+	l.state, l.stateName = firstField(t, "__state", "state")
+	l.exitState = fieldOf(t, "exit_state")
+	l.flags = fieldOf(t, "flags")
+	l.onCPU = fieldOf(t, "on_cpu")
+	// CPU: thread_info.cpu with THREAD_INFO_IN_TASK since bcf9033e5449
+	// (5.16), task_struct.cpu before.
+	l.cpu, _ = firstField(t, "thread_info.cpu", "cpu")
+	l.pid = fieldOf(t, "pid")
+	l.tgid = fieldOf(t, "tgid")
+	l.comm = fieldOf(t, "comm")
+	l.tasks = fieldOf(t, "tasks")
+	l.threadNode = fieldOf(t, "thread_node")
+	l.threadGroup = fieldOf(t, "thread_group")
+	l.signal = fieldOf(t, "signal")
+	l.realParent = fieldOf(t, "real_parent")
+	l.threadPid = fieldOf(t, "thread_pid")
+	l.pendingSig = fieldOf(t, "pending.signal")
+	l.lastArrival = fieldOf(t, "sched_info.last_arrival")
+	l.workerPrivate = fieldOf(t, "worker_private")
+	l.setChildTid = fieldOf(t, "set_child_tid")
+	for name, f := range map[string]field{"state or __state": l.state, "pid": l.pid, "tgid": l.tgid, "comm": l.comm, "flags": l.flags} {
+		if !f.ok {
+			return nil, fmt.Errorf("%w: struct task_struct has no %s", symbols.ErrNoMember, name)
+		}
+	}
+	if st, err := p.Type("struct signal_struct"); err == nil {
+		l.sigThreadHead = fieldOf(st, "thread_head")
+		l.sigSharedPending = fieldOf(st, "shared_pending.signal")
+	}
+	return l, nil
+}
