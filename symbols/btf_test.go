@@ -31,7 +31,7 @@ func fixtureBTF(t testing.TB) []byte {
 	bits := &btf.Struct{Name: "bits", Size: 16, Members: []btf.Member{
 		{Name: "a", Type: uint32T, Offset: 0, BitfieldSize: 3},
 		{Name: "b", Type: uint32T, Offset: 3, BitfieldSize: 5},
-		{Name: "c", Type: ulong, Offset: 40, BitfieldSize: 40}, // straddles its u64 unit
+		{Name: "c", Type: ulong, Offset: 40, BitfieldSize: 40},  // straddles its u64 unit
 		{Name: "d", Type: uint32T, Offset: 70, BitfieldSize: 2}, // in the u32 at byte 8
 		{Name: "e", Type: char, Offset: 96},
 	}}
