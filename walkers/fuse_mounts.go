@@ -2,5 +2,82 @@ package walkers
 
 import "github.com/kwalk/kwalk/symbols"
 
-// superBlockMountPoints returns the paths where sb is mounted.
-func superBlockMountPoints(p *symbols.Program, sb uint64) []string { return nil }
+// superBlockMountPoints returns the paths where sb is mounted: each struct
+// mount on sb->s_mounts (mount.mnt_instance, fs/mount.h, up to 6.17) or
+// the singly linked sb->s_mounts / mount.mnt_next_for_sb (6.18+), its path
+// built like fs/d_path.c __prepend_path: the mountpoint dentry's path in
+// the parent mount, recursively, until a mount that is its own parent.
+func superBlockMountPoints(p *symbols.Program, sb uint64) []string {
+	s, err := p.Object("struct super_block", sb)
+	if err != nil {
+		return nil
+	}
+	var mounts []uint64
+	if mt, err := p.Type("struct mount"); err == nil && mt.HasMember("mnt_next_for_sb") {
+		m, _ := s.MemberUint("s_mounts")
+		for i := 0; m != 0 && i < 64; i++ {
+			mounts = append(mounts, m)
+			o, err := p.Object("struct mount", m)
+			if err != nil {
+				break
+			}
+			if m, err = o.MemberUint("mnt_next_for_sb"); err != nil {
+				break
+			}
+		}
+	} else {
+		head, err := s.Member("s_mounts")
+		if err != nil {
+			return nil
+		}
+		off, err := p.OffsetOf("struct mount", "mnt_instance")
+		if err != nil {
+			return nil
+		}
+		nodes, _ := listNodes(p, head.Addr(), 64)
+		for _, n := range nodes {
+			mounts = append(mounts, n-off)
+		}
+	}
+	var out []string
+	for _, m := range mounts {
+		if path, ok := mountPath(p, m); ok {
+			out = append(out, path)
+		}
+	}
+	return out
+}
+
+// mountPath returns where the struct mount at m is mounted.
+func mountPath(p *symbols.Program, m uint64) (string, bool) {
+	path := ""
+	for i := 0; i < maxPathDepth; i++ {
+		o, err := p.Object("struct mount", m)
+		if err != nil {
+			return "", false
+		}
+		parent, err := o.MemberUint("mnt_parent")
+		if err != nil {
+			return "", false
+		}
+		if parent == m || parent == 0 {
+			if path == "" {
+				path = "/"
+			}
+			return path, true
+		}
+		mp, err := o.MemberUint("mnt_mountpoint")
+		if err != nil {
+			return "", false
+		}
+		rel, ok := dentryRelPath(p, mp)
+		if !ok {
+			return "", false
+		}
+		if rel != "/" {
+			path = rel + path
+		}
+		m = parent
+	}
+	return "", false
+}

@@ -80,6 +80,80 @@ func superBlockName(sb symbols.Object) (fs, id string, err error) {
 	return fs, id, err
 }
 
-// inodePathBest returns a path for the inode from its first alias dentry,
-// or "" when none is found.
-func inodePathBest(p *symbols.Program, inode uint64) string { return "" }
+// maxPathDepth bounds dentry and mount parent walks.
+const maxPathDepth = 256
+
+// inodePathBest returns a path for the inode: its first alias dentry
+// (inode.i_dentry, dentry.d_u.d_alias; fs/dcache.c) up to its superblock's
+// root, prefixed with where that superblock is first mounted. "" when no
+// dentry is found.
+func inodePathBest(p *symbols.Program, inode uint64) string {
+	in, err := p.Object("struct inode", inode)
+	if err != nil {
+		return ""
+	}
+	first, err := in.MemberUint("i_dentry.first")
+	if err != nil || first == 0 {
+		return ""
+	}
+	aliasPath := "d_u.d_alias"
+	if dt, err := p.Type("struct dentry"); err == nil && dt.HasMember("d_alias") {
+		aliasPath = "d_alias" // 7.1: the d_u union is anonymous
+	}
+	d, err := p.ContainerOf(first, "struct dentry", aliasPath)
+	if err != nil {
+		return ""
+	}
+	rel, ok := dentryRelPath(p, d.Addr())
+	if !ok {
+		return ""
+	}
+	sb, err := in.MemberUint("i_sb")
+	if err != nil {
+		return rel
+	}
+	mps := superBlockMountPoints(p, sb)
+	if len(mps) == 0 {
+		return rel
+	}
+	if mps[0] == "/" {
+		return rel
+	}
+	if rel == "/" {
+		return mps[0]
+	}
+	return mps[0] + rel
+}
+
+// dentryRelPath builds the path of dentry d from its superblock's root
+// (the dentry whose d_parent is itself).
+func dentryRelPath(p *symbols.Program, d uint64) (string, bool) {
+	var parts []string
+	for i := 0; i < maxPathDepth; i++ {
+		o, err := p.Object("struct dentry", d)
+		if err != nil {
+			return "", false
+		}
+		parent, err := o.MemberUint("d_parent")
+		if err != nil {
+			return "", false
+		}
+		if parent == d || parent == 0 {
+			path := ""
+			for j := len(parts) - 1; j >= 0; j-- {
+				path += "/" + parts[j]
+			}
+			if path == "" {
+				path = "/"
+			}
+			return path, true
+		}
+		name, err := o.MemberString("d_name.name")
+		if err != nil {
+			return "", false
+		}
+		parts = append(parts, name)
+		d = parent
+	}
+	return "", false
+}
