@@ -190,4 +190,3 @@ func BenchmarkBTFLookupCached(b *testing.B) {
 		}
 	}
 }
-
