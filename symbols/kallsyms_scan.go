@@ -141,98 +141,87 @@ func locateKallsyms(mem kcore.Memory, p, stext uint64, haveStext bool) (*kallsym
 	if !found {
 		return nil, a, errors.New("no kallsyms_token_index after the strings agrees with them")
 	}
-	// kallsyms_markers end at the token table or 4 bytes before (alignment).
-	back := readTableBack(mem, a.tokenTable, maxKallsyms/256*4+8)
-	if len(back) < 8 {
-		return nil, a, fmt.Errorf("cannot read the markers before the token table at %#x", a.tokenTable)
-	}
 	index := fwdIndex(fwd, a.tokenIndex-p)
-	var errs []error
-	for _, trail := range []uint64{0, 4} {
-		raw, a2, err := tryMarkers(mem, a, back, trail, table, index, toks, stext, haveStext)
-		if err == nil {
-			return raw, a2, nil
-		}
-		errs = append(errs, err)
-	}
-	return nil, a, errors.Join(errs...)
+	return findNamesBefore(mem, a, table, index, toks, stext, haveStext)
 }
 
 func fwdIndex(fwd []byte, off uint64) []byte { return fwd[off : off+512] }
 
-// tryMarkers assumes the markers end trail bytes before the token table.
-// back holds the bytes just before the token table.
-func tryMarkers(mem kcore.Memory, a kallsymsAddrs, back []byte, trail uint64, table, index []byte, toks *[256]string, stext uint64, haveStext bool) (*kallsymsRaw, kallsymsAddrs, error) {
-	e := len(back) - int(trail)
-	// Walk back over strictly decreasing values to markers[0] == 0.
-	var markers []uint32
-	prev := uint32(0xffffffff)
-	for i := e - 4; i >= 0; i -= 4 {
-		v := binary.LittleEndian.Uint32(back[i:])
-		if v >= prev {
-			return nil, a, fmt.Errorf("markers ending %d bytes before the token table do not decrease to 0", trail)
+// findNamesBefore walks back from the token table to kallsyms_names: an
+// 8-aligned address S preceded by kallsyms_num_syms (a u32 and 4 bytes of
+// alignment padding) and, before that, by a kernel-image address
+// (kallsyms_relative_base, or the last kallsyms_addresses entry). The names
+// decoded from S must be followed by kallsyms_markers that agree with them.
+// Markers are found forwards from the names, not backwards from the token
+// table, because kallsyms_seqs_of_names (3 bytes a symbol, 6.2+ and 6.1
+// stable) may sit between the two.
+func findNamesBefore(mem kcore.Memory, a kallsymsAddrs, table, index []byte, toks *[256]string, stext uint64, haveStext bool) (*kallsymsRaw, kallsymsAddrs, error) {
+	const chunk = 1 << 20
+	const maxCandidates = 64
+	imgLo, imgHi := uint64(kernelHalf), ^uint64(0)
+	if haveStext {
+		imgLo, imgHi = stext-(64<<20), stext+(1<<30)
+	}
+	floor := uint64(0)
+	if back := uint64(maxNamesBytes + 3*maxKallsyms); a.tokenTable > back {
+		floor = a.tokenTable - back
+	}
+	var errs []error
+	tried := 0
+	for hi := a.tokenTable &^ 7; hi > floor+chunk+16; hi -= chunk {
+		lo := hi - chunk
+		buf, err := readTable(mem, lo-16, chunk+16, "kallsyms tables")
+		if err != nil {
+			break // below the readable image
 		}
-		markers = append(markers, v)
-		prev = v
-		if v == 0 {
-			break
+		for s := hi; s > lo; s -= 8 {
+			off := s - (lo - 16)
+			base := binary.LittleEndian.Uint64(buf[off-16:])
+			n := binary.LittleEndian.Uint32(buf[off-8:])
+			pad := binary.LittleEndian.Uint32(buf[off-4:])
+			if pad != 0 || n == 0 || n > maxKallsyms || base < imgLo || base >= imgHi {
+				continue
+			}
+			if tried++; tried > maxCandidates {
+				return nil, a, fmt.Errorf("gave up after %d kallsyms_num_syms candidates before the token table at %#x: %w", maxCandidates, a.tokenTable, errors.Join(errs...))
+			}
+			raw, a2, err := tryNamesAt(mem, a, s, int(n), table, index, toks, stext, haveStext)
+			if err == nil {
+				return raw, a2, nil
+			}
+			errs = append(errs, fmt.Errorf("names at %#x: %w", s, err))
 		}
 	}
-	if len(markers) == 0 || markers[len(markers)-1] != 0 {
-		return nil, a, fmt.Errorf("markers ending %d bytes before the token table have no first entry 0", trail)
+	if len(errs) == 0 {
+		return nil, a, fmt.Errorf("no kallsyms_num_syms before the token table at %#x", a.tokenTable)
 	}
-	m := len(markers)
-	last := uint64(markers[0]) // offset of symbol 256*(m-1)
-	markersStart := a.tokenTable - trail - uint64(4*m)
-	a.markers = markersStart
-	// names run from S to at most markersStart; the last group is at most
-	// 256 entries of (2 + maxSymbolName) bytes.
-	window := last + 256*(2+maxSymbolName) + 16
-	if window > markersStart {
-		window = markersStart
+	if len(errs) > 4 {
+		errs = append(errs[:4], fmt.Errorf("and %d more", len(errs)-4))
 	}
-	lo := markersStart - window
-	names, err := readTable(mem, lo, int(window), "kallsyms_names")
+	return nil, a, errors.Join(errs...)
+}
+
+// tryNamesAt decodes n names at s and checks the markers after them.
+func tryNamesAt(mem kcore.Memory, a kallsymsAddrs, s uint64, n int, table, index []byte, toks *[256]string, stext uint64, haveStext bool) (*kallsymsRaw, kallsymsAddrs, error) {
+	names, err := readTable(mem, s, int(a.tokenTable-s), "kallsyms_names")
 	if err != nil {
 		return nil, a, err
 	}
-	minN, maxN := uint32(256*(m-1)+1), uint32(256*m)
-	mk := make([]byte, 4*m)
-	for k := range m {
-		binary.LittleEndian.PutUint32(mk[4*k:], markers[m-1-k])
-	}
 	var errs []error
-	if markersStart < last+2+8 {
-		return nil, a, fmt.Errorf("markers at %#x give offset %d: no room for the names", markersStart, last)
-	}
-	// S is at most markersStart - last - 2 (the last group has one entry).
-	for s := (markersStart - last - 2) &^ 3; s >= lo+8; s -= 4 {
-		off := s - lo
-		var numAt uint64
-		switch n8, n4 := binary.LittleEndian.Uint32(names[off-8:]), binary.LittleEndian.Uint32(names[off-4:]); {
-		case n4 >= minN && n4 <= maxN:
-			numAt = s - 4
-		case n8 >= minN && n8 <= maxN && n4 == 0:
-			numAt = s - 8
-		default:
-			continue
-		}
-		n := int(binary.LittleEndian.Uint32(names[numAt-lo:]))
-		raw := &kallsymsRaw{numSyms: n, names: names[off:], tokenTable: table, tokenIndex: index, markers: mk}
-		dec, err := decodeNamesEitherLength(raw, toks)
+	for _, big := range []bool{true, false} {
+		dec, err := decodeNames(names, n, toks, big)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("names at %#x: %w", s, err))
+			errs = append(errs, err)
 			continue
 		}
-		if end := s + uint64(dec.end); end > markersStart || markersStart-end >= 8 {
-			errs = append(errs, fmt.Errorf("names at %#x end at %#x, not just before the markers at %#x", s, end, markersStart))
+		mk := findMarkersAfterNames(names, dec)
+		if mk == nil {
+			errs = append(errs, fmt.Errorf("%d names decode, but no kallsyms_markers after them agree", n))
 			continue
 		}
-		a.names, a.numSyms = s, numAt
+		raw := &kallsymsRaw{numSyms: n, names: names, tokenTable: table, tokenIndex: index, markers: mk}
+		a.names, a.numSyms = s, s-8
 		return finishScan(mem, a, raw, stext, haveStext)
-	}
-	if len(errs) == 0 {
-		return nil, a, fmt.Errorf("no kallsyms_num_syms in %d..%d before the names ending at the markers at %#x", minN, maxN, markersStart)
 	}
 	return nil, a, errors.Join(errs...)
 }

@@ -1,0 +1,193 @@
+package symbols
+
+import (
+	"bufio"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/kwalk/kwalk/kcore"
+)
+
+// The shared real dump: Debian 6.1 cloud kernel under QEMU.
+const sharedDumpDir = "/work/shared/vmcores/6.1-cloud"
+
+var (
+	sharedDumpOnce sync.Once
+	sharedDump     *kcore.Dump
+	sharedDumpErr  error
+)
+
+// openSharedDump opens the shared dump once per test binary, or skips.
+func openSharedDump(t testing.TB) *kcore.Dump {
+	t.Helper()
+	path := filepath.Join(sharedDumpDir, "vmcore.kdump")
+	if _, err := os.Stat(path); err != nil {
+		t.Skipf("SKIP: real-dump test needs %s: %v", path, err)
+	}
+	sharedDumpOnce.Do(func() { sharedDump, sharedDumpErr = kcore.Open(path, kcore.Options{}) })
+	if sharedDumpErr != nil {
+		t.Fatalf("kcore.Open(%s): %v", path, sharedDumpErr)
+	}
+	if sharedDump.VMCoreInfo() == nil {
+		t.Fatalf("%s has no VMCOREINFO", path)
+	}
+	return sharedDump
+}
+
+// truthFrame is one "/proc/<pid>/stack" line the guest printed.
+type truthFrame struct {
+	name   string
+	off    uint64
+	size   uint64
+	module string
+}
+
+var frameRE = regexp.MustCompile(`^\s*stack \[<[0-9a-f]+>\] ([A-Za-z0-9_.$]+)\+0x([0-9a-f]+)/0x([0-9a-f]+)(?: \[([A-Za-z0-9_]+)\])?\s*$`)
+
+// truthFrames parses the stack lines between KWALK-TRUTH-BEGIN and -END of
+// the guest's console log, unique by (name, off).
+func truthFrames(t testing.TB) []truthFrame {
+	t.Helper()
+	path := filepath.Join(sharedDumpDir, "console.log")
+	f, err := os.Open(path)
+	if err != nil {
+		t.Skipf("SKIP: needs %s: %v", path, err)
+	}
+	defer f.Close()
+	var out []truthFrame
+	seen := map[string]bool{}
+	in := false
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := strings.TrimRight(sc.Text(), "\r")
+		switch {
+		case strings.Contains(line, "KWALK-TRUTH-BEGIN"):
+			in = true
+		case strings.Contains(line, "KWALK-TRUTH-END"):
+			in = false
+		}
+		m := frameRE.FindStringSubmatch(line)
+		if !in || m == nil || seen[m[1]+m[2]] {
+			continue
+		}
+		seen[m[1]+m[2]] = true
+		off, _ := strconv.ParseUint(m[2], 16, 64)
+		size, _ := strconv.ParseUint(m[3], 16, 64)
+		out = append(out, truthFrame{name: m[1], off: off, size: size, module: m[4]})
+	}
+	if len(out) == 0 {
+		t.Fatalf("%s: no stack frames between KWALK-TRUTH-BEGIN and -END", path)
+	}
+	return out
+}
+
+func TestKallsymsSharedDump(t *testing.T) {
+	d := openSharedDump(t)
+	info := d.VMCoreInfo()
+	tab, ki, err := loadKallsymsVMCoreInfo(d, info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%s", tab.Describe())
+	checkVmlinuxTable(t, d, info, tab)
+	if !ki.MarkersChecked {
+		t.Errorf("kallsyms_markers after the names were not found or disagree")
+	}
+}
+
+// TestKallsymsScanSharedDump finds the same tables by scanning, as for a
+// 5.10 kernel (6.1 emits them in the 5.10 order).
+func TestKallsymsScanSharedDump(t *testing.T) {
+	d := openSharedDump(t)
+	info := d.VMCoreInfo()
+	tab, ki, err := loadKallsymsScan(d, info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want, _ := info.Symbol("kallsyms_names"); ki.NamesAddr != want {
+		t.Errorf("scan found kallsyms_names at %#x, VMCOREINFO says %#x", ki.NamesAddr, want)
+	}
+	checkVmlinuxTable(t, d, info, tab)
+}
+
+func checkVmlinuxTable(t *testing.T, d *kcore.Dump, info *kcore.VMCoreInfo, tab *SymTable) {
+	t.Helper()
+	numAddr, _ := info.Symbol("kallsyms_num_syms")
+	n, err := readTableU32(d, numAddr, "kallsyms_num_syms")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tab.Len() != int(n) {
+		t.Errorf("decoded %d symbols, kallsyms_num_syms is %d", tab.Len(), n)
+	}
+	for _, name := range []string{"_stext", "init_uts_ns", "swapper_pg_dir", "node_data"} {
+		want, ok := info.Symbol(name)
+		if !ok {
+			continue
+		}
+		got, err := tab.Lookup(name)
+		if name == "swapper_pg_dir" { // #define'd to init_top_pgt on x86_64
+			got, err = tab.Lookup("init_top_pgt")
+		}
+		if err != nil || got.Addr != want {
+			t.Errorf("%s: table %#x (%v), VMCOREINFO %#x", name, got.Addr, err, want)
+		}
+	}
+	for _, name := range []string{"init_task", "linux_banner", "__start_BTF", "__stop_BTF", "__start_orc_unwind_ip", "modules"} {
+		if _, err := tab.Lookup(name); err != nil {
+			t.Errorf("%v", err)
+		}
+	}
+	// linux_banner in memory names the release VMCOREINFO gives.
+	lb, _ := tab.Lookup("linux_banner")
+	buf := make([]byte, 256)
+	if err := d.ReadVirt(buf, lb.Addr); err != nil {
+		t.Errorf("read linux_banner: %v", err)
+	} else if rel := info.OSRelease(); !strings.Contains(string(buf), rel) {
+		t.Errorf("linux_banner %q does not mention %q", buf, rel)
+	}
+	// The guest's own /proc stacks: name+off/size of every vmlinux frame.
+	checked := 0
+	for _, f := range truthFrames(t) {
+		if f.module != "" {
+			continue
+		}
+		s, err := tab.Lookup(f.name)
+		if err != nil {
+			t.Errorf("truth frame %s: %v", f.name, err)
+			continue
+		}
+		got, off, ok := tab.LookupAddr(s.Addr + f.off)
+		if !ok || got.Name != f.name || off != f.off || got.Size != f.size {
+			t.Errorf("LookupAddr(%s+%#x) = %s+%#x/%#x ok=%v, guest printed %s+%#x/%#x", f.name, f.off, got.Name, off, got.Size, ok, f.name, f.off, f.size)
+		}
+		checked++
+	}
+	t.Logf("%d distinct vmlinux truth frames match", checked)
+	if checked == 0 {
+		t.Error("no vmlinux truth frames checked")
+	}
+}
+
+func TestLoadKernelSymbolsSharedDump(t *testing.T) {
+	d := openSharedDump(t)
+	st, err := LoadKernelSymbols(d, d.VMCoreInfo(), SymbolOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(st.Describe(), "VMCOREINFO") {
+		t.Errorf("auto load chose %s", st.Describe())
+	}
+	st, err = LoadKernelSymbols(d, d.VMCoreInfo(), SymbolOptions{Source: SourceScan})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(st.Describe(), "scanning") {
+		t.Errorf("forced scan gave %s", st.Describe())
+	}
+}
