@@ -16,6 +16,7 @@ var registrations = [...]func(*Registry){
 	// registerMod,
 	registerQuit,
 	// Walker commands: add register functions below.
+	registerPs,
 }
 
 // Builtins adds every kwalk command to r.

@@ -97,7 +97,18 @@ type taskLayout struct {
 	sigThreadHead, sigSharedPending field
 }
 
+type taskLayoutKey struct{}
+
+// newTaskLayout returns the task layout of p, derived once per Program.
 func newTaskLayout(p *symbols.Program) (*taskLayout, error) {
+	v, err := p.Memo(taskLayoutKey{}, func() (any, error) { return buildTaskLayout(p) })
+	if err != nil {
+		return nil, err
+	}
+	return v.(*taskLayout), nil
+}
+
+func buildTaskLayout(p *symbols.Program) (*taskLayout, error) {
 	t, err := p.Type("struct task_struct")
 	if err != nil {
 		return nil, err

@@ -1,0 +1,283 @@
+package repl
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/kwalk/kwalk/symbols"
+	"github.com/kwalk/kwalk/walkers"
+)
+
+func registerPs(r *Registry) {
+	r.SetTaskSource(walkerTasks)
+	r.Add(&Command{
+		Name:    "ps",
+		Summary: "list tasks (threads) with state, CPU and command",
+		Usage:   "ps [-m] [-G] [-t] [-k|-u] [-x] [-s STATES] [-c GLOB] [PID|TASK|COMM]...",
+		Help: `Lists every task, threads included, like crash: the per-CPU idle tasks
+(swapper/N, PID 0), then by PID. ">" marks a task running on a CPU.
+ST is the /proc state letter: R running, S sleeping, D uninterruptible,
+T stopped, t traced, Z zombie, X dead, P parked, I idle. Kernel threads'
+names are in brackets. Arguments select tasks by PID, task_struct address
+or command name (a glob); several arguments select their union.
+
+With -m, each task is shown with the time since it last ran
+(sched_info.last_arrival against its CPU's runqueue clock), most recently
+run first, as "[days hh:mm:ss.mmm] [ST] PID: ... TASK: ... CPU: ...
+COMMAND: ...", with crash's two-letter states.
+
+JSON: {"tasks": [{"pid", "tid", "tgid", "ppid", "ns_pids", "cpu", "task"
+(address string), "state" (letter), "crash_state", "raw_state", "exit_state",
+"flags" (hex string), "flag_names", "comm", "name", "kthread", "exiting",
+"on_cpu", "idle", "since_ran_ns" (-1 when unknown), "sig_pnd", "shd_pnd"
+(16 hex digits like /proc), "errors"}], "warnings": [...]}.`,
+		Flags: []Flag{
+			{Name: "m", Help: "show the time since each task last ran, most recent first"},
+			{Name: "G", Help: "only thread-group leaders (processes)"},
+			{Name: "t", Help: "show the thread-group id (TGID) column"},
+			{Name: "k", Help: "only kernel threads"},
+			{Name: "u", Help: "only user tasks"},
+			{Name: "x", Help: "only exiting tasks (PF_EXITING)"},
+			{Name: "s", Arg: "STATES", Help: "only tasks in these states: letters (D, S, DZ) or crash names (UN,ZO)"},
+			{Name: "c", Arg: "GLOB", Help: "only tasks whose command matches GLOB"},
+		},
+		Examples: []string{"ps", "ps -s D", "ps -m", "ps -G -u", "ps -c 'kworker*'", "ps 1 hangfs", "ps --json -s D"},
+		Complete: func(c *Completion) []string { return c.Pids() },
+		Run:      runPs,
+	})
+}
+
+// walkerTasks is the registry's task source: walkers.Tasks.
+func walkerTasks(ctx context.Context, prog *symbols.Program) ([]TaskInfo, error) {
+	ts, err := walkers.Tasks(prog)
+	if len(ts) == 0 && err != nil {
+		return nil, err
+	}
+	out := make([]TaskInfo, 0, len(ts))
+	for _, t := range ts {
+		out = append(out, TaskInfo{PID: t.PID, Comm: t.Comm, State: t.CrashState(), CPU: t.CPU, Kernel: t.Kthread() || t.Idle, Task: t.Obj})
+	}
+	return out, nil
+}
+
+// PsRow is one task of "ps".
+type PsRow struct {
+	PID        int      `json:"pid"`
+	TID        int      `json:"tid"`
+	TGID       int      `json:"tgid"`
+	PPID       int      `json:"ppid"`
+	NSPIDs     []int    `json:"ns_pids,omitempty"`
+	CPU        int      `json:"cpu"`
+	Task       Hex      `json:"task"`
+	State      string   `json:"state"`
+	CrashState string   `json:"crash_state"`
+	RawState   Hex      `json:"raw_state"`
+	ExitState  Hex      `json:"exit_state"`
+	Flags      Hex      `json:"flags"`
+	FlagNames  string   `json:"flag_names"`
+	Comm       string   `json:"comm"`
+	Name       string   `json:"name"`
+	Kthread    bool     `json:"kthread"`
+	Exiting    bool     `json:"exiting"`
+	OnCPU      bool     `json:"on_cpu"`
+	Idle       bool     `json:"idle"`
+	SinceRanNs int64    `json:"since_ran_ns"`
+	SigPnd     string   `json:"sig_pnd"`
+	ShdPnd     string   `json:"shd_pnd"`
+	Errors     []string `json:"errors,omitempty"`
+}
+
+// PsResult is the result of "ps".
+type PsResult struct {
+	Tasks    []PsRow  `json:"tasks"`
+	Warnings []string `json:"warnings,omitempty"`
+
+	lastRan  bool
+	showTGID bool
+}
+
+func psRow(t walkers.Task) PsRow {
+	r := PsRow{
+		PID: t.TGID, TID: t.PID, TGID: t.TGID, PPID: t.PPID, NSPIDs: t.NSPIDs, CPU: t.CPU,
+		Task: Hex(t.Addr), State: t.State, CrashState: t.CrashState(), RawState: Hex(t.RawState),
+		ExitState: Hex(t.ExitState), Flags: Hex(t.Flags), FlagNames: walkers.FlagNames(t.Flags),
+		Comm: t.Comm, Name: t.Name, Kthread: t.Kthread(), Exiting: t.Exiting(), OnCPU: t.OnCPU, Idle: t.Idle,
+		SinceRanNs: -1, SigPnd: walkers.FormatSigset(t.SigPnd), ShdPnd: walkers.FormatSigset(t.ShdPnd),
+		Errors: t.Errors,
+	}
+	if t.HasSinceRan {
+		r.SinceRanNs = int64(t.SinceRan)
+	}
+	return r
+}
+
+func runPs(c *Call) (Result, error) {
+	if c.Bool("k") && c.Bool("u") {
+		return nil, UsageErrorf("ps: -k and -u exclude each other")
+	}
+	states, err := parseStates(c.String("s"))
+	if err != nil {
+		return nil, err
+	}
+	ts, werr := walkers.Tasks(c.Prog)
+	if len(ts) == 0 && werr != nil {
+		return nil, werr
+	}
+	res := &PsResult{lastRan: c.Bool("m"), showTGID: c.Bool("t")}
+	if werr != nil {
+		for _, e := range strings.Split(werr.Error(), "\n") {
+			res.Warnings = append(res.Warnings, e)
+		}
+	}
+	glob := c.String("c")
+	for _, t := range ts {
+		if err := c.Ctx.Err(); err != nil {
+			return nil, err
+		}
+		switch {
+		case c.Bool("G") && !t.IsLeader() && !t.Idle,
+			c.Bool("k") && !(t.Kthread() || t.Idle),
+			c.Bool("u") && (t.Kthread() || t.Idle),
+			c.Bool("x") && !t.Exiting(),
+			states != nil && !states[t.State],
+			glob != "" && !globMatch(glob, t.Comm, t.Name),
+			len(c.Args) > 0 && !psSelected(c.Args, t):
+			continue
+		}
+		res.Tasks = append(res.Tasks, psRow(t))
+	}
+	if res.lastRan {
+		sort.SliceStable(res.Tasks, func(i, j int) bool {
+			a, b := res.Tasks[i].SinceRanNs, res.Tasks[j].SinceRanNs
+			if (a < 0) != (b < 0) {
+				return a >= 0
+			}
+			return a < b
+		})
+	}
+	return res, nil
+}
+
+// parseStates reads "-s D", "-s DZ", "-s UN,ZO" into a set of /proc letters.
+func parseStates(s string) (map[string]bool, error) {
+	if s == "" {
+		return nil, nil
+	}
+	crash := map[string]string{"RU": "R", "IN": "S", "UN": "D", "ST": "T", "TR": "t", "DE": "X", "ZO": "Z", "PA": "P", "ID": "I"}
+	set := make(map[string]bool)
+	for _, part := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' }) {
+		if l, ok := crash[strings.ToUpper(part)]; ok && len(part) == 2 {
+			set[l] = true
+			continue
+		}
+		for _, ch := range part {
+			if !strings.ContainsRune("RSDTtXZPI", ch) {
+				return nil, UsageErrorf("ps -s: unknown state %q (use R S D T t X Z P I or RU IN UN ST TR DE ZO PA ID)", string(ch))
+			}
+			set[string(ch)] = true
+		}
+	}
+	return set, nil
+}
+
+func globMatch(glob string, names ...string) bool {
+	for _, n := range names {
+		if ok, _ := path.Match(glob, n); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// psSelected reports whether t matches one of the arguments: a PID, a
+// task address (hex) or a command glob.
+func psSelected(args []string, t walkers.Task) bool {
+	for _, a := range args {
+		if n, err := strconv.ParseInt(a, 10, 64); err == nil {
+			if int64(t.PID) == n {
+				return true
+			}
+			continue
+		}
+		if v, err := strconv.ParseUint(strings.TrimPrefix(a, "0x"), 16, 64); err == nil && v > 0xffff {
+			if v == t.Addr {
+				return true
+			}
+			continue
+		}
+		if globMatch(a, t.Comm, t.Name) {
+			return true
+		}
+	}
+	return false
+}
+
+// psCommName is how ps prints a command: kernel threads in brackets.
+func psCommName(r PsRow) string {
+	if r.Kthread || r.Idle {
+		return "[" + r.Comm + "]"
+	}
+	return r.Comm
+}
+
+// WriteText implements Result.
+func (r *PsResult) WriteText(w io.Writer) error {
+	var b strings.Builder
+	if r.lastRan {
+		for _, t := range r.Tasks {
+			fmt.Fprintf(&b, "[%s] [%s]  PID: %-6d TASK: %016x  CPU: %-3d COMMAND: %q\n",
+				formatSinceRan(t.SinceRanNs), t.CrashState, t.TID, uint64(t.Task), t.CPU, t.Comm)
+		}
+	} else {
+		if r.showTGID {
+			fmt.Fprintf(&b, "   PID    TGID    PPID  CPU        TASK        ST  COMM\n")
+		} else {
+			fmt.Fprintf(&b, "   PID    PPID  CPU        TASK        ST  COMM\n")
+		}
+		for _, t := range r.Tasks {
+			mark := " "
+			if t.OnCPU {
+				mark = ">"
+			}
+			if r.showTGID {
+				fmt.Fprintf(&b, "%s%6d  %6d  %6d  %3d  %016x  %s   %s\n", mark, t.TID, t.TGID, t.PPID, t.CPU, uint64(t.Task), t.State, psCommName(t))
+			} else {
+				fmt.Fprintf(&b, "%s%6d  %6d  %3d  %016x  %s   %s\n", mark, t.TID, t.PPID, t.CPU, uint64(t.Task), t.State, psCommName(t))
+			}
+		}
+	}
+	for _, t := range r.Tasks {
+		for _, e := range t.Errors {
+			fmt.Fprintf(&b, "ps: warning: pid %d (%#x): %s\n", t.TID, uint64(t.Task), e)
+		}
+	}
+	for _, e := range r.Warnings {
+		fmt.Fprintf(&b, "ps: warning: %s\n", e)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// formatSinceRan renders nanoseconds like crash's ps -m: "  0 04:32:10.123"
+// (days, then hh:mm:ss.mmm); "  - --:--:--.---" when unknown.
+func formatSinceRan(ns int64) string {
+	if ns < 0 {
+		return "  - --:--:--.---"
+	}
+	d := time.Duration(ns)
+	days := int64(d / (24 * time.Hour))
+	d -= time.Duration(days) * 24 * time.Hour
+	h := int64(d / time.Hour)
+	d -= time.Duration(h) * time.Hour
+	m := int64(d / time.Minute)
+	d -= time.Duration(m) * time.Minute
+	s := int64(d / time.Second)
+	d -= time.Duration(s) * time.Second
+	return fmt.Sprintf("%3d %02d:%02d:%02d.%03d", days, h, m, s, int64(d/time.Millisecond))
+}
