@@ -112,7 +112,6 @@ func TestKallsymsVMCoreInfoEncodings(t *testing.T) {
 	}
 }
 
-
 func TestKallsymsStextMismatch(t *testing.T) {
 	syms := testKernelSyms(testText, 10)
 	base := uint64(testText + 0x210000)
