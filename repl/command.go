@@ -2,6 +2,7 @@ package repl
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -31,6 +32,9 @@ type Command struct {
 	// PerTask marks commands that foreach can run for each task (bt, files).
 	// Such a command reads the task to work on from Call.Task.
 	PerTask bool
+	// RawArgs passes every word after the command name in Args, unparsed
+	// (foreach, which hands flags on to another command).
+	RawArgs bool
 	// Complete returns completions for the argument being typed (word) given
 	// the words before it (args, command name excluded). Nil means the
 	// default: symbol names.
@@ -181,3 +185,5 @@ func (c *Call) NeedArgs(min, max int) error {
 	}
 	return nil
 }
+
+func asUsage(err error, target **UsageError) bool { return errors.As(err, target) }

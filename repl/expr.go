@@ -2,6 +2,7 @@ package repl
 
 import (
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -103,3 +104,8 @@ func lookupTypeLoose(prog *symbols.Program, name string) (*symbols.Type, error) 
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// sortSlice sorts s by less (stable).
+func sortSlice[T any](s []T, less func(a, b T) bool) {
+	sort.SliceStable(s, func(i, j int) bool { return less(s[i], s[j]) })
+}

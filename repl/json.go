@@ -30,3 +30,4 @@ func (h *Hex) UnmarshalJSON(b []byte) error {
 	*h = Hex(v)
 	return nil
 }
+

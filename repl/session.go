@@ -173,22 +173,38 @@ func (w ignoreErrWriter) Write(p []byte) (int, error) {
 
 // runCommand parses words, runs the command and renders its result to out.
 func (s *Session) runCommand(ctx context.Context, words []string, out io.Writer) int {
+	c, status := s.prepare(ctx, words, out)
+	if c == nil {
+		return status
+	}
+	return s.call(c, out)
+}
+
+// prepare looks the command up and parses its flags; on failure it reports
+// the error and returns a nil Call and the status.
+func (s *Session) prepare(ctx context.Context, words []string, out io.Writer) (*Call, int) {
 	name := words[0]
 	cmd, ok := s.Reg.Lookup(name)
 	if !ok {
 		s.reportErrorTo(out, name, UsageErrorf("unknown command %q (\"help\" lists commands)", name))
-		return ExitUsage
+		return nil, ExitUsage
 	}
-	flags, args, js, err := parseArgs(cmd, words[1:])
-	if err != nil {
-		s.reportErrorTo(out, name, err)
-		return ExitUsage
+	var flags map[string]string
+	var args []string
+	var js bool
+	if cmd.RawArgs {
+		args = words[1:]
+	} else {
+		var err error
+		if flags, args, js, err = parseArgs(cmd, words[1:]); err != nil {
+			s.reportErrorTo(out, name, err)
+			return nil, ExitUsage
+		}
 	}
-	c := &Call{
+	return &Call{
 		Ctx: ctx, Prog: s.Prog, Session: s, Task: s.Task, Name: name, Args: args,
 		JSON: s.JSON || js, Out: out, cmd: cmd, flags: flags,
-	}
-	return s.call(c, out)
+	}, ExitOK
 }
 
 // call runs a prepared Call and renders its result.

@@ -1,0 +1,204 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+)
+
+// mode is what kind of run the command line asks for.
+type mode int
+
+const (
+	modeInteractive mode = iota
+	modeBatch            // one command: kwalk COMMAND [VMCORE] [ARGS]
+	modeCommands         // -c 'cmd; cmd' or -i FILE
+	modeScript           // kwalk run SCRIPT.go [VMCORE] [ARGS]
+	modeVersion
+	modeHelp
+)
+
+// invocation is the parsed command line.
+type invocation struct {
+	mode      mode
+	dump      string // "" for the live kernel
+	vmlinux   string
+	systemMap string
+	debugDirs []string
+	zeroExcl  bool
+	forceBID  bool
+	json      bool
+	commands  string   // -c
+	inputFile string   // -i
+	words     []string // modeBatch: command and its args; modeScript: script and its args
+}
+
+// parseCommandLine parses kwalk's arguments. isCommand tells REPL command
+// names; exists tells whether a path exists (a dump file or directory).
+//
+//	kwalk [FLAGS] [VMCORE [VMLINUX]]           interactive (no VMCORE: /proc/kcore)
+//	kwalk [FLAGS] COMMAND [VMCORE] [ARGS...]   run one command
+//	kwalk [FLAGS] -c 'CMD; CMD' [VMCORE [VMLINUX]]
+//	kwalk [FLAGS] -i FILE [VMCORE [VMLINUX]]
+//	kwalk [FLAGS] run SCRIPT.go [VMCORE] [ARGS...]
+//
+// The first argument is a command when it names one and is not an existing
+// file; the argument after a command is the dump when it exists. Long kwalk
+// flags (--vmlinux ...) are also accepted after a command.
+func parseCommandLine(args []string, isCommand func(string) bool, exists func(string) bool) (invocation, error) {
+	var inv invocation
+	var pos []string
+	i := 0
+	// Leading flags, then positionals. After a command word, only long
+	// kwalk flags are taken; the rest belongs to the command.
+	takeFlag := func(a string, afterCommand bool) (bool, error) {
+		name, val, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		long := strings.HasPrefix(a, "--")
+		needVal := func() (string, error) {
+			if hasVal {
+				return val, nil
+			}
+			if i+1 >= len(args) {
+				return "", fmt.Errorf("flag %s needs a value", a)
+			}
+			i++
+			return args[i], nil
+		}
+		var err error
+		switch {
+		case name == "vmlinux":
+			inv.vmlinux, err = needVal()
+		case name == "system-map":
+			inv.systemMap, err = needVal()
+		case name == "debuginfo":
+			var d string
+			d, err = needVal()
+			inv.debugDirs = append(inv.debugDirs, d)
+		case name == "zero-excluded" && !hasVal:
+			inv.zeroExcl = true
+		case name == "force-build-id" && !hasVal:
+			inv.forceBID = true
+		case afterCommand:
+			return false, nil
+		case name == "json" && !hasVal:
+			inv.json = true
+		case name == "c" && !long:
+			inv.commands, err = needVal()
+			inv.mode = modeCommands
+		case name == "i" && !long:
+			inv.inputFile, err = needVal()
+			inv.mode = modeCommands
+		case name == "version" && !hasVal:
+			inv.mode = modeVersion
+		case (name == "h" || name == "help") && !hasVal:
+			inv.mode = modeHelp
+		default:
+			return false, fmt.Errorf("unknown flag %s (kwalk -h for usage)", a)
+		}
+		return true, err
+	}
+	for ; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			pos = append(pos, args[i+1:]...)
+			break
+		}
+		if len(a) > 1 && a[0] == '-' && len(pos) == 0 {
+			if _, err := takeFlag(a, false); err != nil {
+				return inv, err
+			}
+			continue
+		}
+		if len(pos) > 0 && (inv.mode == modeBatch || inv.mode == modeScript) && strings.HasPrefix(a, "--") {
+			ok, err := takeFlag(a, true)
+			if err != nil {
+				return inv, err
+			}
+			if ok {
+				continue
+			}
+		}
+		if len(pos) == 0 && inv.mode == modeInteractive {
+			switch {
+			case a == "run" && !exists(a):
+				inv.mode = modeScript
+				pos = append(pos, a)
+				continue
+			case isCommand(a) && !exists(a):
+				inv.mode = modeBatch
+			}
+		}
+		pos = append(pos, a)
+	}
+	switch inv.mode {
+	case modeVersion, modeHelp:
+		return inv, nil
+	case modeInteractive, modeCommands:
+		if len(pos) > 2 {
+			return inv, fmt.Errorf("too many arguments: %q (kwalk [VMCORE [VMLINUX]])", pos)
+		}
+		if len(pos) >= 1 {
+			if !exists(pos[0]) {
+				if inv.mode == modeInteractive {
+					return inv, fmt.Errorf("%s: no such dump file, and not a kwalk command", pos[0])
+				}
+				return inv, fmt.Errorf("%s: no such dump file", pos[0])
+			}
+			inv.dump = pos[0]
+		}
+		if len(pos) == 2 {
+			if inv.vmlinux != "" {
+				return inv, fmt.Errorf("vmlinux given twice: %s and --vmlinux %s", pos[1], inv.vmlinux)
+			}
+			inv.vmlinux = pos[1]
+		}
+	case modeBatch:
+		inv.words = []string{pos[0]}
+		rest := pos[1:]
+		if len(rest) > 0 && exists(rest[0]) {
+			inv.dump = rest[0]
+			rest = rest[1:]
+		}
+		inv.words = append(inv.words, rest...)
+	case modeScript:
+		rest := pos[1:]
+		if len(rest) == 0 {
+			return inv, fmt.Errorf("run: missing SCRIPT.go (kwalk run SCRIPT.go [VMCORE] [ARGS])")
+		}
+		inv.words = []string{rest[0]}
+		rest = rest[1:]
+		if len(rest) > 0 && exists(rest[0]) {
+			inv.dump = rest[0]
+			rest = rest[1:]
+		}
+		inv.words = append(inv.words, rest...)
+	}
+	return inv, nil
+}
+
+const usageText = `usage:
+  kwalk [FLAGS] [VMCORE [VMLINUX]]           interactive session (no VMCORE: live /proc/kcore)
+  kwalk [FLAGS] COMMAND [VMCORE] [ARGS...]   run one command, e.g. kwalk ps vmcore -m
+  kwalk [FLAGS] -c 'CMD; CMD' [VMCORE]       run several commands
+  kwalk [FLAGS] -i FILE [VMCORE]             run the commands in FILE, one a line
+  kwalk [FLAGS] run SCRIPT.go [VMCORE] [ARGS] run a Go script against the kernel
+
+VMCORE may be a dump file or a kdump-tools directory (/var/crash/STAMP).
+
+flags:
+  --vmlinux FILE       vmlinux with debug info (default: found next to the dump
+                       or under /usr/lib/debug; else symbols and BTF from the dump)
+  --system-map FILE    System.map for symbols
+  --debuginfo DIR      more places to look for vmlinux and module debug info (repeatable)
+  --zero-excluded      read pages the dump left out as zeros
+  --force-build-id     accept a vmlinux whose build-id differs from the dump's
+  --json               write each command's result as one line of JSON
+                       (several commands: JSON lines, one document per command)
+  -c 'CMDS'            run ';'-separated commands and exit
+  -i FILE              run commands from FILE and exit ('#' starts a comment)
+  --version            print the version
+  -h, --help           this help; "kwalk help" lists commands, "kwalk help CMD" one
+
+exit status: 0 success; 1, 2 a command's findings (deadlock: 1 blocked chains,
+2 a cycle); 3 a command failed; 64 usage error; 66 dump or debug info unreadable.
+With several commands the highest status wins.
+`

@@ -1,0 +1,212 @@
+// Command kwalk analyses a Linux kernel crash dump or the running kernel:
+// an interactive session like crash, batch commands for pipelines, and Go
+// scripts over the kwalk API. "kwalk -h" for usage, "kwalk help" for the
+// commands.
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strings"
+	"syscall"
+
+	"github.com/kwalk/kwalk"
+	"github.com/kwalk/kwalk/kcore"
+	"github.com/kwalk/kwalk/repl"
+	"github.com/kwalk/kwalk/symbols"
+	"golang.org/x/sys/unix"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	reg := repl.NewDefaultRegistry()
+	if err := reg.Err(); err != nil {
+		fmt.Fprintln(stderr, "kwalk:", err)
+		return repl.ExitFailed
+	}
+	isCmd := func(n string) bool { _, ok := reg.Lookup(n); return ok }
+	inv, err := parseCommandLine(args, isCmd, pathExists)
+	if err != nil {
+		fmt.Fprintln(stderr, "kwalk:", err)
+		fmt.Fprint(stderr, usageText)
+		return repl.ExitUsage
+	}
+	switch inv.mode {
+	case modeVersion:
+		fmt.Fprintln(stdout, "kwalk", version())
+		return repl.ExitOK
+	case modeHelp:
+		fmt.Fprint(stdout, usageText)
+		return repl.ExitOK
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+
+	needProg := true
+	if inv.mode == modeBatch {
+		if c, ok := reg.Lookup(inv.words[0]); ok && c.NoProgram {
+			needProg = false
+		}
+	}
+	var prog *symbols.Program
+	if needProg {
+		prog, err = openProgram(inv, stderr)
+		if err != nil {
+			fmt.Fprintln(stderr, "kwalk:", err)
+			return repl.ExitNoInput
+		}
+	}
+	sess := repl.NewSession(prog, reg, stdout, stderr)
+	sess.JSON = inv.json
+
+	switch inv.mode {
+	case modeBatch:
+		// Batch: SIGINT cancels the command too.
+		bctx, bstop := signal.NotifyContext(ctx, os.Interrupt)
+		defer bstop()
+		warn(prog, stderr)
+		return sess.RunWords(bctx, inv.words)
+	case modeCommands:
+		bctx, bstop := signal.NotifyContext(ctx, os.Interrupt)
+		defer bstop()
+		warn(prog, stderr)
+		return runCommands(bctx, sess, inv, stderr)
+	case modeScript:
+		return runScript(ctx, prog, inv, stdout, stderr)
+	}
+	// Interactive.
+	if !sess.JSON {
+		sess.Exec(ctx, "sys")
+	}
+	warn(prog, stderr)
+	if err := sess.RunInteractive(ctx, repl.InteractiveOptions{HistoryFile: repl.DefaultHistoryFile()}); err != nil {
+		fmt.Fprintln(stderr, "kwalk:", err)
+		return repl.ExitFailed
+	}
+	return repl.ExitOK
+}
+
+// runCommands runs -c text or the lines of the -i file; the status is the
+// highest of the commands'.
+func runCommands(ctx context.Context, sess *repl.Session, inv invocation, stderr io.Writer) int {
+	status := repl.ExitOK
+	runLine := func(line string) {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			return
+		}
+		if st := sess.Exec(ctx, line); st > status {
+			status = st
+		}
+	}
+	if inv.commands != "" {
+		runLine(inv.commands)
+	}
+	if inv.inputFile != "" {
+		var r io.Reader = os.Stdin
+		if inv.inputFile != "-" {
+			f, err := os.Open(inv.inputFile)
+			if err != nil {
+				fmt.Fprintln(stderr, "kwalk:", err)
+				return repl.ExitNoInput
+			}
+			defer f.Close()
+			r = f
+		}
+		sc := bufio.NewScanner(r)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() && !sess.Quit() && ctx.Err() == nil {
+			runLine(sc.Text())
+		}
+		if err := sc.Err(); err != nil {
+			fmt.Fprintf(stderr, "kwalk: reading %s: %v\n", inv.inputFile, err)
+			if status < repl.ExitFailed {
+				status = repl.ExitFailed
+			}
+		}
+	}
+	return status
+}
+
+// openProgram opens the dump (or the live kernel) with discovered debug info.
+func openProgram(inv invocation, stderr io.Writer) (*symbols.Program, error) {
+	opts := kwalk.Options{
+		Vmlinux:      inv.vmlinux,
+		SystemMap:    inv.systemMap,
+		DebugDirs:    inv.debugDirs,
+		ZeroExcluded: inv.zeroExcl,
+		ForceBuildID: inv.forceBID,
+	}
+	if inv.dump == "" {
+		var uts unix.Utsname
+		release := ""
+		if unix.Uname(&uts) == nil {
+			release = unix.ByteSliceToString(uts.Release[:])
+		}
+		applyDiscovery(&opts, discover("/", "", release))
+		return kwalk.OpenLive(opts)
+	}
+	d := discover("/", inv.dump, "")
+	if opts.Vmlinux == "" && d.Vmlinux == "" {
+		// The release (for /usr/lib/debug) is in the dump's VMCOREINFO.
+		if release := dumpRelease(d.Dump, inv.zeroExcl); release != "" {
+			d = discover("/", inv.dump, release)
+		}
+	}
+	applyDiscovery(&opts, d)
+	return kwalk.Open(d.Dump, opts)
+}
+
+func applyDiscovery(opts *kwalk.Options, d discovered) {
+	if opts.Vmlinux == "" {
+		opts.Vmlinux = d.Vmlinux
+	}
+	opts.DebugDirs = append(opts.DebugDirs, d.DebugDirs...)
+}
+
+// dumpRelease reads the kernel release from a dump's headers.
+func dumpRelease(path string, zero bool) string {
+	d, err := kcore.Open(path, kcore.Options{ZeroExcluded: zero})
+	if err != nil {
+		return ""
+	}
+	defer d.Close()
+	return d.Release()
+}
+
+func warn(prog *symbols.Program, stderr io.Writer) {
+	if prog == nil {
+		return
+	}
+	for _, w := range prog.Warnings {
+		fmt.Fprintln(stderr, "WARNING:", w)
+	}
+}
+
+func pathExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+func version() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "(unknown)"
+	}
+	v := bi.Main.Version
+	for _, s := range bi.Settings {
+		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+			v += " " + s.Value[:12]
+		}
+	}
+	return v
+}

@@ -1,0 +1,206 @@
+package repl
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"golang.org/x/arch/x86/x86asm"
+)
+
+func registerDis(r *Registry) {
+	r.Add(&Command{
+		Name:    "dis",
+		Summary: "disassemble kernel code (x86_64)",
+		Usage:   "dis [-r|-f] [-i] [-b] SYMBOL|ADDR [COUNT]",
+		Help: `Disassembles at a symbol or address, AT&T syntax like crash (-i: Intel).
+Given a function name and no COUNT, the whole function is shown; given an
+address, COUNT instructions (default 1). -r shows the function from its
+start up to and including ADDR (useful for a return address from a
+backtrace); -f from ADDR to the function's end. Call and jump targets are
+shown with their symbol.
+
+JSON: {"instructions":[{"address","symbol","bytes","text"}]}.`,
+		Flags: []Flag{
+			{Name: "r", Help: "from the start of the function up to ADDR"},
+			{Name: "f", Help: "from ADDR to the end of the function"},
+			{Name: "i", Help: "Intel syntax"},
+			{Name: "b", Help: "show the instruction bytes"},
+		},
+		Examples: []string{"dis schedule", "dis -r ffffffff81a2c5e1", "dis do_exit 10", "dis -i -b schedule 5"},
+		Run:      runDis,
+	})
+}
+
+// DisResult is the result of dis (see its help for the JSON).
+type DisResult struct {
+	Instructions []Instruction `json:"instructions"`
+	Error        string        `json:"error,omitempty"`
+	showBytes    bool
+}
+
+// Instruction is one decoded instruction.
+type Instruction struct {
+	Address Hex    `json:"address"`
+	Symbol  string `json:"symbol"`
+	Bytes   string `json:"bytes"`
+	Text    string `json:"text"`
+}
+
+// maxDisBytes bounds how much code one dis decodes.
+const maxDisBytes = 1 << 20
+
+func runDis(c *Call) (Result, error) {
+	if err := c.NeedArgs(1, 2); err != nil {
+		return nil, err
+	}
+	start, err := evalAddr(c.Prog, c.Args[0])
+	if err != nil {
+		return nil, err
+	}
+	count := uint64(1)
+	end := uint64(0) // exclusive; 0: use count
+	sym, off, haveSym := c.Prog.Syms.LookupAddr(start)
+	isSymName := false
+	if s, err := c.Prog.Syms.Lookup(c.Args[0]); err == nil && s.Addr == start {
+		isSymName = true
+	}
+	funcEnd := uint64(0)
+	if haveSym && sym.Size != 0 {
+		funcEnd = sym.Addr + sym.Size
+	}
+	switch {
+	case len(c.Args) == 2:
+		if count, err = parseCount(c.Args[1]); err != nil {
+			return nil, err
+		}
+	case c.Bool("r"):
+		if !haveSym {
+			return nil, fmt.Errorf("dis -r: no symbol contains %#x", start)
+		}
+		end = start + 1 // include the instruction at ADDR
+		start -= off
+		count = 0
+	case c.Bool("f"), isSymName:
+		if funcEnd == 0 {
+			if isSymName {
+				count = 32 // unknown size: a screenful
+				break
+			}
+			return nil, fmt.Errorf("dis -f: size of the function at %#x unknown", start)
+		}
+		end, count = funcEnd, 0
+	}
+	if end != 0 && end-start > maxDisBytes {
+		return nil, fmt.Errorf("dis: %d bytes is more than %d", end-start, maxDisBytes)
+	}
+	if count > 1<<16 {
+		return nil, UsageErrorf("dis: at most 65536 instructions")
+	}
+	syntax := x86asm.GNUSyntax
+	if c.Bool("i") {
+		syntax = x86asm.IntelSyntax
+	}
+	symname := func(a uint64) (string, uint64) {
+		if s, _, ok := c.Prog.Syms.LookupAddr(a); ok {
+			return s.Name, s.Addr
+		}
+		return "", 0
+	}
+	res := &DisResult{Instructions: []Instruction{}, showBytes: c.Bool("b")}
+	// Read code a page at a time; instructions are at most 15 bytes.
+	var buf []byte
+	bufAt := start
+	pc := start
+	for n := uint64(0); ; n++ {
+		if count != 0 && n >= count || end != 0 && pc >= end {
+			break
+		}
+		if err := c.Ctx.Err(); err != nil {
+			return nil, err
+		}
+		if pc+15 > bufAt+uint64(len(buf)) {
+			nb, rerr := readCode(c, pc)
+			if len(nb) == 0 {
+				if len(res.Instructions) == 0 {
+					return nil, rerr
+				}
+				res.Error = rerr.Error()
+				break
+			}
+			buf, bufAt = nb, pc
+		}
+		code := buf[pc-bufAt:]
+		inst, derr := x86asm.Decode(code, 64)
+		text := ""
+		length := 1
+		if derr != nil {
+			text = "(bad)"
+		} else {
+			length = inst.Len
+			text = syntax(inst, pc, symname)
+			text = annotateTargets(c, inst, pc, text)
+		}
+		res.Instructions = append(res.Instructions, Instruction{
+			Address: Hex(pc), Symbol: c.Prog.SymbolizeAddr(pc),
+			Bytes: fmt.Sprintf("% x", code[:length]), Text: text,
+		})
+		pc += uint64(length)
+	}
+	return res, nil
+}
+
+// readCode reads up to a page (and at least the bytes up to the page end
+// plus the next page when it is readable) at pc.
+func readCode(c *Call, pc uint64) ([]byte, error) {
+	n := 4096 - pc%4096 + 4096
+	for n > 0 {
+		b := make([]byte, n)
+		err := c.Prog.Mem.ReadVirt(b, pc)
+		if err == nil {
+			return b, nil
+		}
+		if n <= 4096-pc%4096 {
+			return nil, err
+		}
+		n = 4096 - pc%4096
+	}
+	return nil, fmt.Errorf("dis: nothing readable at %#x", pc)
+}
+
+// annotateTargets adds "<symbol+off>" after call/jump targets GNU syntax
+// printed as bare addresses.
+func annotateTargets(c *Call, inst x86asm.Inst, pc uint64, text string) string {
+	for _, a := range inst.Args {
+		rel, ok := a.(x86asm.Rel)
+		if !ok {
+			continue
+		}
+		target := uint64(int64(pc) + int64(inst.Len) + int64(rel))
+		if s := c.Prog.SymbolizeAddr(target); !strings.HasPrefix(s, "0x") && !strings.Contains(text, "<") {
+			return fmt.Sprintf("%s <%s>", text, s)
+		}
+	}
+	return text
+}
+
+// WriteText implements Result: "0xffffffff81000100 <do_exit>:  push %rbp".
+func (r *DisResult) WriteText(w io.Writer) error {
+	var b strings.Builder
+	width := 0
+	for _, in := range r.Instructions {
+		width = max(width, len(in.Symbol))
+	}
+	for _, in := range r.Instructions {
+		fmt.Fprintf(&b, "%#x <%s>:%s ", uint64(in.Address), in.Symbol, strings.Repeat(" ", width-len(in.Symbol)))
+		if r.showBytes {
+			fmt.Fprintf(&b, "%-30s ", in.Bytes)
+		}
+		b.WriteString(in.Text + "\n")
+	}
+	if r.Error != "" {
+		fmt.Fprintf(&b, "dis: stopped: %s\n", r.Error)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}

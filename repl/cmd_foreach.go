@@ -1,0 +1,198 @@
+package repl
+
+import (
+	"fmt"
+	"io"
+	"path"
+	"strconv"
+	"strings"
+)
+
+func registerForeach(r *Registry) {
+	r.Add(&Command{
+		Name:    "foreach",
+		Summary: "run a per-task command for every task, or the tasks that match filters",
+		Usage:   "foreach [PID|TASK-ADDR|COMM|STATE|kernel|user]... COMMAND [ARGS]",
+		Help: `Runs COMMAND once per task with that task as its context. COMMAND is any
+per-task command (bt, task, ...; "help foreach" lists them below). Filters
+before it select tasks; a task matching any filter is included (none: all
+tasks):
+  PID          decimal pid
+  TASK-ADDR    task_struct address in hex (0x optional, 8+ digits)
+  STATE        crash state: RU IN UN ST TR ZO DE ID
+  kernel, user kernel threads, user tasks
+  COMM         command name, a glob ("kworker*"); quote names that look
+               like the above
+Arguments after COMMAND are COMMAND's own.
+
+JSON: {"command","tasks":[{"pid","comm","task","result","error"}]},
+result being COMMAND's own JSON document.`,
+		RawArgs:  true,
+		Examples: []string{"foreach bt", "foreach UN bt", "foreach hangfs bt", "foreach 1 42 task -R comm"},
+		Complete: func(c *Completion) []string {
+			var out []string
+			for _, cmd := range c.Session.Reg.Commands() {
+				if cmd.PerTask {
+					out = append(out, cmd.Name)
+				}
+			}
+			return append(out, "RU", "IN", "UN", "ST", "TR", "ZO", "DE", "ID", "kernel", "user")
+		},
+		Run: runForeach,
+	})
+}
+
+// ForeachResult is the result of foreach (see its help for the JSON).
+type ForeachResult struct {
+	Command string         `json:"command"`
+	Tasks   []ForeachEntry `json:"tasks"`
+}
+
+// ForeachEntry is one task's run in ForeachResult.
+type ForeachEntry struct {
+	PID    int    `json:"pid"`
+	Comm   string `json:"comm"`
+	Task   Hex    `json:"task"`
+	CPU    int    `json:"cpu"`
+	Result Result `json:"result,omitempty"`
+	Error  string `json:"error,omitempty"`
+}
+
+// WriteText implements Result: a crash-style header per task, then the
+// command's output.
+func (f ForeachResult) WriteText(w io.Writer) error {
+	for _, e := range f.Tasks {
+		if _, err := fmt.Fprintf(w, "PID: %-7d TASK: %x  CPU: %-3d COMMAND: %q\n", e.PID, uint64(e.Task), e.CPU, e.Comm); err != nil {
+			return err
+		}
+		if e.Error != "" {
+			fmt.Fprintf(w, "%s: %s\n", f.Command, e.Error)
+		} else if e.Result != nil {
+			if err := e.Result.WriteText(w); err != nil {
+				return err
+			}
+		}
+		fmt.Fprintln(w)
+	}
+	return nil
+}
+
+type taskFilter struct {
+	pids   map[int]bool
+	addrs  map[uint64]bool
+	states map[string]bool
+	comms  []string
+	kernel bool
+	user   bool
+}
+
+func (f *taskFilter) empty() bool {
+	return len(f.pids) == 0 && len(f.addrs) == 0 && len(f.states) == 0 && len(f.comms) == 0 && !f.kernel && !f.user
+}
+
+func (f *taskFilter) match(t TaskInfo) bool {
+	if f.empty() {
+		return true
+	}
+	if f.pids[t.PID] || f.addrs[t.Task.Addr()] || f.states[t.State] || f.kernel && t.Kernel || f.user && !t.Kernel {
+		return true
+	}
+	for _, g := range f.comms {
+		if ok, _ := path.Match(g, t.Comm); ok {
+			return true
+		}
+	}
+	return false
+}
+
+var crashStates = map[string]bool{"RU": true, "IN": true, "UN": true, "ST": true, "TR": true, "ZO": true, "DE": true, "ID": true, "WA": true}
+
+// parseTaskFilter parses foreach's filter words.
+func parseTaskFilter(words []string) taskFilter {
+	f := taskFilter{pids: map[int]bool{}, addrs: map[uint64]bool{}, states: map[string]bool{}}
+	for _, w := range words {
+		switch {
+		case crashStates[w]:
+			f.states[w] = true
+		case w == "kernel":
+			f.kernel = true
+		case w == "user":
+			f.user = true
+		case isDecimalDigits(w) && len(w) < 8:
+			n, _ := strconv.Atoi(w)
+			f.pids[n] = true
+		case isHexAddr(w):
+			v, _ := strconv.ParseUint(strings.TrimPrefix(w, "0x"), 16, 64)
+			f.addrs[v] = true
+		default:
+			f.comms = append(f.comms, w)
+		}
+	}
+	return f
+}
+
+func isHexAddr(w string) bool {
+	h := strings.TrimPrefix(w, "0x")
+	if len(h) < 8 || len(h) > 16 {
+		return false
+	}
+	_, err := strconv.ParseUint(h, 16, 64)
+	return err == nil
+}
+
+func runForeach(c *Call) (Result, error) {
+	split := -1
+	for i, w := range c.Args {
+		if cmd, ok := c.Session.Reg.Lookup(w); ok && cmd.PerTask {
+			split = i
+			break
+		}
+	}
+	if split < 0 {
+		var names []string
+		for _, cmd := range c.Session.Reg.Commands() {
+			if cmd.PerTask {
+				names = append(names, cmd.Name)
+			}
+		}
+		return nil, UsageErrorf("foreach: no per-task command given (one of: %s)", strings.Join(names, ", "))
+	}
+	filter := parseTaskFilter(c.Args[:split])
+	sub := c.Args[split:]
+	tasks, err := c.Session.Reg.Tasks(c.Ctx, c.Prog)
+	if err != nil && len(tasks) == 0 {
+		return nil, err
+	}
+	res := ForeachResult{Command: strings.Join(sub, " "), Tasks: []ForeachEntry{}}
+	status := ExitOK
+	for i, t := range tasks {
+		if err := c.Ctx.Err(); err != nil {
+			return nil, err
+		}
+		if !filter.match(t) {
+			continue
+		}
+		c.Progress("foreach: task %d of %d (pid %d)", i+1, len(tasks), t.PID)
+		sc, st := c.Session.prepare(c.Ctx, sub, c.Out)
+		if sc == nil {
+			return nil, UsageErrorf("foreach: bad command %q", strings.Join(sub, " "))
+		}
+		sc.Task = t.Task
+		sc.JSON = c.JSON
+		sc.prog = c.prog
+		r, rerr := runSafely(sc)
+		e := ForeachEntry{PID: t.PID, Comm: t.Comm, Task: Hex(t.Task.Addr()), CPU: t.CPU, Result: r}
+		if rerr != nil {
+			e.Error = rerr.Error()
+			st = ExitFailed
+			var ue *UsageError
+			if asUsage(rerr, &ue) {
+				return nil, rerr
+			}
+		}
+		status = max(status, st, sc.status)
+		res.Tasks = append(res.Tasks, e)
+	}
+	c.SetStatus(status)
+	return res, nil
+}

@@ -1,0 +1,124 @@
+package repl
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+)
+
+func registerMod(r *Registry) {
+	r.Add(&Command{
+		Name:    "mod",
+		Summary: "list loaded kernel modules",
+		Usage:   "mod [NAME]...",
+		Help: `Lists the modules on the kernel's modules list: the struct module address,
+name, base of the module's core (text) memory, the core size and state.
+Names select modules (globs allowed).
+
+The layout is detected from struct module: mem[] (6.4+,
+include/linux/module.h struct module_memory), core_layout (4.5-6.3) or
+module_core/core_size (older).
+
+JSON: {"modules":[{"module","name","base","size","state"}],"error"}.`,
+		Examples: []string{"mod", "mod fuse", "mod 'nf_*'"},
+		Run:      runMod,
+	})
+}
+
+// ModList is the result of mod (see its help for the JSON).
+type ModList struct {
+	Modules []ModEntry `json:"modules"`
+	Error   string     `json:"error,omitempty"`
+}
+
+// ModEntry is one module in ModList.
+type ModEntry struct {
+	Module Hex    `json:"module"`
+	Name   string `json:"name"`
+	Base   Hex    `json:"base"`
+	Size   uint64 `json:"size"`
+	State  string `json:"state"`
+}
+
+// maxModules bounds the modules list walk.
+const maxModules = 1 << 16
+
+func runMod(c *Call) (Result, error) {
+	head, err := c.Prog.Variable("modules")
+	if err != nil {
+		return nil, err
+	}
+	mt, err := c.Prog.Type("struct module")
+	if err != nil {
+		return nil, err
+	}
+	filter := parseTaskFilter(nil)
+	filter.comms = c.Args
+	mods, werr := listEntries(c.Ctx, c.Prog, head, "", mt, "list", maxModules)
+	res := ModList{Modules: []ModEntry{}}
+	if werr != nil {
+		if len(mods) == 0 {
+			return nil, fmt.Errorf("walking the modules list: %w", werr)
+		}
+		res.Error = werr.Error()
+	}
+	for _, m := range mods {
+		e := ModEntry{Module: Hex(m.Addr())}
+		e.Name, _ = m.MemberString("name")
+		if !filter.match(TaskInfo{Comm: e.Name}) {
+			continue
+		}
+		switch {
+		case mt.HasMember("mem"):
+			// struct module_memory mem[MOD_MEM_NUM_TYPES]; index 0 is MOD_TEXT.
+			if v, err := m.MemberUint("mem[0].base"); err == nil {
+				e.Base = Hex(v)
+			}
+			if arr, err := m.Member("mem"); err == nil {
+				if r := arr.Type().Resolve(); r != nil {
+					for i := int64(0); i < int64(r.Len); i++ {
+						if el, err := arr.Index(i); err == nil {
+							if s, err := el.MemberUint("size"); err == nil {
+								e.Size += s
+							}
+						}
+					}
+				}
+			}
+		case mt.HasMember("core_layout"):
+			if v, err := m.MemberUint("core_layout.base"); err == nil {
+				e.Base = Hex(v)
+			}
+			e.Size, _ = m.MemberUint("core_layout.size")
+		case mt.HasMember("module_core"):
+			if v, err := m.MemberUint("module_core"); err == nil {
+				e.Base = Hex(v)
+			}
+			e.Size, _ = m.MemberUint("core_size")
+		}
+		if st, err := m.Member("state"); err == nil {
+			n := DecodeObject(st)
+			e.State = strings.TrimPrefix(n.ScalarText(), "MODULE_STATE_")
+		}
+		res.Modules = append(res.Modules, e)
+	}
+	return res, nil
+}
+
+// WriteText implements Result.
+func (l ModList) WriteText(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "MODULE\tNAME\tBASE\tSIZE\tSTATE")
+	for _, m := range l.Modules {
+		fmt.Fprintf(tw, "%x\t%s\t%x\t%d\t%s\n", uint64(m.Module), m.Name, uint64(m.Base), m.Size, m.State)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if l.Error != "" {
+		_, err := fmt.Fprintf(w, "mod: list incomplete: %s\n", l.Error)
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,224 @@
+package repl
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/kwalk/kwalk/symbols"
+)
+
+func registerSys(r *Registry) {
+	r.Add(&Command{
+		Name:    "sys",
+		Summary: "system summary: release, machine, CPUs, memory, crash time, uptime, sources",
+		Usage:   "sys",
+		Help: `Shows what crash's sys shows: the dump file and format, kernel release and
+version, machine, CPUs, memory size, crash time, uptime and load average
+(from the timekeeper and avenrun), task count, and where symbols and types
+came from. Fields that cannot be derived are left out.
+
+JSON: {"dumpfile","format","live","release","version","machine",
+"nodename","cpus","memory_bytes","page_size","crash_time" (RFC 3339),
+"crash_time_source","uptime_seconds","load_average":[3],"tasks",
+"kaslr_offset","symbols","types","warnings":[...]}.`,
+		Examples: []string{"sys", "sys --json"},
+		Run:      runSys,
+	})
+}
+
+// SysInfo is the result of sys (see its help for the JSON).
+type SysInfo struct {
+	DumpFile        string     `json:"dumpfile,omitempty"`
+	Format          string     `json:"format,omitempty"`
+	Live            bool       `json:"live"`
+	Release         string     `json:"release,omitempty"`
+	Version         string     `json:"version,omitempty"`
+	Machine         string     `json:"machine,omitempty"`
+	Nodename        string     `json:"nodename,omitempty"`
+	CPUs            int        `json:"cpus,omitempty"`
+	MemoryBytes     uint64     `json:"memory_bytes,omitempty"`
+	PageSize        int        `json:"page_size,omitempty"`
+	CrashTime       *time.Time `json:"crash_time,omitempty"`
+	CrashTimeSource string     `json:"crash_time_source,omitempty"`
+	UptimeSeconds   *float64   `json:"uptime_seconds,omitempty"`
+	LoadAverage     []float64  `json:"load_average,omitempty"`
+	Tasks           int        `json:"tasks,omitempty"`
+	KASLROffset     *Hex       `json:"kaslr_offset,omitempty"`
+	Symbols         string     `json:"symbols,omitempty"`
+	Types           string     `json:"types,omitempty"`
+	Warnings        []string   `json:"warnings,omitempty"`
+}
+
+func runSys(c *Call) (Result, error) {
+	p := c.Prog
+	var si SysInfo
+	if d := p.Dump; d != nil {
+		si.DumpFile, si.Format, si.Live = d.Path(), d.Format(), d.Live()
+		si.Release, si.Machine = d.Release(), d.Machine()
+		u := d.Utsname()
+		si.Version, si.Nodename = u.Version, u.Nodename
+		si.CPUs, si.MemoryBytes, si.PageSize = d.NumCPUs(), d.MemorySize(), d.PageSize()
+		if t := d.CrashTime(); !t.IsZero() {
+			si.CrashTime, si.CrashTimeSource = &t, "dump header"
+		}
+		if off, ok := d.KernelOffset(); ok {
+			h := Hex(off)
+			si.KASLROffset = &h
+		}
+	}
+	// init_uts_ns.name is struct new_utsname (include/linux/utsname.h).
+	if uts, err := p.Variable("init_uts_ns"); err == nil {
+		for _, f := range []struct {
+			member string
+			dst    *string
+		}{{"name.release", &si.Release}, {"name.version", &si.Version}, {"name.machine", &si.Machine}, {"name.nodename", &si.Nodename}} {
+			if s, err := uts.MemberString(f.member); err == nil && s != "" {
+				*f.dst = s
+			}
+		}
+	}
+	if tk, ok := readTimekeeper(p); ok {
+		up := tk.uptime.Seconds()
+		si.UptimeSeconds = &up
+		if si.CrashTime == nil && !tk.wall.IsZero() {
+			w := tk.wall
+			si.CrashTime, si.CrashTimeSource = &w, "timekeeper (last tick)"
+		}
+	}
+	si.LoadAverage = loadAverage(p)
+	if p.Syms != nil {
+		si.Symbols = p.Syms.Describe()
+	}
+	if p.Types != nil {
+		si.Types = p.Types.Describe()
+	}
+	if tasks, err := c.Session.Reg.Tasks(c.Ctx, p); err == nil {
+		si.Tasks = len(tasks)
+	}
+	si.Warnings = p.Warnings
+	return si, nil
+}
+
+type tkInfo struct {
+	uptime time.Duration
+	wall   time.Time
+}
+
+// readTimekeeper reads the timekeeper (kernel/time/timekeeping.c: static
+// struct { seqcount_raw_spinlock_t seq; struct timekeeper timekeeper; }
+// tk_core). Uptime is CLOCK_BOOTTIME at the last tick: tkr_mono.base +
+// offs_boot (include/linux/timekeeper_internal.h); the wall time is
+// xtime_sec.
+func readTimekeeper(p *symbols.Program) (tkInfo, bool) {
+	addr, err := p.Symbol("tk_core")
+	if err != nil {
+		return tkInfo{}, false
+	}
+	tt, err := p.Type("struct timekeeper")
+	if err != nil || !tt.HasMember("tkr_mono") || !tt.HasMember("offs_boot") || !tt.HasMember("xtime_sec") {
+		return tkInfo{}, false
+	}
+	off := uint64(8)
+	if sz, err := p.SizeOf("seqcount_raw_spinlock_t"); err == nil {
+		off = (sz + 7) &^ 7
+	}
+	tk := p.ObjectAt(tt, addr+off)
+	base, err1 := tk.MemberUint("tkr_mono.base")
+	boot, err2 := tk.MemberUint("offs_boot")
+	sec, err3 := tk.MemberUint("xtime_sec")
+	if err1 != nil || err2 != nil || err3 != nil {
+		return tkInfo{}, false
+	}
+	// Sanity: a wall clock after 2000 and before 2200, a non-negative uptime.
+	if int64(sec) < 946684800 || int64(sec) > 7258118400 || int64(base) < 0 || int64(boot) < 0 {
+		return tkInfo{}, false
+	}
+	return tkInfo{uptime: time.Duration(base + boot), wall: time.Unix(int64(sec), 0).UTC()}, true
+}
+
+// loadAverage reads avenrun[3], fixed point with FSHIFT 11
+// (include/linux/sched/loadavg.h).
+func loadAverage(p *symbols.Program) []float64 {
+	addr, err := p.Symbol("avenrun")
+	if err != nil {
+		return nil
+	}
+	var out []float64
+	for i := uint64(0); i < 3; i++ {
+		v, err := p.ReadU64(addr + 8*i)
+		if err != nil || v > 1<<40 {
+			return nil
+		}
+		out = append(out, float64(v)/2048)
+	}
+	return out
+}
+
+// WriteText implements Result, crash's layout.
+func (s SysInfo) WriteText(w io.Writer) error {
+	var b strings.Builder
+	line := func(k, v string) {
+		if v != "" {
+			fmt.Fprintf(&b, "%12s: %s\n", k, v)
+		}
+	}
+	df := s.DumpFile
+	if s.Live {
+		df += " [LIVE]"
+	}
+	line("KERNEL", s.Release)
+	line("DUMPFILE", df)
+	line("FORMAT", s.Format)
+	if s.CPUs > 0 {
+		line("CPUS", fmt.Sprint(s.CPUs))
+	}
+	if s.CrashTime != nil {
+		line("DATE", s.CrashTime.Format("Mon Jan _2 15:04:05 UTC 2006")+"  ("+s.CrashTimeSource+")")
+	}
+	if s.UptimeSeconds != nil {
+		line("UPTIME", formatUptime(*s.UptimeSeconds))
+	}
+	if len(s.LoadAverage) == 3 {
+		line("LOAD AVERAGE", fmt.Sprintf("%.2f, %.2f, %.2f", s.LoadAverage[0], s.LoadAverage[1], s.LoadAverage[2]))
+	}
+	if s.Tasks > 0 {
+		line("TASKS", fmt.Sprint(s.Tasks))
+	}
+	line("NODENAME", s.Nodename)
+	line("RELEASE", s.Release)
+	line("VERSION", s.Version)
+	line("MACHINE", s.Machine)
+	if s.MemoryBytes > 0 {
+		line("MEMORY", humanBytes(s.MemoryBytes))
+	}
+	if s.KASLROffset != nil {
+		line("KASLR", s.KASLROffset.String())
+	}
+	line("SYMBOLS", s.Symbols)
+	line("TYPES", s.Types)
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func formatUptime(sec float64) string {
+	d := time.Duration(sec * float64(time.Second))
+	days := int(d / (24 * time.Hour))
+	d -= time.Duration(days) * 24 * time.Hour
+	return fmt.Sprintf("%d days, %02d:%02d:%02d", days, int(d/time.Hour), int(d/time.Minute)%60, int(d/time.Second)%60)
+}
+
+func humanBytes(n uint64) string {
+	units := []string{"B", "KB", "MB", "GB", "TB"}
+	f := float64(n)
+	i := 0
+	for f >= 1024 && i < len(units)-1 {
+		f /= 1024
+		i++
+	}
+	if f == float64(int64(f)) {
+		return fmt.Sprintf("%d %s", int64(f), units[i])
+	}
+	return fmt.Sprintf("%.1f %s", f, units[i])
+}
