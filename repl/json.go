@@ -30,4 +30,3 @@ func (h *Hex) UnmarshalJSON(b []byte) error {
 	*h = Hex(v)
 	return nil
 }
-
