@@ -1,0 +1,224 @@
+package walkers
+
+import (
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/kwalk/kwalk/kcore"
+	"github.com/kwalk/kwalk/symbols"
+	"github.com/kwalk/kwalk/testdata"
+	"github.com/kwalk/kwalk/testdata/truth"
+)
+
+// sharedDumpDir is the hand-made dump every machine of the project has.
+const sharedDumpDir = "/work/shared/vmcores/6.1-cloud"
+
+// realDump is one real dump with the guest's record.
+type realDump struct {
+	name  string
+	core  string
+	truth *truth.Record
+	// console is the console log (for the kernel log test).
+	console string
+
+	once sync.Once
+	prog *symbols.Program
+	err  error
+}
+
+var (
+	realDumpsOnce sync.Once
+	realDumpsList []*realDump
+)
+
+// realDumps lists the dumps to test on: the shared 6.1 dump and every
+// generated dump in the cache. It skips the test, naming what is missing,
+// when there are none.
+func realDumps(t *testing.T) []*realDump {
+	t.Helper()
+	realDumpsOnce.Do(func() {
+		core := filepath.Join(sharedDumpDir, "vmcore.kdump")
+		if _, err := os.Stat(core); err == nil {
+			con := filepath.Join(sharedDumpDir, "console.log")
+			if rec, err := truth.ParseFile(con); err == nil {
+				realDumpsList = append(realDumpsList, &realDump{name: "shared-6.1", core: core, truth: rec, console: con})
+			}
+		}
+		found, _ := testdata.Dumps()
+		for _, d := range found {
+			path := d.Path(testdata.FormatKdumpZlibFlat)
+			if path == "" {
+				for _, f := range d.Formats() {
+					path = d.Path(f)
+					break
+				}
+			}
+			if path == "" || d.Truth == nil {
+				continue
+			}
+			realDumpsList = append(realDumpsList, &realDump{name: d.ID(), core: path, truth: d.Truth, console: filepath.Join(d.Dir, d.Console)})
+		}
+	})
+	if len(realDumpsList) == 0 {
+		t.Skipf("SKIP: no real dump: neither %s/vmcore.kdump nor generated dumps in %s (make them with %q)", sharedDumpDir, testdata.CacheDir(), testdata.GenerateCommand)
+	}
+	return realDumpsList
+}
+
+// open loads the dump's program once.
+func (d *realDump) open(t *testing.T) *symbols.Program {
+	t.Helper()
+	d.once.Do(func() {
+		dump, err := kcore.Open(d.core, kcore.Options{})
+		if err != nil {
+			d.err = err
+			return
+		}
+		syms, err := symbols.LoadKernelSymbols(dump, dump.VMCoreInfo(), symbols.SymbolOptions{})
+		if err != nil {
+			d.err = err
+			return
+		}
+		types, err := symbols.LoadBTFFromMemory(dump, syms)
+		if err != nil {
+			d.err = err
+			return
+		}
+		d.prog = symbols.NewProgram(dump, syms, types)
+	})
+	if d.err != nil {
+		t.Fatalf("%s: open %s: %v", d.name, d.core, d.err)
+	}
+	return d.prog
+}
+
+// recorderTask reports whether a task missing from the record (or
+// differing from it) may be explained by the recording itself: it started
+// after the record's last task (the commands that printed it), or the
+// record names it as the recorder.
+func recorderTask(rec *truth.Record, tid int) bool {
+	max := 0
+	for _, t := range rec.Tasks {
+		if t.TID > max {
+			max = t.TID
+		}
+	}
+	if r, ok := rec.Meta["recorder"]; ok {
+		if r == itoa(tid) {
+			return true
+		}
+	}
+	return tid > max
+}
+
+func itoa(n int) string {
+	return strconv.Itoa(n)
+}
+
+func TestTasksMatchGuestRecord(t *testing.T) {
+	for _, d := range realDumps(t) {
+		t.Run(d.name, func(t *testing.T) {
+			p := d.open(t)
+			ts, err := Tasks(p)
+			if err != nil {
+				t.Errorf("Tasks: %v", err)
+			}
+			byTID := make(map[int]Task)
+			idle := 0
+			for _, tk := range ts {
+				if tk.Idle {
+					idle++
+					continue
+				}
+				if _, dup := byTID[tk.PID]; dup {
+					t.Errorf("tid %d listed twice", tk.PID)
+				}
+				byTID[tk.PID] = tk
+				if len(tk.Errors) > 0 {
+					t.Errorf("tid %d %s: errors %v", tk.PID, tk.Comm, tk.Errors)
+				}
+			}
+			if n, err := NumCPUs(p); err != nil || idle != n {
+				t.Errorf("%d idle tasks, %d CPUs (%v)", idle, n, err)
+			}
+			matched, stateDiff := 0, 0
+			for _, want := range d.truth.Tasks {
+				got, ok := byTID[want.TID]
+				if !ok {
+					t.Errorf("tid %d (%s) of the record not found", want.TID, want.Comm)
+					continue
+				}
+				matched++
+				if got.TGID != want.PID {
+					t.Errorf("tid %d: tgid %d, record %d", want.TID, got.TGID, want.PID)
+				}
+				if got.Flags&PFWQWorker != 0 {
+					// /proc shows a workqueue worker as comm plus "-desc" of
+					// its last work item, which changes as it runs.
+					if !strings.HasPrefix(want.Comm, got.Comm) || !strings.HasPrefix(got.Name, got.Comm) {
+						t.Errorf("tid %d: worker comm %q name %q, record %q", want.TID, got.Comm, got.Name, want.Comm)
+					} else if got.Name != want.Comm {
+						t.Logf("tid %d: worker name %q, record %q (ran other work since)", want.TID, got.Name, want.Comm)
+					}
+				} else {
+					if !want.CommMatches(got.Comm) {
+						t.Errorf("tid %d: comm %q, record %q", want.TID, got.Comm, want.Comm)
+					}
+					if got.Name != want.Comm {
+						t.Errorf("tid %d: /proc name %q, record %q", want.TID, got.Name, want.Comm)
+					}
+				}
+				if got.State != string(want.State) {
+					// Only tasks that run can change between the record and
+					// the dump; a hung task must not.
+					if want.State == 'D' || got.State == "D" {
+						t.Errorf("tid %d %s: state %s, record %c", want.TID, got.Comm, got.State, want.State)
+					} else {
+						stateDiff++
+						t.Logf("tid %d %s: state %s, record %c (changed after the record?)", want.TID, got.Comm, got.State, want.State)
+					}
+				}
+				if got.SigPnd != want.SigPnd || got.ShdPnd != want.ShdPnd {
+					t.Errorf("tid %d: SigPnd %s ShdPnd %s, record %016x %016x", want.TID, FormatSigset(got.SigPnd), FormatSigset(got.ShdPnd), want.SigPnd, want.ShdPnd)
+				}
+				if want.PPID >= 0 && got.PPID != want.PPID {
+					t.Errorf("tid %d: ppid %d, record %d", want.TID, got.PPID, want.PPID)
+				}
+				if want.HasFlags && got.Flags != want.Flags {
+					t.Errorf("tid %d: flags %#x, record %#x", want.TID, got.Flags, want.Flags)
+				}
+			}
+			var extra []int
+			for tid := range byTID {
+				if d.truth.Task(tid) == nil {
+					extra = append(extra, tid)
+				}
+			}
+			sort.Ints(extra)
+			for _, tid := range extra {
+				if !recorderTask(d.truth, tid) {
+					t.Errorf("tid %d (%s) is in the dump but not in the record", tid, byTID[tid].Comm)
+				} else {
+					t.Logf("tid %d (%s): not in the record (started after it)", tid, byTID[tid].Comm)
+				}
+			}
+			if stateDiff > len(d.truth.Tasks)/10 {
+				t.Errorf("%d of %d tasks changed state", stateDiff, len(d.truth.Tasks))
+			}
+			t.Logf("%d tasks (%d idle), %d of %d recorded threads matched", len(ts), idle, matched, len(d.truth.Tasks))
+
+			// TaskByPID agrees with the list.
+			for _, want := range d.truth.Tasks {
+				got, err := TaskByPID(p, want.TID)
+				if err != nil || got.Addr != byTID[want.TID].Addr {
+					t.Errorf("TaskByPID(%d) = %#x, %v; list has %#x", want.TID, got.Addr, err, byTID[want.TID].Addr)
+				}
+			}
+		})
+	}
+}
