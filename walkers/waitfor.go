@@ -1,0 +1,467 @@
+package walkers
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/kwalk/kwalk/symbols"
+)
+
+// Kinds of waits (TaskWait.Kind).
+const (
+	WaitMutex       = "mutex"
+	WaitRwsemRead   = "rwsem-read"
+	WaitRwsemWrite  = "rwsem-write"
+	WaitSemaphore   = "semaphore"
+	WaitCompletion  = "completion"
+	WaitQueueEvent  = "waitqueue"
+	WaitFolio       = "folio"
+	WaitFuseRequest = "fuse-request"
+	WaitPidNSExit   = "pidns-exit"   // a pid namespace init in zap_pid_ns_processes
+	WaitThreadsExit = "threads-exit" // a zombie group leader whose threads still run
+)
+
+// BlockedTask is a task of the wait-for graph.
+type BlockedTask struct {
+	TaskRef
+	State string `json:"state"`
+	// NSPID is the task's id in its own pid namespace (= PID outside containers).
+	NSPID   int  `json:"ns_pid"`
+	Exiting bool `json:"exiting,omitempty"` // PF_EXITING
+	// FatalSignal: SIGKILL pending (ignored by the kernel when Exiting).
+	FatalSignal bool `json:"fatal_signal,omitempty"`
+	// BlockedFor is how long since the task last ran (rq clock), when known.
+	BlockedFor time.Duration `json:"blocked_for_ns,omitempty"`
+	// Frames are the function names of the kernel stack, innermost first.
+	Frames []string `json:"frames,omitempty"`
+}
+
+// WaitObject is what a task waits on.
+type WaitObject struct {
+	// Type is the kernel type: "rw_semaphore", "mutex", "fuse_req", ...
+	Type string `json:"type"`
+	Addr uint64 `json:"addr"`
+	// What describes it: "i_rwsem of inode 12 /mnt/w/data (fuse.hangfs)".
+	What string `json:"what"`
+	// Fuse is set for FUSE requests.
+	Fuse *FuseReqRef `json:"fuse,omitempty"`
+}
+
+// FuseReqRef summarises a FUSE request and its connection.
+type FuseReqRef struct {
+	Conn        uint64   `json:"conn"`
+	ConnID      uint32   `json:"conn_id"`
+	MountPoints []string `json:"mount_points,omitempty"`
+	Unique      uint64   `json:"unique"`
+	Op          string   `json:"op"`
+	Queue       string   `json:"queue"`
+	Flags       []string `json:"flags"`
+	NodeID      uint64   `json:"nodeid"`
+	Connected   bool     `json:"connected"`
+	Remedy      string   `json:"remedy"`
+}
+
+// Holder is a task that holds (or must act on) the object a task waits on.
+type Holder struct {
+	Task TaskRef `json:"task"`
+	// How the holder was established, e.g. "rw_semaphore.owner (writer)",
+	// "FUSE server: holds /dev/fuse fd 6", "last reader hint in
+	// rw_semaphore.owner".
+	How string `json:"how"`
+	// Certain is false for guesses (reader hints, stack matches).
+	Certain bool `json:"certain"`
+}
+
+// TaskWait is what one task waits for and who holds it.
+type TaskWait struct {
+	Task   BlockedTask `json:"task"`
+	Kind   string      `json:"kind"`
+	Object WaitObject  `json:"object"`
+	// How the wait was found: "task on req->waitq", "stack waiter verified
+	// on the lock's list", "frame zap_pid_ns_processes".
+	How     string `json:"how"`
+	Certain bool   `json:"certain"`
+	// Position is the task's place in the waiter queue (1 = first), 0 if
+	// not applicable; QueueLen the number of waiters.
+	Position int      `json:"position,omitempty"`
+	QueueLen int      `json:"queue_len,omitempty"`
+	Holders  []Holder `json:"holders"`
+	// Note adds what the holders alone do not say.
+	Note  string `json:"note,omitempty"`
+	Error string `json:"error,omitempty"`
+}
+
+// waitAnalysis is the state of one analysis of a Program.
+type waitAnalysis struct {
+	p       *symbols.Program
+	tasks   []Task
+	byAddr  map[uint64]*Task
+	bases   []uint64 // sorted task stack bases
+	traces  map[uint64]*Trace
+	stacks  map[uint64][]byte
+	conns   []*FuseConn
+	connBy  map[uint64]*FuseConn
+	reqWait map[uint64]*FuseReq // waiting task → request
+	fusefs  *fuseFileScanner
+	servers map[uint64][]FuseServer // conn → servers
+	errs    []string
+}
+
+// threadSize is THREAD_SIZE on x86_64 without KASAN (16 KiB,
+// arch/x86/include/asm/page_64_types.h); traces give the real bounds.
+const threadSize = 16 << 10
+
+func newWaitAnalysis(p *symbols.Program) (*waitAnalysis, error) {
+	a := &waitAnalysis{p: p, byAddr: map[uint64]*Task{}, traces: map[uint64]*Trace{},
+		stacks: map[uint64][]byte{}, connBy: map[uint64]*FuseConn{}, reqWait: map[uint64]*FuseReq{},
+		servers: map[uint64][]FuseServer{}}
+	tasks, err := Tasks(p)
+	if len(tasks) == 0 {
+		if err == nil {
+			err = fmt.Errorf("no tasks found")
+		}
+		return nil, fmt.Errorf("wait-for analysis: %w", err)
+	}
+	if err != nil {
+		a.errs = append(a.errs, err.Error())
+	}
+	a.tasks = tasks
+	for i := range a.tasks {
+		t := &a.tasks[i]
+		a.byAddr[t.Addr] = t
+		if st, err := t.Obj.MemberUint("stack"); err == nil && st != 0 {
+			a.bases = append(a.bases, st)
+		}
+	}
+	sort.Slice(a.bases, func(i, j int) bool { return a.bases[i] < a.bases[j] })
+	a.loadFuse()
+	return a, nil
+}
+
+// onStack reports whether addr lies on some task's kernel stack.
+func (a *waitAnalysis) onStack(addr uint64) bool {
+	i := sort.Search(len(a.bases), func(i int) bool { return a.bases[i] > addr }) - 1
+	return i >= 0 && addr < a.bases[i]+threadSize
+}
+
+// loadFuse reads every FUSE connection, maps waiting tasks to requests and
+// finds each connection's server tasks.
+func (a *waitAnalysis) loadFuse() {
+	if _, err := a.p.Type("struct fuse_conn"); err != nil {
+		return // fuse not loaded or no types for it
+	}
+	addrs, errs := fuseConnAddrs(a.p)
+	a.errs = append(a.errs, errs...)
+	for _, c := range addrs {
+		fc, err := FuseConnection(a.p, c)
+		if err != nil {
+			a.errs = append(a.errs, err.Error())
+			continue
+		}
+		a.conns = append(a.conns, fc)
+		a.connBy[c] = fc
+		for i := range fc.Requests {
+			r := &fc.Requests[i]
+			for _, w := range r.Waiters {
+				a.reqWait[w.Addr] = r
+			}
+		}
+	}
+	if len(a.conns) == 0 {
+		return
+	}
+	a.fusefs = newFuseFileScanner(a.p)
+	for i := range a.tasks {
+		t := &a.tasks[i]
+		files, err := t.Obj.MemberUint("files")
+		if err != nil || files == 0 {
+			continue
+		}
+		devs, _ := a.fusefs.scan(files)
+		for _, d := range devs {
+			if _, ok := a.connBy[d.Conn]; ok {
+				how := fmt.Sprintf("holds /dev/fuse fd %d", d.FD)
+				if t.Exiting() {
+					how += " (exiting)"
+				}
+				a.servers[d.Conn] = append(a.servers[d.Conn], FuseServer{Task: a.ref(t), State: t.State,
+					Exiting: t.Exiting(), FD: d.FD, Dev: d.Dev, How: how})
+			}
+		}
+	}
+	for _, fc := range a.conns {
+		fc.Servers = a.servers[fc.Addr]
+	}
+}
+
+func (a *waitAnalysis) ref(t *Task) TaskRef {
+	return TaskRef{Addr: t.Addr, PID: t.PID, TGID: t.TGID, Comm: t.Comm}
+}
+
+func (a *waitAnalysis) refAt(addr uint64) TaskRef {
+	if t, ok := a.byAddr[addr]; ok {
+		return a.ref(t)
+	}
+	r, _ := taskRefAt(a.p, addr)
+	return r
+}
+
+func (a *waitAnalysis) blocked(t *Task) BlockedTask {
+	b := BlockedTask{TaskRef: a.ref(t), State: t.State, NSPID: t.NSPID(), Exiting: t.Exiting(), FatalSignal: t.FatalSignalPending()}
+	if t.HasSinceRan {
+		b.BlockedFor = t.SinceRan
+	}
+	if tr := a.trace(t); tr != nil {
+		for _, f := range tr.Frames {
+			b.Frames = append(b.Frames, frameName(f))
+		}
+	}
+	return b
+}
+
+func frameName(f Frame) string {
+	if f.Symbol == "" {
+		return fmt.Sprintf("%#x", f.IP)
+	}
+	if f.Module != "" {
+		return f.Symbol + " [" + f.Module + "]"
+	}
+	return f.Symbol
+}
+
+// trace unwinds t once.
+func (a *waitAnalysis) trace(t *Task) *Trace {
+	if tr, ok := a.traces[t.Addr]; ok {
+		return tr
+	}
+	tr, err := Stack(a.p, t.Obj)
+	if err != nil {
+		tr = nil
+	}
+	a.traces[t.Addr] = tr
+	return tr
+}
+
+// stack reads t's whole kernel stack once.
+func (a *waitAnalysis) stack(t *Task) ([]byte, uint64) {
+	base, err := t.Obj.MemberUint("stack")
+	if err != nil || base == 0 {
+		return nil, 0
+	}
+	if b, ok := a.stacks[t.Addr]; ok {
+		return b, base
+	}
+	b := make([]byte, threadSize)
+	if err := a.p.Mem.ReadVirt(b, base); err != nil {
+		b = nil
+	}
+	a.stacks[t.Addr] = b
+	return b, base
+}
+
+// hasFrame reports whether any frame of t is one of names.
+func (a *waitAnalysis) hasFrame(t *Task, names ...string) bool {
+	tr := a.trace(t)
+	if tr == nil {
+		return false
+	}
+	for _, f := range tr.Frames {
+		for _, n := range names {
+			if f.Symbol == n {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Frames that mark lock waits (kernel/locking/*.c, kernel/sched/completion.c).
+var (
+	rwsemFrames = []string{"rwsem_down_write_slowpath", "rwsem_down_read_slowpath", "down_write",
+		"down_read", "down_write_killable", "down_read_killable", "down_read_interruptible"}
+	mutexFrames = []string{"__mutex_lock", "__mutex_lock_slowpath", "mutex_lock", "mutex_lock_killable",
+		"mutex_lock_interruptible", "__mutex_lock_killable_slowpath", "__mutex_lock_interruptible_slowpath", "mutex_lock_io"}
+	semFrames = []string{"__down", "__down_common", "down", "down_interruptible", "down_killable",
+		"down_timeout", "__down_killable", "__down_interruptible", "__down_timeout"}
+	completionFrames = []string{"wait_for_completion", "__wait_for_common", "wait_for_common",
+		"do_wait_for_common", "wait_for_completion_killable", "wait_for_completion_interruptible",
+		"wait_for_completion_timeout", "wait_for_completion_io"}
+)
+
+// Waits returns, for every task that is blocked in the kernel on
+// something kwalk can name, what it waits for and who holds it. Tasks
+// sleeping normally (idle kernel threads, wait4 for a child, read of an
+// idle pipe) are left out unless they wait on a lock, a FUSE request or
+// a pid namespace's teardown. Problems that did not stop the analysis are
+// returned as warnings.
+func Waits(p *symbols.Program) ([]TaskWait, []string, error) {
+	a, err := newWaitAnalysis(p)
+	if err != nil {
+		return nil, nil, err
+	}
+	return a.waits(), a.errs, nil
+}
+
+func (a *waitAnalysis) waits() []TaskWait {
+	var out []TaskWait
+	for i := range a.tasks {
+		t := &a.tasks[i]
+		if t.Idle || t.State == "R" || t.State == "I" || t.State == "X" || t.OnCPU {
+			continue
+		}
+		if w, ok := a.waitOf(t); ok {
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+// waitOf finds what t waits for.
+func (a *waitAnalysis) waitOf(t *Task) (TaskWait, bool) {
+	if r, ok := a.reqWait[t.Addr]; ok {
+		return a.fuseWait(t, r), true
+	}
+	if t.State == "Z" {
+		return a.zombieWait(t)
+	}
+	if a.hasFrame(t, "zap_pid_ns_processes") {
+		return a.pidnsWait(t), true
+	}
+	if w, ok := a.stackLockWait(t); ok {
+		return w, true
+	}
+	if t.State == "D" {
+		w := TaskWait{Task: a.blocked(t), Kind: "unknown", How: "uninterruptible sleep; no waiter structure found on its stack"}
+		w.Object = WaitObject{Type: "unknown", What: "unidentified (" + topFrames(w.Task.Frames) + ")"}
+		return w, true
+	}
+	return TaskWait{}, false
+}
+
+// topFrames names the first frames below the scheduler.
+func topFrames(frames []string) string {
+	var out []string
+	for _, f := range frames {
+		if strings.HasPrefix(f, "__schedule") || strings.HasPrefix(f, "schedule") || strings.HasPrefix(f, "io_schedule") {
+			continue
+		}
+		out = append(out, f)
+		if len(out) == 3 {
+			break
+		}
+	}
+	return strings.Join(out, " ← ")
+}
+
+// fuseWait: the task sleeps on req->waitq (request_wait_answer,
+// fs/fuse/dev.c); the server tasks of the connection must answer.
+func (a *waitAnalysis) fuseWait(t *Task, r *FuseReq) TaskWait {
+	fc := a.connBy[r.Conn]
+	w := TaskWait{Task: a.blocked(t), Kind: WaitFuseRequest, Certain: true,
+		How: "task's wait_queue_entry is on fuse_req.waitq"}
+	ref := &FuseReqRef{Conn: r.Conn, Unique: r.Unique, Op: r.Op, Queue: r.Queue, Flags: r.Flags, NodeID: r.NodeID}
+	what := fmt.Sprintf("FUSE request #%d %s (%s)", r.Unique, r.Op, r.Queue)
+	if fc != nil {
+		ref.ConnID, ref.Connected, ref.Remedy = fc.ID, fc.Connected, fc.Remedy
+		for _, m := range fc.Mounts {
+			ref.MountPoints = append(ref.MountPoints, m.MountPoints...)
+		}
+		what += fmt.Sprintf(" on connection %d", fc.ID)
+		if len(ref.MountPoints) > 0 {
+			what += " (" + strings.Join(ref.MountPoints, ", ") + ")"
+		}
+	}
+	w.Object = WaitObject{Type: "fuse_req", Addr: r.Addr, What: what, Fuse: ref}
+	servers := a.servers[r.Conn]
+	for _, s := range servers {
+		w.Holders = append(w.Holders, Holder{Task: s.Task, How: "FUSE server: " + s.How, Certain: false})
+	}
+	if len(servers) == 0 && t.Exiting() {
+		// The waiter may be the server itself, its files being closed.
+		if stack, base := a.stack(t); stack != nil {
+			if files := closingFiles(a.p, stack, base); files != 0 && a.fusefs != nil {
+				devs, _ := a.fusefs.scan(files)
+				for _, d := range devs {
+					if d.Conn == r.Conn {
+						w.Holders = append(w.Holders, Holder{Task: a.ref(t), Certain: false,
+							How: fmt.Sprintf("FUSE server: its own files_struct %#x, being closed on exit, holds /dev/fuse fd %d", files, d.FD)})
+					}
+				}
+			}
+		}
+	}
+	if len(w.Holders) == 0 {
+		w.Note = "no task holds a /dev/fuse file of this connection: the server is gone"
+	}
+	return w
+}
+
+// zombieWait: a zombie group leader cannot be reaped while other threads
+// of its group live (kernel/exit.c delay_group_leader / thread_group_empty).
+func (a *waitAnalysis) zombieWait(t *Task) (TaskWait, bool) {
+	if !t.IsLeader() {
+		return TaskWait{}, false
+	}
+	w := TaskWait{Task: a.blocked(t), Kind: WaitThreadsExit, Certain: true,
+		How: "zombie thread-group leader: reaped only when its other threads have exited (kernel/exit.c delay_group_leader)"}
+	w.Object = WaitObject{Type: "task_struct", Addr: t.Addr, What: fmt.Sprintf("exit of the other threads of process %d", t.TGID)}
+	for i := range a.tasks {
+		o := &a.tasks[i]
+		if o.TGID == t.TGID && o.Addr != t.Addr && o.State != "Z" && o.State != "X" {
+			w.Holders = append(w.Holders, Holder{Task: a.ref(o), How: "live thread of the zombie's group", Certain: true})
+		}
+	}
+	if len(w.Holders) == 0 {
+		return TaskWait{}, false
+	}
+	return w, true
+}
+
+// pidnsWait: a pid namespace's init in zap_pid_ns_processes
+// (kernel/pid_namespace.c) waits, in kernel_wait4 and then until
+// pid_ns->pid_allocated drops to its own, for every other task of the
+// namespace to be gone.
+func (a *waitAnalysis) pidnsWait(t *Task) TaskWait {
+	w := TaskWait{Task: a.blocked(t), Kind: WaitPidNSExit, Certain: true,
+		How: "frame zap_pid_ns_processes: the namespace init waits for every other task of its pid namespace"}
+	ns, level := taskPidNS(a.p, t)
+	w.Object = WaitObject{Type: "pid_namespace", Addr: ns, What: fmt.Sprintf("teardown of pid namespace %#x (level %d)", ns, level)}
+	if ns == 0 {
+		w.Error = "could not read the task's pid namespace"
+		return w
+	}
+	if pns, err := a.p.Object("struct pid_namespace", ns); err == nil {
+		if n, err := pns.MemberUint("pid_allocated"); err == nil {
+			w.Note = fmt.Sprintf("pid_allocated = %#x", n)
+		}
+	}
+	for i := range a.tasks {
+		o := &a.tasks[i]
+		if o.Addr == t.Addr || len(o.NSPIDs) <= level {
+			continue
+		}
+		if ons, _ := taskPidNSAt(a.p, o, level); ons == ns {
+			w.Holders = append(w.Holders, Holder{Task: a.ref(o), Certain: true,
+				How: fmt.Sprintf("task of the namespace (pid %d there, state %s)", o.NSPIDs[level], o.State)})
+		}
+	}
+	return w
+}
+
+// taskPidNS returns the task's own pid namespace, thread_pid->numbers[
+// level].ns (include/linux/pid.h ns_of_pid), and its level.
+func taskPidNS(p *symbols.Program, t *Task) (uint64, int) {
+	level := len(t.NSPIDs) - 1
+	if level < 0 {
+		level = 0
+	}
+	ns, _ := taskPidNSAt(p, t, level)
+	return ns, level
+}
+
+func taskPidNSAt(p *symbols.Program, t *Task, level int) (uint64, error) {
+	v, err := t.Obj.MemberUint(fmt.Sprintf("thread_pid->numbers[%d].ns", level))
+	return v, err
+}

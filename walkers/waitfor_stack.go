@@ -1,0 +1,412 @@
+package walkers
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/kwalk/kwalk/symbols"
+)
+
+// A stackWaiter is a waiter structure found on a task's stack, linked into
+// some list, whose task member is the task itself.
+type stackWaiter struct {
+	kind string // waiter type: "struct mutex_waiter", ..., "struct wait_queue_entry"
+	node uint64 // address of its list_head
+	addr uint64 // address of the waiter structure
+}
+
+// waiterShape says where a waiter type keeps its task pointer relative to
+// its list_head.
+type waiterShape struct {
+	typ      string
+	list     string // member of typ that links it
+	task     string // member holding the task pointer
+	taskDiff int64  // offset(task) - offset(list)
+	listOff  uint64
+}
+
+func (a *waitAnalysis) shapes() []waiterShape {
+	var out []waiterShape
+	for _, s := range []waiterShape{
+		{typ: "struct mutex_waiter", list: "list", task: "task"},
+		{typ: "struct rwsem_waiter", list: "list", task: "task"},
+		{typ: "struct semaphore_waiter", list: "list", task: "task"},
+		{typ: "struct swait_queue", list: "task_list", task: "task"},
+		{typ: "struct wait_queue_entry", list: "entry", task: "private"},
+	} {
+		lo, err1 := a.p.OffsetOf(s.typ, s.list)
+		to, err2 := a.p.OffsetOf(s.typ, s.task)
+		if err1 != nil || err2 != nil {
+			continue
+		}
+		s.listOff, s.taskDiff = lo, int64(to)-int64(lo)
+		out = append(out, s)
+	}
+	return out
+}
+
+// findStackWaiters scans t's stack for list_head pairs that are linked
+// both ways (next->prev == here and prev->next == here) and whose waiter
+// structure's task member is t.
+func (a *waitAnalysis) findStackWaiters(t *Task) []stackWaiter {
+	stack, base := a.stack(t)
+	if stack == nil {
+		return nil
+	}
+	word := func(addr uint64) (uint64, bool) {
+		if addr >= base && addr+8 <= base+uint64(len(stack)) {
+			return binary.LittleEndian.Uint64(stack[addr-base:]), true
+		}
+		v, err := a.p.ReadU64(addr)
+		return v, err == nil
+	}
+	shapes := a.shapes()
+	var out []stackWaiter
+	for off := 0; off+16 <= len(stack); off += 8 {
+		here := base + uint64(off)
+		next := binary.LittleEndian.Uint64(stack[off:])
+		prev := binary.LittleEndian.Uint64(stack[off+8:])
+		if next == here || !isKernelPointer(next) || !isKernelPointer(prev) {
+			continue
+		}
+		matched := false
+		for _, s := range shapes {
+			ta := int64(here) + s.taskDiff
+			if ta < int64(base) || ta+8 > int64(base)+int64(len(stack)) {
+				continue
+			}
+			if binary.LittleEndian.Uint64(stack[uint64(ta)-base:]) != t.Addr {
+				continue
+			}
+			if !matched {
+				if np, ok := word(next + 8); !ok || np != here {
+					break
+				}
+				if pn, ok := word(prev); !ok || pn != here {
+					break
+				}
+				matched = true
+			}
+			out = append(out, stackWaiter{kind: s.typ, node: here, addr: here - s.listOff})
+		}
+	}
+	return out
+}
+
+// listHeadOf walks the list from a waiter's node to the first node that is
+// not on any task's stack: the lock's (or wait queue's) list head.
+func (a *waitAnalysis) listHeadOf(node uint64) (uint64, error) {
+	cur := node
+	for i := 0; i < MaxWaiters; i++ {
+		next, err := a.p.ReadU64(cur)
+		if err != nil {
+			return 0, fmt.Errorf("waiter list at %#x: %w", cur, err)
+		}
+		if next == node {
+			return 0, fmt.Errorf("waiter list at %#x: every node is on a task stack (no head found)", node)
+		}
+		if !a.onStack(next) {
+			return next, nil
+		}
+		cur = next
+	}
+	return 0, fmt.Errorf("waiter list at %#x: %w", node, ErrListTruncated)
+}
+
+// stackLockWait finds a lock or wait-queue wait of t from waiter
+// structures on its stack.
+func (a *waitAnalysis) stackLockWait(t *Task) (TaskWait, bool) {
+	isRwsem := a.hasFrame(t, rwsemFrames...)
+	isMutex := a.hasFrame(t, mutexFrames...)
+	isSem := a.hasFrame(t, semFrames...)
+	isComp := a.hasFrame(t, completionFrames...)
+	if t.State != "D" && !isRwsem && !isMutex && !isSem && !isComp {
+		return TaskWait{}, false
+	}
+	waiters := a.findStackWaiters(t)
+	var firstErr error
+	for _, sw := range waiters {
+		head, err := a.listHeadOf(sw.node)
+		if err != nil {
+			if firstErr == nil {
+				firstErr = err
+			}
+			continue
+		}
+		var w TaskWait
+		var ok bool
+		switch sw.kind {
+		case "struct rwsem_waiter":
+			if !isRwsem && (isMutex || isSem) {
+				continue
+			}
+			w, ok = a.rwsemWait(t, sw, head)
+		case "struct mutex_waiter":
+			if !isMutex && (isRwsem || isSem) {
+				continue
+			}
+			w, ok = a.mutexWait(t, sw, head)
+		case "struct semaphore_waiter":
+			if !isSem {
+				continue
+			}
+			w, ok = a.semWait(t, sw, head)
+		case "struct swait_queue":
+			w, ok = a.swaitWait(t, sw, head, isComp)
+		case "struct wait_queue_entry":
+			w, ok = a.waitqWait(t, sw, head)
+		}
+		if ok {
+			return w, true
+		}
+	}
+	if firstErr != nil && t.State == "D" {
+		w := TaskWait{Task: a.blocked(t), Kind: "unknown", Error: firstErr.Error(),
+			How: "waiter structure on its stack, but its list could not be followed"}
+		w.Object = WaitObject{Type: "unknown", What: "unidentified (" + topFrames(w.Task.Frames) + ")"}
+		return w, true
+	}
+	return TaskWait{}, false
+}
+
+const stackHow = "waiter structure on the task's stack, verified linked into the lock's wait list"
+
+func queuePos(ws []LockWaiter, waiter uint64) (int, int) {
+	for i, w := range ws {
+		if w.Waiter == waiter {
+			return i + 1, len(ws)
+		}
+	}
+	return 0, len(ws)
+}
+
+func (a *waitAnalysis) rwsemWait(t *Task, sw stackWaiter, head uint64) (TaskWait, bool) {
+	off, err := a.p.OffsetOf("struct rw_semaphore", "wait_list")
+	if err != nil {
+		return TaskWait{}, false
+	}
+	addr := head - off
+	info, err := Rwsem(a.p, addr)
+	if err != nil || info.Count&rwsemFlagWaiters == 0 {
+		return TaskWait{}, false
+	}
+	pos, n := queuePos(info.Waiters, sw.addr)
+	if pos == 0 {
+		return TaskWait{}, false
+	}
+	kind := WaitRwsemWrite
+	if info.Waiters[pos-1].Type == "read" {
+		kind = WaitRwsemRead
+	}
+	w := TaskWait{Task: a.blocked(t), Kind: kind, How: stackHow, Certain: true, Position: pos, QueueLen: n}
+	w.Object = WaitObject{Type: "rw_semaphore", Addr: addr, What: a.describeLock(addr, "rw_semaphore")}
+	switch {
+	case info.Owner != nil:
+		w.Holders = append(w.Holders, Holder{Task: a.refAt(info.Owner.Addr), How: "rw_semaphore.owner (writer)", Certain: true})
+	case info.State == "read-locked":
+		w.Note = fmt.Sprintf("read-locked by %d reader(s); readers are not recorded by the kernel", info.Readers)
+		seen := map[uint64]bool{}
+		if info.LastReader != nil {
+			seen[info.LastReader.Addr] = true
+			w.Holders = append(w.Holders, Holder{Task: a.refAt(info.LastReader.Addr), Certain: false,
+				How: "last reader recorded in rw_semaphore.owner (READER_OWNED): a hint, it may have released"})
+		}
+		for _, h := range a.tasksReferencing(addr, info.Waiters) {
+			if !seen[h] {
+				w.Holders = append(w.Holders, Holder{Task: a.refAt(h), Certain: false,
+					How: "blocked task whose stack holds the lock's address (guess)"})
+			}
+		}
+	default:
+		w.Note = "the rw_semaphore looks unlocked: the waiter is being woken, or the owner field was cleared"
+	}
+	return w, true
+}
+
+func (a *waitAnalysis) mutexWait(t *Task, sw stackWaiter, head uint64) (TaskWait, bool) {
+	off, err := a.p.OffsetOf("struct mutex", "wait_list")
+	if err != nil {
+		return TaskWait{}, false
+	}
+	addr := head - off
+	info, err := Mutex(a.p, addr)
+	if err != nil {
+		return TaskWait{}, false
+	}
+	pos, n := queuePos(info.Waiters, sw.addr)
+	if pos == 0 {
+		return TaskWait{}, false
+	}
+	w := TaskWait{Task: a.blocked(t), Kind: WaitMutex, How: stackHow, Certain: true, Position: pos, QueueLen: n}
+	w.Object = WaitObject{Type: "mutex", Addr: addr, What: a.describeLock(addr, "mutex")}
+	if info.Owner != nil {
+		how := "mutex.owner"
+		if info.OwnerRaw&mutexFlagPickup != 0 {
+			how += " (handoff: the waiter about to take it)"
+		}
+		w.Holders = append(w.Holders, Holder{Task: a.refAt(info.Owner.Addr), How: how, Certain: true})
+	} else {
+		w.Note = "the mutex has no owner: the waiter is being woken"
+	}
+	return w, true
+}
+
+func (a *waitAnalysis) semWait(t *Task, sw stackWaiter, head uint64) (TaskWait, bool) {
+	off, err := a.p.OffsetOf("struct semaphore", "wait_list")
+	if err != nil {
+		return TaskWait{}, false
+	}
+	addr := head - off
+	info, err := Semaphore(a.p, addr)
+	if err != nil {
+		return TaskWait{}, false
+	}
+	pos, n := queuePos(info.Waiters, sw.addr)
+	if pos == 0 {
+		return TaskWait{}, false
+	}
+	w := TaskWait{Task: a.blocked(t), Kind: WaitSemaphore, How: stackHow, Certain: true, Position: pos, QueueLen: n}
+	w.Object = WaitObject{Type: "semaphore", Addr: addr, What: a.describeLock(addr, "semaphore")}
+	if info.LastHolder != nil {
+		w.Holders = append(w.Holders, Holder{Task: a.refAt(info.LastHolder.Addr), How: "semaphore.last_holder (hint)", Certain: false})
+	} else {
+		w.Note = "semaphores do not record their holders"
+	}
+	return w, true
+}
+
+func (a *waitAnalysis) swaitWait(t *Task, sw stackWaiter, head uint64, isComp bool) (TaskWait, bool) {
+	off, err := a.p.OffsetOf("struct swait_queue_head", "task_list")
+	if err != nil {
+		return TaskWait{}, false
+	}
+	qh := head - off
+	w := TaskWait{Task: a.blocked(t), Kind: WaitQueueEvent, How: "swait_queue on the task's stack, linked into the queue", Certain: true}
+	w.Object = WaitObject{Type: "swait_queue_head", Addr: qh, What: a.describeLock(qh, "swait_queue_head")}
+	if isComp {
+		if coff, err := a.p.OffsetOf("struct completion", "wait"); err == nil {
+			c := qh - coff
+			w.Kind = WaitCompletion
+			w.Object = WaitObject{Type: "completion", Addr: c, What: a.describeLock(c, "completion")}
+		}
+	}
+	w.Note = "nobody owns a completion or wait queue: whoever should complete it is unknown"
+	return w, true
+}
+
+func (a *waitAnalysis) waitqWait(t *Task, sw stackWaiter, head uint64) (TaskWait, bool) {
+	off, err := a.p.OffsetOf("struct wait_queue_head", "head")
+	if err != nil {
+		return TaskWait{}, false
+	}
+	qh := head - off
+	e := waitEntry(a.p, sw.addr)
+	if e.Func == "wake_page_function" && e.Folio != 0 {
+		w := TaskWait{Task: a.blocked(t), Kind: WaitFolio, How: "wait_page_queue on the task's stack, linked into the folio wait table", Certain: true}
+		fw := folioWaitFrom(a.p, e)
+		what := fmt.Sprintf("%s of folio %#x", fw.Bit, e.Folio)
+		if fw.File != nil {
+			loc := fw.File.Path
+			if loc == "" {
+				loc = fmt.Sprintf("inode %d on %s", fw.File.Ino, fw.File.Dev)
+			}
+			what += fmt.Sprintf(" (%s offset %d, %s)", loc, fw.File.Offset, fw.File.Fs)
+		}
+		w.Object = WaitObject{Type: "folio", Addr: e.Folio, What: what}
+		w.Note = "a locked folio is released when its I/O completes; the I/O's owner is not recorded"
+		return w, true
+	}
+	w := TaskWait{Task: a.blocked(t), Kind: WaitQueueEvent, How: "wait_queue_entry on the task's stack, linked into the queue", Certain: true}
+	w.Object = WaitObject{Type: "wait_queue_head", Addr: qh, What: a.describeLock(qh, "wait_queue_head") + " (wake function " + e.Func + ")"}
+	w.Note = "nobody owns a wait queue: whoever should wake it is unknown"
+	return w, true
+}
+
+// tasksReferencing returns blocked tasks (other than the lock's waiters)
+// whose stacks contain the value addr: candidates for holding a
+// reader-owned rw_semaphore (heuristic; the kernel does not record readers).
+func (a *waitAnalysis) tasksReferencing(addr uint64, waiters []LockWaiter) []uint64 {
+	skip := map[uint64]bool{}
+	for _, w := range waiters {
+		skip[w.Task.Addr] = true
+	}
+	var out []uint64
+	for i := range a.tasks {
+		t := &a.tasks[i]
+		if skip[t.Addr] || t.Idle || t.State == "I" || t.State == "Z" || t.State == "X" || t.State == "R" {
+			continue
+		}
+		stack, _ := a.stack(t)
+		for off := 0; off+8 <= len(stack); off += 8 {
+			if binary.LittleEndian.Uint64(stack[off:]) == addr {
+				out = append(out, t.Addr)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// describeLock says what a lock is: a member of an inode or superblock
+// when it fits there (checked: the inode's i_mapping points at its own
+// i_data; the superblock's root dentry points back at it), a global by
+// symbol, or just its type and address.
+func (a *waitAnalysis) describeLock(addr uint64, typ string) string {
+	p := a.p
+	if typ == "rw_semaphore" {
+		if in, ok := inodeOfMember(p, addr, "i_rwsem"); ok {
+			d, err := describeInode(p, in)
+			if err == nil {
+				return "i_rwsem of " + d.String()
+			}
+		}
+		if sb, ok := superBlockOfMember(p, addr, "s_umount"); ok {
+			if o, err := p.Object("struct super_block", sb); err == nil {
+				fs, id, _ := superBlockName(p.Value(symbols.PointerTo(o.Type()), sb))
+				return fmt.Sprintf("s_umount of superblock %s (%s)", id, fs)
+			}
+		}
+	}
+	if p.Syms != nil {
+		if s, off, ok := p.Syms.LookupAddr(addr); ok && !s.IsText() && (s.Size == 0 || off < s.Size) {
+			name := s.Name
+			if off != 0 {
+				name += fmt.Sprintf("+%#x", off)
+			}
+			return fmt.Sprintf("%s %s", typ, name)
+		}
+	}
+	return fmt.Sprintf("%s at %#x", typ, addr)
+}
+
+// inodeOfMember returns the inode containing member at addr when it is a
+// plausible inode: i_mapping == &i_data (fs/inode.c inode_init_always).
+func inodeOfMember(p *symbols.Program, addr uint64, member string) (uint64, bool) {
+	in, err := p.ContainerOf(addr, "struct inode", member)
+	if err != nil {
+		return 0, false
+	}
+	mapping, err := in.MemberUint("i_mapping")
+	if err != nil {
+		return 0, false
+	}
+	data, err := in.Member("i_data")
+	if err != nil || mapping != data.Addr() {
+		return 0, false
+	}
+	return in.Addr(), true
+}
+
+// superBlockOfMember returns the super_block containing member at addr
+// when its root dentry's d_sb points back at it.
+func superBlockOfMember(p *symbols.Program, addr uint64, member string) (uint64, bool) {
+	sb, err := p.ContainerOf(addr, "struct super_block", member)
+	if err != nil {
+		return 0, false
+	}
+	dsb, err := sb.MemberUint("s_root->d_sb")
+	if err != nil || dsb != sb.Addr() {
+		return 0, false
+	}
+	return sb.Addr(), true
+}
