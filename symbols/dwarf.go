@@ -373,4 +373,3 @@ func (d *DWARFTypes) Close() error {
 	}
 	return nil
 }
-
