@@ -191,3 +191,57 @@ func TestLoadKernelSymbolsSharedDump(t *testing.T) {
 		t.Errorf("forced scan gave %s", st.Describe())
 	}
 }
+
+// BenchmarkKallsymsDecodeSharedDump reads and decodes the whole kallsyms
+// table of the shared dump (the dump's page cache is warm after the first
+// iteration, so this is mostly the decode).
+func BenchmarkKallsymsDecodeSharedDump(b *testing.B) {
+	d := openSharedDump(b)
+	info := d.VMCoreInfo()
+	for b.Loop() {
+		if _, _, err := loadKallsymsVMCoreInfo(d, info); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/decode")
+}
+
+func BenchmarkKallsymsScanSharedDump(b *testing.B) {
+	d := openSharedDump(b)
+	info := d.VMCoreInfo()
+	for b.Loop() {
+		if _, _, err := loadKallsymsScan(d, info); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/scan")
+}
+
+func sharedTable(b *testing.B) *SymTable {
+	d := openSharedDump(b)
+	tab, _, err := loadKallsymsVMCoreInfo(d, d.VMCoreInfo())
+	if err != nil {
+		b.Fatal(err)
+	}
+	return tab
+}
+
+func BenchmarkLookupSharedDump(b *testing.B) {
+	tab := sharedTable(b)
+	syms := tab.Symbols()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		if _, err := tab.Lookup(syms[(i*7919)%len(syms)].Name); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkLookupAddrSharedDump(b *testing.B) {
+	tab := sharedTable(b)
+	syms := tab.Symbols()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		tab.LookupAddr(syms[(i*7919)%len(syms)].Addr + 1)
+	}
+}

@@ -198,3 +198,37 @@ func TestKallsymsCorrupt(t *testing.T) {
 		t.Fatal("a num_syms of 2^31 decoded")
 	}
 }
+
+// FuzzKallsymsDecode feeds arbitrary tables to the decoder: it must return
+// an error or a consistent table, never panic or run away.
+func FuzzKallsymsDecode(f *testing.F) {
+	base := uint64(testText + 0x210000)
+	img, addrs, err := genKallsyms(base, testKernelSyms(testText, 40), genOpts{enc: encAbsolutePercpu})
+	if err != nil {
+		f.Fatal(err)
+	}
+	part := func(from, to string) []byte { return img[addrs[from]-base : addrs[to]-base] }
+	n := uint16(len(testKernelSyms(testText, 40)))
+	f.Add(part("kallsyms_names", "kallsyms_markers"), part("kallsyms_token_table", "kallsyms_token_index"),
+		img[addrs["kallsyms_token_index"]-base:], part("kallsyms_offsets", "kallsyms_relative_base"), n, uint64(testText))
+	f.Add([]byte{1, 0x41}, []byte("T\x00"), make([]byte, 512), []byte{0, 0, 0, 0}, uint16(1), uint64(0))
+	f.Fuzz(func(t *testing.T, names, table, index, offsets []byte, n uint16, relBase uint64) {
+		raw := &kallsymsRaw{numSyms: int(n), names: names, tokenTable: table, tokenIndex: index,
+			offsets: offsets, relBase: relBase, hasRelBase: true, offsetsAddr: testText}
+		for _, have := range []bool{true, false} {
+			res, err := decodeKallsyms(raw, testText+0x1000, have)
+			if err != nil {
+				continue
+			}
+			if len(res.syms) != int(n) {
+				t.Fatalf("%d symbols for num_syms %d", len(res.syms), n)
+			}
+			tab := NewSymTable("fuzz", res.syms, vmlinuxRanges(res.syms))
+			for _, s := range res.syms {
+				if _, err := tab.Lookup(s.Name); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	})
+}

@@ -26,7 +26,7 @@ func (e SymRange) contains(addr uint64) bool { return addr >= e.Lo && addr < e.H
 type SymTable struct {
 	desc    string
 	syms    []Symbol   // by Addr; aliases keep their source order
-	byName  []int32    // indices into syms, by (Name, non-global, address order)
+	byName  []nameEntry // by (Name, non-global, address order)
 	extents []SymRange // sorted by Lo, non-overlapping
 
 	namesOnce sync.Once
@@ -53,24 +53,32 @@ func NewSymTable(desc string, syms []Symbol, extents []SymRange) *SymTable {
 		t.extents = []SymRange{{Lo: syms[0].Addr, Hi: hi, Name: desc}}
 	}
 	t.fillSizes()
-	t.byName = make([]int32, len(syms))
-	for i := range t.byName {
-		t.byName[i] = int32(i)
+	// The name index holds the names themselves: the sort and the binary
+	// search then touch one contiguous array.
+	t.byName = make([]nameEntry, len(syms))
+	for i := range syms {
+		t.byName[i] = nameEntry{name: syms[i].Name, idx: int32(i), local: !syms[i].isGlobal()}
 	}
-	slices.SortFunc(t.byName, func(a, b int32) int {
-		sa, sb := &t.syms[a], &t.syms[b]
-		if c := strings.Compare(sa.Name, sb.Name); c != 0 {
+	slices.SortFunc(t.byName, func(a, b nameEntry) int {
+		if c := strings.Compare(a.name, b.name); c != 0 {
 			return c
 		}
-		if ga, gb := sa.isGlobal(), sb.isGlobal(); ga != gb {
-			if ga {
+		if a.local != b.local {
+			if b.local {
 				return -1
 			}
 			return 1
 		}
-		return cmp.Compare(a, b)
+		return cmp.Compare(a.idx, b.idx)
 	})
 	return t
+}
+
+// nameEntry is one row of the name index.
+type nameEntry struct {
+	name  string
+	idx   int32 // into syms
+	local bool
 }
 
 // isGlobal: nm upper-case types are global (weak 'W'/'V' count as global).
@@ -136,12 +144,12 @@ func (t *SymTable) Lookup(name string) (Symbol, error) {
 	if !ok {
 		return Symbol{}, fmt.Errorf("%w: %s (in %s)", ErrNoSymbol, name, t.desc)
 	}
-	return t.syms[t.byName[i]], nil
+	return t.syms[t.byName[i].idx], nil
 }
 
 func (t *SymTable) findName(name string) (int, bool) {
-	i := sort.Search(len(t.byName), func(i int) bool { return t.syms[t.byName[i]].Name >= name })
-	return i, i < len(t.byName) && t.syms[t.byName[i]].Name == name
+	i, ok := slices.BinarySearchFunc(t.byName, name, func(e nameEntry, n string) int { return strings.Compare(e.name, n) })
+	return i, ok
 }
 
 // LookupAll returns every symbol called name (static functions can repeat),
@@ -152,8 +160,8 @@ func (t *SymTable) LookupAll(name string) []Symbol {
 		return nil
 	}
 	var out []Symbol
-	for ; i < len(t.byName) && t.syms[t.byName[i]].Name == name; i++ {
-		out = append(out, t.syms[t.byName[i]])
+	for ; i < len(t.byName) && t.byName[i].name == name; i++ {
+		out = append(out, t.syms[t.byName[i].idx])
 	}
 	return out
 }
@@ -187,8 +195,8 @@ func (t *SymTable) LookupAddr(addr uint64) (Symbol, uint64, bool) {
 func (t *SymTable) Names() []string {
 	t.namesOnce.Do(func() {
 		t.names = make([]string, 0, len(t.byName))
-		for _, i := range t.byName {
-			n := t.syms[i].Name
+		for _, e := range t.byName {
+			n := e.name
 			if k := len(t.names); k == 0 || t.names[k-1] != n {
 				t.names = append(t.names, n)
 			}

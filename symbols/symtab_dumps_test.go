@@ -1,0 +1,121 @@
+package symbols
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/kwalk/kwalk/kcore"
+	"github.com/kwalk/kwalk/testdata"
+	"github.com/kwalk/kwalk/testdata/truth"
+)
+
+// TestSymbolsGeneratedDumps runs the symbol loaders on every generated dump
+// (5.10, 6.1, 6.12, sid): kallsyms through VMCOREINFO where the kernel
+// publishes it, the rodata scan on 5.10 (and, forced, everywhere the tables
+// use the 5.10 layout), module symbols through BTF, all checked against the
+// guest's own /proc stacks.
+func TestSymbolsGeneratedDumps(t *testing.T) {
+	for _, gd := range testdata.Require(t, testdata.Filter{}) {
+		t.Run(gd.ID(), func(t *testing.T) {
+			path := ""
+			for _, f := range []testdata.Format{testdata.FormatKdumpZlibFlat, testdata.FormatELF, testdata.FormatKdumpZlib} {
+				if path = gd.Path(f); path != "" {
+					break
+				}
+			}
+			if path == "" {
+				t.Skipf("SKIP: %s has no kdump-zlib-flat or ELF file", gd.ID())
+			}
+			d, err := kcore.Open(path, kcore.Options{})
+			if err != nil {
+				t.Fatalf("kcore.Open(%s): %v", path, err)
+			}
+			defer d.Close()
+			info := d.VMCoreInfo()
+			if info == nil {
+				t.Fatalf("%s: no VMCOREINFO", path)
+			}
+			st, err := LoadKernelSymbols(d, info, SymbolOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%s: %s", gd.ID(), st.Describe())
+			_, inVMCI := info.Symbol("kallsyms_names")
+			if !inVMCI && !strings.Contains(st.Describe(), "scanning") {
+				t.Errorf("no kallsyms in VMCOREINFO, yet the loader did not scan: %s", st.Describe())
+			}
+			if stext, ok := info.Symbol("_stext"); ok {
+				if s, err := st.Lookup("_stext"); err != nil || s.Addr != stext {
+					t.Errorf("_stext %#x (%v), VMCOREINFO %#x", s.Addr, err, stext)
+				}
+			}
+			for _, name := range []string{"init_task", "linux_banner", "__start_BTF", "__stop_BTF", "modules"} {
+				if _, err := st.Lookup(name); err != nil {
+					t.Error(err)
+				}
+			}
+			all := st
+			types, err := LoadBTFFromMemory(d, st)
+			if err != nil {
+				t.Errorf("BTF (for module symbols): %v", err)
+			} else {
+				p := NewProgram(d, st, types)
+				mods, err := LoadModuleSymbols(p)
+				if err != nil {
+					t.Errorf("module symbols: %v", err)
+				} else {
+					all = CombineTables(st, mods)
+				}
+			}
+			checkTruthFrames(t, all, gd.Truth)
+			// Debian's /boot System.map is a stub: say so.
+			if gd.KernelRoot != "" {
+				maps, _ := filepath.Glob(filepath.Join(gd.KernelRoot, "boot", "System.map-*"))
+				for _, m := range maps {
+					if _, err := LoadSystemMap(m, info); err == nil {
+						t.Logf("%s is a real System.map", m)
+					} else if !errors.Is(err, ErrStubSystemMap) {
+						if _, serr := os.Stat(m); serr == nil {
+							t.Logf("%s: %v", m, err)
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+// checkTruthFrames resolves every distinct frame of the guest's record.
+func checkTruthFrames(t *testing.T, st SymbolTable, rec *truth.Record) {
+	t.Helper()
+	seen := map[string]bool{}
+	checked := 0
+	for _, task := range rec.Tasks {
+		for _, f := range task.Stack {
+			key := fmt.Sprintf("%s+%#x [%s]", f.Func, f.Offset, f.Module)
+			if seen[key] {
+				continue
+			}
+			seen[key] = true
+			s, err := st.Lookup(f.Func)
+			if err != nil {
+				t.Errorf("truth frame %s [%s]: %v", f.Func, f.Module, err)
+				continue
+			}
+			got, off, ok := st.LookupAddr(s.Addr + f.Offset)
+			if !ok || got.Name != f.Func || got.Module != f.Module || off != f.Offset || got.Size != f.Size {
+				t.Errorf("LookupAddr(%s+%#x) = %s+%#x/%#x [%s] ok=%v; the guest printed %s+%#x/%#x [%s]",
+					f.Func, f.Offset, got.Name, off, got.Size, got.Module, ok, f.Func, f.Offset, f.Size, f.Module)
+			}
+			checked++
+		}
+	}
+	t.Logf("%d distinct truth frames checked", checked)
+	if checked == 0 {
+		t.Error("the record has no stack frames")
+	}
+}
