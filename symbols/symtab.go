@@ -25,9 +25,9 @@ func (e SymRange) contains(addr uint64) bool { return addr >= e.Lo && addr < e.H
 // searches.
 type SymTable struct {
 	desc    string
-	syms    []Symbol   // by Addr; aliases keep their source order
+	syms    []Symbol    // by Addr; aliases keep their source order
 	byName  []nameEntry // by (Name, non-global, address order)
-	extents []SymRange // sorted by Lo, non-overlapping
+	extents []SymRange  // sorted by Lo, non-overlapping
 
 	namesOnce sync.Once
 	names     []string
