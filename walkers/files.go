@@ -223,7 +223,7 @@ func DescribeFile(p *symbols.Program, fd int, file uint64) OpenFile {
 	if v, err := readField(p, file, l.fPrivate, "file.private_data"); err == nil {
 		of.Private = v
 	}
-	if fuse, ok, err := IsFuseDevice(p, file); ok && err == nil {
+	if fuse, err := IsFuseDevice(p, file); err == nil {
 		of.Fuse = fuse
 	}
 	return of

@@ -417,22 +417,39 @@ func (l *vfsLayout) firstMountOfSuper(p *symbols.Program, sb uint64) (uint64, er
 	return nodes[0] - l.mntInstance.off, nil
 }
 
+// fuseDevRdev is /dev/fuse's device number, MKDEV(MISC_MAJOR 10,
+// FUSE_MINOR 229) (include/linux/miscdevice.h; kernel dev_t is
+// major<<20|minor, include/linux/kdev_t.h).
+const fuseDevRdev = 10<<20 | 229
+
 // IsFuseDevice reports whether the struct file at file is an open
 // /dev/fuse: f_op == &fuse_dev_operations (fs/fuse/dev.c; the symbol is in
-// the fuse module when FUSE is modular). ok is false when the symbol is
-// unknown (fuse not loaded).
-func IsFuseDevice(p *symbols.Program, file uint64) (isFuse bool, ok bool, err error) {
-	ops, serr := p.Symbol("fuse_dev_operations")
-	if serr != nil {
-		return false, false, nil
-	}
+// the fuse module when FUSE is modular, so module symbols must be loaded),
+// or, when that symbol is unknown, an inode that is the character device
+// 10:229.
+func IsFuseDevice(p *symbols.Program, file uint64) (bool, error) {
 	l, err := getVFSLayout(p)
 	if err != nil {
-		return false, true, err
+		return false, err
 	}
-	fop, err := readField(p, file, l.fOp, "file.f_op")
+	if ops, serr := p.Symbol("fuse_dev_operations"); serr == nil {
+		fop, err := readField(p, file, l.fOp, "file.f_op")
+		if err != nil {
+			return false, err
+		}
+		return fop == ops, nil
+	}
+	inode, err := readField(p, file, l.fInode, "file.f_inode")
+	if err != nil || inode == 0 {
+		return false, err
+	}
+	mode, err := readField(p, inode, l.iMode, "inode.i_mode")
 	if err != nil {
-		return false, true, err
+		return false, err
 	}
-	return fop == ops, true, nil
+	if FileType(uint32(mode)) != "CHR" {
+		return false, nil
+	}
+	rdev, err := readField(p, inode, l.iRdev, "inode.i_rdev")
+	return err == nil && rdev == fuseDevRdev, err
 }
