@@ -417,10 +417,10 @@ func (l *vfsLayout) firstMountOfSuper(p *symbols.Program, sb uint64) (uint64, er
 	return nodes[0] - l.mntInstance.off, nil
 }
 
-// fuseDevRdev is /dev/fuse's device number, MKDEV(MISC_MAJOR 10,
+// fuseMiscRdev is /dev/fuse's device number, MKDEV(MISC_MAJOR 10,
 // FUSE_MINOR 229) (include/linux/miscdevice.h; kernel dev_t is
 // major<<20|minor, include/linux/kdev_t.h).
-const fuseDevRdev = 10<<20 | 229
+const fuseMiscRdev = 10<<20 | 229
 
 // IsFuseDevice reports whether the struct file at file is an open
 // /dev/fuse: f_op == &fuse_dev_operations (fs/fuse/dev.c; the symbol is in
@@ -451,5 +451,5 @@ func IsFuseDevice(p *symbols.Program, file uint64) (bool, error) {
 		return false, nil
 	}
 	rdev, err := readField(p, inode, l.iRdev, "inode.i_rdev")
-	return err == nil && rdev == fuseDevRdev, err
+	return err == nil && rdev == fuseMiscRdev, err
 }
