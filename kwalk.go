@@ -5,11 +5,19 @@
 //	prog, err := kwalk.Open("vmcore", kwalk.Options{})
 //	task, err := prog.Variable("init_task")
 //	comm, err := task.MemberString("comm") // "swapper/0"
+//
+// By default everything comes from the dump itself: kallsyms (located through
+// VMCOREINFO, or by scanning the kernel image on kernels before 6.0), BTF
+// (vmlinux and module BTF from kernel memory) and ORC unwind tables. A
+// vmlinux with DWARF, when given, adds line numbers and frame variables.
 package kwalk
 
 import (
 	"errors"
+	"fmt"
+	"sort"
 
+	"github.com/kwalk/kwalk/kcore"
 	"github.com/kwalk/kwalk/symbols"
 )
 
@@ -19,21 +27,178 @@ type Options struct {
 	Vmlinux string
 	// SystemMap is a System.map to use for symbols; optional.
 	SystemMap string
-	// DebugDirs are extra places to look for vmlinux and module debug files.
+	// DebugDirs are places holding module debug files (*.ko with DWARF).
 	DebugDirs []string
+	// SymbolSource forces one symbol source (see symbols.ParseSymbolSource).
+	SymbolSource symbols.SymbolSource
 	// ZeroExcluded reads pages the dump left out as zeros.
 	ZeroExcluded bool
 	// ForceBuildID accepts a vmlinux whose build-id differs from the dump's.
 	ForceBuildID bool
+	// CacheBytes bounds the decoded-page cache (0: kcore's default).
+	CacheBytes int
 }
 
 // Open opens a crash dump (any format kcore reads) and loads its symbols and
 // types, from the dump itself unless Options say otherwise.
 func Open(path string, opts Options) (*symbols.Program, error) {
-	return nil, errors.New("kwalk.Open: not implemented yet")
+	d, err := kcore.Open(path, kcore.Options{ZeroExcluded: opts.ZeroExcluded, CacheBytes: opts.CacheBytes})
+	if err != nil {
+		return nil, err
+	}
+	p, err := load(d, opts, false)
+	if err != nil {
+		d.Close()
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return p, nil
 }
 
 // OpenLive opens the running kernel through /proc/kcore.
 func OpenLive(opts Options) (*symbols.Program, error) {
-	return nil, errors.New("kwalk.OpenLive: not implemented yet")
+	d, err := kcore.OpenLive(kcore.Options{ZeroExcluded: opts.ZeroExcluded, CacheBytes: opts.CacheBytes})
+	if err != nil {
+		return nil, err
+	}
+	p, err := load(d, opts, true)
+	if err != nil {
+		d.Close()
+		return nil, fmt.Errorf("live kernel: %w", err)
+	}
+	return p, nil
+}
+
+// Load builds a Program over an already opened image.
+func Load(d *kcore.Dump, opts Options) (*symbols.Program, error) {
+	return load(d, opts, d.Live())
+}
+
+func load(d *kcore.Dump, opts Options, live bool) (*symbols.Program, error) {
+	var warnings []string
+	info := d.VMCoreInfo()
+	var vi symbols.VMCoreInfo
+	if info != nil {
+		vi = info
+	}
+	if opts.Vmlinux != "" {
+		if err := checkBuildID(opts.Vmlinux, info); err != nil {
+			if !opts.ForceBuildID {
+				return nil, err
+			}
+			warnings = append(warnings, err.Error()+" (accepted: --force-build-id)")
+		}
+	}
+
+	syms, err := symbols.LoadKernelSymbols(d, vi, symbols.SymbolOptions{
+		Source:    opts.SymbolSource,
+		SystemMap: opts.SystemMap,
+		Vmlinux:   opts.Vmlinux,
+		Live:      live,
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	types, typeWarnings, err := loadTypes(d, syms, opts, live)
+	if err != nil {
+		return nil, err
+	}
+	warnings = append(warnings, typeWarnings...)
+
+	p := symbols.NewProgram(d, syms, types)
+	if err := symbols.AttachModuleSymbols(p); err != nil {
+		warnings = append(warnings, "module symbols: "+err.Error())
+	}
+	if st := d.Stats(); st.ExcludedPages > 0 && !opts.ZeroExcluded {
+		warnings = append(warnings, fmt.Sprintf("%d pages were excluded from the dump; reads of them fail (--zero-excluded reads them as zeros)", st.ExcludedPages))
+	}
+	p.Warnings = append(p.Warnings, warnings...)
+	return p, nil
+}
+
+// loadTypes picks the type source: DWARF from a given vmlinux (with the
+// dump's BTF behind it for modules without debug files), else BTF from the
+// running kernel's sysfs (live) or from the dump's memory.
+func loadTypes(d *kcore.Dump, syms symbols.SymbolTable, opts Options, live bool) (symbols.TypeSource, []string, error) {
+	var warnings []string
+	var btf *symbols.BTFTypes
+	var btfErr error
+	if live {
+		btf, btfErr = symbols.LoadLiveBTF()
+	}
+	if btf == nil {
+		btf, btfErr = symbols.LoadBTFFromMemory(d, syms)
+	}
+	if opts.Vmlinux != "" {
+		dw, err := symbols.OpenDWARF(opts.Vmlinux, opts.DebugDirs)
+		if err == nil {
+			if off, ok := d.KernelOffset(); ok {
+				dw.SetKASLROffset(off)
+			}
+			if btf == nil {
+				return dw, warnings, nil
+			}
+			return &chainTypes{dw, btf}, warnings, nil
+		}
+		warnings = append(warnings, fmt.Sprintf("DWARF from %s: %v; using BTF", opts.Vmlinux, err))
+		if btf == nil {
+			if fb, ferr := symbols.LoadBTFFile(opts.Vmlinux); ferr == nil {
+				return fb, warnings, nil
+			}
+		}
+	}
+	if btf == nil {
+		return nil, warnings, fmt.Errorf("no type information: %w (the kernel may lack CONFIG_DEBUG_INFO_BTF; supply a vmlinux with DWARF from the linux-image-<release>-dbg package)", btfErr)
+	}
+	return btf, warnings, nil
+}
+
+// chainTypes asks each source in turn: DWARF first (complete, with
+// variables), then BTF (module types DWARF has no file for).
+type chainTypes struct {
+	first, second symbols.TypeSource
+}
+
+func (c *chainTypes) LookupType(name string) (*symbols.Type, error) {
+	t, err := c.first.LookupType(name)
+	if err == nil {
+		return t, nil
+	}
+	if t2, err2 := c.second.LookupType(name); err2 == nil {
+		return t2, nil
+	}
+	return nil, err
+}
+
+func (c *chainTypes) VariableType(name string) (*symbols.Type, error) {
+	var errs []error
+	for _, s := range []symbols.TypeSource{c.first, c.second} {
+		if vt, ok := s.(symbols.VariableTyper); ok {
+			t, err := vt.VariableType(name)
+			if err == nil {
+				return t, nil
+			}
+			errs = append(errs, err)
+		}
+	}
+	return nil, errors.Join(errs...)
+}
+
+func (c *chainTypes) TypeNames() []string {
+	seen := make(map[string]bool)
+	var out []string
+	for _, s := range []symbols.TypeSource{c.first, c.second} {
+		for _, n := range s.TypeNames() {
+			if !seen[n] {
+				seen[n] = true
+				out = append(out, n)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (c *chainTypes) Describe() string {
+	return c.first.Describe() + ", then " + c.second.Describe()
 }

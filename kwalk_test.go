@@ -1,0 +1,91 @@
+package kwalk_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/kwalk/kwalk"
+	"github.com/kwalk/kwalk/testdata"
+)
+
+const sharedDump = "../shared/vmcores/6.1-cloud/vmcore.kdump"
+
+// realDumps lists every dump to check: the shared 6.1 dump and each
+// generated dump (one file per kernel/guest, in its first format).
+func realDumps(t *testing.T) []string {
+	t.Helper()
+	var paths []string
+	if _, err := os.Stat(sharedDump); err == nil {
+		paths = append(paths, sharedDump)
+	} else {
+		t.Logf("SKIP part: %s absent", sharedDump)
+	}
+	found, _ := testdata.Dumps()
+	for _, d := range found {
+		for _, f := range d.Formats() {
+			paths = append(paths, d.Path(f))
+			break
+		}
+	}
+	if len(paths) == 0 {
+		t.Skipf("SKIP: no real dump (neither %s nor generated dumps; make them with %q)", sharedDump, testdata.GenerateCommand)
+	}
+	return paths
+}
+
+// With no vmlinux, the dump alone gives symbols, types and values: the
+// zero-config path most users take.
+func TestOpenZeroConfig(t *testing.T) {
+	for _, path := range realDumps(t) {
+		t.Run(filepath.Base(filepath.Dir(path))+"/"+filepath.Base(path), func(t *testing.T) {
+			prog, err := kwalk.Open(path, kwalk.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer prog.Dump.Close()
+			for _, name := range []string{"struct task_struct", "struct mutex", "struct rw_semaphore", "struct inode", "struct fuse_conn"} {
+				if _, err := prog.Type(name); err != nil {
+					t.Errorf("type %s: %v", name, err)
+				}
+			}
+			task, err := prog.Variable("init_task")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if comm, err := task.MemberString("comm"); err != nil || comm != "swapper/0" {
+				t.Errorf("init_task.comm = %q, %v; want swapper/0", comm, err)
+			}
+			uts, err := prog.Variable("init_uts_ns")
+			if err != nil {
+				t.Fatal(err)
+			}
+			rel, err := uts.MemberString("name.release")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := prog.Dump.VMCoreInfo().OSRelease(); rel != want {
+				t.Errorf("init_uts_ns.name.release = %q, VMCOREINFO OSRELEASE = %q", rel, want)
+			}
+			for _, w := range prog.Warnings {
+				t.Logf("warning: %s", w)
+			}
+		})
+	}
+}
+
+func TestOpenErrors(t *testing.T) {
+	dir := t.TempDir()
+	notDump := filepath.Join(dir, "notes.txt")
+	os.WriteFile(notDump, []byte("hello, this is not a kernel dump\n"), 0o644)
+	for _, tc := range []struct{ path, want string }{
+		{filepath.Join(dir, "missing"), "missing"},
+		{notDump, "notes.txt"},
+	} {
+		_, err := kwalk.Open(tc.path, kwalk.Options{})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Open(%s) error = %v; want one naming %q", tc.path, err, tc.want)
+		}
+	}
+}
