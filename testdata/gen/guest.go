@@ -1,0 +1,260 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/kwalk/kwalk/testdata"
+	"github.com/kwalk/kwalk/testdata/truth"
+)
+
+// run boots one guest, waits for its record and dumps it into dir.
+type guestRun struct {
+	g      testdata.Guest
+	pk     *preparedKernel
+	hangfs []byte
+	dir    string // final directory
+	tmp    string // work directory, renamed to dir when complete
+	log    func(string, ...any)
+	times  map[string]float64
+}
+
+func (r *guestRun) phase(name string, start time.Time) {
+	r.times[name] = time.Since(start).Round(10 * time.Millisecond).Seconds()
+}
+
+func (r *guestRun) scenarioArg() string {
+	var parts []string
+	for _, s := range r.g.Scenarios {
+		if s == testdata.ScenarioThreads {
+			s += "=" + strconv.Itoa(r.g.Threads)
+		}
+		parts = append(parts, s)
+	}
+	return strings.Join(parts, ",")
+}
+
+func (r *guestRun) readyTimeout() time.Duration {
+	if r.g.Threads > 0 {
+		return 30 * time.Minute
+	}
+	return 10 * time.Minute
+}
+
+func (r *guestRun) generate(ctx context.Context) error {
+	start := time.Now()
+	os.RemoveAll(r.tmp)
+	if err := os.MkdirAll(r.tmp, 0o755); err != nil {
+		return err
+	}
+	initrd := filepath.Join(r.tmp, "initramfs.cpio")
+	if err := buildInitramfs(initrd, r.pk, r.hangfs, r.scenarioArg()); err != nil {
+		return err
+	}
+	r.phase("initramfs", start)
+
+	sockDir, err := os.MkdirTemp("", "kwalk-qmp-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(sockDir)
+	sock := filepath.Join(sockDir, "qmp.sock")
+	console := filepath.Join(r.tmp, "console.log")
+	cpu := "max"
+	if r.g.PagingLevels == 4 {
+		cpu = "max,la57=off"
+	}
+	args := []string{
+		"-nodefaults", "-no-user-config", "-accel", "tcg",
+		"-m", strconv.Itoa(r.g.MemoryMB), "-smp", strconv.Itoa(r.g.CPUs), "-cpu", cpu,
+		"-kernel", r.pk.Vmlinuz, "-initrd", initrd,
+		"-append", "console=ttyS0 panic=-1 hung_task_panic=0",
+		"-display", "none", "-serial", "file:" + console,
+		"-qmp", "unix:" + sock + ",server=on,wait=off",
+		"-device", "vmcoreinfo", "-no-reboot",
+	}
+	qctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	cmd := exec.CommandContext(qctx, "qemu-system-x86_64", args...)
+	var qerr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &qerr, &qerr
+	bootStart := time.Now()
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start qemu: %w", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() {
+		cancel()
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+		}
+	}()
+	r.log("booted %s (qemu pid %d, -cpu %s, %d MB), waiting for %s", r.pk.Release, cmd.Process.Pid, cpu, r.g.MemoryMB, truth.ReadyMarker)
+	if err := waitReady(qctx, console, exited, &qerr, r.readyTimeout()); err != nil {
+		return err
+	}
+	r.phase("boot+stage", bootStart)
+
+	q, err := dialQMP(sock, 30*time.Second)
+	if err != nil {
+		return err
+	}
+	defer q.Close()
+	// Stop the guest first: every format then holds the same memory.
+	if _, err := q.exec("stop", nil, 30*time.Second); err != nil {
+		return err
+	}
+	formats, err := dumpFormats(q)
+	if err != nil {
+		return err
+	}
+	files := map[testdata.Format]string{}
+	for _, f := range formats {
+		t := time.Now()
+		name := "vmcore." + string(f.name)
+		args := map[string]any{"paging": f.paging, "protocol": "file:" + filepath.Join(r.tmp, name), "format": f.qemu}
+		if _, err := q.exec("dump-guest-memory", args, 20*time.Minute); err != nil {
+			return fmt.Errorf("dump %s: %w", f.qemu, err)
+		}
+		files[f.name] = name
+		r.phase("dump "+string(f.name), t)
+	}
+	q.exec("quit", nil, 10*time.Second)
+	q.Close()
+	select {
+	case <-exited:
+	case <-time.After(20 * time.Second):
+	}
+
+	for _, name := range files {
+		os.Chmod(filepath.Join(r.tmp, name), 0o644) // QEMU creates them 0400
+	}
+	t := time.Now()
+	convertDumps(r.tmp, files, r.log)
+	r.phase("makedumpfile", t)
+
+	rec, err := truth.ParseFile(console)
+	if err != nil {
+		return fmt.Errorf("guest record: %w", err)
+	}
+	info, err := readVMCOREINFO(filepath.Join(r.tmp, files[testdata.FormatELF]))
+	if err != nil {
+		return err
+	}
+	if err := r.check(rec, info); err != nil {
+		return err
+	}
+	levels := 4
+	if info["NUMBER(pgtable_l5_enabled)"] == "1" {
+		levels = 5
+	}
+	ver, _ := exec.Command("qemu-system-x86_64", "--version").Output()
+	m := testdata.Manifest{
+		Guest:         r.g,
+		Kernel:        r.pk.Kernel,
+		Key:           filepath.Base(r.dir)[len(r.g.Name)+1:],
+		GeneratorHash: testdata.GeneratorHash(),
+		Release:       info["OSRELEASE"],
+		PagingLevels:  levels,
+		Files:         files,
+		Console:       "console.log",
+		KernelRoot:    r.pk.Root,
+		Vmlinuz:       r.pk.Vmlinuz,
+		QEMU:          strings.SplitN(string(ver), "\n", 2)[0],
+		Seconds:       r.times,
+	}
+	r.times["total"] = time.Since(start).Round(10 * time.Millisecond).Seconds()
+	b, _ := json.MarshalIndent(m, "", "  ")
+	if err := os.WriteFile(filepath.Join(r.tmp, "manifest.json"), append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	os.Remove(initrd)
+	os.RemoveAll(r.dir)
+	return os.Rename(r.tmp, r.dir)
+}
+
+// check compares the guest's record and VMCOREINFO with what was asked.
+func (r *guestRun) check(rec *truth.Record, info map[string]string) error {
+	if info["OSRELEASE"] != r.pk.Release {
+		return fmt.Errorf("VMCOREINFO OSRELEASE %q, want %q", info["OSRELEASE"], r.pk.Release)
+	}
+	if rec.Release() != r.pk.Release {
+		return fmt.Errorf("record release %q, want %q", rec.Release(), r.pk.Release)
+	}
+	l5 := info["NUMBER(pgtable_l5_enabled)"] == "1"
+	if l5 != (r.g.PagingLevels == 5) || (rec.Meta["la57"] == "1") != l5 {
+		return fmt.Errorf("paging: want %d levels, VMCOREINFO pgtable_l5_enabled=%q, guest cpuinfo la57=%q",
+			r.g.PagingLevels, info["NUMBER(pgtable_l5_enabled)"], rec.Meta["la57"])
+	}
+	if len(rec.Tasks) < 20 {
+		return fmt.Errorf("record has %d tasks", len(rec.Tasks))
+	}
+	return nil
+}
+
+// waitReady polls the console log for the ready line.
+func waitReady(ctx context.Context, console string, exited <-chan error, qerr *bytes.Buffer, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	var off int64
+	var tail []byte
+	for {
+		if b, err := readFrom(console, off); err == nil && len(b) > 0 {
+			off += int64(len(b))
+			tail = append(tail, b...)
+			if bytes.Contains(tail, []byte(truth.FailedMarker)) {
+				return fmt.Errorf("guest failed to stage:\n%s", lastLines(tail, 30))
+			}
+			if bytes.Contains(tail, []byte(truth.ReadyMarker)) {
+				return nil
+			}
+			if len(tail) > 1<<16 {
+				tail = tail[len(tail)-1<<15:]
+			}
+		}
+		select {
+		case err := <-exited:
+			return fmt.Errorf("qemu exited before the guest was ready (%v): %s\nconsole:\n%s", err, qerr.String(), lastLines(tail, 30))
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("guest not ready after %v; console:\n%s", timeout, lastLines(tail, 30))
+		}
+	}
+}
+
+func readFrom(path string, off int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if _, err := f.Seek(off, 0); err != nil {
+		return nil, err
+	}
+	buf := make([]byte, 1<<20)
+	n, err := f.Read(buf)
+	if n > 0 {
+		return buf[:n], nil
+	}
+	return nil, err
+}
+
+func lastLines(b []byte, n int) string {
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}

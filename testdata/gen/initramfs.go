@@ -1,0 +1,100 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+)
+
+// cpioEntry is one file of an initramfs.
+type cpioEntry struct {
+	name string // without leading '/'
+	mode uint32 // S_IF* | permissions
+	data []byte // file contents or symlink target
+}
+
+const (
+	sIFDIR = 0o040000
+	sIFREG = 0o100000
+)
+
+// writeCPIO writes entries as a "newc" cpio archive
+// (Documentation/driver-api/early-userspace/buffer-format.rst), with fixed
+// owners and times so the same inputs give the same bytes.
+func writeCPIO(w io.Writer, entries []cpioEntry) error {
+	bw := bufio.NewWriter(w)
+	sort.Slice(entries, func(i, j int) bool { return entries[i].name < entries[j].name })
+	pad := func(n int) {
+		for ; n%4 != 0; n++ {
+			bw.WriteByte(0)
+		}
+	}
+	ino := 1
+	hdr := func(name string, mode uint32, size int) {
+		nlink := 1
+		if mode&sIFDIR != 0 {
+			nlink = 2
+		}
+		fmt.Fprintf(bw, "070701%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X",
+			ino, mode, 0, 0, nlink, 0, size, 0, 0, 0, 0, len(name)+1, 0)
+		ino++
+		bw.WriteString(name)
+		bw.WriteByte(0)
+		pad(110 + len(name) + 1)
+	}
+	for _, e := range entries {
+		name := strings.TrimPrefix(e.name, "/")
+		hdr(name, e.mode, len(e.data))
+		bw.Write(e.data)
+		pad(len(e.data))
+	}
+	hdr("TRAILER!!!", 0, 0)
+	return bw.Flush()
+}
+
+// buildInitramfs writes the guest's initramfs: busybox, hangfs, /init, the
+// modules and the scenario list.
+func buildInitramfs(path string, pk *preparedKernel, hangfs []byte, scenarios string) error {
+	busybox, err := os.ReadFile(busyboxPath)
+	if err != nil {
+		return fmt.Errorf("initramfs: %w (install busybox-static)", err)
+	}
+	mods, err := pk.modulesFor("fuse", "qemu_fw_cfg")
+	if err != nil {
+		return fmt.Errorf("initramfs for %s: %w", pk.Release, err)
+	}
+	entries := []cpioEntry{
+		{name: "bin", mode: sIFDIR | 0o755},
+		{name: "dev", mode: sIFDIR | 0o755},
+		{name: "etc", mode: sIFDIR | 0o755},
+		{name: "lib", mode: sIFDIR | 0o755},
+		{name: "lib/modules", mode: sIFDIR | 0o755},
+		{name: "mnt", mode: sIFDIR | 0o755},
+		{name: "proc", mode: sIFDIR | 0o755},
+		{name: "sys", mode: sIFDIR | 0o755},
+		{name: "tmp", mode: sIFDIR | 0o1777},
+		{name: "bin/busybox", mode: sIFREG | 0o755, data: busybox},
+		{name: "bin/sh", mode: 0o120777, data: []byte("busybox")},
+		{name: "bin/hangfs", mode: sIFREG | 0o755, data: hangfs},
+		{name: "init", mode: sIFREG | 0o755, data: initScript},
+		{name: "etc/kwalk-scenarios", mode: sIFREG | 0o644, data: []byte(scenarios + "\n")},
+	}
+	var load strings.Builder
+	for _, m := range mods {
+		entries = append(entries, cpioEntry{name: "lib/modules/" + m.name + ".ko", mode: sIFREG | 0o644, data: m.ko})
+		load.WriteString(m.name + ".ko\n")
+	}
+	entries = append(entries, cpioEntry{name: "lib/modules/load", mode: sIFREG | 0o644, data: []byte(load.String())})
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := writeCPIO(f, entries); err != nil {
+		f.Close()
+		return fmt.Errorf("initramfs %s: %w", path, err)
+	}
+	return f.Close()
+}

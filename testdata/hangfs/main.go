@@ -1,0 +1,80 @@
+// Command hangfs runs inside the dump generator's guests: it is the FUSE
+// server that stages hangs, the orchestrator of the scenarios, and the writer of
+// the guest's own record that tests compare kwalk with.
+//
+// It is built static (CGO_ENABLED=0) and copied into each guest's initramfs.
+//
+//	hangfs serve MOUNTPOINT MODE     serve a FUSE file system (modes: see modes.go)
+//	hangfs scenario NAME[,NAME...]   stage the named scenarios, print the record, wait forever
+//	hangfs record                    print the record (between KWALK-TRUTH-BEGIN/END)
+//	hangfs threads N                 start N parked threads and wait forever
+//	hangfs waitfile PATH SECONDS     wait until PATH exists
+package main
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"time"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintf(os.Stderr, "hangfs: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	if len(args) == 0 {
+		return fmt.Errorf("usage: hangfs serve|scenario|record|threads|waitfile ...")
+	}
+	switch cmd, rest := args[0], args[1:]; cmd {
+	case "serve":
+		if len(rest) != 2 {
+			return fmt.Errorf("usage: hangfs serve MOUNTPOINT MODE")
+		}
+		return serve(rest[0], rest[1])
+	case "scenario":
+		if len(rest) != 1 {
+			return fmt.Errorf("usage: hangfs scenario NAME[,NAME...]")
+		}
+		return runScenarios(rest[0])
+	case "record":
+		return writeRecord(os.Stdout, nil, nil)
+	case "threads":
+		if len(rest) != 1 {
+			return fmt.Errorf("usage: hangfs threads N")
+		}
+		n, err := strconv.Atoi(rest[0])
+		if err != nil || n < 0 {
+			return fmt.Errorf("threads: bad count %q", rest[0])
+		}
+		return parkThreads(n, nil)
+	case "waitfile":
+		if len(rest) != 2 {
+			return fmt.Errorf("usage: hangfs waitfile PATH SECONDS")
+		}
+		secs, err := strconv.Atoi(rest[1])
+		if err != nil {
+			return fmt.Errorf("waitfile: bad timeout %q", rest[1])
+		}
+		return waitFile(rest[0], time.Duration(secs)*time.Second)
+	default:
+		return fmt.Errorf("unknown command %q", cmd)
+	}
+}
+
+// waitFile polls for path until it exists or the timeout passes.
+func waitFile(path string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		if _, err := os.Stat(path); err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("waitfile: %s did not appear within %v", path, timeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -1,0 +1,280 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Scenario names accepted by "hangfs scenario". The generator's guest table
+// (testdata/guests.go) lists which guests run which.
+const (
+	scSquare  = "square"  // /mnt/w: dd → truncate → rm → touch lock chain
+	scReenter = "reenter" // /mnt/c: the server's WRITE re-enters its own mount
+	scNetflix = "netflix" // /mnt/n: killed server in fuse_flush, init in zap_pid_ns_processes
+	scIdle    = "idle"    // nothing staged
+	scThreads = "threads" // threads=N: one process with N parked threads
+)
+
+const (
+	readyLine  = "KWALK-SCENARIO-READY"
+	failedLine = "KWALK-SCENARIO-FAILED"
+	stageWait  = 120 * time.Second
+)
+
+type stager struct {
+	roles []role
+}
+
+func (s *stager) addRole(name string, pid int) { s.roles = append(s.roles, role{name, pid}) }
+
+func runScenarios(list string) error {
+	s := &stager{}
+	for _, sc := range strings.Split(list, ",") {
+		name, arg, _ := strings.Cut(sc, "=")
+		var err error
+		switch name {
+		case scSquare:
+			err = s.square()
+		case scReenter:
+			err = s.reenter()
+		case scNetflix:
+			err = s.netflix()
+		case scIdle:
+		case scThreads:
+			err = s.threads(arg)
+		default:
+			err = fmt.Errorf("unknown scenario %q", name)
+		}
+		if err != nil {
+			fmt.Printf("%s %s: %v\n", failedLine, name, err)
+			return err
+		}
+	}
+	meta := []string{
+		"scenarios=" + list,
+		"release=" + strings.TrimSpace(readFile("/proc/sys/kernel/osrelease")),
+		"cmdline=" + strings.TrimSpace(readFile("/proc/cmdline")),
+		"la57=" + boolDigit(cpuHasFlag("la57")),
+		"recorder=" + strconv.Itoa(os.Getpid()),
+	}
+	// Let the staged tasks settle in their final sleeps.
+	time.Sleep(time.Second)
+	if err := writeRecord(os.Stdout, meta, s.roles); err != nil {
+		return err
+	}
+	fmt.Println(readyLine)
+	select {}
+}
+
+func (s *stager) square() error {
+	srv, err := s.server("/mnt/w", modeHangWrite)
+	if err != nil {
+		return err
+	}
+	s.addRole("square.server", srv)
+	dd, err := start("dd", "if=/dev/zero", "of=/mnt/w/data", "bs=4096", "count=1")
+	if err != nil {
+		return err
+	}
+	s.addRole("square.dd", dd)
+	if err := waitStack(dd, "request_wait_answer"); err != nil {
+		return fmt.Errorf("dd: %w", err)
+	}
+	for _, step := range []struct {
+		role string
+		argv []string
+	}{
+		{"square.truncate", []string{"truncate", "-s", "0", "/mnt/w/data"}},
+		{"square.rm", []string{"rm", "-f", "/mnt/w/data"}},
+		{"square.touch", []string{"touch", "/mnt/w/newfile"}},
+	} {
+		pid, err := start(step.argv[0], step.argv[1:]...)
+		if err != nil {
+			return err
+		}
+		s.addRole(step.role, pid)
+		if err := waitState(pid, "D"); err != nil {
+			return fmt.Errorf("%s: %w", step.role, err)
+		}
+	}
+	return nil
+}
+
+func (s *stager) reenter() error {
+	srv, err := s.server("/mnt/c", modeReenter)
+	if err != nil {
+		return err
+	}
+	s.addRole("reenter.server", srv)
+	dd, err := start("dd", "if=/dev/zero", "of=/mnt/c/data", "bs=4096", "count=1")
+	if err != nil {
+		return err
+	}
+	s.addRole("reenter.dd", dd)
+	if err := waitStack(dd, "request_wait_answer"); err != nil {
+		return fmt.Errorf("dd: %w", err)
+	}
+	if err := waitAnyThreadStack(srv, "do_truncate"); err != nil {
+		return fmt.Errorf("server thread: %w", err)
+	}
+	return nil
+}
+
+func (s *stager) netflix() error {
+	ready := readyPath("/mnt/n")
+	// unshare forks; its child is init of a new pid namespace and runs the
+	// server, waits until it serves with a file of its own mount on fd 0,
+	// and exits: zap_pid_ns_processes (kernel/pid_namespace.c) kills the
+	// server and waits for it.
+	script := fmt.Sprintf("hangfs serve /mnt/n %s & hangfs waitfile %s 120; exit 0", modeSelfFlush, ready)
+	us, err := start("unshare", "-pf", "sh", "-c", script)
+	if err != nil {
+		return err
+	}
+	s.addRole("netflix.unshare", us)
+	var nsInit, srv int
+	err = poll("namespace init and server", func() bool {
+		if nsInit == 0 {
+			nsInit = childNamed(us, "sh")
+		}
+		if nsInit != 0 && srv == 0 {
+			srv = childNamed(nsInit, "hangfs")
+		}
+		return srv != 0
+	})
+	if err != nil {
+		return err
+	}
+	s.addRole("netflix.init", nsInit)
+	s.addRole("netflix.server", srv)
+	if err := waitStack(nsInit, "zap_pid_ns_processes"); err != nil {
+		return fmt.Errorf("namespace init: %w", err)
+	}
+	if err := waitAnyThreadStack(srv, "fuse_flush"); err != nil {
+		return fmt.Errorf("server: %w", err)
+	}
+	return nil
+}
+
+func (s *stager) threads(arg string) error {
+	n, err := strconv.Atoi(arg)
+	if err != nil || n <= 0 {
+		return fmt.Errorf("threads: bad count %q", arg)
+	}
+	pid, err := start("hangfs", "threads", arg)
+	if err != nil {
+		return err
+	}
+	s.addRole("threads.proc", pid)
+	return pollFor(10*time.Minute, "threads", func() bool {
+		return len(numericDir(fmt.Sprintf("/proc/%d/task", pid))) >= n
+	})
+}
+
+// server starts "hangfs serve" and waits until it serves.
+func (s *stager) server(mnt, mode string) (int, error) {
+	pid, err := start("hangfs", "serve", mnt, mode)
+	if err != nil {
+		return 0, err
+	}
+	if err := waitFile(readyPath(mnt), stageWait); err != nil {
+		return 0, err
+	}
+	return pid, nil
+}
+
+// start runs a command in the background with stdin from /dev/null and
+// output on the console; it is never waited for (init reaps it).
+func start(name string, args ...string) (int, error) {
+	cmd := exec.Command(name, args...)
+	cmd.Stdout = os.Stderr
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return 0, fmt.Errorf("start %s: %w", name, err)
+	}
+	go cmd.Wait()
+	return cmd.Process.Pid, nil
+}
+
+func poll(what string, cond func() bool) error { return pollFor(stageWait, what, cond) }
+
+func pollFor(timeout time.Duration, what string, cond func() bool) error {
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return nil
+}
+
+func waitStack(pid int, fn string) error {
+	return poll(fmt.Sprintf("pid %d in %s", pid, fn), func() bool {
+		return stackHas(pid, pid, fn)
+	})
+}
+
+func waitAnyThreadStack(pid int, fn string) error {
+	return poll(fmt.Sprintf("a thread of pid %d in %s", pid, fn), func() bool {
+		for _, tid := range numericDir(fmt.Sprintf("/proc/%d/task", pid)) {
+			if stackHas(pid, tid, fn) {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+func waitState(pid int, state string) error {
+	return poll(fmt.Sprintf("pid %d in state %s", pid, state), func() bool {
+		st, err := readStat(fmt.Sprintf("/proc/%d/stat", pid))
+		return err == nil && st.state == state
+	})
+}
+
+func stackHas(pid, tid int, fn string) bool {
+	b := readFile(fmt.Sprintf("/proc/%d/task/%d/stack", pid, tid))
+	return strings.Contains(b, " "+fn+"+")
+}
+
+// childNamed returns a child of parent whose comm is name, or 0.
+func childNamed(parent int, name string) int {
+	for _, pid := range numericDir("/proc") {
+		st, err := readStat(fmt.Sprintf("/proc/%d/stat", pid))
+		if err == nil && st.ppid == parent && st.comm == name {
+			return pid
+		}
+	}
+	return 0
+}
+
+func readFile(path string) string {
+	b, _ := os.ReadFile(path)
+	return string(b)
+}
+
+func cpuHasFlag(flag string) bool {
+	for _, l := range strings.Split(readFile("/proc/cpuinfo"), "\n") {
+		if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "flags" {
+			for _, f := range strings.Fields(v) {
+				if f == flag {
+					return true
+				}
+			}
+			return false
+		}
+	}
+	return false
+}
+
+func boolDigit(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
+}

@@ -1,0 +1,49 @@
+package testdata
+
+import (
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"encoding/json"
+	"io/fs"
+	"sort"
+)
+
+// The sources that decide what a dump holds. A change to any of them makes
+// new cache keys, so stale dumps are never taken for current ones.
+//
+//go:embed guests.go hangfs/*.go gen/*.go gen/init.sh gen/setup-apt.sh
+var generatorSources embed.FS
+
+// GeneratorHash is a digest of the generator's sources (host and guest side).
+func GeneratorHash() string {
+	h := sha256.New()
+	var names []string
+	fs.WalkDir(generatorSources, ".", func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			names = append(names, p)
+		}
+		return nil
+	})
+	sort.Strings(names)
+	for _, n := range names {
+		b, _ := generatorSources.ReadFile(n)
+		h.Write([]byte(n))
+		h.Write([]byte{0})
+		h.Write(b)
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// Key is the cache key of g's dump: the generator hash, the guest and its
+// kernel's packages (after any override).
+func Key(g Guest, k Kernel) string {
+	b, _ := json.Marshal(struct {
+		Gen    string
+		Guest  Guest
+		Kernel Kernel
+	}{GeneratorHash(), g, k})
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])[:16]
+}
