@@ -16,7 +16,11 @@ var registrations = [...]func(*Registry){
 	registerMod,
 	registerQuit,
 	// Walker commands: add register functions below.
+	registerLocks,
+	registerFuse,
+	registerDeadlock,
 	registerPs,
+	registerBt,
 }
 
 // Builtins adds every kwalk command to r.

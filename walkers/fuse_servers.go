@@ -7,10 +7,10 @@ import (
 	"github.com/kwalk/kwalk/symbols"
 )
 
-// fuseDevRdev is the dev_t of /dev/fuse: misc major 10, FUSE_MINOR 229
+// devFuseRdev is the dev_t of /dev/fuse: misc major 10, FUSE_MINOR 229
 // (include/linux/miscdevice.h), as the kernel packs it (MKDEV: major<<20 |
 // minor, include/linux/kdev_t.h).
-const fuseDevRdev = 10<<20 | 229
+const devFuseRdev = 10<<20 | 229
 
 // maxScanFDs bounds the descriptors read from one fd table.
 const maxScanFDs = 1 << 16
@@ -122,7 +122,7 @@ func (s *fuseFileScanner) fuseFile(f uint64) (fuseDevFile, bool, error) {
 			return fuseDevFile{}, false, err
 		}
 		mode, _ := file.MemberUint("f_inode->i_mode")
-		isFuse = rdev == fuseDevRdev && mode&sIFMT == 0o020000
+		isFuse = rdev == devFuseRdev && mode&sIFMT == 0o020000
 	}
 	if !isFuse {
 		return fuseDevFile{}, false, nil

@@ -465,3 +465,15 @@ func taskPidNSAt(p *symbols.Program, t *Task, level int) (uint64, error) {
 	v, err := t.Obj.MemberUint(fmt.Sprintf("thread_pid->numbers[%d].ns", level))
 	return v, err
 }
+
+// FuseConnections returns every FUSE connection with its requests (and
+// the tasks waiting on each) and its server tasks: the tasks holding a
+// /dev/fuse file of the connection. Warnings are problems that did not
+// stop the walk.
+func FuseConnections(p *symbols.Program) ([]*FuseConn, []string, error) {
+	a, err := newWaitAnalysis(p)
+	if err != nil {
+		return nil, nil, err
+	}
+	return a.conns, a.errs, nil
+}
