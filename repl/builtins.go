@@ -20,7 +20,6 @@ var registrations = [...]func(*Registry){
 	registerFuse,
 	registerDeadlock,
 	registerPs,
-	registerBt,
 }
 
 // Builtins adds every kwalk command to r.
