@@ -146,7 +146,7 @@ func runPs(c *Call) (Result, error) {
 			c.Bool("u") && (t.Kthread() || t.Idle),
 			c.Bool("x") && !t.Exiting(),
 			states != nil && !states[t.State],
-			glob != "" && !globMatch(glob, t.Comm, t.Name),
+			glob != "" && !psGlobMatch(glob, t.Comm, t.Name),
 			len(c.Args) > 0 && !psSelected(c.Args, t):
 			continue
 		}
@@ -186,7 +186,7 @@ func parseStates(s string) (map[string]bool, error) {
 	return set, nil
 }
 
-func globMatch(glob string, names ...string) bool {
+func psGlobMatch(glob string, names ...string) bool {
 	for _, n := range names {
 		if ok, _ := path.Match(glob, n); ok {
 			return true
@@ -211,7 +211,7 @@ func psSelected(args []string, t walkers.Task) bool {
 			}
 			continue
 		}
-		if globMatch(a, t.Comm, t.Name) {
+		if psGlobMatch(a, t.Comm, t.Name) {
 			return true
 		}
 	}
