@@ -360,3 +360,26 @@ func syscallBaseName(sym string) string {
 	}
 	return ""
 }
+
+// TaskFDPath returns the path of task's open file fd (task->files->fdt,
+// then the file's f_path), as /proc/PID/fd shows it; a SyscallOptions.FDPath.
+func TaskFDPath(task symbols.Object, fd int) (string, error) {
+	p := task.Prog()
+	files, err := task.MemberUint("files")
+	if err != nil {
+		return "", err
+	}
+	if files == 0 {
+		return "", fmt.Errorf("fd %d: task has no files", fd)
+	}
+	slots, err := FDTable(p, files)
+	for _, s := range slots {
+		if s.FD == fd {
+			return FilePath(p, s.File)
+		}
+	}
+	if err != nil {
+		return "", fmt.Errorf("fd %d: %w", fd, err)
+	}
+	return "", fmt.Errorf("fd %d is not open", fd)
+}

@@ -1,0 +1,344 @@
+package repl
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/kwalk/kwalk/symbols"
+	"github.com/kwalk/kwalk/walkers"
+)
+
+func registerBt(r *Registry) {
+	r.Add(&Command{
+		Name:    "bt",
+		Summary: "kernel stack backtrace of a task, with the syscall it is in",
+		Usage:   "bt [-a] [-f] [-l] [PID|TASK-ADDR]...",
+		Help: `Unwinds the kernel stack of the current context task (see set), of each
+task given by pid or task_struct address, or with -a of the task running
+on each CPU. Frames are shown like crash, innermost first:
+
+  #0 [ffffc9000064bd38] __schedule+0x2f5 at ffffffff81a0f1e5
+  #2 [ffffc9000064bdd0] request_wait_answer+0x159 [fuse] at ffffffffc0a1e4d9
+
+The bracketed address is the stack slot the return address was read from.
+Sleeping tasks are unwound from the frame saved at their last context
+switch; running tasks from their CPU's registers in the dump (a live
+kernel has none, so running tasks cannot be unwound there). Stacks are
+unwound with the kernel's own ORC tables read from memory (modules
+included), or with frame pointers when the kernel has no ORC.
+Register blocks saved by entry code (interrupts, exceptions, the syscall
+entry) are printed under the frame that saved them. At the top of a user
+task's stack, the system call it is in is decoded from the saved user
+registers: its name from the kernel's sys_call_table, and its arguments
+rendered by type where kwalk knows the call (paths read from the task's
+user memory when the dump holds the page; fds shown with their file path).
+
+-f also prints the stack words of each frame; -l adds file:line when DWARF
+is loaded (nothing extra otherwise).
+
+JSON: {"traces": [{"pid", "comm", "task", "cpu", "running", "user_mode",
+"stack_base", "stack_top", "method", "error", "frames": [{"level", "sp",
+"ip", "symbol", "offset", "size", "module", "rsp", "cfa", "guess",
+"exception": {"addr", "partial", "user", "regs": {NAME: hex}},
+"words": [{"addr", "value", "symbol"}]}], "user_regs": {...},
+"syscall": {"nr", "name", "abi", "text", "args": [{"name", "value",
+"text", "error"}]}}]}.`,
+		Flags: []Flag{
+			{Name: "a", Help: "the task running on each CPU (from the dump's CPU registers)"},
+			{Name: "f", Help: "print the stack words of each frame"},
+			{Name: "l", Help: "show file:line of each frame when DWARF is loaded"},
+		},
+		Examples: []string{"bt", "bt 114", "bt -a", "bt -f 112", "foreach bt", "bt --json 114"},
+		PerTask:  true,
+		Complete: func(c *Completion) []string { return c.Pids() },
+		Run:      runBt,
+	})
+}
+
+// BtResult is bt's result: one trace per task.
+type BtResult struct {
+	Traces []BtTrace `json:"traces"`
+	words  bool
+}
+
+// BtTrace is one task's backtrace.
+type BtTrace struct {
+	PID       int              `json:"pid"`
+	Comm      string           `json:"comm"`
+	Task      Hex              `json:"task"`
+	CPU       int              `json:"cpu"`
+	Running   bool             `json:"running"`
+	UserMode  bool             `json:"user_mode,omitempty"`
+	StackBase Hex              `json:"stack_base"`
+	StackTop  Hex              `json:"stack_top"`
+	Method    string           `json:"method"`
+	Error     string           `json:"error,omitempty"`
+	Frames    []BtFrame        `json:"frames"`
+	UserRegs  *BtRegs          `json:"user_regs,omitempty"`
+	Syscall   *BtSyscall       `json:"syscall,omitempty"`
+	syscall   *walkers.Syscall // for text
+}
+
+// BtFrame is one frame.
+type BtFrame struct {
+	Level     int      `json:"level"`
+	SP        Hex      `json:"sp"`
+	IP        Hex      `json:"ip"`
+	Symbol    string   `json:"symbol,omitempty"`
+	Offset    Hex      `json:"offset"`
+	Size      Hex      `json:"size,omitempty"`
+	Module    string   `json:"module,omitempty"`
+	RSP       Hex      `json:"rsp"`
+	CFA       Hex      `json:"cfa,omitempty"`
+	Guess     bool     `json:"guess,omitempty"`
+	Line      string   `json:"line,omitempty"`
+	Exception *BtRegs  `json:"exception,omitempty"`
+	Words     []BtWord `json:"words,omitempty"`
+}
+
+// BtRegs is a saved register block.
+type BtRegs struct {
+	Addr    Hex            `json:"addr"`
+	Partial bool           `json:"partial,omitempty"`
+	User    bool           `json:"user,omitempty"`
+	Regs    map[string]Hex `json:"regs"`
+	regs    *walkers.Registers
+}
+
+// BtWord is one stack word (bt -f).
+type BtWord struct {
+	Addr   Hex    `json:"addr"`
+	Value  Hex    `json:"value"`
+	Symbol string `json:"symbol,omitempty"`
+}
+
+// BtSyscall is the decoded system call.
+type BtSyscall struct {
+	Nr   int64                `json:"nr"`
+	Name string               `json:"name"`
+	ABI  string               `json:"abi"`
+	Text string               `json:"text"`
+	Args []walkers.SyscallArg `json:"args"`
+}
+
+func runBt(c *Call) (Result, error) {
+	var tasks []symbols.Object
+	if c.Bool("a") {
+		if len(c.Args) > 0 {
+			return nil, UsageErrorf("bt -a takes no task arguments")
+		}
+		cpus := btCPUs(c.Prog)
+		if len(cpus) == 0 {
+			return nil, fmt.Errorf("bt -a: the image has no CPU registers (a live kernel, or a dump without notes)")
+		}
+		for _, cpu := range cpus {
+			addr, err := walkers.CurrentTask(c.Prog, cpu)
+			if err != nil {
+				return nil, fmt.Errorf("bt -a: %w", err)
+			}
+			o, err := c.Prog.Object("struct task_struct", addr)
+			if err != nil {
+				return nil, err
+			}
+			tasks = append(tasks, o)
+		}
+	} else {
+		for _, a := range c.Args {
+			ti, err := findTask(c.Ctx, c.Session, a)
+			if err != nil {
+				return nil, err
+			}
+			tasks = append(tasks, ti.Task)
+		}
+		if len(tasks) == 0 {
+			if !c.Task.IsValid() {
+				return nil, fmt.Errorf("no current task: give a pid or \"set PID\" first")
+			}
+			tasks = []symbols.Object{c.Task}
+		}
+	}
+	res := &BtResult{words: c.Bool("f")}
+	for _, t := range tasks {
+		if err := c.Ctx.Err(); err != nil {
+			return nil, err
+		}
+		bt, err := btTrace(c, t)
+		if err != nil {
+			return nil, err
+		}
+		res.Traces = append(res.Traces, bt)
+	}
+	return res, nil
+}
+
+// btCPUs lists the CPUs whose registers the image holds.
+func btCPUs(p *symbols.Program) []int {
+	if p.Dump == nil {
+		return nil
+	}
+	var cpus []int
+	for _, s := range p.Dump.CPUs() {
+		cpus = append(cpus, s.CPU)
+	}
+	return cpus
+}
+
+func btTrace(c *Call, task symbols.Object) (BtTrace, error) {
+	p := c.Prog
+	ti := taskInfo(task)
+	bt := BtTrace{PID: ti.PID, Comm: ti.Comm, Task: Hex(task.Addr()), CPU: ti.CPU}
+	tr, err := walkers.Stack(p, task)
+	if err != nil {
+		bt.Error = err.Error()
+		return bt, nil
+	}
+	bt.Running, bt.UserMode = tr.Running, tr.UserMode
+	if tr.Running {
+		bt.CPU = tr.CPU
+	}
+	bt.StackBase, bt.StackTop, bt.Method = Hex(tr.StackBase), Hex(tr.StackTop), tr.Method
+	bt.Error = tr.ErrorString()
+	var words *walkers.StackWords
+	if c.Bool("f") {
+		words, _ = walkers.ReadStackWords(p, task)
+	}
+	for i := range tr.Frames {
+		f := &tr.Frames[i]
+		bf := BtFrame{Level: f.Level, SP: Hex(f.SP), IP: Hex(f.IP), Symbol: f.Symbol, Offset: Hex(f.Offset),
+			Size: Hex(f.Size), Module: f.Module, RSP: Hex(f.RSP), CFA: Hex(f.CFA), Guess: f.Guess}
+		if f.Exception != nil && !f.Exception.User {
+			bf.Exception = btRegs(f.Exception)
+		}
+		if words != nil {
+			hi := f.CFA
+			if hi == 0 && i+1 < len(tr.Frames) {
+				hi = tr.Frames[i+1].RSP
+			}
+			lo, ws := words.Range(f.RSP, hi)
+			for j, w := range ws {
+				bw := BtWord{Addr: Hex(lo + uint64(j)*8), Value: Hex(w)}
+				if w != 0 && p.Syms != nil {
+					if s, off, ok := p.Syms.LookupAddr(w); ok && s.IsText() {
+						bw.Symbol = fmt.Sprintf("%s+%#x", s.Name, off)
+					}
+				}
+				bf.Words = append(bf.Words, bw)
+			}
+		}
+		bt.Frames = append(bt.Frames, bf)
+	}
+	if tr.UserRegs != nil {
+		bt.UserRegs = btRegs(tr.UserRegs)
+	}
+	sc, err := walkers.DecodeSyscall(p, task, tr, walkers.SyscallOptions{FDPath: walkers.TaskFDPath})
+	if err == nil && sc != nil {
+		bt.syscall = sc
+		bt.Syscall = &BtSyscall{Nr: sc.Nr, Name: sc.Name, ABI: sc.ABI, Text: sc.String(), Args: sc.Args}
+	}
+	return bt, nil
+}
+
+func btRegs(e *walkers.ExceptionFrame) *BtRegs {
+	r := &BtRegs{Addr: Hex(e.Addr), Partial: e.Partial, User: e.User, Regs: map[string]Hex{}, regs: e.Regs}
+	for reg := walkers.RegR15; reg <= walkers.RegSS; reg++ {
+		if v, ok := e.Regs.Get(reg); ok {
+			r.Regs[reg.String()] = Hex(v)
+		}
+	}
+	return r
+}
+
+// WriteText implements Result: crash's bt layout.
+func (r *BtResult) WriteText(w io.Writer) error {
+	var b strings.Builder
+	for i, t := range r.Traces {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		t.writeText(&b, r.words)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func (t *BtTrace) writeText(b *strings.Builder, words bool) {
+	cpu := fmt.Sprint(t.CPU)
+	if t.CPU < 0 {
+		cpu = "-"
+	}
+	fmt.Fprintf(b, "PID: %-7d TASK: %x  CPU: %-3s COMMAND: %q\n", t.PID, uint64(t.Task), cpu, t.Comm)
+	if t.UserMode {
+		fmt.Fprintf(b, "    (running in user mode on CPU %d: no kernel frames)\n", t.CPU)
+	}
+	for _, f := range t.Frames {
+		name := fmt.Sprintf("%#x", uint64(f.IP))
+		if f.Symbol != "" {
+			name = fmt.Sprintf("%s+%#x", f.Symbol, uint64(f.Offset))
+			if f.Module != "" {
+				name += " [" + f.Module + "]"
+			}
+		}
+		guess := ""
+		if f.Guess {
+			guess = " (guess)"
+		}
+		fmt.Fprintf(b, "%s#%d [%016x] %s at %016x%s\n", levelPad(f.Level), f.Level, uint64(f.SP), name, uint64(f.IP), guess)
+		if f.Line != "" {
+			fmt.Fprintf(b, "    %s\n", f.Line)
+		}
+		if words {
+			for i := 0; i < len(f.Words); i += 2 {
+				fmt.Fprintf(b, "    %016x:", uint64(f.Words[i].Addr))
+				for j := i; j < i+2 && j < len(f.Words); j++ {
+					fmt.Fprintf(b, " %016x", uint64(f.Words[j].Value))
+				}
+				b.WriteByte('\n')
+			}
+		}
+		if f.Exception != nil {
+			writeRegs(b, f.Exception)
+		}
+	}
+	if t.UserRegs != nil {
+		writeRegs(b, t.UserRegs)
+	}
+	if t.syscall != nil {
+		fmt.Fprintf(b, "    SYSCALL: %s\n", t.syscall.String())
+	}
+	if t.Error != "" {
+		fmt.Fprintf(b, "    (unwind stopped: %s)\n", t.Error)
+	}
+}
+
+func levelPad(level int) string {
+	if level < 10 {
+		return " "
+	}
+	return ""
+}
+
+// writeRegs prints a saved register block like crash's exception frames.
+func writeRegs(b *strings.Builder, r *BtRegs) {
+	get := func(reg walkers.Reg) string {
+		if v, ok := r.regs.Get(reg); ok {
+			return fmt.Sprintf("%016x", v)
+		}
+		return "----------------"
+	}
+	if r.Partial {
+		fmt.Fprintf(b, "    [iret frame at %x]\n", uint64(r.Addr))
+	} else if !r.User {
+		fmt.Fprintf(b, "    [exception RIP: %s]\n", get(walkers.RegIP))
+	}
+	fmt.Fprintf(b, "    RIP: %s  RSP: %s  RFLAGS: %s\n", get(walkers.RegIP), get(walkers.RegSP), get(walkers.RegFlags)[8:])
+	if r.Partial {
+		return
+	}
+	fmt.Fprintf(b, "    RAX: %s  RBX: %s  RCX: %s\n", get(walkers.RegAX), get(walkers.RegBX), get(walkers.RegCX))
+	fmt.Fprintf(b, "    RDX: %s  RSI: %s  RDI: %s\n", get(walkers.RegDX), get(walkers.RegSI), get(walkers.RegDI))
+	fmt.Fprintf(b, "    RBP: %s   R8: %s   R9: %s\n", get(walkers.RegBP), get(walkers.RegR8), get(walkers.RegR9))
+	fmt.Fprintf(b, "    R10: %s  R11: %s  R12: %s\n", get(walkers.RegR10), get(walkers.RegR11), get(walkers.RegR12))
+	fmt.Fprintf(b, "    R13: %s  R14: %s  R15: %s\n", get(walkers.RegR13), get(walkers.RegR14), get(walkers.RegR15))
+	fmt.Fprintf(b, "    ORIG_RAX: %s  CS: %s  SS: %s\n", get(walkers.RegOrigAX), get(walkers.RegCS)[12:], get(walkers.RegSS)[12:])
+}
