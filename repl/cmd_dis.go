@@ -101,12 +101,8 @@ func runDis(c *Call) (Result, error) {
 	if c.Bool("i") {
 		syntax = x86asm.IntelSyntax
 	}
-	symname := func(a uint64) (string, uint64) {
-		if s, _, ok := c.Prog.Syms.LookupAddr(a); ok {
-			return s.Name, s.Addr
-		}
-		return "", 0
-	}
+	// Targets print as addresses; annotateTargets adds "<symbol+off>".
+	symname := func(uint64) (string, uint64) { return "", 0 }
 	res := &DisResult{Instructions: []Instruction{}, showBytes: c.Bool("b")}
 	// Read code a page at a time; instructions are at most 15 bytes.
 	var buf []byte
@@ -177,7 +173,7 @@ func annotateTargets(c *Call, inst x86asm.Inst, pc uint64, text string) string {
 			continue
 		}
 		target := uint64(int64(pc) + int64(inst.Len) + int64(rel))
-		if s := c.Prog.SymbolizeAddr(target); !strings.HasPrefix(s, "0x") && !strings.Contains(text, "<") {
+		if s := c.Prog.SymbolizeAddr(target); !strings.HasPrefix(s, "0x") {
 			return fmt.Sprintf("%s <%s>", text, s)
 		}
 	}

@@ -98,11 +98,19 @@ func (f *taskFilter) match(t TaskInfo) bool {
 		return true
 	}
 	for _, g := range f.comms {
-		if ok, _ := path.Match(g, t.Comm); ok {
+		if commGlobMatch(g, t.Comm) {
 			return true
 		}
 	}
 	return false
+}
+
+// commGlobMatch is path.Match where '*' also matches '/' ("swap*" matches
+// "swapper/0", "kworker/*" matches "kworker/0:1").
+func commGlobMatch(pattern, name string) bool {
+	const slash = "\x00"
+	ok, _ := path.Match(strings.ReplaceAll(pattern, "/", slash), strings.ReplaceAll(name, "/", slash))
+	return ok
 }
 
 var crashStates = map[string]bool{"RU": true, "IN": true, "UN": true, "ST": true, "TR": true, "ZO": true, "DE": true, "ID": true, "WA": true}

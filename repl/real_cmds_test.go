@@ -3,14 +3,19 @@ package repl
 import (
 	"bytes"
 	"context"
+	"os"
+	"strings"
 	"testing"
 )
 
 func TestRealDumpScratch(t *testing.T) {
+	if os.Getenv("KWALK_SCRATCH") == "" {
+		t.Skip("scratch")
+	}
 	prog := openRealDump(t)
 	var out, errb bytes.Buffer
 	s := NewSession(prog, NewDefaultRegistry(), &out, &errb)
-	for _, line := range []string{"sys", "p jiffies", "p init_task.comm", "rd -s init_task 4", "rd -a linux_banner", "sym schedule", "dis schedule 6", "struct -o list_head", "struct task_struct.comm,pid,__state,se.vruntime init_task", "mod", "set 1", "whatis init_task", "foreach UN task -R comm,pid", "p init_uts_ns.name"} {
+	for _, line := range strings.Split(os.Getenv("KWALK_SCRATCH"), ";") {
 		out.Reset()
 		errb.Reset()
 		st := s.Exec(context.Background(), line)

@@ -186,14 +186,24 @@ func (s *Session) prepare(ctx context.Context, words []string, out io.Writer) (*
 	name := words[0]
 	cmd, ok := s.Reg.Lookup(name)
 	if !ok {
-		s.reportErrorTo(out, name, UsageErrorf("unknown command %q (\"help\" lists commands)", name))
+		asJSON := s.JSON
+		for _, w := range words[1:] {
+			asJSON = asJSON || w == "--json" || w == "-j"
+		}
+		s.reportErrorJSON(out, name, UsageErrorf("unknown command %q (\"help\" lists commands)", name), asJSON)
 		return nil, ExitUsage
 	}
 	var flags map[string]string
 	var args []string
 	var js bool
 	if cmd.RawArgs {
-		args = words[1:]
+		for _, w := range words[1:] {
+			if w == "--json" || w == "-j" {
+				js = true
+				continue
+			}
+			args = append(args, w)
+		}
 	} else {
 		var err error
 		if flags, args, js, err = parseArgs(cmd, words[1:]); err != nil {

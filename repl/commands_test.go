@@ -1,0 +1,230 @@
+package repl
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/kwalk/kwalk/repl/internal/synth"
+)
+
+// TestCommandsText runs each core command on the synthetic kernel and
+// checks its text output and exit status.
+func TestCommandsText(t *testing.T) {
+	tests := []struct {
+		line   string
+		status int
+		want   []string // substrings of stdout
+		not    []string
+	}{
+		{"p jiffies", ExitOK, []string{fmt.Sprintf("jiffies = %d", uint64(synth.Jiffies))}, nil},
+		{"p -x jiffies", ExitOK, []string{fmt.Sprintf("jiffies = %#x", uint64(synth.Jiffies))}, nil},
+		{"p &jiffies", ExitOK, []string{fmt.Sprintf("&jiffies = %#x", uint64(synth.JiffiesAddr))}, nil},
+		{"p init_task.comm", ExitOK, []string{`init_task.comm = "swapper/0"`}, nil},
+		{"p init_task->se.vruntime", ExitOK, []string{"init_task->se.vruntime = 1000"}, nil},
+		{"p init_task.parent->comm", ExitOK, []string{`= "swapper/0"`}, nil},
+		{"p init_task.nosuch", ExitFailed, nil, nil},
+		{"p nosuchsym", ExitFailed, nil, nil},
+		{"p", ExitUsage, nil, nil},
+		{"sym do_exit", ExitOK, []string{"ffffffff81000100 (T) do_exit"}, nil},
+		{"sym ffffffff81000104", ExitOK, []string{"ffffffff81000104 (T) do_exit+4"}, nil},
+		{"sym do_exit+4", ExitOK, []string{"do_exit+4"}, nil},
+		{"sym -q sched", ExitOK, []string{"schedule"}, []string{"do_exit"}},
+		{"sym -l", ExitOK, []string{"_stext", "init_task", "jiffies"}, nil},
+		{"sym 1", ExitFailed, nil, nil},
+		{"rd jiffies", ExitOK, []string{fmt.Sprintf("ffffffff82a00000:  %016x", uint64(synth.Jiffies))}, nil},
+		{"rd -32 jiffies 2", ExitOK, []string{fmt.Sprintf("%08x %08x", uint64(synth.Jiffies)&0xffffffff, uint64(synth.Jiffies)>>32)}, nil},
+		{"rd -8 init_task+0x40 4", ExitOK, []string{"73 77 61 70", "swap"}, nil},
+		{"rd -a linux_banner", ExitOK, []string{"Linux version 6.1.0-synthetic"}, nil},
+		{"rd -s init_task+0x50 2", ExitOK, []string{"do_exit"}, nil},
+		{"rd -p 100000 1", ExitOK, []string{"100000:  0000000000000000"}, nil},
+		{"rd 10", ExitFailed, nil, nil},
+		{"rd linux_banner 600", ExitOK, []string{"rd: stopped: read virtual address 0xffffffff82a03000"}, nil},
+		{"rd", ExitUsage, nil, nil},
+		{"rd jiffies x", ExitUsage, nil, nil},
+		{"struct list_head", ExitOK, []string{"struct list_head {", "struct list_head *next;", "SIZE: 16"}, nil},
+		{"struct -o task_struct", ExitOK, []string{"[0x40] char comm[16];", "union {", "[0x60] u64 anon_a;", "unsigned int bits : 3;"}, nil},
+		{"struct task_struct.se", ExitOK, []string{"struct sched_entity se;", "u64 vruntime;"}, nil},
+		{"struct -o task_struct.comm", ExitOK, []string{"[0x40] char comm[16];"}, nil},
+		{"struct task_struct init_task", ExitOK, []string{"struct task_struct {", `comm = "swapper/0",`, "fn = 0xffffffff81000100 <do_exit>,", "flag = false,", "demo = DEMO_OFF,", "bits = 5,", "anon_a = 0,", "parent = 0xffffffff82a0c000 <init_task>"}, nil},
+		{"struct task_struct.comm,pid,se.vruntime ffff888000100000", ExitOK, []string{`comm = "init",`, "pid = 1,", "se.vruntime = 2000,"}, []string{"__state"}},
+		{"struct task_struct.pid ffff888000100000 2", ExitOK, []string{"pid = 1,\n  pid = 0,"}, nil},
+		{"struct list_head.next init_task+0x10 -2", ExitOK, []string{"next = 0xffff888000100010", "next = 0x0"}, nil},
+		{"struct task_struct.mm->total_vm ffff888000100000", ExitOK, []string{"mm->total_vm = 1234"}, nil},
+		{"struct nosuch", ExitFailed, nil, nil},
+		{"struct task_struct 10", ExitFailed, nil, nil},
+		{"union task_struct", ExitOK, []string{"struct task_struct {"}, nil},
+		{"whatis init_task", ExitOK, []string{"struct task_struct init_task;"}, nil},
+		{"whatis jiffies", ExitOK, []string{"long unsigned int jiffies;"}, nil},
+		{"whatis u64", ExitOK, []string{"typedef long long unsigned int u64;"}, nil},
+		{"whatis demo_state", ExitOK, []string{"DEMO_ON = 1,"}, nil},
+		{"whatis do_exit", ExitOK, []string{"do_exit: T symbol at 0xffffffff81000100"}, nil},
+		{"dis do_exit", ExitOK, []string{"<do_exit>:", "push", "call", "<schedule>", "ret"}, nil},
+		{"dis -i do_exit 2", ExitOK, []string{"push rbp", "mov rbp, rsp"}, []string{"ret"}},
+		{"dis -r do_exit+4", ExitOK, []string{"<do_exit>:", "<do_exit+0x4>:"}, []string{"pop"}},
+		{"dis -b do_exit 1", ExitOK, []string{"55"}, nil},
+		{"mod", ExitOK, []string{"demo_mod"}, nil},
+		{"mod nosuch", ExitOK, nil, []string{"demo_mod"}},
+		{"set", ExitFailed, nil, nil},
+		{"set 42", ExitOK, []string{"PID: 42", `COMMAND: "hangfs"`, "TASK_UNINTERRUPTIBLE"}, nil},
+		{"set ffff888000100000", ExitOK, []string{"PID: 1", `"init"`}, nil},
+		{"set 999", ExitFailed, nil, nil},
+		{"task -R pid 1", ExitOK, []string{"pid = 1,"}, nil},
+		{"foreach UN task -R comm", ExitOK, []string{`PID: 42`, `comm = "hangfs"`}, []string{`"init"`}},
+		{"foreach init 42 task -R pid", ExitOK, []string{"pid = 1,", "pid = 42,"}, []string{"pid = 0,"}},
+		{"foreach 'swap*' task -R pid", ExitOK, []string{"pid = 0,"}, []string{"pid = 1,"}},
+		{"foreach kernel task -R pid", ExitOK, []string{"pid = 0,"}, []string{"pid = 42,"}},
+		{"foreach ps", ExitUsage, nil, nil},
+		{"sys", ExitOK, []string{"SYMBOLS: synthetic", "TYPES: synthetic", "TASKS: 3"}, nil},
+		{"help rd", ExitOK, []string{"USAGE", "rd [-p]", "-64", "--json", "EXAMPLES"}, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.line, func(t *testing.T) {
+			s, out, errb, _ := newTestSession(t)
+			s.Reg.SetTaskSource(nil) // the synthetic kernel uses the built-in list walk
+			st := s.Exec(context.Background(), tc.line)
+			if st != tc.status {
+				t.Errorf("status %d, want %d; stdout:\n%s\nstderr:\n%s", st, tc.status, out, errb)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(out.String(), w) {
+					t.Errorf("output lacks %q:\n%s\nstderr: %s", w, out, errb)
+				}
+			}
+			for _, w := range tc.not {
+				if strings.Contains(out.String(), w) {
+					t.Errorf("output has %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+}
+
+// TestSetPersists checks that set changes the context later commands use.
+func TestSetPersists(t *testing.T) {
+	s, out, errb, _ := newTestSession(t)
+	s.Reg.SetTaskSource(nil)
+	ctx := context.Background()
+	s.Exec(ctx, "set 42")
+	out.Reset()
+	if st := s.Exec(ctx, "task -R comm; set"); st != ExitOK {
+		t.Fatalf("status %d: %s", st, errb)
+	}
+	if !strings.Contains(out.String(), `comm = "hangfs"`) || !strings.Contains(out.String(), "PID: 42") {
+		t.Errorf("context not kept:\n%s", out)
+	}
+}
+
+// jsonSchemas maps a command line to the Go type its JSON document must
+// decode into with no unknown fields, and the keys it must have.
+var jsonSchemas = []struct {
+	line     string
+	into     any
+	required []string
+}{
+	{"help", &HelpList{}, []string{"commands"}},
+	{"help rd", &HelpCommand{}, []string{"name", "summary", "usage", "help", "flags", "examples"}},
+	{"sys", &SysInfo{}, []string{"live", "symbols", "types", "tasks"}},
+	{"rd jiffies 2", &RdResult{}, []string{"address", "physical", "width", "values"}},
+	{"rd -s init_task+0x50", &RdResult{}, []string{"values", "symbols"}},
+	{"rd -a linux_banner", &RdResult{}, []string{"text"}},
+	{"sym do_exit", &SymResult{}, []string{"symbols"}},
+	{"struct task_struct", &TypeDef{}, []string{"name", "kind", "size", "members"}},
+	{"struct task_struct init_task", &objectResultJSON{}, []string{"type", "address", "value"}},
+	{"struct task_struct.comm,pid init_task", &objectResultJSON{}, []string{"type", "address", "members"}},
+	{"p init_task.se", &objectResultJSON{}, []string{"expr", "type", "address", "value"}},
+	{"p &init_task", &AddressResult{}, []string{"expr", "address"}},
+	{"whatis init_task", &TypeDef{}, []string{"name", "kind", "size", "decl"}},
+	{"dis do_exit", &DisResult{}, []string{"instructions"}},
+	{"mod", &ModList{}, []string{"modules"}},
+	{"set 1", &TaskContext{}, []string{"pid", "comm", "task", "cpu", "state"}},
+	{"foreach task -R pid", &foreachJSON{}, []string{"command", "tasks"}},
+	{"nosuchcommand", &errorDoc{}, []string{"command", "error"}},
+}
+
+// objectResultJSON mirrors ObjectResult's JSON with the value left raw.
+type objectResultJSON struct {
+	Expr    string            `json:"expr"`
+	Type    string            `json:"type"`
+	Address *Hex              `json:"address"`
+	Value   json.RawMessage   `json:"value"`
+	Members []json.RawMessage `json:"members"`
+}
+
+type foreachJSON struct {
+	Command string `json:"command"`
+	Tasks   []struct {
+		PID    int             `json:"pid"`
+		Comm   string          `json:"comm"`
+		Task   Hex             `json:"task"`
+		CPU    int             `json:"cpu"`
+		Result json.RawMessage `json:"result"`
+		Error  string          `json:"error"`
+	} `json:"tasks"`
+}
+
+// TestJSONSchemas validates each command's --json document against its
+// documented schema (the Go type; see schema.md).
+func TestJSONSchemas(t *testing.T) {
+	for _, tc := range jsonSchemas {
+		t.Run(tc.line, func(t *testing.T) {
+			s, out, _, _ := newTestSession(t)
+			s.Reg.SetTaskSource(nil)
+			s.Exec(context.Background(), tc.line+" --json")
+			b := bytes.TrimSpace(out.Bytes())
+			if bytes.Count(b, []byte("\n")) != 0 {
+				t.Fatalf("want one line of JSON, got:\n%s", b)
+			}
+			dec := json.NewDecoder(bytes.NewReader(b))
+			dec.DisallowUnknownFields()
+			v := reflect.New(reflect.TypeOf(tc.into).Elem()).Interface()
+			if err := dec.Decode(v); err != nil {
+				t.Fatalf("%s does not match %T: %v", b, tc.into, err)
+			}
+			var keys map[string]json.RawMessage
+			if err := json.Unmarshal(b, &keys); err != nil {
+				t.Fatal(err)
+			}
+			for _, k := range tc.required {
+				if _, ok := keys[k]; !ok {
+					t.Errorf("key %q missing in %s", k, b)
+				}
+			}
+		})
+	}
+}
+
+// TestObjectJSONValues checks the JSON value conventions of printed objects.
+func TestObjectJSONValues(t *testing.T) {
+	s, out, _, _ := newTestSession(t)
+	s.Exec(context.Background(), "struct task_struct init_task --json")
+	var doc struct {
+		Value map[string]any `json:"value"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{
+		"comm":   "swapper/0",
+		"pid":    float64(0),
+		"fn":     "0xffffffff81000100",
+		"flag":   false,
+		"demo":   "DEMO_OFF",
+		"anon_a": float64(0), // anonymous union members are hoisted
+		"bits":   float64(5),
+		"parent": "0xffffffff82a0c000",
+	}
+	for k, v := range want {
+		if !reflect.DeepEqual(doc.Value[k], v) {
+			t.Errorf("value[%q] = %#v, want %#v", k, doc.Value[k], v)
+		}
+	}
+	tasks, ok := doc.Value["tasks"].(map[string]any)
+	if !ok || tasks["next"] != "0xffff888000100010" {
+		t.Errorf("tasks = %#v", doc.Value["tasks"])
+	}
+}
