@@ -20,6 +20,7 @@ var registrations = [...]func(*Registry){
 	registerFuse,
 	registerDeadlock,
 	registerPs,
+	registerBt,
 }
 
 // Builtins adds every kwalk command to r.
