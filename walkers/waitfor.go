@@ -306,6 +306,7 @@ func Waits(p *symbols.Program) ([]TaskWait, []string, error) {
 
 func (a *waitAnalysis) waits() []TaskWait {
 	var out []TaskWait
+	have := map[uint64]bool{}
 	for i := range a.tasks {
 		t := &a.tasks[i]
 		if t.Idle || t.State == "R" || t.State == "I" || t.State == "X" || t.OnCPU {
@@ -313,18 +314,46 @@ func (a *waitAnalysis) waits() []TaskWait {
 		}
 		if w, ok := a.waitOf(t); ok {
 			out = append(out, w)
+			have[t.Addr] = true
 		}
 	}
+	// Follow holders that are not blocked in a recognised way: a zombie
+	// leader waiting for its threads, or a sleeping task whose wait only
+	// shows on its stack (a wait queue in plain S state). Bounded by the
+	// number of tasks.
+	for i := 0; i < len(out) && i < len(a.tasks); i++ {
+		for _, h := range out[i].Holders {
+			t := a.byAddr[h.Task.Addr]
+			if t == nil || have[t.Addr] || t.State == "R" || t.OnCPU || t.Idle {
+				continue
+			}
+			have[t.Addr] = true
+			if w, ok := a.holderWait(t); ok {
+				out = append(out, w)
+			}
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Task.PID < out[j].Task.PID })
 	return out
+}
+
+// holderWait finds what a lock holder or FUSE server that is not blocked
+// in a recognised way waits for: a zombie leader's threads, or any waiter
+// structure on its stack.
+func (a *waitAnalysis) holderWait(t *Task) (TaskWait, bool) {
+	if t.State == "Z" {
+		return a.zombieWait(t)
+	}
+	if a.hasFrame(t, "fuse_dev_do_read") {
+		return TaskWait{}, false // a FUSE server waiting for requests
+	}
+	return a.stackWaitRelaxed(t)
 }
 
 // waitOf finds what t waits for.
 func (a *waitAnalysis) waitOf(t *Task) (TaskWait, bool) {
 	if r, ok := a.reqWait[t.Addr]; ok {
 		return a.fuseWait(t, r), true
-	}
-	if t.State == "Z" {
-		return a.zombieWait(t)
 	}
 	if a.hasFrame(t, "zap_pid_ns_processes") {
 		return a.pidnsWait(t), true
@@ -461,9 +490,32 @@ func taskPidNS(p *symbols.Program, t *Task) (uint64, int) {
 	return ns, level
 }
 
+// taskPidNSAt reads thread_pid->numbers[level].ns. numbers is declared
+// numbers[1] in 5.x and as a flexible array later (include/linux/pid.h),
+// so the element address is computed rather than indexed.
 func taskPidNSAt(p *symbols.Program, t *Task, level int) (uint64, error) {
-	v, err := t.Obj.MemberUint(fmt.Sprintf("thread_pid->numbers[%d].ns", level))
-	return v, err
+	pid, err := t.Obj.MemberUint("thread_pid")
+	if err != nil || pid == 0 {
+		return 0, fmt.Errorf("task %#x: thread_pid: %v", t.Addr, err)
+	}
+	pt, err := p.Type("struct pid")
+	if err != nil {
+		return 0, err
+	}
+	m, ok := pt.FindMember("numbers")
+	if !ok {
+		return 0, fmt.Errorf("%w: struct pid has no numbers", symbols.ErrNoMember)
+	}
+	at := m.Type.Resolve()
+	if at == nil || at.Kind != symbols.KindArray {
+		return 0, fmt.Errorf("struct pid.numbers is not an array")
+	}
+	esz := at.Elem.Resolve().Size
+	nsOff, err := p.OffsetOfType(at.Elem, "ns")
+	if err != nil {
+		return 0, err
+	}
+	return p.ReadU64(pid + m.Offset + uint64(level)*esz + nsOff)
 }
 
 // FuseConnections returns every FUSE connection with its requests (and

@@ -116,11 +116,21 @@ func (a *waitAnalysis) listHeadOf(node uint64) (uint64, error) {
 // stackLockWait finds a lock or wait-queue wait of t from waiter
 // structures on its stack.
 func (a *waitAnalysis) stackLockWait(t *Task) (TaskWait, bool) {
+	return a.stackWait(t, false)
+}
+
+// stackWaitRelaxed is stackLockWait for any sleeping task (used for the
+// holders of other tasks' waits).
+func (a *waitAnalysis) stackWaitRelaxed(t *Task) (TaskWait, bool) {
+	return a.stackWait(t, true)
+}
+
+func (a *waitAnalysis) stackWait(t *Task, relaxed bool) (TaskWait, bool) {
 	isRwsem := a.hasFrame(t, rwsemFrames...)
 	isMutex := a.hasFrame(t, mutexFrames...)
 	isSem := a.hasFrame(t, semFrames...)
 	isComp := a.hasFrame(t, completionFrames...)
-	if t.State != "D" && !isRwsem && !isMutex && !isSem && !isComp {
+	if !relaxed && t.State != "D" && !isRwsem && !isMutex && !isSem && !isComp {
 		return TaskWait{}, false
 	}
 	waiters := a.findStackWaiters(t)
@@ -135,19 +145,23 @@ func (a *waitAnalysis) stackLockWait(t *Task) (TaskWait, bool) {
 		}
 		var w TaskWait
 		var ok bool
+		// Lock waiters share one shape (list, then task), as do other
+		// structures (futex_q's plist node): the frames must say which lock
+		// slowpath the task is in, unless there are no frames at all.
+		noFrames := a.trace(t) == nil || len(a.trace(t).Frames) == 0
 		switch sw.kind {
 		case "struct rwsem_waiter":
-			if !isRwsem && (isMutex || isSem) {
+			if !isRwsem && !noFrames {
 				continue
 			}
 			w, ok = a.rwsemWait(t, sw, head)
 		case "struct mutex_waiter":
-			if !isMutex && (isRwsem || isSem) {
+			if !isMutex && !noFrames {
 				continue
 			}
 			w, ok = a.mutexWait(t, sw, head)
 		case "struct semaphore_waiter":
-			if !isSem {
+			if !isSem && !noFrames {
 				continue
 			}
 			w, ok = a.semWait(t, sw, head)
@@ -230,7 +244,9 @@ func (a *waitAnalysis) mutexWait(t *Task, sw stackWaiter, head uint64) (TaskWait
 	}
 	addr := head - off
 	info, err := Mutex(a.p, addr)
-	if err != nil {
+	if err != nil || info.OwnerRaw&mutexFlagWaiters == 0 {
+		// A mutex with waiters has MUTEX_FLAG_WAITERS set (kernel/locking/mutex.c
+		// __mutex_add_waiter).
 		return TaskWait{}, false
 	}
 	pos, n := queuePos(info.Waiters, sw.addr)
@@ -319,6 +335,12 @@ func (a *waitAnalysis) waitqWait(t *Task, sw stackWaiter, head uint64) (TaskWait
 	w := TaskWait{Task: a.blocked(t), Kind: WaitQueueEvent, How: "wait_queue_entry on the task's stack, linked into the queue", Certain: true}
 	w.Object = WaitObject{Type: "wait_queue_head", Addr: qh, What: a.describeLock(qh, "wait_queue_head") + " (wake function " + e.Func + ")"}
 	w.Note = "nobody owns a wait queue: whoever should wake it is unknown"
+	if a.hasFrame(t, "request_wait_answer") {
+		// fs/fuse/dev.c: the queue is a fuse_req's waitq; without the fuse
+		// module's types the request cannot be decoded.
+		w.Object.What = "a FUSE request's wait queue (request_wait_answer; no FUSE types: module BTF missing) at " + fmt.Sprintf("%#x", qh)
+		w.Note = "the FUSE server must answer the request; without FUSE types the connection is unknown"
+	}
 	return w, true
 }
 
