@@ -108,7 +108,9 @@ func (r *readlineCompleter) Do(line []rune, pos int) ([][]rune, int) {
 			continue
 		}
 		suffix := rc[wl:]
-		if len(cands) == 1 && !strings.HasSuffix(c, ".") {
+		// A unique completion ends the word, except inside a member path
+		// where the user may go on with "." or "->".
+		if len(cands) == 1 && !strings.ContainsAny(c, ".>[") {
 			suffix = append(suffix, ' ')
 		}
 		out = append(out, suffix)

@@ -1,0 +1,244 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+const (
+	realDump    = "/work/shared/vmcores/6.1-cloud/vmcore.kdump"
+	realKernel  = "/work/shared/vmcores/6.1-cloud/KERNEL"
+	realConsole = "/work/shared/vmcores/6.1-cloud/console.log"
+)
+
+var (
+	binOnce sync.Once
+	binPath string
+	binErr  error
+)
+
+// kwalkBinary builds cmd/kwalk once for the tests that run it.
+func kwalkBinary(t *testing.T) string {
+	t.Helper()
+	binOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "kwalk-test-bin")
+		if err != nil {
+			binErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "kwalk")
+		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			binErr = errors.New(string(out))
+		}
+	})
+	if binErr != nil {
+		t.Fatalf("building kwalk: %v", binErr)
+	}
+	return binPath
+}
+
+type runResult struct {
+	stdout, stderr string
+	status         int
+}
+
+func runKwalk(t *testing.T, env []string, args ...string) runResult {
+	t.Helper()
+	cmd := exec.Command(kwalkBinary(t), args...)
+	cmd.Env = append(os.Environ(), env...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	st := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		st = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return runResult{out.String(), errb.String(), st}
+}
+
+// TestBatchNoDump covers what runs without a kernel: help, version, usage errors.
+func TestBatchNoDump(t *testing.T) {
+	tests := []struct {
+		args   []string
+		status int
+		stdout string
+		stderr string
+	}{
+		{[]string{"--version"}, 0, "kwalk ", ""},
+		{[]string{"-h"}, 0, "exit status:", ""},
+		{[]string{"help"}, 0, "struct", ""},
+		{[]string{"help", "rd"}, 0, "EXAMPLES", ""},
+		{[]string{"help", "nosuch"}, 64, "", "no command"},
+		{[]string{"--frobnicate"}, 64, "", "unknown flag"},
+		{[]string{"/nonexistent/vmcore"}, 64, "", "no such dump file"},
+		{[]string{"-c", "sys", "/nonexistent/vmcore"}, 64, "", "no such dump file"},
+		{[]string{"sys", "--vmlinux"}, 64, "", "needs a value"},
+	}
+	for _, tc := range tests {
+		r := runKwalk(t, nil, tc.args...)
+		if r.status != tc.status || !strings.Contains(r.stdout, tc.stdout) || !strings.Contains(r.stderr, tc.stderr) {
+			t.Errorf("kwalk %q: status %d (want %d)\nstdout: %s\nstderr: %s", tc.args, r.status, tc.status, r.stdout, r.stderr)
+		}
+	}
+	// help --json is one JSON document.
+	r := runKwalk(t, nil, "help", "rd", "--json")
+	var doc map[string]any
+	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil || doc["name"] != "rd" {
+		t.Errorf("help rd --json: %v: %s", err, r.stdout)
+	}
+}
+
+// needRealDump skips unless the shared dump exists and kwalk can open it.
+func needRealDump(t *testing.T) {
+	t.Helper()
+	if _, err := os.Stat(realDump); err != nil {
+		t.Skipf("SKIP: %s not present", realDump)
+	}
+	r := runKwalk(t, nil, "sys", realDump)
+	if r.status == 66 {
+		t.Skipf("SKIP: kwalk cannot open %s yet: %s", realDump, strings.TrimSpace(r.stderr))
+	}
+}
+
+func kernelRelease(t *testing.T) string {
+	b, err := os.ReadFile(realKernel)
+	if err != nil {
+		t.Skipf("SKIP: %s: %v", realKernel, err)
+	}
+	f := strings.Fields(string(b))
+	return f[len(f)-1]
+}
+
+// truthTasks returns comm by pid from the guest's own record.
+func truthTasks(t *testing.T) map[int]string {
+	f, err := os.Open(realConsole)
+	if err != nil {
+		t.Skipf("SKIP: %s: %v", realConsole, err)
+	}
+	defer f.Close()
+	out := map[int]string{}
+	in := false
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		l := strings.TrimSpace(sc.Text())
+		switch {
+		case strings.HasSuffix(l, "KWALK-TRUTH-BEGIN"):
+			in = true
+		case strings.HasSuffix(l, "KWALK-TRUTH-END"):
+			in = false
+		case in && strings.HasPrefix(l, "task tid="):
+			var tid, pid int
+			var comm string
+			for _, kv := range strings.Fields(l)[1:] {
+				k, v, _ := strings.Cut(kv, "=")
+				switch k {
+				case "tid":
+					tid = atoiOr(v)
+				case "pid":
+					pid = atoiOr(v)
+				case "comm":
+					comm = v
+				}
+			}
+			_ = pid
+			out[tid] = comm
+		}
+	}
+	return out
+}
+
+func atoiOr(s string) int {
+	n := 0
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return -1
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n
+}
+
+func TestBatchRealDump(t *testing.T) {
+	needRealDump(t)
+	rel := kernelRelease(t)
+	truth := truthTasks(t)
+
+	r := runKwalk(t, nil, "sys", realDump)
+	if r.status != 0 || !strings.Contains(r.stdout, "RELEASE: "+rel) {
+		t.Errorf("sys: status %d\n%s%s", r.status, r.stdout, r.stderr)
+	}
+	if strings.Contains(r.stdout, "\x1b") {
+		t.Errorf("escape sequences in non-terminal output: %q", r.stdout)
+	}
+	r = runKwalk(t, nil, "p", realDump, "init_task.comm")
+	if r.status != 0 || !strings.Contains(r.stdout, `"swapper/0"`) {
+		t.Errorf("p: status %d\n%s%s", r.status, r.stdout, r.stderr)
+	}
+	// -c with --json: JSON lines, one document per command.
+	r = runKwalk(t, nil, "--json", "-c", "sys; p jiffies; nosuch", realDump)
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	if len(lines) != 3 || r.status != 64 {
+		t.Fatalf("-c --json: status %d, %d lines:\n%s", r.status, len(lines), r.stdout)
+	}
+	var sys struct {
+		Release string `json:"release"`
+	}
+	if err := json.Unmarshal([]byte(lines[0]), &sys); err != nil || sys.Release != rel {
+		t.Errorf("sys JSON %s: %v", lines[0], err)
+	}
+	var e struct{ Command, Error string }
+	if err := json.Unmarshal([]byte(lines[2]), &e); err != nil || e.Command != "nosuch" {
+		t.Errorf("error JSON %s: %v", lines[2], err)
+	}
+	// set PID shows the comm the guest recorded for it.
+	r = runKwalk(t, nil, "set", realDump, "1")
+	if r.status != 0 || !strings.Contains(r.stdout, `COMMAND: "`+truth[1]+`"`) {
+		t.Errorf("set 1: want comm %q: %s%s", truth[1], r.stdout, r.stderr)
+	}
+	// Piping through the shell: every line ps shows for hangfs, as many as
+	// the guest recorded threads named hangfs.
+	want := 0
+	for _, c := range truth {
+		if c == "hangfs" {
+			want++
+		}
+	}
+	r = runKwalk(t, nil, "-c", "ps | grep -c hangfs", realDump)
+	if strings.TrimSpace(r.stdout) != itoaT(want) {
+		t.Errorf("ps | grep -c hangfs = %q, the guest recorded %d hangfs threads (stderr %s)", r.stdout, want, r.stderr)
+	}
+	// Redirection and -i.
+	dir := t.TempDir()
+	cmds := filepath.Join(dir, "cmds")
+	out := filepath.Join(dir, "out")
+	os.WriteFile(cmds, []byte("# comment\np init_task.comm > "+out+"\np init_task.pid >> "+out+"\n"), 0o644)
+	r = runKwalk(t, nil, "-i", cmds, realDump)
+	b, _ := os.ReadFile(out)
+	if r.status != 0 || !strings.Contains(string(b), "swapper/0") || !strings.Contains(string(b), "init_task.pid = 0") || r.stdout != "" {
+		t.Errorf("-i with redirects: status %d, file %q, stdout %q, stderr %q", r.status, b, r.stdout, r.stderr)
+	}
+	// Statuses: unreadable memory fails the command (3); a bad flag is 64.
+	if r = runKwalk(t, nil, "rd", realDump, "0"); r.status != 3 {
+		t.Errorf("rd 0: status %d, want 3: %s", r.status, r.stderr)
+	}
+	if r = runKwalk(t, nil, "rd", realDump, "-z", "jiffies"); r.status != 64 {
+		t.Errorf("rd -z: status %d, want 64", r.status)
+	}
+}
+
+func itoaT(n int) string {
+	b, _ := json.Marshal(n)
+	return string(b)
+}
