@@ -157,6 +157,9 @@ func dwarfKeys(sp typeSpelling) []string {
 // findIn looks sp up in one file, scanning its units until a definition
 // turns up. complete is false when only a declaration was found.
 func (d *DWARFTypes) findIn(df *dwarfFile, sp typeSpelling) (*Type, bool, error) {
+	if !df.mentions(sp.base) && !df.mentionsAny(baseNameCandidates(sp.base)) {
+		return nil, false, nil
+	}
 	keys := dwarfKeys(sp)
 	found := func() bool {
 		for _, k := range keys {
@@ -218,6 +221,9 @@ func (d *DWARFTypes) VariableType(name string) (*Type, error) {
 }
 
 func (d *DWARFTypes) variableIn(df *dwarfFile, name string) (*Type, error) {
+	if !df.mentions(name) {
+		return nil, nil
+	}
 	var t *Type
 	var convErr error
 	usable := func() bool {

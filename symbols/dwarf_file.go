@@ -1,6 +1,7 @@
 package symbols
 
 import (
+	"bytes"
 	"debug/dwarf"
 	"debug/elf"
 	"fmt"
@@ -17,6 +18,7 @@ type dwarfFile struct {
 	path string
 	data *dwarf.Data
 	mm   []byte // the file mapping, nil when sections were read
+	str  []byte // .debug_str, for mentions
 	idx  *dwarfIndex
 	conv *dwarfConverter
 }
@@ -49,6 +51,11 @@ func openDWARFFile(path, name string) (*dwarfFile, error) {
 		df.data, err = ef.DWARF()
 		if err != nil {
 			return nil, fmt.Errorf("DWARF %s: %w", path, err)
+		}
+		if s := ef.Section(".debug_str"); s != nil {
+			if df.str, err = s.Data(); err != nil {
+				return nil, fmt.Errorf("DWARF %s: .debug_str: %w", path, err)
+			}
 		}
 	} else {
 		if err := df.mapSections(f, ef); err != nil {
@@ -115,7 +122,7 @@ func (df *dwarfFile) mapSections(f *os.File, ef *elf.File) error {
 			}
 		}
 	}
-	df.data, df.mm = d, mm
+	df.data, df.mm, df.str = d, mm, secs["str"]
 	return nil
 }
 
@@ -127,4 +134,25 @@ func (df *dwarfFile) close() {
 		df.mm = nil
 	}
 	df.data = nil
+}
+
+// mentions reports whether name may be a DW_AT_name in this file: GCC puts
+// every name longer than three bytes in .debug_str (shorter ones inline),
+// and linkers merge string tails, so a name present is "name\0" somewhere.
+// A false answer is certain; it spares scanning every unit for a name the
+// file cannot define.
+func (df *dwarfFile) mentions(name string) bool {
+	if len(name) < 4 || df.str == nil {
+		return true
+	}
+	return bytes.Contains(df.str, append([]byte(name), 0))
+}
+
+func (df *dwarfFile) mentionsAny(names []string) bool {
+	for _, n := range names {
+		if df.mentions(n) {
+			return true
+		}
+	}
+	return false
 }

@@ -1,0 +1,222 @@
+package symbols
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+)
+
+// The synthetic DWARF tests compile C with the system compiler: Go has no
+// DWARF writer, and GCC's output is what kernels ship.
+const dwarfTestMain = `
+struct list_head { struct list_head *next, *prev; };
+typedef unsigned long long u64;
+typedef struct list_head lh_t;
+typedef const lh_t lh2_t;
+struct bits {
+	unsigned int a:3;
+	unsigned int b:5;
+	unsigned long c:40;
+	unsigned int d:2;
+	char e;
+};
+struct anon { int x; union { long a; void *b; }; };
+struct flex { int n; char data[]; };
+enum state { NEG = -1, POS = 5 };
+struct opaque;
+struct holder { struct opaque *o; const char name[16]; volatile u64 v; };
+typedef int (*printf_t)(const char *fmt, ...);
+struct node { struct node *self; lh2_t lists[2][3]; };
+
+struct list_head runqueues_x;
+extern unsigned long offsets_x[];
+unsigned long offsets_x[4];
+extern struct holder holder_decl;
+printf_t pf;
+struct bits bits_x;
+struct anon anon_x;
+struct flex *flex_x;
+enum state state_x;
+struct node node_x;
+`
+
+// A second unit completes the first one's declaration of struct opaque.
+const dwarfTestOther = `
+struct opaque { int n; };
+struct opaque opaque_x;
+`
+
+// buildDWARFObject compiles the test units into one relocatable object.
+func buildDWARFObject(t *testing.T) string {
+	t.Helper()
+	cc, err := exec.LookPath("gcc")
+	if err != nil {
+		t.Skipf("SKIP: synthetic DWARF tests need gcc: %v", err)
+	}
+	dir := t.TempDir()
+	var objs []string
+	for name, src := range map[string]string{"a.c": dwarfTestMain, "b.c": dwarfTestOther} {
+		c := filepath.Join(dir, name)
+		if err := os.WriteFile(c, []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		o := c + ".o"
+		out, err := exec.Command(cc, "-g", "-gdwarf-5", "-O0", "-fno-eliminate-unused-debug-types", "-c", c, "-o", o).CombinedOutput()
+		if err != nil {
+			t.Skipf("SKIP: gcc failed: %v\n%s", err, out)
+		}
+		objs = append(objs, o)
+	}
+	// a.c first: its declaration of struct opaque precedes b.c's definition.
+	if filepath.Base(objs[0]) != "a.c.o" {
+		objs[0], objs[1] = objs[1], objs[0]
+	}
+	out := filepath.Join(dir, "ab.o")
+	if msg, err := exec.Command(cc, "-r", "-nostdlib", "-o", out, objs[0], objs[1]).CombinedOutput(); err != nil {
+		t.Skipf("SKIP: gcc -r failed: %v\n%s", err, msg)
+	}
+	return out
+}
+
+func TestDWARFSynthetic(t *testing.T) {
+	obj := buildDWARFObject(t)
+	d, err := OpenDWARF(obj, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+
+	lookups := []struct {
+		name   string
+		kind   Kind
+		size   uint64
+		render string
+	}{
+		{"struct list_head", KindStruct, 16, "struct list_head"},
+		{"list_head", KindStruct, 16, "struct list_head"},
+		{"unsigned long", KindInt, 8, "long unsigned int"},
+		{"u64", KindTypedef, 8, "u64"},
+		{"lh2_t", KindTypedef, 16, "lh2_t"},
+		{"char[16]", KindArray, 16, "char [16]"},
+		{"struct list_head **", KindPointer, 8, "struct list_head **"},
+		{"enum state", KindEnum, 4, "enum state"},
+		{"struct opaque", KindStruct, 4, "struct opaque"},
+		{"printf_t", KindTypedef, 8, "printf_t"},
+		{"struct bits", KindStruct, 8, "struct bits"},
+		{"struct nosuch", 0, 0, ""},
+		{"union list_head", 0, 0, ""},
+	}
+	for _, tt := range lookups {
+		ty, err := d.LookupType(tt.name)
+		if tt.render == "" {
+			if !errors.Is(err, ErrNoType) {
+				t.Errorf("%s: got %v, %v; want ErrNoType", tt.name, ty, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", tt.name, err)
+			continue
+		}
+		if ty.Kind != tt.kind || ty.Size != tt.size || ty.String() != tt.render {
+			t.Errorf("%s: got %v %d %q, want %v %d %q", tt.name, ty.Kind, ty.Size, ty, tt.kind, tt.size, tt.render)
+		}
+	}
+
+	// Member layout as the SysV x86_64 ABI places it.
+	members := []struct {
+		typ, member               string
+		offset, bitOffset, bitLen uint64
+		render                    string
+	}{
+		{"struct bits", "a", 0, 0, 3, "unsigned int"},
+		{"struct bits", "b", 0, 3, 5, "unsigned int"},
+		{"struct bits", "c", 0, 8, 40, "long unsigned int"},
+		{"struct bits", "d", 4, 48, 2, "unsigned int"},
+		{"struct bits", "e", 7, 56, 0, "char"},
+		{"struct anon", "b", 8, 64, 0, "void *"},
+		{"struct flex", "data", 4, 32, 0, "char []"},
+		{"struct holder", "o", 0, 0, 0, "struct opaque *"},
+		{"struct holder", "name", 8, 64, 0, "char [16]"},
+		{"struct holder", "v", 24, 192, 0, "u64"},
+		{"struct node", "lists", 8, 64, 0, "lh2_t [2][3]"},
+	}
+	for _, m := range members {
+		st, err := d.LookupType(m.typ)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, ok := st.FindMember(m.member)
+		if !ok {
+			t.Errorf("%s has no %s", m.typ, m.member)
+			continue
+		}
+		if got.Offset != m.offset || got.BitOffset != m.bitOffset || got.BitSize != m.bitLen || got.Type.String() != m.render {
+			t.Errorf("%s.%s: got %d %d %d %q, want %d %d %d %q", m.typ, m.member, got.Offset, got.BitOffset, got.BitSize, got.Type, m.offset, m.bitOffset, m.bitLen, m.render)
+		}
+	}
+
+	st, _ := d.LookupType("enum state")
+	if v, ok := st.EnumValue("NEG"); !ok || v != -1 {
+		t.Errorf("NEG = %d", v)
+	}
+	pf, _ := d.LookupType("printf_t")
+	if fn := pf.Resolve().Elem; fn.Kind != KindFunc || !fn.Variadic || len(fn.Params) != 1 {
+		t.Errorf("printf_t: %+v", fn)
+	}
+	// Cycle safety and identity.
+	node, _ := d.LookupType("struct node")
+	self, _ := node.FindMember("self")
+	if self.Type.Elem != node {
+		t.Error("node.self does not point to the node *Type")
+	}
+	lh1, _ := d.LookupType("struct list_head")
+	lh2, _ := d.LookupType("lh2_t")
+	if lh2.Resolve() != lh1.Resolve() {
+		t.Error("typedef chain does not reach the same struct *Type")
+	}
+
+	vars := map[string]string{
+		"runqueues_x": "struct list_head",
+		"offsets_x":   "long unsigned int [4]", // the definition, not the extern []
+		"pf":          "printf_t",
+		"holder_decl": "struct holder",
+		"opaque_x":    "struct opaque",
+	}
+	for name, want := range vars {
+		ty, err := d.VariableType(name)
+		if err != nil {
+			t.Errorf("variable %s: %v", name, err)
+			continue
+		}
+		if ty.String() != want {
+			t.Errorf("variable %s: %q, want %q", name, ty, want)
+		}
+	}
+	if _, err := d.VariableType("nosuch"); !errors.Is(err, ErrNoType) {
+		t.Errorf("missing variable: %v", err)
+	}
+	names := d.TypeNames()
+	for _, want := range []string{"struct list_head", "u64", "enum state", "struct opaque"} {
+		found := false
+		for _, n := range names {
+			found = found || n == want
+		}
+		if !found {
+			t.Errorf("TypeNames lacks %q", want)
+		}
+	}
+}
+
+func TestDWARFOpenErrors(t *testing.T) {
+	dir := t.TempDir()
+	notELF := filepath.Join(dir, "x")
+	os.WriteFile(notELF, []byte("not an ELF file at all"), 0o644)
+	for _, p := range []string{filepath.Join(dir, "missing"), notELF, "/proc/self/exe"} {
+		if _, err := OpenDWARF(p, nil); err == nil && p != "/proc/self/exe" {
+			t.Errorf("%s: no error", p)
+		}
+	}
+}

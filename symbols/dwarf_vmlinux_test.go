@@ -1,0 +1,228 @@
+package symbols
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Tests against the Debian 6.1.0-50-cloud-amd64 debug package (the shared
+// dump's kernel), unpacked under debugRoot(). They skip, naming the path,
+// when it is absent.
+
+const debugRelease = "6.1.0-50-cloud-amd64"
+
+func openDebugDWARF(t testing.TB) (*DWARFTypes, string) {
+	t.Helper()
+	vmlinux := filepath.Join(debugRoot(), "boot", "vmlinux-"+debugRelease)
+	if _, err := os.Stat(vmlinux); err != nil {
+		t.Skipf("SKIP: needs the debug vmlinux %s (apt-get download linux-image-%s-dbg; dpkg-deb -x it so that usr/lib/debug is $KWALK_DEBUG_ROOT): %v", vmlinux, debugRelease, err)
+	}
+	d, err := OpenDWARF(vmlinux, []string{filepath.Join(debugRoot(), "lib", "modules", debugRelease)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d, vmlinux
+}
+
+func TestDWARFVmlinuxFirstLookup(t *testing.T) {
+	t0 := time.Now()
+	d, _ := openDebugDWARF(t)
+	defer d.Close()
+	t1 := time.Now()
+	ts, err := d.LookupType("struct task_struct")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t2 := time.Now()
+	t.Logf("open %v, first struct task_struct %v (%d units indexed), size %d", t1.Sub(t0), t2.Sub(t1), d.vmlinux.idx.units, ts.Size)
+	if !ts.HasMember("__state") {
+		t.Error("6.1 task_struct has no __state") // include/linux/sched.h
+	}
+	if t2.Sub(t0) > 5*time.Second {
+		t.Errorf("open to first lookup took %v", t2.Sub(t0))
+	}
+}
+
+// TestDWARFAgreesWithBTF compares the walkers' structs member by member:
+// the vmlinux .BTF section was generated from this same DWARF by pahole.
+func TestDWARFAgreesWithBTF(t *testing.T) {
+	d, vmlinux := openDebugDWARF(t)
+	defer d.Close()
+	b, err := LoadBTFFile(vmlinux)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fuseKo := filepath.Join(debugRoot(), "lib", "modules", debugRelease, "kernel", "fs", "fuse", "fuse.ko")
+	if err := b.AddModuleFile("fuse", fuseKo); err != nil {
+		t.Fatal(err)
+	}
+	d.SetModules([]string{"fuse"})
+	for _, name := range []string{
+		"struct task_struct", "struct mutex", "struct rw_semaphore", "struct inode",
+		"struct file", "struct dentry", "struct super_block", "struct mm_struct",
+		"struct fuse_conn", "struct fuse_req", "struct fuse_iqueue", "struct wait_queue_entry",
+	} {
+		dt, err := d.LookupType(name)
+		if err != nil {
+			t.Errorf("DWARF %s: %v", name, err)
+			continue
+		}
+		bt, err := b.LookupType(name)
+		if err != nil {
+			t.Errorf("BTF %s: %v", name, err)
+			continue
+		}
+		if msg := compareTypes(dt, bt, name, 0); msg != "" {
+			t.Errorf("DWARF and BTF disagree: %s", msg)
+		}
+	}
+}
+
+// compareTypes compares two aggregates member by member (name, offset,
+// bit offset/size, member type size), descending into anonymous members.
+func compareTypes(a, b *Type, path string, depth int) string {
+	a, b = a.Resolve(), b.Resolve()
+	if a.Kind != b.Kind || a.Size != b.Size {
+		return fmt.Sprintf("%s: %v/%d vs %v/%d", path, a.Kind, a.Size, b.Kind, b.Size)
+	}
+	if len(a.Members) != len(b.Members) {
+		return fmt.Sprintf("%s: %d vs %d members", path, len(a.Members), len(b.Members))
+	}
+	for i := range a.Members {
+		ma, mb := a.Members[i], b.Members[i]
+		p := path + "." + ma.Name
+		if ma.Name != mb.Name || ma.Offset != mb.Offset || ma.BitOffset != mb.BitOffset || ma.BitSize != mb.BitSize {
+			return fmt.Sprintf("%s: %q@%d/%d:%d vs %q@%d/%d:%d", p, ma.Name, ma.Offset, ma.BitOffset, ma.BitSize, mb.Name, mb.Offset, mb.BitOffset, mb.BitSize)
+		}
+		if sa, sb := ma.Type.Resolve().Size, mb.Type.Resolve().Size; sa != sb {
+			return fmt.Sprintf("%s: member size %d vs %d", p, sa, sb)
+		}
+		if ma.Name == "" && depth < 8 {
+			if msg := compareTypes(ma.Type, mb.Type, p+"<anon>", depth+1); msg != "" {
+				return msg
+			}
+		}
+	}
+	return ""
+}
+
+func TestDWARFVmlinuxVariables(t *testing.T) {
+	d, _ := openDebugDWARF(t)
+	defer d.Close()
+	// Every table entry must agree with DWARF on the type's spelling and
+	// size, where DWARF knows the variable.
+	for _, name := range GlobalNames() {
+		want, _ := GlobalType(name)
+		dt, err := d.VariableType(name)
+		if err != nil {
+			t.Logf("%s: not in this kernel's DWARF: %v", name, err)
+			continue
+		}
+		tt, err := d.LookupType(want)
+		if err != nil {
+			t.Errorf("%s: table type %q: %v", name, want, err)
+			continue
+		}
+		if dt.Resolve().Kind != tt.Resolve().Kind || (tt.Size != 0 && dt.Size != tt.Size) {
+			t.Errorf("%s: DWARF says %v (%d bytes), the table %q (%d bytes)", name, dt, dt.Size, want, tt.Size)
+		}
+	}
+}
+
+// systemMap reads the -dbg package's System.map for function addresses.
+func systemMap(t *testing.T) map[string]uint64 {
+	t.Helper()
+	p := filepath.Join(debugRoot(), "boot", "System.map-"+debugRelease)
+	f, err := os.Open(p)
+	if err != nil {
+		t.Skipf("SKIP: needs %s: %v", p, err)
+	}
+	defer f.Close()
+	m := make(map[string]uint64)
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fs := strings.Fields(sc.Text())
+		if len(fs) == 3 && (fs[1] == "T" || fs[1] == "t") {
+			if a, err := strconv.ParseUint(fs[0], 16, 64); err == nil {
+				m[fs[2]] = a
+			}
+		}
+	}
+	return m
+}
+
+func TestDWARFLineForAddr(t *testing.T) {
+	d, _ := openDebugDWARF(t)
+	defer d.Close()
+	sm := systemMap(t)
+	// Each function's own source file (the kernel tree layout): the
+	// outermost location of an address inside it must be there.
+	tests := []struct {
+		fn, file string
+		off      uint64
+	}{
+		{"mutex_lock", "kernel/locking/mutex.c", 0x10},
+		{"down_write", "kernel/locking/rwsem.c", 0x20},
+		{"schedule", "kernel/sched/core.c", 0x40},
+		{"filemap_fault", "mm/filemap.c", 0x80},
+		{"fuse_dev_read", "", 0}, // a module function: not in vmlinux
+	}
+	for _, tt := range tests {
+		addr, ok := sm[tt.fn]
+		if !ok {
+			if tt.file != "" {
+				t.Errorf("%s not in System.map", tt.fn)
+			}
+			continue
+		}
+		file, line, inl, err := d.LineForAddr(addr + tt.off)
+		if err != nil {
+			t.Errorf("%s+%#x: %v", tt.fn, tt.off, err)
+			continue
+		}
+		outer := file
+		if len(inl) > 0 {
+			outer = inl[len(inl)-1].CallFile
+		}
+		if !strings.HasSuffix(outer, tt.file) || line <= 0 {
+			t.Errorf("%s+%#x: %s:%d inlined %v; outermost file %q, want %q", tt.fn, tt.off, file, line, inl, outer, tt.file)
+		}
+		t.Logf("%s+%#x: %s:%d %v", tt.fn, tt.off, file, line, inl)
+	}
+	// A KASLR slide is subtracted.
+	d.SetKASLROffset(0x1000000)
+	if _, _, _, err := d.LineForAddr(sm["mutex_lock"] + 0x1000000 + 0x10); err != nil {
+		t.Errorf("with KASLR offset: %v", err)
+	}
+	if _, _, _, err := d.LineForAddr(0x1234); err == nil {
+		t.Error("no error for an address outside the kernel")
+	}
+}
+
+// BenchmarkDWARFFirstLookup measures opening the 600 MB vmlinux and the
+// first struct task_struct (the index scans only the units it needs).
+func BenchmarkDWARFFirstLookup(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		d, _ := openDebugDWARF(b)
+		if _, err := d.LookupType("struct task_struct"); err != nil {
+			b.Fatal(err)
+		}
+		d.Close()
+	}
+}
+
+// BenchmarkDWARFFullIndex measures indexing every unit (TypeNames, misses).
+func BenchmarkDWARFFullIndex(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		d, _ := openDebugDWARF(b)
+		n := len(d.TypeNames())
+		b.ReportMetric(float64(n), "names")
+		d.Close()
+	}
+}
