@@ -207,6 +207,9 @@ func btTrace(c *Call, task symbols.Object) (BtTrace, error) {
 		f := &tr.Frames[i]
 		bf := BtFrame{Level: f.Level, SP: Hex(f.SP), IP: Hex(f.IP), Symbol: f.Symbol, Offset: Hex(f.Offset),
 			Size: Hex(f.Size), Module: f.Module, RSP: Hex(f.RSP), CFA: Hex(f.CFA), Guess: f.Guess}
+		if c.Bool("l") {
+			bf.Line = btLine(p, f)
+		}
 		if f.Exception != nil && !f.Exception.User {
 			bf.Exception = btRegs(f.Exception)
 		}
@@ -237,6 +240,28 @@ func btTrace(c *Call, task symbols.Object) (BtTrace, error) {
 		bt.Syscall = &BtSyscall{Nr: sc.Nr, Name: sc.Name, ABI: sc.ABI, Text: sc.String(), Args: sc.Args}
 	}
 	return bt, nil
+}
+
+// btLine returns "file:line" of a frame, with the functions inlined there,
+// when the type source has line tables (DWARF); "" otherwise.
+func btLine(p *symbols.Program, f *walkers.Frame) string {
+	ll, ok := p.Types.(symbols.LineLocator)
+	if !ok || f.Module != "" {
+		return ""
+	}
+	pc := f.IP
+	if !f.Exact && pc > 0 {
+		pc-- // the call instruction, not the return address
+	}
+	file, line, inlined, err := ll.LineForAddr(pc)
+	if err != nil || file == "" {
+		return ""
+	}
+	s := fmt.Sprintf("%s:%d", file, line)
+	for _, in := range inlined {
+		s += fmt.Sprintf(" (%s inlined at %s:%d)", in.Function, in.CallFile, in.CallLine)
+	}
+	return s
 }
 
 func btRegs(e *walkers.ExceptionFrame) *BtRegs {

@@ -62,6 +62,10 @@ type Frame struct {
 	// function interrupted (an IRQ, an exception, or the syscall entry from
 	// user space when Exception.User).
 	Exception *ExceptionFrame `json:"exception,omitempty"`
+	// Exact: IP is the interrupted or resumed instruction itself (from
+	// saved registers), not a return address; for a return address the
+	// call instruction is at IP-1, which is what line lookups should use.
+	Exact bool `json:"exact,omitempty"`
 	// Guess marks a frame found by the frame-pointer fallback rather than
 	// unwind tables: it may be wrong.
 	Guess bool `json:"guess,omitempty"`

@@ -186,7 +186,7 @@ func (u *Unwinder) walk(tr *Trace, mem *stackMem, st unwState) {
 // frame makes the Frame for a state, symbolized.
 func (u *Unwinder) frame(level int, st *unwState, mem *stackMem) Frame {
 	known := st.known
-	f := Frame{Level: level, SP: st.slot, RSP: st.sp, IP: st.ip, Regs: &known, Guess: st.guess}
+	f := Frame{Level: level, SP: st.slot, RSP: st.sp, IP: st.ip, Regs: &known, Guess: st.guess, Exact: st.signal}
 	f.Stack, _ = mem.kindOf(st.sp)
 	u.symbolize(&f, st.signal)
 	return f
