@@ -87,7 +87,11 @@ func LoadSystemMap(path string, info VMCoreInfo) (*SymTable, error) {
 	syms, err := ParseSystemMap(f)
 	if err != nil {
 		if errors.Is(err, ErrStubSystemMap) {
-			return nil, fmt.Errorf("%s: %w; on Debian the real one is in the linux-image-<release>-dbg package (/usr/lib/debug/boot/System.map-<release>)", path, err)
+			rel := "<release>"
+			if !nilInfo(info) && info.OSRelease() != "" {
+				rel = info.OSRelease()
+			}
+			return nil, fmt.Errorf("%s: %w; on Debian the real one is in the linux-image-%s-dbg package (/usr/lib/debug/boot/System.map-%s)", path, err, rel, rel)
 		}
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
