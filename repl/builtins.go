@@ -20,6 +20,8 @@ var registrations = [...]func(*Registry){
 	registerFuse,
 	registerDeadlock,
 	registerPs,
+	registerFiles,
+	registerMount,
 	registerBt,
 }
 

@@ -233,3 +233,35 @@ func DescribeFile(p *symbols.Program, fd int, file uint64) OpenFile {
 func FileObject(p *symbols.Program, addr uint64) (symbols.Object, error) {
 	return p.Object("struct file", addr)
 }
+
+// TaskRootCwd returns the paths of task->fs->root and task->fs->pwd
+// (include/linux/fs_struct.h), as /proc/PID/root and cwd show them.
+func TaskRootCwd(p *symbols.Program, task Task) (root, cwd string, err error) {
+	l, err := getVFSLayout(p)
+	if err != nil {
+		return "", "", err
+	}
+	fs, err := readField(p, task.Addr, l.taskFs, "task_struct.fs")
+	if err != nil {
+		return "", "", err
+	}
+	if fs == 0 {
+		return "", "", fmt.Errorf("pid %d has no fs_struct", task.PID)
+	}
+	path := func(mf, df field, what string) (string, error) {
+		mnt, err := readField(p, fs, mf, "fs_struct."+what+".mnt")
+		if err != nil {
+			return "", err
+		}
+		d, err := readField(p, fs, df, "fs_struct."+what+".dentry")
+		if err != nil {
+			return "", err
+		}
+		return DentryPath(p, mnt, d)
+	}
+	if root, err = path(l.fsRootMnt, l.fsRootDentry, "root"); err != nil {
+		return root, "", err
+	}
+	cwd, err = path(l.fsPwdMnt, l.fsPwdDentry, "pwd")
+	return root, cwd, err
+}

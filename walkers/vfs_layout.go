@@ -37,7 +37,7 @@ type vfsLayout struct {
 	// struct task_struct
 	taskFiles, taskFs, taskNsproxy field
 	// struct nsproxy, struct fs_struct
-	nsproxyMntNs, fsRootMnt, fsRootDentry field
+	nsproxyMntNs, fsRootMnt, fsRootDentry, fsPwdMnt, fsPwdDentry field
 	// struct proc_ns_operations
 	nsOpsName field
 }
@@ -176,6 +176,8 @@ func buildVFSLayout(p *symbols.Program) (*vfsLayout, error) {
 	if t := typ("struct fs_struct"); t != nil {
 		l.fsRootMnt = fieldOf(t, "root.mnt")
 		l.fsRootDentry = fieldOf(t, "root.dentry")
+		l.fsPwdMnt = fieldOf(t, "pwd.mnt")
+		l.fsPwdDentry = fieldOf(t, "pwd.dentry")
 	}
 	if t := typ("struct proc_ns_operations"); t != nil {
 		l.nsOpsName = fieldOf(t, "name")

@@ -1,0 +1,150 @@
+package repl
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/kwalk/kwalk/symbols"
+	"github.com/kwalk/kwalk/walkers"
+)
+
+func registerFiles(r *Registry) {
+	r.Add(&Command{
+		Name:    "files",
+		Summary: "open files of a task: fd, file, dentry, inode, type, path",
+		Usage:   "files [PID|TASK-ADDR]...",
+		Help: `Lists the open file descriptors of the current task (see set), or of each
+task given by pid or task_struct address, like crash: the task's root and
+working directory, then one line per fd with the struct file, dentry and
+inode addresses, the file type (REG DIR CHR BLK FIFO SOCK LNK) and the path
+as /proc/PID/fd shows it ("pipe:[1234]", "socket:[5678]",
+"anon_inode:[eventpoll]", " (deleted)" for unlinked files). /dev/fuse files
+are marked [fuse].
+
+JSON: {"tasks": [{"pid", "comm", "task", "root", "cwd", "files": [{"fd",
+"file", "dentry", "inode", "ino", "type", "fs_type", "path", "flags",
+"pos", "count", "fuse_dev", "errors"}], "error"}]}; addresses are strings.`,
+		Examples: []string{"files", "files 1", "foreach files", "files --json 110"},
+		PerTask:  true,
+		Complete: func(c *Completion) []string { return c.Pids() },
+		Run:      runFiles,
+	})
+}
+
+// FileRow is one fd of "files".
+type FileRow struct {
+	FD      int      `json:"fd"`
+	File    Hex      `json:"file"`
+	Dentry  Hex      `json:"dentry"`
+	Inode   Hex      `json:"inode"`
+	Ino     uint64   `json:"ino"`
+	Type    string   `json:"type"`
+	FSType  string   `json:"fs_type"`
+	Path    string   `json:"path"`
+	Flags   Hex      `json:"flags"`
+	Pos     int64    `json:"pos"`
+	Count   int64    `json:"count"`
+	FuseDev bool     `json:"fuse_dev"`
+	Errors  []string `json:"errors,omitempty"`
+}
+
+// FilesTask is one task of "files".
+type FilesTask struct {
+	PID   int       `json:"pid"`
+	Comm  string    `json:"comm"`
+	Task  Hex       `json:"task"`
+	CPU   int       `json:"cpu"`
+	Root  string    `json:"root"`
+	Cwd   string    `json:"cwd"`
+	Files []FileRow `json:"files"`
+	Error string    `json:"error,omitempty"`
+}
+
+// FilesResult is the result of "files".
+type FilesResult struct {
+	Tasks []FilesTask `json:"tasks"`
+}
+
+func runFiles(c *Call) (Result, error) {
+	var objs []symbols.Object
+	for _, a := range c.Args {
+		ti, err := findTask(c.Ctx, c.Session, a)
+		if err != nil {
+			return nil, err
+		}
+		objs = append(objs, ti.Task)
+	}
+	if len(objs) == 0 {
+		if !c.Task.IsValid() {
+			return nil, fmt.Errorf("no current task: give a pid or \"set PID\" first")
+		}
+		objs = []symbols.Object{c.Task}
+	}
+	res := &FilesResult{}
+	for _, o := range objs {
+		if err := c.Ctx.Err(); err != nil {
+			return nil, err
+		}
+		t, err := walkers.TaskFromObject(o)
+		if err != nil {
+			return nil, err
+		}
+		ft := FilesTask{PID: t.PID, Comm: t.Comm, Task: Hex(t.Addr), CPU: t.CPU, Files: []FileRow{}}
+		if root, cwd, err := walkers.TaskRootCwd(c.Prog, t); err == nil {
+			ft.Root, ft.Cwd = root, cwd
+		}
+		files, err := walkers.Files(c.Prog, t)
+		if err != nil {
+			ft.Error = err.Error()
+		}
+		for _, f := range files {
+			ft.Files = append(ft.Files, FileRow{
+				FD: f.FD, File: Hex(f.File), Dentry: Hex(f.Dentry), Inode: Hex(f.Inode), Ino: f.Ino,
+				Type: f.Type, FSType: f.FSType, Path: f.Path, Flags: Hex(f.Flags), Pos: f.Pos,
+				Count: f.Count, FuseDev: f.Fuse, Errors: f.Errors,
+			})
+		}
+		res.Tasks = append(res.Tasks, ft)
+	}
+	return res, nil
+}
+
+// WriteText implements Result, crash's layout.
+func (r *FilesResult) WriteText(w io.Writer) error {
+	var b strings.Builder
+	for i, t := range r.Tasks {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		fmt.Fprintf(&b, "PID: %-6d TASK: %016x  CPU: %-3d COMMAND: %q\n", t.PID, uint64(t.Task), t.CPU, t.Comm)
+		if t.Root != "" || t.Cwd != "" {
+			fmt.Fprintf(&b, "ROOT: %s    CWD: %s\n", t.Root, t.Cwd)
+		}
+		if len(t.Files) == 0 && t.Error == "" {
+			b.WriteString("No open files\n")
+		}
+		if len(t.Files) > 0 {
+			fmt.Fprintf(&b, " FD       FILE              DENTRY            INODE        TYPE  PATH\n")
+		}
+		for _, f := range t.Files {
+			path := f.Path
+			if f.FuseDev {
+				path += " [fuse]"
+			}
+			typ := f.Type
+			if typ == "" {
+				typ = "UNKN"
+			}
+			fmt.Fprintf(&b, "%3d  %016x  %016x  %016x  %-4s  %s\n", f.FD, uint64(f.File), uint64(f.Dentry), uint64(f.Inode), typ, path)
+			for _, e := range f.Errors {
+				fmt.Fprintf(&b, "     warning: %s\n", e)
+			}
+		}
+		if t.Error != "" {
+			fmt.Fprintf(&b, "files: %s\n", t.Error)
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
