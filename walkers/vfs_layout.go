@@ -18,7 +18,7 @@ type vfsLayout struct {
 	dopDname field
 	// struct mount; mntVfs is the offset of the embedded struct vfsmount
 	mntParent, mntMountpoint, mntVfs, mntRoot, mntSb, mntNs, mntDevname, mntID field
-	mntList, mntNode, mntInstance, mntNextForSb                               field
+	mntList, mntNode, mntInstance, mntNextForSb                                field
 	// struct mnt_namespace
 	nsRoot, nsList, nsMounts field
 	// struct inode
@@ -30,8 +30,8 @@ type vfsLayout struct {
 	fstName field
 	// struct file
 	fPathMnt, fPathDentry, fInode, fOp, fFlags, fPos, fCount, fPrivate field
-	fCountIsRef                                                         bool // file_ref_t f_ref (6.13+): value+1 references
-	fileSize                                                            uint64
+	fCountIsRef                                                        bool // file_ref_t f_ref (6.13+): value+1 references
+	fileSize                                                           uint64
 	// struct files_struct / struct fdtable
 	filesFdt, fdtMaxFds, fdtFd, fdtOpenFds field
 	// struct task_struct
