@@ -1,0 +1,380 @@
+package walkers_test
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/kwalk/kwalk"
+	"github.com/kwalk/kwalk/symbols"
+	"github.com/kwalk/kwalk/testdata"
+	"github.com/kwalk/kwalk/testdata/truth"
+	"github.com/kwalk/kwalk/walkers"
+)
+
+// sharedDump is the dump every engineer starts from; its README lists the
+// staged hangs (square, reenter, netflix).
+const sharedDump = "/work/shared/vmcores/6.1-cloud"
+
+// hangDump is a dump with the three staged hang scenarios and its record.
+type hangDump struct {
+	name string
+	path string
+	rec  *truth.Record
+}
+
+// hangDumps returns the shared dump and the generated "hangs" dumps that
+// exist, skipping loudly when there are none.
+func hangDumps(t *testing.T) []hangDump {
+	t.Helper()
+	var out []hangDump
+	if _, err := os.Stat(filepath.Join(sharedDump, "vmcore.kdump")); err == nil {
+		rec, err := truth.ParseFile(filepath.Join(sharedDump, "console.log"))
+		if err != nil {
+			t.Fatalf("%s/console.log: %v", sharedDump, err)
+		}
+		out = append(out, hangDump{"shared 6.1", filepath.Join(sharedDump, "vmcore.kdump"), rec})
+	} else {
+		t.Logf("MISSING %s (the shared dump): testing generated dumps only", sharedDump)
+	}
+	found, _ := testdata.Dumps()
+	for _, d := range found {
+		if !d.Has(testdata.ScenarioSquare) || !d.Has(testdata.ScenarioNetflix) || d.Truth == nil {
+			continue
+		}
+		path := d.Path(testdata.FormatKdumpZlibFlat)
+		if path == "" {
+			path = d.Path(testdata.FormatELF)
+		}
+		if path != "" {
+			out = append(out, hangDump{d.ID(), path, d.Truth})
+		}
+	}
+	if len(out) == 0 {
+		t.Skipf("SKIP: no dump with staged hangs: neither %s nor generated dumps (%s)", sharedDump, testdata.GenerateCommand)
+	}
+	return out
+}
+
+func openDump(t testing.TB, path string) *symbols.Program {
+	t.Helper()
+	p, err := kwalk.Open(path, kwalk.Options{})
+	if err != nil {
+		t.Fatalf("open %s: %v", path, err)
+	}
+	return p
+}
+
+// fuseTypes reports whether the program can decode FUSE structures (the
+// fuse module's BTF is loaded).
+func fuseTypes(p *symbols.Program) bool {
+	_, err := p.Type("struct fuse_conn")
+	return err == nil
+}
+
+// connOf returns the /sys/fs/fuse/connections number of the FUSE mount at
+// mountPoint from the record (anonymous device: the minor).
+func connOf(t *testing.T, rec *truth.Record, mountPoint string) uint32 {
+	t.Helper()
+	m := rec.Mount(mountPoint)
+	if m == nil {
+		t.Fatalf("record has no mount %s", mountPoint)
+	}
+	return m.Major<<20 | m.Minor
+}
+
+// leaderFD reports whether thread group pid has an fd pointing at target.
+func leaderFD(rec *truth.Record, pid int, target string) bool {
+	ld := rec.Task(pid)
+	if ld == nil {
+		return false
+	}
+	for _, fd := range ld.FDs {
+		if fd.Target == target {
+			return true
+		}
+	}
+	return false
+}
+
+// recordTask finds the one thread in function fn whose process has an fd
+// on target ("" for any).
+func recordTask(t *testing.T, rec *truth.Record, fn, target string) *truth.Task {
+	t.Helper()
+	var found []*truth.Task
+	for _, tk := range rec.TasksIn(fn) {
+		if target == "" || leaderFD(rec, tk.PID, target) {
+			found = append(found, tk)
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("record: %d threads in %s with fd %q, want 1", len(found), fn, target)
+	}
+	return found[0]
+}
+
+func chainWith(rep *walkers.DeadlockReport, pid int) *walkers.Chain {
+	for i := range rep.Chains {
+		c := &rep.Chains[i]
+		for _, w := range append(append([]walkers.TaskWait(nil), c.Path...), c.Others...) {
+			if w.Task.PID == pid {
+				return c
+			}
+		}
+	}
+	return nil
+}
+
+func waitOf(rep *walkers.DeadlockReport, pid int) *walkers.TaskWait {
+	for i := range rep.Waits {
+		if rep.Waits[i].Task.PID == pid {
+			return &rep.Waits[i]
+		}
+	}
+	return nil
+}
+
+func heldBy(w *walkers.TaskWait, pid int) bool {
+	for _, h := range w.Holders {
+		if h.Task.PID == pid {
+			return true
+		}
+	}
+	return false
+}
+
+func TestDeadlockStagedHangs(t *testing.T) {
+	for _, d := range hangDumps(t) {
+		t.Run(d.name, func(t *testing.T) {
+			p := openDump(t, d.path)
+			if !fuseTypes(p) {
+				t.Skipf("SKIP %s: no FUSE types (fuse module BTF not in the dump)", d.name)
+			}
+			rep := walkers.Deadlock(p)
+			if rep.Status != "deadlock" || rep.ExitCode != walkers.DeadlockCycle {
+				t.Fatalf("status %s exit %d, want deadlock/2; warnings %v", rep.Status, rep.ExitCode, rep.Warnings)
+			}
+			rec := d.rec
+			t.Run("fuse connections", func(t *testing.T) { checkFuseConns(t, rep, rec) })
+			t.Run("square", func(t *testing.T) { checkSquare(t, rep, rec) })
+			t.Run("reenter", func(t *testing.T) { checkReenter(t, rep, rec) })
+			t.Run("netflix", func(t *testing.T) { checkNetflix(t, rep, rec) })
+		})
+	}
+}
+
+// checkFuseConns: every connection of the record exists with its waiting
+// count (fuse_conn.num_waiting, which /sys/fs/fuse/connections/N/waiting shows).
+func checkFuseConns(t *testing.T, rep *walkers.DeadlockReport, rec *truth.Record) {
+	byID := map[uint32]*walkers.FuseConn{}
+	for _, c := range rep.FuseConns {
+		byID[c.ID] = c
+	}
+	if len(rec.FuseConn) == 0 {
+		t.Fatal("record lists no FUSE connections")
+	}
+	for _, rc := range rec.FuseConn {
+		c := byID[rc.Dev]
+		if c == nil {
+			t.Errorf("connection %d of the record not found", rc.Dev)
+			continue
+		}
+		if int(c.NumWaiting) != rc.Waiting {
+			t.Errorf("connection %d: num_waiting %d, record %d", rc.Dev, c.NumWaiting, rc.Waiting)
+		}
+	}
+}
+
+// checkSquare: touch → rm (dir i_rwsem) → dd (file i_rwsem), truncate → dd,
+// dd waits on a WRITE of /mnt/w whose server is alive.
+func checkSquare(t *testing.T, rep *walkers.DeadlockReport, rec *truth.Record) {
+	conn := connOf(t, rec, "/mnt/w")
+	dd := recordTask(t, rec, "fuse_perform_write", "/mnt/w/data")
+	trunc := recordTask(t, rec, "do_truncate", "/mnt/w/data")
+	rm := recordTask(t, rec, "vfs_unlink", "")
+	touch := recordTask(t, rec, "do_utimes", "")
+
+	c := chainWith(rep, touch.TID)
+	if c == nil {
+		t.Fatalf("no chain holds touch (pid %d)", touch.TID)
+	}
+	if c.Root.Kind != walkers.RootFuseNotAnswering {
+		t.Errorf("root %s, want %s: %s", c.Root.Kind, walkers.RootFuseNotAnswering, c.Root.Summary)
+	}
+	if c.Root.Task == nil || c.Root.Task.PID != dd.TID {
+		t.Errorf("root task %v, want dd %d", c.Root.Task, dd.TID)
+	}
+	if f := c.Root.Object.Fuse; f == nil || f.ConnID != conn || f.Op != "WRITE" {
+		t.Errorf("root object %+v, want WRITE on connection %d", c.Root.Object, conn)
+	}
+	for _, pid := range []int{dd.TID, trunc.TID, rm.TID, touch.TID} {
+		if chainWith(rep, pid) != c {
+			t.Errorf("pid %d is not in the square chain", pid)
+		}
+	}
+	for _, hop := range []struct {
+		who, holder *truth.Task
+		kind, obj   string
+	}{
+		{touch, rm, walkers.WaitRwsemRead, "/mnt/w"},
+		{rm, dd, walkers.WaitRwsemWrite, "/mnt/w/data"},
+		{trunc, dd, walkers.WaitRwsemWrite, "/mnt/w/data"},
+	} {
+		w := waitOf(rep, hop.who.TID)
+		if w == nil {
+			t.Errorf("%s (pid %d): no wait found", hop.who.Comm, hop.who.TID)
+			continue
+		}
+		if w.Kind != hop.kind || !strings.Contains(w.Object.What, "i_rwsem") || !strings.Contains(w.Object.What, hop.obj+" ") {
+			t.Errorf("%s: %s on %q, want %s on i_rwsem of %s", hop.who.Comm, w.Kind, w.Object.What, hop.kind, hop.obj)
+		}
+		if !heldBy(w, hop.holder.TID) {
+			t.Errorf("%s: holders %+v, want %s (pid %d)", hop.who.Comm, w.Holders, hop.holder.Comm, hop.holder.TID)
+		}
+	}
+	// The servers: threads of a process holding /dev/fuse, idle in
+	// fuse_dev_do_read according to the record.
+	for _, h := range c.Root.Holders {
+		if !leaderFD(rec, h.Task.TGID, "/dev/fuse") {
+			t.Errorf("server %v: its process has no /dev/fuse fd in the record", h.Task)
+		}
+	}
+	if len(c.Root.Holders) == 0 {
+		t.Error("no server named")
+	}
+	if role, ok := rec.Roles["square.server"]; ok && len(c.Root.Holders) > 0 && c.Root.Holders[0].Task.TGID != role {
+		t.Errorf("server %v, record role square.server pid %d", c.Root.Holders[0].Task, role)
+	}
+}
+
+// checkReenter: the /mnt/c dd holds the inode lock and waits for WRITE; a
+// server thread of /mnt/c waits for that inode lock: a cycle.
+func checkReenter(t *testing.T, rep *walkers.DeadlockReport, rec *truth.Record) {
+	conn := connOf(t, rec, "/mnt/c")
+	dd := recordTask(t, rec, "fuse_perform_write", "/mnt/c/data")
+	var server *truth.Task
+	for _, tk := range rec.TasksIn("do_truncate") {
+		if leaderFD(rec, tk.PID, "/dev/fuse") {
+			server = tk
+		}
+	}
+	if server == nil {
+		t.Fatal("record: no FUSE server thread in do_truncate")
+	}
+	c := chainWith(rep, dd.TID)
+	if c == nil || c.Root.Kind != walkers.RootCycle {
+		t.Fatalf("dd (pid %d) is not in a cycle: %+v", dd.TID, c)
+	}
+	if chainWith(rep, server.TID) != c {
+		t.Errorf("server thread %d is not in dd's cycle", server.TID)
+	}
+	if len(c.Path) != 2 {
+		t.Errorf("cycle of %d hops, want 2", len(c.Path))
+	}
+	w := waitOf(rep, dd.TID)
+	if w == nil || w.Object.Fuse == nil || w.Object.Fuse.ConnID != conn || w.Object.Fuse.Op != "WRITE" {
+		t.Errorf("dd's wait %+v, want WRITE on connection %d", w, conn)
+	}
+	sw := waitOf(rep, server.TID)
+	if sw == nil || sw.Kind != walkers.WaitRwsemWrite || !heldBy(sw, dd.TID) || !strings.Contains(sw.Object.What, "/mnt/c/data") {
+		t.Errorf("server's wait %+v, want i_rwsem of /mnt/c/data held by dd %d", sw, dd.TID)
+	}
+	if !strings.Contains(strings.Join(c.Remedy, "\n"), "connections/"+strconv.Itoa(int(conn))+"/abort") {
+		t.Errorf("remedy %q does not abort connection %d", c.Remedy, conn)
+	}
+}
+
+// checkNetflix: the namespace init waits in zap_pid_ns_processes for the
+// exiting server thread in fuse_flush, which waits on its own connection.
+func checkNetflix(t *testing.T, rep *walkers.DeadlockReport, rec *truth.Record) {
+	conn := connOf(t, rec, "/mnt/n")
+	flush := rec.TasksIn("fuse_flush")
+	if len(flush) != 1 {
+		t.Fatalf("record: %d threads in fuse_flush, want 1", len(flush))
+	}
+	srv := flush[0]
+	init := rec.TasksIn("zap_pid_ns_processes")
+	if len(init) != 1 {
+		t.Fatalf("record: %d threads in zap_pid_ns_processes, want 1", len(init))
+	}
+	c := chainWith(rep, srv.TID)
+	if c == nil {
+		t.Fatalf("no chain holds the flushing thread %d", srv.TID)
+	}
+	if c.Root.Kind != walkers.RootFuseServerIsWaite {
+		t.Errorf("root %s, want %s: %s", c.Root.Kind, walkers.RootFuseServerIsWaite, c.Root.Summary)
+	}
+	if chainWith(rep, init[0].TID) != c {
+		t.Errorf("namespace init %d is not in the flushing thread's chain", init[0].TID)
+	}
+	w := waitOf(rep, srv.TID)
+	if w == nil || w.Object.Fuse == nil || w.Object.Fuse.ConnID != conn || w.Object.Fuse.Op != "FLUSH" {
+		t.Fatalf("flushing thread's wait %+v, want FLUSH on connection %d", w, conn)
+	}
+	if w.Task.FatalSignal != srv.Pending(9) {
+		t.Errorf("fatal signal %v, record SIGKILL pending %v", w.Task.FatalSignal, srv.Pending(9))
+	}
+	if srv.HasFlags && w.Task.Exiting != srv.Exiting() {
+		t.Errorf("exiting %v, record %v", w.Task.Exiting, srv.Exiting())
+	}
+	if !w.Task.Exiting {
+		t.Error("the flushing thread is not reported exiting")
+	}
+	iw := waitOf(rep, init[0].TID)
+	if iw == nil || iw.Kind != walkers.WaitPidNSExit || !heldBy(iw, srv.TID) {
+		t.Errorf("init's wait %+v, want pid namespace teardown waiting for %d", iw, srv.TID)
+	}
+}
+
+// TestDeadlockIdle: nothing is stuck on a dump where nothing is.
+func TestDeadlockIdle(t *testing.T) {
+	dumps := testdata.Require(t, testdata.Filter{Guest: testdata.GuestIdle})
+	for _, d := range dumps {
+		path := d.Path(testdata.FormatKdumpZlibFlat)
+		if path == "" {
+			path = d.Path(testdata.FormatELF)
+		}
+		if path == "" {
+			continue
+		}
+		t.Run(d.ID(), func(t *testing.T) {
+			rep := walkers.Deadlock(openDump(t, path))
+			if rep.Status != "ok" || rep.ExitCode != walkers.DeadlockOK {
+				for _, c := range rep.Chains {
+					t.Logf("chain: %s", c.Root.Summary)
+				}
+				t.Errorf("status %s exit %d, want ok/0", rep.Status, rep.ExitCode)
+			}
+		})
+	}
+}
+
+// BenchmarkDeadlockEndToEnd opens the shared dump and runs the analysis,
+// as "kwalk deadlock VMCORE" does.
+func BenchmarkDeadlockEndToEnd(b *testing.B) {
+	path := filepath.Join(sharedDump, "vmcore.kdump")
+	if _, err := os.Stat(path); err != nil {
+		b.Skipf("SKIP: %s missing", path)
+	}
+	for i := 0; i < b.N; i++ {
+		p := openDump(b, path)
+		if rep := walkers.Deadlock(p); rep.ExitCode != walkers.DeadlockCycle {
+			b.Fatalf("exit %d", rep.ExitCode)
+		}
+	}
+}
+
+// BenchmarkDeadlockAnalysis runs only the analysis on an opened dump.
+func BenchmarkDeadlockAnalysis(b *testing.B) {
+	path := filepath.Join(sharedDump, "vmcore.kdump")
+	if _, err := os.Stat(path); err != nil {
+		b.Skipf("SKIP: %s missing", path)
+	}
+	p := openDump(b, path)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		walkers.Deadlock(p)
+	}
+}
