@@ -26,6 +26,7 @@ func (e SymRange) contains(addr uint64) bool { return addr >= e.Lo && addr < e.H
 type SymTable struct {
 	desc    string
 	syms    []Symbol    // by Addr; aliases keep their source order
+	addrs   []uint64    // syms[i].Addr, dense for the binary search
 	byName  []nameEntry // by (Name, non-global, address order)
 	extents []SymRange  // sorted by Lo, non-overlapping
 
@@ -53,6 +54,10 @@ func NewSymTable(desc string, syms []Symbol, extents []SymRange) *SymTable {
 		t.extents = []SymRange{{Lo: syms[0].Addr, Hi: hi, Name: desc}}
 	}
 	t.fillSizes()
+	t.addrs = make([]uint64, len(syms))
+	for i := range syms {
+		t.addrs[i] = syms[i].Addr
+	}
 	// The name index holds the names themselves: the sort and the binary
 	// search then touch one contiguous array.
 	t.byName = make([]nameEntry, len(syms))
@@ -171,7 +176,15 @@ func (t *SymTable) LookupAddr(addr uint64) (Symbol, uint64, bool) {
 	if t.extentOf(addr) < 0 {
 		return Symbol{}, 0, false
 	}
-	i := sort.Search(len(t.syms), func(i int) bool { return t.syms[i].Addr > addr }) - 1
+	i, found := slices.BinarySearch(t.addrs, addr)
+	if found {
+		// The last of the aliases at addr; the loop below backs up.
+		for i+1 < len(t.addrs) && t.addrs[i+1] == addr {
+			i++
+		}
+	} else {
+		i--
+	}
 	if i < 0 {
 		return Symbol{}, 0, false
 	}
