@@ -23,7 +23,8 @@ line of JSON instead of text. Output can be piped to a shell command
 
 Exit status in batch mode: 0 success; 1 and 2 are a command's own
 findings (deadlock: 1 blocked chains, 2 a cycle); 3 a command failed;
-64 usage error (unknown command or flag); 66 the dump could not be opened.
+64 usage error (unknown command or flag); 66 the dump could not be opened;
+130 interrupted.
 With several commands the highest status wins.`,
 		Examples: []string{"help", "help rd"},
 		Complete: func(c *Completion) []string { return c.Session.Reg.Names() },

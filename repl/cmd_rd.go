@@ -174,8 +174,13 @@ func (r *RdResult) WriteText(w io.Writer) error {
 					}
 				}
 			}
-			b.WriteString(strings.TrimRight("", " "))
 			b.WriteByte('\n')
+			if b.Len() > 64<<10 {
+				if _, err := io.WriteString(w, b.String()); err != nil {
+					return err
+				}
+				b.Reset()
+			}
 		}
 	}
 	if r.Error != "" {

@@ -164,6 +164,8 @@ const (
 	ExitUsage = 64
 	// ExitNoInput: the dump or debug info could not be opened.
 	ExitNoInput = 66
+	// ExitInterrupted: a command was interrupted (SIGINT, 128+2).
+	ExitInterrupted = 130
 )
 
 // UsageError is an error in how a command was invoked.

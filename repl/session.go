@@ -164,6 +164,20 @@ func (s *Session) page(b []byte) error {
 	return nil
 }
 
+// ctxWriter fails writes once ctx is cancelled, so rendering a long result
+// stops at Ctrl-C.
+type ctxWriter struct {
+	ctx context.Context
+	w   io.Writer
+}
+
+func (w ctxWriter) Write(p []byte) (int, error) {
+	if err := w.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return w.w.Write(p)
+}
+
 type ignoreErrWriter struct{ w io.Writer }
 
 func (w ignoreErrWriter) Write(p []byte) (int, error) {
@@ -227,6 +241,11 @@ func (s *Session) call(c *Call, out io.Writer) int {
 	res, err := runSafely(c)
 	c.prog.finish()
 	if err != nil {
+		if errors.Is(err, context.Canceled) || c.Ctx.Err() != nil {
+			err = errors.New("interrupted")
+			s.reportErrorJSON(out, c.Name, err, c.JSON)
+			return ExitInterrupted
+		}
 		s.reportErrorJSON(out, c.Name, err, c.JSON)
 		var ue *UsageError
 		switch {
@@ -238,7 +257,11 @@ func (s *Session) call(c *Call, out io.Writer) int {
 		return ExitFailed
 	}
 	if res != nil {
-		if err := render(out, res, c.JSON); err != nil {
+		if err := render(ctxWriter{c.Ctx, out}, res, c.JSON); err != nil {
+			if c.Ctx.Err() != nil {
+				s.reportError(c.Name, errors.New("interrupted"))
+				return ExitInterrupted
+			}
 			s.reportError(c.Name, err)
 			return ExitFailed
 		}

@@ -199,6 +199,7 @@ flags:
   -h, --help           this help; "kwalk help" lists commands, "kwalk help CMD" one
 
 exit status: 0 success; 1, 2 a command's findings (deadlock: 1 blocked chains,
-2 a cycle); 3 a command failed; 64 usage error; 66 dump or debug info unreadable.
+2 a cycle); 3 a command failed; 64 usage error; 66 dump or debug info unreadable;
+130 interrupted.
 With several commands the highest status wins.
 `
