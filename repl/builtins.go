@@ -22,6 +22,7 @@ var registrations = [...]func(*Registry){
 	registerPs,
 	registerFiles,
 	registerMount,
+	registerLog,
 	registerBt,
 }
 
