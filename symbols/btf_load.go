@@ -7,7 +7,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
+	"sync"
 
 	"github.com/kwalk/kwalk/kcore"
 )
@@ -193,16 +195,39 @@ func LoadBTFFromMemoryAt(mem kcore.Memory, addr, size uint64, syms SymbolTable) 
 	return b, nil
 }
 
-// readMemory reads n bytes of kernel virtual memory at addr in chunks.
+// btfReadMemory reads n bytes of kernel virtual memory at addr in chunks.
+// A *kcore.Dump (safe for concurrent reads) is read by several goroutines:
+// decompressing the dump's pages is most of the cost of loading BTF.
 func btfReadMemory(mem kcore.Memory, addr, n uint64) ([]byte, error) {
 	if n > maxBTFSize {
 		return nil, fmt.Errorf("read of %d bytes at %#x exceeds %d", n, addr, maxBTFSize)
 	}
 	buf := make([]byte, n)
-	for off := uint64(0); off < n; off += btfReadChunk {
-		end := min(off+btfReadChunk, n)
-		if err := mem.ReadVirt(buf[off:end], addr+off); err != nil {
-			return nil, fmt.Errorf("read %d bytes at %#x: %w", end-off, addr+off, err)
+	chunks := (n + btfReadChunk - 1) / btfReadChunk
+	workers := uint64(1)
+	if _, ok := mem.(*kcore.Dump); ok {
+		workers = min(uint64(runtime.GOMAXPROCS(0)), chunks, 8)
+	}
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := uint64(0); w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for c := w; c < chunks; c += workers {
+				off := c * btfReadChunk
+				end := min(off+btfReadChunk, n)
+				if err := mem.ReadVirt(buf[off:end], addr+off); err != nil {
+					errs[w] = fmt.Errorf("read %d bytes at %#x: %w", end-off, addr+off, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
 		}
 	}
 	return buf, nil
