@@ -156,3 +156,6 @@ func Stack(p *symbols.Program, task symbols.Object) (*Trace, error) {
 	}
 	return u.Stack(task)
 }
+
+// TaskStack is Stack for a task from the task walker.
+func TaskStack(p *symbols.Program, t Task) (*Trace, error) { return Stack(p, t.Obj) }

@@ -3,6 +3,7 @@ package walkers
 import (
 	"bufio"
 	"fmt"
+	"math/rand"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -345,4 +346,50 @@ func BenchmarkStackAllTasks(b *testing.B) {
 	}
 	b.ReportMetric(float64(len(tasks)), "tasks/op")
 	b.ReportMetric(float64(frames)/float64(b.N), "frames/op")
+}
+
+// BenchmarkStackAllTasksCold is the first bt of a session: a new unwinder
+// (ORC tables and type layouts found again, table pages read again; the
+// image's own page cache stays warm).
+func BenchmarkStackAllTasksCold(b *testing.B) {
+	f := openStackDump(b, stackDumpDirs[0])
+	tasks, err := Tasks(f.prog)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := 0; i < b.N; i++ {
+		u, err := NewUnwinder(f.prog)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, task := range tasks {
+			u.Stack(task.Obj)
+		}
+	}
+}
+
+// TestORCLookupTableAgreesWithSearch checks the orc_lookup fast path
+// against a plain binary search over the whole vmlinux table.
+func TestORCLookupTableAgreesWithSearch(t *testing.T) {
+	f := openStackDump(t, stackDumpDirs[0])
+	u, err := UnwinderFor(f.prog)
+	if err != nil || u.orc == nil {
+		t.Fatalf("no ORC: %v %v", err, u.orcErr)
+	}
+	fast := u.orc.vmlinux
+	if fast.lookup == nil {
+		t.Skip("SKIP: the dump's kallsyms has no orc_lookup (no KALLSYMS_ALL)")
+	}
+	slow := *fast
+	slow.lookup = nil
+	lk := fast.lookup
+	rng := rand.New(rand.NewSource(7))
+	for i := 0; i < 2000; i++ {
+		ip := lk.start + uint64(rng.Int63n(int64(lk.end-lk.start)))
+		a, okA, errA := fast.find(ip)
+		b, okB, errB := slow.find(ip)
+		if a != b || okA != okB || (errA == nil) != (errB == nil) {
+			t.Fatalf("ip %#x: lookup gives %d,%v,%v; search gives %d,%v,%v", ip, a, okA, errA, b, okB, errB)
+		}
+	}
 }

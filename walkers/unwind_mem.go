@@ -7,16 +7,16 @@ import (
 	"github.com/kwalk/kwalk/kcore"
 )
 
-// stackRegion is one stack the unwinder may read: [lo, hi). Its bytes are
-// read once, page by page, on first use; pages the dump lacks stay marked
-// unreadable.
+// stackRegion is one stack the unwinder may read: [lo, hi). Each page is
+// read once, on first use; pages the dump lacks stay marked unreadable.
 type stackRegion struct {
 	lo, hi uint64
 	kind   StackKind
 	name   string // "task stack", "irq stack of cpu 1", "NMI stack of cpu 0"
 	buf    []byte
 	bad    []error // per page: why it could not be read
-	loaded bool
+	have   []bool  // per page: read (well or not)
+	loaded bool    // buf, bad and have allocated
 }
 
 // maxStackRegion bounds one region (THREAD_SIZE is at most 32 KiB with
@@ -52,22 +52,23 @@ func (s *stackMem) region(addr, n uint64) *stackRegion {
 	return nil
 }
 
-func (r *stackRegion) load(mem kcore.Memory) {
-	if r.loaded {
-		return
+// page returns the bytes of page pg of the region, reading it on first use.
+func (r *stackRegion) page(mem kcore.Memory, pg uint64) ([]byte, error) {
+	if !r.loaded {
+		r.loaded = true
+		size := r.hi - r.lo
+		npages := (size + 4095) / 4096
+		r.buf = make([]byte, size)
+		r.bad = make([]error, npages)
+		r.have = make([]bool, npages)
 	}
-	r.loaded = true
-	size := r.hi - r.lo
-	r.buf = make([]byte, size)
-	npages := (size + 4095) / 4096
-	r.bad = make([]error, npages)
-	for pg := uint64(0); pg < npages; pg++ {
-		lo := pg * 4096
-		hi := min(lo+4096, size)
-		if err := mem.ReadVirt(r.buf[lo:hi], r.lo+lo); err != nil {
-			r.bad[pg] = err
-		}
+	lo := pg * 4096
+	hi := min(lo+4096, r.hi-r.lo)
+	if !r.have[pg] {
+		r.have[pg] = true
+		r.bad[pg] = mem.ReadVirt(r.buf[lo:hi], r.lo+lo)
 	}
+	return r.buf[lo:hi], r.bad[pg]
 }
 
 // readU64 reads a word that must lie on one of the known stacks.
@@ -76,13 +77,9 @@ func (s *stackMem) readU64(addr uint64) (uint64, error) {
 	if r == nil {
 		return 0, fmt.Errorf("stack read at %#x: %w", addr, errOffStack)
 	}
-	r.load(s.mem)
 	off := addr - r.lo
-	if err := r.bad[off/4096]; err != nil {
-		return 0, fmt.Errorf("%s at %#x: %w", r.name, addr, err)
-	}
-	if (off+7)/4096 != off/4096 {
-		if err := r.bad[(off+7)/4096]; err != nil {
+	for pg := off / 4096; pg <= (off+7)/4096; pg++ {
+		if _, err := r.page(s.mem, pg); err != nil {
 			return 0, fmt.Errorf("%s at %#x: %w", r.name, addr, err)
 		}
 	}
