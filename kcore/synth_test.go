@@ -2,8 +2,8 @@ package kcore
 
 import (
 	"bytes"
-	"errors"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -208,7 +208,15 @@ func (m *synthMachine) expect(pa uint64, n int, o checkOpts) ([]byte, error) {
 }
 
 func (m *synthMachine) maxPFN() uint64 {
-	return m.ram[len(m.ram)-1].hi / synthPage
+	return m.ram[len(m.ram)-1].hi / m.pageSize()
+}
+
+// pageSize is the size of the machine's pages (4 KiB, smaller for fuzz seeds).
+func (m *synthMachine) pageSize() uint64 {
+	for _, pg := range m.mem {
+		return uint64(len(pg))
+	}
+	return synthPage
 }
 
 // ---- notes ----
@@ -341,8 +349,9 @@ func (m *synthMachine) writeELF(t testing.TB, kind elfKind, vmcoreinfo, exclTail
 	f.Write(notes)
 	for i, l := range loads {
 		f.Write(make([]byte, offs[i]-uint64(f.Len())))
-		for pa := l.paddr; pa < l.paddr+l.filesz; pa += synthPage {
-			f.Write(m.mem[pa/synthPage])
+		ps := m.pageSize()
+		for pa := l.paddr; pa < l.paddr+l.filesz; pa += ps {
+			f.Write(m.mem[pa/ps])
 		}
 	}
 	return writeTemp(t, "vmcore.elf", f.Bytes())
@@ -374,9 +383,10 @@ type kdumpOpts struct {
 func (m *synthMachine) writeKdump(t testing.TB, o kdumpOpts) []byte {
 	t.Helper()
 	le := binary.LittleEndian
-	const bs = synthPage
+	bs := m.pageSize()
+	alignBS := func(n uint64) uint64 { return (n + bs - 1) &^ (bs - 1) }
 	maxMapnr := m.maxPFN()
-	bitmapBytes := align4k((maxMapnr + 7) / 8)
+	bitmapBytes := alignBS((maxMapnr + 7) / 8)
 	bitmapBlocks := 2 * bitmapBytes / bs
 	notes := m.notes(noteOpts{vmcoreinfo: o.vmcoreinfo})
 	vmci := []byte(m.vmcoreinfo)
@@ -384,7 +394,7 @@ func (m *synthMachine) writeKdump(t testing.TB, o kdumpOpts) []byte {
 	subLen := uint64(subHeaderBytes)
 	noteOff := bs + subLen
 	vmciOff := noteOff + uint64(len(notes))
-	subBlocks := align4k(subLen+uint64(len(notes))+uint64(len(vmci))) / bs
+	subBlocks := alignBS(subLen+uint64(len(notes))+uint64(len(vmci))) / bs
 	out := make([]byte, (1+subBlocks+bitmapBlocks)*bs)
 	sig := o.signature
 	if sig == "" {
@@ -397,7 +407,7 @@ func (m *synthMachine) writeKdump(t testing.TB, o kdumpOpts) []byte {
 	copy(out[dhUtsname+2*utsFieldLen:], "6.99.0-synth")
 	le.PutUint64(out[dhTimestamp:], 1600000000)
 	le.PutUint32(out[dhStatus:], o.compression)
-	le.PutUint32(out[dhBlockSize:], bs)
+	le.PutUint32(out[dhBlockSize:], uint32(bs))
 	le.PutUint32(out[dhSubHdrSize:], uint32(subBlocks))
 	le.PutUint32(out[dhBitmapBlocks:], uint32(bitmapBlocks))
 	le.PutUint32(out[dhMaxMapnr:], uint32(maxMapnr))
@@ -671,4 +681,13 @@ func (m *synthMachine) checkDump(t *testing.T, d *Dump, o checkOpts) {
 	if _, levels, _ := d.PageTableRoot(); levels != m.levels {
 		t.Errorf("paging levels %d, want %d", levels, m.levels)
 	}
+}
+
+func readFileT(t testing.TB, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
