@@ -315,3 +315,27 @@ func typeRank(sp typeSpelling, kind Kind, fwdUnion, empty bool) int {
 	}
 	return -1
 }
+
+// CompleteType returns the definition of a forward-declared struct or
+// union: DWARF describes a struct only by declaration in units that never
+// include its definition (task_struct.files points to a declared struct
+// files_struct in most units), and BTF keeps a few forward declarations
+// too. When t (after typedefs) is KindFwd, CompleteType looks its name up
+// in ts and returns the complete type; otherwise, or when no definition
+// exists, it returns t unchanged. Dereferencing code calls it before
+// reading members.
+func CompleteType(ts TypeSource, t *Type) *Type {
+	r := t.Resolve()
+	if r == nil || r.Kind != KindFwd || r.Name == "" || ts == nil {
+		return t
+	}
+	kw := "struct "
+	if r.Union {
+		kw = "union "
+	}
+	c, err := ts.LookupType(kw + r.Name)
+	if err != nil || c.Kind == KindFwd {
+		return t
+	}
+	return c
+}

@@ -220,3 +220,31 @@ func TestDWARFOpenErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestCompleteType(t *testing.T) {
+	obj := buildDWARFObject(t)
+	d, err := OpenDWARF(obj, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	holder, _ := d.LookupType("struct holder")
+	o, _ := holder.FindMember("o")
+	fwd := o.Type.Elem
+	if fwd.Kind != KindFwd {
+		t.Fatalf("holder.o points to %v, want the unit's declaration", fwd.Kind)
+	}
+	c := CompleteType(d, fwd)
+	if c.Kind != KindStruct || c.Size != 4 || !c.HasMember("n") {
+		t.Errorf("CompleteType: %v size %d", c.Kind, c.Size)
+	}
+	lh, _ := d.LookupType("struct list_head")
+	if CompleteType(d, lh) != lh {
+		t.Error("CompleteType changed a complete type")
+	}
+	b := fixtureTypes(t)
+	op, _ := b.LookupType("struct opaque")
+	if CompleteType(b, op) != op {
+		t.Error("CompleteType of an undefined declaration must return it unchanged")
+	}
+}
