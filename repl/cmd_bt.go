@@ -367,3 +367,6 @@ func writeRegs(b *strings.Builder, r *BtRegs) {
 	fmt.Fprintf(b, "    R13: %s  R14: %s  R15: %s\n", get(walkers.RegR13), get(walkers.RegR14), get(walkers.RegR15))
 	fmt.Fprintf(b, "    ORIG_RAX: %s  CS: %s  SS: %s\n", get(walkers.RegOrigAX), get(walkers.RegCS)[12:], get(walkers.RegSS)[12:])
 }
+
+// HasTaskHeader implements TaskHeaderer: bt prints its own task header.
+func (r *BtResult) HasTaskHeader() bool { return true }

@@ -58,12 +58,20 @@ type ForeachEntry struct {
 	Error  string `json:"error,omitempty"`
 }
 
+// TaskHeaderer is implemented by results that print their own crash-style
+// task header (bt), so foreach does not print a second one.
+type TaskHeaderer interface {
+	HasTaskHeader() bool
+}
+
 // WriteText implements Result: a crash-style header per task, then the
 // command's output.
 func (f ForeachResult) WriteText(w io.Writer) error {
 	for _, e := range f.Tasks {
-		if _, err := fmt.Fprintf(w, "PID: %-7d TASK: %x  CPU: %-3d COMMAND: %q\n", e.PID, uint64(e.Task), e.CPU, e.Comm); err != nil {
-			return err
+		if th, ok := e.Result.(TaskHeaderer); !ok || !th.HasTaskHeader() {
+			if _, err := fmt.Fprintf(w, "PID: %-7d TASK: %x  CPU: %-3d COMMAND: %q\n", e.PID, uint64(e.Task), e.CPU, e.Comm); err != nil {
+				return err
+			}
 		}
 		if e.Error != "" {
 			fmt.Fprintf(w, "%s: %s\n", f.Command, e.Error)
