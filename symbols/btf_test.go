@@ -516,3 +516,43 @@ func FuzzBTFConvert(f *testing.F) {
 		}
 	})
 }
+
+// TestBTFConcurrent runs lookups, variable lookups, names and module
+// loading from several goroutines (run with -race).
+func TestBTFConcurrent(t *testing.T) {
+	base := fixtureBTF(t)
+	enc := newSplitEncoder(t, base)
+	enc.structType("mod_conn", 16, splitMember{"entry", baseTypeID(t, base, "list_head"), 0})
+	mod := enc.bytes()
+	b, err := NewBTFTypes(base, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.loadModules = func(*BTFTypes) ([]ModuleBTF, error) { return []ModuleBTF{{Name: "mod", Data: mod}}, nil }
+	names := []string{"struct list_head *", "struct mod_conn", "u64", "lh2_t", "char[16]", "struct bits"}
+	done := make(chan *Type, 8*len(names))
+	for g := 0; g < 8; g++ {
+		go func() {
+			for _, n := range names {
+				ty, err := b.LookupType(n)
+				if err != nil {
+					t.Error(err)
+				}
+				_, _ = b.VariableType("runqueues")
+				_ = b.Describe()
+				done <- ty
+			}
+		}()
+	}
+	seen := map[string]*Type{}
+	for i := 0; i < 8*len(names); i++ {
+		ty := <-done
+		if ty == nil {
+			continue
+		}
+		if prev, ok := seen[ty.String()]; ok && prev != ty {
+			t.Errorf("%s: two *Type values from concurrent lookups", ty)
+		}
+		seen[ty.String()] = ty
+	}
+}

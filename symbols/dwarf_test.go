@@ -248,3 +248,34 @@ func TestCompleteType(t *testing.T) {
 		t.Error("CompleteType of an undefined declaration must return it unchanged")
 	}
 }
+
+// TestDWARFConcurrent runs lookups from several goroutines (run with -race).
+func TestDWARFConcurrent(t *testing.T) {
+	obj := buildDWARFObject(t)
+	d, err := OpenDWARF(obj, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	errs := make(chan error, 64)
+	for g := 0; g < 8; g++ {
+		go func() {
+			var first error
+			for _, n := range []string{"struct node", "struct bits *", "u64", "struct opaque"} {
+				if _, err := d.LookupType(n); err != nil && first == nil {
+					first = err
+				}
+			}
+			if _, err := d.VariableType("offsets_x"); err != nil && first == nil {
+				first = err
+			}
+			_ = d.TypeNames()
+			errs <- first
+		}()
+	}
+	for g := 0; g < 8; g++ {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}
