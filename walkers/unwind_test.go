@@ -44,7 +44,11 @@ func (r orcRow) encode(f orcFormat) []byte {
 	b := make([]byte, 6)
 	binary.LittleEndian.PutUint16(b[0:], uint16(r.spOff))
 	binary.LittleEndian.PutUint16(b[2:], uint16(r.bpOff))
-	bits := uint16(r.spReg&0xf) | uint16(r.bpReg&0xf)<<4
+	sp, bp := r.spReg, r.bpReg
+	if f == orcV4 {
+		sp, bp = v4Reg[sp], v4Reg[bp]
+	}
+	bits := uint16(sp&0xf) | uint16(bp&0xf)<<4
 	switch f {
 	case orcV1, orcV2:
 		var t, end uint16
@@ -77,13 +81,16 @@ func (r orcRow) encode(f orcFormat) []byte {
 	return b
 }
 
-// v1..v3 register numbers.
+// v1..v3 register numbers; encode translates them for v4.
 const (
 	rUndef  = 0
 	rPrevSP = 1
 	rBP     = 4
 	rSP     = 5
 )
+
+// v4Reg maps a v1..v3 register number to 7.1's numbering.
+var v4Reg = map[int]int{0: 0, 1: 8, 2: 2, 3: 5, 4: 4, 5: 3, 6: 6, 7: 7, 8: 10, 9: 9}
 
 type kernel struct {
 	mem   *symtest.Memory
@@ -245,7 +252,7 @@ func frameNames(tr *Trace) []string {
 }
 
 func TestUnwindSleepingUserTask(t *testing.T) {
-	for _, f := range []orcFormat{orcV1, orcV2, orcV3} {
+	for _, f := range []orcFormat{orcV1, orcV2, orcV3, orcV4} {
 		t.Run(f.String(), func(t *testing.T) {
 			p, want := userTask(t, f)
 			u, err := NewUnwinder(p)
@@ -456,9 +463,6 @@ func TestORCFormatFromSamplesWithoutBTF(t *testing.T) {
 		var samples [][]byte
 		for i := 0; i < 100; i++ {
 			r := orcRow{spReg: rSP, spOff: int16(8 + 8*(i%5)), typ: 2}
-			if f == orcV4 {
-				r.spReg = 3 // SP in 7.1 numbering
-			}
 			samples = append(samples, r.encode(f))
 		}
 		best, bestScore := orcFormat(0), -1
@@ -475,6 +479,42 @@ func TestORCFormatFromSamplesWithoutBTF(t *testing.T) {
 		}
 		if best != f {
 			t.Errorf("%v detected as %v", f, best)
+		}
+	}
+}
+
+// TestSPIndirect covers both meanings of ORC_REG_SP_INDIRECT: *(sp)+off
+// since 5.12 and *(sp+off) before.
+func TestSPIndirect(t *testing.T) {
+	mem := symtest.NewMemory()
+	const base = 0xffffc90000020000
+	for a := uint64(base); a < base+defaultThreadSize; a += 4096 {
+		mem.WriteU64(a, 0)
+	}
+	sm := &stackMem{mem: mem}
+	sm.add(base, base+defaultThreadSize, StackTask, "task stack")
+	c := &unwindCore{mem: sm}
+	sp := uint64(base + 0x100)
+	for _, tc := range []struct {
+		name    string
+		atSP    uint64 // word at sp
+		atSPOff uint64 // word at sp+off
+		off     uint64
+		want    uint64
+	}{
+		{"offset 0", base + 0x2000, 0, 0, base + 0x2000},
+		{"new rule", base + 0x2000, 0xdead, 8, base + 0x2008},
+		{"old rule", 0xdead, base + 0x3000, 16, base + 0x3000},
+	} {
+		mem.WriteU64(sp, tc.atSP)
+		mem.WriteU64(sp+tc.off, tc.atSPOff)
+		if tc.off == 0 {
+			mem.WriteU64(sp, tc.atSP)
+		}
+		sm.regions[0].loaded = false
+		got, err := c.spIndirect(&unwState{sp: sp}, tc.off)
+		if err != nil || got != tc.want {
+			t.Errorf("%s: %#x, %v; want %#x", tc.name, got, err, tc.want)
 		}
 	}
 }
