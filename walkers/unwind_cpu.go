@@ -18,6 +18,11 @@ type runInfo struct {
 // cpuStates returns the per-CPU registers the image saved, if any. The kcore
 // image may offer them as CPUs() with or without an error.
 func cpuStates(p *symbols.Program) ([]kcore.CPUState, bool) {
+	// /proc/kcore's PRSTATUS notes hold no meaningful registers
+	// (fs/proc/kcore.c): a live kernel's running tasks cannot be unwound.
+	if p.Dump != nil && p.Dump.Live() {
+		return nil, false
+	}
 	var src any = p.Mem
 	if p.Dump != nil {
 		src = p.Dump
