@@ -173,16 +173,7 @@ func runBt(c *Call) (Result, error) {
 }
 
 // btCPUs lists the CPUs whose registers the image holds.
-func btCPUs(p *symbols.Program) []int {
-	if p.Dump == nil {
-		return nil
-	}
-	var cpus []int
-	for _, s := range p.Dump.CPUs() {
-		cpus = append(cpus, s.CPU)
-	}
-	return cpus
-}
+func btCPUs(p *symbols.Program) []int { return walkers.ActiveCPUs(p) }
 
 func btTrace(c *Call, task symbols.Object) (BtTrace, error) {
 	p := c.Prog

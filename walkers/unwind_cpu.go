@@ -165,3 +165,14 @@ func perCPUPointer(p *symbols.Program, sym string, cpu int) (uint64, error) {
 	}
 	return p.ReadU64(pa)
 }
+
+// ActiveCPUs lists the CPUs whose registers the image saved (the CPUs
+// "bt -a" shows); none for a live kernel.
+func ActiveCPUs(p *symbols.Program) []int {
+	states, _ := cpuStates(p)
+	var cpus []int
+	for _, s := range states {
+		cpus = append(cpus, s.CPU)
+	}
+	return cpus
+}
