@@ -1,6 +1,7 @@
 package kcore
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -218,4 +219,77 @@ func TestOpenErrors(t *testing.T) {
 	if _, err := Open("/nonexistent/vmcore", Options{}); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("missing file: %v", err)
 	}
+}
+
+// A /proc/kcore-shaped image read through the live code path: virtual
+// reads go straight to the segments, physical ones through RAM segments,
+// and VirtToPhys walks the page tables.
+func TestKcoreLayout(t *testing.T) {
+	for _, levels := range []int{4, 5} {
+		t.Run(fmt.Sprint(levels, "-level"), func(t *testing.T) {
+			m := newSynth(t, levels, 11)
+			path := m.writeELF(t, elfKcore, true, false)
+			f, err := os.Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := &Dump{path: path, file: f}
+			fi, _ := f.Stat()
+			if err := d.openKcore(f, fi.Size()); err != nil {
+				t.Fatal(err)
+			}
+			defer d.Close()
+			if !d.Live() || d.Format() != ProcKcore || len(d.CPUs()) != 0 {
+				t.Errorf("Live %v Format %q CPUs %d", d.Live(), d.Format(), len(d.CPUs()))
+			}
+			if want := uint64(4<<20 + 2<<20 + 64<<10); d.MemorySize() != want {
+				t.Errorf("MemorySize = %d, want %d", d.MemorySize(), want)
+			}
+			for i := 0; i < m.vmalloc4KN; i++ {
+				va := m.vmalloc4K + uint64(i)*synthPage
+				pa, err := d.VirtToPhys(va)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, want := make([]byte, 100), make([]byte, 100)
+				if err := d.ReadVirt(got, va); err != nil {
+					t.Fatal(err)
+				}
+				if err := d.ReadPhys(want, pa); err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(got, want) {
+					t.Errorf("vmalloc page %d: kcore segment and physical page differ", i)
+				}
+			}
+			got := make([]byte, 16)
+			if err := d.ReadVirt(got, m.kernelVA+0x100); err != nil {
+				t.Error(err)
+			}
+			if err := d.ReadVirt(got, m.vmalloc2M); !errors.Is(err, ErrNotInDump) {
+				t.Errorf("read outside kcore segments: %v", err)
+			}
+		})
+	}
+}
+
+// Without /proc/kcore the live open fails with an error that says why.
+func TestOpenLiveError(t *testing.T) {
+	d, err := OpenLive(Options{})
+	if err == nil {
+		defer d.Close()
+		if !d.Live() || d.VMCoreInfo() == nil {
+			t.Errorf("live image: Live %v, VMCOREINFO %v", d.Live(), d.VMCoreInfo() != nil)
+		}
+		b := make([]byte, 64)
+		stext, _ := d.VMCoreInfo().Symbol("_stext")
+		if err := d.ReadVirt(b, stext); err != nil {
+			t.Errorf("reading _stext live: %v", err)
+		}
+		return
+	}
+	if !strings.Contains(err.Error(), ProcKcore) {
+		t.Errorf("error %q does not name %s", err, ProcKcore)
+	}
+	t.Logf("live open: %v", err)
 }

@@ -3,6 +3,7 @@ package kcore
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -271,5 +272,61 @@ func TestSharedReassembled(t *testing.T) {
 		if ea == nil && !bytes.Equal(a[:n], b[:n]) {
 			t.Fatalf("read %d at phys %#x (%d bytes) differs", i, pa, n)
 		}
+	}
+}
+
+// Concurrent readers through a small cache see the same bytes as one
+// reader through a large one.
+func TestSharedConcurrent(t *testing.T) {
+	ref := openShared(t, Options{})
+	d := openShared(t, Options{CacheBytes: 256 << 10})
+	base, small := kernelMappings(t, ref)
+	stext, _ := ref.VMCoreInfo().Symbol("_stext")
+	rng := rand.New(rand.NewPCG(10, 11))
+	type job struct {
+		va   uint64
+		want []byte
+	}
+	var jobs []job
+	for len(jobs) < 400 {
+		var va uint64
+		switch rng.IntN(3) {
+		case 0:
+			va = stext + rng.Uint64N(16<<20)
+		case 1:
+			va = base + rng.Uint64N(ref.MemorySize())
+		case 2:
+			va = small[rng.IntN(len(small))].Virt + rng.Uint64N(4096)
+		}
+		b := make([]byte, 1+rng.IntN(6000))
+		if ref.ReadVirt(b, va) == nil {
+			jobs = append(jobs, job{va, b})
+		}
+	}
+	errs := make(chan error, 8)
+	for g := range 8 {
+		go func() {
+			for i := range jobs {
+				j := jobs[(i*7+g*13)%len(jobs)]
+				got := make([]byte, len(j.want))
+				if err := d.ReadVirt(got, j.va); err != nil {
+					errs <- err
+					return
+				}
+				if !bytes.Equal(got, j.want) {
+					errs <- fmt.Errorf("goroutine %d: bytes at %#x differ", g, j.va)
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if cs := d.CacheStats(); cs.Bytes > 256<<10 {
+		t.Errorf("cache over its bound: %+v", cs)
 	}
 }

@@ -287,6 +287,7 @@ type elfKind int
 const (
 	elfKdump elfKind = iota // PT_LOAD p_vaddr = direct map, + kernel text
 	elfQEMU                 // p_vaddr == p_paddr or 0, QEMU notes
+	elfKcore                // /proc/kcore: virtual PT_LOADs, vmalloc with p_paddr -1
 )
 
 // writeELF writes an ELF vmcore. With exclTail, the last page of each RAM
@@ -294,15 +295,30 @@ const (
 func (m *synthMachine) writeELF(t testing.TB, kind elfKind, vmcoreinfo, exclTail bool) string {
 	t.Helper()
 	notes := m.notes(noteOpts{qemu: kind == elfQEMU, vmcoreinfo: vmcoreinfo})
-	type load struct{ vaddr, paddr, memsz, filesz uint64 }
+	type load struct {
+		vaddr, paddr, memsz, filesz uint64
+		data                        []byte // instead of RAM at paddr
+	}
 	var loads []load
-	if kind == elfKdump {
-		loads = append(loads, load{m.kernelVA, m.kernelPA, 2 << 20, 2 << 20})
+	if kind == elfKdump || kind == elfKcore {
+		loads = append(loads, load{vaddr: m.kernelVA, paddr: m.kernelPA, memsz: 2 << 20, filesz: 2 << 20})
+	}
+	if kind == elfKcore {
+		notes = appendNote(notes, "CORE", ntTaskStruct, make([]byte, 64))
+		var vm []byte
+		for i := 0; i < m.vmalloc4KN; i++ {
+			pa := uint64(0x300000 - (i+1)*synthPage*3)
+			if i == 3 {
+				pa = 4<<30 + 0x3000
+			}
+			vm = append(vm, m.mem[pa/synthPage]...)
+		}
+		loads = append(loads, load{vaddr: m.vmalloc4K, paddr: noPaddr, memsz: uint64(len(vm)), filesz: uint64(len(vm)), data: vm})
 	}
 	for i, r := range m.ram {
 		l := load{paddr: r.lo, memsz: r.hi - r.lo, filesz: r.hi - r.lo}
 		switch kind {
-		case elfKdump:
+		case elfKdump, elfKcore:
 			l.vaddr = m.directBase + r.lo
 		case elfQEMU:
 			if i%2 == 0 {
@@ -349,6 +365,10 @@ func (m *synthMachine) writeELF(t testing.TB, kind elfKind, vmcoreinfo, exclTail
 	f.Write(notes)
 	for i, l := range loads {
 		f.Write(make([]byte, offs[i]-uint64(f.Len())))
+		if l.data != nil {
+			f.Write(l.data)
+			continue
+		}
 		ps := m.pageSize()
 		for pa := l.paddr; pa < l.paddr+l.filesz; pa += ps {
 			f.Write(m.mem[pa/ps])
