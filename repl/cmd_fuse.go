@@ -25,7 +25,7 @@ With ID, only that connection.
 JSON: {"connections": [{"addr","id","mounts":[{"super_block","fs","source",
 "mount_points"}],"connected","aborted","blocked","initialized","num_waiting",
 "num_background","active_background","max_background","devices",
-"requests":[{"addr","conn","queue","opcode","op","unique","nodeid","flags",
+"requests":[{"addr","conn","queue","opcode","op","unique","nodeid","path","flags",
 "pid","create_time","waiters":[task]}],"servers":[{"task","state",
 "exiting","fd","dev","how"}],"remedy","errors"}], "warnings": [...]}.
 Addresses are "0x..." strings; a task is {"addr","pid","tgid","comm"}.`,
@@ -94,7 +94,11 @@ func (f FuseResult) WriteText(w io.Writer) error {
 			fmt.Fprintln(w, "  requests: none")
 		}
 		for _, r := range c.Requests {
-			fmt.Fprintf(w, "  request #%d %-8s %-10s nodeid %d pid %d req %#x [%s]", r.Unique, r.Op, r.Queue, r.NodeID, r.PID, r.Addr, strings.Join(r.Flags, " "))
+			fmt.Fprintf(w, "  request #%d %-8s %-10s nodeid %d", r.Unique, r.Op, r.Queue, r.NodeID)
+			if r.Path != "" {
+				fmt.Fprintf(w, " %s", r.Path)
+			}
+			fmt.Fprintf(w, " pid %d req %#x [%s]", r.PID, r.Addr, strings.Join(r.Flags, " "))
 			for _, t := range r.Waiters {
 				fmt.Fprintf(w, "  waiter: %s", taskText(t))
 			}

@@ -50,7 +50,8 @@ type FuseConn struct {
 type FuseMountInfo struct {
 	SuperBlock uint64 `json:"super_block"`
 	Fs         string `json:"fs"`
-	Source     string `json:"source"`
+	// Source is the mount's source (mnt_devname), else the superblock's s_id.
+	Source string `json:"source"`
 	// MountPoints are the places the superblock is mounted, when found.
 	MountPoints []string `json:"mount_points,omitempty"`
 }
@@ -243,7 +244,58 @@ func FuseConnection(p *symbols.Program, addr uint64) (*FuseConn, error) {
 	c.Mounts, err = fuseMounts(p, fc)
 	note(err)
 	note(c.readRequests(p, fc))
+	c.resolveNodePaths(p)
 	return c, nil
+}
+
+// maxFuseInodes bounds the inodes read from one FUSE superblock.
+const maxFuseInodes = 1 << 16
+
+// resolveNodePaths fills the path of each request's nodeid from the
+// connection's superblocks: sb->s_inodes (inode.i_sb_list, fs/inode.c) of
+// struct fuse_inode { struct inode inode; u64 nodeid; ... }
+// (fs/fuse/fuse_i.h).
+func (c *FuseConn) resolveNodePaths(p *symbols.Program) {
+	want := map[uint64]bool{}
+	for _, r := range c.Requests {
+		if r.NodeID != 0 {
+			want[r.NodeID] = true
+		}
+	}
+	if len(want) == 0 {
+		return
+	}
+	inodeOff, err1 := p.OffsetOf("struct fuse_inode", "inode")
+	nodeOff, err2 := p.OffsetOf("struct fuse_inode", "nodeid")
+	listOff, err3 := p.OffsetOf("struct inode", "i_sb_list")
+	if err1 != nil || err2 != nil || err3 != nil {
+		return
+	}
+	found := map[uint64]string{}
+	for _, m := range c.Mounts {
+		sb, err := p.Object("struct super_block", m.SuperBlock)
+		if err != nil {
+			continue
+		}
+		head, err := sb.Member("s_inodes")
+		if err != nil {
+			continue
+		}
+		nodes, _ := listNodes(p, head.Addr(), maxFuseInodes)
+		for _, n := range nodes {
+			inode := n - listOff
+			id, err := p.ReadU64(inode - inodeOff + nodeOff)
+			if err != nil || !want[id] {
+				continue
+			}
+			if _, done := found[id]; !done {
+				found[id] = inodePathBest(p, inode)
+			}
+		}
+	}
+	for i := range c.Requests {
+		c.Requests[i].Path = found[c.Requests[i].NodeID]
+	}
 }
 
 // fuseMounts lists the superblocks on fc->mounts (struct fuse_mount
@@ -275,7 +327,14 @@ func fuseMounts(p *symbols.Program, fc symbols.Object) ([]FuseMountInfo, error) 
 		mi := FuseMountInfo{SuperBlock: sb}
 		if sb != 0 {
 			mi.Fs, mi.Source, _ = superBlockName(sbp)
-			mi.MountPoints = superBlockMountPoints(p, sb)
+			for _, m := range superBlockMounts(p, sb) {
+				if path, ok := mountPath(p, m); ok {
+					mi.MountPoints = append(mi.MountPoints, path)
+				}
+				if dn := mountDevName(p, m); dn != "" {
+					mi.Source = dn
+				}
+			}
 		}
 		out = append(out, mi)
 	}

@@ -8,6 +8,28 @@ import "github.com/kwalk/kwalk/symbols"
 // built like fs/d_path.c __prepend_path: the mountpoint dentry's path in
 // the parent mount, recursively, until a mount that is its own parent.
 func superBlockMountPoints(p *symbols.Program, sb uint64) []string {
+	var out []string
+	for _, m := range superBlockMounts(p, sb) {
+		if path, ok := mountPath(p, m); ok {
+			out = append(out, path)
+		}
+	}
+	return out
+}
+
+// mountDevName reads mount.mnt_devname, the source /proc/self/mountinfo
+// shows (fs/mount.h).
+func mountDevName(p *symbols.Program, m uint64) string {
+	o, err := p.Object("struct mount", m)
+	if err != nil {
+		return ""
+	}
+	s, _ := o.MemberString("mnt_devname")
+	return s
+}
+
+// superBlockMounts lists the struct mount addresses of sb.
+func superBlockMounts(p *symbols.Program, sb uint64) []uint64 {
 	s, err := p.Object("struct super_block", sb)
 	if err != nil {
 		return nil
@@ -39,13 +61,7 @@ func superBlockMountPoints(p *symbols.Program, sb uint64) []string {
 			mounts = append(mounts, n-off)
 		}
 	}
-	var out []string
-	for _, m := range mounts {
-		if path, ok := mountPath(p, m); ok {
-			out = append(out, path)
-		}
-	}
-	return out
+	return mounts
 }
 
 // mountPath returns where the struct mount at m is mounted.

@@ -83,11 +83,14 @@ func superBlockName(sb symbols.Object) (fs, id string, err error) {
 // maxPathDepth bounds dentry and mount parent walks.
 const maxPathDepth = 256
 
-// inodePathBest returns a path for the inode: its first alias dentry
+// inodePathBest returns a path for the inode: InodePath, else its first alias dentry
 // (inode.i_dentry, dentry.d_u.d_alias; fs/dcache.c) up to its superblock's
 // root, prefixed with where that superblock is first mounted. "" when no
 // dentry is found.
 func inodePathBest(p *symbols.Program, inode uint64) string {
+	if path, err := InodePath(p, inode); err == nil && path != "" {
+		return path
+	}
 	in, err := p.Object("struct inode", inode)
 	if err != nil {
 		return ""

@@ -59,6 +59,7 @@ type FuseReqRef struct {
 	Queue       string   `json:"queue"`
 	Flags       []string `json:"flags"`
 	NodeID      uint64   `json:"nodeid"`
+	Path        string   `json:"path,omitempty"`
 	Connected   bool     `json:"connected"`
 	Remedy      string   `json:"remedy"`
 }
@@ -191,9 +192,49 @@ func (a *waitAnalysis) loadFuse() {
 			}
 		}
 	}
+	// A server that is exiting has task->files = NULL while do_exit puts
+	// its files (kernel/exit.c exit_files): look for the files_struct
+	// being closed on the stacks of exiting tasks, for connections that
+	// have no server otherwise.
+	for i := range a.tasks {
+		t := &a.tasks[i]
+		if !t.Exiting() || t.State == "Z" || t.State == "X" {
+			continue
+		}
+		if files, err := t.Obj.MemberUint("files"); err != nil || files != 0 {
+			continue
+		}
+		stack, base := a.stack(t)
+		if stack == nil {
+			continue
+		}
+		files := closingFiles(a.p, stack, base)
+		if files == 0 {
+			continue
+		}
+		devs, _ := a.fusefs.scan(files)
+		for _, d := range devs {
+			if _, ok := a.connBy[d.Conn]; ok && len(a.servers[d.Conn]) == 0 || a.closingOnly(d.Conn) {
+				a.servers[d.Conn] = append(a.servers[d.Conn], FuseServer{Task: a.ref(t), State: t.State, Exiting: true,
+					FD: d.FD, Dev: d.Dev, How: fmt.Sprintf("its files_struct %#x, being closed on exit (exiting), holds /dev/fuse fd %d", files, d.FD)})
+			}
+		}
+	}
 	for _, fc := range a.conns {
 		fc.Servers = a.servers[fc.Addr]
 	}
+}
+
+// closingOnly reports whether every server found for conn so far was found
+// through a files_struct being closed.
+func (a *waitAnalysis) closingOnly(conn uint64) bool {
+	ss := a.servers[conn]
+	for _, s := range ss {
+		if !strings.Contains(s.How, "being closed") {
+			return false
+		}
+	}
+	return len(ss) > 0
 }
 
 func (a *waitAnalysis) ref(t *Task) TaskRef {
@@ -390,8 +431,11 @@ func (a *waitAnalysis) fuseWait(t *Task, r *FuseReq) TaskWait {
 	fc := a.connBy[r.Conn]
 	w := TaskWait{Task: a.blocked(t), Kind: WaitFuseRequest, Certain: true,
 		How: "task's wait_queue_entry is on fuse_req.waitq"}
-	ref := &FuseReqRef{Conn: r.Conn, Unique: r.Unique, Op: r.Op, Queue: r.Queue, Flags: r.Flags, NodeID: r.NodeID}
+	ref := &FuseReqRef{Conn: r.Conn, Unique: r.Unique, Op: r.Op, Queue: r.Queue, Flags: r.Flags, NodeID: r.NodeID, Path: r.Path}
 	what := fmt.Sprintf("FUSE request #%d %s (%s)", r.Unique, r.Op, r.Queue)
+	if r.Path != "" {
+		what = fmt.Sprintf("FUSE request #%d %s of %s (%s)", r.Unique, r.Op, r.Path, r.Queue)
+	}
 	if fc != nil {
 		ref.ConnID, ref.Connected, ref.Remedy = fc.ID, fc.Connected, fc.Remedy
 		for _, m := range fc.Mounts {
@@ -406,20 +450,6 @@ func (a *waitAnalysis) fuseWait(t *Task, r *FuseReq) TaskWait {
 	servers := a.servers[r.Conn]
 	for _, s := range servers {
 		w.Holders = append(w.Holders, Holder{Task: s.Task, How: "FUSE server: " + s.How, Certain: false})
-	}
-	if len(servers) == 0 && t.Exiting() {
-		// The waiter may be the server itself, its files being closed.
-		if stack, base := a.stack(t); stack != nil {
-			if files := closingFiles(a.p, stack, base); files != 0 && a.fusefs != nil {
-				devs, _ := a.fusefs.scan(files)
-				for _, d := range devs {
-					if d.Conn == r.Conn {
-						w.Holders = append(w.Holders, Holder{Task: a.ref(t), Certain: false,
-							How: fmt.Sprintf("FUSE server: its own files_struct %#x, being closed on exit, holds /dev/fuse fd %d", files, d.FD)})
-					}
-				}
-			}
-		}
 	}
 	if len(w.Holders) == 0 {
 		w.Note = "no task holds a /dev/fuse file of this connection: the server is gone"
@@ -527,5 +557,7 @@ func FuseConnections(p *symbols.Program) ([]*FuseConn, []string, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return a.conns, a.errs, nil
+	conns := append([]*FuseConn(nil), a.conns...)
+	sort.SliceStable(conns, func(i, j int) bool { return conns[i].ID < conns[j].ID })
+	return conns, a.errs, nil
 }
