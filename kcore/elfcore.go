@@ -33,39 +33,51 @@ type elfSeg struct {
 	vaddr, paddr, offset, filesz, memsz uint64
 }
 
-// segIndex finds the segment holding an address; segments are sorted by
-// start and may overlap (a kdump kernel-text PT_LOAD lies inside RAM).
+// segIndex finds the segment holding an address. Segments may overlap (a
+// kdump kernel-text PT_LOAD lies inside RAM; a QEMU paging=true dump maps
+// the same physical page at several virtual addresses), so the index is a
+// list of disjoint pieces, each served by the earliest-starting segment
+// that covers it.
 type segIndex struct {
-	segs  []elfSeg
-	start func(*elfSeg) uint64
+	segs   []elfSeg
+	pieces []segPiece // sorted, disjoint
+	start  func(*elfSeg) uint64
+}
+
+type segPiece struct {
+	lo, hi uint64 // [lo, hi)
+	seg    int
 }
 
 func newSegIndex(segs []elfSeg, start func(*elfSeg) uint64) segIndex {
 	s := append([]elfSeg(nil), segs...)
 	sort.SliceStable(s, func(i, j int) bool { return start(&s[i]) < start(&s[j]) })
-	return segIndex{segs: s, start: start}
-}
-
-// find returns the segment containing addr, or nil. A few earlier
-// segments are checked too, for overlaps.
-func (x *segIndex) find(addr uint64) *elfSeg {
-	i := sort.Search(len(x.segs), func(i int) bool { return x.start(&x.segs[i]) > addr }) - 1
-	for j := i; j >= 0 && j > i-16; j-- {
-		s := &x.segs[j]
-		if addr-x.start(s) < s.memsz {
-			return s
+	x := segIndex{segs: s, start: start}
+	var covered uint64
+	for i := range s {
+		lo, hi := start(&s[i]), start(&s[i])+s[i].memsz
+		if hi < lo { // wraps past the top of the address space
+			hi = ^uint64(0)
 		}
+		if i > 0 && hi <= covered {
+			continue
+		}
+		if i > 0 {
+			lo = max(lo, covered)
+		}
+		x.pieces = append(x.pieces, segPiece{lo, hi, i})
+		covered = hi
 	}
-	return nil
+	return x
 }
 
-// next returns the lowest segment start above addr, or false.
-func (x *segIndex) next(addr uint64) (uint64, bool) {
-	i := sort.Search(len(x.segs), func(i int) bool { return x.start(&x.segs[i]) > addr })
-	if i == len(x.segs) {
-		return 0, false
+// find returns the segment containing addr, or nil.
+func (x *segIndex) find(addr uint64) *elfSeg {
+	i := sort.Search(len(x.pieces), func(i int) bool { return x.pieces[i].hi > addr })
+	if i == len(x.pieces) || addr < x.pieces[i].lo {
+		return nil
 	}
-	return x.start(&x.segs[i]), true
+	return &x.segs[x.pieces[i].seg]
 }
 
 // elfCore is an ELF core: a kdump /proc/vmcore copy, a QEMU
@@ -213,10 +225,7 @@ func (e *elfCore) readSeg(x *segIndex, p []byte, addr uint64, phys bool) error {
 			return &ReadError{Addr: addr, Phys: phys, Err: ErrNotInDump}
 		}
 		off := addr - x.start(s)
-		n := uint64(len(p))
-		n = min(n, s.memsz-off)
-		// Prefer a later, overlapping segment's start as the limit
-		// only when this one ends; keep it simple: read within s.
+		n := min(uint64(len(p)), s.memsz-off)
 		if off >= s.filesz {
 			n = min(n, s.memsz-off)
 			if !e.zeroExcluded {

@@ -301,7 +301,11 @@ func (m *synthMachine) writeELF(t testing.TB, kind elfKind, vmcoreinfo, exclTail
 	}
 	var loads []load
 	if kind == elfKdump || kind == elfKcore {
-		loads = append(loads, load{vaddr: m.kernelVA, paddr: m.kernelPA, memsz: 2 << 20, filesz: 2 << 20})
+		text := load{vaddr: m.kernelVA, paddr: m.kernelPA, memsz: 2 << 20, filesz: 2 << 20}
+		if exclTail {
+			text.filesz -= synthPage
+		}
+		loads = append(loads, text)
 	}
 	if kind == elfKcore {
 		notes = appendNote(notes, "CORE", ntTaskStruct, make([]byte, 64))
