@@ -37,13 +37,23 @@ func IDREntries(idr symbols.Object) ([]IDREntry, error) {
 	return out, err
 }
 
-// IDRFind returns the pointer stored for id, or ok false.
+// IDRFind returns the pointer stored for id (idr_find, lib/idr.c), or ok
+// false.
 func IDRFind(idr symbols.Object, id uint64) (ptr uint64, ok bool, err error) {
-	es, err := IDREntries(idr)
-	for _, e := range es {
-		if e.ID == id {
-			return e.Ptr, true, nil
-		}
+	rt, err := idr.Member("idr_rt")
+	if err != nil {
+		return 0, false, err
 	}
-	return 0, false, err
+	var base uint64
+	if b, err := idr.MemberUint("idr_base"); err == nil {
+		base = b
+	}
+	if id < base {
+		return 0, false, nil
+	}
+	addr, isMem := rt.Address()
+	if !isMem {
+		return 0, false, fmt.Errorf("%s: idr not in memory", idr.Path())
+	}
+	return XArrayLoad(idr.Prog(), addr, id-base, rt.Path())
 }

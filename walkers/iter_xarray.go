@@ -136,3 +136,65 @@ func (w *xaWalker) node(addr, base uint64, depth int) error {
 	}
 	return nil
 }
+
+// XArrayLoad returns the entry stored at index in the struct xarray at addr
+// (xa_load, lib/xarray.c): a descent through the nodes, following sibling
+// entries of multi-index entries. ok is false when nothing is stored there.
+func XArrayLoad(p *symbols.Program, addr, index uint64, name string) (value uint64, ok bool, err error) {
+	if name == "" {
+		name = fmt.Sprintf("xarray %#x", addr)
+	}
+	headOff, err := p.OffsetOf("struct xarray", "xa_head")
+	if err != nil {
+		return 0, false, fmt.Errorf("%s: %w", name, err)
+	}
+	entry, err := p.ReadU64(addr + headOff)
+	if err != nil {
+		return 0, false, fmt.Errorf("%s: read xa_head: %w", name, err)
+	}
+	if !xaIsNode(entry) {
+		if index == 0 && entry != 0 && !xaIsInternal(entry) {
+			return entry, true, nil
+		}
+		return 0, false, nil
+	}
+	lay, err := xaNodeLayoutOf(p)
+	if err != nil {
+		return 0, false, fmt.Errorf("%s: %w", name, err)
+	}
+	for depth := 0; xaIsNode(entry); depth++ {
+		if depth > 16 {
+			return 0, false, fmt.Errorf("%s: %w: nodes nested deeper than any xarray", name, ErrListCorrupt)
+		}
+		node := xaToNode(entry)
+		var sb [1]byte
+		if err := p.Mem.ReadVirt(sb[:], node+lay.shiftOff); err != nil {
+			return 0, false, fmt.Errorf("%s: xa_node %#x: %w", name, node, err)
+		}
+		shift := uint64(sb[0])
+		if shift >= 64 {
+			return 0, false, fmt.Errorf("%s: %w: xa_node %#x has shift %d", name, ErrListCorrupt, node, shift)
+		}
+		if depth == 0 && shift+6 < 64 && index>>shift >= lay.chunk {
+			return 0, false, nil // beyond the top node's reach
+		}
+		off := (index >> shift) & (lay.chunk - 1)
+		if entry, err = p.ReadU64(node + lay.slotsOff + 8*off); err != nil {
+			return 0, false, fmt.Errorf("%s: xa_node %#x slot %d: %w", name, node, off, err)
+		}
+		// A sibling entry names the slot holding a multi-index entry
+		// (xa_mk_sibling: internal entries below the chunk size).
+		if xaIsInternal(entry) && !xaIsNode(entry) && entry>>2 < lay.chunk {
+			if entry, err = p.ReadU64(node + lay.slotsOff + 8*(entry>>2)); err != nil {
+				return 0, false, fmt.Errorf("%s: xa_node %#x sibling slot: %w", name, node, err)
+			}
+		}
+		if shift == 0 {
+			break
+		}
+	}
+	if entry == 0 || xaIsInternal(entry) {
+		return 0, false, nil
+	}
+	return entry, true, nil
+}

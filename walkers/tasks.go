@@ -275,8 +275,10 @@ func TaskFromObject(o symbols.Object) (Task, error) {
 func (w *taskWalk) decode(addr uint64, idleCPU int) Task {
 	p, l := w.p, w.lay
 	t := Task{Obj: p.ObjectAt(l.typ, addr), Addr: addr, CPU: -1}
-	buf := make([]byte, l.size)
-	if err := p.Mem.ReadVirt(buf, addr); err != nil {
+	// Only the span of the members decoded is read; buf is indexed by
+	// member offsets, so the bytes before spanLo stay zero.
+	buf := make([]byte, l.spanHi)
+	if err := p.Mem.ReadVirt(buf[l.spanLo:], addr+l.spanLo); err != nil {
 		t.Errors = append(t.Errors, fmt.Sprintf("read task_struct %#x: %v", addr, err))
 		return t
 	}

@@ -95,6 +95,10 @@ type taskLayout struct {
 
 	// struct signal_struct
 	sigThreadHead, sigSharedPending field
+
+	// spanLo, spanHi bound the bytes decode reads: the members above,
+	// not the whole (large) task_struct.
+	spanLo, spanHi uint64
 }
 
 type taskLayoutKey struct{}
@@ -143,6 +147,15 @@ func buildTaskLayout(p *symbols.Program) (*taskLayout, error) {
 	for name, f := range map[string]field{"state or __state": l.state, "pid": l.pid, "tgid": l.tgid, "comm": l.comm, "flags": l.flags} {
 		if !f.ok {
 			return nil, fmt.Errorf("%w: struct task_struct has no %s", symbols.ErrNoMember, name)
+		}
+	}
+	l.spanLo, l.spanHi = l.size, 0
+	for _, f := range []field{l.state, l.exitState, l.flags, l.onCPU, l.cpu, l.pid, l.tgid, l.comm, l.tasks,
+		l.threadNode, l.threadGroup, l.signal, l.realParent, l.threadPid, l.pendingSig, l.lastArrival,
+		l.workerPrivate, l.setChildTid} {
+		if f.ok {
+			l.spanLo = min(l.spanLo, f.off)
+			l.spanHi = max(l.spanHi, f.off+f.size)
 		}
 	}
 	if st, err := p.Type("struct signal_struct"); err == nil {
