@@ -175,6 +175,7 @@ func BenchmarkBTFDumpFirstLookup(b *testing.B) {
 	b.ReportMetric(float64((syms/n).Microseconds())/1000, "syms-ms")
 	b.ReportMetric(float64((load/n).Microseconds())/1000, "btf-ms")
 	b.ReportMetric(float64((lookup/n).Microseconds())/1000, "task_struct-ms")
+	reportMaxRSS(b)
 }
 
 // BenchmarkBTFLookupCached is the hot path: a lookup already converted.

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -115,6 +116,7 @@ func compareTypes(a, b *Type, path string, depth int) string {
 func TestDWARFVmlinuxVariables(t *testing.T) {
 	d, _ := openDebugDWARF(t)
 	defer d.Close()
+	d.SetModules([]string{"fuse"}) // the shared dump's loaded modules
 	// Every table entry must agree with DWARF on the type's spelling and
 	// size, where DWARF knows the variable.
 	for _, name := range GlobalNames() {
@@ -215,6 +217,15 @@ func BenchmarkDWARFFirstLookup(b *testing.B) {
 		}
 		d.Close()
 	}
+	reportMaxRSS(b)
+}
+
+// reportMaxRSS reports the process's peak resident set size.
+func reportMaxRSS(b *testing.B) {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err == nil {
+		b.ReportMetric(float64(ru.Maxrss)/1024, "maxrss-MB")
+	}
 }
 
 // BenchmarkDWARFFullIndex measures indexing every unit (TypeNames, misses).
@@ -225,4 +236,5 @@ func BenchmarkDWARFFullIndex(b *testing.B) {
 		b.ReportMetric(float64(n), "names")
 		d.Close()
 	}
+	reportMaxRSS(b)
 }
