@@ -135,64 +135,93 @@ func decodeNames(names []byte, n int, toks *[256]string, big bool) (*kallsymsNam
 	if n <= 0 || n > maxKallsyms {
 		return nil, fmt.Errorf("kallsyms_num_syms=%d is implausible (want 1..%d)", n, maxKallsyms)
 	}
+	// Grow with what decodes rather than trusting n: a lying count must not
+	// allocate up front.
+	est := min(n, 1<<12)
 	out := &kallsymsNames{
-		ends:   make([]uint32, n),
-		types:  make([]byte, n),
-		starts: make([]uint32, 0, (n+255)/256),
+		ends:   make([]uint32, 0, est),
+		types:  make([]byte, 0, est),
+		starts: make([]uint32, 0, est/256+1),
 		big:    big,
 	}
-	buf := make([]byte, 0, 16*n)
+	buf := make([]byte, 0, 16*est)
 	pos := 0
 	var scratch [maxSymbolName + maxToken]byte
 	for i := range n {
 		if i&0xff == 0 {
 			out.starts = append(out.starts, uint32(pos))
 		}
-		if pos >= len(names) {
-			return nil, fmt.Errorf("kallsyms_names: symbol %d of %d starts at offset %d, past the %d bytes read", i, n, pos, len(names))
+		exp, next, err := expandName(names, pos, toks, big, scratch[:0])
+		if err != nil {
+			return nil, fmt.Errorf("kallsyms_names: symbol %d of %d at offset %d: %w", i, n, pos, err)
 		}
-		l := int(names[pos])
-		pos++
-		if big && l&0x80 != 0 {
-			if pos >= len(names) {
-				return nil, fmt.Errorf("kallsyms_names: symbol %d: 2-byte length cut off at offset %d", i, pos)
-			}
-			l = l&0x7f | int(names[pos])<<7
-			pos++
-		}
-		if l == 0 {
-			return nil, fmt.Errorf("kallsyms_names: symbol %d has length 0 at offset %d", i, pos-1)
-		}
-		if pos+l > len(names) {
-			return nil, fmt.Errorf("kallsyms_names: symbol %d (%d tokens at offset %d) runs past the %d bytes read", i, l, pos, len(names))
-		}
-		exp := scratch[:0]
-		for _, b := range names[pos : pos+l] {
-			tok := toks[b]
-			if len(exp)+len(tok) > maxSymbolName+1 {
-				return nil, fmt.Errorf("kallsyms_names: symbol %d at offset %d expands past %d characters", i, pos, maxSymbolName)
-			}
-			exp = append(exp, tok...)
-		}
-		pos += l
-		if len(exp) < 2 {
-			return nil, fmt.Errorf("kallsyms_names: symbol %d at offset %d expands to %q: no name after the type", i, pos-l, exp)
-		}
-		if !isTypeLetter(exp[0]) {
-			return nil, fmt.Errorf("kallsyms_names: symbol %d at offset %d has type %q, not a letter", i, pos-l, exp[0])
-		}
-		for _, c := range exp[1:] {
-			if c <= ' ' || c > '~' {
-				return nil, fmt.Errorf("kallsyms_names: symbol %d at offset %d has byte %#x in its name", i, pos-l, c)
-			}
-		}
-		out.types[i] = exp[0]
+		pos = next
+		out.types = append(out.types, exp[0])
 		buf = append(buf, exp[1:]...)
-		out.ends[i] = uint32(len(buf))
+		out.ends = append(out.ends, uint32(len(buf)))
 	}
 	out.end = pos
 	out.all = string(buf)
 	return out, nil
+}
+
+// expandName expands the entry at pos into scratch (type letter first) and
+// returns the offset of the next entry. The expansion must be a type letter
+// and printable characters.
+func expandName(names []byte, pos int, toks *[256]string, big bool, scratch []byte) ([]byte, int, error) {
+	if pos >= len(names) {
+		return nil, 0, fmt.Errorf("starts past the %d bytes read", len(names))
+	}
+	l := int(names[pos])
+	pos++
+	if big && l&0x80 != 0 {
+		if pos >= len(names) {
+			return nil, 0, errors.New("2-byte length cut off")
+		}
+		l = l&0x7f | int(names[pos])<<7
+		pos++
+	}
+	if l == 0 {
+		return nil, 0, errors.New("length 0")
+	}
+	if pos+l > len(names) {
+		return nil, 0, fmt.Errorf("%d tokens run past the %d bytes read", l, len(names))
+	}
+	exp := scratch
+	for _, b := range names[pos : pos+l] {
+		tok := toks[b]
+		if len(exp)+len(tok) > maxSymbolName+1 {
+			return nil, 0, fmt.Errorf("expands past %d characters", maxSymbolName)
+		}
+		exp = append(exp, tok...)
+	}
+	if len(exp) < 2 {
+		return nil, 0, fmt.Errorf("expands to %q: no name after the type", exp)
+	}
+	if !isTypeLetter(exp[0]) {
+		return nil, 0, fmt.Errorf("type %q is not a letter", exp[0])
+	}
+	for _, c := range exp[1:] {
+		if c <= ' ' || c > '~' {
+			return nil, 0, fmt.Errorf("byte %#x in the name", c)
+		}
+	}
+	return exp, pos + l, nil
+}
+
+// namesLookValid reports whether the first k entries (or n, if fewer) at
+// names expand cleanly: a cheap test before a full decode.
+func namesLookValid(names []byte, n, k int, toks *[256]string, big bool) bool {
+	var scratch [maxSymbolName + maxToken]byte
+	pos := 0
+	for range min(n, k) {
+		_, next, err := expandName(names, pos, toks, big, scratch[:0])
+		if err != nil {
+			return false
+		}
+		pos = next
+	}
+	return true
 }
 
 func isTypeLetter(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }

@@ -31,7 +31,11 @@ import (
 var digitTokens = []byte("0\x001\x002\x003\x004\x005\x006\x007\x008\x009\x00")
 
 const (
-	scanChunk = 2 << 20
+	// minScanSyms: a kallsyms_num_syms below this is not taken from a scan
+	// (even a tiny kernel has a few thousand symbols); small numbers are
+	// common in rodata.
+	minScanSyms = 256
+	scanChunk   = 2 << 20
 	// scanMaxGap ends the scan after this many unreadable bytes in a row:
 	// the kernel image mapping ends at _end (arch/x86/mm/init_64.c
 	// cleanup_highmap).
@@ -148,48 +152,61 @@ func locateKallsyms(mem kcore.Memory, p, stext uint64, haveStext bool) (*kallsym
 func fwdIndex(fwd []byte, off uint64) []byte { return fwd[off : off+512] }
 
 // findNamesBefore walks back from the token table to kallsyms_names: an
-// 8-aligned address S preceded by kallsyms_num_syms (a u32 and 4 bytes of
-// alignment padding) and, before that, by a kernel-image address
-// (kallsyms_relative_base, or the last kallsyms_addresses entry). The names
-// decoded from S must be followed by kallsyms_markers that agree with them.
-// Markers are found forwards from the names, not backwards from the token
-// table, because kallsyms_seqs_of_names (3 bytes a symbol, 6.2+ and 6.1
-// stable) may sit between the two.
+// address S preceded by kallsyms_num_syms (a u32, then 4 bytes of padding
+// where the labels are 8-aligned as in 5.10 .. 6.x; 7.x aligns them to 4). The names decoded from S must be followed by
+// kallsyms_markers that agree with them. Markers are found forwards from the
+// names, not backwards from the token table, because kallsyms_seqs_of_names
+// (3 bytes a symbol, 6.2+ and 6.1 stable) may sit between the two.
+//
+// The window before the token table grows by doubling, so the
+// usual few MiB of tables are read about twice.
 func findNamesBefore(mem kcore.Memory, a kallsymsAddrs, table, index []byte, toks *[256]string, stext uint64, haveStext bool) (*kallsymsRaw, kallsymsAddrs, error) {
-	const chunk = 1 << 20
-	const maxCandidates = 64
-	imgLo, imgHi := uint64(kernelHalf), ^uint64(0)
-	if haveStext {
-		imgLo, imgHi = stext-(64<<20), stext+(1<<30)
-	}
-	floor := uint64(0)
-	if back := uint64(maxNamesBytes + 3*maxKallsyms); a.tokenTable > back {
-		floor = a.tokenTable - back
+	const maxCandidates = 1024
+	t := a.tokenTable &^ 3
+	maxWindow := uint64(maxNamesBytes)
+	if t < maxWindow+16 {
+		maxWindow = t - 16
 	}
 	var errs []error
 	tried := 0
-	for hi := a.tokenTable &^ 7; hi > floor+chunk+16; hi -= chunk {
-		lo := hi - chunk
-		buf, err := readTable(mem, lo-16, chunk+16, "kallsyms tables")
+	checked := uint64(0) // positions in [t-checked, t) are done
+	for w := uint64(1 << 20); checked < maxWindow; w *= 2 {
+		w = min(w, maxWindow)
+		region, err := readTable(mem, t-w-16, int(w+16), "kallsyms tables")
 		if err != nil {
 			break // below the readable image
 		}
-		for s := hi; s > lo; s -= 8 {
-			off := s - (lo - 16)
-			base := binary.LittleEndian.Uint64(buf[off-16:])
-			n := binary.LittleEndian.Uint32(buf[off-8:])
-			pad := binary.LittleEndian.Uint32(buf[off-4:])
-			if pad != 0 || n == 0 || n > maxKallsyms || base < imgLo || base >= imgHi {
+		lo := t - w - 16 // address of region[0]
+		for s := t - checked; s >= t-w && s > lo+16; s -= 4 {
+			off := s - lo
+			// kallsyms_num_syms just before the names, or before 4 bytes
+			// of padding when the labels are 8-aligned.
+			numAt := s - 4
+			n := binary.LittleEndian.Uint32(region[off-4:])
+			if n == 0 {
+				numAt, n = s-8, binary.LittleEndian.Uint32(region[off-8:])
+			}
+			// A kernel has thousands of symbols, 2 bytes of names each at least.
+			if n < minScanSyms || n > maxKallsyms || uint64(n)*2 > t-s {
+				continue
+			}
+			// The first names must expand cleanly before a full decode.
+			if !namesLookValid(region[off:], int(n), 16, toks, true) && !namesLookValid(region[off:], int(n), 16, toks, false) {
 				continue
 			}
 			if tried++; tried > maxCandidates {
-				return nil, a, fmt.Errorf("gave up after %d kallsyms_num_syms candidates before the token table at %#x: %w", maxCandidates, a.tokenTable, errors.Join(errs...))
+				break
 			}
-			raw, a2, err := tryNamesAt(mem, a, s, int(n), table, index, toks, stext, haveStext)
+			raw, a2, err := tryNamesAt(mem, a, s, numAt, int(n), region[off:], table, index, toks, stext, haveStext)
 			if err == nil {
 				return raw, a2, nil
 			}
 			errs = append(errs, fmt.Errorf("names at %#x: %w", s, err))
+		}
+		checked = w
+		if tried > maxCandidates {
+			errs = append(errs, fmt.Errorf("gave up after %d kallsyms_num_syms candidates", maxCandidates))
+			break
 		}
 	}
 	if len(errs) == 0 {
@@ -201,12 +218,9 @@ func findNamesBefore(mem kcore.Memory, a kallsymsAddrs, table, index []byte, tok
 	return nil, a, errors.Join(errs...)
 }
 
-// tryNamesAt decodes n names at s and checks the markers after them.
-func tryNamesAt(mem kcore.Memory, a kallsymsAddrs, s uint64, n int, table, index []byte, toks *[256]string, stext uint64, haveStext bool) (*kallsymsRaw, kallsymsAddrs, error) {
-	names, err := readTable(mem, s, int(a.tokenTable-s), "kallsyms_names")
-	if err != nil {
-		return nil, a, err
-	}
+// tryNamesAt decodes n names from names (the bytes at s up to the token
+// table) and checks the markers after them.
+func tryNamesAt(mem kcore.Memory, a kallsymsAddrs, s, numAt uint64, n int, names, table, index []byte, toks *[256]string, stext uint64, haveStext bool) (*kallsymsRaw, kallsymsAddrs, error) {
 	var errs []error
 	for _, big := range []bool{true, false} {
 		dec, err := decodeNames(names, n, toks, big)
@@ -220,24 +234,28 @@ func tryNamesAt(mem kcore.Memory, a kallsymsAddrs, s uint64, n int, table, index
 			continue
 		}
 		raw := &kallsymsRaw{numSyms: n, names: names, tokenTable: table, tokenIndex: index, markers: mk}
-		a.names, a.numSyms = s, s-8
+		a.names, a.numSyms = s, numAt
 		return finishScan(mem, a, raw, stext, haveStext)
 	}
 	return nil, a, errors.Join(errs...)
 }
 
-// finishScan finds the address table before kallsyms_num_syms and picks the
-// layout under which _stext decodes right.
+// finishScan finds the address table and picks the layout under which
+// _stext decodes right: before kallsyms_num_syms (the 5.10 .. 6.1 order), or
+// after kallsyms_token_index (the order of later kernels, where 7.0+ has no
+// kallsyms_relative_base and uses place-relative offsets).
 func finishScan(mem kcore.Memory, a kallsymsAddrs, raw *kallsymsRaw, stext uint64, haveStext bool) (*kallsymsRaw, kallsymsAddrs, error) {
 	n := uint64(raw.numSyms)
 	type layout struct {
-		offsets, relBase uint64
-		addresses        bool
+		offsets, relBase     uint64
+		addresses, noRelBase bool
 	}
+	align8 := func(v uint64) uint64 { return (v + 7) &^ 7 }
 	var layouts []layout
+	// Before num_syms: offsets, relative_base, num_syms.
 	relBase := (a.numSyms &^ 7) - 8
 	if a.numSyms >= 16 {
-		for _, size := range []uint64{(4*n + 7) &^ 7, 4 * n} {
+		for _, size := range []uint64{align8(4 * n), 4 * n} {
 			if relBase >= size {
 				layouts = append(layouts, layout{offsets: relBase - size, relBase: relBase})
 			}
@@ -246,10 +264,21 @@ func finishScan(mem kcore.Memory, a kallsymsAddrs, raw *kallsymsRaw, stext uint6
 	if a.numSyms&^7 >= 8*n {
 		layouts = append(layouts, layout{offsets: (a.numSyms &^ 7) - 8*n, addresses: true})
 	}
+	// After the token index: offsets[, relative_base], the labels aligned
+	// to 8 (6.x) or 4 (7.x).
+	for _, after := range []uint64{a.tokenIndex + 512, align8(a.tokenIndex + 512)} {
+		layouts = append(layouts,
+			layout{offsets: after, relBase: align8(after + 4*n)},
+			layout{offsets: after, noRelBase: true},
+			layout{offsets: after, addresses: true})
+		if after == align8(after) {
+			break
+		}
+	}
 	var errs []error
 	for _, l := range layouts {
 		r := *raw
-		r.addresses, r.hasRelBase, r.offsetsAddr = l.addresses, !l.addresses, l.offsets
+		r.addresses, r.hasRelBase, r.offsetsAddr = l.addresses, !l.addresses && !l.noRelBase, l.offsets
 		per := 4
 		if l.addresses {
 			per = 8
@@ -259,7 +288,7 @@ func finishScan(mem kcore.Memory, a kallsymsAddrs, raw *kallsymsRaw, stext uint6
 			errs = append(errs, err)
 			continue
 		}
-		if !l.addresses {
+		if r.hasRelBase {
 			if r.relBase, err = readTableU64(mem, l.relBase, "kallsyms_relative_base"); err != nil {
 				errs = append(errs, err)
 				continue
@@ -269,10 +298,10 @@ func finishScan(mem kcore.Memory, a kallsymsAddrs, raw *kallsymsRaw, stext uint6
 			errs = append(errs, fmt.Errorf("address table at %#x: %w", l.offsets, err))
 			continue
 		}
-		a.offsets, a.relBase, a.hasRelBase, a.addresses = l.offsets, l.relBase, !l.addresses, l.addresses
+		a.offsets, a.relBase, a.hasRelBase, a.addresses = l.offsets, l.relBase, r.hasRelBase, l.addresses
 		return &r, a, nil
 	}
-	return nil, a, fmt.Errorf("names at %#x decode, but no address table before kallsyms_num_syms at %#x checks out: %w", a.names, a.numSyms, errors.Join(errs...))
+	return nil, a, fmt.Errorf("names at %#x decode, but no address table checks out: %w", a.names, errors.Join(errs...))
 }
 
 // loadKallsymsScan scans the kernel image from SYMBOL(_stext) for kallsyms.

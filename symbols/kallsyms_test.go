@@ -139,6 +139,8 @@ func TestKallsymsScan(t *testing.T) {
 		{"5.10 base-relative", genOpts{enc: encBaseRelative}, 3},
 		{"absolute addresses", genOpts{enc: encAbsolute}, 3},
 		{"6.1 stable with seqs_of_names", genOpts{enc: encAbsolutePercpu, seqs: true}, 0},
+		{"later order: address table after the token index", genOpts{enc: encAbsolutePercpu, seqs: true, newOrder: true}, 0},
+		{"7.0+ place-relative", genOpts{enc: encPlaceRelative, seqs: true, newOrder: true}, 3},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -57,6 +57,13 @@ func TestSymbolsGeneratedDumps(t *testing.T) {
 					t.Error(err)
 				}
 			}
+			// The scan finds the tables on every kernel, where VMCOREINFO
+			// has them at the same address.
+			if _, ki, err := loadKallsymsScan(d, info); err != nil {
+				t.Errorf("forced scan: %v", err)
+			} else if want, ok := info.Symbol("kallsyms_names"); ok && ki.NamesAddr != want {
+				t.Errorf("scan found kallsyms_names at %#x, VMCOREINFO has %#x", ki.NamesAddr, want)
+			}
 			all := st
 			types, err := LoadBTFFromMemory(d, st)
 			if err != nil {

@@ -6,7 +6,7 @@ import (
 )
 
 func TestLoadKernelSymbolsSources(t *testing.T) {
-	syms := testKernelSyms(testText, 50)
+	syms := testKernelSyms(testText, 300) // a scan wants a kernel-sized count
 	base := uint64(testText + 0x210000)
 	mem, addrs := memWithKallsyms(t, base, syms, genOpts{enc: encAbsolutePercpu})
 	full := infoFor(addrs, testText+0x1000)
