@@ -242,3 +242,45 @@ func itoaT(n int) string {
 	b, _ := json.Marshal(n)
 	return string(b)
 }
+
+// TestRunScript interprets Go scripts against the real dump.
+func TestRunScript(t *testing.T) {
+	needRealDump(t)
+	truth := truthTasks(t)
+	want := 0
+	for _, c := range truth {
+		if strings.Contains(c, "hangfs") {
+			want++
+		}
+	}
+	r := runKwalk(t, nil, "run", "testdata/tasks_script.go", realDump, "hangfs")
+	if r.status != 0 || !strings.Contains(r.stdout, "init_task.comm=swapper/0\n") || !strings.Contains(r.stdout, "tasks="+itoaT(want)+"\n") {
+		t.Errorf("tasks_script: status %d, want %d hangfs tasks:\n%s%s", r.status, want, r.stdout, r.stderr)
+	}
+	p := runKwalk(t, nil, "p", realDump, "jiffies")
+	r = runKwalk(t, nil, "run", "testdata/plain_script.go", realDump)
+	j := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(p.stdout), "jiffies = "))
+	if r.status != 0 || strings.TrimSpace(r.stdout) != "jiffies="+j {
+		t.Errorf("plain_script: status %d, %q, p jiffies says %q: %s", r.status, r.stdout, j, r.stderr)
+	}
+	// Errors: a missing script, a script that does not compile, a Main error.
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.go")
+	os.WriteFile(bad, []byte("package main\nfunc main() { undefined() }\n"), 0o644)
+	failing := filepath.Join(dir, "fail.go")
+	os.WriteFile(failing, []byte("package main\nimport (\"errors\"; \"github.com/kwalk/kwalk/symbols\")\nfunc Main(p *symbols.Program, a []string) error { return errors.New(\"boom\") }\n"), 0o644)
+	for _, tc := range []struct {
+		script string
+		status int
+		stderr string
+	}{
+		{filepath.Join(dir, "none.go"), 66, "no such file"},
+		{bad, 3, "undefined"},
+		{failing, 3, "boom"},
+	} {
+		r := runKwalk(t, nil, "run", tc.script, realDump)
+		if r.status != tc.status || !strings.Contains(r.stderr, tc.stderr) {
+			t.Errorf("run %s: status %d (want %d), stderr %q", tc.script, r.status, tc.status, r.stderr)
+		}
+	}
+}

@@ -51,7 +51,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
 
-	needProg := true
+	needProg := inv.mode != modeScript // scripts open the kernel themselves
 	if inv.mode == modeBatch {
 		if c, ok := reg.Lookup(inv.words[0]); ok && c.NoProgram {
 			needProg = false
@@ -81,7 +81,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		warn(prog, stderr)
 		return runCommands(bctx, sess, inv, stderr)
 	case modeScript:
-		return runScript(ctx, prog, inv, stdout, stderr)
+		return runScript(ctx, inv, stdout, stderr)
 	}
 	// Interactive.
 	if !sess.JSON {
