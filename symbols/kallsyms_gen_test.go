@@ -73,6 +73,8 @@ type genOpts struct {
 	// seqs: kallsyms_seqs_of_names (3 bytes a symbol) between the markers
 	// and the token table, as 6.2+ and Debian's 6.1 stable have it.
 	seqs bool
+	// align4: labels aligned to 4 bytes (7.x) instead of 8.
+	align4 bool
 }
 
 // genKallsyms lays out kallsyms tables at base the way scripts/kallsyms.c
@@ -161,8 +163,12 @@ func genKallsyms(base uint64, in []genSym, o genOpts) ([]byte, map[string]uint64
 	}
 	img := make([]byte, 0, 1<<16)
 	addrs := map[string]uint64{}
+	align := 8
+	if o.align4 {
+		align = 4
+	}
 	label := func(name string) {
-		for len(img)%8 != 0 {
+		for len(img)%align != 0 {
 			img = append(img, 0)
 		}
 		addrs[name] = base + uint64(len(img))

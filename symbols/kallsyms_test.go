@@ -58,6 +58,7 @@ func TestKallsymsVMCoreInfoEncodings(t *testing.T) {
 		{"base-relative", genOpts{enc: encBaseRelative}, false},
 		{"absolute addresses", genOpts{enc: encAbsolute}, false},
 		{"place-relative (7.0+)", genOpts{enc: encPlaceRelative, newOrder: true}, false},
+		{"7.x 4-byte labels", genOpts{enc: encPlaceRelative, newOrder: true, align4: true, seqs: true}, false},
 		{"big symbol 2-byte length", genOpts{enc: encAbsolutePercpu, big: true}, true},
 		{"new order, base-relative", genOpts{enc: encBaseRelative, newOrder: true}, false},
 	}
@@ -141,6 +142,7 @@ func TestKallsymsScan(t *testing.T) {
 		{"6.1 stable with seqs_of_names", genOpts{enc: encAbsolutePercpu, seqs: true}, 0},
 		{"later order: address table after the token index", genOpts{enc: encAbsolutePercpu, seqs: true, newOrder: true}, 0},
 		{"7.0+ place-relative", genOpts{enc: encPlaceRelative, seqs: true, newOrder: true}, 3},
+		{"7.x 4-byte labels", genOpts{enc: encPlaceRelative, seqs: true, newOrder: true, align4: true}, 3},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

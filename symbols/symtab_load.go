@@ -123,7 +123,7 @@ func LoadKernelSymbols(mem kcore.Memory, info VMCoreInfo, opts SymbolOptions) (S
 	return nil, noSymbolsError(info, scanErr, errs)
 }
 
-var errNotGiven = errors.New("not given")
+var errNotGiven = errors.New("no file given")
 
 func asTable[T SymbolTable](t T, err error) (SymbolTable, error) {
 	if err != nil {

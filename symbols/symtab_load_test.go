@@ -37,7 +37,7 @@ func TestLoadKernelSymbolsSources(t *testing.T) {
 		{"no VMCOREINFO at all", empty, nil, SymbolOptions{}, "", []string{"no VMCOREINFO", "<release>-dbg"}},
 		{"typed nil VMCOREINFO", empty, (*mapInfo)(nil), SymbolOptions{}, "", []string{"no VMCOREINFO"}},
 		{"forced kallsyms on 5.10", mem, old, SymbolOptions{Source: SourceKallsyms}, "", []string{"kernel symbols from kallsyms", "kernel < 6.0"}},
-		{"forced vmlinux without a path", mem, full, SymbolOptions{Source: SourceVmlinux}, "", []string{"vmlinux", "not given"}},
+		{"forced vmlinux without a path", mem, full, SymbolOptions{Source: SourceVmlinux}, "", []string{"vmlinux", "no file given"}},
 		{"unknown source", mem, full, SymbolOptions{Source: "bogus"}, "", []string{"unknown symbol source"}},
 	}
 	for _, tc := range tests {
