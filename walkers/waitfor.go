@@ -399,6 +399,9 @@ func (a *waitAnalysis) waitOf(t *Task) (TaskWait, bool) {
 	if a.hasFrame(t, "zap_pid_ns_processes") {
 		return a.pidnsWait(t), true
 	}
+	if w, ok := a.fieldWait(t); ok {
+		return w, true
+	}
 	if w, ok := a.stackLockWait(t); ok {
 		return w, true
 	}

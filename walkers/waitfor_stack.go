@@ -135,40 +135,78 @@ func (a *waitAnalysis) stackWait(t *Task, relaxed bool) (TaskWait, bool) {
 	}
 	waiters := a.findStackWaiters(t)
 	var firstErr error
+	// Lock waiters share one shape (list, then task), as do other
+	// structures (futex_q's plist node): the frames must say which lock
+	// slowpath the task is in, unless there are no frames at all.
+	noFrames := a.trace(t) == nil || len(a.trace(t).Frames) == 0
 	for _, sw := range waiters {
-		head, err := a.listHeadOf(sw.node)
-		if err != nil {
-			if firstErr == nil {
-				firstErr = err
-			}
-			continue
-		}
-		var w TaskWait
-		var ok bool
-		// Lock waiters share one shape (list, then task), as do other
-		// structures (futex_q's plist node): the frames must say which lock
-		// slowpath the task is in, unless there are no frames at all.
-		noFrames := a.trace(t) == nil || len(a.trace(t).Frames) == 0
+		var lockType, listMember string
 		switch sw.kind {
 		case "struct rwsem_waiter":
 			if !isRwsem && !noFrames {
 				continue
 			}
-			w, ok = a.rwsemWait(t, sw, head)
+			lockType = "struct rw_semaphore"
 		case "struct mutex_waiter":
 			if !isMutex && !noFrames {
 				continue
 			}
-			w, ok = a.mutexWait(t, sw, head)
+			lockType = "struct mutex"
 		case "struct semaphore_waiter":
 			if !isSem && !noFrames {
 				continue
 			}
-			w, ok = a.semWait(t, sw, head)
+			lockType = "struct semaphore"
+		}
+		var addr uint64
+		how := stackHow
+		if lockType != "" {
+			if lt, err := a.p.Type(lockType); err == nil && !lt.HasMember("wait_list") && lt.HasMember("first_waiter") {
+				// 7.1+: no list head; find the lock whose first_waiter is on
+				// the ring (kernel/locking/mutex.c, rwsem.c, semaphore.c).
+				addr = a.lockByFirstWaiter(t, lockType, sw)
+				how = stackHowFirst
+				if addr == 0 {
+					if firstErr == nil {
+						firstErr = fmt.Errorf("%s on the stack at %#x: no %s on the task's stack has it as first_waiter's ring", sw.kind, sw.addr, lockType)
+					}
+					continue
+				}
+			} else {
+				listMember = "wait_list"
+			}
+		}
+		if addr == 0 {
+			head, err := a.listHeadOf(sw.node)
+			if err != nil {
+				if firstErr == nil {
+					firstErr = err
+				}
+				continue
+			}
+			if listMember != "" {
+				off, err := a.p.OffsetOf(lockType, listMember)
+				if err != nil {
+					continue
+				}
+				addr = head - off
+			} else {
+				addr = head
+			}
+		}
+		var w TaskWait
+		var ok bool
+		switch sw.kind {
+		case "struct rwsem_waiter":
+			w, ok = a.rwsemWait(t, sw.addr, addr, how)
+		case "struct mutex_waiter":
+			w, ok = a.mutexWait(t, sw.addr, addr, how)
+		case "struct semaphore_waiter":
+			w, ok = a.semWait(t, sw.addr, addr, how)
 		case "struct swait_queue":
-			w, ok = a.swaitWait(t, sw, head, isComp)
+			w, ok = a.swaitWait(t, sw, addr, isComp)
 		case "struct wait_queue_entry":
-			w, ok = a.waitqWait(t, sw, head)
+			w, ok = a.waitqWait(t, sw, addr)
 		}
 		if ok {
 			return w, true
@@ -183,28 +221,58 @@ func (a *waitAnalysis) stackWait(t *Task, relaxed bool) (TaskWait, bool) {
 	return TaskWait{}, false
 }
 
-const stackHow = "waiter structure on the task's stack, verified linked into the lock's wait list"
+const (
+	stackHow      = "waiter structure on the task's stack, verified linked into the lock's wait list"
+	stackHowFirst = "waiter structure on the task's stack, on the ring of the lock's first_waiter (lock address found on the stack)"
+)
 
-func queuePos(ws []LockWaiter, waiter uint64) (int, int) {
+// lockByFirstWaiter finds, for the 7.1+ headless waiter ring, the lock
+// whose first_waiter is one of the ring's waiters: a word on t's stack
+// (the lock pointer the slowpath keeps) pointing at a lockType whose
+// first_waiter is on the ring.
+func (a *waitAnalysis) lockByFirstWaiter(t *Task, lockType string, sw stackWaiter) uint64 {
+	fwOff, err := a.p.OffsetOf(lockType, "first_waiter")
+	if err != nil {
+		return 0
+	}
+	ring, _ := circularNodes(a.p, sw.node, MaxWaiters)
+	listOff := sw.node - sw.addr
+	onRing := map[uint64]bool{}
+	for _, n := range ring {
+		onRing[n-listOff] = true
+	}
+	stack, base := a.stack(t)
+	seen := map[uint64]bool{}
+	for off := 0; off+8 <= len(stack); off += 8 {
+		v := binary.LittleEndian.Uint64(stack[off:])
+		if !isKernelPointer(v) || seen[v] || (v >= base && v < base+uint64(len(stack))) {
+			continue
+		}
+		seen[v] = true
+		if fw, err := a.p.ReadU64(v + fwOff); err == nil && onRing[fw] {
+			return v
+		}
+	}
+	return 0
+}
+
+// queuePos returns the 1-based place of the waiter structure waiter (or,
+// when waiter is 0, of the first waiter of task) and the queue length.
+func queuePos(ws []LockWaiter, waiter, task uint64) (int, int) {
 	for i, w := range ws {
-		if w.Waiter == waiter {
+		if (waiter != 0 && w.Waiter == waiter) || (waiter == 0 && w.Task.Addr == task) {
 			return i + 1, len(ws)
 		}
 	}
 	return 0, len(ws)
 }
 
-func (a *waitAnalysis) rwsemWait(t *Task, sw stackWaiter, head uint64) (TaskWait, bool) {
-	off, err := a.p.OffsetOf("struct rw_semaphore", "wait_list")
-	if err != nil {
-		return TaskWait{}, false
-	}
-	addr := head - off
+func (a *waitAnalysis) rwsemWait(t *Task, waiter, addr uint64, how string) (TaskWait, bool) {
 	info, err := Rwsem(a.p, addr)
 	if err != nil || info.Count&rwsemFlagWaiters == 0 {
 		return TaskWait{}, false
 	}
-	pos, n := queuePos(info.Waiters, sw.addr)
+	pos, n := queuePos(info.Waiters, waiter, t.Addr)
 	if pos == 0 {
 		return TaskWait{}, false
 	}
@@ -212,7 +280,7 @@ func (a *waitAnalysis) rwsemWait(t *Task, sw stackWaiter, head uint64) (TaskWait
 	if info.Waiters[pos-1].Type == "read" {
 		kind = WaitRwsemRead
 	}
-	w := TaskWait{Task: a.blocked(t), Kind: kind, How: stackHow, Certain: true, Position: pos, QueueLen: n}
+	w := TaskWait{Task: a.blocked(t), Kind: kind, How: how, Certain: true, Position: pos, QueueLen: n}
 	w.Object = WaitObject{Type: "rw_semaphore", Addr: addr, What: a.describeLock(addr, "rw_semaphore")}
 	switch {
 	case info.Owner != nil:
@@ -237,23 +305,18 @@ func (a *waitAnalysis) rwsemWait(t *Task, sw stackWaiter, head uint64) (TaskWait
 	return w, true
 }
 
-func (a *waitAnalysis) mutexWait(t *Task, sw stackWaiter, head uint64) (TaskWait, bool) {
-	off, err := a.p.OffsetOf("struct mutex", "wait_list")
-	if err != nil {
-		return TaskWait{}, false
-	}
-	addr := head - off
+func (a *waitAnalysis) mutexWait(t *Task, waiter, addr uint64, how string) (TaskWait, bool) {
 	info, err := Mutex(a.p, addr)
 	if err != nil || info.OwnerRaw&mutexFlagWaiters == 0 {
 		// A mutex with waiters has MUTEX_FLAG_WAITERS set (kernel/locking/mutex.c
 		// __mutex_add_waiter).
 		return TaskWait{}, false
 	}
-	pos, n := queuePos(info.Waiters, sw.addr)
+	pos, n := queuePos(info.Waiters, waiter, t.Addr)
 	if pos == 0 {
 		return TaskWait{}, false
 	}
-	w := TaskWait{Task: a.blocked(t), Kind: WaitMutex, How: stackHow, Certain: true, Position: pos, QueueLen: n}
+	w := TaskWait{Task: a.blocked(t), Kind: WaitMutex, How: how, Certain: true, Position: pos, QueueLen: n}
 	w.Object = WaitObject{Type: "mutex", Addr: addr, What: a.describeLock(addr, "mutex")}
 	if info.Owner != nil {
 		how := "mutex.owner"
@@ -267,21 +330,16 @@ func (a *waitAnalysis) mutexWait(t *Task, sw stackWaiter, head uint64) (TaskWait
 	return w, true
 }
 
-func (a *waitAnalysis) semWait(t *Task, sw stackWaiter, head uint64) (TaskWait, bool) {
-	off, err := a.p.OffsetOf("struct semaphore", "wait_list")
-	if err != nil {
-		return TaskWait{}, false
-	}
-	addr := head - off
+func (a *waitAnalysis) semWait(t *Task, waiter, addr uint64, how string) (TaskWait, bool) {
 	info, err := Semaphore(a.p, addr)
 	if err != nil {
 		return TaskWait{}, false
 	}
-	pos, n := queuePos(info.Waiters, sw.addr)
+	pos, n := queuePos(info.Waiters, waiter, t.Addr)
 	if pos == 0 {
 		return TaskWait{}, false
 	}
-	w := TaskWait{Task: a.blocked(t), Kind: WaitSemaphore, How: stackHow, Certain: true, Position: pos, QueueLen: n}
+	w := TaskWait{Task: a.blocked(t), Kind: WaitSemaphore, How: how, Certain: true, Position: pos, QueueLen: n}
 	w.Object = WaitObject{Type: "semaphore", Addr: addr, What: a.describeLock(addr, "semaphore")}
 	if info.LastHolder != nil {
 		w.Holders = append(w.Holders, Holder{Task: a.refAt(info.LastHolder.Addr), How: "semaphore.last_holder (hint)", Certain: false})
@@ -431,4 +489,45 @@ func superBlockOfMember(p *symbols.Program, addr uint64, member string) (uint64,
 		return 0, false
 	}
 	return sb.Addr(), true
+}
+
+// Hung-task blocker types, the low two bits of task_struct.blocker
+// (include/linux/hung_task.h, CONFIG_DETECT_HUNG_TASK_BLOCKER, 6.16+).
+const (
+	blockerMutex       = 0
+	blockerSem         = 1
+	blockerRwsemReader = 2
+	blockerRwsemWriter = 3
+	blockerTypeMask    = 3
+)
+
+// fieldWait reads what t waits on from the fields the kernel keeps for it,
+// when the types have them: task_struct.blocker (lock address | type) and
+// task_struct.blocked_on (a struct mutex * since 6.18; the value -1 is
+// PROXY_WAKING in 7.1, not a lock; kernel/locking/mutex.c).
+func (a *waitAnalysis) fieldWait(t *Task) (TaskWait, bool) {
+	tt := t.Obj.Type()
+	if tt.HasMember("blocker") {
+		if v, err := t.Obj.MemberUint("blocker"); err == nil && v != 0 {
+			addr := v &^ blockerTypeMask
+			how := "task_struct.blocker (hung-task blocker tracking)"
+			switch v & blockerTypeMask {
+			case blockerMutex:
+				return a.mutexWait(t, 0, addr, how)
+			case blockerSem:
+				return a.semWait(t, 0, addr, how)
+			default:
+				return a.rwsemWait(t, 0, addr, how)
+			}
+		}
+	}
+	if m, ok := tt.FindMember("blocked_on"); ok {
+		pt := m.Type.Resolve()
+		if pt != nil && pt.Kind == symbols.KindPointer && pt.Elem != nil && pt.Elem.Resolve() != nil && pt.Elem.Resolve().Name == "mutex" {
+			if v, err := t.Obj.MemberUint("blocked_on"); err == nil && v != 0 && v != ^uint64(0) {
+				return a.mutexWait(t, 0, v, "task_struct.blocked_on")
+			}
+		}
+	}
+	return TaskWait{}, false
 }
