@@ -29,6 +29,8 @@ const (
 	FormatMakedumpfileZlib   = Format("makedumpfile-zlib")     // makedumpfile -c -d 0
 	FormatMakedumpfileLZO    = Format("makedumpfile-lzo")      // makedumpfile -l -d 0
 	FormatMakedumpfileZlib31 = Format("makedumpfile-zlib-d31") // makedumpfile -c -d 31
+	FormatMakedumpfileSnappy = Format("makedumpfile-snappy")   // makedumpfile -p -d 0, when built with snappy
+	FormatMakedumpfileZstd   = Format("makedumpfile-zstd")     // makedumpfile -z -d 0, when built with zstd
 	// QEMU ≥ 8.2 also writes kdump-raw-*; the generator adds them when offered.
 	FormatKdumpRawZlib = Format("kdump-raw-zlib")
 )

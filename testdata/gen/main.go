@@ -162,6 +162,12 @@ func run(only string, jobs int, force, list, noApt bool) error {
 				}
 				r := &guestRun{g: w.g, pk: pk, hangfs: hangfs, dir: w.dir, tmp: w.dir + ".tmp", log: glog, times: map[string]float64{}}
 				if err := r.generate(ctx); err != nil {
+					// Keep the console for a look; drop the partial dumps.
+					failed := w.dir + ".failed-console.log"
+					if os.Rename(filepath.Join(r.tmp, "console.log"), failed) == nil {
+						err = fmt.Errorf("%w\n(console kept in %s)", err, failed)
+					}
+					os.RemoveAll(r.tmp)
 					return err
 				}
 				pruneOld(w.dir, glog)
@@ -196,7 +202,7 @@ func pruneOld(dir string, log func(string, ...any)) {
 	name := base[:strings.LastIndexByte(base, '-')+1]
 	old, _ := filepath.Glob(filepath.Join(filepath.Dir(dir), name+"*"))
 	for _, o := range old {
-		if o != dir && !strings.HasSuffix(o, ".tmp") {
+		if o != dir && o != dir+".tmp" {
 			log("removing old dump %s", o)
 			os.RemoveAll(o)
 		}

@@ -165,14 +165,28 @@ func (s *stager) threads(arg string) error {
 	if err != nil || n <= 0 {
 		return fmt.Errorf("threads: bad count %q", arg)
 	}
+	// The default limit scales with memory (kernel/fork.c set_max_threads:
+	// a 1 GB guest allows about 7,800 threads in all).
+	if err := os.WriteFile("/proc/sys/kernel/threads-max", []byte(strconv.Itoa(4*n+10000)), 0o644); err != nil {
+		return fmt.Errorf("threads: raise threads-max: %w", err)
+	}
 	pid, err := start("hangfs", "threads", arg)
 	if err != nil {
 		return err
 	}
 	s.addRole("threads.proc", pid)
-	return pollFor(10*time.Minute, "threads", func() bool {
+	var gone bool
+	err = pollFor(10*time.Minute, "threads", func() bool {
+		if st, err := readStat(fmt.Sprintf("/proc/%d/stat", pid)); err != nil || st.state == "Z" {
+			gone = true
+			return true
+		}
 		return len(numericDir(fmt.Sprintf("/proc/%d/task", pid))) >= n
 	})
+	if gone {
+		return fmt.Errorf("threads: process %d exited before starting %d threads", pid, n)
+	}
+	return err
 }
 
 // server starts "hangfs serve" and waits until it serves.
