@@ -229,6 +229,13 @@ func TestBatchRealDump(t *testing.T) {
 	if r.status != 0 || !strings.Contains(string(b), "swapper/0") || !strings.Contains(string(b), "init_task.pid = 0") || r.stdout != "" {
 		t.Errorf("-i with redirects: status %d, file %q, stdout %q, stderr %q", r.status, b, r.stdout, r.stderr)
 	}
+	// Commands on stdin when it is not a terminal: no prompt, no banner.
+	cmd := exec.Command(kwalkBinary(t), realDump)
+	cmd.Stdin = strings.NewReader("p init_task.comm\np init_task.pid\n")
+	b, err := cmd.Output()
+	if err != nil || string(b) != "init_task.comm = \"swapper/0\"\ninit_task.pid = 0\n" {
+		t.Errorf("commands from stdin: %v: %q", err, b)
+	}
 	// Statuses: unreadable memory fails the command (3); a bad flag is 64.
 	if r = runKwalk(t, nil, "rd", realDump, "0"); r.status != 3 {
 		t.Errorf("rd 0: status %d, want 3: %s", r.status, r.stderr)

@@ -83,7 +83,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case modeScript:
 		return runScript(ctx, inv, stdout, stderr)
 	}
-	// Interactive.
+	// Interactive, unless stdin is not a terminal: then the commands come
+	// from stdin, without prompt or banner (echo ps | kwalk vmcore).
+	if !stdinIsTerminal() {
+		inv.inputFile = "-"
+		warn(prog, stderr)
+		return runCommands(ctx, sess, inv, stderr)
+	}
 	if !sess.JSON {
 		sess.Exec(ctx, "sys")
 	}
@@ -190,6 +196,11 @@ func warn(prog *symbols.Program, stderr io.Writer) {
 	for _, w := range prog.Warnings {
 		fmt.Fprintln(stderr, "WARNING:", w)
 	}
+}
+
+func stdinIsTerminal() bool {
+	_, err := unix.IoctlGetTermios(int(os.Stdin.Fd()), unix.TCGETS)
+	return err == nil
 }
 
 func pathExists(p string) bool {
