@@ -330,28 +330,32 @@ func testSyscallDump(t *testing.T, f *dumpFixture) {
 	}
 }
 
-// BenchmarkStackAllTasks unwinds every task of the dump (the unwinder's
+// BenchmarkStackAllTasks unwinds every task of each dump (the unwinder's
 // tables are built once, outside the loop).
 func BenchmarkStackAllTasks(b *testing.B) {
-	f := openStackDump(b, stackDumps(b)[0])
-	tasks, err := Tasks(f.prog)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := UnwinderFor(f.prog); err != nil {
-		b.Fatal(err)
-	}
-	b.ResetTimer()
-	frames := 0
-	for i := 0; i < b.N; i++ {
-		for _, task := range tasks {
-			if tr, err := Stack(f.prog, task.Obj); err == nil {
-				frames += len(tr.Frames)
+	for _, spec := range stackDumps(b) {
+		b.Run(spec.name, func(b *testing.B) {
+			f := openStackDump(b, spec)
+			tasks, err := Tasks(f.prog)
+			if err != nil {
+				b.Fatal(err)
 			}
-		}
+			if _, err := UnwinderFor(f.prog); err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			frames := 0
+			for i := 0; i < b.N; i++ {
+				for _, task := range tasks {
+					if tr, err := Stack(f.prog, task.Obj); err == nil {
+						frames += len(tr.Frames)
+					}
+				}
+			}
+			b.ReportMetric(float64(len(tasks)), "tasks/op")
+			b.ReportMetric(float64(frames)/float64(b.N), "frames/op")
+		})
 	}
-	b.ReportMetric(float64(len(tasks)), "tasks/op")
-	b.ReportMetric(float64(frames)/float64(b.N), "frames/op")
 }
 
 // BenchmarkStackAllTasksCold is the first bt of a session: a new unwinder

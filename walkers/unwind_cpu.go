@@ -1,6 +1,7 @@
 package walkers
 
 import (
+	"encoding/binary"
 	"fmt"
 	"strings"
 
@@ -41,7 +42,14 @@ func cpuStates(p *symbols.Program) ([]kcore.CPUState, bool) {
 
 // taskCPU returns the CPU the task last ran on.
 func (u *Unwinder) taskCPU(task symbols.Object) (int, error) {
-	v, err := task.MemberUint(u.task.cpuMember)
+	l := u.task
+	if l.offsOK {
+		var b [8]byte
+		if err := u.p.Mem.ReadVirt(b[:l.cpuSize], task.Addr()+l.offCPU); err == nil {
+			return int(int32(binary.LittleEndian.Uint32(b[:]))), nil
+		}
+	}
+	v, err := task.MemberUint(l.cpuMember)
 	if err != nil {
 		return 0, err
 	}

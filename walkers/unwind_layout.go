@@ -2,6 +2,7 @@ package walkers
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/kwalk/kwalk/symbols"
 )
@@ -16,6 +17,22 @@ type taskStackLayout struct {
 	// cpuMember is where task_struct keeps its CPU: thread_info.cpu since
 	// 5.16 (bcf9033e5449), task_struct.cpu before (include/linux/sched.h).
 	cpuMember string
+	// Offsets in task_struct of stack, thread.sp and the CPU (cpuSize
+	// bytes), read directly on the hot path; ok false when the types lack
+	// them (the Object API then says what is missing).
+	offStack, offThreadSP, offCPU, cpuSize uint64
+	offsOK                                 bool
+}
+
+// taskWord reads a word member of task at a precomputed offset, or through
+// the Object API (with its error messages) when offsets are unknown.
+func (l *taskStackLayout) taskWord(task symbols.Object, off uint64, member string) (uint64, error) {
+	if l.offsOK {
+		if v, err := task.Prog().ReadU64(task.Addr() + off); err == nil {
+			return v, nil
+		}
+	}
+	return task.MemberUint(member)
 }
 
 // defaultThreadSize is THREAD_SIZE on x86_64 without KASAN: PAGE_SIZE << 2
@@ -63,6 +80,18 @@ func newTaskStackLayout(p *symbols.Program) (*taskStackLayout, error) {
 		if ti, ok := t.FindMember("thread_info"); ok && ti.Type.HasMember("cpu") {
 			l.cpuMember = "thread_info.cpu"
 		}
+		o1, err1 := p.OffsetOfType(t, "stack")
+		o2, err2 := p.OffsetOfType(t, "thread.sp")
+		o3, err3 := p.OffsetOfType(t, l.cpuMember)
+		var cpuSize uint64
+		if err3 == nil {
+			if m, ok := memberType(t, l.cpuMember); ok {
+				cpuSize = m.Resolve().Size
+			}
+		}
+		if err1 == nil && err2 == nil && err3 == nil && (cpuSize == 4 || cpuSize == 8) {
+			l.offStack, l.offThreadSP, l.offCPU, l.cpuSize, l.offsOK = o1, o2, o3, cpuSize, true
+		}
 	}
 	return l, nil
 }
@@ -75,7 +104,7 @@ func (l *taskStackLayout) stackBase(task symbols.Object) (uint64, error) {
 	if rt := task.Type().Resolve(); rt == nil || rt.Name != "task_struct" {
 		return 0, fmt.Errorf("%s is %s: %w", task.Path(), task.Type(), errNotTask)
 	}
-	base, err := task.MemberUint("stack")
+	base, err := l.taskWord(task, l.offStack, "stack")
 	if err != nil {
 		return 0, err
 	}
@@ -113,4 +142,17 @@ func newPtRegsLayout(p *symbols.Program) *ptRegsLayout {
 		l.size = sz
 	}
 	return l
+}
+
+// memberType returns the type of a dotted member path of t.
+func memberType(t *symbols.Type, path string) (*symbols.Type, bool) {
+	cur := t
+	for _, name := range strings.Split(path, ".") {
+		m, ok := cur.FindMember(name)
+		if !ok {
+			return nil, false
+		}
+		cur = m.Type
+	}
+	return cur, true
 }

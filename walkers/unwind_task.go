@@ -121,7 +121,7 @@ func (u *Unwinder) Stack(task symbols.Object) (*Trace, error) {
 // at ret_addr with sp just above the frame (unwind_orc.c __unwind_start).
 func (u *Unwinder) sleepingState(task symbols.Object, mem *stackMem) (unwState, error) {
 	var st unwState
-	tsp, err := task.MemberUint("thread.sp")
+	tsp, err := u.task.taskWord(task, u.task.offThreadSP, "thread.sp")
 	if err != nil {
 		return st, err
 	}
