@@ -1,5 +1,3 @@
-// Package walkers turns a Program's memory into kernel objects: tasks,
-// stacks, files, locks. Walkers return plain Go values; they never print.
 package walkers
 
 import (
