@@ -1,0 +1,183 @@
+package walkers
+
+import (
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// vfsScene is a small tree: rootfs "/" with /mnt/w, a fuse mount on /mnt/w
+// holding data, a pipe and an eventpoll file on internal mounts.
+type vfsScene struct {
+	*synthVFS
+	rootMnt, fuseMnt, pipeMnt, anonMnt uint64
+	mntDir, wDir, data, dataInode      uint64
+	pipeD, anonD                       uint64
+}
+
+func newVFSScene() *vfsScene {
+	s := &vfsScene{synthVFS: newSynthVFS()}
+	rootSB := s.newSuper("rootfs", 2)
+	rootD := s.newDentry(0, "/", s.newInode(rootSB, 0o040755, 1), rootSB)
+	s.rootMnt = s.newMount(0, 0, rootD, rootSB, "rootfs")
+	s.mntDir = s.newDentry(rootD, "mnt", s.newInode(rootSB, 0o040755, 2), rootSB)
+	s.wDir = s.newDentry(s.mntDir, "w", s.newInode(rootSB, 0o040755, 3), rootSB)
+	fuseSB := s.newSuper("fuse", 24)
+	s.mem.w64(fuseSB+s.off("struct super_block", "s_subtype"), s.str("hangfs"))
+	fuseRoot := s.newDentry(0, "/", s.newInode(fuseSB, 0o040755, 1), fuseSB)
+	s.fuseMnt = s.newMount(s.rootMnt, s.wDir, fuseRoot, fuseSB, "hangfs-hang-write")
+	s.dataInode = s.newInode(fuseSB, 0o100644, 42)
+	s.data = s.newDentry(fuseRoot, "data", s.dataInode, fuseSB)
+	// Internal mounts of pseudo filesystems: detached, their own parents.
+	pipeSB := s.newSuper("pipefs", 13)
+	pipeRoot := s.newDentry(0, "pipe:", s.newInode(pipeSB, 0o040700, 1), pipeSB)
+	s.pipeMnt = s.newMount(0, 0, pipeRoot, pipeSB, "pipefs")
+	s.pipeD = s.newDentry(pipeRoot, "", s.newInode(pipeSB, 0o010600, 11308), pipeSB)
+	s.setDname(s.pipeD, "pipefs_dname")
+	anonSB := s.newSuper("anon_inodefs", 14)
+	anonRoot := s.newDentry(0, "anon_inode:", s.newInode(anonSB, 0o040700, 1), anonSB)
+	s.anonMnt = s.newMount(0, 0, anonRoot, anonSB, "anon_inodefs")
+	s.anonD = s.newDentry(anonRoot, "[eventpoll]", s.newInode(anonSB, 0o600, 9), anonSB)
+	s.setDname(s.anonD, "anon_inodefs_dname")
+	// The pseudo mounts are not in the namespace: make rootfs its root again.
+	s.mem.w64(s.ns+s.off("struct mnt_namespace", "root"), s.rootMnt)
+	return s
+}
+
+func TestDentryPath(t *testing.T) {
+	s := newVFSScene()
+	p := s.finish()
+	cases := []struct {
+		name          string
+		mnt, dentry   uint64
+		want, wantErr string
+		setup         func()
+	}{
+		{name: "across a mount", mnt: s.vfsmnt(s.fuseMnt), dentry: s.data, want: "/mnt/w/data"},
+		{name: "mount root", mnt: s.vfsmnt(s.fuseMnt), dentry: s.mountRoot(s.fuseMnt), want: "/mnt/w"},
+		{name: "rootfs dir", mnt: s.vfsmnt(s.rootMnt), dentry: s.wDir, want: "/mnt/w"},
+		{name: "namespace root", mnt: s.vfsmnt(s.rootMnt), dentry: s.mountRoot(s.rootMnt), want: "/"},
+		{name: "no mount", mnt: 0, dentry: s.data, want: "/data"},
+		{
+			name: "unhashed", mnt: s.vfsmnt(s.fuseMnt), dentry: s.data, want: "/mnt/w/data (deleted)",
+			setup: func() { s.mem.w64(s.data+s.off("struct dentry", "d_hash.pprev"), 0) },
+		},
+		{
+			name: "parent loop", mnt: 0, dentry: s.wDir, wantErr: "loop",
+			setup: func() { s.mem.w64(s.mntDir+s.off("struct dentry", "d_parent"), s.wDir) },
+		},
+		{
+			name: "garbage parent", mnt: 0, dentry: s.wDir, wantErr: "0xffff888012340000",
+			setup: func() { s.mem.w64(s.mntDir+s.off("struct dentry", "d_parent"), 0xffff888012340000) },
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if c.setup != nil {
+				c.setup()
+			}
+			got, err := DentryPath(p, c.mnt, c.dentry)
+			if c.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+					t.Fatalf("DentryPath = %q, %v; want an error with %q", got, err, c.wantErr)
+				}
+				return
+			}
+			if err != nil || got != c.want {
+				t.Fatalf("DentryPath = %q, %v; want %q", got, err, c.want)
+			}
+		})
+	}
+}
+
+// mountRoot reads a mount's root dentry.
+func (s *vfsScene) mountRoot(m uint64) uint64 {
+	v, _ := s.program().ReadU64(m + s.off("struct mount", "mnt.mnt_root"))
+	return v
+}
+
+func TestFilesAndPseudoNames(t *testing.T) {
+	s := newVFSScene()
+	task := s.addProcess(110, s.initTask, "dd", TaskInterruptible, 0)
+	fData := s.newFile(s.fuseMnt, s.data)
+	fPipe := s.newFile(s.pipeMnt, s.pipeD)
+	fAnon := s.newFile(s.anonMnt, s.anonD)
+	stale := s.newFile(s.fuseMnt, s.data)
+	// fd 5 has a file pointer but its open_fds bit is clear: open_fds
+	// decides.
+	s.setFiles(task, 128, map[int]uint64{0: fPipe, 1: fData, 2: fAnon, 5: stale, 70: fData}, []int{0, 1, 2, 70})
+	p := s.finish()
+	tk, err := TaskByPID(p, 110)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := Files(p, tk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[int]string{}
+	for _, f := range files {
+		got[f.FD] = f.Path + " " + f.Type + " " + f.FSType
+		if len(f.Errors) > 0 {
+			t.Errorf("fd %d: %v", f.FD, f.Errors)
+		}
+	}
+	want := map[int]string{
+		0:  "pipe:[11308] FIFO pipefs",
+		1:  "/mnt/w/data REG fuse",
+		2:  "anon_inode:[eventpoll]  anon_inodefs",
+		70: "/mnt/w/data REG fuse",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("files:\n got %v\nwant %v", got, want)
+	}
+	if path, err := InodePath(p, s.dataInode); err != nil || path != "/mnt/w/data" {
+		t.Errorf("InodePath = %q, %v", path, err)
+	}
+	si, err := InodeSuper(p, s.dataInode)
+	if err != nil || si.FullType() != "fuse.hangfs" || si.Minor() != 24 {
+		t.Errorf("InodeSuper = %+v, %v", si, err)
+	}
+
+	// A garbage fd array pointer: an error naming the fdtable, no panic.
+	fdt, _ := p.ReadU64(tk.Addr + s.off("struct task_struct", "files"))
+	fdt, _ = p.ReadU64(fdt + s.off("struct files_struct", "fdt"))
+	s.mem.w64(fdt+s.off("struct fdtable", "fd"), 0xffff888055550000)
+	if _, err := Files(p, tk); err == nil || !strings.Contains(err.Error(), "fdtable") {
+		t.Errorf("garbage fd array: err %v", err)
+	}
+	// A lying max_fds is bounded.
+	s.mem.w32(fdt+s.off("struct fdtable", "max_fds"), 0xffffffff)
+	if _, err := Files(p, tk); err == nil {
+		t.Errorf("max_fds 2^32-1: no error")
+	}
+}
+
+func TestMountsSynthetic(t *testing.T) {
+	s := newVFSScene()
+	p := s.finish()
+	ms, err := NamespaceMounts(p, s.ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, m := range ms {
+		got = append(got, m.MountPoint+" "+m.FSType()+" "+m.Source)
+	}
+	// newMount links every mount (the pseudo ones too) on the list.
+	want := []string{"/ rootfs rootfs", "/mnt/w fuse.hangfs hangfs-hang-write", "/ pipefs pipefs", "/ anon_inodefs anon_inodefs"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("mounts %q, want %q", got, want)
+	}
+	if ms[1].ParentID != ms[0].ID || ms[0].ParentID != ms[0].ID {
+		t.Errorf("parent ids: %+v", ms[:2])
+	}
+	// A cyclic namespace list is reported, with the mounts before it.
+	o := s.off("struct mount", "mnt_list")
+	s.mem.w64(s.fuseMnt+o, s.rootMnt+o)
+	ms, err = NamespaceMounts(p, s.ns)
+	if err == nil || !(errors.Is(err, ErrListCorrupt) || strings.Contains(err.Error(), "cycle")) || len(ms) < 1 {
+		t.Errorf("cyclic list: %d mounts, %v", len(ms), err)
+	}
+}
