@@ -57,7 +57,7 @@ func readTable(mem kcore.Memory, addr uint64, n int, what string) ([]byte, error
 // cannot be read (the tables may sit at the end of mapped rodata). It fails
 // only when not even min bytes are readable.
 func readTablePrefix(mem kcore.Memory, addr uint64, n, atLeast int, what string) ([]byte, error) {
-	buf := make([]byte, 0, n)
+	buf := make([]byte, 0, min(n, readChunk))
 	const page = 4096
 	for len(buf) < n {
 		step := min(readChunk, n-len(buf))

@@ -44,3 +44,25 @@ ffffffffc0b00000 t other_fn	[other]
 		t.Errorf("hidden addresses: %v", err)
 	}
 }
+
+// TestLoadProcKallsymsLive reads this machine's own /proc/kallsyms.
+func TestLoadProcKallsymsLive(t *testing.T) {
+	const path = "/proc/kallsyms"
+	tab, err := LoadProcKallsyms(path)
+	if errors.Is(err, ErrHiddenAddresses) || errors.Is(err, os.ErrNotExist) || errors.Is(err, os.ErrPermission) {
+		t.Skipf("SKIP: %s not usable here: %v", path, err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Log(tab.Describe())
+	for _, name := range []string{"_stext", "_text", "do_wait"} {
+		s, err := tab.Lookup(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, off, ok := tab.LookupAddr(s.Addr); !ok || got.Addr != s.Addr || off != 0 {
+			t.Errorf("LookupAddr(%s %#x) = %+v %#x %v", name, s.Addr, got, off, ok)
+		}
+	}
+}
