@@ -293,3 +293,26 @@ func TestOpenLiveError(t *testing.T) {
 	}
 	t.Logf("live open: %v", err)
 }
+
+// An incomplete dump (makedumpfile ran out of space) reads what was
+// written and names the rest as not in the dump.
+func TestKdumpIncomplete(t *testing.T) {
+	m := newSynth(t, 4, 5)
+	b := m.writeKdump(t, kdumpOpts{version: 6, compression: dumpCompressedZlib, vmcoreinfo: true, incompleteAt: 600})
+	d, err := Open(writeTemp(t, "vmcore", b), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if !d.Stats().Incomplete {
+		t.Error("Stats().Incomplete is false")
+	}
+	buf := make([]byte, 8)
+	if err := d.ReadPhys(buf, 0x10000); err != nil {
+		t.Errorf("early page: %v", err)
+	}
+	err = d.ReadPhys(buf, 4<<30)
+	if !errors.Is(err, ErrNotInDump) || !strings.Contains(err.Error(), "incomplete") {
+		t.Errorf("late page: %v", err)
+	}
+}

@@ -283,7 +283,11 @@ func (k *kdumpFile) loadBitmaps() error {
 		if _, err := readFullAt(k.r, chunk[:n], k.bitmap1Off+done); err != nil {
 			return fmt.Errorf("kdump 1st bitmap at %#x: %w", k.bitmap1Off+done, err)
 		}
-		for i := int64(0); i < n; i++ {
+		i := int64(0)
+		for ; i+8 <= n && uint64(done+i+8)*8 <= k.maxMapnr; i += 8 {
+			present += uint64(bits.OnesCount64(binary.LittleEndian.Uint64(chunk[i:])))
+		}
+		for ; i < n; i++ {
 			b := chunk[i]
 			if pfn := uint64(done+i) * 8; pfn+8 > k.maxMapnr {
 				b &= byte(1<<(k.maxMapnr-pfn) - 1)
@@ -355,6 +359,11 @@ func (k *kdumpFile) readPage(pfn uint64, buf []byte) error {
 		return fmt.Errorf("page descriptor %d of PFN %#x at %#x: %w", idx, pfn, dpos, err)
 	}
 	d := pageDesc{offset: int64(k.bo.Uint64(db[0:])), size: k.bo.Uint32(db[8:]), flags: k.bo.Uint32(db[12:])}
+	if d.offset == 0 && d.size == 0 && k.status&dumpIncomplete != 0 {
+		// makedumpfile stopped writing (ENOSPC ...) and flagged the
+		// header incomplete; the rest of the descriptors are empty.
+		return fmt.Errorf("%w (PFN %#x: the dump is incomplete, its page was never written)", ErrNotInDump, pfn)
+	}
 	if d.offset <= 0 || d.offset >= k.size || int64(d.size) > k.size-d.offset || d.size == 0 {
 		return fmt.Errorf("page descriptor of PFN %#x: data at %#x size %d lies outside the %d-byte file", pfn, d.offset, d.size, k.size)
 	}

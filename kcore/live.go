@@ -112,7 +112,7 @@ func (d *Dump) openKcore(f *os.File, size int64) error {
 	d.cpus = nil // kcore's PRSTATUS registers are not meaningful
 	d.stats = Stats{PageSize: d.pageSize, DumpLevel: -1, PresentPages: d.memSize / uint64(d.pageSize)}
 	d.stats.DumpedPages = d.stats.PresentPages
-	d.nrCPUs = -1
+	d.nrCPUs = onlineCPUs()
 
 	vmci := e.info.vmcoreinfo
 	if len(vmci) == 0 {
@@ -168,4 +168,27 @@ func (d *Dump) readVirtLive(p []byte, addr uint64) error {
 		re.Err = fmt.Errorf("%w: %v", ErrNotMapped, re.Err)
 	}
 	return err
+}
+
+// onlineCPUs counts /sys/devices/system/cpu/online ("0-3,5"), or -1.
+func onlineCPUs() int {
+	b, err := os.ReadFile("/sys/devices/system/cpu/online")
+	if err != nil {
+		return -1
+	}
+	n := 0
+	for r := range strings.SplitSeq(strings.TrimSpace(string(b)), ",") {
+		lo, hi, ok := strings.Cut(r, "-")
+		a, err1 := strconv.Atoi(lo)
+		z := a
+		var err2 error
+		if ok {
+			z, err2 = strconv.Atoi(hi)
+		}
+		if err1 != nil || err2 != nil || z < a {
+			return -1
+		}
+		n += z - a + 1
+	}
+	return n
 }

@@ -401,6 +401,9 @@ type kdumpOpts struct {
 	shareZero   bool   // zero pages share one descriptor (QEMU)
 	vmcoreinfo  bool
 	notes       bool
+	// incompleteAt > 0 flags the dump incomplete and leaves the page
+	// descriptors from that index on empty.
+	incompleteAt int
 }
 
 // writeKdump returns the bytes of a kdump-compressed file.
@@ -488,6 +491,10 @@ func (m *synthMachine) writeKdump(t testing.TB, o kdumpOpts) []byte {
 		le.PutUint32(d[8:], uint32(len(c)))
 		le.PutUint32(d[12:], flags)
 		data = append(data, c...)
+	}
+	if o.incompleteAt > 0 {
+		clear(descs[o.incompleteAt*pageDescSize:])
+		le.PutUint32(out[dhStatus:], o.compression|dumpIncomplete)
 	}
 	out = append(out, descs...)
 	return append(out, data...)
