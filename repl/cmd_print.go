@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-
-	"github.com/kwalk/kwalk/symbols"
 )
 
 func registerPrint(r *Registry) {
@@ -13,18 +11,21 @@ func registerPrint(r *Registry) {
 		Name:    "p",
 		Aliases: []string{"print"},
 		Summary: "print a global variable or a member path of one",
-		Usage:   "p [-x] [&]SYMBOL[.MEMBER|->MEMBER|[INDEX]...]",
+		Usage:   "p [-x] EXPRESSION",
 		Help: `Prints a global variable's value: integers in decimal (-x: hex), structs
 member by member, char arrays as strings, pointers in hex with their
 symbol. A member path may follow, with "." or "->" (pointers are followed
-either way) and [INDEX] for arrays and pointers. "&SYMBOL" prints the
-address. The type comes from DWARF when a vmlinux is loaded, else BTF and
+either way) and [INDEX] for arrays and pointers. "&EXPR" prints the
+address, "*EXPR" follows a pointer, and "(TYPE)EXPR" casts: a number cast
+to a pointer type is that pointer ("((struct task_struct *)ADDR)->comm"),
+to a struct type the object at that address. The type comes from DWARF when a vmlinux is loaded, else BTF and
 kwalk's table of well-known globals.
 
 JSON: {"expr","type","address","value"}, value as for struct.`,
-		Flags:    []Flag{{Name: "x", Help: "print integers in hex"}},
-		Examples: []string{"p jiffies", "p init_task.comm", "p init_task.se.vruntime", "p &init_task", "p -x init_task.tasks"},
-		Run:      runPrint,
+		Flags: []Flag{{Name: "x", Help: "print integers in hex"}},
+		Examples: []string{"p jiffies", "p init_task.comm", "p init_task.se.vruntime", "p &init_task", "p -x init_task.tasks",
+			"p ((struct task_struct *)0xffff8880031d0000)->comm", "p *init_task.tasks.next", "p (struct list_head)0xffffffff82a1aa50"},
+		Run: runPrint,
 	})
 }
 
@@ -44,15 +45,16 @@ func runPrint(c *Call) (Result, error) {
 	if len(c.Args) == 0 {
 		return nil, UsageErrorf("usage: p [-x] [&]SYMBOL[.MEMBER...]")
 	}
-	expr := strings.Join(c.Args, "")
+	expr := strings.Join(c.Args, " ")
 	o, err := evalObject(c.Prog, expr)
 	if err != nil {
 		return nil, err
 	}
 	if strings.HasPrefix(expr, "&") {
-		a, ok := o.Address()
-		if !ok {
-			return nil, fmt.Errorf("%s: not in memory, has no address", expr)
+		// &EXPR is a pointer value: show the address it holds.
+		a, err := o.Uint()
+		if err != nil {
+			return nil, err
 		}
 		return AddressResult{Expr: expr, Address: Hex(a)}, nil
 	}
@@ -65,21 +67,4 @@ func runPrint(c *Call) (Result, error) {
 		return nil, fmt.Errorf("%s: %s", expr, res.Value.Err)
 	}
 	return res, nil
-}
-
-// evalObject evaluates "[&]name[path]" to an object.
-func evalObject(prog *symbols.Program, expr string) (symbols.Object, error) {
-	e := strings.TrimPrefix(strings.TrimSpace(expr), "&")
-	name, path := e, ""
-	if i := strings.IndexAny(e, ".-["); i > 0 {
-		name, path = e[:i], e[i:]
-	}
-	v, err := prog.Variable(name)
-	if err != nil {
-		return symbols.Object{}, err
-	}
-	if path == "" {
-		return v, nil
-	}
-	return v.Member(strings.TrimPrefix(path, "."))
 }
