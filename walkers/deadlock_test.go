@@ -117,3 +117,23 @@ func TestSCCLongCycle(t *testing.T) {
 		t.Fatalf("chains: %d, first %+v", len(chains), chains[0].Root)
 	}
 }
+
+func TestGuessReadersABBA(t *testing.T) {
+	// rm (1) holds the VFS i_rwsem A at 0x5000 and waits on the file
+	// system's reader-owned lock B at 0x5200; sendfile (2) waits on A.
+	rm := tw(1, WaitRwsemWrite)
+	rm.Object.Addr, rm.Object.What, rm.ReaderOwned = 0x5200, "xfs i_lock", true
+	sendfile := tw(2, WaitRwsemWrite, 1)
+	sendfile.Object.Addr, sendfile.Object.What = 0x5000, "i_rwsem"
+	other := tw(3, WaitRwsemWrite, 1)
+	other.Object.Addr = 0x900000 // far away: another object
+	ws := []TaskWait{rm, sendfile, other}
+	guessReaders(ws)
+	if len(ws[0].Holders) != 1 || ws[0].Holders[0].Task.PID != 2 || ws[0].Holders[0].Certain {
+		t.Fatalf("holders %+v", ws[0].Holders)
+	}
+	chains := buildChains(ws)
+	if len(chains) == 0 || chains[0].Root.Kind != RootCycle || chains[0].Root.Certain {
+		t.Fatalf("want an uncertain cycle first, got %+v", chains)
+	}
+}

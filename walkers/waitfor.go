@@ -89,6 +89,9 @@ type TaskWait struct {
 	Position int      `json:"position,omitempty"`
 	QueueLen int      `json:"queue_len,omitempty"`
 	Holders  []Holder `json:"holders"`
+	// ReaderOwned: the object is a read-locked rw_semaphore, whose holders
+	// the kernel does not record (the holders are hints or guesses).
+	ReaderOwned bool `json:"reader_owned,omitempty"`
 	// Note adds what the holders alone do not say.
 	Note  string `json:"note,omitempty"`
 	Error string `json:"error,omitempty"`
@@ -374,8 +377,51 @@ func (a *waitAnalysis) waits() []TaskWait {
 			}
 		}
 	}
+	guessReaders(out)
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Task.PID < out[j].Task.PID })
 	return out
+}
+
+// maxSameObject is how far apart two locks may be to be taken as locks of
+// one object (an inode's VFS i_rwsem and its file system's own lock in the
+// containing xfs_inode, ext4_inode_info, ...): less than a page.
+const maxSameObject = 4096
+
+// guessReaders adds ABBA suspects as holders of read-locked rw-semaphores:
+// a task T waits on reader-owned lock B; another task U waits on a lock A
+// that T holds, and A lies within maxSameObject bytes of B (same object).
+// U likely holds B for reading and took the two in the opposite order.
+func guessReaders(ws []TaskWait) {
+	for i := range ws {
+		w := &ws[i]
+		if !w.ReaderOwned {
+			continue
+		}
+		have := map[uint64]bool{}
+		for _, h := range w.Holders {
+			have[h.Task.Addr] = true
+		}
+		for j := range ws {
+			u := &ws[j]
+			if j == i || have[u.Task.Addr] || u.Object.Addr == w.Object.Addr || u.Object.Addr == 0 {
+				continue
+			}
+			d := int64(u.Object.Addr) - int64(w.Object.Addr)
+			if d < -maxSameObject || d > maxSameObject {
+				continue
+			}
+			holdsA := false
+			for _, h := range u.Holders {
+				holdsA = holdsA || h.Task.Addr == w.Task.Addr
+			}
+			if !holdsA {
+				continue
+			}
+			have[u.Task.Addr] = true
+			w.Holders = append(w.Holders, Holder{Task: u.Task.TaskRef, Certain: false,
+				How: fmt.Sprintf("guess (ABBA): it waits on %s held by this task, %d bytes from this lock (same object), so it may hold this lock for reading, taken in the opposite order", u.Object.What, d)})
+		}
+	}
 }
 
 // holderWait finds what a lock holder or FUSE server that is not blocked

@@ -286,6 +286,7 @@ func (a *waitAnalysis) rwsemWait(t *Task, waiter, addr uint64, how string) (Task
 	case info.Owner != nil:
 		w.Holders = append(w.Holders, Holder{Task: a.refAt(info.Owner.Addr), How: "rw_semaphore.owner (writer)", Certain: true})
 	case info.State == "read-locked":
+		w.ReaderOwned = true
 		w.Note = fmt.Sprintf("read-locked by %d reader(s); readers are not recorded by the kernel", info.Readers)
 		seen := map[uint64]bool{}
 		if info.LastReader != nil {
