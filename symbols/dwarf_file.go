@@ -2,6 +2,7 @@ package symbols
 
 import (
 	"bytes"
+	"encoding/binary"
 	"debug/dwarf"
 	"debug/elf"
 	"fmt"
@@ -19,6 +20,7 @@ type dwarfFile struct {
 	data *dwarf.Data
 	mm   []byte // the file mapping, nil when sections were read
 	str  []byte // .debug_str, for mentions
+	skim *skimScanner
 	idx  *dwarfIndex
 	conv *dwarfConverter
 }
@@ -62,7 +64,11 @@ func openDWARFFile(path, name string) (*dwarfFile, error) {
 			return nil, err
 		}
 	}
-	df.idx = newDWARFIndex(df.data)
+	if df.skim != nil {
+		df.idx = newDWARFIndex(df.skim)
+	} else {
+		df.idx = newDWARFIndex(&readerScanner{r: df.data.Reader()})
+	}
 	df.conv = newDWARFConverter()
 	return df, nil
 }
@@ -123,6 +129,10 @@ func (df *dwarfFile) mapSections(f *os.File, ef *elf.File) error {
 		}
 	}
 	df.data, df.mm, df.str = d, mm, secs["str"]
+	if ef.ByteOrder == binary.LittleEndian {
+		df.skim = &skimScanner{info: secs["info"], abbrev: secs["abbrev"], str: secs["str"],
+			lineStr: secs["line_str"], strOffsets: secs["str_offsets"]}
+	}
 	return nil
 }
 

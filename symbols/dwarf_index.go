@@ -13,90 +13,79 @@ import (
 // function bodies) are skipped through DW_AT_sibling. Not safe for
 // concurrent use; the owner serialises calls.
 type dwarfIndex struct {
-	r       *dwarf.Reader
-	done    bool
-	err     error // why the scan stopped early, if it did
-	units   int   // units scanned
-	types   map[string]dieRef
-	vars    map[string]dieRef
-	order   []string // type keys in discovery order, for TypeNames
-	started bool
+	scan  unitScanner
+	done  bool
+	err   error // why the scan stopped early, if it did
+	units int   // units scanned
+	types map[string]dieRef
+	vars  map[string]dieRef
+	order []string // type keys in discovery order, for TypeNames
+	specs map[dwarf.Offset]specInfo
+	key   []byte // scratch for map keys
+}
+
+// unitScanner reads the next unit's top-level DIEs into the index. done
+// is true when there are no more units.
+type unitScanner interface {
+	scanUnit(x *dwarfIndex) (done bool, err error)
 }
 
 // dieRef is where a name is defined. complete is false for declarations
 // (struct X; extern int x;) that a later unit may define.
 type dieRef struct {
-	off      dwarf.Offset // the DIE to convert (for variables: the one with DW_AT_type)
+	off      dwarf.Offset // the DIE to convert (for variables: its DW_AT_type)
 	kind     Kind
 	complete bool
+}
+
+// topDIE is what the index keeps of one top-level DIE.
+type topDIE struct {
+	off      dwarf.Offset
+	tag      dwarf.Tag
+	name     []byte
+	decl     bool
+	typeOff  dwarf.Offset
+	hasType  bool
+	spec     dwarf.Offset
+	hasSpec  bool
+	children bool
 }
 
 // maxDWARFUnits bounds the scan.
 const maxDWARFUnits = 1 << 20
 
-func newDWARFIndex(d *dwarf.Data) *dwarfIndex {
+func newDWARFIndex(scan unitScanner) *dwarfIndex {
 	return &dwarfIndex{
-		r:     d.Reader(),
+		scan:  scan,
 		types: make(map[string]dieRef),
 		vars:  make(map[string]dieRef),
+		specs: make(map[dwarf.Offset]specInfo),
 	}
 }
 
 // scanUntil scans further units until pred holds or every unit is read.
 func (x *dwarfIndex) scanUntil(pred func() bool) {
 	for !x.done && !pred() {
-		if err := x.scanUnit(); err != nil {
-			x.err = err
-			x.done = true
+		if x.units >= maxDWARFUnits {
+			x.done, x.err = true, fmt.Errorf("more than %d compile units", maxDWARFUnits)
+			return
 		}
+		clear(x.specs)
+		done, err := x.scan.scanUnit(x)
+		if err != nil {
+			x.done, x.err = true, fmt.Errorf("unit %d: %w", x.units, err)
+			return
+		}
+		if done {
+			x.done = true
+			return
+		}
+		x.units++
 	}
 }
 
 // scanAll completes the index.
 func (x *dwarfIndex) scanAll() { x.scanUntil(func() bool { return false }) }
-
-// scanUnit reads one unit's top-level DIEs.
-func (x *dwarfIndex) scanUnit() error {
-	if x.units >= maxDWARFUnits {
-		x.done = true
-		return fmt.Errorf("more than %d compile units", maxDWARFUnits)
-	}
-	cu, err := x.r.Next()
-	if err != nil {
-		return fmt.Errorf("unit %d: %w", x.units, err)
-	}
-	if cu == nil {
-		x.done = true
-		return nil
-	}
-	x.units++
-	if !cu.Children {
-		return nil
-	}
-	if cu.Tag != dwarf.TagCompileUnit && cu.Tag != dwarf.TagPartialUnit {
-		x.r.SkipChildren()
-		return nil
-	}
-	// Declarations a definition may refer to through DW_AT_specification.
-	specs := make(map[dwarf.Offset]specInfo)
-	for {
-		e, err := x.r.Next()
-		if err != nil {
-			return fmt.Errorf("unit %d at %#x: %w", x.units, cu.Offset, err)
-		}
-		if e == nil {
-			x.done = true
-			return nil
-		}
-		if e.Tag == 0 {
-			return nil // end of this unit's children
-		}
-		x.add(e, specs)
-		if e.Children {
-			x.r.SkipChildren()
-		}
-	}
-}
 
 type specInfo struct {
 	name    string
@@ -104,12 +93,11 @@ type specInfo struct {
 	hasType bool
 }
 
-func (x *dwarfIndex) add(e *dwarf.Entry, specs map[dwarf.Offset]specInfo) {
-	decl, _ := e.Val(dwarf.AttrDeclaration).(bool)
-	name, _ := e.Val(dwarf.AttrName).(string)
+// add indexes one top-level DIE of the unit being scanned.
+func (x *dwarfIndex) add(e *topDIE) {
 	var prefix string
 	var kind Kind
-	switch e.Tag {
+	switch e.tag {
 	case dwarf.TagStructType:
 		prefix, kind = "struct ", KindStruct
 	case dwarf.TagUnionType:
@@ -121,29 +109,36 @@ func (x *dwarfIndex) add(e *dwarf.Entry, specs map[dwarf.Offset]specInfo) {
 	case dwarf.TagBaseType:
 		kind = KindInt
 	case dwarf.TagVariable:
-		x.addVar(e, name, decl, specs)
+		x.addVar(e)
 		return
 	default:
 		return
 	}
-	if name == "" {
+	if len(e.name) == 0 {
 		return
 	}
-	key := prefix + name
-	old, ok := x.types[key]
-	if ok && (old.complete || decl) {
+	x.key = append(append(x.key[:0], prefix...), e.name...)
+	old, ok := x.types[string(x.key)] // no allocation for a lookup
+	if ok && (old.complete || e.decl) {
 		return
 	}
+	k := string(x.key)
 	if !ok {
-		x.order = append(x.order, key)
+		x.order = append(x.order, k)
 	}
-	x.types[key] = dieRef{off: e.Offset, kind: kind, complete: !decl}
+	x.types[k] = dieRef{off: e.off, kind: kind, complete: !e.decl}
 }
 
-func (x *dwarfIndex) addVar(e *dwarf.Entry, name string, decl bool, specs map[dwarf.Offset]specInfo) {
-	typeOff, hasType := e.Val(dwarf.AttrType).(dwarf.Offset)
-	if spec, ok := e.Val(dwarf.AttrSpecification).(dwarf.Offset); ok {
-		if si, ok := specs[spec]; ok {
+func (x *dwarfIndex) addVar(e *topDIE) {
+	name := ""
+	if len(e.name) > 0 {
+		name = string(e.name)
+	}
+	typeOff, hasType := e.typeOff, e.hasType
+	if e.hasSpec {
+		// A definition completing an earlier declaration of this unit
+		// (DW_AT_specification) may carry neither name nor type.
+		if si, ok := x.specs[e.spec]; ok {
 			if name == "" {
 				name = si.name
 			}
@@ -155,13 +150,13 @@ func (x *dwarfIndex) addVar(e *dwarf.Entry, name string, decl bool, specs map[dw
 	if name == "" || !hasType {
 		return
 	}
-	if decl {
-		specs[e.Offset] = specInfo{name: name, typeOff: typeOff, hasType: hasType}
+	if e.decl {
+		x.specs[e.off] = specInfo{name: name, typeOff: typeOff, hasType: hasType}
 	}
-	if old, ok := x.vars[name]; ok && (old.complete || decl) {
+	if old, ok := x.vars[name]; ok && (old.complete || e.decl) {
 		return
 	}
-	x.vars[name] = dieRef{off: typeOff, complete: !decl}
+	x.vars[name] = dieRef{off: typeOff, complete: !e.decl}
 }
 
 // typeNames returns every indexed type name, sorted (after a full scan).
@@ -170,4 +165,50 @@ func (x *dwarfIndex) typeNames() []string {
 	names := append([]string(nil), x.order...)
 	sort.Strings(names)
 	return names
+}
+
+// readerScanner scans units with debug/dwarf's Reader: used for files
+// whose sections debug/dwarf relocated or decompressed (modules).
+type readerScanner struct {
+	r *dwarf.Reader
+}
+
+func (s *readerScanner) scanUnit(x *dwarfIndex) (bool, error) {
+	cu, err := s.r.Next()
+	if err != nil {
+		return false, err
+	}
+	if cu == nil {
+		return true, nil
+	}
+	if !cu.Children {
+		return false, nil
+	}
+	if cu.Tag != dwarf.TagCompileUnit && cu.Tag != dwarf.TagPartialUnit {
+		s.r.SkipChildren()
+		return false, nil
+	}
+	for {
+		e, err := s.r.Next()
+		if err != nil {
+			return false, fmt.Errorf("at %#x: %w", cu.Offset, err)
+		}
+		if e == nil {
+			return true, nil
+		}
+		if e.Tag == 0 {
+			return false, nil // end of this unit's children
+		}
+		d := topDIE{off: e.Offset, tag: e.Tag, children: e.Children}
+		if n, ok := e.Val(dwarf.AttrName).(string); ok {
+			d.name = []byte(n)
+		}
+		d.decl, _ = e.Val(dwarf.AttrDeclaration).(bool)
+		d.typeOff, d.hasType = e.Val(dwarf.AttrType).(dwarf.Offset)
+		d.spec, d.hasSpec = e.Val(dwarf.AttrSpecification).(dwarf.Offset)
+		x.add(&d)
+		if e.Children {
+			s.r.SkipChildren()
+		}
+	}
 }

@@ -80,13 +80,33 @@ func buildDWARFObject(t *testing.T) string {
 	return out
 }
 
+// buildDWARFObjects returns the test units as a relocatable object (read
+// through debug/dwarf's relocation) and as a linked shared object (mapped
+// and indexed by the skimmer).
+func buildDWARFObjects(t *testing.T) []string {
+	rel := buildDWARFObject(t)
+	so := filepath.Join(filepath.Dir(rel), "ab.so")
+	if msg, err := exec.Command("gcc", "-shared", "-nostdlib", "-o", so, rel).CombinedOutput(); err != nil {
+		t.Skipf("SKIP: gcc -shared failed: %v\n%s", err, msg)
+	}
+	return []string{rel, so}
+}
+
 func TestDWARFSynthetic(t *testing.T) {
-	obj := buildDWARFObject(t)
+	for _, obj := range buildDWARFObjects(t) {
+		t.Run(filepath.Base(obj), func(t *testing.T) { testDWARFSynthetic(t, obj) })
+	}
+}
+
+func testDWARFSynthetic(t *testing.T, obj string) {
 	d, err := OpenDWARF(obj, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer d.Close()
+	if skim := d.vmlinux.skim != nil; skim != (filepath.Ext(obj) == ".so") {
+		t.Errorf("%s: skimmer in use %v", obj, skim)
+	}
 
 	lookups := []struct {
 		name   string
@@ -278,4 +298,49 @@ func TestDWARFConcurrent(t *testing.T) {
 			t.Error(err)
 		}
 	}
+}
+
+// compareIndexes builds a file's full index with both scanners and
+// reports differences.
+func compareIndexes(t *testing.T, path string) {
+	t.Helper()
+	d, err := OpenDWARF(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if d.vmlinux.skim == nil {
+		t.Fatalf("%s: not indexed by the skimmer", path)
+	}
+	skim := d.vmlinux.idx
+	skim.scanAll()
+	reader := newDWARFIndex(&readerScanner{r: d.vmlinux.data.Reader()})
+	reader.scanAll()
+	if skim.err != nil || reader.err != nil {
+		t.Fatalf("scan errors: skim %v, reader %v", skim.err, reader.err)
+	}
+	if skim.units != reader.units {
+		t.Errorf("units: skim %d, reader %d", skim.units, reader.units)
+	}
+	diff := 0
+	for _, pair := range []struct {
+		what string
+		a, b map[string]dieRef
+	}{{"type", skim.types, reader.types}, {"variable", skim.vars, reader.vars}} {
+		if len(pair.a) != len(pair.b) {
+			t.Errorf("%d %ss by skim, %d by reader", len(pair.a), pair.what, len(pair.b))
+		}
+		for k, v := range pair.b {
+			if pair.a[k] != v && diff < 10 {
+				diff++
+				t.Errorf("%s %q: skim %+v, reader %+v", pair.what, k, pair.a[k], v)
+			}
+		}
+	}
+	t.Logf("%s: %d units, %d types, %d variables agree", path, skim.units, len(skim.types), len(skim.vars))
+}
+
+func TestDWARFSkimMatchesReader(t *testing.T) {
+	objs := buildDWARFObjects(t)
+	compareIndexes(t, objs[1])
 }

@@ -238,3 +238,13 @@ func BenchmarkDWARFFullIndex(b *testing.B) {
 	}
 	reportMaxRSS(b)
 }
+
+// TestDWARFVmlinuxSkimMatchesReader indexes all of vmlinux with the
+// skimmer and with debug/dwarf's Reader: the indexes must be identical.
+func TestDWARFVmlinuxSkimMatchesReader(t *testing.T) {
+	if testing.Short() {
+		t.Skip("SKIP: full vmlinux index comparison is slow; run without -short")
+	}
+	_, vmlinux := openDebugDWARF(t)
+	compareIndexes(t, vmlinux)
+}
