@@ -2,9 +2,9 @@ package symbols
 
 import (
 	"bytes"
-	"encoding/binary"
 	"debug/dwarf"
 	"debug/elf"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"strings"
