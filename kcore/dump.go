@@ -160,7 +160,7 @@ func (d *Dump) openKdump(r io.ReaderAt, size, backing int64) error {
 	if k.havePhysBase {
 		physBase = &k.physBase
 	}
-	d.setupMemory(vmci, physBase, 0)
+	d.setupMemory(vmci, physBase)
 	return nil
 }
 
@@ -195,9 +195,23 @@ func (d *Dump) openELF(f io.ReaderAt, size int64) error {
 		d.format = "ELF (kdump)"
 		directBase, directEnd = learnDirectMap(e.loads)
 	}
-	d.setupMemory(e.info.vmcoreinfo, nil, 0)
+	d.setupMemory(e.info.vmcoreinfo, textPhysBase(e.loads))
 	if d.paging != nil && directBase != 0 {
 		d.paging.directBase, d.paging.directEnd = directBase, directEnd
+	}
+	return nil
+}
+
+// textPhysBase derives phys_base from a kernel-text PT_LOAD (kdump's
+// optional one, /proc/kcore's KCORE_TEXT): p_paddr = __pa_symbol(p_vaddr) =
+// p_vaddr - __START_KERNEL_map + phys_base (arch/x86/include/asm/page_64.h).
+// It is used only when VMCOREINFO has no NUMBER(phys_base) (before 4.10).
+func textPhysBase(loads []elfSeg) *uint64 {
+	for _, s := range loads {
+		if s.vaddr >= startKernelMap && s.paddr != noPaddr && s.vaddr != s.paddr {
+			pb := s.paddr - (s.vaddr - startKernelMap)
+			return &pb
+		}
 	}
 	return nil
 }
@@ -220,8 +234,12 @@ func learnDirectMap(loads []elfSeg) (base, end uint64) {
 }
 
 // setupMemory parses VMCOREINFO and sets up virtual translation from it,
-// or from the CPU notes' CR3 when there is none.
-func (d *Dump) setupMemory(vmciText []byte, hdrPhysBase *uint64, _ int) {
+// or from the CPU notes' CR3 when there is none. fallbackPhysBase (the kdump
+// sub-header's, or one derived from a kernel-text PT_LOAD) is used when
+// VMCOREINFO has no NUMBER(phys_base). The kdump sub-header value is the
+// last resort because QEMU parses the decimal VMCOREINFO value as hex
+// (qemu dump/dump.c vmcoreinfo_update_phys_base).
+func (d *Dump) setupMemory(vmciText []byte, fallbackPhysBase *uint64) {
 	if len(vmciText) > 0 {
 		if v, err := ParseVMCoreInfo(vmciText); err == nil {
 			d.vmci = v
@@ -241,14 +259,15 @@ func (d *Dump) setupMemory(vmciText []byte, hdrPhysBase *uint64, _ int) {
 		return
 	}
 	p := &x86Paging{phys: d.readPhysRaw, levels: 4, imageSize: defaultKernelImageSize}
+	if fallbackPhysBase != nil {
+		p.physBase, p.image = *fallbackPhysBase, true
+	}
 	if v := d.vmci; v != nil {
 		// arch/x86/kernel/vmcore_info_64.c (crash_core_64.c before 6.8)
 		// writes phys_base, init_top_pgt, pgtable_l5_enabled,
 		// KERNEL_IMAGE_SIZE and sme_mask.
 		if n, ok := v.Number("phys_base"); ok {
 			p.physBase, p.image = uint64(n), true
-		} else if hdrPhysBase != nil {
-			p.physBase, p.image = *hdrPhysBase, true
 		}
 		if n, ok := v.Number("pgtable_l5_enabled"); ok && n == 1 {
 			p.levels = 5
@@ -269,19 +288,26 @@ func (d *Dump) setupMemory(vmciText []byte, hdrPhysBase *uint64, _ int) {
 	}
 	if p.root == 0 {
 		cr3, cr4, ok := d.kernelCR3()
-		if !ok {
-			d.pagingErr = errors.New("no page-table root: no VMCOREINFO with SYMBOL(init_top_pgt) and no CR3 in the CPU notes")
+		switch {
+		case ok:
+			p.root = cr3
+			if d.vmci == nil && cr4&(1<<12) != 0 { // CR4.LA57
+				p.levels = 5
+			}
+		case p.image:
+			// Kernel-image addresses still translate linearly.
+			p.rootErr = errNoRoot
+		default:
+			d.pagingErr = errNoRoot
 			return
-		}
-		p.root = cr3
-		if d.vmci == nil && cr4&(1<<12) != 0 { // CR4.LA57
-			p.levels = 5
 		}
 	}
 	p.root &^= p.smeMask
 	p.root &= pteAddrMask
 	d.paging = p
 }
+
+var errNoRoot = errors.New("no page-table root: no VMCOREINFO with SYMBOL(init_top_pgt) and no CR3 in the CPU notes")
 
 // kernelCR3 picks a page-table root from the QEMU CPU notes: the CR3 of a
 // CPU that was in kernel mode (CS RPL 0), else the first CR3 with the
@@ -418,10 +444,6 @@ func (d *Dump) VirtToPhys(va uint64) (uint64, error) {
 	}
 	m, err := d.paging.translate(va)
 	if err != nil {
-		var re *ReadError
-		if errors.As(err, &re) {
-			return 0, err
-		}
 		return 0, &ReadError{Addr: va, Err: err}
 	}
 	return m.pa + (va - m.va), nil
@@ -439,6 +461,9 @@ type Mapping struct {
 func (d *Dump) Mappings(start, end uint64, fn func(Mapping) bool) error {
 	if d.paging == nil {
 		return d.pagingErr
+	}
+	if d.paging.rootErr != nil {
+		return d.paging.rootErr
 	}
 	return d.paging.walkRange(start, end, func(m mapping) bool {
 		return fn(Mapping{Virt: m.va, Phys: m.pa, Size: m.size})

@@ -316,3 +316,27 @@ func TestKdumpIncomplete(t *testing.T) {
 		t.Errorf("late page: %v", err)
 	}
 }
+
+// A kdump ELF without VMCOREINFO (or CR3): kernel text translates with the
+// phys_base its text PT_LOAD implies, the direct map with the base its RAM
+// PT_LOADs imply, and anything else fails saying there is no root.
+func TestELFKdumpNoVMCoreInfo(t *testing.T) {
+	m := newSynth(t, 4, 4)
+	d, err := Open(m.writeELF(t, elfKdump, false, false), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	for _, c := range []struct{ va, pa uint64 }{
+		{m.kernelVA + 0x40, m.kernelPA + 0x40},
+		{m.directBase + 0x5000, 0x5000},
+	} {
+		if pa, err := d.VirtToPhys(c.va); err != nil || pa != c.pa {
+			t.Errorf("VirtToPhys(%#x) = %#x, %v; want %#x", c.va, pa, err, c.pa)
+		}
+	}
+	err = d.ReadVirt(make([]byte, 8), m.vmalloc4K)
+	if err == nil || !strings.Contains(err.Error(), "no page-table root") {
+		t.Errorf("vmalloc read without a root: %v", err)
+	}
+}

@@ -121,7 +121,11 @@ func (d *Dump) openKcore(f *os.File, size int64) error {
 		// (kernel/ksysfs.c vmcoreinfo_show).
 		vmci = d.vmcoreinfoFromSysfs()
 	}
-	d.setupMemory(vmci, nil, 0)
+	d.setupMemory(vmci, textPhysBase(e.loads))
+	if d.paging != nil {
+		// Live page tables change under us: no cached translations.
+		d.paging.noTLB = true
+	}
 	return nil
 }
 

@@ -20,6 +20,7 @@ const (
 type x86Paging struct {
 	phys     func(p []byte, pa uint64) error
 	root     uint64 // physical address of the top-level table
+	rootErr  error  // why there is no root (only kernel-image addresses translate)
 	levels   int    // 4 or 5
 	smeMask  uint64 // SME/SEV C-bit, cleared from entries
 	physBase uint64
@@ -32,7 +33,8 @@ type x86Paging struct {
 	// else 0: the direct map is then translated by the page tables.
 	directBase, directEnd uint64
 
-	tlb tlb
+	tlb   tlb
+	noTLB bool // live memory: translations are not cached
 }
 
 // mapping is one translation: the virtual range [va, va+size) maps to
@@ -60,6 +62,9 @@ func (x *x86Paging) translate(va uint64) (mapping, error) {
 	if x.directBase != 0 && va >= x.directBase && va < x.directEnd {
 		return mapping{va: x.directBase, pa: 0, size: x.directEnd - x.directBase}, nil
 	}
+	if x.noTLB {
+		return x.walk(va)
+	}
 	if m, ok := x.tlb.lookup(va); ok {
 		return m, nil
 	}
@@ -73,8 +78,8 @@ func (x *x86Paging) translate(va uint64) (mapping, error) {
 
 // walk reads the page tables for va.
 func (x *x86Paging) walk(va uint64) (mapping, error) {
-	if x.root == 0 && x.phys == nil {
-		return mapping{}, fmt.Errorf("no page-table root known")
+	if x.rootErr != nil {
+		return mapping{}, x.rootErr
 	}
 	table := x.root
 	var buf [8]byte
