@@ -99,10 +99,19 @@ func (c *Completion) Symbols() []string {
 		}
 		return completeMemberPath(v.Type(), c.Word[:i], c.Word[i:])
 	}
-	if c.Prog.Syms == nil {
+	return prefixRange(c.Session.symbolNames(), c.Word)
+}
+
+// symbolNames returns the sorted symbol names, kept for the session: a
+// symbol table may build the list on each call.
+func (s *Session) symbolNames() []string {
+	if s.Prog == nil || s.Prog.Syms == nil {
 		return nil
 	}
-	return prefixRange(c.Prog.Syms.Names(), c.Word)
+	if s.symNames == nil || s.symNamesOf != s.Prog {
+		s.symNames, s.symNamesOf = s.Prog.Syms.Names(), s.Prog
+	}
+	return s.symNames
 }
 
 // prefixRange returns the names in sorted that start with prefix (binary

@@ -38,6 +38,8 @@ type Session struct {
 
 	taskCache   []TaskInfo // for pid completion
 	taskCacheAt time.Time
+	symNames    []string // for symbol completion
+	symNamesOf  *symbols.Program
 }
 
 // NewSession returns a session over prog (nil: only NoProgram commands
