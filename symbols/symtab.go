@@ -27,6 +27,7 @@ type SymTable struct {
 	desc    string
 	syms    []Symbol    // by Addr; aliases keep their source order
 	addrs   []uint64    // syms[i].Addr, dense for the binary search
+	spans   []uint64    // how far past syms[i].Addr LookupAddr attributes to it
 	byName  []nameEntry // by (Name, non-global, address order)
 	extents []SymRange  // sorted by Lo, non-overlapping
 
@@ -38,6 +39,10 @@ type SymTable struct {
 // with Size 0 get the distance to the next higher symbol as their size,
 // clipped to the extent that holds them — what the kernel's
 // kallsyms_lookup_size_offset reports (kernel/kallsyms.c get_symbol_pos).
+// LookupAddr attributes an address to the symbol below it up to the next
+// symbol (or the end of its extent) even when a known size (ELF st_size) is
+// smaller, as the kernel's own traces do: the return address of a call to a
+// noreturn function at the very end of a function lies just past its size.
 // With no extents, one is derived: from the lowest symbol to the end of the
 // highest one that has a size (or to its address + 1).
 func NewSymTable(desc string, syms []Symbol, extents []SymRange) *SymTable {
@@ -122,24 +127,26 @@ func (t *SymTable) extentOf(addr uint64) int {
 
 func (t *SymTable) fillSizes() {
 	n := len(t.syms)
+	t.spans = make([]uint64, n)
 	next := n // index of the first symbol with a higher address than i
 	for i := n - 1; i >= 0; i-- {
 		if i+1 < n && t.syms[i+1].Addr > t.syms[i].Addr {
 			next = i + 1
 		}
 		s := &t.syms[i]
-		if s.Size != 0 {
-			continue
-		}
 		e := t.extentOf(s.Addr)
 		if e < 0 {
+			t.spans[i] = s.Size
 			continue
 		}
 		end := t.extents[e].Hi
 		if next < n && t.syms[next].Addr < end {
 			end = t.syms[next].Addr
 		}
-		s.Size = end - s.Addr
+		if s.Size == 0 {
+			s.Size = end - s.Addr
+		}
+		t.spans[i] = max(s.Size, end-s.Addr)
 	}
 }
 
@@ -195,10 +202,9 @@ func (t *SymTable) LookupAddr(addr uint64) (Symbol, uint64, bool) {
 		first--
 	}
 	for j := first; j <= i; j++ {
-		s := t.syms[j]
-		off := addr - s.Addr
-		if s.Size == 0 || off < s.Size {
-			return s, off, true
+		off := addr - t.syms[j].Addr
+		if t.spans[j] == 0 || off < t.spans[j] {
+			return t.syms[j], off, true
 		}
 	}
 	return Symbol{}, 0, false

@@ -61,7 +61,7 @@ func TestSymTableLookups(t *testing.T) {
 		{base + 0x1ff, "show_cpuinfo", 0xff, 0x800, true},
 		{base + 0x1234, "do_wait", 0x234, 0x1000, true},
 		{base + 0x200f, "sized", 0xf, 0x10, true},
-		{base + 0x2010, "", 0, 0, false}, // past a known size
+		{base + 0x2010, "sized", 0x10, 0x10, true}, // past a known size, before the next symbol
 		{base + 0x3fff, "dup", 0xdff, 0xe00, true},
 		{base + 0x4000, "", 0, 0, false},         // _end: outside the range
 		{base + 100<<20, "", 0, 0, false},        // far past the end
