@@ -52,6 +52,10 @@ type unwindCore struct {
 	mem    *stackMem
 	orc    *orcInfo // nil: frame pointers only
 	ptregs *ptRegsLayout
+	// taskPtRegs is task_pt_regs(task): the pt_regs at the top of the task
+	// stack (stack + THREAD_SIZE - sizeof(pt_regs); no
+	// TOP_OF_KERNEL_STACK_PADDING on x86_64, arch/x86/include/asm/processor.h).
+	taskPtRegs uint64
 }
 
 // stepResult is the outcome of one step.
@@ -68,6 +72,16 @@ func (c *unwindCore) step(st *unwState) (stepResult, error) {
 	e, guess, err := c.entryFor(st)
 	if err != nil {
 		return res, err
+	}
+	if guess && c.taskPtRegs != 0 && st.sp == c.taskPtRegs {
+		// Frame pointers reached the entry code's pt_regs at the top of
+		// the stack (what ORC's REGS hint at the syscall entry says).
+		e = orcEntry{spReg: orcRegSP, typ: orcRegs, bpReg: orcRegUndefined, signal: true}
+	} else if guess && c.orc == nil && st.bp == 0 {
+		// The entry code clears rbp (PUSH_AND_CLEAR_REGS,
+		// arch/x86/entry/calling.h): the outermost frame.
+		res.end = true
+		return res, nil
 	}
 	switch e.typ {
 	case orcUndefined:

@@ -155,7 +155,7 @@ func (u *Unwinder) sleepingState(task symbols.Object, mem *stackMem) (unwState, 
 
 // walk runs the unwind from st, appending frames to tr.
 func (u *Unwinder) walk(tr *Trace, mem *stackMem, st unwState) {
-	core := &unwindCore{mem: mem, orc: u.orc, ptregs: u.ptregs}
+	core := &unwindCore{mem: mem, orc: u.orc, ptregs: u.ptregs, taskPtRegs: tr.StackTop - u.ptregs.size}
 	for level := 0; ; level++ {
 		if level >= MaxFrames {
 			tr.Err = errTooDeep
@@ -178,6 +178,9 @@ func (u *Unwinder) walk(tr *Trace, mem *stackMem, st unwState) {
 				tr.UserRegs = res.exc
 				return
 			}
+		}
+		if res.next.guess && res.next.ip == 0 {
+			return // a zero return address: the outermost frame-pointer frame
 		}
 		st = res.next
 	}

@@ -413,8 +413,8 @@ func TestUnwindFramePointerFallback(t *testing.T) {
 	if !strings.HasPrefix(got, "a+0x50 b+0x20 c+0x10") {
 		t.Fatalf("frames %s (err %v)", got, tr.Err)
 	}
-	if tr.Err == nil {
-		t.Errorf("expected the walk to end with an error at a zero frame")
+	if got != "a+0x50 b+0x20 c+0x10" || tr.Err != nil {
+		t.Errorf("frames %s, err %v: want a clean end at the zero frame", got, tr.Err)
 	}
 }
 
@@ -516,5 +516,41 @@ func TestSPIndirect(t *testing.T) {
 		if err != nil || got != tc.want {
 			t.Errorf("%s: %#x, %v; want %#x", tc.name, got, err, tc.want)
 		}
+	}
+}
+
+// TestUnwindFramePointerToUserRegs: without ORC, a frame chain whose last
+// frame returns into the syscall entry ends at the user pt_regs.
+func TestUnwindFramePointerToUserRegs(t *testing.T) {
+	k := newKernel(orcV1)
+	k.sym("a", tText+0x100, 0x100, 'T')
+	k.sym("do_syscall_64", tText+0x200, 0x100, 'T')
+	k.sym("entry_SYSCALL_64_after_hwframe", tText+0x300, 0x100, 'T')
+	top := uint64(tStack + defaultThreadSize)
+	for a := uint64(tStack); a < top; a += 4096 {
+		k.mem.WriteU64(a, 0)
+	}
+	ptregs := top - 168
+	k.mem.WriteU64(ptregs+uint64(RegCS)*8, 0x33)
+	k.mem.WriteU64(ptregs+uint64(RegIP)*8, 0x401000)
+	bpD := ptregs - 16 // do_syscall_64: [bp] = 0 (cleared rbp), [bp+8] = into the entry
+	k.mem.WriteU64(bpD, 0)
+	k.mem.WriteU64(bpD+8, tText+0x36e)
+	bpA := bpD - 0x40
+	k.mem.WriteU64(bpA, bpD)
+	k.mem.WriteU64(bpA+8, tText+0x25d)
+	tsp := bpA - 0x20 - 56
+	k.mem.WriteU64(tsp+40, bpA)
+	k.mem.WriteU64(tsp+48, tText+0x150)
+	k.mem.WriteU64(tTask+32, tStack)
+	k.mem.WriteU64(tTask+128+8, tsp)
+	p := k.program()
+	tr, err := Stack(p, taskObj(t, p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(frameNames(tr), " ")
+	if got != "a+0x50 do_syscall_64+0x5d entry_SYSCALL_64_after_hwframe+0x6e" || tr.Err != nil || tr.UserRegs == nil {
+		t.Fatalf("frames %s, err %v, user regs %v", got, tr.Err, tr.UserRegs)
 	}
 }
