@@ -58,6 +58,32 @@ type Dump struct {
 	Dir string // the dump's directory in the cache
 	// Truth is the guest's own record, parsed from the console.
 	Truth *truth.Record
+	// DebugRoot is the usr/lib/debug directory of the kernel's -dbg package
+	// (boot/vmlinux-RELEASE, boot/System.map-RELEASE,
+	// lib/modules/RELEASE/kernel/fs/fuse/fuse.ko) when the generator fetched
+	// it, else "".
+	DebugRoot string
+}
+
+// DebugDir is where the generator unpacks kernel k's -dbg package.
+func DebugDir(k Kernel) string {
+	if k.Debug == nil {
+		return ""
+	}
+	return filepath.Join(CacheDir(), "debug", k.ID+"-"+k.Debug.Name+"_"+k.Debug.Version)
+}
+
+// DebugRoot returns the unpacked usr/lib/debug of kernel k's -dbg package, or
+// an error saying why there is none.
+func DebugRoot(k Kernel) (string, error) {
+	dir := DebugDir(k)
+	if dir == "" {
+		return "", fmt.Errorf("kernel %s: no -dbg package pinned", k.ID)
+	}
+	if _, err := os.Stat(filepath.Join(dir, ".extracted")); err != nil {
+		return "", fmt.Errorf("kernel %s: %s not unpacked (%s): %w", k.ID, k.Debug.Name, GenerateCommand, err)
+	}
+	return filepath.Join(dir, "usr", "lib", "debug"), nil
 }
 
 // ID is "KERNEL/GUEST", e.g. "6.1/hangs".
@@ -193,6 +219,13 @@ func LoadDir(dir string) (*Dump, error) {
 	}
 	if d.Truth, err = truth.ParseFile(filepath.Join(dir, d.Console)); err != nil {
 		return nil, err
+	}
+	k := d.Kernel
+	if pinned, ok := KernelByID(d.Guest.Kernel); ok {
+		k = pinned
+	}
+	if root, err := DebugRoot(k); err == nil {
+		d.DebugRoot = root
 	}
 	return d, nil
 }

@@ -22,6 +22,10 @@ type Kernel struct {
 	ID       string // short name used in paths and filters: "6.1", "5.10", "6.12", "sid"
 	Suite    string // Debian suite it comes from
 	Packages []Package
+	// Debug is the -dbg package (vmlinux and modules with DWARF, the real
+	// System.map), fetched for DWARF tests when set; its usr/lib/debug/boot
+	// and the fuse module's debug file are kept (see DebugRoot).
+	Debug *Package `json:",omitempty"`
 }
 
 // Kernels are the pinned kernels, the first is the one to try first. The
@@ -32,7 +36,7 @@ type Kernel struct {
 var Kernels = []Kernel{
 	{ID: "6.1", Suite: "bookworm", Packages: []Package{
 		{"linux-image-6.1.0-50-cloud-amd64-unsigned", "6.1.176-1"},
-	}},
+	}, Debug: &Package{"linux-image-6.1.0-50-cloud-amd64-dbg", "6.1.176-1"}},
 	{ID: "5.10", Suite: "bullseye", Packages: []Package{
 		{"linux-image-5.10.0-32-cloud-amd64-unsigned", "5.10.223-1"},
 	}},

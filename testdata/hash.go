@@ -40,10 +40,10 @@ func GeneratorHash() string {
 // kernel's packages (after any override).
 func Key(g Guest, k Kernel) string {
 	b, _ := json.Marshal(struct {
-		Gen    string
-		Guest  Guest
-		Kernel Kernel
-	}{GeneratorHash(), g, k})
+		Gen      string
+		Guest    Guest
+		Packages []Package
+	}{GeneratorHash(), g, k.Packages})
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])[:16]
 }

@@ -39,8 +39,24 @@ func main() {
 	force := flag.Bool("force", false, "regenerate even when the cache has the dump")
 	list := flag.Bool("list", false, "list the guests and their cache state, then exit")
 	noApt := flag.Bool("no-apt-setup", false, "do not add the extra Debian suites (they must be configured already)")
+	dbg := flag.Bool("dbg", true, "also fetch the -dbg package of kernels that pin one (DWARF tests)")
+	printDebug := flag.String("print-debug-root", "", "print the unpacked usr/lib/debug of this kernel's -dbg package and exit")
 	flag.Parse()
-	if err := run(*only, *jobs, *force, *list, *noApt); err != nil {
+	if *printDebug != "" {
+		k, ok := testdata.KernelByID(*printDebug)
+		if !ok {
+			fmt.Fprintf(os.Stderr, "gen: no kernel %q\n", *printDebug)
+			os.Exit(1)
+		}
+		root, err := testdata.DebugRoot(k)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "gen: %v\n", err)
+			os.Exit(1)
+		}
+		fmt.Println(root)
+		return
+	}
+	if err := run(*only, *jobs, *force, *list, *noApt, *dbg); err != nil {
 		fmt.Fprintf(os.Stderr, "gen: %v\n", err)
 		os.Exit(1)
 	}
@@ -59,13 +75,25 @@ func selected(only string, g testdata.Guest) bool {
 	return false
 }
 
+func selectedKernel(only, id string) bool {
+	if only == "" {
+		return true
+	}
+	for _, s := range strings.Split(only, ",") {
+		if k, _, _ := strings.Cut(strings.TrimSpace(s), "/"); k == id {
+			return true
+		}
+	}
+	return false
+}
+
 func logf(prefix string) func(string, ...any) {
 	return func(format string, args ...any) {
 		fmt.Fprintf(os.Stderr, "%s %-10s %s\n", time.Now().Format("15:04:05"), prefix, fmt.Sprintf(format, args...))
 	}
 }
 
-func run(only string, jobs int, force, list, noApt bool) error {
+func run(only string, jobs int, force, list, noApt, dbg bool) error {
 	cache := testdata.CacheDir()
 	log := logf("gen")
 	type work struct {
@@ -74,6 +102,12 @@ func run(only string, jobs int, force, list, noApt bool) error {
 		dir string
 	}
 	var todo []work
+	var debugKernels []testdata.Kernel
+	for _, k := range testdata.Kernels {
+		if _, err := testdata.DebugRoot(k); dbg && k.Debug != nil && err != nil && selectedKernel(only, k.ID) {
+			debugKernels = append(debugKernels, k)
+		}
+	}
 	for _, g := range testdata.Guests {
 		if !selected(only, g) {
 			continue
@@ -102,7 +136,7 @@ func run(only string, jobs int, force, list, noApt bool) error {
 		}
 		todo = append(todo, work{g, k, dir})
 	}
-	if list || len(todo) == 0 {
+	if list || (len(todo) == 0 && len(debugKernels) == 0) {
 		return nil
 	}
 	if err := checkTools(); err != nil {
@@ -145,6 +179,25 @@ func run(only string, jobs int, force, list, noApt bool) error {
 		log("kernel %s ready (%s) in %.1fs", k.ID, pk.Release, time.Since(t).Seconds())
 		kernels[k.ID] = pk
 		return pk, nil
+	}
+	for _, k := range debugKernels {
+		// Beside the guests: mostly download and decompression.
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			klog := logf(k.ID + "/dbg")
+			t := time.Now()
+			root, err := prepareDebug(cache, k, klog)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				klog("FAILED: %v", err)
+				failures = append(failures, fmt.Sprintf("%s -dbg: %v", k.ID, err))
+				return
+			}
+			klog("debug files in %s (%.0fs)", root, time.Since(t).Seconds())
+			results = append(results, fmt.Sprintf("%-12s %5.0fs", k.ID+"/dbg", time.Since(t).Seconds()))
+		}()
 	}
 	for _, w := range todo {
 		wg.Add(1)
@@ -191,7 +244,7 @@ func run(only string, jobs int, force, list, noApt bool) error {
 	}
 	log("total %.0fs for %d guests", time.Since(t0).Seconds(), len(todo))
 	if len(failures) > 0 {
-		return fmt.Errorf("%d of %d guests failed:\n  %s", len(failures), len(todo), strings.Join(failures, "\n  "))
+		return fmt.Errorf("%d of %d jobs failed:\n  %s", len(failures), len(todo)+len(debugKernels), strings.Join(failures, "\n  "))
 	}
 	return nil
 }
