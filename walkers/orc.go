@@ -128,23 +128,26 @@ func detectORCFormat(p *symbols.Program, t *orcTable) (orcFormat, string, error)
 	return best, fmt.Sprintf("%s (%d/%d plausible)", how, bestScore, len(samples)), nil
 }
 
-// sampleORC reads up to max entries spread evenly over the table.
+// sampleORC reads up to max entries from 16 runs of consecutive entries
+// spread over the table: a run shares its pages, so sampling reads a few
+// dozen pages instead of the whole table.
 func sampleORC(t *orcTable, max uint64) ([][]byte, error) {
-	step := t.n / max
-	if step == 0 {
-		step = 1
-	}
+	const runs = 16
+	runLen := max / runs
 	var out [][]byte
 	var firstErr error
-	for i := uint64(0); i < t.n && uint64(len(out)) < max; i += step {
-		b, err := t.entry(i)
-		if err != nil {
-			if firstErr == nil {
-				firstErr = err
+	for r := uint64(0); r < runs; r++ {
+		start := t.n * r / runs
+		for i := start; i < start+runLen && i < t.n; i++ {
+			b, err := t.entry(i)
+			if err != nil {
+				if firstErr == nil {
+					firstErr = err
+				}
+				break
 			}
-			continue
+			out = append(out, b)
 		}
-		out = append(out, b)
 	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("sampling ORC entries: %w", firstErr)
