@@ -80,6 +80,24 @@ func TestSymbolsGeneratedDumps(t *testing.T) {
 				}
 			}
 			checkTruthFrames(t, all, gd.Truth)
+			// The real System.map of the -dbg package, relocated by this
+			// dump's KASLR slide, agrees with kallsyms.
+			if ks, ok := st.(*SymTable); ok {
+				for _, root := range debugRoots(gd) {
+					p := filepath.Join(root, "boot", "System.map-"+info.OSRelease())
+					if _, err := os.Stat(p); err != nil {
+						continue
+					}
+					sm, err := LoadSystemMap(p, info)
+					if err != nil {
+						t.Errorf("%s: %v", p, err)
+						break
+					}
+					t.Log(sm.Describe())
+					compareWithKallsyms(t, ks, sm)
+					break
+				}
+			}
 			// Debian's /boot System.map is a stub: it must be recognised as one.
 			if gd.KernelRoot != "" {
 				maps, _ := filepath.Glob(filepath.Join(gd.KernelRoot, "boot", "System.map-*"))
@@ -159,4 +177,19 @@ func generatedDumps(t *testing.T) []*testdata.Dump {
 		return testdata.Require(t, testdata.Filter{})
 	}
 	return found
+}
+
+// debugRoots lists where gd's kernel -dbg package may be unpacked.
+func debugRoots(gd *testdata.Dump) []string {
+	var out []string
+	if gd.DebugRoot != "" {
+		out = append(out, gd.DebugRoot)
+	}
+	if root, err := testdata.DebugRoot(gd.Kernel); err == nil {
+		out = append(out, root)
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		out = append(out, filepath.Join(home, ".cache", "kwalk-debug", "root", "usr", "lib", "debug"))
+	}
+	return out
 }
