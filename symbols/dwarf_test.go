@@ -1,6 +1,7 @@
 package symbols
 
 import (
+	"debug/dwarf"
 	"errors"
 	"os"
 	"os/exec"
@@ -343,4 +344,75 @@ func compareIndexes(t *testing.T, path string) {
 func TestDWARFSkimMatchesReader(t *testing.T) {
 	objs := buildDWARFObjects(t)
 	compareIndexes(t, objs[1])
+}
+
+// FuzzDWARFSkim feeds the skimmer arbitrary .debug_info and .debug_abbrev:
+// it must end with an index or an error, never a panic or a hang.
+func FuzzDWARFSkim(f *testing.F) {
+	// A unit with one base type, a struct with a sibling link, a variable.
+	abbrev := []byte{
+		1, 0x11, 1, 0x03, 0x08, 0, 0, // compile_unit, children, name:string
+		2, 0x24, 0, 0x03, 0x08, 0x0b, 0x0b, 0, 0, // base_type name:string byte_size:data1
+		3, 0x13, 1, 0x03, 0x08, 0x01, 0x13, 0, 0, // struct name sibling:ref4
+		4, 0x0d, 0, 0x03, 0x08, 0x49, 0x13, 0, 0, // member name type:ref4
+		5, 0x34, 0, 0x03, 0x08, 0x49, 0x13, 0x3c, 0x19, 0, 0, // variable name type decl:flag_present
+		0,
+	}
+	die := []byte{1, 'c', 0,
+		2, 'i', 'n', 't', 0, 4,
+		3, 's', 0, 0, 0, 0, 0, // sibling patched below
+		4, 'm', 0, 13, 0, 0, 0,
+		0,
+		5, 'v', 0, 13, 0, 0, 0,
+		0}
+	hdr := []byte{0, 0, 0, 0, 4, 0, 0, 0, 0, 0, 8} // length, version 4, abbrev 0, addr 8
+	info := append(hdr, die...)
+	info[0] = byte(len(info) - 4)
+	// struct sibling: offset of the variable DIE (unit-relative).
+	sib := len(hdr) + 3 + 6 + 7 + 7 + 1
+	info[len(hdr)+3+6+3] = byte(sib)
+	f.Add(info, abbrev)
+	f.Fuzz(func(t *testing.T, info, abbrev []byte) {
+		x := newDWARFIndex(&skimScanner{info: info, abbrev: abbrev})
+		x.scanAll()
+		_ = x.typeNames()
+	})
+}
+
+func TestDWARFSkimSeed(t *testing.T) {
+	// The fuzz seed is itself a meaningful unit: check what it indexes.
+	abbrev := []byte{
+		1, 0x11, 1, 0x03, 0x08, 0, 0,
+		2, 0x24, 0, 0x03, 0x08, 0x0b, 0x0b, 0, 0,
+		3, 0x13, 1, 0x03, 0x08, 0x01, 0x13, 0, 0,
+		4, 0x0d, 0, 0x03, 0x08, 0x49, 0x13, 0, 0,
+		5, 0x34, 0, 0x03, 0x08, 0x49, 0x13, 0x3c, 0x19, 0, 0,
+		0,
+	}
+	hdr := []byte{0, 0, 0, 0, 4, 0, 0, 0, 0, 0, 8}
+	die := []byte{1, 'c', 0,
+		2, 'i', 'n', 't', 0, 4,
+		3, 's', 0, 0, 0, 0, 0,
+		4, 'm', 0, 14, 0, 0, 0,
+		0,
+		5, 'v', 0, 14, 0, 0, 0,
+		0}
+	info := append(hdr, die...)
+	info[0] = byte(len(info) - 4)
+	varOff := len(hdr) + 3 + 6 + 7 + 7 + 1
+	info[len(hdr)+3+6+3] = byte(varOff)
+	x := newDWARFIndex(&skimScanner{info: info, abbrev: abbrev})
+	x.scanAll()
+	if x.err != nil {
+		t.Fatal(x.err)
+	}
+	if r, ok := x.types["struct s"]; !ok || !r.complete || r.off != dwarf.Offset(len(hdr)+3+6) {
+		t.Errorf("struct s: %+v %v", r, ok)
+	}
+	if r, ok := x.types["int"]; !ok || r.off != dwarf.Offset(len(hdr)+3) {
+		t.Errorf("int: %+v %v", r, ok)
+	}
+	if r, ok := x.vars["v"]; !ok || r.complete || r.off != 14 {
+		t.Errorf("variable v: %+v %v", r, ok)
+	}
 }
