@@ -3,6 +3,7 @@ package repl
 import (
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 
 	"github.com/kwalk/kwalk/symbols"
@@ -13,10 +14,10 @@ func registerBt(r *Registry) {
 	r.Add(&Command{
 		Name:    "bt",
 		Summary: "kernel stack backtrace of a task, with the syscall it is in",
-		Usage:   "bt [-a] [-f] [-l] [PID|TASK-ADDR]...",
+		Usage:   "bt [-a | -c CPU[,CPU...]] [-f] [-l] [PID|TASK-ADDR]...",
 		Help: `Unwinds the kernel stack of the current context task (see set), of each
-task given by pid or task_struct address, or with -a of the task running
-on each CPU. Frames are shown like crash, innermost first:
+task given by pid or task_struct address, or with -a (-c CPUS) of the
+task running on each CPU (on those CPUs). Frames are shown like crash, innermost first:
 
   #0 [ffffc9000064bd38] __schedule+0x2f5 at ffffffff81a0f1e5
   #2 [ffffc9000064bdd0] request_wait_answer+0x159 [fuse] at ffffffffc0a1e4d9
@@ -46,10 +47,11 @@ JSON: {"traces": [{"pid", "comm", "task", "cpu", "running", "user_mode",
 "text", "error"}]}}]}.`,
 		Flags: []Flag{
 			{Name: "a", Help: "the task running on each CPU (from the dump's CPU registers)"},
+			{Name: "c", Arg: "CPUS", Help: "the task running on these CPUs (comma-separated)"},
 			{Name: "f", Help: "print the stack words of each frame"},
 			{Name: "l", Help: "show file:line of each frame when DWARF is loaded"},
 		},
-		Examples: []string{"bt", "bt 114", "bt -a", "bt -f 112", "foreach bt", "bt --json 114"},
+		Examples: []string{"bt", "bt 114", "bt -a", "bt -c 1", "bt -f 112", "foreach bt", "bt --json 114"},
 		PerTask:  true,
 		Complete: func(c *Completion) []string { return c.Pids() },
 		Run:      runBt,
@@ -124,12 +126,17 @@ type BtSyscall struct {
 
 func runBt(c *Call) (Result, error) {
 	var tasks []symbols.Object
-	if c.Bool("a") {
+	if c.Bool("a") || c.IsSet("c") {
 		if len(c.Args) > 0 {
-			return nil, UsageErrorf("bt -a takes no task arguments")
+			return nil, UsageErrorf("bt -a and -c take no task arguments")
 		}
 		cpus := btCPUs(c.Prog)
-		if len(cpus) == 0 {
+		if c.IsSet("c") {
+			var err error
+			if cpus, err = parseCPUList(c.String("c")); err != nil {
+				return nil, err
+			}
+		} else if len(cpus) == 0 {
 			return nil, fmt.Errorf("bt -a: the image has no CPU registers (a live kernel, or a dump without notes)")
 		}
 		for _, cpu := range cpus {
@@ -170,6 +177,19 @@ func runBt(c *Call) (Result, error) {
 		res.Traces = append(res.Traces, bt)
 	}
 	return res, nil
+}
+
+// parseCPUList parses "0,2,5".
+func parseCPUList(s string) ([]int, error) {
+	var cpus []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 0 {
+			return nil, UsageErrorf("-c: %q is not a CPU number", f)
+		}
+		cpus = append(cpus, n)
+	}
+	return cpus, nil
 }
 
 // btCPUs lists the CPUs whose registers the image holds.
