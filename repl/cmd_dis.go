@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/kwalk/kwalk/symbols"
 	"golang.org/x/arch/x86/x86asm"
 )
 
@@ -12,20 +13,24 @@ func registerDis(r *Registry) {
 	r.Add(&Command{
 		Name:    "dis",
 		Summary: "disassemble kernel code (x86_64)",
-		Usage:   "dis [-r|-f] [-i] [-b] SYMBOL|ADDR [COUNT]",
+		Usage:   "dis [-r|-f] [-l] [-i] [-b] SYMBOL|ADDR [COUNT]",
 		Help: `Disassembles at a symbol or address, AT&T syntax like crash (-i: Intel).
 Given a function name and no COUNT, the whole function is shown; given an
 address, COUNT instructions (default 1). -r shows the function from its
 start up to and including ADDR (useful for a return address from a
 backtrace); -f from ADDR to the function's end. Call and jump targets are
-shown with their symbol.
+shown with their symbol. -l shows the source file and line of each
+instruction (where it changes), from the DWARF line table: it needs a
+vmlinux with debug info (--vmlinux, or found by kwalk).
 
-JSON: {"instructions":[{"address","symbol","bytes","text"}]}.`,
+JSON: {"instructions":[{"address","symbol","bytes","text","source"}]},
+source ("file:line") only with -l.`,
 		Flags: []Flag{
 			{Name: "r", Help: "from the start of the function up to ADDR"},
 			{Name: "f", Help: "from ADDR to the end of the function"},
 			{Name: "i", Help: "Intel syntax"},
 			{Name: "b", Help: "show the instruction bytes"},
+			{Name: "l", Help: "show source file and line (needs DWARF debug info)"},
 		},
 		Examples: []string{"dis schedule", "dis -r ffffffff81a2c5e1", "dis do_exit 10", "dis -i -b schedule 5"},
 		Run:      runDis,
@@ -45,6 +50,7 @@ type Instruction struct {
 	Symbol  string `json:"symbol"`
 	Bytes   string `json:"bytes"`
 	Text    string `json:"text"`
+	Source  string `json:"source,omitempty"`
 }
 
 // maxDisBytes bounds how much code one dis decodes.
@@ -104,6 +110,14 @@ func runDis(c *Call) (Result, error) {
 	// Targets print as addresses; annotateTargets adds "<symbol+off>".
 	symname := func(uint64) (string, uint64) { return "", 0 }
 	res := &DisResult{Instructions: []Instruction{}, showBytes: c.Bool("b")}
+	var lines symbols.LineLocator
+	if c.Bool("l") {
+		ll, ok := c.Prog.Types.(symbols.LineLocator)
+		if !ok {
+			return nil, fmt.Errorf("-l: no line information: types come from %s; give a vmlinux with DWARF (--vmlinux)", describeTypes(c.Prog))
+		}
+		lines = ll
+	}
 	// Read code a page at a time; instructions are at most 15 bytes.
 	var buf []byte
 	bufAt := start
@@ -137,10 +151,16 @@ func runDis(c *Call) (Result, error) {
 			text = syntax(inst, pc, symname)
 			text = annotateTargets(c, inst, pc, text)
 		}
-		res.Instructions = append(res.Instructions, Instruction{
+		in := Instruction{
 			Address: Hex(pc), Symbol: c.Prog.SymbolizeAddr(pc),
 			Bytes: fmt.Sprintf("% x", code[:length]), Text: text,
-		})
+		}
+		if lines != nil {
+			if file, line, _, err := lines.LineForAddr(pc); err == nil {
+				in.Source = fmt.Sprintf("%s: %d", file, line)
+			}
+		}
+		res.Instructions = append(res.Instructions, in)
 		pc += uint64(length)
 	}
 	return res, nil
@@ -187,7 +207,12 @@ func (r *DisResult) WriteText(w io.Writer) error {
 	for _, in := range r.Instructions {
 		width = max(width, len(in.Symbol))
 	}
+	lastSource := ""
 	for _, in := range r.Instructions {
+		if in.Source != "" && in.Source != lastSource {
+			b.WriteString(in.Source + "\n")
+			lastSource = in.Source
+		}
 		fmt.Fprintf(&b, "%#x <%s>:%s ", uint64(in.Address), in.Symbol, strings.Repeat(" ", width-len(in.Symbol)))
 		if r.showBytes {
 			fmt.Fprintf(&b, "%-30s ", in.Bytes)
@@ -199,4 +224,11 @@ func (r *DisResult) WriteText(w io.Writer) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+func describeTypes(p *symbols.Program) string {
+	if p.Types == nil {
+		return "nowhere"
+	}
+	return p.Types.Describe()
 }

@@ -291,3 +291,25 @@ func TestRunScript(t *testing.T) {
 		}
 	}
 }
+
+// debugVmlinux is where the dump generator keeps the 6.1 dump's debug vmlinux.
+const debugVmlinux = "/root/.cache/kwalk-debug/root/usr/lib/debug/boot/vmlinux-6.1.0-50-cloud-amd64"
+
+// TestDisSourceLines checks dis -l with the DWARF vmlinux: the first line
+// of schedule is in kernel/sched/core.c.
+func TestDisSourceLines(t *testing.T) {
+	needRealDump(t)
+	if _, err := os.Stat(debugVmlinux); err != nil {
+		t.Skipf("SKIP: debug vmlinux %s not present", debugVmlinux)
+	}
+	r := runKwalk(t, nil, "dis", realDump, "--vmlinux", debugVmlinux, "-l", "schedule", "4")
+	lines := strings.Split(r.stdout, "\n")
+	if r.status != 0 || !strings.HasPrefix(lines[0], "kernel/sched/core.c: ") || !strings.Contains(r.stdout, "<schedule>:") {
+		t.Errorf("dis -l: status %d\n%s%s", r.status, r.stdout, r.stderr)
+	}
+	// Without DWARF, -l says what is missing.
+	r = runKwalk(t, nil, "dis", realDump, "-l", "schedule")
+	if r.status != 3 || !strings.Contains(r.stderr, "no line information") {
+		t.Errorf("dis -l without DWARF: status %d, %s", r.status, r.stderr)
+	}
+}
