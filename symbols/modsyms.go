@@ -116,7 +116,9 @@ func LoadModules(p *Program) (*SymTable, []ModuleInfo, error) {
 	}
 	head, err := p.Symbol("modules")
 	if err != nil {
-		return nil, nil, fmt.Errorf("module symbols: the modules list: %w", err)
+		// kernel/module/main.c: static LIST_HEAD(modules) is a data symbol,
+		// which kallsyms has only with CONFIG_KALLSYMS_ALL.
+		return nil, nil, fmt.Errorf("module symbols: the modules list: %w (a kernel without CONFIG_KALLSYMS_ALL has no data symbols in kallsyms: supply System.map or vmlinux with --symbols)", err)
 	}
 	var syms []Symbol
 	var ranges []SymRange
