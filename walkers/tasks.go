@@ -170,22 +170,30 @@ func (w *taskWalk) taskAddrs() ([]taskRef, error) {
 	// with pid 0 by fork_idle and on no list (kernel/fork.c copy_process
 	// links only tasks with a pid).
 	add(initAddr, 0)
-	if n, err := NumCPUs(p); err == nil {
-		for cpu := 0; cpu < n; cpu++ {
-			rq, err := Runqueue(p, cpu)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("cpu %d idle task: %w", cpu, err))
-				break
-			}
-			idle, err := rq.MemberUint("idle")
-			if err != nil {
-				errs = append(errs, fmt.Errorf("cpu %d idle task: %w", cpu, err))
-				continue
-			}
-			add(idle, cpu)
+	cpus, err := p.PossibleCPUs()
+	if err != nil || len(cpus) == 0 {
+		// No cpu_possible_mask symbol: every id below nr_cpu_ids.
+		n, nerr := NumCPUs(p)
+		if nerr != nil {
+			errs = append(errs, fmt.Errorf("idle tasks of CPUs other than 0: %w", nerr))
 		}
-	} else {
-		errs = append(errs, fmt.Errorf("idle tasks of CPUs other than 0: %w", err))
+		cpus = cpus[:0]
+		for cpu := 0; cpu < n; cpu++ {
+			cpus = append(cpus, cpu)
+		}
+	}
+	for _, cpu := range cpus {
+		rq, err := Runqueue(p, cpu)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("cpu %d idle task: %w", cpu, err))
+			break
+		}
+		idle, err := rq.MemberUint("idle")
+		if err != nil {
+			errs = append(errs, fmt.Errorf("cpu %d idle task: %w", cpu, err))
+			continue
+		}
+		add(idle, cpu)
 	}
 	if !l.tasks.ok {
 		return out, errors.Join(append(errs, fmt.Errorf("%w: task_struct.tasks", symbols.ErrNoMember))...)
