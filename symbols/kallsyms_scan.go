@@ -10,7 +10,7 @@ import (
 )
 
 // Finding kallsyms without VMCOREINFO's help (kernels before 6.0), the way
-// vmlinux-to-elf does it on a raw image. scripts/kallsyms.c (5.10 .. 6.1)
+// vmlinux-to-elf does it on a raw image. scripts/kallsyms.c of 5.10 .. 6.1
 // writes, each label aligned (ALGN = .balign 8 on 64-bit):
 //
 //	kallsyms_offsets        s32 × num      (or kallsyms_addresses, u64 × num)
@@ -21,11 +21,18 @@ import (
 //	kallsyms_token_table    256 NUL-terminated strings
 //	kallsyms_token_index    u16 × 256
 //
+// Later kernels (and Debian's 6.1 stable) add kallsyms_seqs_of_names (3
+// bytes a symbol) between the markers and the token table, later ones move
+// the address table after the token index, and 7.x aligns labels to 4 and
+// drops kallsyms_relative_base. The scan accepts all of these.
+//
 // The anchor is the token table: every character used in a symbol name has
 // a token of its own in the slot of its own code, so "0\x001\x00...9\x00"
 // appears in it; the token index that follows (256 increasing offsets
-// starting at 0) confirms it. The other tables are found backwards from it
-// and the whole decode is checked against SYMBOL(_stext).
+// starting at 0, each string ending where the next begins) confirms it.
+// kallsyms_num_syms and the names are found backwards from it, the markers
+// after the names must agree with them, and the whole decode is checked
+// against SYMBOL(_stext).
 
 // digitTokens is slots 0x30..0x39 of a token table.
 var digitTokens = []byte("0\x001\x002\x003\x004\x005\x006\x007\x008\x009\x00")
