@@ -33,7 +33,8 @@ run first, as "[days hh:mm:ss.mmm] [ST] PID: ... TASK: ... CPU: ...
 COMMAND: ...", with crash's two-letter states.
 
 JSON: {"tasks": [{"pid", "tid", "tgid", "ppid", "ns_pids", "cpu", "task"
-(address string), "state" (letter), "crash_state", "raw_state", "exit_state",
+(address string), "state" (letter), "crash_state", "raw_state",
+"state_names" (TASK_* bits: tells TASK_KILLABLE and TASK_NOLOAD), "exit_state",
 "flags" (hex string), "flag_names", "comm", "name", "kthread", "exiting",
 "on_cpu", "idle", "since_ran_ns" (-1 when unknown), "sig_pnd", "shd_pnd"
 (16 hex digits like /proc), "errors"}], "warnings": [...]}.`,
@@ -78,6 +79,7 @@ type PsRow struct {
 	State      string   `json:"state"`
 	CrashState string   `json:"crash_state"`
 	RawState   Hex      `json:"raw_state"`
+	StateNames string   `json:"state_names"` // "TASK_UNINTERRUPTIBLE|TASK_WAKEKILL" (killable), "...|TASK_NOLOAD" (idle)
 	ExitState  Hex      `json:"exit_state"`
 	Flags      Hex      `json:"flags"`
 	FlagNames  string   `json:"flag_names"`
@@ -106,6 +108,7 @@ func psRow(t walkers.Task) PsRow {
 	r := PsRow{
 		PID: t.TGID, TID: t.PID, TGID: t.TGID, PPID: t.PPID, NSPIDs: t.NSPIDs, CPU: t.CPU,
 		Task: Hex(t.Addr), State: t.State, CrashState: t.CrashState(), RawState: Hex(t.RawState),
+		StateNames: walkers.StateNames(t.RawState),
 		ExitState: Hex(t.ExitState), Flags: Hex(t.Flags), FlagNames: walkers.FlagNames(t.Flags),
 		Comm: t.Comm, Name: t.Name, Kthread: t.Kthread(), Exiting: t.Exiting(), OnCPU: t.OnCPU, Idle: t.Idle,
 		SinceRanNs: -1, SigPnd: walkers.FormatSigset(t.SigPnd), ShdPnd: walkers.FormatSigset(t.ShdPnd),
