@@ -109,7 +109,7 @@ func psRow(t walkers.Task) PsRow {
 		PID: t.TGID, TID: t.PID, TGID: t.TGID, PPID: t.PPID, NSPIDs: t.NSPIDs, CPU: t.CPU,
 		Task: Hex(t.Addr), State: t.State, CrashState: t.CrashState(), RawState: Hex(t.RawState),
 		StateNames: walkers.StateNames(t.RawState),
-		ExitState: Hex(t.ExitState), Flags: Hex(t.Flags), FlagNames: walkers.FlagNames(t.Flags),
+		ExitState:  Hex(t.ExitState), Flags: Hex(t.Flags), FlagNames: walkers.FlagNames(t.Flags),
 		Comm: t.Comm, Name: t.Name, Kthread: t.Kthread(), Exiting: t.Exiting(), OnCPU: t.OnCPU, Idle: t.Idle,
 		SinceRanNs: -1, SigPnd: walkers.FormatSigset(t.SigPnd), ShdPnd: walkers.FormatSigset(t.ShdPnd),
 		Errors: t.Errors,
