@@ -236,3 +236,33 @@ func FuzzKallsymsDecode(f *testing.F) {
 		}
 	})
 }
+
+// FuzzKallsymsNames fuzzes the names stream against a valid token table.
+func FuzzKallsymsNames(f *testing.F) {
+	base := uint64(testText + 0x210000)
+	img, addrs, err := genKallsyms(base, testKernelSyms(testText, 40), genOpts{enc: encAbsolutePercpu, big: true})
+	if err != nil {
+		f.Fatal(err)
+	}
+	toks, err := decodeTokens(img[addrs["kallsyms_token_table"]-base:addrs["kallsyms_token_index"]-base], img[addrs["kallsyms_token_index"]-base:])
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(img[addrs["kallsyms_names"]-base:addrs["kallsyms_markers"]-base], uint16(55), true)
+	f.Add([]byte{0x81, 0x01, 'a'}, uint16(1), true)
+	f.Fuzz(func(t *testing.T, names []byte, n uint16, big bool) {
+		dec, err := decodeNames(names, int(n), toks, big)
+		if err != nil {
+			return
+		}
+		if len(dec.ends) != int(n) || dec.end > len(names) {
+			t.Fatalf("%d names, end %d of %d", len(dec.ends), dec.end, len(names))
+		}
+		for i := range int(n) {
+			if dec.name(i) == "" {
+				t.Fatalf("name %d empty", i)
+			}
+		}
+		_ = findMarkersAfterNames(names, dec)
+	})
+}
