@@ -378,3 +378,99 @@ func BenchmarkDeadlockAnalysis(b *testing.B) {
 		walkers.Deadlock(p)
 	}
 }
+
+// patchedMem overlays a few bytes on a program's memory.
+type patchedMem struct {
+	inner interface {
+		ReadVirt(p []byte, addr uint64) error
+		ReadPhys(p []byte, addr uint64) error
+	}
+	patch map[uint64]byte
+}
+
+func (m patchedMem) ReadVirt(b []byte, addr uint64) error {
+	if err := m.inner.ReadVirt(b, addr); err != nil {
+		return err
+	}
+	for i := range b {
+		if v, ok := m.patch[addr+uint64(i)]; ok {
+			b[i] = v
+		}
+	}
+	return nil
+}
+
+func (m patchedMem) ReadPhys(b []byte, addr uint64) error { return m.inner.ReadPhys(b, addr) }
+
+func (m patchedMem) put64(addr, v uint64) {
+	for i := 0; i < 8; i++ {
+		m.patch[addr+uint64(i)] = byte(v >> (8 * i))
+	}
+}
+
+// TestDeadlockCorruptChain corrupts the wait list of the square scenario's
+// file lock (a garbage pointer, then a list that loops without its head):
+// the other chains must still come out whole, and nothing may hang.
+func TestDeadlockCorruptChain(t *testing.T) {
+	path := filepath.Join(sharedDump, "vmcore.kdump")
+	if _, err := os.Stat(path); err != nil {
+		t.Skipf("SKIP: %s missing", path)
+	}
+	rec, err := truth.ParseFile(filepath.Join(sharedDump, "console.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := openDump(t, path)
+	if !fuseTypes(base) {
+		t.Skip("SKIP: no FUSE types")
+	}
+	trunc := recordTask(t, rec, "do_truncate", "/mnt/w/data")
+	rep := walkers.Deadlock(base)
+	tw := waitOf(rep, trunc.TID)
+	if tw == nil {
+		t.Fatal("truncate's wait not found")
+	}
+	waitList, err := base.OffsetOf("struct rw_semaphore", "wait_list")
+	if err != nil {
+		t.Fatal(err)
+	}
+	head := tw.Object.Addr + waitList
+	for _, tc := range []struct {
+		name string
+		next uint64
+	}{
+		{"garbage pointer", 0xdead4ead00000000},
+		{"loop without head", 0}, // filled below: the first waiter points at itself
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := patchedMem{inner: base.Mem, patch: map[uint64]byte{}}
+			first, err := base.ReadU64(head)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.next != 0 {
+				m.put64(head, tc.next)
+			} else {
+				m.put64(first, first) // first waiter's next: itself
+			}
+			p := symbols.NewProgram(m, base.Syms, base.Types)
+			r := walkers.Deadlock(p)
+			if r.Status == "error" {
+				t.Fatalf("analysis failed: %s", r.Error)
+			}
+			kinds := map[string]bool{}
+			for _, c := range r.Chains {
+				kinds[c.Root.Kind] = true
+			}
+			if !kinds[walkers.RootCycle] || !kinds[walkers.RootFuseServerIsWaite] {
+				t.Errorf("other chains lost: %v", kinds)
+			}
+			// The damaged chain is still reported, with what could be read.
+			w := waitOf(r, trunc.TID)
+			if w == nil {
+				t.Fatal("truncate's wait is no longer reported")
+			}
+			t.Logf("truncate with a damaged list: %s on %s (%s) %s", w.Kind, w.Object.What, w.How, w.Error)
+		})
+	}
+}

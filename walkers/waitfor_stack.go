@@ -2,6 +2,7 @@ package walkers
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 
 	"github.com/kwalk/kwalk/symbols"
@@ -13,6 +14,10 @@ type stackWaiter struct {
 	kind string // waiter type: "struct mutex_waiter", ..., "struct wait_queue_entry"
 	node uint64 // address of its list_head
 	addr uint64 // address of the waiter structure
+	// broken says why the links did not verify (the structure names the
+	// task, but next->prev or prev->next does not lead back): a corrupt or
+	// changing list. Such waiters are reported, never followed.
+	broken string
 }
 
 // waiterShape says where a waiter type keeps its task pointer relative to
@@ -79,11 +84,18 @@ func (a *waitAnalysis) findStackWaiters(t *Task) []stackWaiter {
 				continue
 			}
 			if !matched {
-				if np, ok := word(next + 8); !ok || np != here {
-					break
-				}
-				if pn, ok := word(prev); !ok || pn != here {
-					break
+				np, ok1 := word(next + 8)
+				pn, ok2 := word(prev)
+				if !ok1 || !ok2 || np != here || pn != here {
+					// Report only half-linked ones (one neighbour points
+					// back): stale structures of earlier waits link neither way.
+					if !(ok1 && np == here) && !(ok2 && pn == here) {
+						break
+					}
+					out = append(out, stackWaiter{kind: s.typ, node: here, addr: here - s.listOff,
+						broken: fmt.Sprintf("%s at %#x on the stack names the task, but its list does not link back (next %#x: prev %#x, readable %v; prev %#x: next %#x, readable %v)",
+							s.typ, here-s.listOff, next, np, ok1, prev, pn, ok2)})
+					continue
 				}
 				matched = true
 			}
@@ -140,6 +152,18 @@ func (a *waitAnalysis) stackWait(t *Task, relaxed bool) (TaskWait, bool) {
 	// slowpath the task is in, unless there are no frames at all.
 	noFrames := a.trace(t) == nil || len(a.trace(t).Frames) == 0
 	for _, sw := range waiters {
+		if sw.broken != "" {
+			if !a.plausibleBroken(sw, isRwsem, isMutex, isSem) {
+				continue
+			}
+			if w, ok := a.damagedWait(t, sw); ok {
+				return w, true
+			}
+			if firstErr == nil {
+				firstErr = errors.New(sw.broken)
+			}
+			continue
+		}
 		var lockType, listMember string
 		switch sw.kind {
 		case "struct rwsem_waiter":
@@ -268,16 +292,22 @@ func queuePos(ws []LockWaiter, waiter, task uint64) (int, int) {
 }
 
 func (a *waitAnalysis) rwsemWait(t *Task, waiter, addr uint64, how string) (TaskWait, bool) {
+	return a.rwsemWaitAt(t, waiter, addr, how, false)
+}
+
+func (a *waitAnalysis) rwsemWaitAt(t *Task, waiter, addr uint64, how string, damaged bool) (TaskWait, bool) {
 	info, err := Rwsem(a.p, addr)
 	if err != nil || info.Count&rwsemFlagWaiters == 0 {
 		return TaskWait{}, false
 	}
 	pos, n := queuePos(info.Waiters, waiter, t.Addr)
-	if pos == 0 {
+	if pos == 0 && !damaged {
 		return TaskWait{}, false
 	}
 	kind := WaitRwsemWrite
-	if info.Waiters[pos-1].Type == "read" {
+	if pos > 0 && info.Waiters[pos-1].Type == "read" {
+		kind = WaitRwsemRead
+	} else if pos == 0 && rwsemWaiterType(a.p, waiter) == "read" {
 		kind = WaitRwsemRead
 	}
 	w := TaskWait{Task: a.blocked(t), Kind: kind, How: how, Certain: true, Position: pos, QueueLen: n}
@@ -307,6 +337,10 @@ func (a *waitAnalysis) rwsemWait(t *Task, waiter, addr uint64, how string) (Task
 }
 
 func (a *waitAnalysis) mutexWait(t *Task, waiter, addr uint64, how string) (TaskWait, bool) {
+	return a.mutexWaitAt(t, waiter, addr, how, false)
+}
+
+func (a *waitAnalysis) mutexWaitAt(t *Task, waiter, addr uint64, how string, damaged bool) (TaskWait, bool) {
 	info, err := Mutex(a.p, addr)
 	if err != nil || info.OwnerRaw&mutexFlagWaiters == 0 {
 		// A mutex with waiters has MUTEX_FLAG_WAITERS set (kernel/locking/mutex.c
@@ -314,7 +348,7 @@ func (a *waitAnalysis) mutexWait(t *Task, waiter, addr uint64, how string) (Task
 		return TaskWait{}, false
 	}
 	pos, n := queuePos(info.Waiters, waiter, t.Addr)
-	if pos == 0 {
+	if pos == 0 && !damaged {
 		return TaskWait{}, false
 	}
 	w := TaskWait{Task: a.blocked(t), Kind: WaitMutex, How: how, Certain: true, Position: pos, QueueLen: n}
@@ -332,12 +366,16 @@ func (a *waitAnalysis) mutexWait(t *Task, waiter, addr uint64, how string) (Task
 }
 
 func (a *waitAnalysis) semWait(t *Task, waiter, addr uint64, how string) (TaskWait, bool) {
+	return a.semWaitAt(t, waiter, addr, how, false)
+}
+
+func (a *waitAnalysis) semWaitAt(t *Task, waiter, addr uint64, how string, damaged bool) (TaskWait, bool) {
 	info, err := Semaphore(a.p, addr)
 	if err != nil {
 		return TaskWait{}, false
 	}
 	pos, n := queuePos(info.Waiters, waiter, t.Addr)
-	if pos == 0 {
+	if pos == 0 && !damaged {
 		return TaskWait{}, false
 	}
 	w := TaskWait{Task: a.blocked(t), Kind: WaitSemaphore, How: how, Certain: true, Position: pos, QueueLen: n}
@@ -528,6 +566,60 @@ func (a *waitAnalysis) fieldWait(t *Task) (TaskWait, bool) {
 			if v, err := t.Obj.MemberUint("blocked_on"); err == nil && v != 0 && v != ^uint64(0) {
 				return a.mutexWait(t, 0, v, "task_struct.blocked_on")
 			}
+		}
+	}
+	return TaskWait{}, false
+}
+
+// plausibleBroken reports whether an unverified waiter is worth reporting:
+// a lock waiter whose slowpath frame the task is in.
+func (a *waitAnalysis) plausibleBroken(sw stackWaiter, isRwsem, isMutex, isSem bool) bool {
+	switch sw.kind {
+	case "struct rwsem_waiter":
+		return isRwsem
+	case "struct mutex_waiter":
+		return isMutex
+	case "struct semaphore_waiter":
+		return isSem
+	}
+	return false
+}
+
+// damagedWait decodes the lock of a half-linked waiter: its neighbour that
+// is not on a task stack is taken as the lock's list head. The wait is then not certain and carries the damage.
+func (a *waitAnalysis) damagedWait(t *Task, sw stackWaiter) (TaskWait, bool) {
+	lockType := map[string]string{"struct rwsem_waiter": "struct rw_semaphore",
+		"struct mutex_waiter": "struct mutex", "struct semaphore_waiter": "struct semaphore"}[sw.kind]
+	off, err := a.p.OffsetOf(lockType, "wait_list")
+	if err != nil {
+		return TaskWait{}, false
+	}
+	next, err1 := a.p.ReadU64(sw.node)
+	prev, err2 := a.p.ReadU64(sw.node + 8)
+	for _, c := range []struct {
+		head uint64
+		ok   bool
+	}{{prev, err2 == nil}, {next, err1 == nil}} {
+		if !c.ok || !isKernelPointer(c.head) || a.onStack(c.head) {
+			continue
+		}
+		// The head may be the damaged node itself; the decoded lock is
+		// checked (waiters flag set) before it is believed.
+		const how = "waiter structure on the task's stack; its wait list is damaged, the lock was taken from the waiter's neighbour off the stacks (its waiters flag checked)"
+		var w TaskWait
+		var ok bool
+		switch sw.kind {
+		case "struct rwsem_waiter":
+			w, ok = a.rwsemWaitAt(t, sw.addr, c.head-off, how, true)
+		case "struct mutex_waiter":
+			w, ok = a.mutexWaitAt(t, sw.addr, c.head-off, how, true)
+		case "struct semaphore_waiter":
+			w, ok = a.semWaitAt(t, sw.addr, c.head-off, how, true)
+		}
+		if ok {
+			w.Certain = false
+			w.Error = sw.broken
+			return w, true
 		}
 	}
 	return TaskWait{}, false

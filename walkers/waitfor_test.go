@@ -97,8 +97,10 @@ func TestStackWaiterGarbage(t *testing.T) {
 	f.mem.WriteU64(wa+8, 0xffff888000900000)
 	f.mem.WriteU64(wa+16, w1)
 	a := f.analysis(f.prog(), w1)
-	if ws := a.findStackWaiters(a.byAddr[w1]); len(ws) != 0 {
-		t.Errorf("unverified waiter accepted: %+v", ws)
+	for _, sw := range a.findStackWaiters(a.byAddr[w1]) {
+		if sw.broken == "" {
+			t.Errorf("unverified waiter accepted: %+v", sw)
+		}
 	}
 	// A verified waiter whose list never leaves the stacks: no head.
 	f.list(wa) // self-linked: not a list with others
