@@ -237,8 +237,8 @@ func (t *SymTable) Symbols() []Symbol { return slices.Clone(t.syms) }
 func (t *SymTable) Extents() []SymRange { return slices.Clone(t.extents) }
 
 // CombinedTable puts several tables behind one SymbolTable (vmlinux first, then
-// modules). Lookup prefers a global symbol of an earlier table, then the
-// first match; LookupAddr asks each table in order (their extents do not
+// modules). Lookup prefers a vmlinux global, then the first match in table
+// order; LookupAddr asks each table in order (their extents do not
 // overlap in practice).
 type CombinedTable struct {
 	parts     []SymbolTable
@@ -260,15 +260,17 @@ func CombineTables(tables ...SymbolTable) *CombinedTable {
 // Parts returns the tables in order.
 func (c *CombinedTable) Parts() []SymbolTable { return slices.Clone(c.parts) }
 
-// Lookup implements SymbolTable.
+// Lookup implements SymbolTable: a global of the first table (vmlinux)
+// wins, then the first match in table order (the SymbolTable contract;
+// kernel/kallsyms.c kallsyms_lookup_name also asks vmlinux before modules).
 func (c *CombinedTable) Lookup(name string) (Symbol, error) {
 	var first *Symbol
-	for _, p := range c.parts {
+	for i, p := range c.parts {
 		s, err := p.Lookup(name)
 		if err != nil {
 			continue
 		}
-		if s.isGlobal() {
+		if i == 0 && s.isGlobal() {
 			return s, nil
 		}
 		if first == nil {

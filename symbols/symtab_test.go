@@ -111,8 +111,8 @@ func TestCombineTables(t *testing.T) {
 	tests := []struct {
 		name, module string
 	}{
-		{"do_wait", ""},    // vmlinux global first
-		{"helper", "fuse"}, // a module global beats a vmlinux local
+		{"do_wait", ""}, // vmlinux global first
+		{"helper", ""},  // no vmlinux global: the first match, the vmlinux local
 		{"request_wait_answer", "fuse"},
 	}
 	for _, tc := range tests {
