@@ -143,6 +143,17 @@ const (
 )
 
 // Stack unwinds the kernel stack of task (a struct task_struct object):
+//
+//	tr, err := walkers.Stack(prog, task.Obj)
+//	for _, f := range tr.Frames {
+//		fmt.Println(f.Level, f.Name(), f.RSP, f.CFA) // locals in [RSP, CFA)
+//	}
+//	sw, err := walkers.ReadStackWords(prog, task.Obj) // the whole stack, once
+//	for _, at := range sw.Find(lockAddr) {            // where the lock's address is stored
+//		if f, ok := tr.FrameOf(at); ok { ... }        // in which function's frame
+//	}
+//	sc, _ := walkers.DecodeSyscall(prog, task.Obj, tr, walkers.SyscallOptions{FDPath: walkers.TaskFDPath})
+//
 // sleeping tasks from their saved switch frame, tasks running on a CPU from
 // that CPU's registers in the dump. It returns a Trace even when the unwind
 // stops early (Trace.Err says why); the error is for a trace that could not
