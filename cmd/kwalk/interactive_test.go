@@ -107,6 +107,22 @@ func TestInteractiveTmux(t *testing.T) {
 		t.Errorf("no \"rd: interrupted\" after Ctrl-C:\n%s", p)
 	}
 
+	// Long output goes through the pager (less -FRX) on a terminal.
+	last := "rd -p 100000 2000000"
+	if _, err := exec.LookPath("less"); err == nil {
+		last = "sym -l"
+		n = countPrompts(s.pane())
+		s.send("sym -l", "Enter")
+		s.waitFor("the pager's prompt", 10*time.Second, func(p string) bool {
+			l := strings.Split(strings.TrimRight(p, "\n"), "\n")
+			return strings.HasPrefix(l[len(l)-1], ":")
+		})
+		s.send("q")
+		s.waitFor("the prompt after the pager", 10*time.Second, func(p string) bool { return countPrompts(p) > n })
+	} else {
+		t.Log("less not installed: paging not tested")
+	}
+
 	// Ctrl-D exits cleanly.
 	s.send("C-d")
 	s.waitText("KWALK-EXITED=0", 10*time.Second)
@@ -125,7 +141,7 @@ func TestInteractiveTmux(t *testing.T) {
 	s2 := startTmux(t, home, realDump)
 	s2.waitText("kwalk> ", 20*time.Second)
 	s2.send("Up")
-	s2.waitText("kwalk> rd -p 100000 2000000", 5*time.Second)
+	s2.waitText("kwalk> "+last, 5*time.Second)
 	s2.send("C-c")
 	s2.send("C-d")
 	s2.waitText("KWALK-EXITED=0", 10*time.Second)
