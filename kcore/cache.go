@@ -59,18 +59,19 @@ func (c *pageCache) shard(pfn uint64) *cacheShard {
 func (c *pageCache) get(pfn uint64) []byte {
 	s := c.shard(pfn)
 	s.mu.Lock()
-	e := s.m[pfn]
-	if e != nil {
+	var data []byte
+	if e := s.m[pfn]; e != nil {
 		s.unlink(e)
 		s.pushFront(e)
+		data = e.data
 	}
 	s.mu.Unlock()
-	if e == nil {
+	if data == nil {
 		c.misses.Add(1)
 		return nil
 	}
 	c.hits.Add(1)
-	return e.data
+	return data
 }
 
 func (c *pageCache) put(pfn uint64, data []byte) {
@@ -78,7 +79,8 @@ func (c *pageCache) put(pfn uint64, data []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if e := s.m[pfn]; e != nil {
-		e.data = data
+		// Another reader decoded the same page meanwhile; keep its
+		// copy, which readers may be using.
 		s.unlink(e)
 		s.pushFront(e)
 		return
