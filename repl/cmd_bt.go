@@ -225,9 +225,11 @@ func btTrace(c *Call, task symbols.Object) (BtTrace, error) {
 			bf.Exception = btRegs(f.Exception)
 		}
 		if words != nil {
+			// Like crash: the words after this frame's return-address
+			// slot, up to the next frame's slot.
 			hi := f.CFA
-			if hi == 0 && i+1 < len(tr.Frames) {
-				hi = tr.Frames[i+1].RSP
+			if i+1 < len(tr.Frames) && tr.Frames[i+1].SP > f.RSP {
+				hi = tr.Frames[i+1].SP
 			}
 			lo, ws := words.Range(f.RSP, hi)
 			for j, w := range ws {
