@@ -66,12 +66,31 @@ func (a *waitAnalysis) findStackWaiters(t *Task) []stackWaiter {
 		return v, err == nil
 	}
 	shapes := a.shapes()
+	headless := a.headlessLocks()
 	var out []stackWaiter
 	for off := 0; off+16 <= len(stack); off += 8 {
 		here := base + uint64(off)
 		next := binary.LittleEndian.Uint64(stack[off:])
 		prev := binary.LittleEndian.Uint64(stack[off+8:])
-		if next == here || !isKernelPointer(next) || !isKernelPointer(prev) {
+		if !isKernelPointer(next) || !isKernelPointer(prev) {
+			continue
+		}
+		if next == here || prev == here {
+			// A self-linked node is an empty list, except for the only
+			// waiter of a 7.1+ headless ring (INIT_LIST_HEAD(&waiter->list),
+			// kernel/locking/mutex.c __mutex_add_waiter).
+			if next != here || prev != here || len(headless) == 0 {
+				continue
+			}
+			for _, s := range shapes {
+				if !headless[s.typ] {
+					continue
+				}
+				ta := int64(here) + s.taskDiff
+				if ta >= int64(base) && ta+8 <= int64(base)+int64(len(stack)) && binary.LittleEndian.Uint64(stack[uint64(ta)-base:]) == t.Addr {
+					out = append(out, stackWaiter{kind: s.typ, node: here, addr: here - s.listOff})
+				}
+			}
 			continue
 		}
 		matched := false
@@ -623,4 +642,17 @@ func (a *waitAnalysis) damagedWait(t *Task, sw stackWaiter) (TaskWait, bool) {
 		}
 	}
 	return TaskWait{}, false
+}
+
+// headlessLocks returns the waiter types whose locks keep a first_waiter
+// pointer instead of a list head (7.1+).
+func (a *waitAnalysis) headlessLocks() map[string]bool {
+	out := map[string]bool{}
+	for waiter, lock := range map[string]string{"struct mutex_waiter": "struct mutex",
+		"struct rwsem_waiter": "struct rw_semaphore", "struct semaphore_waiter": "struct semaphore"} {
+		if lt, err := a.p.Type(lock); err == nil && !lt.HasMember("wait_list") && lt.HasMember("first_waiter") {
+			out[waiter] = true
+		}
+	}
+	return out
 }
