@@ -53,7 +53,7 @@ func (r LogRecord) Lines() []string {
 // is at most 25, and log_buf_len= at boot is bounded by memory; 1 GiB of
 // text is not a log).
 const (
-	maxPrbCountBits = 24
+	maxPrbCountBits = 22
 	maxPrbSizeBits  = 30
 )
 
@@ -151,8 +151,8 @@ const (
 // head_id is read; those in the committed or finalized state whose id
 // matches are decoded, their text taken from the data ring (a block that
 // wraps starts at the ring's beginning). Records that cannot be decoded are
-// skipped and counted in the returned error; the ring's arrays are read in
-// one piece each.
+// skipped and counted in the returned error. Memory use is bounded by what
+// is found, not by what the ring's header claims.
 func Log(p *symbols.Program) ([]LogRecord, error) {
 	l, err := newPrbLayout(p)
 	if err != nil {
@@ -173,47 +173,44 @@ func Log(p *symbols.Program) ([]LogRecord, error) {
 		return nil, fmt.Errorf("kernel log: ring at %#x has count_bits %d, size_bits %d: not a printk ring", rb, countBits, sizeBits)
 	}
 	count := uint64(1) << countBits
-	dataSize := uint64(1) << sizeBits
 	descsP, _ := l.descs.uintAt(hdr)
 	infosP, _ := l.infos.uintAt(hdr)
 	dataP, _ := l.data.uintAt(hdr)
 	head, _ := l.headID.uintAt(hdr)
 	tail, _ := l.tailID.uintAt(hdr)
 
-	descs := make([]byte, count*l.descSize.size)
-	if err := p.Mem.ReadVirt(descs, descsP); err != nil {
-		return nil, fmt.Errorf("kernel log: descriptors at %#x: %w", descsP, err)
-	}
-	infos := make([]byte, count*l.infoSize.size)
-	if err := p.Mem.ReadVirt(infos, infosP); err != nil {
-		return nil, fmt.Errorf("kernel log: printk_info array at %#x: %w", infosP, err)
-	}
-	data := make([]byte, dataSize)
-	if err := p.Mem.ReadVirt(data, dataP); err != nil {
-		return nil, fmt.Errorf("kernel log: text ring at %#x: %w", dataP, err)
-	}
-
-	var out []LogRecord
-	bad := 0
-	var firstBad error
 	n := (head - tail) & descIDMask
 	if n >= count {
 		return nil, fmt.Errorf("kernel log: head_id %#x and tail_id %#x are %d apart, more than the %d descriptors", head, tail, n, count)
 	}
+	// Descriptors and infos are read a chunk at a time, texts one block at
+	// a time: memory stays bounded by the records found, whatever the
+	// ring's header says.
+	descs := newChunkReader(p, descsP, l.descSize.size, count, "descriptors")
+	infos := newChunkReader(p, infosP, l.infoSize.size, count, "printk_info array")
+	var out []LogRecord
+	bad := 0
+	var firstBad error
 	for i := uint64(0); i <= n; i++ {
 		id := (tail + i) & descIDMask
 		idx := id & (count - 1)
-		d := descs[idx*l.descSize.size : (idx+1)*l.descSize.size]
+		d, err := descs.entry(idx)
+		if err != nil {
+			return out, fmt.Errorf("kernel log: %w", err)
+		}
 		sv, _ := l.stateVar.uintAt(d)
 		state := sv >> descFlagsShift
 		if sv&descIDMask != id || (state != descCommitted && state != descFinalized) {
 			continue // reserved, reused or being written
 		}
-		info := infos[idx*l.infoSize.size : (idx+1)*l.infoSize.size]
+		info, err := infos.entry(idx)
+		if err != nil {
+			return out, fmt.Errorf("kernel log: %w", err)
+		}
 		begin, _ := l.lposBegin.uintAt(d)
 		next, _ := l.lposNext.uintAt(d)
 		textLen, _ := l.textLen.uintAt(info)
-		text, err := prbText(data, sizeBits, begin, next, textLen)
+		text, err := prbText(p, dataP, sizeBits, begin, next, textLen)
 		if err != nil {
 			bad++
 			if firstBad == nil {
@@ -266,12 +263,12 @@ func prbAddr(p *symbols.Program) (uint64, error) {
 	return rb, nil
 }
 
-// prbText returns a record's text from the data ring
+// prbText reads a record's text from the data ring at data
 // (printk_ringbuffer.c get_data): a data-less block (both lpos odd) has no
 // text; a regular block lies at begin; a block whose begin is one wrap
 // behind next was placed at the ring's start. Each block starts with its
-// descriptor id (an unsigned long).
-func prbText(data []byte, sizeBits, begin, next, textLen uint64) (string, error) {
+// descriptor id (an unsigned long); at most text_len bytes (a u16) follow.
+func prbText(p *symbols.Program, data, sizeBits, begin, next, textLen uint64) (string, error) {
 	if begin&1 != 0 && next&1 != 0 {
 		return "", nil // BLK_DATALESS
 	}
@@ -293,5 +290,44 @@ func prbText(data []byte, sizeBits, begin, next, textLen uint64) (string, error)
 	if textLen > n {
 		textLen = n // truncated record (kernel: the text is cut to the block)
 	}
-	return strings.ToValidUTF8(string(data[off+8:off+8+textLen]), "\uFFFD"), nil
+	if textLen == 0 {
+		return "", nil
+	}
+	b := make([]byte, textLen)
+	if err := p.Mem.ReadVirt(b, data+off+8); err != nil {
+		return "", fmt.Errorf("text at %#x: %w", data+off+8, err)
+	}
+	return strings.ToValidUTF8(string(b), "\uFFFD"), nil
+}
+
+// chunkReader reads an array of fixed-size entries a chunk at a time.
+type chunkReader struct {
+	p          *symbols.Program
+	base, size uint64
+	count      uint64
+	what       string
+	chunk      uint64 // index of the loaded chunk, or ^0
+	buf        []byte
+}
+
+const logChunkEntries = 512
+
+func newChunkReader(p *symbols.Program, base, size, count uint64, what string) *chunkReader {
+	return &chunkReader{p: p, base: base, size: size, count: count, what: what, chunk: ^uint64(0)}
+}
+
+func (c *chunkReader) entry(idx uint64) ([]byte, error) {
+	ch := idx / logChunkEntries
+	if ch != c.chunk {
+		first := ch * logChunkEntries
+		n := min(uint64(logChunkEntries), c.count-first)
+		c.buf = make([]byte, n*c.size)
+		if err := c.p.Mem.ReadVirt(c.buf, c.base+first*c.size); err != nil {
+			c.chunk = ^uint64(0)
+			return nil, fmt.Errorf("%s at %#x (entries %d..%d): %w", c.what, c.base+first*c.size, first, first+n-1, err)
+		}
+		c.chunk = ch
+	}
+	o := (idx % logChunkEntries) * c.size
+	return c.buf[o : o+c.size], nil
 }

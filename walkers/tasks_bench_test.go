@@ -41,3 +41,31 @@ func BenchmarkTaskByPID(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkLogRealDump decodes the whole kernel log of the shared dump.
+func BenchmarkLogRealDump(b *testing.B) {
+	p := realDumpsForBench(b)[0].openB(b)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := Log(p); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkFilesRealDump reads every task's fd table and paths.
+func BenchmarkFilesRealDump(b *testing.B) {
+	p := realDumpsForBench(b)[0].openB(b)
+	ts, err := Tasks(p)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for _, t := range ts {
+			if t.IsLeader() {
+				_, _ = Files(p, t)
+			}
+		}
+	}
+}
