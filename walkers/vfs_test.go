@@ -14,6 +14,7 @@ type vfsScene struct {
 	rootMnt, fuseMnt, pipeMnt, anonMnt uint64
 	mntDir, wDir, data, dataInode      uint64
 	pipeD, anonD                       uint64
+	bindMnt, bindSrc, bindFile         uint64
 }
 
 func newVFSScene() *vfsScene {
@@ -29,6 +30,13 @@ func newVFSScene() *vfsScene {
 	s.fuseMnt = s.newMount(s.rootMnt, s.wDir, fuseRoot, fuseSB, "hangfs-hang-write")
 	s.dataInode = s.newInode(fuseSB, 0o100644, 42)
 	s.data = s.newDentry(fuseRoot, "data", s.dataInode, fuseSB)
+	// /mnt/w/sub bind-mounted on /tmp/b: a second mount of the fuse
+	// super block whose root is a subdirectory.
+	tmp := s.newDentry(s.mountRoot(s.rootMnt), "tmp", s.newInode(rootSB, 0o040755, 4), rootSB)
+	bDir := s.newDentry(tmp, "b", s.newInode(rootSB, 0o040755, 5), rootSB)
+	s.bindSrc = s.newDentry(fuseRoot, "sub", s.newInode(fuseSB, 0o040755, 43), fuseSB)
+	s.bindFile = s.newDentry(s.bindSrc, "file", s.newInode(fuseSB, 0o100644, 44), fuseSB)
+	s.bindMnt = s.newMount(s.rootMnt, bDir, s.bindSrc, fuseSB, "hangfs-hang-write")
 	// Internal mounts of pseudo filesystems: detached, their own parents.
 	pipeSB := s.newSuper("pipefs", 13)
 	pipeRoot := s.newDentry(0, "pipe:", s.newInode(pipeSB, 0o040700, 1), pipeSB)
@@ -59,6 +67,8 @@ func TestDentryPath(t *testing.T) {
 		{name: "rootfs dir", mnt: s.vfsmnt(s.rootMnt), dentry: s.wDir, want: "/mnt/w"},
 		{name: "namespace root", mnt: s.vfsmnt(s.rootMnt), dentry: s.mountRoot(s.rootMnt), want: "/"},
 		{name: "no mount", mnt: 0, dentry: s.data, want: "/data"},
+		{name: "bind mount of a subdirectory", mnt: s.vfsmnt(s.bindMnt), dentry: s.bindFile, want: "/tmp/b/file"},
+		{name: "bind mount root", mnt: s.vfsmnt(s.bindMnt), dentry: s.bindSrc, want: "/tmp/b"},
 		{
 			name: "unhashed", mnt: s.vfsmnt(s.fuseMnt), dentry: s.data, want: "/mnt/w/data (deleted)",
 			setup: func() { s.mem.w64(s.data+s.off("struct dentry", "d_hash.pprev"), 0) },
@@ -166,9 +176,13 @@ func TestMountsSynthetic(t *testing.T) {
 		got = append(got, m.MountPoint+" "+m.FSType()+" "+m.Source)
 	}
 	// newMount links every mount (the pseudo ones too) on the list.
-	want := []string{"/ rootfs rootfs", "/mnt/w fuse.hangfs hangfs-hang-write", "/ pipefs pipefs", "/ anon_inodefs anon_inodefs"}
+	want := []string{"/ rootfs rootfs", "/mnt/w fuse.hangfs hangfs-hang-write", "/tmp/b fuse.hangfs hangfs-hang-write",
+		"/ pipefs pipefs", "/ anon_inodefs anon_inodefs"}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("mounts %q, want %q", got, want)
+	}
+	if ms[2].Root != "/sub" || ms[1].Root != "/" {
+		t.Errorf("bind mount root %q, fuse mount root %q", ms[2].Root, ms[1].Root)
 	}
 	if ms[1].ParentID != ms[0].ID || ms[0].ParentID != ms[0].ID {
 		t.Errorf("parent ids: %+v", ms[:2])
