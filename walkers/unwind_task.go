@@ -91,7 +91,11 @@ func (u *Unwinder) Stack(task symbols.Object) (*Trace, error) {
 	if run != nil {
 		tr.Running, tr.CPU = true, run.cpu
 		if run.regs == nil {
-			tr.Err = fmt.Errorf("task is running on CPU %d and the image has no saved registers for it (a live kernel: running tasks cannot be unwound)", run.cpu)
+			why := "the dump has no saved registers for that CPU (it did not answer the crash NMI, or the dump has no CPU notes)"
+			if u.p.Dump != nil && u.p.Dump.Live() {
+				why = "a live kernel: running tasks cannot be unwound"
+			}
+			tr.Err = fmt.Errorf("task is running on CPU %d and %s", run.cpu, why)
 			return tr, nil
 		}
 		cs, _ := run.regs.Get(RegCS)
