@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 	"time"
 )
 
@@ -52,6 +53,10 @@ type Dump struct {
 
 	paging    *x86Paging // nil when virtual translation is unavailable
 	pagingErr error      // why paging is nil
+
+	directOnce sync.Once
+	directBase uint64
+	directErr  error
 }
 
 // Open opens a crash dump file of any supported format, detected from its
@@ -220,7 +225,7 @@ func textPhysBase(loads []elfSeg) *uint64 {
 // is a direct-map address; all of them must agree.
 func learnDirectMap(loads []elfSeg) (base, end uint64) {
 	for _, s := range loads {
-		if s.vaddr >= startKernelMap || s.vaddr < 1<<63 || s.vaddr == s.paddr {
+		if s.vaddr >= startKernelMap || s.vaddr < 1<<63 || s.vaddr == s.paddr || s.paddr == noPaddr {
 			continue
 		}
 		b := s.vaddr - s.paddr
@@ -462,10 +467,7 @@ func (d *Dump) Mappings(start, end uint64, fn func(Mapping) bool) error {
 	if d.paging == nil {
 		return d.pagingErr
 	}
-	if d.paging.rootErr != nil {
-		return d.paging.rootErr
-	}
-	return d.paging.walkRange(start, end, func(m mapping) bool {
+	return d.paging.walkRange(start, end, 1, func(m mapping) bool {
 		return fn(Mapping{Virt: m.va, Phys: m.pa, Size: m.size})
 	})
 }
@@ -570,4 +572,61 @@ func (d *Dump) Close() error {
 	err := d.file.Close()
 	d.file = nil
 	return err
+}
+
+// DirectMapBase is page_offset_base: where the kernel's direct map of all
+// physical memory starts (__va(pa) = pa + page_offset_base,
+// arch/x86/include/asm/page_64.h). It comes from the PT_LOADs of a kdump ELF
+// or /proc/kcore when they have it; otherwise it is read off the page
+// tables as the virtual-minus-physical offset that maps the most memory with
+// large leaves below the kernel image. Computed once, on first use.
+func (d *Dump) DirectMapBase() (uint64, error) {
+	d.directOnce.Do(func() {
+		if d.paging == nil {
+			d.directErr = d.pagingErr
+			return
+		}
+		if d.paging.directBase != 0 {
+			d.directBase = d.paging.directBase
+			return
+		}
+		d.directBase, d.directErr = d.findDirectMap()
+	})
+	return d.directBase, d.directErr
+}
+
+func (d *Dump) findDirectMap() (uint64, error) {
+	p := d.paging
+	lo := ^uint64(0) << uint(12+9*p.levels-1) // start of the kernel half
+	var best uint64
+	for _, minLevel := range []int{2, 1} {
+		cover := map[uint64]uint64{}
+		err := p.walkRange(lo, startKernelMap, minLevel, func(m mapping) bool {
+			if m.va >= m.pa {
+				cover[m.va-m.pa] += m.size
+			}
+			return true
+		})
+		if err != nil {
+			return 0, fmt.Errorf("looking for the direct map: %w", err)
+		}
+		for off, n := range cover {
+			if n > cover[best] || (n == cover[best] && off < best) {
+				best = off
+			}
+		}
+		if cover[best] >= 16<<20 {
+			return best, nil
+		}
+	}
+	return 0, errors.New("no direct map found in the page tables")
+}
+
+// PhysToVirt is the direct-map address of physical address pa (__va).
+func (d *Dump) PhysToVirt(pa uint64) (uint64, error) {
+	base, err := d.DirectMapBase()
+	if err != nil {
+		return 0, err
+	}
+	return base + pa, nil
 }

@@ -262,6 +262,9 @@ func TestKcoreLayout(t *testing.T) {
 					t.Errorf("vmalloc page %d: kcore segment and physical page differ", i)
 				}
 			}
+			if base, err := d.DirectMapBase(); err != nil || base != m.directBase {
+				t.Errorf("DirectMapBase = %#x, %v; want %#x", base, err, m.directBase)
+			}
 			got := make([]byte, 16)
 			if err := d.ReadVirt(got, m.kernelVA+0x100); err != nil {
 				t.Error(err)

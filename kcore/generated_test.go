@@ -95,6 +95,18 @@ func checkGenerated(t *testing.T, gd *testdata.Dump, f testdata.Format, d *Dump)
 	if string(rel) != v.OSRelease() {
 		t.Errorf("init_uts_ns release %q, OSRELEASE %q", rel, v.OSRelease())
 	}
+	// The direct map found in the page tables maps physical memory.
+	if base, err := d.DirectMapBase(); err != nil {
+		t.Errorf("DirectMapBase: %v", err)
+	} else {
+		pa := uint64(1 << 20)
+		a, b := make([]byte, 256), make([]byte, 256)
+		if err := d.ReadPhys(a, pa); err == nil {
+			if err := d.ReadVirt(b, base+pa); err != nil || !bytes.Equal(a, b) {
+				t.Errorf("direct map at %#x: ReadVirt(%#x) = %v or differs from ReadPhys(%#x)", base, base+pa, err, pa)
+			}
+		}
+	}
 	st := d.Stats()
 	if f == testdata.FormatMakedumpfileZlib31 && st.ExcludedPages == 0 {
 		t.Errorf("dump level 31 image reports no excluded pages: %+v", st)

@@ -125,6 +125,7 @@ func (d *Dump) openKcore(f *os.File, size int64) error {
 	if d.paging != nil {
 		// Live page tables change under us: no cached translations.
 		d.paging.noTLB = true
+		d.paging.directBase, d.paging.directEnd = learnDirectMap(e.loads)
 	}
 	return nil
 }

@@ -200,6 +200,9 @@ func TestSharedVmalloc(t *testing.T) {
 	if checked < 50 {
 		t.Errorf("only %d of 200 vmalloc pages were readable", checked)
 	}
+	if got, err := d.DirectMapBase(); err != nil || got != base {
+		t.Errorf("DirectMapBase = %#x, %v; the walk's most common offset is %#x", got, err, base)
+	}
 	// The direct map translates like the walk says.
 	pa := uint64(0x1234567)
 	got, err := d.VirtToPhys(base + pa)

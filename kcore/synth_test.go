@@ -709,6 +709,9 @@ func (m *synthMachine) checkDump(t *testing.T, d *Dump, o checkOpts) {
 			t.Errorf("CrashTime = %v", ct)
 		}
 	}
+	if base, err := d.DirectMapBase(); err != nil || base != m.directBase {
+		t.Errorf("DirectMapBase = %#x, %v; want %#x", base, err, m.directBase)
+	}
 	if _, levels, _ := d.PageTableRoot(); levels != m.levels {
 		t.Errorf("paging levels %d, want %d", levels, m.levels)
 	}

@@ -108,19 +108,44 @@ func (x *x86Paging) walk(va uint64) (mapping, error) {
 	return mapping{}, ErrNotMapped
 }
 
+// maxWalkTables bounds the tables one range walk reads, so page tables
+// that point back into themselves cannot make it run for ever.
+const maxWalkTables = 1 << 20
+
 // walkRange calls fn for every leaf mapping that intersects [start, end),
-// in address order, until fn returns false.
-func (x *x86Paging) walkRange(start, end uint64, fn func(mapping) bool) error {
-	_, err := x.walkTable(x.root, x.levels, 0, start, end, fn)
+// in address order, until fn returns false. Tables below level minLevel
+// are not read (minLevel 1 walks everything; 2 stops at 2 MiB leaves).
+func (x *x86Paging) walkRange(start, end uint64, minLevel int, fn func(mapping) bool) error {
+	if x.rootErr != nil {
+		return x.rootErr
+	}
+	w := rangeWalk{x: x, start: start, end: end, minLevel: minLevel, fn: fn, buf: make([]byte, 4096)}
+	_, err := w.table(x.root, x.levels, 0)
 	return err
 }
 
-func (x *x86Paging) walkTable(table uint64, level int, base, start, end uint64, fn func(mapping) bool) (bool, error) {
+type rangeWalk struct {
+	x          *x86Paging
+	start, end uint64
+	minLevel   int
+	fn         func(mapping) bool
+	buf        []byte
+	tables     int
+}
+
+func (w *rangeWalk) table(table uint64, level int, base uint64) (bool, error) {
+	x := w.x
+	if w.tables++; w.tables > maxWalkTables {
+		return false, fmt.Errorf("page-table walk stopped after %d tables (cyclic page tables?)", maxWalkTables)
+	}
 	shift := uint(12 + 9*(level-1))
 	size := uint64(1) << shift
-	tbl := make([]byte, 4096)
-	if err := x.phys(tbl, table); err != nil {
+	if err := x.phys(w.buf, table); err != nil {
 		return false, fmt.Errorf("reading level-%d page table at phys %#x: %w", level, table, err)
+	}
+	var entries [512]uint64
+	for i := range entries {
+		entries[i] = binary.LittleEndian.Uint64(w.buf[i*8:]) &^ x.smeMask
 	}
 	for i := uint64(0); i < 512; i++ {
 		va := base | i<<shift
@@ -128,10 +153,10 @@ func (x *x86Paging) walkTable(table uint64, level int, base, start, end uint64, 
 			// Sign-extend the upper half of the address space.
 			va |= ^uint64(0) << uint(12+9*x.levels-1)
 		}
-		if va+size-1 < start || va >= end {
+		if va+size-1 < w.start || va >= w.end {
 			continue
 		}
-		e := binary.LittleEndian.Uint64(tbl[i*8:]) &^ x.smeMask
+		e := entries[i]
 		if e&ptePresent == 0 {
 			continue
 		}
@@ -143,14 +168,16 @@ func (x *x86Paging) walkTable(table uint64, level int, base, start, end uint64, 
 			m = mapping{va, e & pte2MMask, size}
 		case level == 1:
 			m = mapping{va, e & pteAddrMask, size}
+		case level-1 < w.minLevel:
+			continue
 		default:
-			more, err := x.walkTable(e&pteAddrMask, level-1, va, start, end, fn)
+			more, err := w.table(e&pteAddrMask, level-1, va)
 			if err != nil || !more {
 				return more, err
 			}
 			continue
 		}
-		if !fn(m) {
+		if !w.fn(m) {
 			return false, nil
 		}
 	}
