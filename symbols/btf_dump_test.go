@@ -3,10 +3,12 @@ package symbols
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/kwalk/kwalk/kcore"
+	"github.com/kwalk/kwalk/testdata"
 )
 
 // The shared real dump: Debian 6.1.0-50-cloud-amd64 (FUSE as a module).
@@ -43,11 +45,11 @@ var dumpTypeChecks = []memberWant{
 	{"struct task_struct", "__state"}, // include/linux/sched.h (6.1: __state)
 	{"struct task_struct", "comm"},
 	{"struct task_struct", "tasks"},
-	{"struct mutex", "owner"},            // include/linux/mutex.h
-	{"struct mutex", "wait_list"},        // include/linux/mutex.h
-	{"struct rw_semaphore", "count"},     // include/linux/rwsem.h
-	{"struct rw_semaphore", "wait_list"}, // include/linux/rwsem.h
-	{"struct inode", "i_rwsem"},          // include/linux/fs.h
+	{"struct mutex", "owner"},                         // include/linux/mutex.h
+	{"struct mutex", "wait_list|first_waiter"},        // include/linux/mutex.h (first_waiter in 7.x)
+	{"struct rw_semaphore", "count"},                  // include/linux/rwsem.h
+	{"struct rw_semaphore", "wait_list|first_waiter"}, // include/linux/rwsem.h (first_waiter in 7.x)
+	{"struct inode", "i_rwsem"},                       // include/linux/fs.h
 	{"struct inode", "i_sb"},
 	{"struct fuse_conn", "iq"},      // fs/fuse/fuse_i.h (module fuse.ko on 6.1)
 	{"struct fuse_conn", "entry"},   // fs/fuse/fuse_i.h
@@ -67,7 +69,13 @@ func TestBTFSharedDump(t *testing.T) {
 			t.Errorf("%s: %v", c.typ, err)
 			continue
 		}
-		m, ok := ty.FindMember(c.member)
+		var m Member
+		ok := false
+		for _, alt := range strings.Split(c.member, "|") {
+			if m, ok = ty.FindMember(alt); ok {
+				break
+			}
+		}
 		if !ok {
 			t.Errorf("%s has no member %s", c.typ, c.member)
 			continue
@@ -128,10 +136,17 @@ func debugVmlinuxPath(t testing.TB) string {
 	return p
 }
 
-// debugRoot is where the -dbg package's usr/lib/debug is unpacked.
+// debugRoot is where the 6.1 -dbg package's usr/lib/debug is unpacked:
+// $KWALK_DEBUG_ROOT, else where the dump generator unpacks it, else
+// ~/.cache/kwalk-debug/root/usr/lib/debug.
 func debugRoot() string {
 	if r := os.Getenv("KWALK_DEBUG_ROOT"); r != "" {
 		return r
+	}
+	if k, ok := testdata.KernelByID("6.1"); ok {
+		if r, err := testdata.DebugRoot(k); err == nil {
+			return r
+		}
 	}
 	home, _ := os.UserHomeDir()
 	return filepath.Join(home, ".cache", "kwalk-debug", "root", "usr", "lib", "debug")
