@@ -30,6 +30,7 @@ type DWARFTypes struct {
 	modOrder   []string
 	warnings   []string
 	bases      map[string]*Type
+	varMiss    map[string]error // variables found nowhere (reset by SetModules)
 	kaslr      uint64
 
 	derived derivedTypes
@@ -47,6 +48,7 @@ func OpenDWARF(vmlinuxPath string, moduleDirs []string) (*DWARFTypes, error) {
 		moduleDirs: moduleDirs,
 		modules:    make(map[string]*dwarfFile),
 		bases:      make(map[string]*Type),
+		varMiss:    make(map[string]error),
 	}, nil
 }
 
@@ -60,6 +62,7 @@ func (d *DWARFTypes) SetModules(names []string) {
 	for i, n := range names {
 		d.loaded[i] = normalizeModuleName(n)
 	}
+	clear(d.varMiss)
 }
 
 // SetKASLROffset sets the kernel's KASLR slide (VMCOREINFO KERNELOFFSET):
@@ -204,6 +207,9 @@ func (d *DWARFTypes) findIn(df *dwarfFile, sp typeSpelling) (*Type, bool, error)
 func (d *DWARFTypes) VariableType(name string) (*Type, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if err, ok := d.varMiss[name]; ok {
+		return nil, err
+	}
 	files := []*dwarfFile{d.vmlinux}
 	for pass := 0; pass < 2; pass++ {
 		for _, df := range files {
@@ -217,7 +223,9 @@ func (d *DWARFTypes) VariableType(name string) (*Type, error) {
 		}
 		files = d.moduleFilesLocked(typeSpelling{base: name})
 	}
-	return nil, fmt.Errorf("%w: variable %s (not in DWARF of %s or %d modules)", ErrNoType, name, d.vmlinux.path, len(d.modOrder))
+	err := fmt.Errorf("%w: variable %s (not in DWARF of %s or %d modules)", ErrNoType, name, d.vmlinux.path, len(d.modOrder))
+	d.varMiss[name] = err
+	return nil, err
 }
 
 func (d *DWARFTypes) variableIn(df *dwarfFile, name string) (*Type, error) {
