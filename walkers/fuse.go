@@ -220,7 +220,14 @@ func FuseConnection(p *symbols.Program, addr uint64) (*FuseConn, error) {
 			c.Errors = append(c.Errors, err.Error())
 		}
 	}
-	v, err := fc.MemberUint("connected")
+	// The queues and the connection state live in fc itself up to 7.1
+	// and in the struct fuse_chan fc->chan points at from 7.2 (fs/fuse/
+	// fuse_i.h; the types decide).
+	st, err := fuseChanOf(fc)
+	if err != nil {
+		return nil, fmt.Errorf("fuse_conn %#x: %w", addr, err)
+	}
+	v, err := st.MemberUint("connected")
 	c.Connected = v != 0
 	note(err)
 	if fc.Type().HasMember("aborted") {
@@ -228,22 +235,22 @@ func FuseConnection(p *symbols.Program, addr uint64) (*FuseConn, error) {
 		c.Aborted = v != 0
 		note(err)
 	}
-	v, err = fc.MemberUint("blocked")
+	v, err = st.MemberUint("blocked")
 	c.Blocked = v != 0
 	note(err)
-	v, err = fc.MemberUint("initialized")
+	v, err = st.MemberUint("initialized")
 	c.Initialized = v != 0
 	note(err)
-	v, err = scalarMember(fc, "num_waiting")
+	v, err = scalarMember(st, "num_waiting")
 	c.NumWaiting = int64(int32(v))
 	note(err)
-	c.NumBackground, _ = fc.MemberUint("num_background")
-	c.ActiveBackground, _ = fc.MemberUint("active_background")
-	c.MaxBackground, _ = fc.MemberUint("max_background")
+	c.NumBackground, _ = st.MemberUint("num_background")
+	c.ActiveBackground, _ = st.MemberUint("active_background")
+	c.MaxBackground, _ = st.MemberUint("max_background")
 
 	c.Mounts, err = fuseMounts(p, fc)
 	note(err)
-	note(c.readRequests(p, fc))
+	note(c.readRequests(p, st))
 	c.resolveNodePaths(p)
 	return c, nil
 }
@@ -346,7 +353,8 @@ func fuseMounts(p *symbols.Program, fc symbols.Object) ([]FuseMountInfo, error) 
 
 // readRequests collects the requests of every queue of the connection
 // (fs/fuse/dev.c: fc->iq.pending, fc->bg_queue, and per fuse_dev on
-// fc->devices its pq.io and pq.processing[FUSE_PQ_HASH_SIZE]).
+// fc->devices its pq.io and pq.processing[FUSE_PQ_HASH_SIZE]); fc is the
+// fuse_conn, or its fuse_chan from 7.2.
 func (c *FuseConn) readRequests(p *symbols.Program, fc symbols.Object) error {
 	reqOff, err := p.OffsetOf("struct fuse_req", "list")
 	if err != nil {
@@ -458,4 +466,30 @@ func readFuseReq(p *symbols.Program, addr, conn uint64, queue string) FuseReq {
 		r.Error = fmt.Sprintf("fuse_req %#x: %v", addr, errs[0])
 	}
 	return r
+}
+
+// fuseChanOf returns the object holding a connection's queues and state:
+// the fuse_conn itself, or its struct fuse_chan (fc->chan, 7.2+).
+func fuseChanOf(fc symbols.Object) (symbols.Object, error) {
+	if !fc.Type().HasMember("chan") {
+		return fc, nil
+	}
+	ch, err := fc.Member("chan")
+	if err != nil {
+		return symbols.Object{}, err
+	}
+	return ch.Deref()
+}
+
+// fuseDevConn returns the fuse_conn of a struct fuse_dev: fud->fc up to
+// 7.1, fud->chan->conn from 7.2 (0 before the device is mounted).
+func fuseDevConn(fud symbols.Object) (uint64, error) {
+	if fud.Type().HasMember("fc") {
+		return fud.MemberUint("fc")
+	}
+	ch, err := fud.MemberUint("chan")
+	if err != nil || ch == 0 {
+		return 0, err
+	}
+	return fud.MemberUint("chan->conn")
 }

@@ -135,7 +135,7 @@ func (s *fuseFileScanner) fuseFile(f uint64) (fuseDevFile, bool, error) {
 	d.Dev = priv &^ 1
 	if d.Dev != 0 {
 		if fud, err := p.Object("struct fuse_dev", d.Dev); err == nil {
-			d.Conn, _ = fud.MemberUint("fc")
+			d.Conn, _ = fuseDevConn(fud)
 		}
 	}
 	return d, true, nil

@@ -454,8 +454,8 @@ func (a *waitAnalysis) waitqWait(t *Task, sw stackWaiter, head uint64) (TaskWait
 	if a.hasFrame(t, "request_wait_answer") {
 		// fs/fuse/dev.c: the queue is a fuse_req's waitq; without the fuse
 		// module's types the request cannot be decoded.
-		w.Object.What = "a FUSE request's wait queue (request_wait_answer; no FUSE types: module BTF missing) at " + fmt.Sprintf("%#x", qh)
-		w.Note = "the FUSE server must answer the request; without FUSE types the connection is unknown"
+		w.Object.What = "a FUSE request's wait queue (request_wait_answer; the request could not be decoded: no FUSE types or connections) at " + fmt.Sprintf("%#x", qh)
+		w.Note = "the FUSE server must answer the request; its connection is unknown"
 	}
 	return w, true
 }
