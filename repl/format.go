@@ -132,7 +132,7 @@ func (d *decoder) decode(name string, t *symbols.Type, b []byte, bitOff, bitSize
 			return n
 		}
 		if isCharType(et) {
-			n.Str, n.HasStr = cString(b[:r.Len]), true
+			n.Str, n.HasStr = cString(b[:min(r.Len, uint64(len(b)))]), true
 			return n
 		}
 		cnt := r.Len
@@ -142,6 +142,12 @@ func (d *decoder) decode(name string, t *symbols.Type, b []byte, bitOff, bitSize
 		}
 		for i := uint64(0); i < cnt; i++ {
 			off := i * et.Size
+			if off+et.Size > uint64(len(b)) || off+et.Size < off {
+				// The array claims more than the object holds (a flexible
+				// array member, or inconsistent type information).
+				n.Omitted += cnt - i
+				break
+			}
 			n.Children = append(n.Children, d.decode("", r.Elem, b[off:off+et.Size], 0, 0, depth+1))
 		}
 	}
