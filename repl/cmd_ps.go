@@ -22,6 +22,7 @@ func registerPs(r *Registry) {
 		Usage:   "ps [-m] [-G] [-t] [-k|-u] [-x] [-s STATES] [-c GLOB] [PID|TASK|COMM]...",
 		Help: `Lists every task, threads included, like crash: the per-CPU idle tasks
 (swapper/N, PID 0), then by PID. ">" marks a task running on a CPU.
+%MEM, VSZ and RSS (KB) are those of the task's mm, as /proc/PID/status.
 ST is the /proc state letter: R running, S sleeping, D uninterruptible,
 T stopped, t traced, Z zombie, X dead, P parked, I idle. Kernel threads'
 names are in brackets. Arguments select tasks by PID, task_struct address
@@ -36,7 +37,8 @@ JSON: {"tasks": [{"pid", "tid", "tgid", "ppid", "ns_pids", "cpu", "task"
 (address string), "state" (letter), "crash_state", "raw_state",
 "state_names" (TASK_* bits: tells TASK_KILLABLE and TASK_NOLOAD), "exit_state",
 "flags" (hex string), "flag_names", "comm", "name", "kthread", "exiting",
-"on_cpu", "idle", "since_ran_ns" (-1 when unknown), "sig_pnd", "shd_pnd"
+"on_cpu", "idle", "since_ran_ns" (-1 when unknown), "rss_kb", "vsz_kb",
+"mem_percent" (of _totalram_pages), "sig_pnd", "shd_pnd"
 (16 hex digits like /proc), "errors"}], "warnings": [...]}.`,
 		Flags: []Flag{
 			{Name: "m", Help: "show the time since each task last ran, most recent first"},
@@ -90,6 +92,9 @@ type PsRow struct {
 	OnCPU      bool     `json:"on_cpu"`
 	Idle       bool     `json:"idle"`
 	SinceRanNs int64    `json:"since_ran_ns"`
+	RSSKB      uint64   `json:"rss_kb"`
+	VSZKB      uint64   `json:"vsz_kb"`
+	MemPercent float64  `json:"mem_percent"`
 	SigPnd     string   `json:"sig_pnd"`
 	ShdPnd     string   `json:"shd_pnd"`
 	Errors     []string `json:"errors,omitempty"`
@@ -133,6 +138,10 @@ func runPs(c *Call) (Result, error) {
 		return nil, werr
 	}
 	res := &PsResult{lastRan: c.Bool("m"), showTGID: c.Bool("t")}
+	// Memory columns like crash: threads share their process's mm.
+	pageKB := walkers.PageSize(c.Prog) / 1024
+	totalPages, _ := walkers.TotalRAMPages(c.Prog)
+	memByTGID := map[int]walkers.TaskMem{}
 	if werr != nil {
 		for _, e := range strings.Split(werr.Error(), "\n") {
 			res.Warnings = append(res.Warnings, e)
@@ -153,7 +162,22 @@ func runPs(c *Call) (Result, error) {
 			len(c.Args) > 0 && !psSelected(c.Args, t):
 			continue
 		}
-		res.Tasks = append(res.Tasks, psRow(t))
+		row := psRow(t)
+		if !t.Kthread() && !t.Idle {
+			m, ok := memByTGID[t.TGID]
+			if !ok {
+				var err error
+				if m, err = walkers.TaskMemory(c.Prog, t); err != nil {
+					row.Errors = append(row.Errors, "memory: "+err.Error())
+				}
+				memByTGID[t.TGID] = m
+			}
+			row.RSSKB, row.VSZKB = m.RSSPages*pageKB, m.VMPages*pageKB
+			if totalPages > 0 {
+				row.MemPercent = float64(m.RSSPages) * 100 / float64(totalPages)
+			}
+		}
+		res.Tasks = append(res.Tasks, row)
 	}
 	if res.lastRan {
 		sort.SliceStable(res.Tasks, func(i, j int) bool {
@@ -239,19 +263,20 @@ func (r *PsResult) WriteText(w io.Writer) error {
 		}
 	} else {
 		if r.showTGID {
-			fmt.Fprintf(&b, "   PID    TGID    PPID  CPU        TASK        ST  COMM\n")
+			fmt.Fprintf(&b, "   PID    TGID    PPID  CPU        TASK        ST  %%MEM      VSZ      RSS  COMM\n")
 		} else {
-			fmt.Fprintf(&b, "   PID    PPID  CPU        TASK        ST  COMM\n")
+			fmt.Fprintf(&b, "   PID    PPID  CPU        TASK        ST  %%MEM      VSZ      RSS  COMM\n")
 		}
 		for _, t := range r.Tasks {
 			mark := " "
 			if t.OnCPU {
 				mark = ">"
 			}
+			mem := fmt.Sprintf("%4.1f %8d %8d", t.MemPercent, t.VSZKB, t.RSSKB)
 			if r.showTGID {
-				fmt.Fprintf(&b, "%s%6d  %6d  %6d  %3d  %016x  %s   %s\n", mark, t.TID, t.TGID, t.PPID, t.CPU, uint64(t.Task), t.State, psCommName(t))
+				fmt.Fprintf(&b, "%s%6d  %6d  %6d  %3d  %016x  %s   %s  %s\n", mark, t.TID, t.TGID, t.PPID, t.CPU, uint64(t.Task), t.State, mem, psCommName(t))
 			} else {
-				fmt.Fprintf(&b, "%s%6d  %6d  %3d  %016x  %s   %s\n", mark, t.TID, t.PPID, t.CPU, uint64(t.Task), t.State, psCommName(t))
+				fmt.Fprintf(&b, "%s%6d  %6d  %3d  %016x  %s   %s  %s\n", mark, t.TID, t.PPID, t.CPU, uint64(t.Task), t.State, mem, psCommName(t))
 			}
 		}
 	}

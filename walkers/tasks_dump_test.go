@@ -282,3 +282,44 @@ func modTime(path string) int64 {
 	}
 	return st.ModTime().UnixNano()
 }
+
+func TestTaskMemoryRealDump(t *testing.T) {
+	for _, d := range realDumps(t) {
+		t.Run(d.name, func(t *testing.T) {
+			p := d.open(t)
+			total, err := TotalRAMPages(p)
+			if err != nil || total == 0 {
+				t.Fatalf("TotalRAMPages = %d, %v", total, err)
+			}
+			// The guests have a few hundred MB.
+			if mb := total * PageSize(p) >> 20; mb < 64 || mb > 64<<10 {
+				t.Errorf("total RAM %d MB", mb)
+			}
+			ts, _ := Tasks(p)
+			users := 0
+			for _, tk := range ts {
+				m, err := TaskMemory(p, tk)
+				if err != nil {
+					t.Errorf("pid %d: %v", tk.PID, err)
+					continue
+				}
+				if tk.Kthread() || tk.Idle {
+					if m.RSSPages != 0 || m.VMPages != 0 {
+						t.Errorf("kernel thread %d has memory %+v", tk.PID, m)
+					}
+					continue
+				}
+				if tk.ExitState != 0 || tk.Exiting() {
+					continue // its mm may be gone
+				}
+				users++
+				if m.RSSPages == 0 || m.VMPages < m.RSSPages || m.RSSPages > total {
+					t.Errorf("pid %d %s: rss %d vm %d pages (total %d)", tk.PID, tk.Comm, m.RSSPages, m.VMPages, total)
+				}
+			}
+			if users == 0 {
+				t.Errorf("no user task")
+			}
+		})
+	}
+}
