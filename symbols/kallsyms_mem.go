@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 
 	"github.com/kwalk/kwalk/kcore"
 )
@@ -55,28 +56,15 @@ func readTable(mem kcore.Memory, addr uint64, n int, what string) ([]byte, error
 
 // readTablePrefix reads up to n bytes at addr, stopping at the first chunk that
 // cannot be read (the tables may sit at the end of mapped rodata). It fails
-// only when not even min bytes are readable.
+// only when not even atLeast bytes are readable.
 func readTablePrefix(mem kcore.Memory, addr uint64, n, atLeast int, what string) ([]byte, error) {
 	buf := make([]byte, 0, min(n, readChunk))
-	const page = 4096
 	for len(buf) < n {
 		step := min(readChunk, n-len(buf))
-		chunk := make([]byte, step)
-		err := mem.ReadVirt(chunk, addr+uint64(len(buf)))
-		if err != nil && step > page {
-			// Retry page by page to keep what is readable of this chunk.
-			for off := 0; off < step; off += page {
-				end := min(step, off+page)
-				if e := mem.ReadVirt(chunk[off:end], addr+uint64(len(buf)+off)); e != nil {
-					chunk = chunk[:off]
-					break
-				}
-			}
-		} else if err != nil {
-			chunk = chunk[:0]
-		}
-		buf = append(buf, chunk...)
-		if len(chunk) < step {
+		buf = slices.Grow(buf, step)
+		got, err := readPrefixInto(mem, buf[len(buf):len(buf)+step], addr+uint64(len(buf)))
+		buf = buf[:len(buf)+got]
+		if got < step {
 			if len(buf) < atLeast {
 				return nil, fmt.Errorf("%s at %#x: only %d of the %d bytes needed are readable: %w", what, addr, len(buf), atLeast, err)
 			}
@@ -84,6 +72,25 @@ func readTablePrefix(mem kcore.Memory, addr uint64, n, atLeast int, what string)
 		}
 	}
 	return buf, nil
+}
+
+// readPrefixInto fills as much of dst from addr as is readable without a
+// gap, trying page by page after a failed whole read, and returns how many
+// bytes it filled and the error that stopped it.
+func readPrefixInto(mem kcore.Memory, dst []byte, addr uint64) (int, error) {
+	err := mem.ReadVirt(dst, addr)
+	if err == nil {
+		return len(dst), nil
+	}
+	const page = 4096
+	for off := 0; off < len(dst); {
+		end := min(len(dst), off+page-int((addr+uint64(off))%page))
+		if e := mem.ReadVirt(dst[off:end], addr+uint64(off)); e != nil {
+			return off, e
+		}
+		off = end
+	}
+	return len(dst), nil
 }
 
 func readTableU32(mem kcore.Memory, addr uint64, what string) (uint32, error) {

@@ -65,10 +65,12 @@ func scanKallsyms(mem kcore.Memory, start, limit, stext uint64, haveStext bool) 
 	var candidates []error
 	gap := uint64(0)
 	overlap := uint64(len(digitTokens) - 1)
+	chunk := make([]byte, scanChunk+overlap)
 	for addr := start; addr < end; addr += scanChunk {
 		n := min(uint64(scanChunk)+overlap, end-addr)
-		buf, err := readTablePrefix(mem, addr, int(n), 0, "kernel image")
-		if err != nil || len(buf) == 0 {
+		got, _ := readPrefixInto(mem, chunk[:n], addr)
+		buf := chunk[:got]
+		if len(buf) == 0 {
 			gap += scanChunk
 			if gap >= scanMaxGap {
 				break
@@ -230,6 +232,12 @@ func findNamesBefore(mem kcore.Memory, a kallsymsAddrs, table, index []byte, tok
 func tryNamesAt(mem kcore.Memory, a kallsymsAddrs, s, numAt uint64, n int, names, table, index []byte, toks *[256]string, stext uint64, haveStext bool) (*kallsymsRaw, kallsymsAddrs, error) {
 	var errs []error
 	for _, big := range []bool{true, false} {
+		// Walk the lengths alone first: most candidates inside the names
+		// stream fail here, without expanding a token or allocating.
+		if err := walkNameLengths(names, n, big); err != nil {
+			errs = append(errs, err)
+			continue
+		}
 		dec, err := decodeNames(names, n, toks, big)
 		if err != nil {
 			errs = append(errs, err)
@@ -360,4 +368,40 @@ func readTableBack(mem kcore.Memory, end uint64, n int) []byte {
 		}
 	}
 	return out[n-got:]
+}
+
+// walkNameLengths steps over n entries by their lengths and checks that
+// kallsyms_markers after them agree with the offsets of every 256th.
+func walkNameLengths(names []byte, n int, big bool) error {
+	starts := make([]uint32, 0, n/256+1)
+	pos := 0
+	for i := range n {
+		if i&0xff == 0 {
+			starts = append(starts, uint32(pos))
+		}
+		if pos >= len(names) {
+			return fmt.Errorf("entry %d of %d starts past the %d bytes before the token table", i, n, len(names))
+		}
+		l := int(names[pos])
+		pos++
+		if big && l&0x80 != 0 {
+			if pos >= len(names) {
+				return fmt.Errorf("entry %d: 2-byte length cut off", i)
+			}
+			l = l&0x7f | int(names[pos])<<7
+			pos++
+		}
+		if l == 0 {
+			return fmt.Errorf("entry %d of %d has length 0", i, n)
+		}
+		pos += l
+	}
+	if pos > len(names) {
+		return fmt.Errorf("%d entries run past the token table", n)
+	}
+	dec := &kallsymsNames{starts: starts, end: pos}
+	if findMarkersAfterNames(names, dec) == nil {
+		return fmt.Errorf("%d entries end at offset %d, but no kallsyms_markers after them agree", n, pos)
+	}
+	return nil
 }
