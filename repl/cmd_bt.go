@@ -198,7 +198,7 @@ func btCPUs(p *symbols.Program) []int { return walkers.ActiveCPUs(p) }
 func btTrace(c *Call, task symbols.Object) (BtTrace, error) {
 	p := c.Prog
 	ti := taskInfo(task)
-	bt := BtTrace{PID: ti.PID, Comm: ti.Comm, Task: Hex(task.Addr()), CPU: ti.CPU}
+	bt := BtTrace{PID: ti.PID, Comm: ti.Comm, Task: Hex(task.Addr()), CPU: ti.CPU, Frames: []BtFrame{}}
 	tr, err := walkers.Stack(p, task)
 	if err != nil {
 		bt.Error = err.Error()
@@ -344,7 +344,10 @@ func (t *BtTrace) writeText(b *strings.Builder, words bool) {
 	if t.syscall != nil {
 		fmt.Fprintf(b, "    SYSCALL: %s\n", t.syscall.String())
 	}
-	if t.Error != "" {
+	switch {
+	case t.Error != "" && len(t.Frames) == 0:
+		fmt.Fprintf(b, "    (no backtrace: %s)\n", t.Error)
+	case t.Error != "":
 		fmt.Fprintf(b, "    (unwind stopped: %s)\n", t.Error)
 	}
 }
