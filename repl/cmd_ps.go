@@ -37,7 +37,7 @@ JSON: {"tasks": [{"pid", "tid", "tgid", "ppid", "ns_pids", "cpu", "task"
 (address string), "state" (letter), "crash_state", "raw_state",
 "state_names" (TASK_* bits: tells TASK_KILLABLE and TASK_NOLOAD), "exit_state",
 "flags" (hex string), "flag_names", "comm", "name", "kthread", "exiting",
-"on_cpu", "idle", "since_ran_ns" (-1 when unknown), "rss_kb", "vsz_kb",
+"on_cpu", "idle", "since_ran_ns" (absent when unknown), "rss_kb", "vsz_kb",
 "mem_percent" (of _totalram_pages), "sig_pnd", "shd_pnd"
 (16 hex digits like /proc), "errors"}], "warnings": [...]}.`,
 		Flags: []Flag{
@@ -91,7 +91,7 @@ type PsRow struct {
 	Exiting    bool     `json:"exiting"`
 	OnCPU      bool     `json:"on_cpu"`
 	Idle       bool     `json:"idle"`
-	SinceRanNs int64    `json:"since_ran_ns"`
+	SinceRanNs *int64   `json:"since_ran_ns,omitempty"` // absent when unknown
 	RSSKB      uint64   `json:"rss_kb"`
 	VSZKB      uint64   `json:"vsz_kb"`
 	MemPercent float64  `json:"mem_percent"`
@@ -116,11 +116,12 @@ func psRow(t walkers.Task) PsRow {
 		StateNames: walkers.StateNames(t.RawState),
 		ExitState:  Hex(t.ExitState), Flags: Hex(t.Flags), FlagNames: walkers.FlagNames(t.Flags),
 		Comm: t.Comm, Name: t.Name, Kthread: t.Kthread(), Exiting: t.Exiting(), OnCPU: t.OnCPU, Idle: t.Idle,
-		SinceRanNs: -1, SigPnd: walkers.FormatSigset(t.SigPnd), ShdPnd: walkers.FormatSigset(t.ShdPnd),
+		SigPnd: walkers.FormatSigset(t.SigPnd), ShdPnd: walkers.FormatSigset(t.ShdPnd),
 		Errors: t.Errors,
 	}
 	if t.HasSinceRan {
-		r.SinceRanNs = int64(t.SinceRan)
+		ns := int64(t.SinceRan)
+		r.SinceRanNs = &ns
 	}
 	return r
 }
@@ -182,10 +183,10 @@ func runPs(c *Call) (Result, error) {
 	if res.lastRan {
 		sort.SliceStable(res.Tasks, func(i, j int) bool {
 			a, b := res.Tasks[i].SinceRanNs, res.Tasks[j].SinceRanNs
-			if (a < 0) != (b < 0) {
-				return a >= 0
+			if (a == nil) != (b == nil) {
+				return a != nil
 			}
-			return a < b
+			return a != nil && *a < *b
 		})
 	}
 	return res, nil
@@ -294,11 +295,11 @@ func (r *PsResult) WriteText(w io.Writer) error {
 
 // formatSinceRan renders nanoseconds like crash's ps -m: "  0 04:32:10.123"
 // (days, then hh:mm:ss.mmm); "  - --:--:--.---" when unknown.
-func formatSinceRan(ns int64) string {
-	if ns < 0 {
+func formatSinceRan(ns *int64) string {
+	if ns == nil || *ns < 0 {
 		return "  - --:--:--.---"
 	}
-	d := time.Duration(ns)
+	d := time.Duration(*ns)
 	days := int64(d / (24 * time.Hour))
 	d -= time.Duration(days) * 24 * time.Hour
 	h := int64(d / time.Hour)

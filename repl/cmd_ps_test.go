@@ -15,7 +15,11 @@ func TestFormatSinceRan(t *testing.T) {
 		{int64(26*time.Hour + 3*time.Minute + 7*time.Second + 42*time.Millisecond), "  1 02:03:07.042"},
 		{-1, "  - --:--:--.---"},
 	} {
-		if got := formatSinceRan(c.ns); got != c.want {
+		ns := &c.ns
+		if c.ns == -1 {
+			ns = nil
+		}
+		if got := formatSinceRan(ns); got != c.want {
 			t.Errorf("formatSinceRan(%d) = %q, want %q", c.ns, got, c.want)
 		}
 	}
