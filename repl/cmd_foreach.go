@@ -14,7 +14,7 @@ func registerForeach(r *Registry) {
 		Summary: "run a per-task command for every task, or the tasks that match filters",
 		Usage:   "foreach [PID|TASK-ADDR|COMM|STATE|kernel|user]... COMMAND [ARGS]",
 		Help: `Runs COMMAND once per task with that task as its context. COMMAND is any
-per-task command (bt, task, ...; "help foreach" lists them below). Filters
+per-task command (bt, task, ...; listed below). Filters
 before it select tasks; a task matching any filter is included (none: all
 tasks):
   PID          decimal pid
@@ -27,7 +27,10 @@ Arguments after COMMAND are COMMAND's own.
 
 JSON: {"command","tasks":[{"pid","comm","task","result","error"}]},
 result being COMMAND's own JSON document.`,
-		RawArgs:  true,
+		RawArgs: true,
+		MoreHelp: func(r *Registry) string {
+			return "Per-task commands: " + strings.Join(perTaskNames(r), ", ") + "."
+		},
 		Examples: []string{"foreach bt", "foreach UN bt", "foreach hangfs bt", "foreach 1 42 task -R comm"},
 		Complete: func(c *Completion) []string {
 			var out []string
@@ -165,13 +168,7 @@ func runForeach(c *Call) (Result, error) {
 		}
 	}
 	if split < 0 {
-		var names []string
-		for _, cmd := range c.Session.Reg.Commands() {
-			if cmd.PerTask {
-				names = append(names, cmd.Name)
-			}
-		}
-		return nil, UsageErrorf("foreach: no per-task command given (one of: %s)", strings.Join(names, ", "))
+		return nil, UsageErrorf("no per-task command given (one of: %s)", strings.Join(perTaskNames(c.Session.Reg), ", "))
 	}
 	filter := parseTaskFilter(c.Args[:split])
 	sub := c.Args[split:]
@@ -211,4 +208,14 @@ func runForeach(c *Call) (Result, error) {
 	}
 	c.SetStatus(status)
 	return res, nil
+}
+
+func perTaskNames(r *Registry) []string {
+	var names []string
+	for _, cmd := range r.Commands() {
+		if cmd.PerTask {
+			names = append(names, cmd.Name)
+		}
+	}
+	return names
 }

@@ -80,7 +80,11 @@ func runHelp(c *Call) (Result, error) {
 	if !ok {
 		return nil, UsageErrorf("no command %q", c.Args[0])
 	}
-	return describeCommand(cmd), nil
+	h := describeCommand(cmd)
+	if cmd.MoreHelp != nil {
+		h.Help = strings.TrimRight(h.Help, "\n") + "\n\n" + cmd.MoreHelp(reg)
+	}
+	return h, nil
 }
 
 func describeCommand(cmd *Command) HelpCommand {

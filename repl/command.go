@@ -23,6 +23,9 @@ type Command struct {
 	Usage string
 	// Help is the full description, plain text, wrapped at ~76 columns.
 	Help string
+	// MoreHelp, when set, adds text to Help computed from the registry
+	// (foreach lists the per-task commands).
+	MoreHelp func(r *Registry) string
 	// Flags lists every flag; "help CMD" documents them from here.
 	Flags []Flag
 	// Examples are full command lines, each shown by "help CMD".

@@ -93,6 +93,7 @@ func TestCommandsText(t *testing.T) {
 		{"foreach kernel task -R pid", ExitOK, []string{"pid = 0,"}, []string{"pid = 42,"}},
 		{"foreach ps", ExitUsage, nil, nil},
 		{"sys", ExitOK, []string{"SYMBOLS: synthetic", "TYPES: synthetic", "TASKS: 3"}, nil},
+		{"help foreach", ExitOK, []string{"Per-task commands: ", "task."}, nil},
 		{"help rd", ExitOK, []string{"USAGE", "rd [-p]", "-64", "--json", "EXAMPLES"}, nil},
 	}
 	for _, tc := range tests {
