@@ -39,8 +39,8 @@ type FileRow struct {
 	Dentry  Hex      `json:"dentry"`
 	Inode   Hex      `json:"inode"`
 	Ino     uint64   `json:"ino"`
-	Type    string   `json:"type"`
-	FSType  string   `json:"fs_type"`
+	Type    string   `json:"type,omitempty"`
+	FSType  string   `json:"fs_type,omitempty"`
 	Path    string   `json:"path"`
 	Flags   Hex      `json:"flags"`
 	Pos     int64    `json:"pos"`
@@ -55,8 +55,8 @@ type FilesTask struct {
 	Comm  string    `json:"comm"`
 	Task  Hex       `json:"task"`
 	CPU   int       `json:"cpu"`
-	Root  string    `json:"root"`
-	Cwd   string    `json:"cwd"`
+	Root  string    `json:"root,omitempty"`
+	Cwd   string    `json:"cwd,omitempty"`
 	Files []FileRow `json:"files"`
 	Error string    `json:"error,omitempty"`
 }
