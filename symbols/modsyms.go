@@ -128,17 +128,23 @@ func LoadModules(p *Program) (*SymTable, []ModuleInfo, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("module symbols: modules.next at %#x: %w", head, err)
 	}
+	// A broken list ends the walk; the modules read before it are kept
+	// (with a warning) so that a damaged dump still symbolizes them.
+	var walkErr error
 	for next != head {
 		if seen[next] {
-			return nil, nil, fmt.Errorf("module symbols: modules list: %w at %#x", ErrCycle, next)
+			walkErr = fmt.Errorf("module symbols: modules list: %w at %#x", ErrCycle, next)
+			break
 		}
 		if len(seen) > maxModules {
-			return nil, nil, fmt.Errorf("module symbols: modules list longer than %d", maxModules)
+			walkErr = fmt.Errorf("module symbols: modules list longer than %d", maxModules)
+			break
 		}
 		seen[next] = true
 		mod := next - l.listOff
 		if next, err = p.ReadU64(next); err != nil {
-			return nil, nil, fmt.Errorf("module symbols: module at %#x: list.next: %w", mod, err)
+			walkErr = fmt.Errorf("module symbols: module at %#x: list.next: %w", mod, err)
+			break
 		}
 		mi, ms, err := readModule(p, l, mod)
 		if err != nil {
@@ -151,6 +157,12 @@ func LoadModules(p *Program) (*SymTable, []ModuleInfo, error) {
 		syms = append(syms, ms...)
 		ranges = append(ranges, mi.Ranges...)
 		mods = append(mods, mi)
+	}
+	if walkErr != nil {
+		if len(mods) == 0 {
+			return nil, nil, walkErr
+		}
+		p.Warnings = append(p.Warnings, walkErr.Error()+fmt.Sprintf(" (kept the %d modules before it)", len(mods)))
 	}
 	desc := fmt.Sprintf("module kallsyms from dump memory, %d modules, %d symbols", len(mods), len(syms))
 	return NewSymTable(desc, syms, ranges), mods, nil

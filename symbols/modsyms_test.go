@@ -191,6 +191,15 @@ func TestLoadModuleSymbolsCycle(t *testing.T) {
 	mem.WriteU64(fuseStruct+o.list, fuseStruct+o.list) // points at itself
 	writeModule(mem, o, false, fuseStruct, "fuse", 0, nil, fuseText)
 	p := symtest.Program(mem, types, symtest.NewSymbols(symbols.Symbol{Name: "modules", Addr: modulesHead}))
+	// The module read before the cycle is kept, with a warning.
+	_, mods, err := symbols.LoadModules(p)
+	if err != nil || len(mods) != 1 || len(p.Warnings) != 1 || !strings.Contains(p.Warnings[0], "cycle") {
+		t.Fatalf("modules %+v, warnings %q, err %v", mods, p.Warnings, err)
+	}
+	// A list that cycles before any module: an error.
+	mem.WriteU64(modulesHead, 0xffffffffc0ffe000)
+	mem.WriteU64(0xffffffffc0ffe000, 0xffffffffc0ffe000)
+	mem.WriteU32(0xffffffffc0ffe000-o.list+o.state, 3) // unformed
 	if _, err := symbols.LoadModuleSymbols(p); !errors.Is(err, symbols.ErrCycle) {
 		t.Fatalf("got %v, want ErrCycle", err)
 	}
