@@ -43,7 +43,7 @@ JSON: {"traces": [{"pid", "comm", "task", "cpu", "running", "user_mode",
 "ip", "symbol", "offset", "size", "module", "rsp", "cfa", "guess",
 "exception": {"addr", "partial", "user", "regs": {NAME: hex}},
 "words": [{"addr", "value", "symbol"}]}], "user_regs": {...},
-"syscall": {"nr", "name", "abi", "text", "args": [{"name", "value",
+"user_entry", "syscall": {"nr", "name", "abi", "text", "args": [{"name", "value",
 "text", "error"}]}}]}.`,
 		Flags: []Flag{
 			{Name: "a", Help: "the task running on each CPU (from the dump's CPU registers)"},
@@ -66,19 +66,22 @@ type BtResult struct {
 
 // BtTrace is one task's backtrace.
 type BtTrace struct {
-	PID       int              `json:"pid"`
-	Comm      string           `json:"comm"`
-	Task      Hex              `json:"task"`
-	CPU       int              `json:"cpu"`
-	Running   bool             `json:"running"`
-	UserMode  bool             `json:"user_mode,omitempty"`
-	StackBase Hex              `json:"stack_base"`
-	StackTop  Hex              `json:"stack_top"`
-	Method    string           `json:"method"`
-	Error     string           `json:"error,omitempty"`
-	Frames    []BtFrame        `json:"frames"`
-	UserRegs  *BtRegs          `json:"user_regs,omitempty"`
-	Syscall   *BtSyscall       `json:"syscall,omitempty"`
+	PID       int        `json:"pid"`
+	Comm      string     `json:"comm"`
+	Task      Hex        `json:"task"`
+	CPU       int        `json:"cpu"`
+	Running   bool       `json:"running"`
+	UserMode  bool       `json:"user_mode,omitempty"`
+	StackBase Hex        `json:"stack_base"`
+	StackTop  Hex        `json:"stack_top"`
+	Method    string     `json:"method"`
+	Error     string     `json:"error,omitempty"`
+	Frames    []BtFrame  `json:"frames"`
+	UserRegs  *BtRegs    `json:"user_regs,omitempty"`
+	Syscall   *BtSyscall `json:"syscall,omitempty"`
+	// UserEntry says how a task that is not in a syscall entered the
+	// kernel from user space: the entry stub (a page fault, an interrupt).
+	UserEntry string           `json:"user_entry,omitempty"`
 	syscall   *walkers.Syscall // for text
 }
 
@@ -251,6 +254,19 @@ func btTrace(c *Call, task symbols.Object) (BtTrace, error) {
 	if err == nil && sc != nil {
 		bt.syscall = sc
 		bt.Syscall = &BtSyscall{Nr: sc.Nr, Name: sc.Name, ABI: sc.ABI, Text: sc.String(), Args: sc.Args}
+	} else if tr.UserRegs != nil && len(tr.Frames) > 0 {
+		// The last frame is the entry stub that saved the user registers
+		// (asm_exc_page_fault, asm_common_interrupt, ...); orig_ax holds
+		// the exception's error code or the IRQ vector there
+		// (arch/x86/include/asm/idtentry.h).
+		last := tr.Frames[len(tr.Frames)-1]
+		code, _ := tr.UserRegs.Regs.Get(walkers.RegOrigAX)
+		ip, _ := tr.UserRegs.Regs.Get(walkers.RegIP)
+		name := last.Symbol
+		if name == "" {
+			name = fmt.Sprintf("%#x", last.IP)
+		}
+		bt.UserEntry = fmt.Sprintf("%s at user ip %#x (orig_ax %#x)", name, ip, code)
 	}
 	return bt, nil
 }
@@ -343,6 +359,8 @@ func (t *BtTrace) writeText(b *strings.Builder, words bool) {
 	}
 	if t.syscall != nil {
 		fmt.Fprintf(b, "    SYSCALL: %s\n", t.syscall.String())
+	} else if t.UserEntry != "" {
+		fmt.Fprintf(b, "    ENTERED FROM USER SPACE: %s\n", t.UserEntry)
 	}
 	switch {
 	case t.Error != "" && len(t.Frames) == 0:
