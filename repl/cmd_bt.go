@@ -34,6 +34,8 @@ task's stack, the system call it is in is decoded from the saved user
 registers: its name from the kernel's sys_call_table, and its arguments
 rendered by type where kwalk knows the call (paths read from the task's
 user memory when the dump holds the page; fds shown with their file path).
+A task that entered the kernel from user space by an exception or an
+interrupt (a page fault on a FUSE mapping, say) shows the entry stub.
 
 -f also prints the stack words of each frame; -l adds file:line when DWARF
 is loaded (nothing extra otherwise).
