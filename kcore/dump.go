@@ -65,6 +65,9 @@ type Dump struct {
 func Open(path string, opts Options) (*Dump, error) {
 	f, err := os.Open(path)
 	if err != nil {
+		if path == ProcKcore {
+			return nil, liveOpenError(err)
+		}
 		return nil, fmt.Errorf("open dump: %w", err)
 	}
 	d, err := openFile(f, path, opts)
