@@ -13,6 +13,9 @@ var (
 	errTooDeep      = fmt.Errorf("more than %d frames", MaxFrames)
 )
 
+// orcSavedRegs are the ORC base registers taken from saved pt_regs.
+var orcSavedRegs = map[orcReg]Reg{orcRegR10: RegR10, orcRegR13: RegR13, orcRegDI: RegDI, orcRegDX: RegDX, orcRegAX: RegAX}
+
 // unwState is the unwinder's view of one frame (the kernel's struct
 // unwind_state in arch/x86/kernel/unwind_orc.c).
 type unwState struct {
@@ -107,7 +110,7 @@ func (c *unwindCore) step(st *unwState) (stepResult, error) {
 			return res, err
 		}
 	case orcRegR10, orcRegR13, orcRegDI, orcRegDX, orcRegAX:
-		r := map[orcReg]Reg{orcRegR10: RegR10, orcRegR13: RegR13, orcRegDI: RegDI, orcRegDX: RegDX, orcRegAX: RegAX}[e.spReg]
+		r := orcSavedRegs[e.spReg]
 		v, ok := st.getReg(r)
 		if !ok {
 			return res, fmt.Errorf("at %#x: ORC needs %s, which no saved registers give", st.ip, r)
