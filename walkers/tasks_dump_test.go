@@ -72,7 +72,13 @@ func realDumpsForBench(t testing.TB) []*realDump {
 			found = append(found, d)
 		}
 		for _, d := range found {
-			path := d.Path(testdata.FormatKdumpZlibFlat)
+			// KWALK_DUMP_FORMAT picks another of the dump's formats
+			// (elf, makedumpfile-zlib-d31, ...).
+			format := testdata.FormatKdumpZlibFlat
+			if f := os.Getenv("KWALK_DUMP_FORMAT"); f != "" {
+				format = testdata.Format(f)
+			}
+			path := d.Path(format)
 			if path == "" {
 				for _, f := range d.Formats() {
 					path = d.Path(f)

@@ -56,18 +56,18 @@ func (l *vfsLayout) prependPath(p *symbols.Program, vfsmnt, dentry uint64) (stri
 		if mnt != 0 {
 			root, err := readField(p, mnt, l.mntRoot, "mount.mnt.mnt_root")
 			if err != nil {
-				return joinPath(parts), err
+				return partialPath(parts), err
 			}
 			if dentry == root {
 				parent, err := readField(p, mnt, l.mntParent, "mount.mnt_parent")
 				if err != nil {
-					return joinPath(parts), err
+					return partialPath(parts), err
 				}
 				if parent == mnt || parent == 0 {
 					break // global root, or a detached tree
 				}
 				if dentry, err = readField(p, mnt, l.mntMountpoint, "mount.mnt_mountpoint"); err != nil {
-					return joinPath(parts), err
+					return partialPath(parts), err
 				}
 				mnt = parent
 				continue
@@ -75,19 +75,28 @@ func (l *vfsLayout) prependPath(p *symbols.Program, vfsmnt, dentry uint64) (stri
 		}
 		parent, err := readField(p, dentry, l.dParent, "dentry.d_parent")
 		if err != nil {
-			return joinPath(parts), err
+			return partialPath(parts), err
 		}
 		if parent == dentry || parent == 0 {
 			break // the filesystem's root ("escaped" when it is not the mount's)
 		}
 		name, err := l.dentryName(p, dentry)
 		if err != nil {
-			return joinPath(parts), err
+			return partialPath(parts), err
 		}
 		parts = append(parts, name)
 		dentry = parent
 	}
 	return joinPath(parts), nil
+}
+
+// partialPath marks the components read before an error: "…/c/data"
+// rather than a path that looks complete.
+func partialPath(rev []string) string {
+	if len(rev) == 0 {
+		return ""
+	}
+	return "…" + joinPath(rev)
 }
 
 // joinPath joins components collected leaf first.

@@ -78,7 +78,7 @@ func TestDentryPath(t *testing.T) {
 			setup: func() { s.mem.w64(s.mntDir+s.off("struct dentry", "d_parent"), s.wDir) },
 		},
 		{
-			name: "garbage parent", mnt: 0, dentry: s.wDir, wantErr: "0xffff888012340000",
+			name: "garbage parent", mnt: 0, dentry: s.wDir, wantErr: "0xffff888012340000", want: "…/mnt/w",
 			setup: func() { s.mem.w64(s.mntDir+s.off("struct dentry", "d_parent"), 0xffff888012340000) },
 		},
 	}
@@ -91,6 +91,9 @@ func TestDentryPath(t *testing.T) {
 			if c.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), c.wantErr) {
 					t.Fatalf("DentryPath = %q, %v; want an error with %q", got, err, c.wantErr)
+				}
+				if c.want != "" && got != c.want {
+					t.Errorf("partial path %q, want %q", got, c.want)
 				}
 				return
 			}
