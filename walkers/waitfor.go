@@ -1,6 +1,7 @@
 package walkers
 
 import (
+	"encoding/binary"
 	"fmt"
 	"sort"
 	"strings"
@@ -356,6 +357,9 @@ func (a *waitAnalysis) waits() []TaskWait {
 		if t.Idle || t.State == "R" || t.State == "I" || t.State == "X" || t.OnCPU {
 			continue
 		}
+		if t.State != "D" && !t.Exiting() && a.reqWait[t.Addr] == nil && !a.sleepsInLock(t) {
+			continue // an ordinary sleep: not worth a full unwind
+		}
 		if w, ok := a.waitOf(t); ok {
 			out = append(out, w)
 			have[t.Addr] = true
@@ -610,3 +614,58 @@ func FuseConnections(p *symbols.Program) ([]*FuseConn, []string, error) {
 	sort.SliceStable(conns, func(i, j int) bool { return conns[i].ID < conns[j].ID })
 	return conns, a.errs, nil
 }
+
+// sleepWindow is how much of a sleeping task's stack above its saved
+// stack pointer sleepsInLock looks at: the lock slowpath frames sit right
+// above __schedule's.
+const sleepWindow = 1024
+
+// sleepsInLock is a cheap test for a task in S state: does the top of its
+// stack (from thread.sp, arch/x86 __switch_to_asm) hold a return address
+// into a lock slowpath? It spares the full unwind of the thousands of
+// tasks sleeping in futex_wait, poll or read.
+func (a *waitAnalysis) sleepsInLock(t *Task) bool {
+	if a.p.Syms == nil {
+		return true
+	}
+	sp, err := t.Obj.MemberUint("thread.sp")
+	if err != nil || sp == 0 {
+		return true // cannot tell: look properly
+	}
+	base, err := t.Obj.MemberUint("stack")
+	if err != nil {
+		return true
+	}
+	n := uint64(sleepWindow)
+	if top := base + threadSize; sp >= top {
+		return false
+	} else if sp+n > top {
+		n = top - sp
+	}
+	buf := make([]byte, n)
+	if err := a.p.Mem.ReadVirt(buf, sp); err != nil {
+		return true
+	}
+	for off := 0; off+8 <= len(buf); off += 8 {
+		v := binary.LittleEndian.Uint64(buf[off:])
+		if v < 0xffffffff80000000 {
+			continue
+		}
+		if sym, _, ok := a.p.Syms.LookupAddr(v); ok && sym.IsText() && sleepLockFrames[sym.Name] {
+			return true
+		}
+	}
+	return false
+}
+
+// sleepLockFrames are the functions that make an S-state task worth a
+// full look: interruptible lock slowpaths.
+var sleepLockFrames = func() map[string]bool {
+	m := map[string]bool{}
+	for _, l := range [][]string{rwsemFrames, mutexFrames, semFrames} {
+		for _, n := range l {
+			m[n] = true
+		}
+	}
+	return m
+}()

@@ -161,7 +161,9 @@ func (a *waitAnalysis) stackWait(t *Task, relaxed bool) (TaskWait, bool) {
 	isMutex := a.hasFrame(t, mutexFrames...)
 	isSem := a.hasFrame(t, semFrames...)
 	isComp := a.hasFrame(t, completionFrames...)
-	if !relaxed && t.State != "D" && !isRwsem && !isMutex && !isSem && !isComp {
+	// A task in S waiting for a completion is normal (kthreads waiting for
+	// work); only lock slowpaths make an S task blocked.
+	if !relaxed && t.State != "D" && !isRwsem && !isMutex && !isSem {
 		return TaskWait{}, false
 	}
 	waiters := a.findStackWaiters(t)
