@@ -242,3 +242,25 @@ func TestObjectJSONValues(t *testing.T) {
 		t.Errorf("tasks = %#v", doc.Value["tasks"])
 	}
 }
+
+func TestSetDefaultTaskRealDump(t *testing.T) {
+	prog := openRealDump(t)
+	s := NewSession(prog, NewDefaultRegistry(), &bytes.Buffer{}, &bytes.Buffer{})
+	ti, err := s.SetDefaultTask(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Whatever runs on a CPU is in state RU, on an online CPU.
+	if ti.State != "RU" || ti.CPU < 0 || ti.CPU > 1 || !s.Task.IsValid() {
+		t.Errorf("default task %+v", ti)
+	}
+	t.Logf("default task: pid %d %q cpu %d %s", ti.PID, ti.Comm, ti.CPU, ti.State)
+}
+
+// TestSetDefaultTaskSynthetic has no runqueues: the context stays unset.
+func TestSetDefaultTaskSynthetic(t *testing.T) {
+	s, _, _, _ := newTestSession(t)
+	if _, err := s.SetDefaultTask(context.Background()); err == nil || s.Task.IsValid() {
+		t.Errorf("default task chosen without runqueues: %v", err)
+	}
+}

@@ -67,6 +67,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	sess := repl.NewSession(prog, reg, stdout, stderr)
 	sess.JSON = inv.json
+	if prog != nil {
+		// Like crash: commands without a task work on the running one.
+		sess.SetDefaultTask(ctx)
+	}
 
 	switch inv.mode {
 	case modeBatch:
@@ -92,6 +96,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if !sess.JSON {
 		sess.Exec(ctx, "sys")
+		if sess.Task.IsValid() {
+			fmt.Fprintln(stdout)
+			sess.Exec(ctx, "set")
+			fmt.Fprintln(stdout)
+		}
 	}
 	warn(prog, stderr)
 	if err := sess.RunInteractive(ctx, repl.InteractiveOptions{HistoryFile: repl.DefaultHistoryFile()}); err != nil {
