@@ -248,3 +248,47 @@ func TestDWARFVmlinuxSkimMatchesReader(t *testing.T) {
 	_, vmlinux := openDebugDWARF(t)
 	compareIndexes(t, vmlinux)
 }
+
+// TestDWARFAgreesWithBTFSample compares a sample of every struct and union
+// both sources define. A few names have different definitions in
+// different compile units (struct irq_info: kernel/irq/ vs drivers/):
+// DWARF answers with the first unit's, pahole kept another, so a small
+// share of disagreements is expected and logged; more means a converter bug.
+func TestDWARFAgreesWithBTFSample(t *testing.T) {
+	if testing.Short() {
+		t.Skip("SKIP: the sampled comparison converts thousands of DWARF types; run without -short")
+	}
+	d, vmlinux := openDebugDWARF(t)
+	defer d.Close()
+	b, err := LoadBTFFile(vmlinux)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const every = 8
+	compared, bad, i := 0, 0, 0
+	for _, name := range b.TypeNames() {
+		if !strings.HasPrefix(name, "struct ") && !strings.HasPrefix(name, "union ") {
+			continue
+		}
+		if i++; i%every != 0 {
+			continue
+		}
+		bt, err := b.LookupType(name)
+		if err != nil || bt.Kind == KindFwd {
+			continue
+		}
+		dt, err := d.LookupType(name)
+		if err != nil || dt.Kind == KindFwd {
+			continue
+		}
+		compared++
+		if msg := compareTypes(dt, bt, name, 0); msg != "" {
+			bad++
+			t.Logf("differs: %s", msg)
+		}
+	}
+	t.Logf("%d types compared, %d differ", compared, bad)
+	if compared < 500 || bad > compared/100 {
+		t.Errorf("%d of %d sampled types differ between DWARF and BTF", bad, compared)
+	}
+}
