@@ -203,26 +203,38 @@ func run(only string, jobs int, force, list, noApt, dbg bool) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
 			id := w.g.Kernel + "/" + w.g.Name
 			glog := logf(id)
 			t := time.Now()
 			err := func() error {
+				// Downloads go on (one at a time) while other guests run.
 				pk, err := prepare(w.k, glog)
 				if err != nil {
 					return err
 				}
-				r := &guestRun{g: w.g, pk: pk, hangfs: hangfs, dir: w.dir, tmp: w.dir + ".tmp", log: glog, times: map[string]float64{}}
-				if err := r.generate(ctx); err != nil {
+				sem <- struct{}{}
+				defer func() { <-sem }()
+				t = time.Now()
+				// A guest whose staging fails is booted once more: under
+				// heavy host load a TCG guest can miss its deadlines.
+				for attempt := 1; ; attempt++ {
+					r := &guestRun{g: w.g, pk: pk, hangfs: hangfs, dir: w.dir, tmp: w.dir + ".tmp", log: glog, times: map[string]float64{}}
+					err := r.generate(ctx)
+					if err == nil {
+						break
+					}
 					// Keep the console for a look; drop the partial dumps.
 					failed := w.dir + ".failed-console.log"
 					if os.Rename(filepath.Join(r.tmp, "console.log"), failed) == nil {
 						err = fmt.Errorf("%w\n(console kept in %s)", err, failed)
 					}
 					os.RemoveAll(r.tmp)
-					return err
+					if attempt == 2 || ctx.Err() != nil {
+						return err
+					}
+					glog("attempt %d failed, trying again: %v", attempt, err)
 				}
+				os.Remove(w.dir + ".failed-console.log")
 				pruneOld(w.dir, glog)
 				return nil
 			}()

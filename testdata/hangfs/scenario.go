@@ -22,7 +22,7 @@ const (
 const (
 	readyLine  = "KWALK-SCENARIO-READY"
 	failedLine = "KWALK-SCENARIO-FAILED"
-	stageWait  = 120 * time.Second
+	stageWait  = 240 * time.Second
 )
 
 type stager struct {
@@ -228,12 +228,16 @@ func pollFor(timeout time.Duration, what string, cond func() bool) error {
 }
 
 func waitStack(pid int, fn string) error {
-	return poll(fmt.Sprintf("pid %d in %s", pid, fn), func() bool {
+	return withWhere(poll(fmt.Sprintf("pid %d in %s", pid, fn), func() bool {
 		return stackHas(pid, pid, fn)
-	})
+	}), pid)
 }
 
 func waitAnyThreadStack(pid int, fn string) error {
+	return withWhere(pollAnyThread(pid, fn), pid)
+}
+
+func pollAnyThread(pid int, fn string) error {
 	return poll(fmt.Sprintf("a thread of pid %d in %s", pid, fn), func() bool {
 		for _, tid := range numericDir(fmt.Sprintf("/proc/%d/task", pid)) {
 			if stackHas(pid, tid, fn) {
@@ -245,10 +249,28 @@ func waitAnyThreadStack(pid int, fn string) error {
 }
 
 func waitState(pid int, state string) error {
-	return poll(fmt.Sprintf("pid %d in state %s", pid, state), func() bool {
+	err := poll(fmt.Sprintf("pid %d in state %s", pid, state), func() bool {
 		st, err := readStat(fmt.Sprintf("/proc/%d/stat", pid))
 		return err == nil && st.state == state
 	})
+	return withWhere(err, pid)
+}
+
+// withWhere adds where pid is (state and stack of each thread) to err.
+func withWhere(err error, pid int) error {
+	if err == nil {
+		return nil
+	}
+	var b strings.Builder
+	for _, tid := range numericDir(fmt.Sprintf("/proc/%d/task", pid)) {
+		st, _ := readStat(fmt.Sprintf("/proc/%d/task/%d/stat", pid, tid))
+		stack := strings.ReplaceAll(strings.TrimSpace(readFile(fmt.Sprintf("/proc/%d/task/%d/stack", pid, tid))), "\n", " <- ")
+		fmt.Fprintf(&b, "; tid %d (%s) state %s: %s", tid, st.comm, st.state, stack)
+	}
+	if b.Len() == 0 {
+		b.WriteString("; process gone")
+	}
+	return fmt.Errorf("%w%s", err, b.String())
 }
 
 func stackHas(pid, tid int, fn string) bool {
