@@ -84,13 +84,6 @@ func ListEntries(head symbols.Object, typeName, member string) ([]symbols.Object
 	return out, err
 }
 
-// ListRingNodes walks a circular list that has no separate head, starting
-// at the list_head at start (e.g. task_struct.thread_group): it returns the
-// nodes after start up to, not including, start itself.
-func ListRingNodes(p *symbols.Program, start uint64, name string, limit int) ([]uint64, error) {
-	return ListHeadNodes(p, start, name, limit)
-}
-
 // readPtrPair reads two consecutive pointers at addr: list_head {next,
 // prev} and hlist_node {next, pprev} (include/linux/types.h) both start so.
 func readPtrPair(p *symbols.Program, addr uint64) (first, second uint64, err error) {

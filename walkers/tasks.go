@@ -255,9 +255,9 @@ func TaskByAddr(p *symbols.Program, addr uint64) (Task, error) {
 	if err != nil {
 		return Task{}, err
 	}
-	t := w.decode(addr, -1)
-	if len(t.Errors) > 0 && t.Comm == "" && t.PID == 0 && t.TGID == 0 {
-		return t, fmt.Errorf("task %#x: %s", addr, t.Errors[0])
+	t, err := w.decodeErr(addr, -1)
+	if err != nil {
+		return t, err
 	}
 	w.fillParent(&t)
 	return t, nil
@@ -279,16 +279,27 @@ func TaskFromObject(o symbols.Object) (Task, error) {
 	return TaskByAddr(o.Prog(), a)
 }
 
-// decode reads one task_struct in one block and decodes it.
+// decode is decodeErr for listings: a task that cannot be read at all is
+// kept, with the error in Errors.
 func (w *taskWalk) decode(addr uint64, idleCPU int) Task {
+	t, err := w.decodeErr(addr, idleCPU)
+	if err != nil {
+		t.Errors = append(t.Errors, err.Error())
+	}
+	return t
+}
+
+// decodeErr reads one task_struct in one block and decodes it. The error
+// is for a task_struct that cannot be read at all; fields that cannot be
+// read are in Task.Errors.
+func (w *taskWalk) decodeErr(addr uint64, idleCPU int) (Task, error) {
 	p, l := w.p, w.lay
 	t := Task{Obj: p.ObjectAt(l.typ, addr), Addr: addr, CPU: -1}
 	// Only the span of the members decoded is read; buf is indexed by
 	// member offsets, so the bytes before spanLo stay zero.
 	buf := make([]byte, l.spanHi)
 	if err := p.Mem.ReadVirt(buf[l.spanLo:], addr+l.spanLo); err != nil {
-		t.Errors = append(t.Errors, fmt.Sprintf("read task_struct %#x: %v", addr, err))
-		return t
+		return t, fmt.Errorf("read task_struct %#x: %w", addr, err)
 	}
 	// "unsigned int __state" (5.14+) or "volatile long state": either way
 	// the TASK_* bits are the low ones.
@@ -351,7 +362,7 @@ func (w *taskWalk) decode(addr uint64, idleCPU int) Task {
 	} else if name != "" {
 		t.Name = name
 	}
-	return t
+	return t, nil
 }
 
 // fillParent sets PPID from real_parent's tgid.

@@ -26,23 +26,10 @@ func NumCPUs(p *symbols.Program) (int, error) {
 	return int(n), nil
 }
 
-// PerCPUOffset returns __per_cpu_offset[cpu] (arch/x86/kernel/setup_percpu.c:
-// unsigned long __per_cpu_offset[NR_CPUS]): what to add to a per-CPU
-// variable's symbol address to reach cpu's copy.
-func PerCPUOffset(p *symbols.Program, cpu int) (uint64, error) {
-	if cpu < 0 || cpu >= maxCPUs {
-		return 0, fmt.Errorf("cpu %d out of range", cpu)
-	}
-	base, err := p.Symbol("__per_cpu_offset")
-	if err != nil {
-		return 0, err
-	}
-	off, err := p.ReadU64(base + 8*uint64(cpu))
-	if err != nil {
-		return 0, fmt.Errorf("__per_cpu_offset[%d]: %w", cpu, err)
-	}
-	return off, nil
-}
+// PerCPUOffset returns __per_cpu_offset[cpu] (arch/x86/kernel/setup_percpu.c):
+// what to add to a per-CPU variable's symbol address to reach cpu's copy.
+// It is symbols.Program.PerCPUOffset.
+func PerCPUOffset(p *symbols.Program, cpu int) (uint64, error) { return p.PerCPUOffset(cpu) }
 
 // PerCPUVar returns cpu's copy of the per-CPU variable name, typed from the
 // variable's type (BTF VAR or DWARF), or typeName when the type source has
