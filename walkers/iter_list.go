@@ -93,3 +93,10 @@ func readPtrPair(p *symbols.Program, addr uint64) (first, second uint64, err err
 	}
 	return binary.LittleEndian.Uint64(b[:8]), binary.LittleEndian.Uint64(b[8:]), nil
 }
+
+// ListRingNodes walks a circular list that has no separate head, starting
+// at the list_head at start (e.g. task_struct.thread_group): it returns the
+// nodes after start up to, not including, start itself.
+func ListRingNodes(p *symbols.Program, start uint64, name string, limit int) ([]uint64, error) {
+	return ListHeadNodes(p, start, name, limit)
+}
