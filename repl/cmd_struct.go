@@ -3,6 +3,7 @@ package repl
 import (
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 
 	"github.com/kwalk/kwalk/symbols"
@@ -294,9 +295,10 @@ func hexifyInts(s string) string {
 		}
 		val := strings.TrimRight(line[i+3:], ",\n")
 		tail := line[i+3+len(val):]
-		var n int64
-		if _, err := fmt.Sscanf(val, "%d", &n); err == nil && fmt.Sprint(n) == val {
+		if n, err := strconv.ParseInt(val, 10, 64); err == nil {
 			val = fmt.Sprintf("%#x", uint64(n))
+		} else if u, err := strconv.ParseUint(val, 10, 64); err == nil {
+			val = fmt.Sprintf("%#x", u)
 		}
 		b.WriteString(line[:i+3] + val + tail)
 	}

@@ -174,6 +174,19 @@ func (p *exprParser) primary() (exprVal, error) {
 		return v, nil
 	case isIdent(t):
 		if o, err := p.prog.Variable(t); err == nil {
+			if p.peek() == ":" {
+				// NAME:CPU, a CPU's copy of a per-CPU variable (crash syntax).
+				p.next()
+				cpu, err := strconv.Atoi(p.next())
+				if err != nil {
+					return exprVal{}, UsageErrorf("%s: NAME:CPU needs a CPU number", p.src)
+				}
+				o, err = p.prog.PerCPUVariable(t, cpu)
+				return exprVal{obj: o, isObj: true}, err
+			}
+			if isPerCPU(p.prog, o.Addr()) {
+				return exprVal{}, &perCPUError{name: t}
+			}
 			return exprVal{obj: o, isObj: true}, nil
 		} else if n, ok := parseBareNumber(t); ok {
 			return exprVal{num: n}, nil
@@ -268,7 +281,7 @@ func tokenizeExpr(s string) ([]string, error) {
 		case c == '-' && i+1 < len(s) && s[i+1] == '>':
 			toks = append(toks, "->")
 			i += 2
-		case strings.IndexByte("()*&.[]", c) >= 0:
+		case strings.IndexByte("()*&.[]:", c) >= 0:
 			toks = append(toks, string(c))
 			i++
 		case c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9':
@@ -286,4 +299,20 @@ func tokenizeExpr(s string) ([]string, error) {
 		return nil, UsageErrorf("empty expression")
 	}
 	return toks, nil
+}
+
+// isPerCPU reports whether addr lies in the per-CPU section
+// [__per_cpu_start, __per_cpu_end) (include/asm-generic/vmlinux.lds.h):
+// such a variable's symbol is an offset, not an address.
+func isPerCPU(p *symbols.Program, addr uint64) bool {
+	start, err1 := p.Symbol("__per_cpu_start")
+	end, err2 := p.Symbol("__per_cpu_end")
+	return err1 == nil && err2 == nil && addr >= start && addr < end
+}
+
+// perCPUError is evaluating a per-CPU variable without a CPU.
+type perCPUError struct{ name string }
+
+func (e *perCPUError) Error() string {
+	return fmt.Sprintf("%s is a per-CPU variable: say which CPU's copy, %s:0", e.name, e.name)
 }

@@ -8,9 +8,11 @@ import (
 	"testing"
 )
 
+// TestRealDumpScratch runs the commands in $KWALK_SCRATCH (";"-separated)
+// on the real dump and logs their output: a debugging aid.
 func TestRealDumpScratch(t *testing.T) {
 	if os.Getenv("KWALK_SCRATCH") == "" {
-		t.Skip("scratch")
+		t.Skip("set KWALK_SCRATCH='cmd; cmd' to run commands on the real dump")
 	}
 	prog := openRealDump(t)
 	var out, errb bytes.Buffer
@@ -20,5 +22,48 @@ func TestRealDumpScratch(t *testing.T) {
 		errb.Reset()
 		st := s.Exec(context.Background(), line)
 		t.Logf("%s -> %d\n%s%s", line, st, out.String(), errb.String())
+	}
+}
+
+// TestRealDumpCommands checks core commands against what the guest
+// recorded (console.log) and what the dump's own structures say.
+func TestRealDumpCommands(t *testing.T) {
+	prog := openRealDump(t)
+	console, err := os.ReadFile("/work/shared/vmcores/6.1-cloud/console.log")
+	if err != nil {
+		t.Skipf("SKIP: console.log: %v", err)
+	}
+	tests := []struct {
+		line string
+		want []string
+	}{
+		{"p init_task.comm", []string{`init_task.comm = "swapper/0"`}},
+		{"p init_uts_ns.name.machine", []string{`"x86_64"`}},
+		{"p runqueues", []string{"PER-CPU DATA TYPE:", "struct rq runqueues;", "[0]: ", "[1]: "}},
+		{"p runqueues:1.cpu", []string{"runqueues:1.cpu = 1"}},
+		{"whatis init_task", []string{"struct task_struct init_task;"}},
+		{"struct -o list_head", []string{"[0x8] struct list_head *prev;"}},
+		{"sym -q __schedule", []string{"(t) __schedule"}},
+		{"dis schedule", []string{"<schedule>:", "<__schedule>"}},
+		{"rd -a linux_banner", []string{"Linux version 6.1.0-50-cloud-amd64"}},
+	}
+	// The guest mounted fuse.hangfs file systems: the fuse module is loaded.
+	if bytes.Contains(console, []byte("fuse.hangfs")) {
+		tests = append(tests, struct {
+			line string
+			want []string
+		}{"mod fuse", []string{"fuse", "LIVE"}})
+	}
+	for _, tc := range tests {
+		var out, errb bytes.Buffer
+		s := NewSession(prog, NewDefaultRegistry(), &out, &errb)
+		if st := s.Exec(context.Background(), tc.line); st != ExitOK {
+			t.Errorf("%s: status %d: %s", tc.line, st, errb.String())
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(out.String(), w) {
+				t.Errorf("%s: output lacks %q:\n%s", tc.line, w, out.String())
+			}
+		}
 	}
 }
