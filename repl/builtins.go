@@ -14,6 +14,7 @@ var registrations = [...]func(*Registry){
 	registerSet,
 	registerForeach,
 	registerMod,
+	registerList,
 	registerQuit,
 	// Walker commands: add register functions below.
 	registerLocks,

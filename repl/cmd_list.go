@@ -1,0 +1,156 @@
+package repl
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+)
+
+func registerList(r *Registry) {
+	r.Add(&Command{
+		Name:    "list",
+		Summary: "walk a linked list, printing each entry's address or contents",
+		Usage:   "list [-H] [-o STRUCT.MEMBER|OFFSET] [-s STRUCT[.MEMBER,...]] [-c COUNT] START",
+		Help: `Follows next pointers from START, like crash's list. By default the next
+pointer is at offset 0 of each entry. With -o STRUCT.MEMBER (or a byte
+OFFSET) the entries are structures linked through a struct list_head or
+next pointer at that member: each printed address is the structure's
+(container_of), and the walk reads the member's first word (list_head.next).
+-H says START is a list head that is not itself an entry (a global
+struct list_head, or one embedded in another object): the walk starts at
+its next and ends when it comes back to it. Without -H the walk ends at
+NULL or back at START. -s prints each entry as that struct (or only the
+listed members). The walk stops at COUNT entries (default 1000000), on a
+read error, and on a loop that does not return to the start.
+
+JSON: {"entries":[{"address","value"|"members"}],"error"}; value and
+members as for struct.`,
+		Flags: []Flag{
+			{Name: "H", Help: "START is a list head, not an entry"},
+			{Name: "o", Arg: "STRUCT.MEMBER|OFFSET", Help: "the member (or byte offset) holding the next pointer / list_head"},
+			{Name: "s", Arg: "STRUCT[.MEMBER,...]", Help: "print each entry as this struct, or these members of it"},
+			{Name: "c", Arg: "COUNT", Default: "1000000", Help: "stop after COUNT entries"},
+		},
+		Examples: []string{"list -H -o task_struct.tasks -s task_struct.comm,pid init_task.tasks",
+			"list -H -o module.list -s module.name modules", "list -o 8 ffff8a83c2830000"},
+		Complete: completeTypeThenSymbol,
+		Run:      runList,
+	})
+}
+
+// ListResult is the result of list (see its help for the JSON).
+type ListResult struct {
+	Entries []ListEntry `json:"entries"`
+	Error   string      `json:"error,omitempty"`
+	hex     bool
+}
+
+// ListEntry is one entry of ListResult.
+type ListEntry struct {
+	Address Hex            `json:"address"`
+	Value   *Node          `json:"value,omitempty"`
+	Members []MemberResult `json:"members,omitempty"`
+}
+
+// WriteText implements Result.
+func (l ListResult) WriteText(w io.Writer) error {
+	for _, e := range l.Entries {
+		if _, err := fmt.Fprintf(w, "%x\n", uint64(e.Address)); err != nil {
+			return err
+		}
+		if e.Value != nil || e.Members != nil {
+			o := ObjectResult{Value: e.Value, Members: e.Members, hex: l.hex}
+			if err := o.WriteText(w); err != nil {
+				return err
+			}
+		}
+	}
+	if l.Error != "" {
+		_, err := fmt.Fprintf(w, "list: stopped: %s\n", l.Error)
+		return err
+	}
+	return nil
+}
+
+func runList(c *Call) (Result, error) {
+	if err := c.NeedArgs(1, 1); err != nil {
+		return nil, err
+	}
+	start, err := evalAddr(c.Prog, c.Args[0])
+	if err != nil {
+		return nil, err
+	}
+	var off uint64
+	if o := c.String("o"); o != "" {
+		if v, err := strconv.ParseUint(o, 0, 64); err == nil {
+			off = v
+		} else {
+			st, member, ok := strings.Cut(o, ".")
+			if !ok {
+				return nil, UsageErrorf("-o %s: want STRUCT.MEMBER or an offset", o)
+			}
+			if off, err = c.Prog.OffsetOf(st, member); err != nil {
+				return nil, err
+			}
+		}
+	}
+	max, err := c.Int("c")
+	if err != nil || max <= 0 {
+		return nil, UsageErrorf("-c: a positive count")
+	}
+	var show string
+	var members string
+	if s := c.String("s"); s != "" {
+		show, members, _ = strings.Cut(s, ".")
+	}
+	res := ListResult{Entries: []ListEntry{}, hex: false}
+	seen := make(map[uint64]bool)
+	// link is the address of the next pointer (entry + off).
+	link := start
+	if !c.Bool("H") {
+		link = start + off
+	}
+	head := link
+	first := true
+	for int64(len(res.Entries)) < max {
+		if err := c.Ctx.Err(); err != nil {
+			return nil, err
+		}
+		if len(res.Entries)%4096 == 0 {
+			c.Progress("list: %d entries", len(res.Entries))
+		}
+		if c.Bool("H") || !first {
+			next, err := c.Prog.ReadU64(link)
+			if err != nil {
+				res.Error = fmt.Sprintf("reading the next pointer at %#x: %v", link, err)
+				break
+			}
+			if next == 0 || next == head {
+				break
+			}
+			link = next
+		}
+		first = false
+		if seen[link] {
+			res.Error = fmt.Sprintf("loop: %#x met again after %d entries", link, len(res.Entries))
+			break
+		}
+		seen[link] = true
+		e := ListEntry{Address: Hex(link - off)}
+		if show != "" {
+			t, err := lookupTypeLoose(c.Prog, show)
+			if err != nil {
+				return nil, err
+			}
+			or, err := objectAt(c, t, link-off, members)
+			if err != nil {
+				e.Value = &Node{Type: t, Err: err.Error()}
+			} else {
+				e.Value, e.Members = or.Value, or.Members
+			}
+		}
+		res.Entries = append(res.Entries, e)
+	}
+	return res, nil
+}
