@@ -19,7 +19,10 @@ import (
 type skimScanner struct {
 	info, abbrev, str, lineStr, strOffsets []byte
 	next                                   uint64 // offset of the next unit
-	abbrevs                                map[uint64]*skimAbbrevTable
+	// The last abbreviation table parsed: units rarely share tables (GCC
+	// writes one per unit), so keeping more only holds memory.
+	lastAbbrevOff uint64
+	lastAbbrev    *skimAbbrevTable
 }
 
 type skimAbbrev struct {
@@ -491,10 +494,10 @@ func (u *skimUnit) value(b []byte, p, form uint64, implicit int64) (next, val ui
 	return p, val, str, nil
 }
 
-// abbrevTable parses (once) the abbreviation table at off.
+// abbrevTable parses the abbreviation table at off.
 func (s *skimScanner) abbrevTable(off uint64) (*skimAbbrevTable, error) {
-	if t, ok := s.abbrevs[off]; ok {
-		return t, nil
+	if s.lastAbbrev != nil && s.lastAbbrevOff == off {
+		return s.lastAbbrev, nil
 	}
 	if off >= uint64(len(s.abbrev)) {
 		return nil, fmt.Errorf("abbreviation table offset %#x past .debug_abbrev", off)
@@ -553,10 +556,7 @@ func (s *skimScanner) abbrevTable(off uint64) (*skimAbbrevTable, error) {
 			t.large[code] = ab
 		}
 	}
-	if s.abbrevs == nil {
-		s.abbrevs = make(map[uint64]*skimAbbrevTable)
-	}
-	s.abbrevs[off] = t
+	s.lastAbbrevOff, s.lastAbbrev = off, t
 	return t, nil
 }
 
