@@ -1,5 +1,11 @@
 package kcore
 
+// Fuzz targets for every parser that reads untrusted bytes. The image
+// targets minimize slowly (each run decodes pages), so run them with a
+// bounded minimization, e.g.
+//
+//	go test -run XXX -fuzz '^FuzzKdump$' -fuzztime 5m -fuzzminimizetime 200x ./kcore/
+
 import (
 	"bytes"
 	"encoding/binary"
