@@ -54,12 +54,16 @@ func byPID(ts []Task) map[int]Task {
 }
 
 func TestTasksSynthetic(t *testing.T) {
-	for _, legacy := range []bool{false, true} {
-		name := "6.1-layout"
-		if legacy {
-			name = "5.10-layout"
-		}
-		t.Run(name, func(t *testing.T) {
+	for _, v := range []struct {
+		name                 string
+		legacy, noThreadNode bool
+	}{
+		{"6.1-layout", false, false},
+		{"5.10-layout", true, false},
+		{"thread_group-only", true, true},
+	} {
+		legacy := v.legacy
+		t.Run(v.name, func(t *testing.T) {
 			k := newSynthTaskKernel(2, legacy)
 			init := k.addProcess(1, k.initTask, "init", TaskInterruptible, 0)
 			kthreadd := k.addProcess(2, k.initTask, "kthreadd", TaskInterruptible, PFKthread)
@@ -76,6 +80,15 @@ func TestTasksSynthetic(t *testing.T) {
 			zombie := k.addProcess(200, init, "zombie", 0, 0)
 			k.mem.w32(zombie+k.off("struct task_struct", "exit_state"), ExitZombie)
 			p := k.finish()
+			if v.noThreadNode {
+				// A kernel whose threads are only on the thread_group ring.
+				tt := k.types["struct task_struct"]
+				for i := range tt.Members {
+					if tt.Members[i].Name == "thread_node" {
+						tt.Members[i].Name = "thread_node_absent"
+					}
+				}
+			}
 
 			ts, err := Tasks(p)
 			if err != nil {
