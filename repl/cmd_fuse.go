@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/kwalk/kwalk/walkers"
 )
@@ -26,7 +27,7 @@ JSON: {"connections": [{"addr","id","mounts":[{"super_block","fs","source",
 "mount_points"}],"connected","aborted","blocked","initialized","num_waiting",
 "num_background","active_background","max_background","devices",
 "requests":[{"addr","conn","queue","opcode","op","unique","nodeid","path","flags",
-"pid","create_time","waiters":[task]}],"servers":[{"task","state",
+"pid","create_time","age_ns","waiters":[task]}],"servers":[{"task","state",
 "exiting","fd","dev","how"}],"remedy","errors"}], "warnings": [...]}.
 Addresses are "0x..." strings; a task is {"addr","pid","tgid","comm"}.`,
 		Examples: []string{"fuse", "fuse 24", "fuse --json"},
@@ -97,6 +98,9 @@ func (f FuseResult) WriteText(w io.Writer) error {
 			fmt.Fprintf(w, "  request #%d %-8s %-10s nodeid %d", r.Unique, r.Op, r.Queue, r.NodeID)
 			if r.Path != "" {
 				fmt.Fprintf(w, " %s", r.Path)
+			}
+			if r.Age > 0 {
+				fmt.Fprintf(w, " age %s", r.Age.Round(time.Millisecond))
 			}
 			fmt.Fprintf(w, " pid %d req %#x [%s]", r.PID, r.Addr, strings.Join(r.Flags, " "))
 			for _, t := range r.Waiters {

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kwalk/kwalk"
 	"github.com/kwalk/kwalk/symbols"
@@ -244,6 +245,17 @@ func checkSquare(t *testing.T, rep *walkers.DeadlockReport, rec *truth.Record) {
 		}
 	}
 	checkSquareHops(t, rep, rec)
+	// A request's age (create_time, 6.14+) cannot be younger than the time
+	// its waiter has been asleep.
+	if w := waitOf(rep, dd.TID); w != nil && w.Object.Fuse != nil {
+		for _, fc := range rep.FuseConns {
+			for _, r := range fc.Requests {
+				if r.Addr == w.Object.Addr && r.Age > 0 && w.Task.BlockedFor > 0 && r.Age+100*time.Millisecond < w.Task.BlockedFor {
+					t.Errorf("request #%d is %v old, but its waiter has slept %v", r.Unique, r.Age, w.Task.BlockedFor)
+				}
+			}
+		}
+	}
 	// The servers: threads of a process holding /dev/fuse, idle in
 	// fuse_dev_do_read according to the record.
 	for _, h := range c.Root.Holders {

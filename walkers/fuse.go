@@ -3,6 +3,7 @@ package walkers
 import (
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/kwalk/kwalk/symbols"
 )
@@ -72,8 +73,10 @@ type FuseReq struct {
 	Flags  []string `json:"flags"`
 	// PID is in.h.pid: the requester in the connection's pid namespace.
 	PID uint32 `json:"pid"`
-	// CreateTime is fuse_req.create_time in jiffies (6.14+), 0 if absent.
-	CreateTime uint64 `json:"create_time,omitempty"`
+	// CreateTime is fuse_req.create_time in jiffies (6.14+), 0 if absent;
+	// Age is the time since then, when the tick rate could be worked out.
+	CreateTime uint64        `json:"create_time,omitempty"`
+	Age        time.Duration `json:"age_ns,omitempty"`
 	// Waiters are the tasks sleeping on req->waitq (request_wait_answer).
 	Waiters []TaskRef `json:"waiters,omitempty"`
 	Error   string    `json:"error,omitempty"`
@@ -252,6 +255,12 @@ func FuseConnection(p *symbols.Program, addr uint64) (*FuseConn, error) {
 	note(err)
 	note(c.readRequests(p, st))
 	c.resolveNodePaths(p)
+	if len(c.Requests) > 0 && c.Requests[0].CreateTime != 0 {
+		clk := newJiffyClock(p)
+		for i := range c.Requests {
+			c.Requests[i].Age, _ = clk.age(c.Requests[i].CreateTime)
+		}
+	}
 	return c, nil
 }
 

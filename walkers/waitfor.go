@@ -489,6 +489,9 @@ func (a *waitAnalysis) fuseWait(t *Task, r *FuseReq) TaskWait {
 	if r.Path != "" {
 		what = fmt.Sprintf("FUSE request #%d %s of %s (%s)", r.Unique, r.Op, r.Path, r.Queue)
 	}
+	if r.Age > 0 {
+		what += fmt.Sprintf(", %s old", r.Age.Round(time.Millisecond))
+	}
 	if fc != nil {
 		ref.ConnID, ref.Connected, ref.Remedy = fc.ID, fc.Connected, fc.Remedy
 		for _, m := range fc.Mounts {
