@@ -186,7 +186,8 @@ func (d *Dump) openELF(f io.ReaderAt, size int64) error {
 	d.memSize = e.ramBytes(false)
 	d.stats = Stats{PageSize: 4096, DumpLevel: -1}
 	d.stats.PresentPages = d.memSize / 4096
-	d.stats.DumpedPages = d.stats.PresentPages
+	d.stats.DumpedPages = e.fileBytes(false) / 4096
+	d.stats.ExcludedPages = d.stats.PresentPages - min(d.stats.PresentPages, d.stats.DumpedPages)
 
 	// page_offset_base from a kdump vmcore: RAM PT_LOADs have
 	// p_vaddr = __va(p_paddr) (kernel/crash_core.c crash_prepare_elf64_headers).
@@ -523,8 +524,10 @@ func (d *Dump) Release() string {
 	return d.uts.Release
 }
 
-// CrashTime is VMCOREINFO CRASHTIME, else the kdump header timestamp; the
-// zero time when neither is known (live images, QEMU dumps).
+// CrashTime is VMCOREINFO CRASHTIME (set by the panicking kernel), else the
+// kdump header timestamp (when the dump file was written: for a file
+// converted later by makedumpfile, the conversion time); the zero time when
+// neither is known (live images, QEMU dumps).
 func (d *Dump) CrashTime() time.Time { return d.crash }
 
 // Stats describes the pages the image holds.

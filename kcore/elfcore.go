@@ -261,7 +261,12 @@ func machineName(m uint16) string {
 
 // ramBytes sums the PT_LOADs that describe RAM (physical address known,
 // not the kdump kernel-text alias), without double counting overlaps.
-func (e *elfCore) ramBytes(live bool) uint64 {
+func (e *elfCore) ramBytes(live bool) uint64 { return e.coveredBytes(live, false) }
+
+// fileBytes is ramBytes counting only what the file holds (p_filesz).
+func (e *elfCore) fileBytes(live bool) uint64 { return e.coveredBytes(live, true) }
+
+func (e *elfCore) coveredBytes(live, filesz bool) uint64 {
 	type rng struct{ lo, hi uint64 }
 	var rs []rng
 	for _, s := range e.loads {
@@ -271,7 +276,11 @@ func (e *elfCore) ramBytes(live bool) uint64 {
 		if live && s.paddr == 0 && s.vaddr >= startKernelMap {
 			continue
 		}
-		rs = append(rs, rng{s.paddr, s.paddr + s.memsz})
+		n := s.memsz
+		if filesz {
+			n = s.filesz
+		}
+		rs = append(rs, rng{s.paddr, s.paddr + n})
 	}
 	sort.Slice(rs, func(i, j int) bool { return rs[i].lo < rs[j].lo })
 	var total, end uint64

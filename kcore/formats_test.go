@@ -54,6 +54,9 @@ func TestELFImages(t *testing.T) {
 				if want := uint64(4<<20 + 2<<20 + 64<<10); d.MemorySize() != want {
 					t.Errorf("MemorySize = %d, want %d", d.MemorySize(), want)
 				}
+				if want := uint64(b2i(tc.exclTail) * len(m.ram)); d.Stats().ExcludedPages != want {
+					t.Errorf("ExcludedPages = %d, want %d", d.Stats().ExcludedPages, want)
+				}
 			})
 		}
 	}
