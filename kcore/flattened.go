@@ -90,9 +90,12 @@ func newFlatReader(r io.ReaderAt, fileSize int64) (*flatReader, error) {
 			ended = true
 			break
 		}
-		if off < 0 || size < 0 || size > fileSize-pos-flatRecHdrSize || off > (1<<62)-size {
-			return nil, fmt.Errorf("flattened record %d at %#x: offset %d size %d does not fit the %d-byte file",
-				len(recs), pos, off, size, fileSize)
+		if off < 0 || size < 0 || off > (1<<62)-size {
+			return nil, fmt.Errorf("flattened record %d at %#x: bad offset %d or size %d", len(recs), pos, off, size)
+		}
+		if size > fileSize-pos-flatRecHdrSize {
+			return nil, fmt.Errorf("flattened record %d at %#x: %d bytes run past the end of the %d-byte file (truncated?)",
+				len(recs), pos, size, fileSize)
 		}
 		if len(recs) >= maxFlatRecords {
 			return nil, fmt.Errorf("flattened file has more than %d records", maxFlatRecords)
