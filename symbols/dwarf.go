@@ -32,6 +32,7 @@ type DWARFTypes struct {
 	bases      map[string]*Type
 	varMiss    map[string]error // variables found nowhere (reset by SetModules)
 	kaslr      uint64
+	syms       SymbolTable // for module addresses in LineForAddr
 
 	derived derivedTypes
 }

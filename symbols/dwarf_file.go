@@ -21,6 +21,8 @@ type dwarfFile struct {
 	mm   []byte // the file mapping, nil when sections were read
 	str  []byte // .debug_str, for mentions
 	skim *skimScanner
+	// funcs indexes a module's functions for line lookups (built once).
+	funcs map[string]modFunc
 	idx  *dwarfIndex
 	conv *dwarfConverter
 }

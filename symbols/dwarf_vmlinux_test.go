@@ -292,3 +292,73 @@ func TestDWARFAgreesWithBTFSample(t *testing.T) {
 		t.Errorf("%d of %d sampled types differ between DWARF and BTF", bad, compared)
 	}
 }
+
+// oneModuleSyms is a SymbolTable placing module functions at made-up
+// runtime addresses: base + their offset in the module's .text.
+type oneModuleSyms struct {
+	module string
+	funcs  map[string][2]uint64 // name → runtime start, size
+}
+
+func (s oneModuleSyms) Lookup(name string) (Symbol, error) {
+	f, ok := s.funcs[name]
+	if !ok {
+		return Symbol{}, ErrNoSymbol
+	}
+	return Symbol{Name: name, Addr: f[0], Size: f[1], Type: 't', Module: s.module}, nil
+}
+
+func (s oneModuleSyms) LookupAddr(addr uint64) (Symbol, uint64, bool) {
+	for n, f := range s.funcs {
+		if addr >= f[0] && addr < f[0]+f[1] {
+			return Symbol{Name: n, Addr: f[0], Size: f[1], Type: 't', Module: s.module}, addr - f[0], true
+		}
+	}
+	return Symbol{}, 0, false
+}
+func (s oneModuleSyms) Names() []string  { return nil }
+func (s oneModuleSyms) Describe() string { return "test module symbols" }
+
+func TestDWARFModuleLines(t *testing.T) {
+	d, _ := openDebugDWARF(t)
+	defer d.Close()
+	const base = 0xffffffffc0400000
+	d.SetSymbols(oneModuleSyms{module: "fuse", funcs: map[string][2]uint64{
+		"request_wait_answer": {base + 0x1000, 0x400},
+		"fuse_dev_read":       {base + 0x3000, 0x200},
+		"fuse_flush":          {base + 0x5000, 0x300},
+		"fuse_init":           {base + 0x8000, 0x100}, // in .init.text: overlaps .text offsets
+	}})
+	// Where each function lives (fs/fuse/), and where the outermost frame
+	// of an address a little inside it must be.
+	tests := []struct {
+		fn   string
+		off  uint64
+		file string
+	}{
+		{"request_wait_answer", 0xa0, "fs/fuse/dev.c"},
+		{"fuse_dev_read", 0x50, "fs/fuse/dev.c"},
+		{"fuse_flush", 0x30, "fs/fuse/file.c"},
+		{"fuse_init", 0xb, "fs/fuse/inode.c"},
+	}
+	syms := d.syms.(oneModuleSyms)
+	for _, tt := range tests {
+		addr := syms.funcs[tt.fn][0] + tt.off
+		file, line, inl, err := d.LineForAddr(addr)
+		if err != nil {
+			t.Errorf("%s+%#x: %v", tt.fn, tt.off, err)
+			continue
+		}
+		outer := file
+		if len(inl) > 0 {
+			outer = inl[len(inl)-1].CallFile
+		}
+		if !strings.HasSuffix(outer, tt.file) || line <= 0 {
+			t.Errorf("%s+%#x: %s:%d %v; outermost %q, want %q", tt.fn, tt.off, file, line, inl, outer, tt.file)
+		}
+		t.Logf("%s+%#x: %s:%d %v", tt.fn, tt.off, file, line, inl)
+	}
+	if _, _, _, err := d.LineForAddr(syms.funcs["fuse_flush"][0] + 0x10000); err == nil {
+		t.Error("no error for an address past the module's functions")
+	}
+}
