@@ -23,8 +23,8 @@ type dwarfFile struct {
 	skim *skimScanner
 	// funcs indexes a module's functions for line lookups (built once).
 	funcs map[string]modFunc
-	idx  *dwarfIndex
-	conv *dwarfConverter
+	idx   *dwarfIndex
+	conv  *dwarfConverter
 }
 
 // dwarfSections are the sections debug/dwarf reads.
