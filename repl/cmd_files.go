@@ -3,6 +3,7 @@ package repl
 import (
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 
 	"github.com/kwalk/kwalk/symbols"
@@ -30,6 +31,86 @@ JSON: {"tasks": [{"pid", "comm", "task", "root", "cwd", "files": [{"fd",
 		Complete: func(c *Completion) []string { return c.Pids() },
 		Run:      runFiles,
 	})
+	r.Add(&Command{
+		Name:    "fuser",
+		Summary: "tasks that have a file (path, directory or inode) open",
+		Usage:   "fuser PATH|INODE-ADDR",
+		Help: `Lists every process with an open file descriptor on PATH (or any file
+under PATH when it is a directory or mount point), or on the inode at the
+given address (hex): PID, command, fd and the file's path. The paths are
+those "files" shows.
+
+JSON: {"users": [{"pid", "comm", "task", "state", "fd", "file", "inode",
+"path"}], "warning"}.`,
+		Examples: []string{"fuser /mnt/w", "fuser /dev/fuse", "fuser ffff8a83c20db400"},
+		Run:      runFuser,
+	})
+}
+
+// FuserRow is one open fd of "fuser".
+type FuserRow struct {
+	PID   int    `json:"pid"`
+	Comm  string `json:"comm"`
+	Task  Hex    `json:"task"`
+	State string `json:"state"`
+	FD    int    `json:"fd"`
+	File  Hex    `json:"file"`
+	Inode Hex    `json:"inode"`
+	Path  string `json:"path"`
+}
+
+// FuserResult is the result of "fuser".
+type FuserResult struct {
+	Users   []FuserRow `json:"users"`
+	Warning string     `json:"warning,omitempty"`
+}
+
+func runFuser(c *Call) (Result, error) {
+	if err := c.NeedArgs(1, 1); err != nil {
+		return nil, err
+	}
+	arg := c.Args[0]
+	var inode uint64
+	path := arg
+	if !strings.HasPrefix(arg, "/") {
+		v, err := strconv.ParseUint(strings.TrimPrefix(arg, "0x"), 16, 64)
+		if err != nil {
+			return nil, UsageErrorf("fuser: %q is neither an absolute path nor an inode address", arg)
+		}
+		inode, path = v, ""
+	}
+	tasks, err := walkers.Tasks(c.Prog)
+	if len(tasks) == 0 && err != nil {
+		return nil, err
+	}
+	users, uerr := walkers.FileUsers(c.Prog, tasks, inode, path)
+	res := &FuserResult{Users: []FuserRow{}}
+	if uerr != nil {
+		res.Warning = uerr.Error()
+	}
+	for _, u := range users {
+		res.Users = append(res.Users, FuserRow{PID: u.Task.PID, Comm: u.Task.Comm, Task: Hex(u.Task.Addr), State: u.Task.State,
+			FD: u.File.FD, File: Hex(u.File.File), Inode: Hex(u.File.Inode), Path: u.File.Path})
+	}
+	return res, nil
+}
+
+// WriteText implements Result.
+func (r *FuserResult) WriteText(w io.Writer) error {
+	var b strings.Builder
+	if len(r.Users) == 0 {
+		b.WriteString("no task has it open\n")
+	} else {
+		fmt.Fprintf(&b, "   PID  ST  COMM              FD  FILE              PATH\n")
+	}
+	for _, u := range r.Users {
+		fmt.Fprintf(&b, "%6d  %s   %-16s %3d  %016x  %s\n", u.PID, u.State, u.Comm, u.FD, uint64(u.File), u.Path)
+	}
+	if r.Warning != "" {
+		fmt.Fprintf(&b, "fuser: warning: %s\n", r.Warning)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
 }
 
 // FileRow is one fd of "files".

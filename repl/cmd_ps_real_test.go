@@ -82,6 +82,31 @@ func TestTaskCommandsRealDump(t *testing.T) {
 			}
 		}
 	}
+	// fuser agrees with the record's fd links.
+	for _, dir := range []string{"/mnt/w", "/dev/fuse"} {
+		var fu FuserResult
+		runJSON(t, s, &out, "fuser "+dir, &fu)
+		want := map[int]bool{}
+		for _, w := range rec.Tasks {
+			for _, fd := range w.FDs {
+				if w.PID != recorder && (fd.Target == dir || strings.HasPrefix(fd.Target, dir+"/")) {
+					want[w.TID] = true
+				}
+			}
+		}
+		got := map[int]bool{}
+		for _, u := range fu.Users {
+			got[u.PID] = true
+		}
+		if len(want) == 0 || len(got) != len(want) {
+			t.Errorf("fuser %s: pids %v, record %v", dir, got, want)
+		}
+		for pid := range want {
+			if !got[pid] {
+				t.Errorf("fuser %s: pid %d missing", dir, pid)
+			}
+		}
+	}
 	var mounts MountResult
 	runJSON(t, s, &out, "mount", &mounts)
 	for _, w := range rec.Mounts {

@@ -2,8 +2,10 @@ package walkers
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math/bits"
+	"strings"
 
 	"github.com/kwalk/kwalk/symbols"
 )
@@ -264,4 +266,49 @@ func TaskRootCwd(p *symbols.Program, task Task) (root, cwd string, err error) {
 	}
 	cwd, err = path(l.fsPwdMnt, l.fsPwdDentry, "pwd")
 	return root, cwd, err
+}
+
+// FileUser is one open file descriptor of a task, found by FileUsers.
+type FileUser struct {
+	Task Task     `json:"task"`
+	File OpenFile `json:"file"`
+}
+
+// FileUsers returns the open fds of all thread-group leaders (threads share
+// their leader's table, kernel/fork.c CLONE_FILES) whose file matches: the
+// inode at inode when inode != 0, else files whose path is path or lies
+// under it (path + "/"). Tasks whose tables cannot be read are skipped;
+// their errors are joined in the returned error.
+func FileUsers(p *symbols.Program, tasks []Task, inode uint64, path string) ([]FileUser, error) {
+	var out []FileUser
+	var errs []error
+	l, err := getVFSLayout(p)
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range tasks {
+		if !t.IsLeader() || t.Idle {
+			continue
+		}
+		fs, err := readField(p, t.Addr, l.taskFiles, "task_struct.files")
+		if err != nil || fs == 0 {
+			continue
+		}
+		files, err := Files(p, t)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		for _, f := range files {
+			match := false
+			if inode != 0 {
+				match = f.Inode == inode
+			} else {
+				match = f.Path == path || (path != "" && strings.HasPrefix(f.Path, strings.TrimSuffix(path, "/")+"/"))
+			}
+			if match {
+				out = append(out, FileUser{Task: t, File: f})
+			}
+		}
+	}
+	return out, errors.Join(errs...)
 }
