@@ -67,10 +67,10 @@ func NewSymTable(desc string, syms []Symbol, extents []SymRange) *SymTable {
 	// search then touch one contiguous array.
 	t.byName = make([]nameEntry, len(syms))
 	for i := range syms {
-		t.byName[i] = nameEntry{name: syms[i].Name, idx: int32(i), local: !syms[i].isGlobal()}
+		t.byName[i] = nameEntry{key: nameKey(syms[i].Name), name: syms[i].Name, idx: int32(i), local: !syms[i].isGlobal()}
 	}
 	slices.SortFunc(t.byName, func(a, b nameEntry) int {
-		if c := strings.Compare(a.name, b.name); c != 0 {
+		if c := compareName(a, b.key, b.name); c != 0 {
 			return c
 		}
 		if a.local != b.local {
@@ -84,8 +84,10 @@ func NewSymTable(desc string, syms []Symbol, extents []SymRange) *SymTable {
 	return t
 }
 
-// nameEntry is one row of the name index.
+// nameEntry is one row of the name index. key orders entries by their first
+// 8 bytes without touching the name's bytes, which are far apart in memory.
 type nameEntry struct {
+	key   uint64
 	name  string
 	idx   int32 // into syms
 	local bool
@@ -160,8 +162,31 @@ func (t *SymTable) Lookup(name string) (Symbol, error) {
 }
 
 func (t *SymTable) findName(name string) (int, bool) {
-	i, ok := slices.BinarySearchFunc(t.byName, name, func(e nameEntry, n string) int { return strings.Compare(e.name, n) })
+	key := nameKey(name)
+	i, ok := slices.BinarySearchFunc(t.byName, name, func(e nameEntry, n string) int { return compareName(e, key, n) })
 	return i, ok
+}
+
+// nameKey is the first 8 bytes of s, big-endian, zero-padded: comparing keys
+// orders names as strings.Compare does, up to their 8th byte (names hold no
+// NUL bytes).
+func nameKey(s string) uint64 {
+	var k uint64
+	for i := range 8 {
+		k <<= 8
+		if i < len(s) {
+			k |= uint64(s[i])
+		}
+	}
+	return k
+}
+
+// compareName orders entry e against the name n whose key is key.
+func compareName(e nameEntry, key uint64, n string) int {
+	if e.key != key {
+		return cmp.Compare(e.key, key)
+	}
+	return strings.Compare(e.name, n)
 }
 
 // LookupAll returns every symbol called name (static functions can repeat),
