@@ -1,0 +1,125 @@
+// Package examples_test builds the example programs and runs them against
+// real dumps, checking what they print against the guest's own record.
+package examples_test
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/kwalk/kwalk/testdata"
+	"github.com/kwalk/kwalk/testdata/truth"
+)
+
+type dump struct {
+	name, path string
+	rec        *truth.Record
+}
+
+// dumps returns the shared 6.1 dump and every generated dump of a guest
+// that staged hangs, with the guest's record.
+func dumps(t *testing.T) []dump {
+	t.Helper()
+	var out []dump
+	shared := "../../shared/vmcores/6.1-cloud"
+	if rec, err := truth.ParseFile(filepath.Join(shared, "console.log")); err == nil {
+		out = append(out, dump{"shared-6.1", filepath.Join(shared, "vmcore.kdump"), rec})
+	} else {
+		t.Logf("SKIP part: %s: %v", shared, err)
+	}
+	found, _ := testdata.Dumps()
+	for _, d := range found {
+		if p := d.Path(testdata.FormatELF); p != "" && d.Truth != nil {
+			out = append(out, dump{d.ID(), p, d.Truth})
+		}
+	}
+	if len(out) == 0 {
+		t.Skipf("SKIP: no real dump (make them with %q)", testdata.GenerateCommand)
+	}
+	return out
+}
+
+// build compiles the examples once into a temporary directory.
+func build(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	cmd := exec.Command("go", "build", "-o", dir+"/", "./blocked", "./fusequeues", "./inodelocks")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build examples: %v\n%s", err, out)
+	}
+	return dir
+}
+
+func run(t *testing.T, bin string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(bin, args...).Output()
+	if err != nil {
+		t.Fatalf("%s %s: %v", filepath.Base(bin), strings.Join(args, " "), err)
+	}
+	return string(out)
+}
+
+// recorder reports whether the task is part of the guest's recording
+// machinery (it ran between the record and the dump).
+func recorder(rec *truth.Record, task *truth.Task) bool {
+	for _, name := range strings.Fields(rec.Meta["recorder"]) {
+		if task.Comm == name {
+			return true
+		}
+	}
+	return task.Comm == "ps" || task.Comm == "cat"
+}
+
+func TestExamples(t *testing.T) {
+	bin := build(t)
+	for _, d := range dumps(t) {
+		t.Run(d.name, func(t *testing.T) {
+			// Every task the guest saw in D state is listed, with its pid.
+			out := run(t, filepath.Join(bin, "blocked"), "-min", "0", d.path)
+			for i := range d.rec.Tasks {
+				task := &d.rec.Tasks[i]
+				if task.State != 'D' || recorder(d.rec, task) {
+					continue
+				}
+				if !regexp.MustCompile(fmt.Sprintf(`(?m)^PID %d \S+ \[D\]`, task.TID)).MatchString(out) {
+					t.Errorf("blocked: D task %d (%s) missing from:\n%s", task.TID, task.Comm, out)
+				}
+			}
+
+			// Every FUSE connection of the guest is listed with its
+			// waiting count (/sys/fs/fuse/connections/N/waiting).
+			out = run(t, filepath.Join(bin, "fusequeues"), d.path)
+			for _, c := range d.rec.FuseConn {
+				want := fmt.Sprintf(`(?m)^connection %d .* waiting=%d$`, c.Dev, c.Waiting)
+				if !regexp.MustCompile(want).MatchString(out) {
+					t.Errorf("fusequeues: want connection %d waiting=%d in:\n%s", c.Dev, c.Waiting, out)
+				}
+			}
+
+			// Each task whose /proc stack shows it in an rwsem slow path
+			// is a waiter of some inode lock.
+			out = run(t, filepath.Join(bin, "inodelocks"), d.path)
+			for i := range d.rec.Tasks {
+				task := &d.rec.Tasks[i]
+				if task.State != 'D' || !(task.InStack("rwsem_down_write_slowpath") || task.InStack("rwsem_down_read_slowpath")) {
+					continue
+				}
+				if !regexp.MustCompile(fmt.Sprintf(`(?m)^  waiter \d+: pid %d `, task.TID)).MatchString(out) {
+					t.Errorf("inodelocks: rwsem waiter %d (%s) missing from:\n%s", task.TID, task.Comm, out)
+				}
+			}
+		})
+	}
+}
+
+func TestMain(m *testing.M) {
+	if _, err := exec.LookPath("go"); err != nil {
+		fmt.Fprintln(os.Stderr, "SKIP: no go command to build the examples")
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
