@@ -205,7 +205,7 @@ func (d *Dump) openELF(f io.ReaderAt, size int64) error {
 		directBase, directEnd = learnDirectMap(e.loads)
 	}
 	d.setupMemory(e.info.vmcoreinfo, textPhysBase(e.loads))
-	if d.paging != nil && directBase != 0 {
+	if d.paging != nil && directBase != 0 && d.paging.confirmDirectMap(directBase, e.loads) {
 		d.paging.directBase, d.paging.directEnd = directBase, directEnd
 	}
 	return nil

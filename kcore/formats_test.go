@@ -20,6 +20,7 @@ func TestELFImages(t *testing.T) {
 		}{
 			{"kdump", elfKdump, true, false, "ELF (kdump)"},
 			{"kdump-filesz-short", elfKdump, true, true, "ELF (kdump)"},
+			{"kdump-wrong-vaddr", elfKdumpBadVaddr, true, false, "ELF (kdump)"},
 			{"qemu-vmcoreinfo", elfQEMU, true, false, "ELF (QEMU, physical)"},
 			{"qemu-cr3-only", elfQEMU, false, false, "ELF (QEMU, physical)"},
 		} {

@@ -288,6 +288,7 @@ const (
 	elfKdump elfKind = iota // PT_LOAD p_vaddr = direct map, + kernel text
 	elfQEMU                 // p_vaddr == p_paddr or 0, QEMU notes
 	elfKcore                // /proc/kcore: virtual PT_LOADs, vmalloc with p_paddr -1
+	elfKdumpBadVaddr        // kdump whose RAM p_vaddr use a wrong page_offset_base
 )
 
 // writeELF writes an ELF vmcore. With exclTail, the last page of each RAM
@@ -324,6 +325,8 @@ func (m *synthMachine) writeELF(t testing.TB, kind elfKind, vmcoreinfo, exclTail
 		switch kind {
 		case elfKdump, elfKcore:
 			l.vaddr = m.directBase + r.lo
+		case elfKdumpBadVaddr:
+			l.vaddr = m.directBase + 1<<40 + r.lo
 		case elfQEMU:
 			if i%2 == 0 {
 				l.vaddr = r.lo

@@ -76,6 +76,25 @@ func (x *x86Paging) translate(va uint64) (mapping, error) {
 	return m, nil
 }
 
+// confirmDirectMap checks a page_offset_base guessed from PT_LOADs
+// against the page tables (kexec-tools writes the headers in user space
+// and may guess it wrong): the first RAM page must map back to itself.
+// Without page tables the guess is all there is.
+func (x *x86Paging) confirmDirectMap(base uint64, loads []elfSeg) bool {
+	if x.rootErr != nil {
+		return true
+	}
+	for _, s := range loads {
+		if s.vaddr != base+s.paddr || s.memsz < 2*4096 {
+			continue
+		}
+		pa := (s.paddr + 4095) &^ 4095
+		m, err := x.walk(base + pa)
+		return err == nil && m.pa+(base+pa-m.va) == pa
+	}
+	return false
+}
+
 // walk reads the page tables for va.
 func (x *x86Paging) walk(va uint64) (mapping, error) {
 	if x.rootErr != nil {
