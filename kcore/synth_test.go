@@ -285,10 +285,10 @@ func (m *synthMachine) notes(o noteOpts) []byte {
 type elfKind int
 
 const (
-	elfKdump elfKind = iota // PT_LOAD p_vaddr = direct map, + kernel text
-	elfQEMU                 // p_vaddr == p_paddr or 0, QEMU notes
-	elfKcore                // /proc/kcore: virtual PT_LOADs, vmalloc with p_paddr -1
-	elfKdumpBadVaddr        // kdump whose RAM p_vaddr use a wrong page_offset_base
+	elfKdump         elfKind = iota // PT_LOAD p_vaddr = direct map, + kernel text
+	elfQEMU                         // p_vaddr == p_paddr or 0, QEMU notes
+	elfKcore                        // /proc/kcore: virtual PT_LOADs, vmalloc with p_paddr -1
+	elfKdumpBadVaddr                // kdump whose RAM p_vaddr use a wrong page_offset_base
 )
 
 // writeELF writes an ELF vmcore. With exclTail, the last page of each RAM
