@@ -64,6 +64,11 @@ func (d *DWARFTypes) SetModules(names []string) {
 		d.loaded[i] = normalizeModuleName(n)
 	}
 	clear(d.varMiss)
+	for k, t := range d.bases {
+		if t.Kind == KindFwd { // a module may now define it
+			delete(d.bases, k)
+		}
+	}
 }
 
 // SetKASLROffset sets the kernel's KASLR slide (VMCOREINFO KERNELOFFSET):
