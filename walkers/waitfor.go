@@ -159,11 +159,15 @@ func (a *waitAnalysis) loadFuse() {
 	}
 	addrs, errs := fuseConnAddrs(a.p)
 	a.errs = append(a.errs, errs...)
-	for _, c := range addrs {
+	addConn := func(c uint64) {
+		if _, done := a.connBy[c]; done || c == 0 {
+			return
+		}
 		fc, err := FuseConnection(a.p, c)
 		if err != nil {
 			a.errs = append(a.errs, err.Error())
-			continue
+			a.connBy[c] = nil
+			return
 		}
 		a.conns = append(a.conns, fc)
 		a.connBy[c] = fc
@@ -174,8 +178,8 @@ func (a *waitAnalysis) loadFuse() {
 			}
 		}
 	}
-	if len(a.conns) == 0 {
-		return
+	for _, c := range addrs {
+		addConn(c)
 	}
 	a.fusefs = newFuseFileScanner(a.p)
 	for i := range a.tasks {
@@ -186,7 +190,10 @@ func (a *waitAnalysis) loadFuse() {
 		}
 		devs, _ := a.fusefs.scan(files)
 		for _, d := range devs {
-			if _, ok := a.connBy[d.Conn]; ok {
+			// The third way to find connections, when neither
+			// fuse_conn_list nor super_blocks is known: the servers' files.
+			addConn(d.Conn)
+			if fc := a.connBy[d.Conn]; fc != nil {
 				how := fmt.Sprintf("holds /dev/fuse fd %d", d.FD)
 				if t.Exiting() {
 					how += " (exiting)"
@@ -218,7 +225,8 @@ func (a *waitAnalysis) loadFuse() {
 		}
 		devs, _ := a.fusefs.scan(files)
 		for _, d := range devs {
-			if _, ok := a.connBy[d.Conn]; ok && len(a.servers[d.Conn]) == 0 || a.closingOnly(d.Conn) {
+			addConn(d.Conn)
+			if fc := a.connBy[d.Conn]; fc != nil && (len(a.servers[d.Conn]) == 0 || a.closingOnly(d.Conn)) {
 				a.servers[d.Conn] = append(a.servers[d.Conn], FuseServer{Task: a.ref(t), State: t.State, Exiting: true,
 					FD: d.FD, Dev: d.Dev, How: fmt.Sprintf("its files_struct %#x, being closed on exit (exiting), holds /dev/fuse fd %d", files, d.FD)})
 			}
