@@ -258,7 +258,7 @@ type synthBase struct {
 	prog  *symbols.Program
 
 	u8, u16, u32, s32, u64, s64, char, void *symbols.Type
-	listHead, hlistHead, hlistNode        *symbols.Type
+	listHead, hlistHead, hlistNode          *symbols.Type
 }
 
 func newSynthBase() *synthBase {
