@@ -5,6 +5,8 @@ import (
 	"io"
 	"strconv"
 	"strings"
+
+	"github.com/kwalk/kwalk/symbols"
 )
 
 func registerList(r *Registry) {
@@ -99,10 +101,14 @@ func runList(c *Call) (Result, error) {
 	if err != nil || max <= 0 {
 		return nil, UsageErrorf("-c: a positive count")
 	}
-	var show string
+	var show *symbols.Type
 	var members string
 	if s := c.String("s"); s != "" {
-		show, members, _ = strings.Cut(s, ".")
+		var name string
+		name, members, _ = strings.Cut(s, ".")
+		if show, err = lookupTypeLoose(c.Prog, name); err != nil {
+			return nil, err
+		}
 	}
 	res := ListResult{Entries: []ListEntry{}, hex: false}
 	seen := make(map[uint64]bool)
@@ -138,14 +144,10 @@ func runList(c *Call) (Result, error) {
 		}
 		seen[link] = true
 		e := ListEntry{Address: Hex(link - off)}
-		if show != "" {
-			t, err := lookupTypeLoose(c.Prog, show)
+		if show != nil {
+			or, err := objectAt(c, show, link-off, members, false)
 			if err != nil {
-				return nil, err
-			}
-			or, err := objectAt(c, t, link-off, members)
-			if err != nil {
-				e.Value = &Node{Type: t, Err: err.Error()}
+				e.Value = &Node{Type: show, Err: err.Error()}
 			} else {
 				e.Value, e.Members = or.Value, or.Members
 			}

@@ -170,7 +170,7 @@ func runStruct(c *Call, kw string) (Result, error) {
 			return nil, err
 		}
 		a := addr + uint64(i*step)*size
-		or, err := objectAt(c, t, a, members)
+		or, err := objectAt(c, t, a, members, c.Bool("o"))
 		if err != nil {
 			return nil, err
 		}
@@ -196,7 +196,7 @@ func parseSignedCount(s string) (int64, error) {
 
 // objectAt builds the ObjectResult for type t at addr, all members or the
 // comma-separated member paths.
-func objectAt(c *Call, t *symbols.Type, addr uint64, members string) (ObjectResult, error) {
+func objectAt(c *Call, t *symbols.Type, addr uint64, members string, memberAddrs bool) (ObjectResult, error) {
 	obj := c.Prog.ObjectAt(t, addr)
 	h := Hex(addr)
 	res := ObjectResult{Type: t.String(), Address: &h, hex: c.Bool("x")}
@@ -219,7 +219,7 @@ func objectAt(c *Call, t *symbols.Type, addr uint64, members string) (ObjectResu
 		}
 		mr := MemberResult{Name: m, Value: DecodeObject(mo)}
 		mr.Value.Name = m
-		if a, ok := mo.Address(); ok && c.Bool("o") {
+		if a, ok := mo.Address(); ok && memberAddrs {
 			ah := Hex(a)
 			mr.Address = &ah
 		}

@@ -137,7 +137,7 @@ func runTask(c *Call) (Result, error) {
 	var list ObjectList
 	members := strings.TrimSpace(c.String("R"))
 	for _, t := range tasks {
-		or, err := objectAt(c, t.Type(), t.Addr(), members)
+		or, err := objectAt(c, t.Type(), t.Addr(), members, false)
 		if err != nil {
 			return nil, err
 		}

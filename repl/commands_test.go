@@ -58,6 +58,9 @@ func TestCommandsText(t *testing.T) {
 		{"rd 10", ExitFailed, nil, nil},
 		{"rd linux_banner 600", ExitOK, []string{"rd: stopped: read virtual address 0xffffffff82a03000"}, nil},
 		{"rd", ExitUsage, nil, nil},
+		{"rd init_task.comm", ExitOK, []string{"ffffffff82a0c040:  2f72657070617773"}, nil},
+		{"rd init_task->se.vruntime+8", ExitOK, []string{"ffffffff82a0c028:  "}, nil},
+		{"rd -8 init_task.comm-0x40", ExitOK, []string{"ffffffff82a0c000:  00"}, nil},
 		{"rd jiffies x", ExitUsage, nil, nil},
 		{"struct list_head", ExitOK, []string{"struct list_head {", "struct list_head *next;", "SIZE: 16"}, nil},
 		{"struct -o task_struct", ExitOK, []string{"[0x40] char comm[16];", "union {", "[0x60] u64 anon_a;", "unsigned int bits : 3;"}, nil},
@@ -81,6 +84,13 @@ func TestCommandsText(t *testing.T) {
 		{"dis -r do_exit+4", ExitOK, []string{"<do_exit>:", "<do_exit+0x4>:"}, []string{"pop"}},
 		{"dis -b do_exit 1", ExitOK, []string{"55"}, nil},
 		{"mod", ExitOK, []string{"demo_mod"}, nil},
+		{"list -H -o task_struct.tasks -s task_struct.comm,pid init_task.tasks", ExitOK, []string{"ffff888000100000\n  comm = \"init\",\n  pid = 1,", "ffff888000101000\n  comm = \"hangfs\""}, []string{"swapper", "stopped"}},
+		{"list -o task_struct.tasks init_task", ExitOK, []string{"ffffffff82a0c000\nffff888000100000\nffff888000101000\n"}, []string{"stopped"}},
+		{"list -o 16 init_task -c 2", ExitOK, []string{"ffffffff82a0c000\nffff888000100000\n"}, []string{"ffff888000101000"}},
+		{"list -H -o module.list -s module.name modules", ExitOK, []string{`name = "demo_mod"`}, nil},
+		{"list jiffies", ExitOK, []string{"ffffffff82a00000\n", "list: stopped: reading the next pointer at 0x"}, nil},
+		{"list -o nosuch.member init_task", ExitFailed, nil, nil},
+		{"list -o tasks init_task", ExitUsage, nil, nil},
 		{"mod nosuch", ExitOK, nil, []string{"demo_mod"}},
 		{"set", ExitFailed, nil, nil},
 		{"set 42", ExitOK, []string{"PID: 42", `COMMAND: "hangfs"`, "TASK_UNINTERRUPTIBLE"}, nil},
@@ -155,6 +165,7 @@ var jsonSchemas = []struct {
 	{"whatis init_task", &TypeDef{}, []string{"name", "kind", "size", "decl"}},
 	{"dis do_exit", &DisResult{}, []string{"instructions"}},
 	{"mod", &ModList{}, []string{"modules"}},
+	{"list -H -o task_struct.tasks -s task_struct.pid init_task.tasks", &listJSON{}, []string{"entries"}},
 	{"set 1", &TaskContext{}, []string{"pid", "comm", "task", "cpu", "state"}},
 	{"foreach task -R pid", &foreachJSON{}, []string{"command", "tasks"}},
 	{"nosuchcommand", &errorDoc{}, []string{"command", "error"}},
@@ -167,6 +178,15 @@ type objectResultJSON struct {
 	Address *Hex              `json:"address"`
 	Value   json.RawMessage   `json:"value"`
 	Members []json.RawMessage `json:"members"`
+}
+
+type listJSON struct {
+	Entries []struct {
+		Address Hex               `json:"address"`
+		Value   json.RawMessage   `json:"value"`
+		Members []json.RawMessage `json:"members"`
+	} `json:"entries"`
+	Error string `json:"error"`
 }
 
 type foreachJSON struct {

@@ -23,10 +23,10 @@ func evalAddr(prog *symbols.Program, expr string) (uint64, error) {
 	sign := uint64(1)
 	first := true
 	for len(s) > 0 {
-		end := strings.IndexAny(s[1:], "+-")
+		end := termEnd(s)
 		term := s
 		if end >= 0 {
-			term = s[:end+1]
+			term = s[:end]
 		}
 		s = s[len(term):]
 		term = strings.TrimSpace(term)
@@ -51,8 +51,31 @@ func evalAddr(prog *symbols.Program, expr string) (uint64, error) {
 	return total, nil
 }
 
+// termEnd returns the index of the + or - (not "->") that ends the first
+// term of s, or -1.
+func termEnd(s string) int {
+	for i := 1; i < len(s); i++ {
+		if s[i] == '+' || s[i] == '-' && (i+1 >= len(s) || s[i+1] != '>') {
+			return i
+		}
+	}
+	return -1
+}
+
 func evalTerm(prog *symbols.Program, term string, hexDefault bool) (uint64, error) {
 	term = strings.TrimPrefix(term, "&")
+	if prog != nil && strings.ContainsAny(term, ".>[:(") {
+		// A member path ("init_task.tasks"): the member's address.
+		o, err := evalObject(prog, term)
+		if err != nil {
+			return 0, err
+		}
+		a, ok := o.Address()
+		if !ok {
+			return 0, fmt.Errorf("%s is not in memory", term)
+		}
+		return a, nil
+	}
 	if term == "" {
 		return 0, fmt.Errorf("empty term")
 	}
