@@ -47,6 +47,13 @@ func TestFilesMatchGuestRecord(t *testing.T) {
 					if f.Path != w.Target {
 						t.Errorf("pid %d (%s): fd %d: path %q, record %q", want.TID, want.Comm, w.Num, f.Path, w.Target)
 					}
+					if strings.HasPrefix(w.Target, "/") && !strings.HasSuffix(w.Target, " (deleted)") {
+						// The inode's path through its alias and a mount of
+						// its super block is the same here (one link each).
+						if ip, err := InodePath(p, f.Inode); err != nil || ip != w.Target {
+							t.Errorf("pid %d fd %d: InodePath = %q, %v; record %q", want.TID, w.Num, ip, err, w.Target)
+						}
+					}
 					if w.Target == "/dev/fuse" && !f.Fuse {
 						t.Errorf("pid %d: fd %d is /dev/fuse but not recognised as a FUSE device", want.TID, w.Num)
 					}

@@ -406,24 +406,61 @@ func InodePath(p *symbols.Program, inode uint64) (string, error) {
 	return l.pathOf(p, mnt+l.mntVfs.off, dentry)
 }
 
-// firstMountOfSuper returns a struct mount of sb: the first on
-// sb->s_mounts (list of mount.mnt_instance up to 6.17; a singly linked
-// struct mount * chain through mnt_next_for_sb from 6.18).
+// firstMountOfSuper returns a struct mount of sb, preferring one in the
+// initial mount namespace: sb->s_mounts is a list of mount.mnt_instance up
+// to 6.17, a singly linked struct mount * chain through mnt_next_for_sb
+// from 6.18 (fs/mount.h). At most maxSuperMounts are looked at.
 func (l *vfsLayout) firstMountOfSuper(p *symbols.Program, sb uint64) (uint64, error) {
 	if !l.sMounts.ok {
 		return 0, fmt.Errorf("%w: super_block.s_mounts", symbols.ErrNoMember)
 	}
+	var mounts []uint64
 	if l.sMountsIsPtr {
-		return readField(p, sb, l.sMounts, "super_block.s_mounts")
+		m, err := readField(p, sb, l.sMounts, "super_block.s_mounts")
+		for seen := map[uint64]bool{}; err == nil && m != 0 && !seen[m] && len(mounts) < maxSuperMounts; {
+			seen[m] = true
+			mounts = append(mounts, m)
+			m, err = readField(p, m, l.mntNextForSb, "mount.mnt_next_for_sb")
+		}
+		if len(mounts) == 0 {
+			return 0, err
+		}
+	} else {
+		if !l.mntInstance.ok {
+			return 0, fmt.Errorf("%w: mount.mnt_instance", symbols.ErrNoMember)
+		}
+		nodes, err := ListHeadNodes(p, sb+l.sMounts.off, fmt.Sprintf("super_block %#x s_mounts", sb), maxSuperMounts)
+		if len(nodes) == 0 {
+			return 0, err
+		}
+		for _, n := range nodes {
+			mounts = append(mounts, n-l.mntInstance.off)
+		}
 	}
-	if !l.mntInstance.ok {
-		return 0, fmt.Errorf("%w: mount.mnt_instance", symbols.ErrNoMember)
+	if initNS, err := l.initMntNS(p); err == nil && initNS != 0 {
+		for _, m := range mounts {
+			if ns, err := readField(p, m, l.mntNs, "mount.mnt_ns"); err == nil && ns == initNS {
+				return m, nil
+			}
+		}
 	}
-	nodes, err := ListHeadNodes(p, sb+l.sMounts.off, fmt.Sprintf("super_block %#x s_mounts", sb), 1)
-	if len(nodes) == 0 {
+	return mounts[0], nil
+}
+
+// maxSuperMounts bounds the mounts of one super block looked at.
+const maxSuperMounts = 64
+
+// initMntNS returns init_task.nsproxy->mnt_ns.
+func (l *vfsLayout) initMntNS(p *symbols.Program) (uint64, error) {
+	it, err := p.Symbol("init_task")
+	if err != nil {
 		return 0, err
 	}
-	return nodes[0] - l.mntInstance.off, nil
+	nsp, err := readField(p, it, l.taskNsproxy, "init_task.nsproxy")
+	if err != nil || nsp == 0 {
+		return 0, err
+	}
+	return readField(p, nsp, l.nsproxyMntNs, "nsproxy.mnt_ns")
 }
 
 // fuseMiscRdev is /dev/fuse's device number, MKDEV(MISC_MAJOR 10,
