@@ -20,6 +20,7 @@ var registrations = [...]func(*Registry){
 	registerLocks,
 	registerFuse,
 	registerDeadlock,
+	registerBlocked,
 	registerPs,
 	registerFiles,
 	registerMount,

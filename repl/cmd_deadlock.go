@@ -3,6 +3,7 @@ package repl
 import (
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/kwalk/kwalk/walkers"
 )
@@ -39,6 +40,106 @@ JSON: the walkers.DeadlockReport, schema in docs/deadlock-json.md.`,
 			return DeadlockResult{DeadlockReport: rep, all: c.Bool("a")}, nil
 		},
 	})
+}
+
+func registerBlocked(r *Registry) {
+	r.Add(&Command{
+		Name:    "blocked",
+		Summary: "what each blocked task waits for, and who holds it",
+		Usage:   "blocked [PID]...",
+		Help: `For every task blocked on a lock, wait queue, folio, FUSE request or pid
+namespace teardown (or only the PIDs given), shows the object it waits
+on, how that was established, and the holders with the evidence for each
+(certain or a hint). "deadlock" groups the same waits into chains.
+
+JSON: {"waits": [TaskWait...], "warnings": [...]}, TaskWait as in
+docs/deadlock-json.md.`,
+		Examples: []string{"blocked", "blocked 114", "blocked --json"},
+		Complete: func(c *Completion) []string { return c.Pids() },
+		Run: func(c *Call) (Result, error) {
+			ws, warns, err := walkers.Waits(c.Prog)
+			if err != nil {
+				return nil, err
+			}
+			if len(c.Args) > 0 {
+				want := map[int]bool{}
+				for _, a := range c.Args {
+					var pid int
+					if _, err := fmt.Sscanf(a, "%d", &pid); err != nil {
+						return nil, UsageErrorf("blocked: %q is not a PID", a)
+					}
+					want[pid] = true
+				}
+				var sel []walkers.TaskWait
+				for _, w := range ws {
+					if want[w.Task.PID] {
+						sel = append(sel, w)
+					}
+				}
+				ws = sel
+			}
+			if ws == nil {
+				ws = []walkers.TaskWait{}
+			}
+			return BlockedResult{Waits: ws, Warnings: warns}, nil
+		},
+	})
+}
+
+// BlockedResult is the result of "blocked".
+type BlockedResult struct {
+	Waits    []walkers.TaskWait `json:"waits"`
+	Warnings []string           `json:"warnings,omitempty"`
+}
+
+// MarshalJSON implements json.Marshaler (addresses as hex strings).
+func (b BlockedResult) MarshalJSON() ([]byte, error) {
+	type plain BlockedResult
+	return marshalValue(plain(b))
+}
+
+// WriteText implements Result.
+func (b BlockedResult) WriteText(w io.Writer) error {
+	if len(b.Waits) == 0 {
+		fmt.Fprintln(w, "no blocked task")
+	}
+	for _, x := range b.Waits {
+		fmt.Fprintf(w, "PID %d (%s) [%s]", x.Task.PID, x.Task.Comm, x.Task.State)
+		if x.Task.Exiting {
+			fmt.Fprint(w, " exiting")
+		}
+		if x.Task.FatalSignal {
+			fmt.Fprint(w, " SIGKILL pending")
+		}
+		if x.Task.BlockedFor > 0 {
+			fmt.Fprintf(w, " for %s", x.Task.BlockedFor.Round(time.Second))
+		}
+		fmt.Fprintf(w, "\n  waits (%s) on %s", x.Kind, x.Object.What)
+		if x.Object.Addr != 0 {
+			fmt.Fprintf(w, " [%s %#x]", x.Object.Type, x.Object.Addr)
+		}
+		if x.QueueLen > 0 {
+			fmt.Fprintf(w, ", waiter %d of %d", x.Position, x.QueueLen)
+		}
+		fmt.Fprintf(w, "\n  found by: %s\n", x.How)
+		for _, h := range x.Holders {
+			c := "certain"
+			if !h.Certain {
+				c = "hint"
+			}
+			fmt.Fprintf(w, "  held by PID %d (%s): %s [%s]\n", h.Task.PID, h.Task.Comm, h.How, c)
+		}
+		if x.Note != "" {
+			fmt.Fprintf(w, "  note: %s\n", x.Note)
+		}
+		if x.Error != "" {
+			fmt.Fprintf(w, "  error: %s\n", x.Error)
+		}
+	}
+	for _, e := range b.Warnings {
+		fmt.Fprintf(w, "warning: %s\n", e)
+	}
+	return nil
 }
 
 // DeadlockResult is the result of "deadlock".

@@ -70,6 +70,9 @@ func TestDeadlockCommand(t *testing.T) {
 	if _, st = run("mutex"); st != ExitUsage {
 		t.Errorf("mutex without an address: status %d, want %d", st, ExitUsage)
 	}
+	if text, st = run("blocked"); st != ExitOK || !strings.Contains(text, "rw_semaphore.owner (writer) [certain]") || !strings.Contains(text, "zap_pid_ns_processes") {
+		t.Errorf("blocked: status %d\n%s", st, text)
+	}
 	if text, st = run("folios"); st != ExitOK {
 		t.Errorf("folios: status %d\n%s", st, text)
 	}
