@@ -81,7 +81,7 @@ func (s *stager) square() error {
 		return err
 	}
 	s.addRole("square.dd", dd)
-	if err := waitStack(dd, "request_wait_answer"); err != nil {
+	if err := waitStack(dd, "request_wait_answer", "vfs_write"); err != nil {
 		return fmt.Errorf("dd: %w", err)
 	}
 	for _, step := range []struct {
@@ -97,6 +97,11 @@ func (s *stager) square() error {
 			return err
 		}
 		s.addRole(step.role, pid)
+		if step.role == "square.truncate" {
+			if err := waitStack(pid, "do_truncate"); err != nil {
+				return fmt.Errorf("%s: %w", step.role, err)
+			}
+		}
 		if err := waitState(pid, "D"); err != nil {
 			return fmt.Errorf("%s: %w", step.role, err)
 		}
@@ -115,7 +120,7 @@ func (s *stager) reenter() error {
 		return err
 	}
 	s.addRole("reenter.dd", dd)
-	if err := waitStack(dd, "request_wait_answer"); err != nil {
+	if err := waitStack(dd, "request_wait_answer", "vfs_write"); err != nil {
 		return fmt.Errorf("dd: %w", err)
 	}
 	if err := waitAnyThreadStack(srv, "do_truncate"); err != nil {
@@ -216,10 +221,19 @@ func start(name string, args ...string) (int, error) {
 
 func poll(what string, cond func() bool) error { return pollFor(stageWait, what, cond) }
 
+// pollFor waits until cond has held on stableChecks polls in a row, so that
+// a task passing through a wait (a LOOKUP on the way to the WRITE) is not
+// taken for one stuck in it.
 func pollFor(timeout time.Duration, what string, cond func() bool) error {
+	const stableChecks = 3
 	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
+	for held := 0; held < stableChecks; {
+		if cond() {
+			held++
+		} else {
+			held = 0
+		}
+		if held < stableChecks && time.Now().After(deadline) {
 			return fmt.Errorf("timed out after %v waiting for %s", timeout, what)
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -227,9 +241,15 @@ func pollFor(timeout time.Duration, what string, cond func() bool) error {
 	return nil
 }
 
-func waitStack(pid int, fn string) error {
-	return withWhere(poll(fmt.Sprintf("pid %d in %s", pid, fn), func() bool {
-		return stackHas(pid, pid, fn)
+// waitStack waits until pid's stack holds every one of fns.
+func waitStack(pid int, fns ...string) error {
+	return withWhere(poll(fmt.Sprintf("pid %d in %s", pid, strings.Join(fns, " and ")), func() bool {
+		for _, fn := range fns {
+			if !stackHas(pid, pid, fn) {
+				return false
+			}
+		}
+		return true
 	}), pid)
 }
 
