@@ -2,6 +2,8 @@ package repl
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -30,8 +32,16 @@ func (s *Session) Complete(ctx context.Context, line string) (word string, cands
 	if i := strings.LastIndexByte(stmt, ';'); i >= 0 {
 		stmt = stmt[i+1:]
 	}
-	if strings.ContainsAny(stmt, "|") || strings.Contains(strings.ReplaceAll(stmt, "->", ""), ">") {
+	if strings.ContainsAny(stmt, "|") {
 		return "", nil
+	}
+	if i := strings.LastIndexByte(strings.ReplaceAll(stmt, "->", "  "), '>'); i >= 0 {
+		// A redirection: complete the file name.
+		word := strings.TrimLeft(stmt[i+1:], " \t")
+		if strings.ContainsAny(word, " \t") {
+			return "", nil
+		}
+		return word, completeFiles(word)
 	}
 	words, err := splitWords(stmt)
 	if err != nil {
@@ -274,4 +284,26 @@ func dedupSorted(s []string) []string {
 		}
 	}
 	return out
+}
+
+// completeFiles completes a file name; directories get a trailing "/".
+func completeFiles(prefix string) []string {
+	m, _ := filepath.Glob(globEscape(prefix) + "*")
+	var out []string
+	for _, f := range m {
+		if st, err := os.Stat(f); err == nil && st.IsDir() {
+			f += "/"
+		}
+		out = append(out, f)
+		if len(out) >= maxCompletions {
+			break
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func globEscape(s string) string {
+	r := strings.NewReplacer("*", "\\*", "?", "\\?", "[", "\\[", "\\", "\\\\")
+	return r.Replace(s)
 }

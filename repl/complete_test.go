@@ -2,9 +2,26 @@ package repl
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"reflect"
 	"testing"
 )
+
+func TestCompleteFiles(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "dmesg.txt"), nil, 0o644)
+	os.Mkdir(filepath.Join(dir, "dumps"), 0o755)
+	s, _, _, _ := newTestSession(t)
+	word, got := s.Complete(context.Background(), "log > "+dir+"/d")
+	want := []string{dir + "/dmesg.txt", dir + "/dumps/"}
+	if word != dir+"/d" || !reflect.DeepEqual(got, want) {
+		t.Errorf("got %q %q, want %q", word, got, want)
+	}
+	if _, got := s.Complete(context.Background(), "p init_task->co"); len(got) != 1 {
+		t.Errorf("-> taken for a redirection: %q", got)
+	}
+}
 
 func TestComplete(t *testing.T) {
 	tests := []struct {

@@ -110,7 +110,7 @@ func (r *readlineCompleter) Do(line []rune, pos int) ([][]rune, int) {
 		suffix := rc[wl:]
 		// A unique completion ends the word, except inside a member path
 		// where the user may go on with "." or "->".
-		if len(cands) == 1 && !strings.ContainsAny(c, ".>[") {
+		if len(cands) == 1 && !strings.ContainsAny(c, ".>[") && !strings.HasSuffix(c, "/") {
 			suffix = append(suffix, ' ')
 		}
 		out = append(out, suffix)
