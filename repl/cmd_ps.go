@@ -58,7 +58,7 @@ JSON: {"tasks": [{"pid", "tid", "tgid", "ppid", "ns_pids", "cpu", "task"
 
 // walkerTasks is the registry's task source: walkers.Tasks.
 func walkerTasks(ctx context.Context, prog *symbols.Program) ([]TaskInfo, error) {
-	ts, err := walkers.Tasks(prog)
+	ts, err := walkers.TasksContext(ctx, prog)
 	if len(ts) == 0 && err != nil {
 		return nil, err
 	}
@@ -134,7 +134,7 @@ func runPs(c *Call) (Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	ts, werr := walkers.Tasks(c.Prog)
+	ts, werr := walkers.TasksContext(c.Ctx, c.Prog)
 	if len(ts) == 0 && werr != nil {
 		return nil, werr
 	}

@@ -1,6 +1,7 @@
 package walkers
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sort"
@@ -118,16 +119,24 @@ func newTaskWalk(p *symbols.Program) (*taskWalk, error) {
 // corrupt list, an unreadable signal_struct) do not stop the walk: the tasks
 // found are returned along with an error joining those problems.
 func Tasks(p *symbols.Program) ([]Task, error) {
+	return TasksContext(context.Background(), p)
+}
+
+// TasksContext is Tasks that stops early, with ctx's error, when ctx is done.
+func TasksContext(ctx context.Context, p *symbols.Program) ([]Task, error) {
 	w, err := newTaskWalk(p)
 	if err != nil {
 		return nil, fmt.Errorf("tasks: %w", err)
 	}
-	addrs, walkErr := w.taskAddrs()
+	addrs, walkErr := w.taskAddrs(ctx)
 	if len(addrs) == 0 && walkErr != nil {
 		return nil, walkErr
 	}
 	out := make([]Task, 0, len(addrs))
-	for _, a := range addrs {
+	for i, a := range addrs {
+		if i%256 == 0 && ctx.Err() != nil {
+			return out, ctx.Err()
+		}
 		out = append(out, w.decode(a.addr, a.idleCPU))
 	}
 	for i := range out {
@@ -151,7 +160,7 @@ type taskRef struct {
 }
 
 // taskAddrs lists task addresses: idle tasks, then leaders with threads.
-func (w *taskWalk) taskAddrs() ([]taskRef, error) {
+func (w *taskWalk) taskAddrs(ctx context.Context) ([]taskRef, error) {
 	p, l := w.p, w.lay
 	var errs []error
 	var out []taskRef
@@ -202,7 +211,10 @@ func (w *taskWalk) taskAddrs() ([]taskRef, error) {
 	if err != nil {
 		errs = append(errs, err)
 	}
-	for _, node := range leaders {
+	for i, node := range leaders {
+		if i%256 == 0 && ctx.Err() != nil {
+			return out, ctx.Err()
+		}
 		leader := node - l.tasks.off
 		add(leader, -1)
 		threads, err := w.threads(leader)
