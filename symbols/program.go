@@ -36,8 +36,10 @@ type SymbolTable interface {
 	// (static functions), the vmlinux global wins, then the first.
 	Lookup(name string) (Symbol, error)
 	// LookupAddr finds the symbol containing addr: the nearest symbol at or
-	// below addr (within its size when known). ok is false below the first
-	// symbol or past the end of the symbol's section/module.
+	// below addr, up to the next symbol even past a recorded size (a return
+	// address just after a call to a noreturn function belongs to the
+	// caller, as the kernel's own traces show). ok is false below the first
+	// symbol or past the end of the symbol's section or module.
 	LookupAddr(addr uint64) (sym Symbol, offset uint64, ok bool)
 	// Names returns all symbol names, sorted (for completion).
 	Names() []string
