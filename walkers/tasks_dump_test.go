@@ -329,3 +329,50 @@ func TestTaskMemoryRealDump(t *testing.T) {
 		})
 	}
 }
+
+// TestRunqueueCurrRealDump checks on_cpu, the CPU field and the rq clock
+// against the runqueues: each CPU's rq->curr is on that CPU, and no task
+// last ran after its CPU's clock.
+func TestRunqueueCurrRealDump(t *testing.T) {
+	for _, d := range realDumps(t) {
+		t.Run(d.name, func(t *testing.T) {
+			p := d.open(t)
+			ts, _ := Tasks(p)
+			byAddr := map[uint64]Task{}
+			for _, tk := range ts {
+				byAddr[tk.Addr] = tk
+			}
+			cpus, err := p.PossibleCPUs()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, cpu := range cpus {
+				rq, err := Runqueue(p, cpu)
+				if err != nil {
+					t.Fatal(err)
+				}
+				curr, err := rq.MemberUint("curr")
+				if err != nil {
+					t.Fatal(err)
+				}
+				tk, ok := byAddr[curr]
+				if !ok {
+					t.Errorf("cpu %d: rq->curr %#x not in the task list", cpu, curr)
+					continue
+				}
+				if tk.CPU != cpu || (!tk.Idle && !tk.OnCPU) {
+					t.Errorf("cpu %d: rq->curr is pid %d %s on cpu %d, on_cpu %v", cpu, tk.PID, tk.Comm, tk.CPU, tk.OnCPU)
+				}
+			}
+			known := 0
+			for _, tk := range ts {
+				if tk.HasSinceRan {
+					known++
+				}
+			}
+			if known < len(ts)/2 {
+				t.Errorf("time since last ran known for %d of %d tasks", known, len(ts))
+			}
+		})
+	}
+}
