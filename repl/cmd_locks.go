@@ -97,9 +97,10 @@ JSON: {"addr", "waiters": [{"waiter","task","func","flags","folio","bit_nr"}], "
 			return waitersResult{Title: fmt.Sprintf("wait queue %#x", s.Addr), Waiters: s.Waiters, Err: s.Error, Value: s}, nil
 		})
 	r.Add(&Command{
-		Name:    "folios",
-		Summary: "tasks waiting on a locked page/folio, with file and offset",
-		Usage:   "folios",
+		Name:     "folios",
+		Summary:  "tasks waiting on a locked page/folio, with file and offset",
+		Usage:    "folios",
+		Examples: []string{"folios", "folios --json"},
 		Help: `Lists every waiter in the hashed folio wait table (folio_wait_table,
 page_wait_table before 6.x): the folio, the bit waited for (PG_locked,
 PG_writeback), the task, and the file (path or inode) and offset.
