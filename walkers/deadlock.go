@@ -397,7 +397,7 @@ func cycleChain(g *graph, comp []uint64, members []uint64) Chain {
 	}
 	var names []string
 	for _, w := range c.Path {
-		names = append(names, taskName(w.Task.TaskRef))
+		names = append(names, taskName(w.Task.TaskRef), "["+w.Object.What+"]")
 	}
 	names = append(names, taskName(c.Path[0].Task.TaskRef))
 	c.Root = Root{Kind: RootCycle, Certain: pathCertain(c.Path),
@@ -467,8 +467,18 @@ func classifyRoot(w *TaskWait) Root {
 		default:
 			r.Kind = RootFuseNotAnswering
 			r.Certain = false
-			r.Summary = fmt.Sprintf("FUSE server %s is alive but not answering %s%s",
-				serverNames(r.Holders), w.Object.What, forNote(w.Task.BlockedFor))
+			idle := 0
+			for _, h := range r.Holders {
+				if strings.Contains(h.How, "idle in fuse_dev_do_read") {
+					idle++
+				}
+			}
+			idleNote := ""
+			if idle > 0 {
+				idleNote = fmt.Sprintf(" (%d of its threads idle, waiting for new requests)", idle)
+			}
+			r.Summary = fmt.Sprintf("FUSE server %s is alive%s but not answering %s%s",
+				serverNames(r.Holders), idleNote, w.Object.What, forNote(w.Task.BlockedFor))
 		}
 	case len(r.Holders) > 0:
 		r.Kind = RootHolderNotBlocked

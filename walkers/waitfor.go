@@ -512,14 +512,23 @@ func (a *waitAnalysis) fuseWait(t *Task, r *FuseReq) TaskWait {
 	}
 	w.Object = WaitObject{Type: "fuse_req", Addr: r.Addr, What: what, Fuse: ref}
 	servers := a.servers[r.Conn]
-	for _, s := range servers {
-		w.Holders = append(w.Holders, Holder{Task: s.Task, How: "FUSE server: " + s.How, Certain: false})
+	for i, s := range servers {
+		how := "FUSE server: " + s.How
+		// fs/fuse/dev.c fuse_dev_do_read: a server thread asleep there is
+		// waiting for new requests (bounded: the first threads only).
+		if st := a.byAddr[s.Task.Addr]; i < maxServerLook && st != nil && st.State == "S" && a.hasFrame(st, "fuse_dev_do_read") {
+			how += ", idle in fuse_dev_do_read (waiting for new requests)"
+		}
+		w.Holders = append(w.Holders, Holder{Task: s.Task, How: how, Certain: false})
 	}
 	if len(w.Holders) == 0 {
 		w.Note = "no task holds a /dev/fuse file of this connection: the server is gone"
 	}
 	return w
 }
+
+// maxServerLook bounds the server threads unwound per request.
+const maxServerLook = 64
 
 // zombieWait: a zombie group leader cannot be reaped while other threads
 // of its group live (kernel/exit.c delay_group_leader / thread_group_empty).
