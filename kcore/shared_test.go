@@ -215,7 +215,26 @@ func TestSharedErrors(t *testing.T) {
 	d := openShared(t, Options{})
 	b := make([]byte, 8)
 	var re *ReadError
-	err := d.ReadVirt(b, 0x0000800000000000)
+	// The kernel image mapping ends near _end (cleanup_highmap): past the
+	// last page-table leaf of the image range nothing reads.
+	var end uint64
+	err := d.Mappings(startKernelMap, startKernelMap+1<<30, func(m Mapping) bool {
+		end = m.Virt + m.Size
+		return true
+	})
+	if err != nil || end == 0 {
+		t.Fatalf("kernel image mappings: end %#x, %v", end, err)
+	}
+	if stext, _ := d.VMCoreInfo().Symbol("_stext"); end < stext || end > stext+1<<30 {
+		t.Errorf("kernel image mapping ends at %#x, _stext is %#x", end, stext)
+	}
+	if err := d.ReadVirt(b, end); !errors.Is(err, ErrNotMapped) {
+		t.Errorf("read past the kernel image at %#x: %v", end, err)
+	}
+	if err := d.ReadVirt(b, end-8); err != nil {
+		t.Errorf("last bytes of the kernel image at %#x: %v", end-8, err)
+	}
+	err = d.ReadVirt(b, 0x0000800000000000)
 	if !errors.Is(err, ErrNonCanonical) || !errors.As(err, &re) || re.Addr != 0x0000800000000000 {
 		t.Errorf("non-canonical read: %v", err)
 	}

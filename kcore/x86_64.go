@@ -2,6 +2,7 @@ package kcore
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"sync"
 )
@@ -25,8 +26,8 @@ type x86Paging struct {
 	smeMask  uint64 // SME/SEV C-bit, cleared from entries
 	physBase uint64
 	// image is true when phys_base is known: kernel-image addresses
-	// [__START_KERNEL_map, +imageSize) translate linearly
-	// (__phys_addr_symbol, arch/x86/mm/physaddr.c).
+	// [__START_KERNEL_map, +imageSize) can translate linearly when the
+	// page tables cannot be read.
 	image     bool
 	imageSize uint64
 	// directBase is page_offset_base when known (from kdump ELF PT_LOADs),
@@ -51,17 +52,33 @@ func (x *x86Paging) canonical(va uint64) bool {
 	return top == 0 || top == (^uint64(0))>>shift
 }
 
-// translate finds the mapping that contains va.
+// translate finds the mapping that contains va. Kernel-image addresses go
+// through the page tables too, so what the kernel unmapped (past _end,
+// freed init memory: arch/x86/mm/init_64.c cleanup_highmap,
+// free_kernel_image_pages) reads as unmapped; only when the tables
+// themselves cannot be read (no root, excluded or damaged table pages) is
+// the image translated linearly with phys_base (__phys_addr_symbol,
+// arch/x86/mm/physaddr.c).
 func (x *x86Paging) translate(va uint64) (mapping, error) {
 	if !x.canonical(va) {
 		return mapping{}, ErrNonCanonical
 	}
-	if x.image && va >= startKernelMap && va-startKernelMap < x.imageSize {
-		return mapping{va: startKernelMap, pa: x.physBase, size: x.imageSize}, nil
+	inImage := x.image && va >= startKernelMap && va-startKernelMap < x.imageSize
+	linear := mapping{va: startKernelMap, pa: x.physBase, size: x.imageSize}
+	if inImage && x.rootErr != nil {
+		return linear, nil
 	}
-	if x.directBase != 0 && va >= x.directBase && va < x.directEnd {
+	if !inImage && x.directBase != 0 && va >= x.directBase && va < x.directEnd {
 		return mapping{va: x.directBase, pa: 0, size: x.directEnd - x.directBase}, nil
 	}
+	m, err := x.cachedWalk(va)
+	if err != nil && inImage && !errors.Is(err, ErrNotMapped) {
+		return linear, nil
+	}
+	return m, err
+}
+
+func (x *x86Paging) cachedWalk(va uint64) (mapping, error) {
 	if x.noTLB {
 		return x.walk(va)
 	}
