@@ -128,6 +128,7 @@ func (a *waitAnalysis) findStackWaiters(t *Task) []stackWaiter {
 // not on any task's stack: the lock's (or wait queue's) list head.
 func (a *waitAnalysis) listHeadOf(node uint64) (uint64, error) {
 	cur := node
+	seen := map[uint64]bool{node: true}
 	for i := 0; i < MaxWaiters; i++ {
 		next, err := a.p.ReadU64(cur)
 		if err != nil {
@@ -139,6 +140,10 @@ func (a *waitAnalysis) listHeadOf(node uint64) (uint64, error) {
 		if !a.onStack(next) {
 			return next, nil
 		}
+		if seen[next] {
+			return 0, fmt.Errorf("waiter list at %#x: node %#x met twice without reaching a head: %w", node, next, symbols.ErrCycle)
+		}
+		seen[next] = true
 		cur = next
 	}
 	return 0, fmt.Errorf("waiter list at %#x: %w", node, ErrListTruncated)
@@ -462,6 +467,9 @@ func (a *waitAnalysis) waitqWait(t *Task, sw stackWaiter, head uint64) (TaskWait
 	return w, true
 }
 
+// maxReaderScan bounds the stacks read looking for a reader-owned lock.
+const maxReaderScan = 4096
+
 // tasksReferencing returns blocked tasks (other than the lock's waiters)
 // whose stacks contain the value addr: candidates for holding a
 // reader-owned rw_semaphore (heuristic; the kernel does not record readers).
@@ -471,10 +479,16 @@ func (a *waitAnalysis) tasksReferencing(addr uint64, waiters []LockWaiter) []uin
 		skip[w.Task.Addr] = true
 	}
 	var out []uint64
+	looked := 0
 	for i := range a.tasks {
 		t := &a.tasks[i]
-		if skip[t.Addr] || t.Idle || t.State == "I" || t.State == "Z" || t.State == "X" || t.State == "R" {
+		// Readers that hold the lock and then block are in D, or asleep
+		// on a FUSE request; ordinary sleepers are not read (bounded).
+		if skip[t.Addr] || t.Idle || (t.State != "D" && a.reqWait[t.Addr] == nil) {
 			continue
+		}
+		if looked++; looked > maxReaderScan {
+			break
 		}
 		stack, _ := a.stack(t)
 		for off := 0; off+8 <= len(stack); off += 8 {
