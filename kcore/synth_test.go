@@ -680,7 +680,7 @@ func (m *synthMachine) checkDump(t *testing.T, d *Dump, o checkOpts) {
 		{m.vmalloc4K + uint64(m.vmalloc4KN-1)*synthPage + synthPage - 4, ErrNotMapped}, // runs off the end
 		{m.nonCanonical(), ErrNonCanonical},
 		{m.kernelVA + 2<<20 + 8, ErrNotMapped}, // past the mapped kernel image
-		{m.directBase + 8<<20, ErrNotInDump}, // the physical hole
+		{m.directBase + 8<<20, ErrNotInDump},   // the physical hole
 	} {
 		err := d.ReadVirt(make([]byte, 8), c.va)
 		if !errors.Is(err, c.want) || !errors.As(err, &re) {
