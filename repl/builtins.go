@@ -15,6 +15,7 @@ var registrations = [...]func(*Registry){
 	registerForeach,
 	registerMod,
 	registerList,
+	registerVtop,
 	registerQuit,
 	// Walker commands: add register functions below.
 	registerLocks,
