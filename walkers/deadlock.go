@@ -68,6 +68,7 @@ const (
 	RootFuseServerIsWaite = "fuse-server-is-waiter"
 	RootFuseServerExiting = "fuse-server-exiting"
 	RootFuseNoServer      = "fuse-no-server"
+	RootFuseUnidentified  = "fuse-request-undecoded"
 	RootHolderNotBlocked  = "holder-not-blocked"
 	RootUnknownHolder     = "unknown-holder"
 	RootNoWaker           = "event-not-signalled"
@@ -453,6 +454,11 @@ func classifyRoot(w *TaskWait) Root {
 			exiting = exiting && strings.Contains(h.How, "exiting")
 		}
 		switch {
+		case f == nil:
+			r.Kind = RootFuseUnidentified
+			r.Certain = false
+			r.Summary = fmt.Sprintf("%s waits for the answer to a FUSE request that could not be decoded (no FUSE types): its connection and server are unknown%s",
+				taskName(t), forNote(w.Task.BlockedFor))
 		case self:
 			r.Kind = RootFuseServerIsWaite
 			r.Certain = false
@@ -571,6 +577,8 @@ func remedies(r Root) []string {
 		}
 	}
 	switch r.Kind {
+	case RootFuseUnidentified:
+		out = append(out, "ls /sys/fs/fuse/connections/*/waiting  # find the connection with waiting requests, then: echo 1 > /sys/fs/fuse/connections/N/abort")
 	case RootHolderNotBlocked:
 		for _, h := range r.Holders {
 			out = append(out, fmt.Sprintf("look at %s (bt %d): it holds the lock", taskName(h.Task), h.Task.PID))

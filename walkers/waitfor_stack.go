@@ -461,7 +461,9 @@ func (a *waitAnalysis) waitqWait(t *Task, sw stackWaiter, head uint64) (TaskWait
 	if a.hasFrame(t, "request_wait_answer") {
 		// fs/fuse/dev.c: the queue is a fuse_req's waitq; without the fuse
 		// module's types the request cannot be decoded.
-		w.Object.What = "a FUSE request's wait queue (request_wait_answer; the request could not be decoded: no FUSE types or connections) at " + fmt.Sprintf("%#x", qh)
+		w.Kind = WaitFuseRequest
+		w.Object.Type = "fuse_req waitq"
+		w.Object.What = fmt.Sprintf("a FUSE request (request_wait_answer; wait queue %#x; not decodable: no FUSE types or connections)", qh)
 		w.Note = "the FUSE server must answer the request; its connection is unknown"
 	}
 	return w, true
