@@ -84,6 +84,8 @@ func TestCommandsText(t *testing.T) {
 		{"dis -r do_exit+4", ExitOK, []string{"<do_exit>:", "<do_exit+0x4>:"}, []string{"pop"}},
 		{"dis -b do_exit 1", ExitOK, []string{"55"}, nil},
 		{"mod", ExitOK, []string{"demo_mod"}, nil},
+		{"vtop init_task", ExitFailed, nil, nil}, // no dump: no page tables
+		{"ptov 1000", ExitFailed, nil, nil},      // no page_offset_base
 		{"list -H -o task_struct.tasks -s task_struct.comm,pid init_task.tasks", ExitOK, []string{"ffff888000100000\n  comm = \"init\",\n  pid = 1,", "ffff888000101000\n  comm = \"hangfs\""}, []string{"swapper", "stopped"}},
 		{"list -o task_struct.tasks init_task", ExitOK, []string{"ffffffff82a0c000\nffff888000100000\nffff888000101000\n"}, []string{"stopped"}},
 		{"list -o 16 init_task -c 2", ExitOK, []string{"ffffffff82a0c000\nffff888000100000\n"}, []string{"ffff888000101000"}},

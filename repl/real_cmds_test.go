@@ -3,6 +3,7 @@ package repl
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -65,5 +66,57 @@ func TestRealDumpCommands(t *testing.T) {
 				t.Errorf("%s: output lacks %q:\n%s", tc.line, w, out.String())
 			}
 		}
+	}
+}
+
+// TestRealDumpVtop checks that vtop's physical address holds the same bytes
+// as the virtual one, and that ptov inverts it for a direct-map address.
+func TestRealDumpVtop(t *testing.T) {
+	prog := openRealDump(t)
+	s := NewSession(prog, NewDefaultRegistry(), &bytes.Buffer{}, &bytes.Buffer{})
+	for _, sym := range []string{"init_task", "jiffies"} {
+		c, _ := s.prepare(context.Background(), []string{"vtop", sym}, &bytes.Buffer{})
+		res, err := c.cmd.Run(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		x := res.(Translations).Translations[0]
+		if x.Physical == nil {
+			t.Fatalf("vtop %s: %s", sym, x.Error)
+		}
+		v := make([]byte, 64)
+		p := make([]byte, 64)
+		if err := prog.Mem.ReadVirt(v, uint64(x.Virtual)); err != nil {
+			t.Fatal(err)
+		}
+		if err := prog.Mem.ReadPhys(p, uint64(*x.Physical)); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(v, p) {
+			t.Errorf("vtop %s: %#x and physical %#x differ", sym, uint64(x.Virtual), uint64(*x.Physical))
+		}
+	}
+	// A direct-map address: ptov(vtop(va)) == va.
+	task, err := prog.Variable("init_task")
+	if err != nil {
+		t.Fatal(err)
+	}
+	next, err := task.MemberUint("tasks.next") // a task_struct in the direct map (slab)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := s.prepare(context.Background(), []string{"vtop", fmt.Sprintf("%#x", next)}, &bytes.Buffer{})
+	res, err := c.cmd.Run(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pa := res.(Translations).Translations[0].Physical
+	c, _ = s.prepare(context.Background(), []string{"ptov", pa.String()}, &bytes.Buffer{})
+	res, err = c.cmd.Run(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := uint64(res.(Translations).Translations[0].Virtual); got != next {
+		t.Errorf("ptov(vtop(%#x)) = %#x", next, got)
 	}
 }
