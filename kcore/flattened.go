@@ -81,6 +81,9 @@ func newFlatReader(r io.ReaderAt, fileSize int64) (*flatReader, error) {
 	ended := false
 	for pos+flatRecHdrSize <= fileSize {
 		var rh [flatRecHdrSize]byte
+		// After a big record the next header is far away: read just it
+		// rather than a window of data that will not be used.
+		br.narrow = len(recs) > 0 && recs[len(recs)-1].size > 1024
 		if err := br.readAt(rh[:], pos); err != nil {
 			return nil, fmt.Errorf("flattened record %d at %#x: %w", len(recs), pos, err)
 		}
@@ -261,11 +264,12 @@ func (f *flatReader) ReadAt(p []byte, off int64) (int, error) {
 // blockReader serves small reads from a 4 KiB window of r, for scanning
 // headers without a syscall each.
 type blockReader struct {
-	r     io.ReaderAt
-	size  int64
-	buf   []byte
-	start int64
-	n     int
+	narrow bool // read only what is asked on a miss
+	r      io.ReaderAt
+	size   int64
+	buf    []byte
+	start  int64
+	n      int
 }
 
 func newBlockReader(r io.ReaderAt, size int64) *blockReader {
@@ -277,8 +281,8 @@ func (b *blockReader) readAt(p []byte, off int64) error {
 		copy(p, b.buf[off-b.start:])
 		return nil
 	}
-	if len(p) > len(b.buf) {
-		_, err := b.r.ReadAt(p, off)
+	if len(p) > len(b.buf) || b.narrow {
+		_, err := readFullAt(b.r, p, off)
 		return err
 	}
 	n, err := b.r.ReadAt(b.buf, off)
