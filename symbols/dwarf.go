@@ -251,8 +251,10 @@ func (d *DWARFTypes) variableIn(df *dwarfFile, name string) (*Type, error) {
 			return true
 		}
 		t = df.conv.convert(dt)
-		// extern unsigned long __per_cpu_offset[]; waits for the definition.
-		return r.complete || !(t.Kind == KindArray && t.Len == 0)
+		// extern unsigned long __per_cpu_offset[]; or a declaration whose
+		// struct this unit only declares waits for the definition.
+		rt := t.Resolve()
+		return r.complete || !(rt.Kind == KindArray && rt.Len == 0 || rt.Kind == KindFwd)
 	}
 	df.idx.scanUntil(usable)
 	if convErr != nil {

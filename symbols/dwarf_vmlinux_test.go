@@ -126,6 +126,9 @@ func TestDWARFVmlinuxVariables(t *testing.T) {
 			t.Logf("%s: not in this kernel's DWARF: %v", name, err)
 			continue
 		}
+		if dt.Resolve().Kind == KindFwd {
+			t.Errorf("%s: DWARF gave the declaration %v, not the definition", name, dt)
+		}
 		tt, err := d.LookupType(want)
 		if err != nil {
 			t.Errorf("%s: table type %q: %v", name, want, err)

@@ -64,7 +64,7 @@ var globalTypes = map[string]string{
 	"page_offset_base": "unsigned long",
 	"vmalloc_base":     "unsigned long",
 	"vmemmap_base":     "unsigned long",
-	// kernel/crash_core.c (kernel/kexec_core.c before 6.x): note_buf_t __percpu *crash_notes
+	// kernel/kexec_core.c in 6.1, kernel/crash_core.c in 6.19: note_buf_t __percpu *crash_notes
 	"crash_notes": "note_buf_t *",
 	// fs/fuse/dev.c: const struct file_operations fuse_dev_operations
 	"fuse_dev_operations": "struct file_operations",
@@ -82,8 +82,26 @@ var globalTypes = map[string]string{
 	"vmap_area_list": "struct list_head",
 	// mm/slab_common.c
 	"slab_caches": "struct list_head",
-	// kernel/sched/core.c (5.x–6.x): the hung-task timeout
+	// kernel/hung_task.c: the hung-task timeout
 	"sysctl_hung_task_timeout_secs": "unsigned long",
+	// kernel/fork.c
+	"nr_threads":    "int",
+	"total_forks":   "unsigned long",
+	"tasklist_lock": "rwlock_t",
+	// init/main.c
+	"system_state": "enum system_states",
+	// kernel/panic.c
+	"panic_cpu": "atomic_t",
+	// kernel/kthread.c
+	"kthreadd_task": "struct task_struct *",
+	// kernel/sched/loadavg.c: unsigned long avenrun[3]
+	"avenrun": "unsigned long[3]",
+	// fs/file.c
+	"init_files": "struct files_struct",
+	// fs/fs_struct.c
+	"init_fs": "struct fs_struct",
+	// fs/namespace.c: static struct hlist_head *mount_hashtable
+	"mount_hashtable": "struct hlist_head *",
 }
 
 // GlobalType returns the C type name of a global variable the walkers use,
