@@ -59,6 +59,18 @@
 // (use the Hex type); counts, pids and sizes are numbers; a list result is
 // an object with a named array field, not a bare array, so it can grow.
 //
+// Other Command fields: PerTask marks a command that works on c.Task, so
+// that "foreach" can run it per task (bt, files); NoProgram lets a command
+// run without a kernel (help); RawArgs hands every word to Run unparsed
+// (foreach); MoreHelp appends help text computed from the registry.
+//
+// Testing a command: repl/internal/synth builds a small synthetic kernel
+// (memory, symbols, types, three tasks, one module); NewSession over its
+// Program and Session.Exec("cmd args --json") give the output to check.
+// TestBuiltinsHaveHelp requires a Summary, Usage, Help, an Example and
+// help for every flag; TestJSONSchemas shows how to pin a JSON document
+// to its Go type.
+//
 // Completion: set Command.Complete to offer candidates for an argument
 // (c.Symbols(), c.Types(), c.Pids() are there to combine); the default
 // completes symbol names and global member paths.
