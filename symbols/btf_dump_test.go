@@ -110,7 +110,7 @@ func TestBTFSharedDump(t *testing.T) {
 		}
 	}
 	t.Logf("%s (%v); %d type names", b.Describe(), mods, len(b.TypeNames()))
-
+	checkGlobals(t, b, syms)
 	// The same bytes as the vmlinux file's .BTF section, when the debug
 	// package is unpacked.
 	if vmlinux := debugVmlinuxPath(t); vmlinux != "" {
@@ -122,6 +122,26 @@ func TestBTFSharedDump(t *testing.T) {
 			t.Error("BTF in dump memory differs from the vmlinux .BTF section")
 		}
 	}
+}
+
+// checkGlobals checks that every global of the table that this kernel has
+// gets a complete type from b.
+func checkGlobals(t *testing.T, b *BTFTypes, syms SymbolTable) {
+	t.Helper()
+	for _, name := range GlobalNames() {
+		if _, err := syms.Lookup(name); err != nil {
+			continue // not in this kernel (pcpu_hot before 6.2, ...)
+		}
+		ty, err := LookupVariableType(b, name)
+		if err != nil {
+			t.Errorf("global %s: %v", name, err)
+			continue
+		}
+		if r := ty.Resolve(); r.Kind == KindFwd || (r.Kind != KindArray && r.Size == 0) {
+			t.Errorf("global %s: incomplete type %v", name, ty)
+		}
+	}
+
 }
 
 // debugVmlinuxPath returns the unpacked -dbg vmlinux of the shared dump's

@@ -43,6 +43,7 @@ func TestBTFGeneratedDumps(t *testing.T) {
 				t.Fatal(err)
 			}
 			checkDumpTypes(t, b)
+			checkGlobals(t, b, syms)
 			ts, _ := b.LookupType("struct task_struct")
 			// include/linux/sched.h: "state" became "__state" in 5.14.
 			if ts != nil && !ts.HasMember("__state") && !ts.HasMember("state") {
