@@ -157,6 +157,8 @@ func parseCommandLine(args []string, isCommand func(string) bool, exists func(st
 		if len(rest) > 0 && exists(rest[0]) {
 			inv.dump = rest[0]
 			rest = rest[1:]
+		} else if len(rest) > 0 && looksLikePath(rest[0]) {
+			return inv, fmt.Errorf("%s: no such dump file", rest[0])
 		}
 		inv.words = append(inv.words, rest...)
 	case modeScript:
@@ -203,3 +205,13 @@ exit status: 0 success; 1, 2 a command's findings (deadlock: 1 blocked chains,
 130 interrupted.
 With several commands the highest status wins.
 `
+
+// looksLikePath tells a mistyped dump path from a command argument: a
+// path has a "/" or a dump file's usual name; arguments (pids, symbols,
+// addresses, flags) do not.
+func looksLikePath(a string) bool {
+	if strings.HasPrefix(a, "-") {
+		return false
+	}
+	return strings.Contains(a, "/") || strings.HasPrefix(a, "vmcore") || strings.HasPrefix(a, "dump.")
+}
