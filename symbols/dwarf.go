@@ -3,6 +3,7 @@ package symbols
 import (
 	"bytes"
 	"debug/elf"
+	"errors"
 	"fmt"
 	"io/fs"
 	"path/filepath"
@@ -32,6 +33,7 @@ type DWARFTypes struct {
 	bases      map[string]*Type
 	varMiss    map[string]error // variables found nowhere (reset by SetModules)
 	kaslr      uint64
+	closed     bool
 	syms       SymbolTable // for module addresses in LineForAddr
 
 	derived derivedTypes
@@ -116,6 +118,9 @@ func (d *DWARFTypes) lookupBase(sp typeSpelling) (*Type, error) {
 	key := sp.baseSpelling()
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.closed {
+		return nil, errDWARFClosed
+	}
 	if t, ok := d.bases[key]; ok {
 		return t, nil
 	}
@@ -213,6 +218,9 @@ func (d *DWARFTypes) findIn(df *dwarfFile, sp typeSpelling) (*Type, bool, error)
 func (d *DWARFTypes) VariableType(name string) (*Type, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.closed {
+		return nil, errDWARFClosed
+	}
 	if err, ok := d.varMiss[name]; ok {
 		return nil, err
 	}
@@ -274,6 +282,9 @@ func (d *DWARFTypes) variableIn(df *dwarfFile, name string) (*Type, error) {
 func (d *DWARFTypes) TypeNames() []string {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.closed {
+		return nil
+	}
 	seen := make(map[string]bool)
 	for _, n := range d.vmlinux.idx.typeNames() {
 		seen[n] = true
@@ -383,10 +394,18 @@ func moduleMentions(path, name string) bool {
 	return bytes.Contains(b, needle)
 }
 
-// Close releases the mapped files.
+// errDWARFClosed is returned by a DWARFTypes used after Close.
+var errDWARFClosed = errors.New("DWARF type source is closed")
+
+// Close releases the mapped files. Types already returned stay valid;
+// later lookups fail.
 func (d *DWARFTypes) Close() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.closed {
+		return nil
+	}
+	d.closed = true
 	d.vmlinux.close()
 	for _, m := range d.modules {
 		if m != nil {

@@ -32,6 +32,9 @@ const maxLineDIEs = 1 << 20
 func (d *DWARFTypes) LineForAddr(addr uint64) (file string, line int, inlined []InlinedFrame, err error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.closed {
+		return "", 0, nil, errDWARFClosed
+	}
 	if d.syms != nil {
 		if sym, off, ok := d.syms.LookupAddr(addr); ok && sym.Module != "" {
 			return d.lineForModuleLocked(sym.Module, sym.Name, off)

@@ -416,3 +416,33 @@ func TestDWARFSkimSeed(t *testing.T) {
 		t.Errorf("variable v: %+v %v", r, ok)
 	}
 }
+
+func TestDWARFUseAfterClose(t *testing.T) {
+	objs := buildDWARFObjects(t)
+	d, err := OpenDWARF(objs[1], nil) // mapped: use after unmap would crash
+	if err != nil {
+		t.Fatal(err)
+	}
+	lh, err := d.LookupType("struct list_head")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.LookupType("struct node"); err == nil {
+		t.Error("lookup after Close succeeded")
+	}
+	if _, err := d.VariableType("pf"); err == nil {
+		t.Error("variable lookup after Close succeeded")
+	}
+	if _, _, _, err := d.LineForAddr(0x1000); err == nil {
+		t.Error("line lookup after Close succeeded")
+	}
+	if d.TypeNames() != nil || d.Close() != nil {
+		t.Error("TypeNames or a second Close after Close")
+	}
+	if lh.Size != 16 || !lh.HasMember("next") {
+		t.Error("a type returned before Close changed")
+	}
+}
