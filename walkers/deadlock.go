@@ -457,8 +457,8 @@ func classifyRoot(w *TaskWait) Root {
 		case f == nil:
 			r.Kind = RootFuseUnidentified
 			r.Certain = false
-			r.Summary = fmt.Sprintf("%s waits for the answer to a FUSE request that could not be decoded (no FUSE types): its connection and server are unknown%s",
-				taskName(t), forNote(w.Task.BlockedFor))
+			r.Summary = fmt.Sprintf("%s waits for the answer to a FUSE request that could not be decoded (no FUSE types)%s; %s",
+				taskName(t), forNote(w.Task.BlockedFor), w.Note)
 		case self:
 			r.Kind = RootFuseServerIsWaite
 			r.Certain = false
@@ -578,7 +578,13 @@ func remedies(r Root) []string {
 	}
 	switch r.Kind {
 	case RootFuseUnidentified:
-		out = append(out, "ls /sys/fs/fuse/connections/*/waiting  # find the connection with waiting requests, then: echo 1 > /sys/fs/fuse/connections/N/abort")
+		if r.Object != nil && len(r.Object.FuseCandidates) > 0 {
+			for _, id := range r.Object.FuseCandidates {
+				out = append(out, FuseRemedy(id)+fmt.Sprintf("  # abort FUSE connection %d, one the waiting task has files on", id))
+			}
+		} else {
+			out = append(out, "ls /sys/fs/fuse/connections/*/waiting  # find the connection with waiting requests, then: echo 1 > /sys/fs/fuse/connections/N/abort")
+		}
 	case RootHolderNotBlocked:
 		for _, h := range r.Holders {
 			out = append(out, fmt.Sprintf("look at %s (bt %d): it holds the lock", taskName(h.Task), h.Task.PID))

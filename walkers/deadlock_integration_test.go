@@ -180,6 +180,20 @@ func TestDeadlockStagedHangs(t *testing.T) {
 				}
 				checkSquareHops(t, rep, d.rec)
 				checkNetflixInit(t, rep, d.rec)
+				// The undecodable requests still name their connection from
+				// the files the waiters hold.
+				for _, c := range []struct{ fn, fd, mnt string }{
+					{"fuse_perform_write", "/mnt/w/data", "/mnt/w"},
+					{"fuse_perform_write", "/mnt/c/data", "/mnt/c"},
+					{"fuse_flush", "", "/mnt/n"},
+				} {
+					tk := recordTask(t, d.rec, c.fn, c.fd)
+					w := waitOf(rep, tk.TID)
+					want := connOf(t, d.rec, c.mnt)
+					if w == nil || len(w.Object.FuseCandidates) != 1 || w.Object.FuseCandidates[0] != want {
+						t.Errorf("%s (pid %d): candidates %v, want [%d]", tk.Comm, tk.TID, w, want)
+					}
+				}
 				return
 			}
 			rep := walkers.Deadlock(p)

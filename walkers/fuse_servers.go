@@ -178,3 +178,46 @@ func closingFiles(p *symbols.Program, stack []byte, base uint64) uint64 {
 func isKernelPointer(v uint64) bool {
 	return v >= 0xff00000000000000 && v&7 == 0 && v != ^uint64(7)
 }
+
+// fuseSBFile is an open file on a FUSE superblock.
+type fuseSBFile struct {
+	FD int
+	SB uint64
+}
+
+// filesOnSuperBlocks returns the descriptors of the files_struct at files
+// whose inode lies on one of the superblocks in sbs (file->f_inode->i_sb).
+func filesOnSuperBlocks(p *symbols.Program, files uint64, sbs map[uint64]bool) []fuseSBFile {
+	fs, err := p.Object("struct files_struct", files)
+	if err != nil {
+		return nil
+	}
+	maxFDs, err1 := fs.MemberUint("fdt->max_fds")
+	arr, err2 := fs.MemberUint("fdt->fd")
+	if err1 != nil || err2 != nil {
+		return nil
+	}
+	if maxFDs > maxScanFDs {
+		maxFDs = maxScanFDs
+	}
+	buf := make([]byte, maxFDs*8)
+	if err := p.Mem.ReadVirt(buf, arr); err != nil {
+		return nil
+	}
+	var out []fuseSBFile
+	for i := 0; i < int(maxFDs); i++ {
+		f := binary.LittleEndian.Uint64(buf[i*8:])
+		if f == 0 {
+			continue
+		}
+		file, err := p.Object("struct file", f)
+		if err != nil {
+			continue
+		}
+		sb, err := file.MemberUint("f_inode->i_sb")
+		if err == nil && sbs[sb] {
+			out = append(out, fuseSBFile{FD: i, SB: sb})
+		}
+	}
+	return out
+}

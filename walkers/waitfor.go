@@ -48,6 +48,10 @@ type WaitObject struct {
 	What string `json:"what"`
 	// Fuse is set for FUSE requests.
 	Fuse *FuseReqRef `json:"fuse,omitempty"`
+	// FuseCandidates are, for a FUSE request that could not be decoded,
+	// the connections (/sys/fs/fuse/connections numbers) the task has
+	// files open on: the request's connection is one of them.
+	FuseCandidates []uint32 `json:"fuse_candidates,omitempty"`
 }
 
 // FuseReqRef summarises a FUSE request and its connection.

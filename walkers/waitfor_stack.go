@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/kwalk/kwalk/symbols"
 )
@@ -465,6 +466,10 @@ func (a *waitAnalysis) waitqWait(t *Task, sw stackWaiter, head uint64) (TaskWait
 		w.Object.Type = "fuse_req waitq"
 		w.Object.What = fmt.Sprintf("a FUSE request (request_wait_answer; wait queue %#x; not decodable: no FUSE types or connections)", qh)
 		w.Note = "the FUSE server must answer the request; its connection is unknown"
+		if mounts, ids := a.taskFuseMounts(t); mounts != "" {
+			w.Note = "the FUSE server must answer the request; the task has files open on " + mounts + " (the connection is one of these)"
+			w.Object.FuseCandidates = ids
+		}
 	}
 	return w, true
 }
@@ -670,6 +675,95 @@ func (a *waitAnalysis) headlessLocks() map[string]bool {
 		"struct rwsem_waiter": "struct rw_semaphore", "struct semaphore_waiter": "struct semaphore"} {
 		if lt, err := a.p.Type(lock); err == nil && !lt.HasMember("wait_list") && lt.HasMember("first_waiter") {
 			out[waiter] = true
+		}
+	}
+	return out
+}
+
+// taskFuseMounts names the FUSE file systems t has files open on (its
+// files, or the files_struct an exiting task is closing), as
+// "connection N (/mnt/x)": without FUSE types this is what says which
+// connection a request belongs to. Superblocks come from super_blocks.
+func (a *waitAnalysis) taskFuseMounts(t *Task) (string, []uint32) {
+	sbs, err := fuseSuperBlocks(a.p)
+	if err != nil || len(sbs) == 0 {
+		return "", nil
+	}
+	set := map[uint64]bool{}
+	for _, sb := range sbs {
+		set[sb] = true
+	}
+	files, err := t.Obj.MemberUint("files")
+	if err != nil {
+		return "", nil
+	}
+	if files == 0 && t.Exiting() {
+		if stack, base := a.stack(t); stack != nil {
+			files = closingFiles(a.p, stack, base)
+		}
+	}
+	var found []fuseSBFile
+	if files != 0 {
+		found = filesOnSuperBlocks(a.p, files, set)
+	}
+	if len(found) == 0 {
+		// The file being flushed or written may already be out of the fd
+		// table (fs/file.c close_files clears the slot before filp_close):
+		// look for a struct file on a FUSE superblock among the stack words.
+		found = a.stackFilesOn(t, set)
+	}
+	seen := map[uint64]bool{}
+	var parts []string
+	var ids []uint32
+	for _, f := range found {
+		if seen[f.SB] {
+			continue
+		}
+		seen[f.SB] = true
+		sb, err := a.p.Object("struct super_block", f.SB)
+		if err != nil {
+			continue
+		}
+		dev, err := sb.MemberUint("s_dev")
+		if err != nil {
+			continue
+		}
+		ids = append(ids, uint32(dev))
+		part := fmt.Sprintf("connection %d", uint32(dev))
+		if mps := superBlockMountPoints(a.p, f.SB); len(mps) > 0 {
+			part += " (" + strings.Join(mps, ", ") + ")"
+		}
+		parts = append(parts, part)
+	}
+	return strings.Join(parts, "; "), ids
+}
+
+// stackFilesOn returns struct file pointers found among t's stack words
+// whose inode lies on one of the superblocks in sbs.
+func (a *waitAnalysis) stackFilesOn(t *Task, sbs map[uint64]bool) []fuseSBFile {
+	stack, base := a.stack(t)
+	if stack == nil {
+		return nil
+	}
+	inodeOff, err1 := a.p.OffsetOf("struct file", "f_inode")
+	sbOff, err2 := a.p.OffsetOf("struct inode", "i_sb")
+	if err1 != nil || err2 != nil {
+		return nil
+	}
+	seen := map[uint64]bool{}
+	var out []fuseSBFile
+	for off := 0; off+8 <= len(stack); off += 8 {
+		v := binary.LittleEndian.Uint64(stack[off:])
+		if !isKernelPointer(v) || seen[v] || (v >= base && v < base+uint64(len(stack))) {
+			continue
+		}
+		seen[v] = true
+		in, err := a.p.ReadU64(v + inodeOff)
+		if err != nil || !isKernelPointer(in) {
+			continue
+		}
+		if sb, err := a.p.ReadU64(in + sbOff); err == nil && sbs[sb] {
+			out = append(out, fuseSBFile{FD: -1, SB: sb})
 		}
 	}
 	return out
