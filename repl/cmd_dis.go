@@ -64,6 +64,9 @@ func runDis(c *Call) (Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if c.Prog.Syms == nil {
+		return nil, fmt.Errorf("no symbol table loaded")
+	}
 	count := uint64(1)
 	end := uint64(0) // exclusive; 0: use count
 	sym, off, haveSym := c.Prog.Syms.LookupAddr(start)

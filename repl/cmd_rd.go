@@ -128,10 +128,9 @@ func runRd(c *Call) (Result, error) {
 			v = binary.LittleEndian.Uint64(res.raw[i:])
 		}
 		res.Values = append(res.Values, Hex(v))
-		if c.Bool("s") && width == 8 {
+		if c.Bool("s") && width == 8 && c.Prog.Syms != nil {
 			sym := ""
-			if s, _, ok := c.Prog.Syms.LookupAddr(v); ok && v != 0 {
-				_ = s
+			if _, _, ok := c.Prog.Syms.LookupAddr(v); ok && v != 0 {
 				sym = c.Prog.SymbolizeAddr(v)
 			}
 			res.Symbols = append(res.Symbols, sym)

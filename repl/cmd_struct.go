@@ -315,8 +315,10 @@ func runWhatis(c *Call) (Result, error) {
 			return TypeDef{Name: v.Type().String(), Kind: v.Type().Kind.String(), Size: v.Type().Resolve().Size,
 				Decl: v.Type().Declare(arg) + ";", typ: v.Type()}, nil
 		}
-		if s, err := c.Prog.Syms.Lookup(arg); err == nil {
-			return TypeDef{Name: arg, Kind: "symbol", Decl: fmt.Sprintf("%s: %c symbol at %#x (type unknown)", arg, s.Type, s.Addr)}, nil
+		if c.Prog.Syms != nil {
+			if s, err := c.Prog.Syms.Lookup(arg); err == nil {
+				return TypeDef{Name: arg, Kind: "symbol", Decl: fmt.Sprintf("%s: %c symbol at %#x (type unknown)", arg, s.Type, s.Addr)}, nil
+			}
 		}
 	}
 	name, members, _ := strings.Cut(arg, ".")

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/kwalk/kwalk/repl/internal/synth"
+	"github.com/kwalk/kwalk/symbols"
 )
 
 // TestCommandsText runs each core command on the synthetic kernel and
@@ -284,5 +285,21 @@ func TestSetDefaultTaskSynthetic(t *testing.T) {
 	s, _, _, _ := newTestSession(t)
 	if _, err := s.SetDefaultTask(context.Background()); err == nil || s.Task.IsValid() {
 		t.Errorf("default task chosen without runqueues: %v", err)
+	}
+}
+
+// TestNoSymbolTable runs commands on a program without symbols or types:
+// errors, not panics.
+func TestNoSymbolTable(t *testing.T) {
+	k := synth.New()
+	prog := symbols.NewProgram(k.Mem, nil, nil)
+	for _, line := range []string{"sym x", "sym -l", "dis 0xffffffff81000100", "rd -s 0xffffffff82a00000", "whatis x", "struct task_struct",
+		"p jiffies", "mod", "set 1", "list -o 0 0xffffffff82a00000", "sys", "vtop 0x1000", "foreach task", "p ((struct task_struct *)0x1)->pid"} {
+		var out, errb bytes.Buffer
+		s := NewSession(prog, NewDefaultRegistry(), &out, &errb)
+		s.Exec(context.Background(), line)
+		if strings.Contains(errb.String(), "internal error") {
+			t.Errorf("%s: %s", line, errb.String())
+		}
 	}
 }
