@@ -31,8 +31,11 @@ import (
 const maxModuleList = 65536
 
 // maxModuleBTFSize bounds one module's blob (the largest in-tree modules
-// carry a few hundred KiB).
-const maxModuleBTFSize = 64 << 20
+// carry a few hundred KiB), maxModuleBTFTotal all of them together.
+const (
+	maxModuleBTFSize  = 64 << 20
+	maxModuleBTFTotal = 512 << 20
+)
 
 // btfModuleLayout holds the offsets the walk needs.
 type btfModuleLayout struct {
@@ -110,6 +113,7 @@ func readModuleBTF(b *BTFTypes, mem kcore.Memory, syms SymbolTable) ([]ModuleBTF
 		return nil, nil
 	}
 	var mods []ModuleBTF
+	var total uint64
 	seen := map[uint64]bool{head.Addr: true}
 	cur, err := btfReadU64(mem, head.Addr)
 	if err != nil {
@@ -129,6 +133,10 @@ func readModuleBTF(b *BTFTypes, mem kcore.Memory, syms SymbolTable) ([]ModuleBTF
 			b.warnings = append(b.warnings, fmt.Sprintf("BTF: btf_modules entry %d at %#x: %v", n, entry, err))
 		} else {
 			mods = append(mods, m)
+			total += uint64(len(m.Data))
+			if total > maxModuleBTFTotal {
+				return mods, fmt.Errorf("btf_modules: more than %d bytes of module BTF, giving up at entry %d", maxModuleBTFTotal, n)
+			}
 		}
 		next, err := btfReadU64(mem, cur)
 		if err != nil {
