@@ -1,5 +1,30 @@
 package walkers
 
+// The wait-for analysis, in order:
+//
+//  1. Waits (waitfor.go): for each task not running, what it waits on —
+//     a FUSE request whose req->waitq holds the task's wait entry; a pid
+//     namespace's teardown (frame zap_pid_ns_processes); a lock named by
+//     task_struct.blocker / blocked_on where the kernel records them; else
+//     a waiter structure on the task's own stack (mutex_waiter,
+//     rwsem_waiter, semaphore_waiter, swait_queue, wait_queue_entry),
+//     accepted only when its list links back both ways and its task member
+//     is the task, followed to the list head (the first node on no task's
+//     stack) and so to the lock, whose type the stack frames confirm.
+//  2. Holders: lock owners (certain), reader hints and ABBA suspects for
+//     reader-owned rw-semaphores (guesses), FUSE servers by their open
+//     /dev/fuse (hints: the kernel does not record which thread serves a
+//     request), the remaining tasks of a dying pid namespace, the live
+//     threads of a zombie leader. Holders that are themselves blocked in a
+//     way only their stack shows are analysed too.
+//  3. Deadlock (this file): the graph task → holder, cycles by Tarjan's
+//     algorithm, every other blocked task grouped under the root its first
+//     holder path reaches, the root classified (a FUSE server alive but not
+//     answering, a server that is the waiter itself, …) with remedies.
+//
+// Every list walk is bounded and cycle-checked; a damaged chain is reported
+// with its error and the other chains are unaffected.
+
 import (
 	"fmt"
 	"sort"
