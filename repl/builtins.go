@@ -16,6 +16,7 @@ var registrations = [...]func(*Registry){
 	registerMod,
 	registerList,
 	registerVtop,
+	registerSearch,
 	registerQuit,
 	// Walker commands: add register functions below.
 	registerLocks,
