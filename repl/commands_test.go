@@ -85,6 +85,12 @@ func TestCommandsText(t *testing.T) {
 		{"dis -r do_exit+4", ExitOK, []string{"<do_exit>:", "<do_exit+0x4>:"}, []string{"pop"}},
 		{"dis -b do_exit 1", ExitOK, []string{"55"}, nil},
 		{"mod", ExitOK, []string{"demo_mod"}, nil},
+		{"search -s init_task -e init_task+0x100 init_task", ExitOK, []string{"ffffffff82a0c070: ffffffff82a0c000  (init_task+0x70)"}, nil},
+		{"search -s init_task -e init_task+0x100 -m 0xfff init_task+0x123", ExitOK, []string{"ffffffff82a0c070: ffffffff82a0c000"}, nil},
+		{"search -s init_task -e init_task+0x100 -c 1 0", ExitOK, []string{"stopped at the hit limit"}, nil},
+		{"search -s jiffies -e jiffies+0x3000 0x1", ExitOK, nil, []string{"ffffffff82a03"}},
+		{"search init_task", ExitFailed, nil, nil}, // no max_pfn, no dump
+		{"search -s init_task init_task", ExitUsage, nil, nil},
 		{"vtop init_task", ExitFailed, nil, nil}, // no dump: no page tables
 		{"ptov 1000", ExitFailed, nil, nil},      // no page_offset_base
 		{"list -H -o task_struct.tasks -s task_struct.comm,pid init_task.tasks", ExitOK, []string{"ffff888000100000\n  comm = \"init\",\n  pid = 1,", "ffff888000101000\n  comm = \"hangfs\""}, []string{"swapper", "stopped"}},

@@ -120,3 +120,38 @@ func TestRealDumpVtop(t *testing.T) {
 		t.Errorf("ptov(vtop(%#x)) = %#x", next, got)
 	}
 }
+
+// TestRealDumpSearch finds the list neighbours of a task: the next task's
+// tasks.prev and the previous task's tasks.next point at its tasks member.
+func TestRealDumpSearch(t *testing.T) {
+	prog := openRealDump(t)
+	init, err := prog.Variable("init_task")
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := init.MemberUint("tasks.next") // &T.tasks of the first task
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := prog.ReadU64(first) // T.tasks.next: the second task's tasks
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	s := NewSession(prog, NewDefaultRegistry(), &out, &errb)
+	if st := s.Exec(context.Background(), fmt.Sprintf("search %#x", first)); st != ExitOK {
+		t.Fatalf("status %d: %s", st, errb.String())
+	}
+	// init_task.tasks.next is in the kernel image, seen through the direct
+	// map; the second task's tasks.prev is at second+8 in the direct map.
+	if want := fmt.Sprintf("%x: %x", second+8, first); !strings.Contains(out.String(), want) {
+		t.Errorf("search %#x: no hit %q in:\n%s", first, want, out.String())
+	}
+	out.Reset()
+	if st := s.Exec(context.Background(), fmt.Sprintf("search -s _sdata -e _edata %#x", first)); st != ExitOK {
+		t.Fatalf("status %d: %s", st, errb.String())
+	}
+	if !strings.Contains(out.String(), "(init_task+") {
+		t.Errorf("virtual search of the kernel data did not find init_task.tasks.next:\n%s", out.String())
+	}
+}
