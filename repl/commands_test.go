@@ -174,6 +174,7 @@ var jsonSchemas = []struct {
 	{"whatis init_task", &TypeDef{}, []string{"name", "kind", "size", "decl"}},
 	{"dis do_exit", &DisResult{}, []string{"instructions"}},
 	{"mod", &ModList{}, []string{"modules"}},
+	{"search -s init_task -e init_task+0x100 init_task", &SearchResult{}, []string{"hits", "scanned_bytes", "skipped_pages", "truncated"}},
 	{"list -H -o task_struct.tasks -s task_struct.pid init_task.tasks", &listJSON{}, []string{"entries"}},
 	{"set 1", &TaskContext{}, []string{"pid", "comm", "task", "cpu", "state"}},
 	{"foreach task -R pid", &foreachJSON{}, []string{"command", "tasks"}},
