@@ -39,14 +39,20 @@ func (s *Session) RunInteractive(ctx context.Context, opts InteractiveOptions) e
 		prompt = "kwalk> "
 	}
 	s.Interactive = true
-	rl, err := readline.NewEx(&readline.Config{
+	cfg := &readline.Config{
 		Prompt:            prompt,
 		HistoryFile:       opts.HistoryFile,
 		HistorySearchFold: true,
 		AutoComplete:      &readlineCompleter{s: s, ctx: ctx},
 		InterruptPrompt:   "^C",
 		EOFPrompt:         "",
-	})
+	}
+	if !isTerminal(s.Stdout) && isTerminal(s.Stderr) {
+		// Output redirected (kwalk vmcore > log): keep the prompt and the
+		// line being edited on the terminal.
+		cfg.Stdout = s.Stderr
+	}
+	rl, err := readline.NewEx(cfg)
 	if err != nil {
 		return fmt.Errorf("starting the line editor: %w", err)
 	}
