@@ -106,8 +106,22 @@ func load(d *kcore.Dump, opts Options, live bool) (*symbols.Program, error) {
 	warnings = append(warnings, typeWarnings...)
 
 	p := symbols.NewProgram(d, syms, types)
-	if err := symbols.AttachModuleSymbols(p); err != nil {
+	modSyms, mods, err := symbols.LoadModules(p)
+	if err != nil {
 		warnings = append(warnings, "module symbols: "+err.Error())
+	}
+	if modSyms != nil {
+		p.Syms = symbols.CombineTables(syms, modSyms)
+	}
+	if dw := dwarfOf(types); dw != nil {
+		// Module types and lines: only the modules the kernel had loaded,
+		// and module addresses resolved through the combined table.
+		names := make([]string, len(mods))
+		for i, m := range mods {
+			names[i] = m.Name
+		}
+		dw.SetModules(names)
+		dw.SetSymbols(p.Syms)
 	}
 	if st := d.Stats(); st.ExcludedPages > 0 && !opts.ZeroExcluded {
 		warnings = append(warnings, fmt.Sprintf("%d pages were excluded from the dump; reads of them fail (--zero-excluded reads them as zeros)", st.ExcludedPages))
@@ -161,13 +175,30 @@ type chainTypes struct {
 
 func (c *chainTypes) LookupType(name string) (*symbols.Type, error) {
 	t, err := c.first.LookupType(name)
+	if err == nil && t.Resolve().Kind != symbols.KindFwd {
+		return t, nil
+	}
+	// Not found, or only declared where DWARF found it: BTF may define it.
+	if t2, err2 := c.second.LookupType(name); err2 == nil && (t == nil || t2.Resolve().Kind != symbols.KindFwd) {
+		return t2, nil
+	}
 	if err == nil {
 		return t, nil
 	}
-	if t2, err2 := c.second.LookupType(name); err2 == nil {
-		return t2, nil
-	}
 	return nil, err
+}
+
+// dwarfOf returns the DWARF source behind types, if any.
+func dwarfOf(types symbols.TypeSource) *symbols.DWARFTypes {
+	switch t := types.(type) {
+	case *symbols.DWARFTypes:
+		return t
+	case *chainTypes:
+		if dw, ok := t.first.(*symbols.DWARFTypes); ok {
+			return dw
+		}
+	}
+	return nil
 }
 
 func (c *chainTypes) VariableType(name string) (*symbols.Type, error) {

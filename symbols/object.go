@@ -201,6 +201,11 @@ func (o Object) member1(name string) (Object, error) {
 		}
 		return d.member1(name)
 	}
+	if t != nil && t.Kind == KindFwd {
+		// A compile unit that only declares the struct (DWARF does this for
+		// task_struct.files and friends): use the definition from elsewhere.
+		t = CompleteType(o.prog.Types, t).Resolve()
+	}
 	if t == nil || (t.Kind != KindStruct && t.Kind != KindUnion) {
 		return Object{}, o.errorf("%w: %s is %s, not a struct or union", ErrNoMember, name, o.typ)
 	}
@@ -238,7 +243,7 @@ func (o Object) Deref() (Object, error) {
 	if t.Elem == nil || t.Elem.Resolve() == nil || t.Elem.Resolve().Kind == KindVoid {
 		return Object{}, o.errorf("dereference of a void pointer")
 	}
-	return Object{prog: o.prog, typ: t.Elem, addr: v, path: "*" + o.path}, nil
+	return Object{prog: o.prog, typ: CompleteType(o.prog.Types, t.Elem), addr: v, path: "*" + o.path}, nil
 }
 
 // Index returns element i of an array, or *(p+i) for a pointer.
@@ -269,8 +274,9 @@ func (o Object) Index(i int64) (Object, error) {
 	default:
 		return Object{}, o.errorf("index of %s, which is neither array nor pointer", o.typ)
 	}
-	esz := t.Elem.Resolve().sizeOr0()
-	return Object{prog: o.prog, typ: t.Elem, addr: base + uint64(i)*esz, path: fmt.Sprintf("%s[%d]", o.path, i)}, nil
+	elem := CompleteType(o.prog.Types, t.Elem)
+	esz := elem.Resolve().sizeOr0()
+	return Object{prog: o.prog, typ: elem, addr: base + uint64(i)*esz, path: fmt.Sprintf("%s[%d]", o.path, i)}, nil
 }
 
 func (t *Type) sizeOr0() uint64 {
