@@ -99,8 +99,10 @@ func TestInteractiveTmux(t *testing.T) {
 
 	// Ctrl-C cancels a long command and returns to the prompt.
 	n = countPrompts(s.pane())
-	s.send("rd -p 100000 2000000", "Enter")
-	time.Sleep(300 * time.Millisecond)
+	// The reader never reads, so rd blocks writing (16 MiB of output, a
+	// 64 KiB pipe) until Ctrl-C: the interrupt cannot come too late.
+	s.send("rd -p 100000 2000000 | sleep 30", "Enter")
+	time.Sleep(500 * time.Millisecond)
 	s.send("C-c")
 	p = s.waitFor("the prompt after Ctrl-C", 10*time.Second, func(p string) bool { return countPrompts(p) > n })
 	if !strings.Contains(p, "rd: interrupted") {
@@ -108,7 +110,7 @@ func TestInteractiveTmux(t *testing.T) {
 	}
 
 	// Long output goes through the pager (less -FRX) on a terminal.
-	last := "rd -p 100000 2000000"
+	last := "rd -p 100000 2000000 | sleep 30"
 	if _, err := exec.LookPath("less"); err == nil {
 		last = "sym -l"
 		n = countPrompts(s.pane())
@@ -131,7 +133,7 @@ func TestInteractiveTmux(t *testing.T) {
 	if err != nil {
 		t.Fatalf("history file: %v", err)
 	}
-	for _, want := range []string{"struct task_struct.se.vruntime", "ps | grep hangfs", "rd -p 100000 2000000"} {
+	for _, want := range []string{"struct task_struct.se.vruntime", "ps | grep hangfs", "rd -p 100000 2000000 | sleep 30"} {
 		if !strings.Contains(string(hist), want) {
 			t.Errorf("history lacks %q:\n%s", want, hist)
 		}
