@@ -91,8 +91,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	// from stdin, without prompt or banner (echo ps | kwalk vmcore).
 	if !stdinIsTerminal() {
 		inv.inputFile = "-"
+		bctx, bstop := signal.NotifyContext(ctx, os.Interrupt)
+		defer bstop()
 		warn(prog, stderr)
-		return runCommands(ctx, sess, inv, stderr)
+		return runCommands(bctx, sess, inv, stderr)
 	}
 	if !sess.JSON {
 		sess.Exec(ctx, "sys")
