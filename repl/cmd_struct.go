@@ -156,7 +156,7 @@ func runStruct(c *Call, kw string) (Result, error) {
 			return nil, err
 		}
 	}
-	size := t.Resolve().Size
+	size := typeSize(t)
 	var list ObjectList
 	step, n := int64(1), count
 	if count < 0 {
@@ -312,7 +312,7 @@ func runWhatis(c *Call) (Result, error) {
 	arg := c.Args[0]
 	if !strings.ContainsAny(arg, ".>") {
 		if v, err := c.Prog.Variable(arg); err == nil {
-			return TypeDef{Name: v.Type().String(), Kind: v.Type().Kind.String(), Size: v.Type().Resolve().Size,
+			return TypeDef{Name: v.Type().String(), Kind: v.Type().Kind.String(), Size: typeSize(v.Type()),
 				Decl: v.Type().Declare(arg) + ";", typ: v.Type()}, nil
 		}
 		if c.Prog.Syms != nil {
@@ -324,10 +324,27 @@ func runWhatis(c *Call) (Result, error) {
 	name, members, _ := strings.Cut(arg, ".")
 	t, err := lookupTypeLoose(c.Prog, name)
 	if err != nil {
-		return nil, fmt.Errorf("whatis %s: not a symbol with a known type, nor a type: %w", arg, err)
+		// An expression over a global: "init_task.sched_class".
+		if o, oerr := evalObject(c.Prog, arg); oerr == nil {
+			last := arg
+			if i := strings.LastIndexAny(arg, ".>"); i >= 0 {
+				last = arg[i+1:]
+			}
+			ot := o.Type()
+			return TypeDef{Name: ot.String(), Kind: ot.Kind.String(), Size: typeSize(ot), Decl: ot.Declare(last) + ";", typ: ot}, nil
+		}
+		return nil, fmt.Errorf("not a symbol with a known type, nor a type: %w", err)
 	}
 	if members != "" {
 		return memberDef(c.Prog, t, members, false)
 	}
 	return newTypeDef(t, false), nil
+}
+
+// typeSize is the size of t after typedefs, 0 for void.
+func typeSize(t *symbols.Type) uint64 {
+	if r := t.Resolve(); r != nil {
+		return r.Size
+	}
+	return 0
 }

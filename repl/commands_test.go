@@ -79,6 +79,8 @@ func TestCommandsText(t *testing.T) {
 		{"whatis jiffies", ExitOK, []string{"long unsigned int jiffies;"}, nil},
 		{"whatis u64", ExitOK, []string{"typedef long long unsigned int u64;"}, nil},
 		{"whatis demo_state", ExitOK, []string{"DEMO_ON = 1,"}, nil},
+		{"whatis init_task.se", ExitOK, []string{"struct sched_entity se;", "SIZE: 16"}, nil},
+		{"whatis init_task->parent", ExitOK, []string{"struct task_struct *parent;", "SIZE: 8"}, nil},
 		{"whatis do_exit", ExitOK, []string{"do_exit: T symbol at 0xffffffff81000100"}, nil},
 		{"dis do_exit", ExitOK, []string{"<do_exit>:", "push", "call", "<schedule>", "ret"}, nil},
 		{"dis -i do_exit 2", ExitOK, []string{"push rbp", "mov rbp, rsp"}, []string{"ret"}},
