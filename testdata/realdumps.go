@@ -173,17 +173,18 @@ func addOlderDumps(found []*Dump, missing []Missing) ([]*Dump, []Missing) {
 	return found, still
 }
 
-// GeneratedDumps returns a dump of every generated guest the cache has: the
-// current generator's, else the newest an earlier version left. It skips
-// the test (through Require, naming what is missing and how to make it)
-// when there is none, and logs the guests that have none. With
-// KWALK_REQUIRE_DUMPS=1 any dump missing for the current generator fails
-// the test (Require).
-func GeneratedDumps(t testing.TB) []*Dump {
+// GeneratedDumps returns a dump of every generated guest the cache has (the
+// current generator's, else the newest an earlier version left), each as
+// one file picked as RealDumps does. It skips the test (through Require,
+// naming what is missing and how to make it) when there is none, and logs
+// the guests that have none. With KWALK_REQUIRE_DUMPS=1 any dump missing
+// for the current generator fails the test (Require).
+func GeneratedDumps(t testing.TB) []RealDump {
 	t.Helper()
 	s := loadRealDumps()
-	s.require(t, len(s.generated) == 0)
-	return s.generated
+	out := s.generatedFiles()
+	s.require(t, len(out) == 0)
+	return out
 }
 
 // RealDumps returns the shared dump and every generated dump (as
@@ -200,11 +201,7 @@ func RealDumps(t testing.TB) []RealDump {
 	} else {
 		t.Logf("MISSING the shared dump (%s from the module root): %v", SharedDumpRel, s.sharedErr)
 	}
-	for _, d := range s.generated {
-		if r, ok := realDumpOf(d); ok {
-			out = append(out, r)
-		}
-	}
+	out = append(out, s.generatedFiles()...)
 	s.require(t, len(out) == 0)
 	return out
 }
@@ -236,6 +233,17 @@ func (s *realDumpSet) require(t testing.TB, none bool) {
 		}
 		t.Logf("PARTIAL: no dump of %s in %s (make them with %s)", strings.Join(lack, ", "), CacheDir(), GenerateCommand)
 	}
+}
+
+// generatedFiles picks a file of every generated dump.
+func (s *realDumpSet) generatedFiles() []RealDump {
+	var out []RealDump
+	for _, d := range s.generated {
+		if r, ok := realDumpOf(d); ok {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // dumpFormats is the order RealDumps picks a generated dump's file in.
