@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/kwalk/kwalk/kcore"
 )
 
 func registerSearch(r *Registry) {
@@ -106,7 +108,7 @@ func runSearch(c *Call) (Result, error) {
 		if end, err = evalAddr(c.Prog, c.String("e")); err != nil {
 			return nil, err
 		}
-		if end <= start || end-start > 1<<40 {
+		if end <= start {
 			return nil, UsageErrorf("bad range %#x-%#x", start, end)
 		}
 		read = c.Prog.Mem.ReadVirt
@@ -155,16 +157,36 @@ func runSearch(c *Call) (Result, error) {
 		}
 		return true
 	}
-	for at := start; at < end; {
+	ranges := [][2]uint64{{start, end}}
+	if virt {
+		if ranges, err = mappedRanges(c, start, end); err != nil {
+			return nil, err
+		}
+	}
+	for _, rg := range ranges {
+		if !scanRange(c, rg[0], rg[1], start, end, read, buf, &res, scan) {
+			break
+		}
 		if err := c.Ctx.Err(); err != nil {
 			return nil, err
 		}
-		n := min(uint64(searchChunk)-at%searchChunk, end-at)
+	}
+	return res, nil
+}
+
+// scanRange scans [from, to) chunk by chunk, page by page where a chunk
+// cannot be read whole; false when the hit limit stopped it.
+func scanRange(c *Call, from, to, start, end uint64, read func([]byte, uint64) error, buf []byte, res *SearchResult, scan func([]byte, uint64) bool) bool {
+	for at := from; at < to; {
+		if c.Ctx.Err() != nil {
+			return false
+		}
+		n := min(uint64(searchChunk)-at%searchChunk, to-at)
 		c.Progress("search: %d MiB of %d MiB, %d hits", (at-start)>>20, (end-start)>>20, len(res.Hits))
 		if err := read(buf[:n], at); err == nil {
 			res.ScannedBytes += n
 			if !scan(buf[:n], at) {
-				break
+				return false
 			}
 		} else {
 			// Page by page: keep what is readable.
@@ -175,7 +197,7 @@ func runSearch(c *Call) (Result, error) {
 				} else {
 					res.ScannedBytes += pn
 					if !scan(buf[:pn], p) {
-						return res, nil
+						return false
 					}
 				}
 				p += pn
@@ -183,7 +205,37 @@ func runSearch(c *Call) (Result, error) {
 		}
 		at += n
 	}
-	return res, nil
+	return true
+}
+
+// maxBlindRange bounds a virtual scan without page tables to walk.
+const maxBlindRange = 1 << 32
+
+// mappedRanges returns the parts of [start, end) the kernel page tables
+// map (so unmapped holes cost nothing), or the range itself when there
+// are no page tables to walk (then at most maxBlindRange bytes).
+func mappedRanges(c *Call, start, end uint64) ([][2]uint64, error) {
+	d := c.Prog.Dump
+	if d == nil || d.Live() {
+		if end-start > maxBlindRange {
+			return nil, UsageErrorf("range of %d bytes: at most %d without page tables", end-start, uint64(maxBlindRange))
+		}
+		return [][2]uint64{{start, end}}, nil
+	}
+	var out [][2]uint64
+	err := d.Mappings(start, end, func(m kcore.Mapping) bool {
+		lo, hi := max(m.Virt, start), min(m.Virt+m.Size, end)
+		if n := len(out); n > 0 && out[n-1][1] == lo {
+			out[n-1][1] = hi
+		} else if lo < hi {
+			out = append(out, [2]uint64{lo, hi})
+		}
+		return c.Ctx.Err() == nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("walking the page tables for %#x-%#x: %w", start, end, err)
+	}
+	return out, nil
 }
 
 // physLimit is the end of physical memory: max_pfn pages (mm/memblock.c),
