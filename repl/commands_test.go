@@ -91,7 +91,7 @@ func TestCommandsText(t *testing.T) {
 		{"search -s init_task -e init_task+0x100 -m 0xfff init_task+0x123", ExitOK, []string{"ffffffff82a0c070: ffffffff82a0c000"}, nil},
 		{"search -s init_task -e init_task+0x100 -c 1 0", ExitOK, []string{"stopped at the hit limit"}, nil},
 		{"search -s jiffies -e jiffies+0x3000 0x1", ExitOK, nil, []string{"ffffffff82a03"}},
-		{"search init_task", ExitFailed, nil, nil}, // no max_pfn, no dump
+		{"search init_task", ExitFailed, nil, nil},                 // no max_pfn, no dump
 		{"search -s 0 -e ffffffffffffffff 1", ExitUsage, nil, nil}, // no page tables: bounded
 		{"search -s init_task init_task", ExitUsage, nil, nil},
 		{"vtop init_task", ExitFailed, nil, nil}, // no dump: no page tables
