@@ -116,7 +116,7 @@ func (h HelpList) WriteText(w io.Writer) error {
 	_, err := fmt.Fprint(w, `
 "help COMMAND" describes a command and its flags. Any command takes --json.
 Output: "CMD | shell command", "CMD > file", "CMD >> file"; ";" separates
-commands. TAB completes commands, symbols, types, members (struct
+commands; "!cmd" runs a shell command. TAB completes commands, symbols, types, members (struct
 task_struct.se.<TAB>), pids. Ctrl-C interrupts a command, Ctrl-D leaves.
 `)
 	return err

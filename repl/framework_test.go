@@ -173,6 +173,13 @@ func TestPipeAndRedirect(t *testing.T) {
 	}
 }
 
+func TestShellEscape(t *testing.T) {
+	s, out, _, _ := newTestSession(t)
+	if st := s.Exec(context.Background(), "!echo hello | tr a-z A-Z"); st != ExitOK || out.String() != "HELLO\n" {
+		t.Errorf("status %d, output %q", st, out)
+	}
+}
+
 func TestJSONErrorDocument(t *testing.T) {
 	s, out, _, _ := newTestSession(t)
 	s.JSON = true

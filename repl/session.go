@@ -59,6 +59,9 @@ func (s *Session) Quit() bool { return s.quit }
 // "| shell" or "> file") and returns the exit status: the highest status of
 // its commands (see ExitOK and friends).
 func (s *Session) Exec(ctx context.Context, line string) int {
+	if sh, ok := strings.CutPrefix(strings.TrimSpace(line), "!"); ok {
+		return s.shell(ctx, sh)
+	}
 	sts, err := splitStatements(line)
 	if err != nil {
 		s.reportError("", err)
@@ -74,6 +77,23 @@ func (s *Session) Exec(ctx context.Context, line string) int {
 		}
 	}
 	return status
+}
+
+// shell runs "!command" lines with /bin/sh, like crash's shell escape.
+func (s *Session) shell(ctx context.Context, text string) int {
+	if strings.TrimSpace(text) == "" {
+		text = "${SHELL:-/bin/sh}"
+	}
+	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", text)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, s.Stdout, s.Stderr
+	if err := cmd.Run(); err != nil {
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) {
+			s.reportError("!", err)
+			return ExitFailed
+		}
+	}
+	return ExitOK
 }
 
 // RunWords runs one command given as words, output to Stdout (no shell
