@@ -45,6 +45,12 @@ type FuseConn struct {
 	// Errors are problems met reading parts of the connection; the rest of
 	// the connection is still reported.
 	Errors []string `json:"errors,omitempty"`
+	// TypesFree: the fuse module has no types (5.10 without module BTF).
+	// Only Addr, ID, Mounts, Servers and Remedy are known: the state
+	// fields, Devices and Requests are not read. ConnHow says how Addr was
+	// found from the superblock.
+	TypesFree bool   `json:"types_free,omitempty"`
+	ConnHow   string `json:"conn_how,omitempty"`
 }
 
 // FuseMountInfo is one superblock of a connection.
@@ -339,20 +345,7 @@ func fuseMounts(p *symbols.Program, fc symbols.Object) ([]FuseMountInfo, error) 
 		if err != nil {
 			continue
 		}
-		sb, _ := sbp.Uint()
-		mi := FuseMountInfo{SuperBlock: sb}
-		if sb != 0 {
-			mi.Fs, mi.Source, _ = superBlockName(sbp)
-			for _, m := range superBlockMounts(p, sb) {
-				if path, ok := mountPath(p, m); ok {
-					mi.MountPoints = append(mi.MountPoints, path)
-				}
-				if dn := mountDevName(p, m); dn != "" {
-					mi.Source = dn
-				}
-			}
-		}
-		out = append(out, mi)
+		out = append(out, fuseMountInfo(p, sbp))
 	}
 	if lerr != nil {
 		lerr = fmt.Errorf("fuse_conn %#x mounts: %w", fc.Addr(), lerr)

@@ -21,6 +21,9 @@ type fuseDevFile struct {
 	File uint64
 	Dev  uint64 // struct fuse_dev
 	Conn uint64 // struct fuse_conn (0 before mount)
+	// RawConn: Conn was read as the fuse_dev's first word (no FUSE types,
+	// fuseDevConnRaw); it is trusted only when it is a known connection.
+	RawConn bool
 }
 
 // fuseFileScanner finds /dev/fuse files in fd tables, caching per
@@ -136,6 +139,8 @@ func (s *fuseFileScanner) fuseFile(f uint64) (fuseDevFile, bool, error) {
 	if d.Dev != 0 {
 		if fud, err := p.Object("struct fuse_dev", d.Dev); err == nil {
 			d.Conn, _ = fuseDevConn(fud)
+		} else if _, terr := p.Type("struct fuse_dev"); terr != nil {
+			d.Conn, d.RawConn = fuseDevConnRaw(p, d.Dev), true
 		}
 	}
 	return d, true, nil

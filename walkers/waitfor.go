@@ -67,6 +67,10 @@ type FuseReqRef struct {
 	Path        string   `json:"path,omitempty"`
 	Connected   bool     `json:"connected"`
 	Remedy      string   `json:"remedy"`
+	// Undecoded: the request itself could not be read (no FUSE types);
+	// only Conn, ConnID, MountPoints and Remedy are known, the other
+	// fields are empty, not zero.
+	Undecoded bool `json:"undecoded,omitempty"`
 }
 
 // Holder is a task that holds (or must act on) the object a task waits on.
@@ -156,15 +160,16 @@ func (a *waitAnalysis) onStack(addr uint64) bool {
 }
 
 // loadFuse reads every FUSE connection, maps waiting tasks to requests and
-// finds each connection's server tasks.
+// finds each connection's server tasks. Without the fuse module's types
+// the connections come from the FUSE superblocks and the servers are
+// matched through fuse_dev.fc (fuse_typesfree.go); requests stay unknown.
 func (a *waitAnalysis) loadFuse() {
+	typed := true
 	if _, err := a.p.Type("struct fuse_conn"); err != nil {
-		return // fuse not loaded or no types for it
+		typed = false
 	}
-	addrs, errs := fuseConnAddrs(a.p)
-	a.errs = append(a.errs, errs...)
 	addConn := func(c uint64) {
-		if _, done := a.connBy[c]; done || c == 0 {
+		if _, done := a.connBy[c]; done || c == 0 || !typed {
 			return
 		}
 		fc, err := FuseConnection(a.p, c)
@@ -182,10 +187,31 @@ func (a *waitAnalysis) loadFuse() {
 			}
 		}
 	}
-	for _, c := range addrs {
-		addConn(c)
+	if typed {
+		addrs, errs := fuseConnAddrs(a.p)
+		a.errs = append(a.errs, errs...)
+		for _, c := range addrs {
+			addConn(c)
+		}
+	} else {
+		conns, errs := typesFreeConns(a.p)
+		if len(conns) == 0 {
+			return // fuse not loaded, or no FUSE mount
+		}
+		a.errs = append(a.errs, errs...)
+		for _, c := range conns {
+			a.conns = append(a.conns, c)
+			a.connBy[c.Addr] = c
+		}
 	}
 	a.fusefs = newFuseFileScanner(a.p)
+	unmatched := 0
+	serverHow := func(d fuseDevFile, how string) string {
+		if d.RawConn {
+			how += "; " + howFuseDevFC
+		}
+		return how
+	}
 	for i := range a.tasks {
 		t := &a.tasks[i]
 		files, err := t.Obj.MemberUint("files")
@@ -203,9 +229,14 @@ func (a *waitAnalysis) loadFuse() {
 					how += " (exiting)"
 				}
 				a.servers[d.Conn] = append(a.servers[d.Conn], FuseServer{Task: a.ref(t), State: t.State,
-					Exiting: t.Exiting(), FD: d.FD, Dev: d.Dev, How: how})
+					Exiting: t.Exiting(), FD: d.FD, Dev: d.Dev, How: serverHow(d, how)})
+			} else if d.RawConn && d.Dev != 0 && t.IsLeader() {
+				unmatched++
 			}
 		}
+	}
+	if !typed && unmatched > 0 {
+		a.errs = append(a.errs, fmt.Sprintf("%d /dev/fuse file(s) whose fuse_dev's first word is no FUSE superblock's connection: not yet mounted, or fuse_dev.fc is not at offset 0 in this kernel (no FUSE types to tell)", unmatched))
 	}
 	// A server that is exiting has task->files = NULL while do_exit puts
 	// its files (kernel/exit.c exit_files): look for the files_struct
@@ -232,7 +263,7 @@ func (a *waitAnalysis) loadFuse() {
 			addConn(d.Conn)
 			if fc := a.connBy[d.Conn]; fc != nil && (len(a.servers[d.Conn]) == 0 || a.closingOnly(d.Conn)) {
 				a.servers[d.Conn] = append(a.servers[d.Conn], FuseServer{Task: a.ref(t), State: t.State, Exiting: true,
-					FD: d.FD, Dev: d.Dev, How: fmt.Sprintf("its files_struct %#x, being closed on exit (exiting), holds /dev/fuse fd %d", files, d.FD)})
+					FD: d.FD, Dev: d.Dev, How: serverHow(d, fmt.Sprintf("its files_struct %#x, being closed on exit (exiting), holds /dev/fuse fd %d", files, d.FD))})
 			}
 		}
 	}
@@ -515,16 +546,7 @@ func (a *waitAnalysis) fuseWait(t *Task, r *FuseReq) TaskWait {
 		}
 	}
 	w.Object = WaitObject{Type: "fuse_req", Addr: r.Addr, What: what, Fuse: ref}
-	servers := a.servers[r.Conn]
-	for i, s := range servers {
-		how := "FUSE server: " + s.How
-		// fs/fuse/dev.c fuse_dev_do_read: a server thread asleep there is
-		// waiting for new requests (bounded: the first threads only).
-		if st := a.byAddr[s.Task.Addr]; i < maxServerLook && st != nil && st.State == "S" && a.hasFrame(st, "fuse_dev_do_read") {
-			how += ", idle in fuse_dev_do_read (waiting for new requests)"
-		}
-		w.Holders = append(w.Holders, Holder{Task: s.Task, How: how, Certain: false})
-	}
+	w.Holders = a.fuseHolders(r.Conn)
 	if len(w.Holders) == 0 {
 		w.Note = "no task holds a /dev/fuse file of this connection: the server is gone"
 	}

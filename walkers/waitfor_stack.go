@@ -461,7 +461,12 @@ func (a *waitAnalysis) waitqWait(t *Task, sw stackWaiter, head uint64) (TaskWait
 	w.Note = "nobody owns a wait queue: whoever should wake it is unknown"
 	if a.hasFrame(t, "request_wait_answer") {
 		// fs/fuse/dev.c: the queue is a fuse_req's waitq; without the fuse
-		// module's types the request cannot be decoded.
+		// module's types the request cannot be decoded, but its connection
+		// and servers can be found (waitfor_fuse.go).
+		fw, cands, ok := a.fuseWaitTypesFree(t, qh)
+		if ok {
+			return fw, true
+		}
 		w.Kind = WaitFuseRequest
 		w.Object.Type = "fuse_req waitq"
 		w.Object.What = fmt.Sprintf("a FUSE request (request_wait_answer; wait queue %#x; not decodable: no FUSE types or connections)", qh)
@@ -469,6 +474,9 @@ func (a *waitAnalysis) waitqWait(t *Task, sw stackWaiter, head uint64) (TaskWait
 		if mounts, ids := a.taskFuseMounts(t); mounts != "" {
 			w.Note = "the FUSE server must answer the request; the task has files open on " + mounts + " (the connection is one of these)"
 			w.Object.FuseCandidates = ids
+		} else if len(cands) > 0 {
+			w.Note = fmt.Sprintf("the FUSE server must answer the request; its connection is one of %v", cands)
+			w.Object.FuseCandidates = cands
 		}
 	}
 	return w, true
