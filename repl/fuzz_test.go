@@ -3,6 +3,7 @@ package repl
 import (
 	"context"
 	"io"
+	"strings"
 	"testing"
 
 	"github.com/kwalk/kwalk/repl/internal/synth"
@@ -18,8 +19,8 @@ func FuzzExec(f *testing.F) {
 	}
 	k := synth.New()
 	f.Fuzz(func(t *testing.T, line string) {
-		if len(line) > 200 {
-			return
+		if len(line) > 200 || strings.HasPrefix(strings.TrimSpace(line), "!") {
+			return // "!" runs a shell command
 		}
 		for _, st := range mustStatements(line) {
 			if st.Pipe != "" || st.Redirect != "" {
