@@ -11,25 +11,14 @@ import (
 	"github.com/kwalk/kwalk/testdata"
 )
 
-// The shared real dump: Debian 6.1.0-50-cloud-amd64 (FUSE as a module).
-const btfSharedDumpPath = "/work/shared/vmcores/6.1-cloud/vmcore.kdump"
-
-// openBTFSharedDump opens the shared dump and its symbols, or skips.
+// openBTFSharedDump opens the shared dump (Debian 6.1.0-50-cloud-amd64,
+// FUSE as a module) and its symbols, or skips.
 func openBTFSharedDump(t testing.TB) (*kcore.Dump, SymbolTable) {
 	t.Helper()
-	if _, err := os.Stat(btfSharedDumpPath); err != nil {
-		t.Skipf("SKIP: real-dump test needs %s: %v", btfSharedDumpPath, err)
-	}
-	d, err := kcore.Open(btfSharedDumpPath, kcore.Options{})
-	if err != nil {
-		t.Fatalf("kcore.Open(%s): %v", btfSharedDumpPath, err)
-	}
-	if d.VMCoreInfo() == nil {
-		t.Fatalf("%s has no VMCOREINFO", btfSharedDumpPath)
-	}
+	d := openSharedDump(t)
 	syms, err := LoadKernelSymbols(d, d.VMCoreInfo(), SymbolOptions{})
 	if err != nil {
-		t.Fatalf("symbols of %s: %v", btfSharedDumpPath, err)
+		t.Fatalf("symbols of the shared dump: %v", err)
 	}
 	return d, syms
 }
@@ -175,13 +164,11 @@ func debugRoot() string {
 // BenchmarkBTFDumpFirstLookup measures opening the dump, loading symbols
 // and BTF from its memory, and the first struct task_struct.
 func BenchmarkBTFDumpFirstLookup(b *testing.B) {
-	if _, err := os.Stat(btfSharedDumpPath); err != nil {
-		b.Skipf("SKIP: needs %s", btfSharedDumpPath)
-	}
+	path := testdata.SharedDump(b).Path
 	var open, syms, load, lookup time.Duration
 	for i := 0; i < b.N; i++ {
 		t0 := time.Now()
-		d, err := kcore.Open(btfSharedDumpPath, kcore.Options{})
+		d, err := kcore.Open(path, kcore.Options{})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -15,20 +15,12 @@ import (
 // it — from vmlinux when FUSE is built in, from module BTF when it is a
 // module — while 5.10, which has no module BTF, says so in a warning.
 func TestBTFGeneratedDumps(t *testing.T) {
-	for _, gd := range generatedDumps(t) { // symtab_dumps_test.go: current and earlier generator versions
-		if gd.Guest.Name != testdata.GuestHangs {
+	for _, rd := range testdata.GeneratedDumps(t) { // current and earlier generator versions
+		if rd.Generated.Guest.Name != testdata.GuestHangs {
 			continue
 		}
-		t.Run(gd.ID(), func(t *testing.T) {
-			path := ""
-			for _, f := range []testdata.Format{testdata.FormatKdumpZlibFlat, testdata.FormatELF, testdata.FormatKdumpZlib} {
-				if path = gd.Path(f); path != "" {
-					break
-				}
-			}
-			if path == "" {
-				t.Skipf("SKIP: %s has no kdump-zlib-flat, ELF or kdump-zlib file", gd.ID())
-			}
+		path := rd.Path
+		t.Run(rd.Name, func(t *testing.T) {
 			d, err := kcore.Open(path, kcore.Options{})
 			if err != nil {
 				t.Fatalf("kcore.Open(%s): %v", path, err)

@@ -1,20 +1,14 @@
 package symbols
 
 import (
-	"bufio"
-	"os"
-	"path/filepath"
-	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/kwalk/kwalk/kcore"
+	"github.com/kwalk/kwalk/testdata"
+	"github.com/kwalk/kwalk/testdata/truth"
 )
-
-// The shared real dump: Debian 6.1 cloud kernel under QEMU.
-const sharedDumpDir = "/work/shared/vmcores/6.1-cloud"
 
 var (
 	sharedDumpOnce sync.Once
@@ -22,13 +16,11 @@ var (
 	sharedDumpErr  error
 )
 
-// openSharedDump opens the shared dump once per test binary, or skips.
+// openSharedDump opens the shared dump (testdata.SharedDump) once per test
+// binary, or skips.
 func openSharedDump(t testing.TB) *kcore.Dump {
 	t.Helper()
-	path := filepath.Join(sharedDumpDir, "vmcore.kdump")
-	if _, err := os.Stat(path); err != nil {
-		t.Skipf("SKIP: real-dump test needs %s: %v", path, err)
-	}
+	path := testdata.SharedDump(t).Path
 	sharedDumpOnce.Do(func() { sharedDump, sharedDumpErr = kcore.Open(path, kcore.Options{}) })
 	if sharedDumpErr != nil {
 		t.Fatalf("kcore.Open(%s): %v", path, sharedDumpErr)
@@ -39,51 +31,31 @@ func openSharedDump(t testing.TB) *kcore.Dump {
 	return sharedDump
 }
 
-// truthFrame is one "/proc/<pid>/stack" line the guest printed.
-type truthFrame struct {
-	name   string
-	off    uint64
-	size   uint64
-	module string
-}
-
-var frameRE = regexp.MustCompile(`^\s*stack \[<[0-9a-f]+>\] ([A-Za-z0-9_.$]+)\+0x([0-9a-f]+)/0x([0-9a-f]+)(?: \[([A-Za-z0-9_]+)\])?\s*$`)
-
-// truthFrames parses the stack lines between KWALK-TRUTH-BEGIN and -END of
-// the guest's console log, unique by (name, off).
-func truthFrames(t testing.TB) []truthFrame {
+// truthFrames returns the distinct frames (by function, offset and module)
+// of the guest's /proc stacks in rec.
+func truthFrames(t testing.TB, rec *truth.Record) []truth.Frame {
 	t.Helper()
-	path := filepath.Join(sharedDumpDir, "console.log")
-	f, err := os.Open(path)
-	if err != nil {
-		t.Skipf("SKIP: needs %s: %v", path, err)
-	}
-	defer f.Close()
-	var out []truthFrame
-	seen := map[string]bool{}
-	in := false
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := strings.TrimRight(sc.Text(), "\r")
-		switch {
-		case strings.Contains(line, "KWALK-TRUTH-BEGIN"):
-			in = true
-		case strings.Contains(line, "KWALK-TRUTH-END"):
-			in = false
+	var out []truth.Frame
+	seen := map[truth.Frame]bool{}
+	for _, task := range rec.Tasks {
+		for _, f := range task.Stack {
+			key := truth.Frame{Func: f.Func, Offset: f.Offset, Module: f.Module}
+			if !seen[key] {
+				seen[key] = true
+				out = append(out, f)
+			}
 		}
-		m := frameRE.FindStringSubmatch(line)
-		if !in || m == nil || seen[m[1]+m[2]] {
-			continue
-		}
-		seen[m[1]+m[2]] = true
-		off, _ := strconv.ParseUint(m[2], 16, 64)
-		size, _ := strconv.ParseUint(m[3], 16, 64)
-		out = append(out, truthFrame{name: m[1], off: off, size: size, module: m[4]})
 	}
 	if len(out) == 0 {
-		t.Fatalf("%s: no stack frames between KWALK-TRUTH-BEGIN and -END", path)
+		t.Fatal("the guest's record has no stack frames")
 	}
 	return out
+}
+
+// sharedTruthFrames is truthFrames of the shared dump's record.
+func sharedTruthFrames(t testing.TB) []truth.Frame {
+	t.Helper()
+	return truthFrames(t, testdata.SharedDump(t).Truth)
 }
 
 func TestKallsymsSharedDump(t *testing.T) {
@@ -152,26 +124,7 @@ func checkVmlinuxTable(t *testing.T, d *kcore.Dump, info *kcore.VMCoreInfo, tab 
 		t.Errorf("linux_banner %q does not mention %q", buf, rel)
 	}
 	// The guest's own /proc stacks: name+off/size of every vmlinux frame.
-	checked := 0
-	for _, f := range truthFrames(t) {
-		if f.module != "" {
-			continue
-		}
-		s, err := tab.Lookup(f.name)
-		if err != nil {
-			t.Errorf("truth frame %s: %v", f.name, err)
-			continue
-		}
-		got, off, ok := tab.LookupAddr(s.Addr + f.off)
-		if !ok || got.Name != f.name || off != f.off || got.Size != f.size {
-			t.Errorf("LookupAddr(%s+%#x) = %s+%#x/%#x ok=%v, guest printed %s+%#x/%#x", f.name, f.off, got.Name, off, got.Size, ok, f.name, f.off, f.size)
-		}
-		checked++
-	}
-	t.Logf("%d distinct vmlinux truth frames match", checked)
-	if checked == 0 {
-		t.Error("no vmlinux truth frames checked")
-	}
+	checkTruthFrames(t, tab, sharedTruthFrames(t), framesVmlinux)
 }
 
 func TestLoadKernelSymbolsSharedDump(t *testing.T) {

@@ -34,33 +34,19 @@ func TestModuleSymbolsSharedDump(t *testing.T) {
 		}
 	}
 	all := CombineTables(vm, mt)
-	checked := 0
-	for _, f := range truthFrames(t) {
-		if f.module == "" {
+	frames := sharedTruthFrames(t)
+	checkTruthFrames(t, all, frames, framesModules)
+	for _, f := range frames {
+		if !framesModules.has(f) {
 			continue
 		}
-		if _, ok := byName[f.module]; !ok {
-			t.Errorf("truth frame %s [%s]: module not loaded", f.name, f.module)
+		if _, ok := byName[f.Module]; !ok {
+			t.Errorf("truth frame %s [%s]: module not loaded", f.Func, f.Module)
 			continue
 		}
-		s, err := all.Lookup(f.name)
-		if err != nil {
-			t.Errorf("truth frame %s [%s]: %v", f.name, f.module, err)
-			continue
+		if s, err := all.Lookup(f.Func); err == nil && p.SymbolizeAddr(s.Addr+f.Offset) == "" {
+			t.Errorf("%s+%#x [%s]: empty symbolization", f.Func, f.Offset, f.Module)
 		}
-		got, off, ok := all.LookupAddr(s.Addr + f.off)
-		if !ok || got.Name != f.name || got.Module != f.module || off != f.off || got.Size != f.size {
-			t.Errorf("LookupAddr(%s+%#x) = %s+%#x/%#x [%s] ok=%v, guest printed %s+%#x/%#x [%s]",
-				f.name, f.off, got.Name, off, got.Size, got.Module, ok, f.name, f.off, f.size, f.module)
-		}
-		if p.SymbolizeAddr(s.Addr+f.off) == "" {
-			t.Error("empty symbolization")
-		}
-		checked++
-	}
-	t.Logf("%d distinct module truth frames match", checked)
-	if checked == 0 {
-		t.Error("no module truth frames checked")
 	}
 	// A vmlinux address still resolves through the combined table.
 	if s, _, ok := all.LookupAddr(vm.syms[len(vm.syms)/2].Addr); !ok || s.Module != "" {

@@ -2,10 +2,8 @@ package symbols
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 
@@ -20,17 +18,9 @@ import (
 // use the 5.10 layout), module symbols through BTF, all checked against the
 // guest's own /proc stacks.
 func TestSymbolsGeneratedDumps(t *testing.T) {
-	for _, gd := range generatedDumps(t) {
-		t.Run(gd.ID(), func(t *testing.T) {
-			path := ""
-			for _, f := range []testdata.Format{testdata.FormatKdumpZlibFlat, testdata.FormatELF, testdata.FormatKdumpZlib} {
-				if path = gd.Path(f); path != "" {
-					break
-				}
-			}
-			if path == "" {
-				t.Skipf("SKIP: %s has no kdump-zlib-flat or ELF file", gd.ID())
-			}
+	for _, rd := range testdata.GeneratedDumps(t) {
+		gd, path := rd.Generated, rd.Path
+		t.Run(rd.Name, func(t *testing.T) {
 			d, err := kcore.Open(path, kcore.Options{})
 			if err != nil {
 				t.Fatalf("kcore.Open(%s): %v", path, err)
@@ -79,7 +69,7 @@ func TestSymbolsGeneratedDumps(t *testing.T) {
 					all = CombineTables(st, mods)
 				}
 			}
-			checkTruthFrames(t, all, gd.Truth)
+			checkTruthFrames(t, all, truthFrames(t, gd.Truth), framesAll)
 			// The real System.map of the -dbg package, relocated by this
 			// dump's KASLR slide, agrees with kallsyms.
 			if ks, ok := st.(*SymTable); ok {
@@ -115,68 +105,44 @@ func TestSymbolsGeneratedDumps(t *testing.T) {
 	}
 }
 
-// checkTruthFrames resolves every distinct frame of the guest's record.
-func checkTruthFrames(t *testing.T, st SymbolTable, rec *truth.Record) {
+// frameSet says which of the guest's frames a table must resolve.
+type frameSet int
+
+const (
+	framesAll     frameSet = iota
+	framesVmlinux          // Module == ""
+	framesModules          // Module != ""
+)
+
+func (w frameSet) has(f truth.Frame) bool {
+	return w == framesAll || (w == framesVmlinux) == (f.Module == "")
+}
+
+// checkTruthFrames resolves the guest's frames (of the set which) by name,
+// and back from address to name, offset, size and module.
+func checkTruthFrames(t *testing.T, st SymbolTable, frames []truth.Frame, which frameSet) {
 	t.Helper()
-	seen := map[string]bool{}
 	checked := 0
-	for _, task := range rec.Tasks {
-		for _, f := range task.Stack {
-			key := fmt.Sprintf("%s+%#x [%s]", f.Func, f.Offset, f.Module)
-			if seen[key] {
-				continue
-			}
-			seen[key] = true
-			s, err := st.Lookup(f.Func)
-			if err != nil {
-				t.Errorf("truth frame %s [%s]: %v", f.Func, f.Module, err)
-				continue
-			}
-			got, off, ok := st.LookupAddr(s.Addr + f.Offset)
-			if !ok || got.Name != f.Func || got.Module != f.Module || off != f.Offset || got.Size != f.Size {
-				t.Errorf("LookupAddr(%s+%#x) = %s+%#x/%#x [%s] ok=%v; the guest printed %s+%#x/%#x [%s]",
-					f.Func, f.Offset, got.Name, off, got.Size, got.Module, ok, f.Func, f.Offset, f.Size, f.Module)
-			}
-			checked++
+	for _, f := range frames {
+		if !which.has(f) {
+			continue
 		}
+		s, err := st.Lookup(f.Func)
+		if err != nil {
+			t.Errorf("truth frame %s [%s]: %v", f.Func, f.Module, err)
+			continue
+		}
+		got, off, ok := st.LookupAddr(s.Addr + f.Offset)
+		if !ok || got.Name != f.Func || got.Module != f.Module || off != f.Offset || got.Size != f.Size {
+			t.Errorf("LookupAddr(%s+%#x) = %s+%#x/%#x [%s] ok=%v; the guest printed %s+%#x/%#x [%s]",
+				f.Func, f.Offset, got.Name, off, got.Size, got.Module, ok, f.Func, f.Offset, f.Size, f.Module)
+		}
+		checked++
 	}
 	t.Logf("%d distinct truth frames checked", checked)
 	if checked == 0 {
-		t.Error("the record has no stack frames")
+		t.Error("no truth frames checked")
 	}
-}
-
-// generatedDumps returns the generated dumps of the current generator and,
-// for guests it has none of, the newest dump an earlier generator version
-// left in the cache (still a real dump with its guest's record). It skips
-// (through testdata.Require) when there are none at all.
-func generatedDumps(t *testing.T) []*testdata.Dump {
-	t.Helper()
-	found, _ := testdata.Dumps()
-	have := make(map[string]bool)
-	for _, d := range found {
-		have[d.ID()] = true
-	}
-	manifests, _ := filepath.Glob(filepath.Join(testdata.CacheDir(), "dumps", "*", "*", "manifest.json"))
-	mtime := func(p string) int64 {
-		if st, err := os.Stat(p); err == nil {
-			return st.ModTime().UnixNano()
-		}
-		return 0
-	}
-	sort.Slice(manifests, func(i, j int) bool { return mtime(manifests[i]) > mtime(manifests[j]) })
-	for _, m := range manifests {
-		d, err := testdata.LoadDir(filepath.Dir(m))
-		if err != nil || have[d.ID()] {
-			continue
-		}
-		have[d.ID()] = true
-		found = append(found, d)
-	}
-	if len(found) == 0 {
-		return testdata.Require(t, testdata.Filter{})
-	}
-	return found
 }
 
 // debugRoots lists where gd's kernel -dbg package may be unpacked.

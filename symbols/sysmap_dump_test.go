@@ -106,18 +106,18 @@ func compareWithKallsyms(t *testing.T, ks, other *SymTable) {
 func checkTruthNames(t *testing.T, st *SymTable) {
 	t.Helper()
 	n := 0
-	for _, f := range truthFrames(t) {
-		if f.module != "" {
+	for _, f := range sharedTruthFrames(t) {
+		if !framesVmlinux.has(f) {
 			continue
 		}
-		s, err := st.Lookup(f.name)
+		s, err := st.Lookup(f.Func)
 		if err != nil {
-			t.Errorf("truth frame %s: %v", f.name, err)
+			t.Errorf("truth frame %s: %v", f.Func, err)
 			continue
 		}
-		got, off, ok := st.LookupAddr(s.Addr + f.off)
-		if !ok || got.Name != f.name || off != f.off {
-			t.Errorf("LookupAddr(%s+%#x) = %s+%#x ok=%v", f.name, f.off, got.Name, off, ok)
+		got, off, ok := st.LookupAddr(s.Addr + f.Offset)
+		if !ok || got.Name != f.Func || off != f.Offset {
+			t.Errorf("LookupAddr(%s+%#x) = %s+%#x ok=%v", f.Func, f.Offset, got.Name, off, ok)
 		}
 		n++
 	}
