@@ -14,13 +14,16 @@ func registerSet(r *Registry) {
 	r.Add(&Command{
 		Name:    "set",
 		Summary: "show or set the current task context",
-		Usage:   "set [PID|TASK-ADDR]",
+		Usage:   "set [PID|TASK-ADDR | -c CPU]",
 		Help: `Without an argument, shows the current context: the task that per-task
 commands (bt, files, task...) use when given none. With a pid or a task
-address (hex task_struct address), makes that task current.
+address (hex task_struct address), makes that task current; with -c CPU,
+the task running on that CPU (its runqueue's curr). At startup the
+context is the task running on the first busy CPU (else CPU 0's idle task).
 
 JSON: {"pid","comm","task","cpu","state"} of the current task.`,
-		Examples: []string{"set", "set 1", "set ffff888003a1c000"},
+		Flags:    []Flag{{Name: "c", Arg: "CPU", Help: "the task running on CPU"}},
+		Examples: []string{"set", "set 1", "set ffff888003a1c000", "set -c 1"},
 		Complete: func(c *Completion) []string { return c.Pids() },
 		Run:      runSet,
 	})
@@ -67,6 +70,18 @@ func stateLong(s string) string {
 func runSet(c *Call) (Result, error) {
 	if err := c.NeedArgs(0, 1); err != nil {
 		return nil, err
+	}
+	if c.IsSet("c") {
+		cpu, err := c.Int("c")
+		if err != nil || len(c.Args) != 0 {
+			return nil, UsageErrorf("usage: set -c CPU")
+		}
+		t, err := runningTask(c.Prog, int(cpu))
+		if err != nil {
+			return nil, err
+		}
+		c.Session.Task = t
+		return taskContext(taskInfo(t)), nil
 	}
 	if len(c.Args) == 1 {
 		ti, err := findTask(c.Ctx, c.Session, c.Args[0])

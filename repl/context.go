@@ -60,3 +60,16 @@ func (s *Session) SetDefaultTask(ctx context.Context) (TaskInfo, error) {
 	s.Task = first
 	return taskInfo(first), nil
 }
+
+// runningTask is the task CPU cpu was running: per-CPU runqueues.curr.
+func runningTask(p *symbols.Program, cpu int) (symbols.Object, error) {
+	rq, err := p.PerCPUVariable("runqueues", cpu)
+	if err != nil {
+		return symbols.Object{}, fmt.Errorf("cpu %d: %w", cpu, err)
+	}
+	cur, err := rq.Member("curr")
+	if err != nil {
+		return symbols.Object{}, err
+	}
+	return cur.Deref()
+}

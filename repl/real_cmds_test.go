@@ -42,6 +42,7 @@ func TestRealDumpCommands(t *testing.T) {
 		{"p init_uts_ns.name.machine", []string{`"x86_64"`}},
 		{"p runqueues", []string{"PER-CPU DATA TYPE:", "struct rq runqueues;", "[0]: ", "[1]: "}},
 		{"p runqueues:1.cpu", []string{"runqueues:1.cpu = 1"}},
+		{"set -c 1", []string{"CPU: 1", "STATE: TASK_RUNNING"}},
 		{"whatis init_task", []string{"struct task_struct init_task;"}},
 		{"struct -o list_head", []string{"[0x8] struct list_head *prev;"}},
 		{"sym -q __schedule", []string{"(t) __schedule"}},
