@@ -114,10 +114,11 @@ func (h HelpList) WriteText(w io.Writer) error {
 		return err
 	}
 	_, err := fmt.Fprint(w, `
-"help COMMAND" describes a command and its flags. Any command takes --json.
-Output: "CMD | shell command", "CMD > file", "CMD >> file"; ";" separates
-commands; "!cmd" runs a shell command. TAB completes commands, symbols, types, members (struct
-task_struct.se.<TAB>), pids. Ctrl-C interrupts a command, Ctrl-D leaves.
+"help COMMAND" describes a command and its flags; any command takes --json.
+";" separates commands; "CMD | shell command", "CMD > file" and
+"CMD >> file" direct the output; "!cmd" runs a shell command.
+TAB completes commands, symbols, types, members ("struct task_struct.se.")
+and pids. Ctrl-C interrupts a command, Ctrl-D leaves.
 `)
 	return err
 }

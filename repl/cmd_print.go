@@ -11,7 +11,7 @@ func registerPrint(r *Registry) {
 	r.Add(&Command{
 		Name:    "p",
 		Aliases: []string{"print"},
-		Summary: "print a global variable or a member path of one",
+		Summary: "print an expression: a global, its members, casts of addresses, per-CPU copies",
 		Usage:   "p [-x] EXPRESSION",
 		Help: `Prints a global variable's value: integers in decimal (-x: hex), structs
 member by member, char arrays as strings, pointers in hex with their
