@@ -27,8 +27,9 @@ type Session struct {
 	JSON bool
 	// Stdout and Stderr receive output and diagnostics.
 	Stdout, Stderr io.Writer
-	// Interactive enables paging and progress lines (only when the
-	// corresponding file is a terminal).
+	// Interactive enables paging (only when stdout is a terminal). Progress
+	// lines are shown whenever stderr is a terminal.
+
 	Interactive bool
 	// Pager is the pager command for long interactive output; "" disables
 	// paging. NewSession sets "less -FRX" when less is installed.
@@ -259,7 +260,7 @@ func (s *Session) call(c *Call, out io.Writer) int {
 		s.reportErrorJSON(out, c.Name, errors.New("no kernel opened (give a vmcore, or run as root for /proc/kcore)"), c.JSON)
 		return ExitNoInput
 	}
-	c.prog = newProgress(s.Stderr, s.Interactive)
+	c.prog = newProgress(s.Stderr, true) // on a terminal only, batch too
 	res, err := runSafely(c)
 	c.prog.finish()
 	if err != nil {
