@@ -29,7 +29,6 @@ type Session struct {
 	Stdout, Stderr io.Writer
 	// Interactive enables paging (only when stdout is a terminal). Progress
 	// lines are shown whenever stderr is a terminal.
-
 	Interactive bool
 	// Pager is the pager command for long interactive output; "" disables
 	// paging. NewSession sets "less -FRX" when less is installed.
