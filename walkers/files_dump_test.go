@@ -3,18 +3,20 @@ package walkers
 import (
 	"strings"
 	"testing"
+
+	"github.com/kwalk/kwalk/testdata"
 )
 
 func TestFilesMatchGuestRecord(t *testing.T) {
-	for _, d := range realDumps(t) {
-		t.Run(d.name, func(t *testing.T) {
-			p := d.open(t)
+	for _, d := range testdata.RealDumps(t) {
+		t.Run(d.Name, func(t *testing.T) {
+			p := openReal(t, d)
 			checked, fds := 0, 0
-			for _, want := range d.truth.Tasks {
+			for _, want := range d.Truth.Tasks {
 				if !want.IsLeader() || len(want.FDs) == 0 {
 					continue
 				}
-				if want.TID == recorderPID(d.truth) {
+				if want.TID == recorderPID(d.Truth) {
 					// The recorder goes on (closing files, exiting) after
 					// printing the record.
 					continue

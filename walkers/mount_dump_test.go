@@ -1,11 +1,15 @@
 package walkers
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/kwalk/kwalk/testdata"
+)
 
 func TestMountsMatchGuestRecord(t *testing.T) {
-	for _, d := range realDumps(t) {
-		t.Run(d.name, func(t *testing.T) {
-			p := d.open(t)
+	for _, d := range testdata.RealDumps(t) {
+		t.Run(d.Name, func(t *testing.T) {
+			p := openReal(t, d)
 			ms, err := Mounts(p)
 			if err != nil {
 				t.Fatalf("Mounts: %v", err)
@@ -17,7 +21,7 @@ func TestMountsMatchGuestRecord(t *testing.T) {
 					t.Errorf("mount %d: %v", m.ID, m.Errors)
 				}
 			}
-			for _, w := range d.truth.Mounts {
+			for _, w := range d.Truth.Mounts {
 				m, ok := byID[w.ID]
 				if !ok {
 					t.Errorf("mount %d (%s) not found", w.ID, w.MountPoint)
@@ -32,18 +36,18 @@ func TestMountsMatchGuestRecord(t *testing.T) {
 				}
 			}
 			maxID := 0
-			for _, w := range d.truth.Mounts {
+			for _, w := range d.Truth.Mounts {
 				if w.ID > maxID {
 					maxID = w.ID
 				}
 			}
 			for _, m := range ms {
 				found := false
-				for _, w := range d.truth.Mounts {
+				for _, w := range d.Truth.Mounts {
 					found = found || w.ID == m.ID
 				}
 				isParent := false
-				for _, w := range d.truth.Mounts {
+				for _, w := range d.Truth.Mounts {
 					isParent = isParent || (w.ParentID == m.ID && w.ID != m.ID)
 				}
 				switch {

@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/kwalk/kwalk/testdata"
 )
 
 // consoleKernelLines returns the kernel messages the guest's console shows
@@ -34,9 +36,9 @@ func consoleKernelLines(t *testing.T, path string) []string {
 }
 
 func TestLogMatchesConsole(t *testing.T) {
-	for _, d := range realDumps(t) {
-		t.Run(d.name, func(t *testing.T) {
-			p := d.open(t)
+	for _, d := range testdata.RealDumps(t) {
+		t.Run(d.Name, func(t *testing.T) {
+			p := openReal(t, d)
 			recs, err := Log(p)
 			if err != nil {
 				t.Errorf("Log: %v", err)
@@ -63,7 +65,7 @@ func TestLogMatchesConsole(t *testing.T) {
 					t.Errorf("first record %q is not the banner of %s", recs[0].Text, rel)
 				}
 			}
-			con := consoleKernelLines(t, d.console)
+			con := consoleKernelLines(t, d.Console)
 			missing := 0
 			for _, c := range con {
 				if !lines[c] {

@@ -3,125 +3,30 @@ package walkers
 import (
 	"fmt"
 	"math/rand"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 
-	"github.com/kwalk/kwalk"
-	"github.com/kwalk/kwalk/kcore"
 	"github.com/kwalk/kwalk/symbols"
 	"github.com/kwalk/kwalk/testdata"
 	"github.com/kwalk/kwalk/testdata/truth"
 )
 
-// stackDumpSpec is one real dump the stack tests run on: the shared 6.1
-// dump and every dump the generator (testdata/) has made.
-type stackDumpSpec struct {
-	name    string // "6.1-cloud", "5.10/hangs"
-	core    string
-	console string
-	record  *truth.Record // nil: parse console
-}
-
-const stackSharedDump = "/work/shared/vmcores/6.1-cloud"
-
-// stackDumps lists the real dumps present, skipping the test (naming what
-// is missing) when there are none.
-func stackDumps(t testing.TB) []stackDumpSpec {
-	t.Helper()
-	var out []stackDumpSpec
-	if _, err := os.Stat(filepath.Join(stackSharedDump, "vmcore.kdump")); err == nil {
-		out = append(out, stackDumpSpec{name: "6.1-cloud", core: filepath.Join(stackSharedDump, "vmcore.kdump"),
-			console: filepath.Join(stackSharedDump, "console.log")})
-	} else {
-		t.Logf("no shared dump: %v", err)
-	}
-	found, missing := testdata.Dumps()
-	for _, d := range found {
-		core := d.Path(testdata.FormatKdumpZlib)
-		if core == "" {
-			core = d.Path(testdata.FormatELF)
-		}
-		if core == "" || d.Truth == nil {
-			continue
-		}
-		out = append(out, stackDumpSpec{name: d.ID(), core: core, record: d.Truth})
-	}
-	for _, m := range missing {
-		t.Logf("generated dump %s/%s missing (%s)", m.Guest.Kernel, m.Guest.Name, testdata.GenerateCommand)
-	}
-	if len(out) == 0 {
-		t.Skipf("SKIP: no real dump: neither %s nor generated dumps under %s", stackSharedDump, testdata.CacheDir())
-	}
-	return out
-}
-
+// dumpFixture is a real dump's program with its record indexed for the
+// stack tests.
 type dumpFixture struct {
 	name  string
 	prog  *symbols.Program
 	truth map[int]*truthTask
 	// staged are the pids the record names as roles of the staged hangs.
 	staged map[int]bool
-	err    error
 }
 
-var (
-	stackDumpMu    sync.Mutex
-	stackDumpCache = map[string]*dumpFixture{}
-)
-
-// openStackDump opens a dump once per test binary: through kwalk.Open, or
-// when that fails, from kcore, kallsyms and BTF of the dump's own memory.
-func openStackDump(t testing.TB, spec stackDumpSpec) *dumpFixture {
+// openStackDump opens d (openReal) and indexes its record.
+func openStackDump(t testing.TB, d testdata.RealDump) *dumpFixture {
 	t.Helper()
-	stackDumpMu.Lock()
-	defer stackDumpMu.Unlock()
-	if f, ok := stackDumpCache[spec.core]; ok {
-		if f.err != nil {
-			t.Fatal(f.err)
-		}
-		return f
-	}
-	f := &dumpFixture{name: spec.name}
-	stackDumpCache[spec.core] = f
-	fail := func(err error) {
-		f.err = fmt.Errorf("%s: %w", spec.name, err)
-		t.Fatal(f.err)
-	}
-	if p, err := kwalk.Open(spec.core, kwalk.Options{}); err == nil {
-		f.prog = p
-	} else {
-		t.Logf("kwalk.Open(%s): %v; assembling the program by hand", spec.core, err)
-		d, err := kcore.Open(spec.core, kcore.Options{})
-		if err != nil {
-			fail(err)
-		}
-		syms, err := symbols.LoadKernelSymbols(d, d.VMCoreInfo(), symbols.SymbolOptions{})
-		if err != nil {
-			fail(err)
-		}
-		types, err := symbols.LoadBTFFromMemory(d, syms)
-		if err != nil {
-			fail(err)
-		}
-		f.prog = symbols.NewProgram(d, syms, types)
-		if err := symbols.AttachModuleSymbols(f.prog); err != nil {
-			t.Logf("module symbols: %v (module frames are checked by address only)", err)
-		}
-	}
-	rec := spec.record
-	if rec == nil {
-		var err error
-		if rec, err = truth.ParseFile(spec.console); err != nil {
-			fail(err)
-		}
-	}
-	f.truth = truthTasks(rec)
-	f.staged = map[int]bool{}
-	for _, pid := range rec.Roles {
+	f := &dumpFixture{name: d.Name, prog: openReal(t, d), truth: truthTasks(d.Truth), staged: map[int]bool{}}
+	for _, pid := range d.Truth.Roles {
 		f.staged[pid] = true
 	}
 	return f
@@ -172,8 +77,8 @@ func isSubsequence(got []Frame, want []truthFrame) (bool, int) {
 }
 
 func TestStackDumpMatchesProcStack(t *testing.T) {
-	for _, spec := range stackDumps(t) {
-		t.Run(spec.name, func(t *testing.T) {
+	for _, spec := range testdata.RealDumps(t) {
+		t.Run(spec.Name, func(t *testing.T) {
 			f := openStackDump(t, spec)
 			u, err := UnwinderFor(f.prog)
 			if err != nil {
@@ -264,8 +169,8 @@ func TestStackDumpMatchesProcStack(t *testing.T) {
 // checks fd arguments against the guest's own fd links, and that the staged
 // rm and truncate are in unlink/ftruncate on /mnt/w.
 func TestSyscallDumpMatchesRecord(t *testing.T) {
-	for _, spec := range stackDumps(t) {
-		t.Run(spec.name, func(t *testing.T) { testSyscallDump(t, openStackDump(t, spec)) })
+	for _, spec := range testdata.RealDumps(t) {
+		t.Run(spec.Name, func(t *testing.T) { testSyscallDump(t, openStackDump(t, spec)) })
 	}
 }
 
@@ -333,8 +238,8 @@ func testSyscallDump(t *testing.T, f *dumpFixture) {
 // BenchmarkStackAllTasks unwinds every task of each dump (the unwinder's
 // tables are built once, outside the loop).
 func BenchmarkStackAllTasks(b *testing.B) {
-	for _, spec := range stackDumps(b) {
-		b.Run(spec.name, func(b *testing.B) {
+	for _, spec := range testdata.RealDumps(b) {
+		b.Run(spec.Name, func(b *testing.B) {
 			f := openStackDump(b, spec)
 			tasks, err := Tasks(f.prog)
 			if err != nil {
@@ -362,7 +267,7 @@ func BenchmarkStackAllTasks(b *testing.B) {
 // (ORC tables and type layouts found again, table pages read again; the
 // image's own page cache stays warm).
 func BenchmarkStackAllTasksCold(b *testing.B) {
-	f := openStackDump(b, stackDumps(b)[0])
+	f := openStackDump(b, testdata.RealDumps(b)[0])
 	tasks, err := Tasks(f.prog)
 	if err != nil {
 		b.Fatal(err)
@@ -381,7 +286,7 @@ func BenchmarkStackAllTasksCold(b *testing.B) {
 // TestORCLookupTableAgreesWithSearch checks the orc_lookup fast path
 // against a plain binary search over the whole vmlinux table.
 func TestORCLookupTableAgreesWithSearch(t *testing.T) {
-	f := openStackDump(t, stackDumps(t)[0])
+	f := openStackDump(t, testdata.RealDumps(t)[0])
 	u, err := UnwinderFor(f.prog)
 	if err != nil || u.orc == nil {
 		t.Fatalf("no ORC: %v %v", err, u.orcErr)

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/kwalk/kwalk/symbols"
+	"github.com/kwalk/kwalk/testdata"
 )
 
 // checkWordsAgainstTrace: every frame's return-address slot holds its IP,
@@ -56,7 +57,7 @@ func TestStackWordsSynthetic(t *testing.T) {
 }
 
 func TestStackWordsDump(t *testing.T) {
-	spec := stackDumps(t)[0]
+	spec := testdata.RealDumps(t)[0]
 	f := openStackDump(t, spec)
 	tasks, err := Tasks(f.prog)
 	if err != nil {
@@ -71,5 +72,5 @@ func TestStackWordsDump(t *testing.T) {
 		checkWordsAgainstTrace(t, f.prog, task.Obj, tr)
 		n++
 	}
-	t.Logf("%s: %d stacks read whole and checked against their traces", spec.name, n)
+	t.Logf("%s: %d stacks read whole and checked against their traces", spec.Name, n)
 }

@@ -3,17 +3,20 @@ package walkers
 import (
 	"strings"
 	"testing"
+
+	"github.com/kwalk/kwalk/testdata"
 )
 
 // BenchmarkTasksRealDump lists every task of the largest real dump.
 func BenchmarkTasksRealDump(b *testing.B) {
-	var best *realDump
-	for _, d := range realDumpsForBench(b) {
-		if best == nil || len(d.truth.Tasks) > len(best.truth.Tasks) {
+	ds := testdata.RealDumps(b)
+	best := ds[0]
+	for _, d := range ds {
+		if len(d.Truth.Tasks) > len(best.Truth.Tasks) {
 			best = d
 		}
 	}
-	p := best.openB(b)
+	p := openReal(b, best)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		ts, err := Tasks(p)
@@ -25,18 +28,18 @@ func BenchmarkTasksRealDump(b *testing.B) {
 
 // BenchmarkTaskByPID looks every recorded thread up by pid.
 func BenchmarkTaskByPID(b *testing.B) {
-	ds := realDumpsForBench(b)
+	ds := testdata.RealDumps(b)
 	d := ds[0]
 	for _, x := range ds {
-		if strings.Contains(x.name, "scale") {
+		if strings.Contains(x.Name, "scale") {
 			d = x
 		}
 	}
-	p := d.openB(b)
+	p := openReal(b, d)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		w := d.truth.Tasks[i%len(d.truth.Tasks)]
-		if _, err := TaskByPID(p, w.TID); err != nil && w.PID != recorderPID(d.truth) {
+		w := d.Truth.Tasks[i%len(d.Truth.Tasks)]
+		if _, err := TaskByPID(p, w.TID); err != nil && w.PID != recorderPID(d.Truth) {
 			b.Fatal(err)
 		}
 	}
@@ -44,7 +47,7 @@ func BenchmarkTaskByPID(b *testing.B) {
 
 // BenchmarkLogRealDump decodes the whole kernel log of the shared dump.
 func BenchmarkLogRealDump(b *testing.B) {
-	p := realDumpsForBench(b)[0].openB(b)
+	p := openReal(b, testdata.RealDumps(b)[0])
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		if _, err := Log(p); err != nil {
@@ -55,7 +58,7 @@ func BenchmarkLogRealDump(b *testing.B) {
 
 // BenchmarkFilesRealDump reads every task's fd table and paths.
 func BenchmarkFilesRealDump(b *testing.B) {
-	p := realDumpsForBench(b)[0].openB(b)
+	p := openReal(b, testdata.RealDumps(b)[0])
 	ts, err := Tasks(p)
 	if err != nil {
 		b.Fatal(err)

@@ -1,137 +1,14 @@
 package walkers
 
 import (
-	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 
-	"github.com/kwalk/kwalk/kcore"
-	"github.com/kwalk/kwalk/symbols"
 	"github.com/kwalk/kwalk/testdata"
 	"github.com/kwalk/kwalk/testdata/truth"
 )
-
-// sharedDumpDir is the hand-made dump every machine of the project has.
-const sharedDumpDir = "/work/shared/vmcores/6.1-cloud"
-
-// realDump is one real dump with the guest's record.
-type realDump struct {
-	name  string
-	core  string
-	truth *truth.Record
-	// console is the console log (for the kernel log test).
-	console string
-
-	once sync.Once
-	prog *symbols.Program
-	err  error
-}
-
-var (
-	realDumpsOnce sync.Once
-	realDumpsList []*realDump
-)
-
-// realDumps lists the dumps to test on: the shared 6.1 dump and every
-// generated dump in the cache. It skips the test, naming what is missing,
-// when there are none.
-func realDumps(t *testing.T) []*realDump {
-	t.Helper()
-	return realDumpsForBench(t)
-}
-
-func realDumpsForBench(t testing.TB) []*realDump {
-	t.Helper()
-	realDumpsOnce.Do(func() {
-		core := filepath.Join(sharedDumpDir, "vmcore.kdump")
-		if _, err := os.Stat(core); err == nil {
-			con := filepath.Join(sharedDumpDir, "console.log")
-			if rec, err := truth.ParseFile(con); err == nil {
-				realDumpsList = append(realDumpsList, &realDump{name: "shared-6.1", core: core, truth: rec, console: con})
-			}
-		}
-		found, _ := testdata.Dumps()
-		// Dumps made by an earlier generator version are still real dumps
-		// with their record: use the newest of each guest not found above.
-		have := make(map[string]bool)
-		for _, d := range found {
-			have[d.ID()] = true
-		}
-		manifests, _ := filepath.Glob(filepath.Join(testdata.CacheDir(), "dumps", "*", "*", "manifest.json"))
-		sort.Slice(manifests, func(i, j int) bool { return modTime(manifests[i]) > modTime(manifests[j]) })
-		for _, m := range manifests {
-			d, err := testdata.LoadDir(filepath.Dir(m))
-			if err != nil || have[d.ID()] {
-				continue
-			}
-			have[d.ID()] = true
-			found = append(found, d)
-		}
-		for _, d := range found {
-			// KWALK_DUMP_FORMAT picks another of the dump's formats
-			// (elf, makedumpfile-zlib-d31, ...).
-			format := testdata.FormatKdumpZlibFlat
-			if f := os.Getenv("KWALK_DUMP_FORMAT"); f != "" {
-				format = testdata.Format(f)
-			}
-			path := d.Path(format)
-			if path == "" {
-				for _, f := range d.Formats() {
-					path = d.Path(f)
-					break
-				}
-			}
-			if path == "" || d.Truth == nil {
-				continue
-			}
-			realDumpsList = append(realDumpsList, &realDump{name: d.ID(), core: path, truth: d.Truth, console: filepath.Join(d.Dir, d.Console)})
-		}
-	})
-	if len(realDumpsList) == 0 {
-		t.Skipf("SKIP: no real dump: neither %s/vmcore.kdump nor generated dumps in %s (make them with %q)", sharedDumpDir, testdata.CacheDir(), testdata.GenerateCommand)
-	}
-	return realDumpsList
-}
-
-// open loads the dump's program once.
-func (d *realDump) open(t *testing.T) *symbols.Program {
-	t.Helper()
-	return d.openB(t)
-}
-
-func (d *realDump) openB(t testing.TB) *symbols.Program {
-	t.Helper()
-	d.once.Do(func() {
-		dump, err := kcore.Open(d.core, kcore.Options{})
-		if err != nil {
-			d.err = err
-			return
-		}
-		syms, err := symbols.LoadKernelSymbols(dump, dump.VMCoreInfo(), symbols.SymbolOptions{})
-		if err != nil {
-			d.err = err
-			return
-		}
-		types, err := symbols.LoadBTFFromMemory(dump, syms)
-		if err != nil {
-			d.err = err
-			return
-		}
-		d.prog = symbols.NewProgram(dump, syms, types)
-		// Module symbols (fuse_dev_operations lives in fuse.ko).
-		if err := symbols.AttachModuleSymbols(d.prog); err != nil {
-			d.prog.Warnings = append(d.prog.Warnings, err.Error())
-		}
-	})
-	if d.err != nil {
-		t.Fatalf("%s: open %s: %v", d.name, d.core, d.err)
-	}
-	return d.prog
-}
 
 // recorderTask reports whether a task missing from the record (or
 // differing from it) may be explained by the recording itself: it started
@@ -169,9 +46,9 @@ func itoa(n int) string {
 }
 
 func TestTasksMatchGuestRecord(t *testing.T) {
-	for _, d := range realDumps(t) {
-		t.Run(d.name, func(t *testing.T) {
-			p := d.open(t)
+	for _, d := range testdata.RealDumps(t) {
+		t.Run(d.Name, func(t *testing.T) {
+			p := openReal(t, d)
 			ts, err := Tasks(p)
 			if err != nil {
 				t.Errorf("Tasks: %v", err)
@@ -195,9 +72,9 @@ func TestTasksMatchGuestRecord(t *testing.T) {
 				t.Errorf("%d idle tasks, %d CPUs (%v)", idle, n, err)
 			}
 			matched, stateDiff := 0, 0
-			for _, want := range d.truth.Tasks {
+			for _, want := range d.Truth.Tasks {
 				got, ok := byTID[want.TID]
-				if want.PID == recorderPID(d.truth) {
+				if want.PID == recorderPID(d.Truth) {
 					// The recorder may exit or change after printing.
 					if !ok {
 						t.Logf("tid %d (%s, recorder) gone", want.TID, want.Comm)
@@ -250,25 +127,25 @@ func TestTasksMatchGuestRecord(t *testing.T) {
 			}
 			var extra []int
 			for tid := range byTID {
-				if d.truth.Task(tid) == nil {
+				if d.Truth.Task(tid) == nil {
 					extra = append(extra, tid)
 				}
 			}
 			sort.Ints(extra)
 			for _, tid := range extra {
-				if !recorderTask(d.truth, tid) {
+				if !recorderTask(d.Truth, tid) {
 					t.Errorf("tid %d (%s) is in the dump but not in the record", tid, byTID[tid].Comm)
 				} else {
 					t.Logf("tid %d (%s): not in the record (started after it)", tid, byTID[tid].Comm)
 				}
 			}
-			if stateDiff > len(d.truth.Tasks)/10 {
-				t.Errorf("%d of %d tasks changed state", stateDiff, len(d.truth.Tasks))
+			if stateDiff > len(d.Truth.Tasks)/10 {
+				t.Errorf("%d of %d tasks changed state", stateDiff, len(d.Truth.Tasks))
 			}
-			t.Logf("%d tasks (%d idle), %d of %d recorded threads matched", len(ts), idle, matched, len(d.truth.Tasks))
+			t.Logf("%d tasks (%d idle), %d of %d recorded threads matched", len(ts), idle, matched, len(d.Truth.Tasks))
 
 			// TaskByPID agrees with the list.
-			for _, want := range d.truth.Tasks {
+			for _, want := range d.Truth.Tasks {
 				if _, ok := byTID[want.TID]; !ok {
 					continue
 				}
@@ -281,18 +158,10 @@ func TestTasksMatchGuestRecord(t *testing.T) {
 	}
 }
 
-func modTime(path string) int64 {
-	st, err := os.Stat(path)
-	if err != nil {
-		return 0
-	}
-	return st.ModTime().UnixNano()
-}
-
 func TestTaskMemoryRealDump(t *testing.T) {
-	for _, d := range realDumps(t) {
-		t.Run(d.name, func(t *testing.T) {
-			p := d.open(t)
+	for _, d := range testdata.RealDumps(t) {
+		t.Run(d.Name, func(t *testing.T) {
+			p := openReal(t, d)
 			total, err := TotalRAMPages(p)
 			if err != nil || total == 0 {
 				t.Fatalf("TotalRAMPages = %d, %v", total, err)
@@ -334,9 +203,9 @@ func TestTaskMemoryRealDump(t *testing.T) {
 // against the runqueues: each CPU's rq->curr is on that CPU, and no task
 // last ran after its CPU's clock.
 func TestRunqueueCurrRealDump(t *testing.T) {
-	for _, d := range realDumps(t) {
-		t.Run(d.name, func(t *testing.T) {
-			p := d.open(t)
+	for _, d := range testdata.RealDumps(t) {
+		t.Run(d.Name, func(t *testing.T) {
+			p := openReal(t, d)
 			ts, _ := Tasks(p)
 			byAddr := map[uint64]Task{}
 			for _, tk := range ts {
