@@ -42,8 +42,9 @@ type invocation struct {
 //	kwalk [FLAGS] run SCRIPT.go [VMCORE] [ARGS...]
 //
 // The first argument is a command when it names one and is not an existing
-// file; the argument after a command is the dump when it exists. Long kwalk
-// flags (--vmlinux ...) are also accepted after a command.
+// file; after a command, the first non-flag argument is the dump when it
+// names an existing file. Long kwalk flags (--vmlinux ...) are also
+// accepted after a command.
 func parseCommandLine(args []string, isCommand func(string) bool, exists func(string) bool) (invocation, error) {
 	var inv invocation
 	var pos []string
@@ -152,13 +153,22 @@ func parseCommandLine(args []string, isCommand func(string) bool, exists func(st
 			inv.vmlinux = pos[1]
 		}
 	case modeBatch:
+		// The dump is the first argument after the command, flags skipped,
+		// that names an existing file ("kwalk ps vmcore -m", "kwalk
+		// deadlock --json vmcore"); none: the live kernel.
 		inv.words = []string{pos[0]}
 		rest := pos[1:]
-		if len(rest) > 0 && exists(rest[0]) {
-			inv.dump = rest[0]
-			rest = rest[1:]
-		} else if len(rest) > 0 && looksLikePath(rest[0]) {
-			return inv, fmt.Errorf("%s: no such dump file", rest[0])
+		for i, a := range rest {
+			if strings.HasPrefix(a, "-") {
+				continue
+			}
+			if exists(a) {
+				inv.dump = a
+				rest = append(rest[:i:i], rest[i+1:]...)
+			} else if looksLikePath(a) {
+				return inv, fmt.Errorf("%s: no such dump file", a)
+			}
+			break
 		}
 		inv.words = append(inv.words, rest...)
 	case modeScript:

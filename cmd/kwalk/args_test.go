@@ -45,6 +45,8 @@ func TestParseCommandLine(t *testing.T) {
 		{"unknown flag", []string{"--frobnicate"}, invocation{}, true},
 		{"missing value", []string{"--vmlinux"}, invocation{}, true},
 		{"vmlinux twice", []string{"--vmlinux", "a", "vmcore", "vmlinux"}, invocation{}, true},
+		{"batch flag before dump", []string{"deadlock", "--json", "vmcore"}, invocation{mode: modeBatch, dump: "vmcore", words: []string{"deadlock", "--json"}}, false},
+		{"batch flags around dump", []string{"ps", "-m", "vmcore", "-G"}, invocation{mode: modeBatch, dump: "vmcore", words: []string{"ps", "-m", "-G"}}, false},
 		{"batch mistyped dump", []string{"ps", "/var/crash/nosuch"}, invocation{}, true},
 		{"batch mistyped vmcore", []string{"ps", "vmcore.1"}, invocation{}, true},
 		{"batch symbol arg live", []string{"bt", "schedule"}, invocation{mode: modeBatch, words: []string{"bt", "schedule"}}, false},
