@@ -171,30 +171,10 @@ func TestDeadlockStagedHangs(t *testing.T) {
 		t.Run(d.name, func(t *testing.T) {
 			p := openDump(t, d.path)
 			if !fuseTypes(p) {
-				// Without the fuse module's types requests cannot be decoded;
-				// the lock hops and the namespace teardown must still come out.
-				t.Logf("%s: no FUSE types (fuse module BTF not in the dump): checking lock and namespace hops only", d.name)
-				rep := walkers.Deadlock(p)
-				if rep.ExitCode != walkers.DeadlockStuck && rep.ExitCode != walkers.DeadlockCycle {
-					t.Fatalf("status %s exit %d", rep.Status, rep.ExitCode)
-				}
-				checkSquareHops(t, rep, d.rec)
-				checkNetflixInit(t, rep, d.rec)
-				// The undecodable requests still name their connection from
-				// the files the waiters hold.
-				for _, c := range []struct{ fn, fd, mnt string }{
-					{"fuse_perform_write", "/mnt/w/data", "/mnt/w"},
-					{"fuse_perform_write", "/mnt/c/data", "/mnt/c"},
-					{"fuse_flush", "", "/mnt/n"},
-				} {
-					tk := recordTask(t, d.rec, c.fn, c.fd)
-					w := waitOf(rep, tk.TID)
-					want := connOf(t, d.rec, c.mnt)
-					if w == nil || len(w.Object.FuseCandidates) != 1 || w.Object.FuseCandidates[0] != want {
-						t.Errorf("%s (pid %d): candidates %v, want [%d]", tk.Comm, tk.TID, w, want)
-					}
-				}
-				return
+				// Without the fuse module's types (5.10: no module BTF) the
+				// requests are not decoded, but connections, servers and
+				// roots must come out the same, found without FUSE types.
+				t.Logf("%s: no FUSE types (fuse module BTF not in the dump): connections and servers found through fuse_mount.fc / fuse_dev.fc", d.name)
 			}
 			rep := walkers.Deadlock(p)
 			if rep.Status != "deadlock" || rep.ExitCode != walkers.DeadlockCycle {
@@ -225,9 +205,70 @@ func checkFuseConns(t *testing.T, rep *walkers.DeadlockReport, rec *truth.Record
 			t.Errorf("connection %d of the record not found", rc.Dev)
 			continue
 		}
+		if c.TypesFree {
+			// num_waiting is not read without FUSE types; the servers are
+			// matched through fuse_dev.fc and must be processes holding
+			// /dev/fuse in the record.
+			if len(c.Requests) != 0 || len(c.Errors) == 0 {
+				t.Errorf("connection %d without FUSE types: %d requests, errors %q; want none and a note", rc.Dev, len(c.Requests), c.Errors)
+			}
+			for _, s := range c.Servers {
+				if !leaderFD(rec, s.Task.TGID, "/dev/fuse") && !strings.Contains(s.How, "being closed") {
+					t.Errorf("connection %d: server %v holds no /dev/fuse in the record", rc.Dev, s.Task)
+				}
+				if !strings.Contains(s.How, "fuse_dev.fc at offset 0") {
+					t.Errorf("connection %d: server %v found %q, not marked as found without types", rc.Dev, s.Task, s.How)
+				}
+			}
+			continue
+		}
 		if int(c.NumWaiting) != rc.Waiting {
 			t.Errorf("connection %d: num_waiting %d, record %d", rc.Dev, c.NumWaiting, rc.Waiting)
 		}
+	}
+	// Every FUSE mount of the record has its connection, with that mount point.
+	for _, m := range rec.Mounts {
+		if !strings.HasPrefix(m.FSType, "fuse.") {
+			continue
+		}
+		c := byID[m.Major<<20|m.Minor]
+		if c == nil {
+			t.Errorf("mount %s: no connection %d", m.MountPoint, m.Major<<20|m.Minor)
+			continue
+		}
+		found := false
+		for _, fm := range c.Mounts {
+			for _, mp := range fm.MountPoints {
+				found = found || mp == m.MountPoint
+			}
+		}
+		if !found {
+			t.Errorf("connection %d: mounts %+v lack %s", c.ID, c.Mounts, m.MountPoint)
+		}
+	}
+}
+
+// checkFuseOp checks a FUSE wait's request: its opcode when the request was
+// decoded; without FUSE types, that the opcode is left unknown and said so
+// (never guessed), and that the connection hop says how it was found.
+func checkFuseOp(t *testing.T, w *walkers.TaskWait, conn uint32, op string) {
+	t.Helper()
+	if w == nil || w.Object.Fuse == nil || w.Object.Fuse.ConnID != conn {
+		t.Errorf("wait %+v, want a FUSE request on connection %d", w, conn)
+		return
+	}
+	f := w.Object.Fuse
+	if !f.Undecoded {
+		if f.Op != op {
+			t.Errorf("%s (pid %d): op %q, want %s", w.Task.Comm, w.Task.PID, f.Op, op)
+		}
+		return
+	}
+	if f.Op != "" || f.Unique != 0 || !strings.Contains(w.Object.What, "opcode unknown without fuse types") {
+		t.Errorf("%s (pid %d): undecoded request with op %q unique %d, %q: want no opcode and a note", w.Task.Comm, w.Task.PID, f.Op, f.Unique, w.Object.What)
+	}
+	if !strings.Contains(w.How, "fuse_mount, fc at offset 0") {
+		t.Errorf("%s (pid %d): connection hop %q does not say how it was found", w.Task.Comm, w.Task.PID, w.How)
 	}
 }
 
@@ -250,8 +291,8 @@ func checkSquare(t *testing.T, rep *walkers.DeadlockReport, rec *truth.Record) {
 	if c.Root.Task == nil || c.Root.Task.PID != dd.TID {
 		t.Errorf("root task %v, want dd %d", c.Root.Task, dd.TID)
 	}
-	if f := c.Root.Object.Fuse; f == nil || f.ConnID != conn || f.Op != "WRITE" {
-		t.Errorf("root object %+v, want WRITE on connection %d", c.Root.Object, conn)
+	if c.Root.Task != nil {
+		checkFuseOp(t, waitOf(rep, c.Root.Task.PID), conn, "WRITE")
 	}
 	for _, pid := range []int{dd.TID, trunc.TID, rm.TID, touch.TID} {
 		if chainWith(rep, pid) != c {
@@ -361,10 +402,7 @@ func checkReenter(t *testing.T, rep *walkers.DeadlockReport, rec *truth.Record) 
 	if len(c.Path) != 2 {
 		t.Errorf("cycle of %d hops, want 2", len(c.Path))
 	}
-	w := waitOf(rep, dd.TID)
-	if w == nil || w.Object.Fuse == nil || w.Object.Fuse.ConnID != conn || w.Object.Fuse.Op != "WRITE" {
-		t.Errorf("dd's wait %+v, want WRITE on connection %d", w, conn)
-	}
+	checkFuseOp(t, waitOf(rep, dd.TID), conn, "WRITE")
 	sw := waitOf(rep, server.TID)
 	if sw == nil || sw.Kind != walkers.WaitRwsemWrite || !heldBy(sw, dd.TID) || !strings.Contains(sw.Object.What, "/mnt/c/data") {
 		t.Errorf("server's wait %+v, want i_rwsem of /mnt/c/data held by dd %d", sw, dd.TID)
@@ -398,9 +436,10 @@ func checkNetflix(t *testing.T, rep *walkers.DeadlockReport, rec *truth.Record) 
 		t.Errorf("namespace init %d is not in the flushing thread's chain", init[0].TID)
 	}
 	w := waitOf(rep, srv.TID)
-	if w == nil || w.Object.Fuse == nil || w.Object.Fuse.ConnID != conn || w.Object.Fuse.Op != "FLUSH" {
-		t.Fatalf("flushing thread's wait %+v, want FLUSH on connection %d", w, conn)
+	if w == nil || w.Object.Fuse == nil {
+		t.Fatalf("flushing thread's wait %+v, want a FUSE request on connection %d", w, conn)
 	}
+	checkFuseOp(t, w, conn, "FLUSH")
 	if w.Task.FatalSignal != srv.Pending(9) {
 		t.Errorf("fatal signal %v, record SIGKILL pending %v", w.Task.FatalSignal, srv.Pending(9))
 	}
