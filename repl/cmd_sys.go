@@ -22,6 +22,7 @@ came from. Fields that cannot be derived are left out.
 JSON: {"dumpfile","format","live","release","version","machine",
 "nodename","cpus","memory_bytes","page_size","crash_time" (RFC 3339),
 "crash_time_source","uptime_seconds","load_average":[3],"tasks",
+"blocked_tasks" (in D state),
 "kaslr_offset","symbols","types","warnings":[...]}.`,
 		Examples: []string{"sys", "sys --json"},
 		Run:      runSys,
@@ -45,6 +46,7 @@ type SysInfo struct {
 	UptimeSeconds   *float64   `json:"uptime_seconds,omitempty"`
 	LoadAverage     []float64  `json:"load_average,omitempty"`
 	Tasks           int        `json:"tasks,omitempty"`
+	Blocked         int        `json:"blocked_tasks"`
 	KASLROffset     *Hex       `json:"kaslr_offset,omitempty"`
 	Symbols         string     `json:"symbols,omitempty"`
 	Types           string     `json:"types,omitempty"`
@@ -96,6 +98,11 @@ func runSys(c *Call) (Result, error) {
 	}
 	if tasks, err := c.Session.Reg.Tasks(c.Ctx, p); err == nil {
 		si.Tasks = len(tasks)
+		for _, t := range tasks {
+			if t.State == "UN" {
+				si.Blocked++
+			}
+		}
 	}
 	si.Warnings = p.Warnings
 	return si, nil
@@ -185,6 +192,9 @@ func (s SysInfo) WriteText(w io.Writer) error {
 	}
 	if s.Tasks > 0 {
 		line("TASKS", fmt.Sprint(s.Tasks))
+	}
+	if s.Blocked > 0 {
+		line("BLOCKED", fmt.Sprintf("%d in uninterruptible sleep (D); \"deadlock\" says why", s.Blocked))
 	}
 	line("NODENAME", s.Nodename)
 	line("RELEASE", s.Release)

@@ -114,7 +114,7 @@ func TestCommandsText(t *testing.T) {
 		{"foreach 'swap*' task -R pid", ExitOK, []string{"pid = 0,"}, []string{"pid = 1,"}},
 		{"foreach kernel task -R pid", ExitOK, []string{"pid = 0,"}, []string{"pid = 42,"}},
 		{"foreach ps", ExitUsage, nil, nil},
-		{"sys", ExitOK, []string{"SYMBOLS: synthetic", "TYPES: synthetic", "TASKS: 3"}, nil},
+		{"sys", ExitOK, []string{"SYMBOLS: synthetic", "TYPES: synthetic", "TASKS: 3", "BLOCKED: 1 in uninterruptible sleep"}, nil},
 		{"help foreach", ExitOK, []string{"Per-task commands: ", "task."}, nil},
 		{"help rd", ExitOK, []string{"USAGE", "rd [-p]", "-64", "--json", "EXAMPLES"}, nil},
 	}
@@ -164,7 +164,7 @@ var jsonSchemas = []struct {
 }{
 	{"help", &HelpList{}, []string{"commands"}},
 	{"help rd", &HelpCommand{}, []string{"name", "summary", "usage", "help", "flags", "examples"}},
-	{"sys", &SysInfo{}, []string{"live", "symbols", "types", "tasks"}},
+	{"sys", &SysInfo{}, []string{"live", "symbols", "types", "tasks", "blocked_tasks"}},
 	{"rd jiffies 2", &RdResult{}, []string{"address", "physical", "width", "values"}},
 	{"rd -s init_task+0x50", &RdResult{}, []string{"values", "symbols"}},
 	{"rd -a linux_banner", &RdResult{}, []string{"text"}},

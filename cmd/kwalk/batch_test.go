@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -182,6 +183,10 @@ func TestBatchRealDump(t *testing.T) {
 	if strings.Contains(r.stdout, "\x1b") {
 		t.Errorf("escape sequences in non-terminal output: %q", r.stdout)
 	}
+	// BLOCKED counts the tasks the guest recorded in state D.
+	if d := truthStateCount(t, "D"); d > 0 && !strings.Contains(r.stdout, fmt.Sprintf("BLOCKED: %d in uninterruptible sleep", d)) {
+		t.Errorf("sys: want BLOCKED: %d (the guest's D tasks):\n%s", d, r.stdout)
+	}
 	r = runKwalk(t, nil, "p", realDump, "init_task.comm")
 	if r.status != 0 || !strings.Contains(r.stdout, `"swapper/0"`) {
 		t.Errorf("p: status %d\n%s%s", r.status, r.stdout, r.stderr)
@@ -312,4 +317,20 @@ func TestDisSourceLines(t *testing.T) {
 	if r.status != 3 || !strings.Contains(r.stderr, "no line information") {
 		t.Errorf("dis -l without DWARF: status %d, %s", r.status, r.stderr)
 	}
+}
+
+// truthStateCount counts the threads the guest recorded in /proc state st.
+func truthStateCount(t *testing.T, st string) int {
+	b, err := os.ReadFile(realConsole)
+	if err != nil {
+		t.Skipf("SKIP: %s: %v", realConsole, err)
+	}
+	n := 0
+	for _, l := range strings.Split(string(b), "\n") {
+		l = strings.TrimSpace(l)
+		if strings.HasPrefix(l, "task tid=") && strings.Contains(l, " state="+st+" ") {
+			n++
+		}
+	}
+	return n
 }
