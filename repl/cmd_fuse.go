@@ -89,9 +89,13 @@ func (f FuseResult) WriteText(w io.Writer) error {
 		for _, m := range c.Mounts {
 			fmt.Fprintf(w, "  mount: %s on %s (super_block %#x, %s)\n", m.Source, strings.Join(m.MountPoints, " "), m.SuperBlock, m.Fs)
 		}
-		fmt.Fprintf(w, "  state: connected=%v aborted=%v blocked=%v initialized=%v num_waiting=%d background=%d/%d\n",
-			c.Connected, c.Aborted, c.Blocked, c.Initialized, c.NumWaiting, c.NumBackground, c.MaxBackground)
-		if len(c.Requests) == 0 {
+		if c.TypesFree {
+			fmt.Fprintln(w, "  state, requests: unknown (no FUSE types)")
+		} else {
+			fmt.Fprintf(w, "  state: connected=%v aborted=%v blocked=%v initialized=%v num_waiting=%d background=%d/%d\n",
+				c.Connected, c.Aborted, c.Blocked, c.Initialized, c.NumWaiting, c.NumBackground, c.MaxBackground)
+		}
+		if len(c.Requests) == 0 && !c.TypesFree {
 			fmt.Fprintln(w, "  requests: none")
 		}
 		for _, r := range c.Requests {
