@@ -80,6 +80,8 @@ func (r *guestRun) generate(ctx context.Context) error {
 		"-display", "none", "-serial", "file:" + console,
 		"-qmp", "unix:" + sock + ",server=on,wait=off",
 		"-device", "vmcoreinfo", "-no-reboot",
+		// A guest that resets (triple fault) leaves its CPU state here.
+		"-d", "guest_errors,cpu_reset", "-D", filepath.Join(r.tmp, "qemu-debug.log"),
 	}
 	qctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -179,6 +181,7 @@ func (r *guestRun) generate(ctx context.Context) error {
 		return err
 	}
 	os.Remove(initrd)
+	os.Remove(filepath.Join(r.tmp, "qemu-debug.log"))
 	os.RemoveAll(r.dir)
 	return os.Rename(r.tmp, r.dir)
 }
@@ -202,9 +205,19 @@ func (r *guestRun) check(rec *truth.Record, info map[string]string) error {
 	return nil
 }
 
+const (
+	// initMarker is the first line /init prints (init.sh).
+	initMarker  = "KWALK-INIT release"
+	bootTimeout = 3 * time.Minute
+)
+
 // waitReady polls the console log for the ready line.
 func waitReady(ctx context.Context, console string, exited <-chan error, qerr *bytes.Buffer, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
+	// A boot that has not reached /init by then is stuck (seen under TCG:
+	// a secondary CPU that never comes up); the caller boots again.
+	bootDeadline := time.Now().Add(bootTimeout)
+	booted := false
 	var off int64
 	var tail []byte
 	for {
@@ -217,6 +230,7 @@ func waitReady(ctx context.Context, console string, exited <-chan error, qerr *b
 			if bytes.Contains(tail, []byte(truth.ReadyMarker)) {
 				return nil
 			}
+			booted = booted || bytes.Contains(tail, []byte(initMarker))
 			if len(tail) > 1<<16 {
 				tail = tail[len(tail)-1<<15:]
 			}
@@ -230,6 +244,9 @@ func waitReady(ctx context.Context, console string, exited <-chan error, qerr *b
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("guest not ready after %v; console:\n%s", timeout, lastLines(tail, 30))
+		}
+		if !booted && time.Now().After(bootDeadline) {
+			return fmt.Errorf("guest did not reach /init within %v; console:\n%s", bootTimeout, lastLines(tail, 30))
 		}
 	}
 }

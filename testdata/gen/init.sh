@@ -9,8 +9,6 @@ mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
 mount -t tmpfs tmp /tmp
-# Quiet console from here: kernel messages would interleave with the record.
-echo 1 > /proc/sys/kernel/printk
 while read -r m; do
 	insmod "/lib/modules/$m" || echo "KWALK-INIT insmod $m failed"
 done < /lib/modules/load

@@ -215,8 +215,12 @@ func run(only string, jobs int, force, list, noApt, dbg bool) error {
 				sem <- struct{}{}
 				defer func() { <-sem }()
 				t = time.Now()
-				// A guest whose staging fails is booted once more: under
-				// heavy host load a TCG guest can miss its deadlines.
+				// A guest that fails is booted again, up to three times in
+				// all: QEMU 7.2's TCG with -cpu max now and then raises a
+				// spurious #DB in the guest kernel at boot (seen on 6.12:
+				// "Fatal exception in interrupt" from exc_debug_kernel), or
+				// leaves a secondary CPU that never comes up.
+				const attempts = 3
 				for attempt := 1; ; attempt++ {
 					r := &guestRun{g: w.g, pk: pk, hangfs: hangfs, dir: w.dir, tmp: w.dir + ".tmp", log: glog, times: map[string]float64{}}
 					err := r.generate(ctx)
@@ -224,17 +228,18 @@ func run(only string, jobs int, force, list, noApt, dbg bool) error {
 						break
 					}
 					// Keep the console for a look; drop the partial dumps.
-					failed := w.dir + ".failed-console.log"
+					failed := fmt.Sprintf("%s.failed-%d-console.log", w.dir, attempt)
 					if os.Rename(filepath.Join(r.tmp, "console.log"), failed) == nil {
 						err = fmt.Errorf("%w\n(console kept in %s)", err, failed)
 					}
+					os.Rename(filepath.Join(r.tmp, "qemu-debug.log"), strings.TrimSuffix(failed, "console.log")+"qemu-debug.log")
 					os.RemoveAll(r.tmp)
-					if attempt == 2 || ctx.Err() != nil {
+					if attempt == attempts || ctx.Err() != nil {
 						return err
 					}
 					glog("attempt %d failed, trying again: %v", attempt, err)
 				}
-				os.Remove(w.dir + ".failed-console.log")
+
 				pruneOld(w.dir, glog)
 				return nil
 			}()
@@ -267,7 +272,7 @@ func pruneOld(dir string, log func(string, ...any)) {
 	name := base[:strings.LastIndexByte(base, '-')+1]
 	old, _ := filepath.Glob(filepath.Join(filepath.Dir(dir), name+"*"))
 	for _, o := range old {
-		if o != dir && o != dir+".tmp" {
+		if o != dir && o != dir+".tmp" && !strings.HasPrefix(o, dir+".failed-") {
 			log("removing old dump %s", o)
 			os.RemoveAll(o)
 		}

@@ -61,8 +61,12 @@ func runScenarios(list string) error {
 		"la57=" + boolDigit(cpuHasFlag("la57")),
 		"recorder=" + strconv.Itoa(os.Getpid()),
 	}
-	// Let the staged tasks settle in their final sleeps.
+	// Let the staged tasks settle in their final sleeps, and keep kernel
+	// messages (hung task warnings) from interleaving with the record.
 	time.Sleep(time.Second)
+	if err := os.WriteFile("/proc/sys/kernel/printk", []byte("1"), 0o644); err != nil {
+		fmt.Fprintf(os.Stderr, "hangfs: quiet console: %v\n", err)
+	}
 	if err := writeRecord(os.Stdout, meta, s.roles); err != nil {
 		return err
 	}
