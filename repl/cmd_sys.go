@@ -113,22 +113,29 @@ type tkInfo struct {
 	wall   time.Time
 }
 
-// readTimekeeper reads the timekeeper (kernel/time/timekeeping.c: static
-// struct { seqcount_raw_spinlock_t seq; struct timekeeper timekeeper; }
-// tk_core). Uptime is CLOCK_BOOTTIME at the last tick: tkr_mono.base +
-// offs_boot (include/linux/timekeeper_internal.h); the wall time is
-// xtime_sec.
+// readTimekeeper reads the core timekeeper (kernel/time/timekeeping.c):
+// up to 6.12 "static struct { seqcount_raw_spinlock_t seq; struct
+// timekeeper timekeeper; } tk_core"; later kernels name the wrapper struct
+// tk_data and keep an array timekeeper_data[] whose element 0 is the core
+// timekeeper (TIMEKEEPER_CORE). The layout comes from struct tk_data when
+// the types have it. Uptime is CLOCK_BOOTTIME at the last tick,
+// tkr_mono.base + offs_boot (include/linux/timekeeper_internal.h); the
+// wall time is xtime_sec. Values that are not plausible are rejected.
 func readTimekeeper(p *symbols.Program) (tkInfo, bool) {
 	addr, err := p.Symbol("tk_core")
 	if err != nil {
-		return tkInfo{}, false
+		if addr, err = p.Symbol("timekeeper_data"); err != nil {
+			return tkInfo{}, false
+		}
 	}
 	tt, err := p.Type("struct timekeeper")
 	if err != nil || !tt.HasMember("tkr_mono") || !tt.HasMember("offs_boot") || !tt.HasMember("xtime_sec") {
 		return tkInfo{}, false
 	}
 	off := uint64(8)
-	if sz, err := p.SizeOf("seqcount_raw_spinlock_t"); err == nil {
+	if o, err := p.OffsetOf("struct tk_data", "timekeeper"); err == nil {
+		off = o
+	} else if sz, err := p.SizeOf("seqcount_raw_spinlock_t"); err == nil {
 		off = (sz + 7) &^ 7
 	}
 	tk := p.ObjectAt(tt, addr+off)

@@ -3,6 +3,7 @@ package repl
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
@@ -154,5 +155,41 @@ func TestRealDumpSearch(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "(init_task+") {
 		t.Errorf("virtual search of the kernel data did not find init_task.tasks.next:\n%s", out.String())
+	}
+}
+
+// TestRealDumpUptime: the uptime sys derives from the timekeeper is at
+// least the timestamp of the last kernel message the guest printed, and
+// the load average is a plausible fraction.
+func TestRealDumpUptime(t *testing.T) {
+	prog := openRealDump(t)
+	console, err := os.ReadFile("/work/shared/vmcores/6.1-cloud/console.log")
+	if err != nil {
+		t.Skipf("SKIP: console.log: %v", err)
+	}
+	last := 0.0
+	for _, l := range strings.Split(string(console), "\n") {
+		var ts float64
+		if strings.HasPrefix(l, "[") {
+			if _, err := fmt.Sscanf(strings.TrimLeft(l[1:], " "), "%f]", &ts); err == nil && ts > last {
+				last = ts
+			}
+		}
+	}
+	var out bytes.Buffer
+	s := NewSession(prog, NewDefaultRegistry(), &out, &bytes.Buffer{})
+	s.Exec(context.Background(), "sys --json")
+	var si SysInfo
+	if err := json.Unmarshal(out.Bytes(), &si); err != nil {
+		t.Fatal(err)
+	}
+	if si.UptimeSeconds == nil || *si.UptimeSeconds < last || *si.UptimeSeconds > last+3600 {
+		t.Errorf("uptime %v s; the guest's last kernel message was at %.3f s", si.UptimeSeconds, last)
+	}
+	if len(si.LoadAverage) != 3 || si.LoadAverage[0] < 0 || si.LoadAverage[0] > 1000 {
+		t.Errorf("load average %v", si.LoadAverage)
+	}
+	if si.CrashTime == nil {
+		t.Errorf("no crash time")
 	}
 }
