@@ -147,7 +147,11 @@ func runDis(c *Call) (Result, error) {
 		inst, derr := x86asm.Decode(code, 64)
 		text := ""
 		length := 1
-		if derr != nil {
+		if cet := cetInstruction(code); cet != "" {
+			// x86asm does not know the CET landing pads functions start
+			// with (CONFIG_X86_KERNEL_IBT, 6.2+).
+			text, length = cet, 4
+		} else if derr != nil {
 			text = "(bad)"
 		} else {
 			length = inst.Len
@@ -234,4 +238,18 @@ func describeTypes(p *symbols.Program) string {
 		return "nowhere"
 	}
 	return p.Types.Describe()
+}
+
+// cetInstruction names the CET instructions x86asm cannot decode: endbr64
+// (f3 0f 1e fa) and endbr32 (f3 0f 1e fb).
+func cetInstruction(code []byte) string {
+	if len(code) >= 4 && code[0] == 0xf3 && code[1] == 0x0f && code[2] == 0x1e {
+		switch code[3] {
+		case 0xfa:
+			return "endbr64"
+		case 0xfb:
+			return "endbr32"
+		}
+	}
+	return ""
 }

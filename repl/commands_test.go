@@ -86,6 +86,7 @@ func TestCommandsText(t *testing.T) {
 		{"dis -i do_exit 2", ExitOK, []string{"push rbp", "mov rbp, rsp"}, []string{"ret"}},
 		{"dis -r do_exit+4", ExitOK, []string{"<do_exit>:", "<do_exit+0x4>:"}, []string{"pop"}},
 		{"dis -b do_exit 1", ExitOK, []string{"55"}, nil},
+		{"dis ibt_func", ExitOK, []string{"<ibt_func>:     endbr64", "<ibt_func+0x4>: ret"}, []string{"bad"}},
 		{"mod", ExitOK, []string{"demo_mod"}, nil},
 		{"search -s init_task -e init_task+0x100 init_task", ExitOK, []string{"ffffffff82a0c070: ffffffff82a0c000  (init_task+0x70)"}, nil},
 		{"search -s init_task -e init_task+0x100 -m 0xfff init_task+0x123", ExitOK, []string{"ffffffff82a0c070: ffffffff82a0c000"}, nil},

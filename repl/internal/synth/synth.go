@@ -273,6 +273,7 @@ func New() *Kernel {
 		{Name: "_stext", Addr: TextBase, Type: 'T', Size: 0x10},
 		{Name: "do_exit", Addr: TextBase + 0x100, Type: 'T', Size: 0x40},
 		{Name: "schedule", Addr: TextBase + 0x200, Type: 'T', Size: 0x40},
+		{Name: "ibt_func", Addr: TextBase + 0x300, Type: 'T', Size: 5},
 		{Name: "jiffies", Addr: JiffiesAddr, Type: 'D', Size: 8},
 		{Name: "modules", Addr: ModulesAddr, Type: 'd', Size: 16},
 		{Name: "linux_banner", Addr: BannerAddr, Type: 'R', Size: 64},
@@ -286,6 +287,8 @@ func New() *Kernel {
 	binary.LittleEndian.PutUint32(code[5:], uint32(rel))
 	mem.Write(TextBase+0x100, code)
 	mem.Write(TextBase+0x200, []byte{0xc3})
+	// ibt_func starts with an IBT landing pad: endbr64; ret.
+	mem.Write(TextBase+0x300, []byte{0xf3, 0x0f, 0x1e, 0xfa, 0xc3})
 	mem.PutU64(JiffiesAddr, Jiffies)
 	mem.Write(BannerAddr, []byte("Linux version 6.1.0-synthetic (kwalk@test) #1 SMP\n\x00"))
 
