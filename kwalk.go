@@ -161,6 +161,15 @@ func loadTypes(d *kcore.Dump, syms symbols.SymbolTable, opts Options, live bool)
 			}
 		}
 	}
+	if btf != nil && opts.Vmlinux == "" && len(opts.DebugDirs) > 0 {
+		// Module debug files without a vmlinux: BTF for the kernel, their
+		// DWARF for modules whose types BTF lacks (no module BTF before 5.11).
+		dw, err := symbols.OpenModuleDWARF(opts.DebugDirs)
+		if err == nil {
+			return &chainTypes{btf, dw}, warnings, nil
+		}
+		warnings = append(warnings, fmt.Sprintf("module DWARF: %v", err))
+	}
 	if btf == nil {
 		return nil, warnings, fmt.Errorf("no type information: %w (the kernel may lack CONFIG_DEBUG_INFO_BTF; supply a vmlinux with DWARF from the linux-image-<release>-dbg package)", btfErr)
 	}
@@ -168,7 +177,8 @@ func loadTypes(d *kcore.Dump, syms symbols.SymbolTable, opts Options, live bool)
 }
 
 // chainTypes asks each source in turn: DWARF first (complete, with
-// variables), then BTF (module types DWARF has no file for).
+// variables), then BTF (module types DWARF has no file for); or, with
+// module debug files but no vmlinux, BTF first, then the modules' DWARF.
 type chainTypes struct {
 	first, second symbols.TypeSource
 }
@@ -195,6 +205,9 @@ func dwarfOf(types symbols.TypeSource) *symbols.DWARFTypes {
 		return t
 	case *chainTypes:
 		if dw, ok := t.first.(*symbols.DWARFTypes); ok {
+			return dw
+		}
+		if dw, ok := t.second.(*symbols.DWARFTypes); ok {
 			return dw
 		}
 	}

@@ -55,6 +55,33 @@ func OpenDWARF(vmlinuxPath string, moduleDirs []string) (*DWARFTypes, error) {
 	}, nil
 }
 
+// OpenModuleDWARF opens module debug info only, without a vmlinux: types
+// are looked for in the .ko files under moduleDirs (e.g. the -dbg
+// package's /usr/lib/debug/lib/modules/<release>), to stand behind a
+// vmlinux type source (BTF) that lacks a module's types (5.10 has no module
+// BTF). Lines are known for module addresses only.
+func OpenModuleDWARF(moduleDirs []string) (*DWARFTypes, error) {
+	d := &DWARFTypes{
+		moduleDirs: moduleDirs,
+		modules:    make(map[string]*dwarfFile),
+		bases:      make(map[string]*Type),
+		varMiss:    make(map[string]error),
+	}
+	d.findModulePathsLocked()
+	if len(d.modPaths) == 0 {
+		return nil, fmt.Errorf("no module debug files (*.ko, *.ko.debug) under %s", strings.Join(moduleDirs, ", "))
+	}
+	return d, nil
+}
+
+// source names what d reads, for messages.
+func (d *DWARFTypes) source() string {
+	if d.vmlinux == nil {
+		return "module debug files under " + strings.Join(d.moduleDirs, ", ")
+	}
+	return d.vmlinux.path
+}
+
 // SetModules restricts module lookups to the modules loaded in the kernel
 // being analysed (names as in /proc/modules). Without it a name missing
 // from vmlinux is searched in every module found under the module dirs.
@@ -86,6 +113,9 @@ func (d *DWARFTypes) Warnings() []string {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	w := slices.Clone(d.warnings)
+	if d.vmlinux == nil {
+		return w
+	}
 	if err := d.vmlinux.idx.err; err != nil {
 		w = append(w, fmt.Sprintf("DWARF %s: index stopped early: %v", d.vmlinux.path, err))
 	}
@@ -96,7 +126,7 @@ func (d *DWARFTypes) Warnings() []string {
 func (d *DWARFTypes) Describe() string {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return fmt.Sprintf("DWARF from %s (+ %d modules opened)", d.vmlinux.path, len(d.modOrder))
+	return fmt.Sprintf("DWARF from %s (+ %d modules opened)", d.source(), len(d.modOrder))
 }
 
 // LookupType implements TypeSource. A bare name ("task_struct") is
@@ -125,11 +155,18 @@ func (d *DWARFTypes) lookupBase(sp typeSpelling) (*Type, error) {
 		return t, nil
 	}
 	if sp.tag == tagNone && sp.base == "void" {
+		if d.vmlinux == nil {
+			return &Type{Kind: KindVoid, Name: "void"}, nil
+		}
 		return d.vmlinux.conv.void, nil
 	}
-	t, complete, err := d.findIn(d.vmlinux, sp)
-	if err != nil {
-		return nil, err
+	var t *Type
+	var complete bool
+	if d.vmlinux != nil {
+		var err error
+		if t, complete, err = d.findIn(d.vmlinux, sp); err != nil {
+			return nil, err
+		}
 	}
 	if t == nil || !complete {
 		for _, mf := range d.moduleFilesLocked(sp) {
@@ -147,7 +184,7 @@ func (d *DWARFTypes) lookupBase(sp typeSpelling) (*Type, error) {
 		}
 	}
 	if t == nil {
-		return nil, fmt.Errorf("%w: %s (not in DWARF of %s or %d modules)", ErrNoType, key, d.vmlinux.path, len(d.modOrder))
+		return nil, fmt.Errorf("%w: %s (not in DWARF of %s or %d modules)", ErrNoType, key, d.source(), len(d.modOrder))
 	}
 	d.bases[key] = t
 	return t, nil
@@ -224,7 +261,10 @@ func (d *DWARFTypes) VariableType(name string) (*Type, error) {
 	if err, ok := d.varMiss[name]; ok {
 		return nil, err
 	}
-	files := []*dwarfFile{d.vmlinux}
+	var files []*dwarfFile
+	if d.vmlinux != nil {
+		files = append(files, d.vmlinux)
+	}
 	for pass := 0; pass < 2; pass++ {
 		for _, df := range files {
 			t, err := d.variableIn(df, name)
@@ -237,7 +277,7 @@ func (d *DWARFTypes) VariableType(name string) (*Type, error) {
 		}
 		files = d.moduleFilesLocked(typeSpelling{base: name})
 	}
-	err := fmt.Errorf("%w: variable %s (not in DWARF of %s or %d modules)", ErrNoType, name, d.vmlinux.path, len(d.modOrder))
+	err := fmt.Errorf("%w: variable %s (not in DWARF of %s or %d modules)", ErrNoType, name, d.source(), len(d.modOrder))
 	d.varMiss[name] = err
 	return nil, err
 }
@@ -286,8 +326,10 @@ func (d *DWARFTypes) TypeNames() []string {
 		return nil
 	}
 	seen := make(map[string]bool)
-	for _, n := range d.vmlinux.idx.typeNames() {
-		seen[n] = true
+	if d.vmlinux != nil {
+		for _, n := range d.vmlinux.idx.typeNames() {
+			seen[n] = true
+		}
 	}
 	for _, m := range d.modules {
 		for _, n := range m.idx.typeNames() {
@@ -406,7 +448,9 @@ func (d *DWARFTypes) Close() error {
 		return nil
 	}
 	d.closed = true
-	d.vmlinux.close()
+	if d.vmlinux != nil {
+		d.vmlinux.close()
+	}
 	for _, m := range d.modules {
 		if m != nil {
 			m.close()

@@ -40,6 +40,9 @@ func (d *DWARFTypes) LineForAddr(addr uint64) (file string, line int, inlined []
 			return d.lineForModuleLocked(sym.Module, sym.Name, off)
 		}
 	}
+	if d.vmlinux == nil {
+		return "", 0, nil, fmt.Errorf("DWARF: %#x is not in a module, and no vmlinux debug info was given", addr)
+	}
 	pc := addr - d.kaslr
 	data := d.vmlinux.data
 	r := data.Reader()
