@@ -176,16 +176,76 @@ func TestDeadlockStagedHangs(t *testing.T) {
 				// roots must come out the same, found without FUSE types.
 				t.Logf("%s: no FUSE types (fuse module BTF not in the dump): connections and servers found through fuse_mount.fc / fuse_dev.fc", d.name)
 			}
-			rep := walkers.Deadlock(p)
-			if rep.Status != "deadlock" || rep.ExitCode != walkers.DeadlockCycle {
-				t.Fatalf("status %s exit %d, want deadlock/2; warnings %v", rep.Status, rep.ExitCode, rep.Warnings)
-			}
-			rec := d.rec
-			t.Run("fuse connections", func(t *testing.T) { checkFuseConns(t, rep, rec) })
-			t.Run("square", func(t *testing.T) { checkSquare(t, rep, rec) })
-			t.Run("reenter", func(t *testing.T) { checkReenter(t, rep, rec) })
-			t.Run("netflix", func(t *testing.T) { checkNetflix(t, rep, rec) })
+			checkStagedHangs(t, walkers.Deadlock(p), d.rec)
 		})
+	}
+}
+
+// checkStagedHangs checks a report on a dump with the three staged hangs
+// against the dump's record.
+func checkStagedHangs(t *testing.T, rep *walkers.DeadlockReport, rec *truth.Record) {
+	t.Helper()
+	if rep.Status != "deadlock" || rep.ExitCode != walkers.DeadlockCycle {
+		t.Fatalf("status %s exit %d, want deadlock/2; warnings %v", rep.Status, rep.ExitCode, rep.Warnings)
+	}
+	t.Run("fuse connections", func(t *testing.T) { checkFuseConns(t, rep, rec) })
+	t.Run("square", func(t *testing.T) { checkSquare(t, rep, rec) })
+	t.Run("reenter", func(t *testing.T) { checkReenter(t, rep, rec) })
+	t.Run("netflix", func(t *testing.T) { checkNetflix(t, rep, rec) })
+}
+
+// moduleDebugDir returns a directory of module debug files for release
+// in the dump cache (DIR/usr/lib/debug/lib/modules/RELEASE of an unpacked
+// -dbg package, holding fuse.ko), or "".
+func moduleDebugDir(release string) string {
+	if release == "" {
+		return ""
+	}
+	dirs, _ := filepath.Glob(filepath.Join(testdata.CacheDir(), "debug", "*", "usr", "lib", "debug", "lib", "modules", release))
+	for _, d := range dirs {
+		if _, err := os.Stat(filepath.Join(d, "kernel", "fs", "fuse", "fuse.ko")); err == nil {
+			return d
+		}
+	}
+	return ""
+}
+
+// TestDeadlockModuleDWARF: where the fuse module has no BTF (5.10), its
+// DWARF from the -dbg package (kwalk.Options.DebugDirs, no vmlinux)
+// supplies the FUSE types, and requests are decoded as with BTF.
+func TestDeadlockModuleDWARF(t *testing.T) {
+	ran := 0
+	for _, d := range hangDumps(t) {
+		if fuseTypes(openDump(t, d.path)) {
+			continue
+		}
+		rel := d.rec.Release()
+		dir := moduleDebugDir(rel)
+		if dir == "" {
+			t.Logf("MISSING module debug files for %s (%s): apt-get download linux-image-%s-dbg, then dpkg-deb --fsys-tarfile X.deb | tar -x --wildcards '*fuse.ko*' into %s/debug/<name>/",
+				d.name, rel, rel, testdata.CacheDir())
+			continue
+		}
+		ran++
+		t.Run(d.name, func(t *testing.T) {
+			p, err := kwalk.Open(d.path, kwalk.Options{DebugDirs: []string{dir}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !fuseTypes(p) {
+				t.Fatalf("struct fuse_conn does not resolve from %s (types: %s)", dir, p.Types.Describe())
+			}
+			rep := walkers.Deadlock(p)
+			for _, c := range rep.FuseConns {
+				if c.TypesFree || len(c.Devices) == 0 {
+					t.Errorf("connection %d not decoded from DWARF: %+v", c.ID, c)
+				}
+			}
+			checkStagedHangs(t, rep, d.rec)
+		})
+	}
+	if ran == 0 {
+		t.Skip("SKIP: no dump without FUSE BTF that has module debug files in the cache")
 	}
 }
 
