@@ -55,6 +55,7 @@ func init() {
 		"NewProgram":          reflect.ValueOf(symbols.NewProgram),
 		"NewSymTable":         reflect.ValueOf(symbols.NewSymTable),
 		"OpenDWARF":           reflect.ValueOf(symbols.OpenDWARF),
+		"OpenModuleDWARF":     reflect.ValueOf(symbols.OpenModuleDWARF),
 		"ParseSymbolSource":   reflect.ValueOf(symbols.ParseSymbolSource),
 		"ParseSystemMap":      reflect.ValueOf(symbols.ParseSystemMap),
 		"PointerTo":           reflect.ValueOf(symbols.PointerTo),

@@ -125,6 +125,7 @@ func init() {
 		"RootFuseNotAnswering":  reflect.ValueOf(constant.MakeFromLiteral("\"fuse-server-not-answering\"", token.STRING, 0)),
 		"RootFuseServerExiting": reflect.ValueOf(constant.MakeFromLiteral("\"fuse-server-exiting\"", token.STRING, 0)),
 		"RootFuseServerIsWaite": reflect.ValueOf(constant.MakeFromLiteral("\"fuse-server-is-waiter\"", token.STRING, 0)),
+		"RootFuseUnidentified":  reflect.ValueOf(constant.MakeFromLiteral("\"fuse-request-undecoded\"", token.STRING, 0)),
 		"RootHolderNotBlocked":  reflect.ValueOf(constant.MakeFromLiteral("\"holder-not-blocked\"", token.STRING, 0)),
 		"RootNoWaker":           reflect.ValueOf(constant.MakeFromLiteral("\"event-not-signalled\"", token.STRING, 0)),
 		"RootUnidentified":      reflect.ValueOf(constant.MakeFromLiteral("\"unidentified-wait\"", token.STRING, 0)),
