@@ -2,9 +2,10 @@ package walkers
 
 import (
 	"math/rand"
-	"sort"
 	"testing"
 	"time"
+
+	"github.com/kwalk/kwalk/symbols/symtest"
 )
 
 // TestWalkersSurviveGarbage corrupts random words of a synthetic kernel
@@ -21,14 +22,10 @@ func TestWalkersSurviveGarbage(t *testing.T) {
 		_ = thr
 		p := s.finish()
 		// Corrupt some words of the heap (never the page map itself).
-		pages := make([]uint64, 0, len(s.mem.pages))
-		for a := range s.mem.pages {
-			pages = append(pages, a)
-		}
-		sort.Slice(pages, func(i, j int) bool { return pages[i] < pages[j] })
+		pages := s.Mem.Pages()
 		for i := 0; i < 1+rng.Intn(40); i++ {
 			pg := pages[rng.Intn(len(pages))]
-			addr := pg + uint64(rng.Intn(synthPage/8))*8
+			addr := pg + uint64(rng.Intn(symtest.PageSize/8))*8
 			var v uint64
 			switch rng.Intn(4) {
 			case 0:
@@ -36,11 +33,11 @@ func TestWalkersSurviveGarbage(t *testing.T) {
 			case 1:
 				v = rng.Uint64()
 			case 2: // a plausible pointer into the heap
-				v = pages[rng.Intn(len(pages))] + uint64(rng.Intn(synthPage/8))*8
+				v = pages[rng.Intn(len(pages))] + uint64(rng.Intn(symtest.PageSize/8))*8
 			default:
 				v = uint64(rng.Intn(1 << 20))
 			}
-			s.mem.w64(addr, v)
+			s.Mem.WriteU64(addr, v)
 		}
 		start := time.Now()
 		ts, _ := Tasks(p)
@@ -72,10 +69,10 @@ func TestLogSurvivesGarbage(t *testing.T) {
 		for i := 0; i < 1+rng.Intn(10); i++ {
 			for _, base := range []uint64{l.rb, l.descs, l.infos} {
 				if rng.Intn(3) == 0 {
-					l.mem.w64(base+uint64(rng.Intn(12))*8, rng.Uint64()>>uint(rng.Intn(64)))
+					l.Mem.WriteU64(base+uint64(rng.Intn(12))*8, rng.Uint64()>>uint(rng.Intn(64)))
 				}
 			}
 		}
-		_, _ = Log(l.program())
+		_, _ = Log(l.Program())
 	}
 }

@@ -1,12 +1,15 @@
 package walkers
 
-import "github.com/kwalk/kwalk/symbols"
+import (
+	"github.com/kwalk/kwalk/symbols"
+	"github.com/kwalk/kwalk/symbols/symtest"
+)
 
 // synthTaskKernel adds task_struct and friends to a synthBase, shaped like
 // 6.1 (__state, thread_info.cpu, thread_node) unless legacy is set (5.10:
 // state, cpu, thread_group too).
 type synthTaskKernel struct {
-	*synthBase
+	*symtest.Kernel
 	initTask uint64
 	idr      map[uint64]uint64 // pid → struct pid
 	nsIdr    uint64            // address of init_pid_ns.idr
@@ -15,141 +18,141 @@ type synthTaskKernel struct {
 }
 
 func newSynthTaskKernel(ncpu int, legacy bool) *synthTaskKernel {
-	b := newSynthBase()
-	k := &synthTaskKernel{synthBase: b, idr: make(map[uint64]uint64)}
-	ty := b.types
-	sigset := ty.add(tStruct("sigset_t", fd("sig", tArr(b.u64, 1))))
-	sigpending := ty.add(tStruct("sigpending", fd("list", b.listHead), fd("signal", sigset)))
-	upid := ty.add(tStruct("upid", fd("nr", b.s32), fd("ns", tPtr(b.void))))
-	ty.add(tStruct("pid", fd("count", b.u32), fd("level", b.u32), fd("lock", b.u32),
-		fd("tasks", tArr(b.hlistHead, 4)), fd("inodes", b.hlistHead), fd("wait_pidfd", tArr(b.u64, 3)),
-		fd("rcu", tArr(b.u64, 2)), fd("numbers", tArr(upid, 1))))
-	ty.add(tStruct("signal_struct", fd("sigcnt", b.u32), fd("live", b.u32), fd("nr_threads", b.s32),
-		fd("thread_head", b.listHead), fd("wait_chldexit", tArr(b.u64, 3)), fd("curr_target", tPtr(b.void)),
-		fd("shared_pending", sigpending)))
-	ti := tStruct("thread_info", fd("flags", b.u64), fd("syscall_work", b.u64), fd("status", b.u32), fd("cpu", b.u32))
-	schedInfo := tStruct("sched_info", fd("pcount", b.u64), fd("run_delay", b.u64), fd("last_arrival", b.u64), fd("last_queued", b.u64))
+	b := symtest.NewKernel()
+	k := &synthTaskKernel{Kernel: b, idr: make(map[uint64]uint64)}
+	ty := b.Types
+	sigset := ty.Add(symtest.Layout("sigset_t", symtest.M("sig", symtest.Array(b.U64, 1))))
+	sigpending := ty.Add(symtest.Layout("sigpending", symtest.M("list", b.ListHead), symtest.M("signal", sigset)))
+	upid := ty.Add(symtest.Layout("upid", symtest.M("nr", b.S32), symtest.M("ns", symtest.Ptr(b.Void))))
+	ty.Add(symtest.Layout("pid", symtest.M("count", b.U32), symtest.M("level", b.U32), symtest.M("lock", b.U32),
+		symtest.M("tasks", symtest.Array(b.HlistHead, 4)), symtest.M("inodes", b.HlistHead), symtest.M("wait_pidfd", symtest.Array(b.U64, 3)),
+		symtest.M("rcu", symtest.Array(b.U64, 2)), symtest.M("numbers", symtest.Array(upid, 1))))
+	ty.Add(symtest.Layout("signal_struct", symtest.M("sigcnt", b.U32), symtest.M("live", b.U32), symtest.M("nr_threads", b.S32),
+		symtest.M("thread_head", b.ListHead), symtest.M("wait_chldexit", symtest.Array(b.U64, 3)), symtest.M("curr_target", symtest.Ptr(b.Void)),
+		symtest.M("shared_pending", sigpending)))
+	ti := symtest.Layout("thread_info", symtest.M("flags", b.U64), symtest.M("syscall_work", b.U64), symtest.M("status", b.U32), symtest.M("cpu", b.U32))
+	schedInfo := symtest.Layout("sched_info", symtest.M("pcount", b.U64), symtest.M("run_delay", b.U64), symtest.M("last_arrival", b.U64), symtest.M("last_queued", b.U64))
 	task := &symbols.Type{Kind: symbols.KindStruct, Name: "task_struct"}
-	fields := []fdef{}
+	fields := []symtest.Field{}
 	if legacy {
-		fields = append(fields, fd("thread_info", tStruct("thread_info", fd("flags", b.u64), fd("status", b.u32))), fd("state", b.s64))
+		fields = append(fields, symtest.M("thread_info", symtest.Layout("thread_info", symtest.M("flags", b.U64), symtest.M("status", b.U32))), symtest.M("state", b.S64))
 	} else {
-		fields = append(fields, fd("thread_info", ti), fd("__state", b.u32))
+		fields = append(fields, symtest.M("thread_info", ti), symtest.M("__state", b.U32))
 	}
-	fields = append(fields, fd("stack", tPtr(b.void)), fd("usage", b.u32), fd("flags", b.u32), fd("on_cpu", b.s32))
+	fields = append(fields, symtest.M("stack", symtest.Ptr(b.Void)), symtest.M("usage", b.U32), symtest.M("flags", b.U32), symtest.M("on_cpu", b.S32))
 	if legacy {
-		fields = append(fields, fd("cpu", b.u32))
+		fields = append(fields, symtest.M("cpu", b.U32))
 	}
 	fields = append(fields,
-		fd("sched_info", schedInfo), fd("tasks", b.listHead), fd("exit_state", b.s32),
-		fd("pid", b.s32), fd("tgid", b.s32), fd("real_parent", tPtr(task)), fd("parent", tPtr(task)),
-		fd("group_leader", tPtr(task)), fd("thread_pid", tPtr(ty["struct pid"])),
-		fd("pid_links", tArr(b.hlistNode, 4)))
+		symtest.M("sched_info", schedInfo), symtest.M("tasks", b.ListHead), symtest.M("exit_state", b.S32),
+		symtest.M("pid", b.S32), symtest.M("tgid", b.S32), symtest.M("real_parent", symtest.Ptr(task)), symtest.M("parent", symtest.Ptr(task)),
+		symtest.M("group_leader", symtest.Ptr(task)), symtest.M("thread_pid", symtest.Ptr(ty.Get("struct pid"))),
+		symtest.M("pid_links", symtest.Array(b.HlistNode, 4)))
 	if legacy {
-		fields = append(fields, fd("thread_group", b.listHead))
+		fields = append(fields, symtest.M("thread_group", b.ListHead))
 	}
-	fields = append(fields, fd("thread_node", b.listHead), fd("set_child_tid", tPtr(b.void)),
-		fd("comm", tArr(b.char, 16)), fd("files", tPtr(b.void)), fd("signal", tPtr(ty["struct signal_struct"])),
-		fd("pending", sigpending))
+	fields = append(fields, symtest.M("thread_node", b.ListHead), symtest.M("set_child_tid", symtest.Ptr(b.Void)),
+		symtest.M("comm", symtest.Array(b.Char, 16)), symtest.M("files", symtest.Ptr(b.Void)), symtest.M("signal", symtest.Ptr(ty.Get("struct signal_struct"))),
+		symtest.M("pending", sigpending))
 	if !legacy {
-		fields = append(fields, fd("worker_private", tPtr(b.void)))
+		fields = append(fields, symtest.M("worker_private", symtest.Ptr(b.Void)))
 	}
-	layoutInto(task, fields)
-	ty.add(task)
-	ty.add(tStruct("rq", fd("nr_running", b.u32), fd("clock", b.u64), fd("curr", tPtr(task)), fd("idle", tPtr(task))))
-	ty.add(tStruct("pid_namespace", fd("idr", ty["struct idr"]), fd("level", b.u32)))
+	symtest.LayoutInto(task, fields)
+	ty.Add(task)
+	ty.Add(symtest.Layout("rq", symtest.M("nr_running", b.U32), symtest.M("clock", b.U64), symtest.M("curr", symtest.Ptr(task)), symtest.M("idle", symtest.Ptr(task))))
+	ty.Add(symtest.Layout("pid_namespace", symtest.M("idr", ty.Get("struct idr")), symtest.M("level", b.U32)))
 	enumPT := &symbols.Type{Kind: symbols.KindEnum, Name: "pid_type", Size: 4, Enumerators: []symbols.Enumerator{
 		{Name: "PIDTYPE_PID", Value: 0}, {Name: "PIDTYPE_TGID", Value: 1}, {Name: "PIDTYPE_PGID", Value: 2}, {Name: "PIDTYPE_SID", Value: 3}, {Name: "PIDTYPE_MAX", Value: 4}}}
-	ty.add(enumPT)
+	ty.Add(enumPT)
 
 	// Globals.
-	k.initTask = b.newObj("struct task_struct")
-	b.syms.add("init_task", k.initTask, b.size("struct task_struct"), 'D')
-	ns := b.newObj("struct pid_namespace")
-	b.syms.add("init_pid_ns", ns, b.size("struct pid_namespace"), 'D')
-	k.nsIdr = ns + b.off("struct pid_namespace", "idr")
-	nrCPU := b.alloc(4)
-	b.mem.w32(nrCPU, uint32(ncpu))
-	b.syms.add("nr_cpu_ids", nrCPU, 4, 'D')
+	k.initTask = b.NewObj("struct task_struct")
+	b.Syms.Add("init_task", k.initTask, b.Size("struct task_struct"), 'D')
+	ns := b.NewObj("struct pid_namespace")
+	b.Syms.Add("init_pid_ns", ns, b.Size("struct pid_namespace"), 'D')
+	k.nsIdr = ns + b.Off("struct pid_namespace", "idr")
+	nrCPU := b.Alloc(4)
+	b.Mem.WriteU32(nrCPU, uint32(ncpu))
+	b.Syms.Add("nr_cpu_ids", nrCPU, 4, 'D')
 	// Per-CPU area: "runqueues" is an offset; each CPU's copy is at
 	// __per_cpu_offset[cpu] + it.
 	const rqSym = 0x2b000
-	b.syms.add("runqueues", rqSym, b.size("struct rq"), 'D')
-	offs := b.alloc(8 * uint64(ncpu))
-	b.syms.add("__per_cpu_offset", offs, 8*uint64(ncpu), 'D')
+	b.Syms.Add("runqueues", rqSym, b.Size("struct rq"), 'D')
+	offs := b.Alloc(8 * uint64(ncpu))
+	b.Syms.Add("__per_cpu_offset", offs, 8*uint64(ncpu), 'D')
 	for cpu := 0; cpu < ncpu; cpu++ {
-		area := b.alloc(0x40000)
+		area := b.Alloc(0x40000)
 		po := area - rqSym
-		b.mem.w64(offs+8*uint64(cpu), po)
+		b.Mem.WriteU64(offs+8*uint64(cpu), po)
 		k.pcpuOff = append(k.pcpuOff, po)
 		rq := area
 		k.rqs = append(k.rqs, rq)
-		b.mem.w64(rq+b.off("struct rq", "clock"), 1_000_000_000*uint64(100+cpu))
+		b.Mem.WriteU64(rq+b.Off("struct rq", "clock"), 1_000_000_000*uint64(100+cpu))
 	}
 	// init_task: swapper/0, its own signal_struct, heads of tasks.
 	k.setupTask(k.initTask, 0, 0, "swapper/0", 0, 0)
-	b.listInit(k.initTask + b.off("struct task_struct", "tasks"))
-	sig := b.newObj("struct signal_struct")
-	b.listInit(sig + b.off("struct signal_struct", "thread_head"))
-	b.mem.w64(k.initTask+b.off("struct task_struct", "signal"), sig)
-	b.listAddTail(sig+b.off("struct signal_struct", "thread_head"), k.initTask+b.off("struct task_struct", "thread_node"))
+	b.ListInit(k.initTask + b.Off("struct task_struct", "tasks"))
+	sig := b.NewObj("struct signal_struct")
+	b.ListInit(sig + b.Off("struct signal_struct", "thread_head"))
+	b.Mem.WriteU64(k.initTask+b.Off("struct task_struct", "signal"), sig)
+	b.ListAddTail(sig+b.Off("struct signal_struct", "thread_head"), k.initTask+b.Off("struct task_struct", "thread_node"))
 	if legacy {
-		b.listInit(k.initTask + b.off("struct task_struct", "thread_group"))
+		b.ListInit(k.initTask + b.Off("struct task_struct", "thread_group"))
 	}
-	b.mem.w64(k.rqs[0]+b.off("struct rq", "idle"), k.initTask)
+	b.Mem.WriteU64(k.rqs[0]+b.Off("struct rq", "idle"), k.initTask)
 	for cpu := 1; cpu < ncpu; cpu++ {
-		idle := b.newObj("struct task_struct")
+		idle := b.NewObj("struct task_struct")
 		k.setupTask(idle, 0, 0, "swapper/"+string(rune('0'+cpu)), 0, 0)
-		b.mem.w64(idle+b.off("struct task_struct", "signal"), sig)
+		b.Mem.WriteU64(idle+b.Off("struct task_struct", "signal"), sig)
 		k.setCPU(idle, cpu)
-		b.mem.w64(k.rqs[cpu]+b.off("struct rq", "idle"), idle)
+		b.Mem.WriteU64(k.rqs[cpu]+b.Off("struct rq", "idle"), idle)
 	}
 	return k
 }
 
 func (k *synthTaskKernel) legacy() bool {
-	_, ok := k.types["struct task_struct"].FindMember("state")
+	_, ok := k.Types.Get("struct task_struct").FindMember("state")
 	return ok
 }
 
 func (k *synthTaskKernel) setCPU(task uint64, cpu int) {
 	if k.legacy() {
-		k.mem.w32(task+k.off("struct task_struct", "cpu"), uint32(cpu))
+		k.Mem.WriteU32(task+k.Off("struct task_struct", "cpu"), uint32(cpu))
 	} else {
-		k.mem.w32(task+k.off("struct task_struct", "thread_info.cpu"), uint32(cpu))
+		k.Mem.WriteU32(task+k.Off("struct task_struct", "thread_info.cpu"), uint32(cpu))
 	}
 }
 
 func (k *synthTaskKernel) setState(task uint64, state uint64) {
 	if k.legacy() {
-		k.mem.w64(task+k.off("struct task_struct", "state"), state)
+		k.Mem.WriteU64(task+k.Off("struct task_struct", "state"), state)
 	} else {
-		k.mem.w32(task+k.off("struct task_struct", "__state"), uint32(state))
+		k.Mem.WriteU32(task+k.Off("struct task_struct", "__state"), uint32(state))
 	}
 }
 
 func (k *synthTaskKernel) setupTask(a uint64, pid, tgid int, comm string, state, flags uint64) {
-	k.mem.w32(a+k.off("struct task_struct", "pid"), uint32(pid))
-	k.mem.w32(a+k.off("struct task_struct", "tgid"), uint32(tgid))
-	k.mem.wstr(a+k.off("struct task_struct", "comm"), comm)
+	k.Mem.WriteU32(a+k.Off("struct task_struct", "pid"), uint32(pid))
+	k.Mem.WriteU32(a+k.Off("struct task_struct", "tgid"), uint32(tgid))
+	k.Mem.WriteString(a+k.Off("struct task_struct", "comm"), comm)
 	k.setState(a, state)
-	k.mem.w32(a+k.off("struct task_struct", "flags"), uint32(flags))
+	k.Mem.WriteU32(a+k.Off("struct task_struct", "flags"), uint32(flags))
 }
 
 // addProcess creates a thread-group leader with pid, parent and namespace
 // pids (nsPids: ids in inner namespaces).
 func (k *synthTaskKernel) addProcess(pid int, parent uint64, comm string, state, flags uint64, nsPids ...int) uint64 {
-	a := k.newObj("struct task_struct")
+	a := k.NewObj("struct task_struct")
 	k.setupTask(a, pid, pid, comm, state, flags)
-	k.mem.w64(a+k.off("struct task_struct", "real_parent"), parent)
-	k.mem.w64(a+k.off("struct task_struct", "group_leader"), a)
-	k.listAddTail(k.initTask+k.off("struct task_struct", "tasks"), a+k.off("struct task_struct", "tasks"))
-	sig := k.newObj("struct signal_struct")
-	k.listInit(sig + k.off("struct signal_struct", "thread_head"))
-	k.mem.w64(a+k.off("struct task_struct", "signal"), sig)
-	k.listAddTail(sig+k.off("struct signal_struct", "thread_head"), a+k.off("struct task_struct", "thread_node"))
+	k.Mem.WriteU64(a+k.Off("struct task_struct", "real_parent"), parent)
+	k.Mem.WriteU64(a+k.Off("struct task_struct", "group_leader"), a)
+	k.ListAddTail(k.initTask+k.Off("struct task_struct", "tasks"), a+k.Off("struct task_struct", "tasks"))
+	sig := k.NewObj("struct signal_struct")
+	k.ListInit(sig + k.Off("struct signal_struct", "thread_head"))
+	k.Mem.WriteU64(a+k.Off("struct task_struct", "signal"), sig)
+	k.ListAddTail(sig+k.Off("struct signal_struct", "thread_head"), a+k.Off("struct task_struct", "thread_node"))
 	if k.legacy() {
-		k.listInit(a + k.off("struct task_struct", "thread_group"))
+		k.ListInit(a + k.Off("struct task_struct", "thread_group"))
 	}
 	k.attachPid(a, pid, nsPids)
 	return a
@@ -157,37 +160,37 @@ func (k *synthTaskKernel) addProcess(pid int, parent uint64, comm string, state,
 
 // addThread adds a thread to leader's group.
 func (k *synthTaskKernel) addThread(leader uint64, tid int, comm string, state uint64, nsPids ...int) uint64 {
-	a := k.newObj("struct task_struct")
-	tgid, _ := k.program().ReadU32(leader + k.off("struct task_struct", "tgid"))
+	a := k.NewObj("struct task_struct")
+	tgid, _ := k.Program().ReadU32(leader + k.Off("struct task_struct", "tgid"))
 	k.setupTask(a, tid, int(tgid), comm, state, 0)
-	par, _ := k.program().ReadU64(leader + k.off("struct task_struct", "real_parent"))
-	k.mem.w64(a+k.off("struct task_struct", "real_parent"), par)
-	k.mem.w64(a+k.off("struct task_struct", "group_leader"), leader)
-	sig, _ := k.program().ReadU64(leader + k.off("struct task_struct", "signal"))
-	k.mem.w64(a+k.off("struct task_struct", "signal"), sig)
-	k.listAddTail(sig+k.off("struct signal_struct", "thread_head"), a+k.off("struct task_struct", "thread_node"))
+	par, _ := k.Program().ReadU64(leader + k.Off("struct task_struct", "real_parent"))
+	k.Mem.WriteU64(a+k.Off("struct task_struct", "real_parent"), par)
+	k.Mem.WriteU64(a+k.Off("struct task_struct", "group_leader"), leader)
+	sig, _ := k.Program().ReadU64(leader + k.Off("struct task_struct", "signal"))
+	k.Mem.WriteU64(a+k.Off("struct task_struct", "signal"), sig)
+	k.ListAddTail(sig+k.Off("struct signal_struct", "thread_head"), a+k.Off("struct task_struct", "thread_node"))
 	if k.legacy() {
-		k.listAddTail(leader+k.off("struct task_struct", "thread_group"), a+k.off("struct task_struct", "thread_group"))
+		k.ListAddTail(leader+k.Off("struct task_struct", "thread_group"), a+k.Off("struct task_struct", "thread_group"))
 	}
 	k.attachPid(a, tid, nsPids)
 	return a
 }
 
 func (k *synthTaskKernel) attachPid(task uint64, pid int, nsPids []int) {
-	p := k.alloc(k.size("struct pid") + 16*uint64(len(nsPids)))
-	k.mem.w32(p+k.off("struct pid", "level"), uint32(len(nsPids)))
-	nums := p + k.off("struct pid", "numbers")
-	k.mem.w32(nums, uint32(pid))
+	p := k.Alloc(k.Size("struct pid") + 16*uint64(len(nsPids)))
+	k.Mem.WriteU32(p+k.Off("struct pid", "level"), uint32(len(nsPids)))
+	nums := p + k.Off("struct pid", "numbers")
+	k.Mem.WriteU32(nums, uint32(pid))
 	for i, n := range nsPids {
-		k.mem.w32(nums+16*uint64(i+1), uint32(n))
+		k.Mem.WriteU32(nums+16*uint64(i+1), uint32(n))
 	}
-	k.hlistAddHead(p+k.off("struct pid", "tasks"), task+k.off("struct task_struct", "pid_links"))
-	k.mem.w64(task+k.off("struct task_struct", "thread_pid"), p)
+	k.HlistAddHead(p+k.Off("struct pid", "tasks"), task+k.Off("struct task_struct", "pid_links"))
+	k.Mem.WriteU64(task+k.Off("struct task_struct", "thread_pid"), p)
 	k.idr[uint64(pid)] = p
 }
 
 // finish writes init_pid_ns.idr.
 func (k *synthTaskKernel) finish() *symbols.Program {
-	k.mem.w64(k.nsIdr+k.off("struct idr", "idr_rt.xa_head"), k.buildXArray(k.idr))
-	return k.program()
+	k.Mem.WriteU64(k.nsIdr+k.Off("struct idr", "idr_rt.xa_head"), k.BuildXArray(k.idr))
+	return k.Program()
 }

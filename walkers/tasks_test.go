@@ -71,18 +71,18 @@ func TestTasksSynthetic(t *testing.T) {
 			srv := k.addProcess(100, init, "server", TaskInterruptible, 0, 1)
 			thr := k.addThread(srv, 101, "server", TaskKillable, 2)
 			dying := k.addThread(srv, 102, "server", TaskUninterruptible, 3)
-			k.mem.w32(dying+k.off("struct task_struct", "flags"), PFExiting)
-			k.mem.w64(dying+k.off("struct task_struct", "pending.signal"), 1<<8) // SIGKILL
-			sig, _ := k.program().ReadU64(srv + k.off("struct task_struct", "signal"))
-			k.mem.w64(sig+k.off("struct signal_struct", "shared_pending.signal"), 1<<14) // SIGTERM
+			k.Mem.WriteU32(dying+k.Off("struct task_struct", "flags"), PFExiting)
+			k.Mem.WriteU64(dying+k.Off("struct task_struct", "pending.signal"), 1<<8) // SIGKILL
+			sig, _ := k.Program().ReadU64(srv + k.Off("struct task_struct", "signal"))
+			k.Mem.WriteU64(sig+k.Off("struct signal_struct", "shared_pending.signal"), 1<<14) // SIGTERM
 			k.setCPU(thr, 1)
-			k.mem.w64(thr+k.off("struct task_struct", "sched_info.last_arrival"), 101_000_000_000-5_500_000_000)
+			k.Mem.WriteU64(thr+k.Off("struct task_struct", "sched_info.last_arrival"), 101_000_000_000-5_500_000_000)
 			zombie := k.addProcess(200, init, "zombie", 0, 0)
-			k.mem.w32(zombie+k.off("struct task_struct", "exit_state"), ExitZombie)
+			k.Mem.WriteU32(zombie+k.Off("struct task_struct", "exit_state"), ExitZombie)
 			p := k.finish()
 			if v.noThreadNode {
 				// A kernel whose threads are only on the thread_group ring.
-				tt := k.types["struct task_struct"]
+				tt := k.Types.Get("struct task_struct")
 				for i := range tt.Members {
 					if tt.Members[i].Name == "thread_node" {
 						tt.Members[i].Name = "thread_node_absent"
@@ -201,9 +201,9 @@ func TestTasksCorruptLists(t *testing.T) {
 			corrupt: func(k *synthTaskKernel, procs []uint64) {
 				// p3.tasks.next → p2.tasks, and p2.prev → p3: a loop
 				// that never returns to init_task.tasks.
-				o := k.off("struct task_struct", "tasks")
-				k.mem.w64(procs[2]+o, procs[1]+o)
-				k.mem.w64(procs[1]+o+8, procs[2]+o)
+				o := k.Off("struct task_struct", "tasks")
+				k.Mem.WriteU64(procs[2]+o, procs[1]+o)
+				k.Mem.WriteU64(procs[1]+o+8, procs[2]+o)
 			},
 			wantErr:  []error{symbols.ErrCycle, ErrListCorrupt},
 			wantName: "init_task.tasks",
@@ -212,7 +212,7 @@ func TestTasksCorruptLists(t *testing.T) {
 		{
 			name: "garbage pointer",
 			corrupt: func(k *synthTaskKernel, procs []uint64) {
-				k.mem.w64(procs[1]+k.off("struct task_struct", "tasks"), 0xffff888077770000)
+				k.Mem.WriteU64(procs[1]+k.Off("struct task_struct", "tasks"), 0xffff888077770000)
 			},
 			wantName: "init_task.tasks",
 			minTasks: 3,
@@ -220,7 +220,7 @@ func TestTasksCorruptLists(t *testing.T) {
 		{
 			name: "NULL next",
 			corrupt: func(k *synthTaskKernel, procs []uint64) {
-				k.mem.w64(procs[0]+k.off("struct task_struct", "tasks"), 0)
+				k.Mem.WriteU64(procs[0]+k.Off("struct task_struct", "tasks"), 0)
 			},
 			wantErr:  []error{ErrListCorrupt},
 			wantName: "init_task.tasks",
@@ -229,7 +229,7 @@ func TestTasksCorruptLists(t *testing.T) {
 		{
 			name: "unreadable signal_struct",
 			corrupt: func(k *synthTaskKernel, procs []uint64) {
-				k.mem.w64(procs[1]+k.off("struct task_struct", "signal"), 0xffff888066660000)
+				k.Mem.WriteU64(procs[1]+k.Off("struct task_struct", "signal"), 0xffff888066660000)
 			},
 			wantName: "signal",
 			minTasks: 5,
@@ -273,7 +273,7 @@ func TestTaskUnreadable(t *testing.T) {
 	b := k.addProcess(2, k.initTask, "two", TaskInterruptible, 0)
 	p := k.finish()
 	// Corrupt task 2's shared signal pointer only: the task stays, with an error.
-	k.mem.w64(b+k.off("struct task_struct", "signal"), 0)
+	k.Mem.WriteU64(b+k.Off("struct task_struct", "signal"), 0)
 	ts, err := Tasks(p)
 	if err != nil {
 		t.Fatalf("Tasks: %v", err)

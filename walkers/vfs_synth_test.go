@@ -2,6 +2,7 @@ package walkers
 
 import (
 	"github.com/kwalk/kwalk/symbols"
+	"github.com/kwalk/kwalk/symbols/symtest"
 )
 
 // synthVFS adds the VFS types (shaped like 6.1) to a synthetic task kernel
@@ -14,168 +15,168 @@ type synthVFS struct {
 
 func newSynthVFS() *synthVFS {
 	k := newSynthTaskKernel(1, false)
-	b := k.synthBase
-	ty := b.types
-	v := b.void
-	qstr := ty.add(tStruct("qstr", fd("", tUnion("", fd("", tStruct("", fd("hash", b.u32), fd("len", b.u32))), fd("hash_len", b.u64))),
-		fd("name", tPtr(b.char))))
-	hbl := ty.add(tStruct("hlist_bl_node", fd("next", tPtr(v)), fd("pprev", tPtr(v))))
-	fst := ty.add(tStruct("file_system_type", fd("name", tPtr(b.char)), fd("fs_flags", b.s32)))
+	b := k.Kernel
+	ty := b.Types
+	v := b.Void
+	qstr := ty.Add(symtest.Layout("qstr", symtest.M("", symtest.Union("", symtest.M("", symtest.Layout("", symtest.M("hash", b.U32), symtest.M("len", b.U32))), symtest.M("hash_len", b.U64))),
+		symtest.M("name", symtest.Ptr(b.Char))))
+	hbl := ty.Add(symtest.Layout("hlist_bl_node", symtest.M("next", symtest.Ptr(v)), symtest.M("pprev", symtest.Ptr(v))))
+	fst := ty.Add(symtest.Layout("file_system_type", symtest.M("name", symtest.Ptr(b.Char)), symtest.M("fs_flags", b.S32)))
 	sb := &symbols.Type{Kind: symbols.KindStruct, Name: "super_block"}
 	inode := &symbols.Type{Kind: symbols.KindStruct, Name: "inode"}
 	dentry := &symbols.Type{Kind: symbols.KindStruct, Name: "dentry"}
-	dops := ty.add(tStruct("dentry_operations", fd("d_revalidate", tPtr(v)), fd("d_hash", tPtr(v)), fd("d_dname", tPtr(v))))
-	layoutInto(dentry, []fdef{fd("d_flags", b.u32), fd("d_seq", b.u32), fd("d_hash", hbl), fd("d_parent", tPtr(dentry)),
-		fd("d_name", qstr), fd("d_inode", tPtr(inode)), fd("d_iname", tArr(b.char, 32)), fd("d_op", tPtr(dops)),
-		fd("d_sb", tPtr(sb)), fd("d_fsdata", tPtr(v)), fd("d_child", b.listHead), fd("d_subdirs", b.listHead),
-		fd("d_u", tUnion("", fd("d_alias", b.hlistNode)))})
-	ty.add(dentry)
-	layoutInto(inode, []fdef{fd("i_mode", b.u16), fd("i_opflags", b.u16), fd("i_sb", tPtr(sb)), fd("i_ino", b.u64),
-		fd("i_rdev", b.u32), fd("i_dentry", b.hlistHead)})
-	ty.add(inode)
-	layoutInto(sb, []fdef{fd("s_list", b.listHead), fd("s_dev", b.u32), fd("s_type", tPtr(fst)), fd("s_root", tPtr(dentry)),
-		fd("s_mounts", b.listHead), fd("s_id", tArr(b.char, 32)), fd("s_subtype", tPtr(b.char))})
-	ty.add(sb)
-	vfsmount := ty.add(tStruct("vfsmount", fd("mnt_root", tPtr(dentry)), fd("mnt_sb", tPtr(sb)), fd("mnt_flags", b.s32)))
+	dops := ty.Add(symtest.Layout("dentry_operations", symtest.M("d_revalidate", symtest.Ptr(v)), symtest.M("d_hash", symtest.Ptr(v)), symtest.M("d_dname", symtest.Ptr(v))))
+	symtest.LayoutInto(dentry, []symtest.Field{symtest.M("d_flags", b.U32), symtest.M("d_seq", b.U32), symtest.M("d_hash", hbl), symtest.M("d_parent", symtest.Ptr(dentry)),
+		symtest.M("d_name", qstr), symtest.M("d_inode", symtest.Ptr(inode)), symtest.M("d_iname", symtest.Array(b.Char, 32)), symtest.M("d_op", symtest.Ptr(dops)),
+		symtest.M("d_sb", symtest.Ptr(sb)), symtest.M("d_fsdata", symtest.Ptr(v)), symtest.M("d_child", b.ListHead), symtest.M("d_subdirs", b.ListHead),
+		symtest.M("d_u", symtest.Union("", symtest.M("d_alias", b.HlistNode)))})
+	ty.Add(dentry)
+	symtest.LayoutInto(inode, []symtest.Field{symtest.M("i_mode", b.U16), symtest.M("i_opflags", b.U16), symtest.M("i_sb", symtest.Ptr(sb)), symtest.M("i_ino", b.U64),
+		symtest.M("i_rdev", b.U32), symtest.M("i_dentry", b.HlistHead)})
+	ty.Add(inode)
+	symtest.LayoutInto(sb, []symtest.Field{symtest.M("s_list", b.ListHead), symtest.M("s_dev", b.U32), symtest.M("s_type", symtest.Ptr(fst)), symtest.M("s_root", symtest.Ptr(dentry)),
+		symtest.M("s_mounts", b.ListHead), symtest.M("s_id", symtest.Array(b.Char, 32)), symtest.M("s_subtype", symtest.Ptr(b.Char))})
+	ty.Add(sb)
+	vfsmount := ty.Add(symtest.Layout("vfsmount", symtest.M("mnt_root", symtest.Ptr(dentry)), symtest.M("mnt_sb", symtest.Ptr(sb)), symtest.M("mnt_flags", b.S32)))
 	mount := &symbols.Type{Kind: symbols.KindStruct, Name: "mount"}
 	mntns := &symbols.Type{Kind: symbols.KindStruct, Name: "mnt_namespace"}
-	layoutInto(mount, []fdef{fd("mnt_hash", b.hlistNode), fd("mnt_parent", tPtr(mount)), fd("mnt_mountpoint", tPtr(dentry)),
-		fd("mnt", vfsmount), fd("mnt_mounts", b.listHead), fd("mnt_child", b.listHead), fd("mnt_instance", b.listHead),
-		fd("mnt_devname", tPtr(b.char)), fd("mnt_list", b.listHead), fd("mnt_ns", tPtr(mntns)), fd("mnt_id", b.s32)})
-	ty.add(mount)
-	layoutInto(mntns, []fdef{fd("count", b.u32), fd("root", tPtr(mount)), fd("list", b.listHead), fd("mounts", b.u32)})
-	ty.add(mntns)
-	path := ty.add(tStruct("path", fd("mnt", tPtr(vfsmount)), fd("dentry", tPtr(dentry))))
+	symtest.LayoutInto(mount, []symtest.Field{symtest.M("mnt_hash", b.HlistNode), symtest.M("mnt_parent", symtest.Ptr(mount)), symtest.M("mnt_mountpoint", symtest.Ptr(dentry)),
+		symtest.M("mnt", vfsmount), symtest.M("mnt_mounts", b.ListHead), symtest.M("mnt_child", b.ListHead), symtest.M("mnt_instance", b.ListHead),
+		symtest.M("mnt_devname", symtest.Ptr(b.Char)), symtest.M("mnt_list", b.ListHead), symtest.M("mnt_ns", symtest.Ptr(mntns)), symtest.M("mnt_id", b.S32)})
+	ty.Add(mount)
+	symtest.LayoutInto(mntns, []symtest.Field{symtest.M("count", b.U32), symtest.M("root", symtest.Ptr(mount)), symtest.M("list", b.ListHead), symtest.M("mounts", b.U32)})
+	ty.Add(mntns)
+	path := ty.Add(symtest.Layout("path", symtest.M("mnt", symtest.Ptr(vfsmount)), symtest.M("dentry", symtest.Ptr(dentry))))
 	file := &symbols.Type{Kind: symbols.KindStruct, Name: "file"}
-	layoutInto(file, []fdef{fd("f_u", tArr(b.u64, 2)), fd("f_path", path), fd("f_inode", tPtr(inode)), fd("f_op", tPtr(v)),
-		fd("f_lock", b.u32), fd("f_count", b.s64), fd("f_flags", b.u32), fd("f_mode", b.u32), fd("f_pos", b.s64),
-		fd("private_data", tPtr(v))})
-	ty.add(file)
-	fdtable := ty.add(tStruct("fdtable", fd("max_fds", b.u32), fd("fd", tPtr(tPtr(file))), fd("close_on_exec", tPtr(b.u64)),
-		fd("open_fds", tPtr(b.u64)), fd("full_fds_bits", tPtr(b.u64))))
-	ty.add(tStruct("files_struct", fd("count", b.u32), fd("resize_in_progress", b.u8), fd("resize_wait", tArr(b.u64, 3)),
-		fd("fdt", tPtr(fdtable)), fd("fdtab", fdtable)))
-	ty.add(tStruct("nsproxy", fd("count", b.u32), fd("uts_ns", tPtr(v)), fd("ipc_ns", tPtr(v)), fd("mnt_ns", tPtr(mntns))))
-	ty.add(tStruct("proc_ns_operations", fd("name", tPtr(b.char)), fd("real_ns_name", tPtr(b.char)), fd("type", b.s32)))
+	symtest.LayoutInto(file, []symtest.Field{symtest.M("f_u", symtest.Array(b.U64, 2)), symtest.M("f_path", path), symtest.M("f_inode", symtest.Ptr(inode)), symtest.M("f_op", symtest.Ptr(v)),
+		symtest.M("f_lock", b.U32), symtest.M("f_count", b.S64), symtest.M("f_flags", b.U32), symtest.M("f_mode", b.U32), symtest.M("f_pos", b.S64),
+		symtest.M("private_data", symtest.Ptr(v))})
+	ty.Add(file)
+	fdtable := ty.Add(symtest.Layout("fdtable", symtest.M("max_fds", b.U32), symtest.M("fd", symtest.Ptr(symtest.Ptr(file))), symtest.M("close_on_exec", symtest.Ptr(b.U64)),
+		symtest.M("open_fds", symtest.Ptr(b.U64)), symtest.M("full_fds_bits", symtest.Ptr(b.U64))))
+	ty.Add(symtest.Layout("files_struct", symtest.M("count", b.U32), symtest.M("resize_in_progress", b.U8), symtest.M("resize_wait", symtest.Array(b.U64, 3)),
+		symtest.M("fdt", symtest.Ptr(fdtable)), symtest.M("fdtab", fdtable)))
+	ty.Add(symtest.Layout("nsproxy", symtest.M("count", b.U32), symtest.M("uts_ns", symtest.Ptr(v)), symtest.M("ipc_ns", symtest.Ptr(v)), symtest.M("mnt_ns", symtest.Ptr(mntns))))
+	ty.Add(symtest.Layout("proc_ns_operations", symtest.M("name", symtest.Ptr(b.Char)), symtest.M("real_ns_name", symtest.Ptr(b.Char)), symtest.M("type", b.S32)))
 
 	s := &synthVFS{synthTaskKernel: k, nextID: 1}
-	s.ns = b.newObj("struct mnt_namespace")
-	b.listInit(s.ns + b.off("struct mnt_namespace", "list"))
+	s.ns = b.NewObj("struct mnt_namespace")
+	b.ListInit(s.ns + b.Off("struct mnt_namespace", "list"))
 	// Pseudo-filesystem d_dname functions as text symbols.
 	for i, fn := range []string{"pipefs_dname", "sockfs_dname", "anon_inodefs_dname"} {
-		b.syms.add(fn, 0xffffffff81000000+uint64(i)*0x100, 0x100, 't')
+		b.Syms.Add(fn, 0xffffffff81000000+uint64(i)*0x100, 0x100, 't')
 	}
 	return s
 }
 
 func (s *synthVFS) str(v string) uint64 {
-	a := s.alloc(uint64(len(v)) + 1)
-	s.mem.wstr(a, v)
+	a := s.Alloc(uint64(len(v)) + 1)
+	s.Mem.WriteString(a, v)
 	return a
 }
 
 // newSuper makes a super_block of fs type fstype with device dev.
 func (s *synthVFS) newSuper(fstype string, dev uint32) uint64 {
-	fst := s.newObj("struct file_system_type")
-	s.mem.w64(fst+s.off("struct file_system_type", "name"), s.str(fstype))
-	sb := s.newObj("struct super_block")
-	s.mem.w64(sb+s.off("struct super_block", "s_type"), fst)
-	s.mem.w32(sb+s.off("struct super_block", "s_dev"), dev)
-	s.mem.wstr(sb+s.off("struct super_block", "s_id"), fstype)
-	s.listInit(sb + s.off("struct super_block", "s_mounts"))
+	fst := s.NewObj("struct file_system_type")
+	s.Mem.WriteU64(fst+s.Off("struct file_system_type", "name"), s.str(fstype))
+	sb := s.NewObj("struct super_block")
+	s.Mem.WriteU64(sb+s.Off("struct super_block", "s_type"), fst)
+	s.Mem.WriteU32(sb+s.Off("struct super_block", "s_dev"), dev)
+	s.Mem.WriteString(sb+s.Off("struct super_block", "s_id"), fstype)
+	s.ListInit(sb + s.Off("struct super_block", "s_mounts"))
 	return sb
 }
 
 // newInode makes an inode of sb with mode and number.
 func (s *synthVFS) newInode(sb uint64, mode uint16, ino uint64) uint64 {
-	i := s.newObj("struct inode")
-	s.mem.write(i+s.off("struct inode", "i_mode"), []byte{byte(mode), byte(mode >> 8)})
-	s.mem.w64(i+s.off("struct inode", "i_sb"), sb)
-	s.mem.w64(i+s.off("struct inode", "i_ino"), ino)
+	i := s.NewObj("struct inode")
+	s.Mem.Write(i+s.Off("struct inode", "i_mode"), []byte{byte(mode), byte(mode >> 8)})
+	s.Mem.WriteU64(i+s.Off("struct inode", "i_sb"), sb)
+	s.Mem.WriteU64(i+s.Off("struct inode", "i_ino"), ino)
 	return i
 }
 
 // newDentry makes a hashed dentry called name under parent (0: a root,
 // its own parent) for inode, linked on the inode's alias list.
 func (s *synthVFS) newDentry(parent uint64, name string, inode, sb uint64) uint64 {
-	d := s.newObj("struct dentry")
+	d := s.NewObj("struct dentry")
 	if parent == 0 {
 		parent = d
 	}
-	s.mem.w64(d+s.off("struct dentry", "d_parent"), parent)
-	s.mem.w32(d+s.off("struct dentry", "d_name.len"), uint32(len(name)))
-	s.mem.w64(d+s.off("struct dentry", "d_name.name"), s.str(name))
-	s.mem.w64(d+s.off("struct dentry", "d_inode"), inode)
-	s.mem.w64(d+s.off("struct dentry", "d_sb"), sb)
+	s.Mem.WriteU64(d+s.Off("struct dentry", "d_parent"), parent)
+	s.Mem.WriteU32(d+s.Off("struct dentry", "d_name.len"), uint32(len(name)))
+	s.Mem.WriteU64(d+s.Off("struct dentry", "d_name.name"), s.str(name))
+	s.Mem.WriteU64(d+s.Off("struct dentry", "d_inode"), inode)
+	s.Mem.WriteU64(d+s.Off("struct dentry", "d_sb"), sb)
 	if parent != d {
-		s.mem.w64(d+s.off("struct dentry", "d_hash.pprev"), 0xffff888000000ff8) // hashed
+		s.Mem.WriteU64(d+s.Off("struct dentry", "d_hash.pprev"), 0xffff888000000ff8) // hashed
 	}
 	if inode != 0 {
-		s.hlistAddHead(inode+s.off("struct inode", "i_dentry"), d+s.off("struct dentry", "d_u.d_alias"))
+		s.HlistAddHead(inode+s.Off("struct inode", "i_dentry"), d+s.Off("struct dentry", "d_u.d_alias"))
 	}
 	return d
 }
 
 // setDname gives a dentry d_op->d_dname = the function symbol fn.
 func (s *synthVFS) setDname(d uint64, fn string) {
-	ops := s.newObj("struct dentry_operations")
-	sym, _ := s.syms.Lookup(fn)
-	s.mem.w64(ops+s.off("struct dentry_operations", "d_dname"), sym.Addr)
-	s.mem.w64(d+s.off("struct dentry", "d_op"), ops)
+	ops := s.NewObj("struct dentry_operations")
+	sym, _ := s.Syms.Lookup(fn)
+	s.Mem.WriteU64(ops+s.Off("struct dentry_operations", "d_dname"), sym.Addr)
+	s.Mem.WriteU64(d+s.Off("struct dentry", "d_op"), ops)
 }
 
 // newMount mounts sb's root dentry root on mountpoint of parent (parent 0:
 // the namespace root). It returns the struct mount.
 func (s *synthVFS) newMount(parent, mountpoint, root, sb uint64, devname string) uint64 {
-	m := s.newObj("struct mount")
+	m := s.NewObj("struct mount")
 	if parent == 0 {
 		parent, mountpoint = m, root
-		s.mem.w64(s.ns+s.off("struct mnt_namespace", "root"), m)
+		s.Mem.WriteU64(s.ns+s.Off("struct mnt_namespace", "root"), m)
 	}
-	s.mem.w64(m+s.off("struct mount", "mnt_parent"), parent)
-	s.mem.w64(m+s.off("struct mount", "mnt_mountpoint"), mountpoint)
-	s.mem.w64(m+s.off("struct mount", "mnt.mnt_root"), root)
-	s.mem.w64(m+s.off("struct mount", "mnt.mnt_sb"), sb)
-	s.mem.w64(m+s.off("struct mount", "mnt_devname"), s.str(devname))
-	s.mem.w64(m+s.off("struct mount", "mnt_ns"), s.ns)
-	s.mem.w32(m+s.off("struct mount", "mnt_id"), uint32(s.nextID))
+	s.Mem.WriteU64(m+s.Off("struct mount", "mnt_parent"), parent)
+	s.Mem.WriteU64(m+s.Off("struct mount", "mnt_mountpoint"), mountpoint)
+	s.Mem.WriteU64(m+s.Off("struct mount", "mnt.mnt_root"), root)
+	s.Mem.WriteU64(m+s.Off("struct mount", "mnt.mnt_sb"), sb)
+	s.Mem.WriteU64(m+s.Off("struct mount", "mnt_devname"), s.str(devname))
+	s.Mem.WriteU64(m+s.Off("struct mount", "mnt_ns"), s.ns)
+	s.Mem.WriteU32(m+s.Off("struct mount", "mnt_id"), uint32(s.nextID))
 	s.nextID++
-	s.listAddTail(s.ns+s.off("struct mnt_namespace", "list"), m+s.off("struct mount", "mnt_list"))
-	s.listAddTail(sb+s.off("struct super_block", "s_mounts"), m+s.off("struct mount", "mnt_instance"))
+	s.ListAddTail(s.ns+s.Off("struct mnt_namespace", "list"), m+s.Off("struct mount", "mnt_list"))
+	s.ListAddTail(sb+s.Off("struct super_block", "s_mounts"), m+s.Off("struct mount", "mnt_instance"))
 	return m
 }
 
-func (s *synthVFS) vfsmnt(m uint64) uint64 { return m + s.off("struct mount", "mnt") }
+func (s *synthVFS) vfsmnt(m uint64) uint64 { return m + s.Off("struct mount", "mnt") }
 
 // newFile opens dentry through mount m.
 func (s *synthVFS) newFile(m, dentry uint64) uint64 {
-	f := s.newObj("struct file")
-	s.mem.w64(f+s.off("struct file", "f_path.mnt"), s.vfsmnt(m))
-	s.mem.w64(f+s.off("struct file", "f_path.dentry"), dentry)
-	inode, _ := s.program().ReadU64(dentry + s.off("struct dentry", "d_inode"))
-	s.mem.w64(f+s.off("struct file", "f_inode"), inode)
-	s.mem.w64(f+s.off("struct file", "f_count"), 1)
+	f := s.NewObj("struct file")
+	s.Mem.WriteU64(f+s.Off("struct file", "f_path.mnt"), s.vfsmnt(m))
+	s.Mem.WriteU64(f+s.Off("struct file", "f_path.dentry"), dentry)
+	inode, _ := s.Program().ReadU64(dentry + s.Off("struct dentry", "d_inode"))
+	s.Mem.WriteU64(f+s.Off("struct file", "f_inode"), inode)
+	s.Mem.WriteU64(f+s.Off("struct file", "f_count"), 1)
 	return f
 }
 
 // setFiles gives task an fd table of maxFds slots: files[fd] = file, with
 // open_fds bits set for the fds in open.
 func (s *synthVFS) setFiles(task uint64, maxFds int, files map[int]uint64, open []int) {
-	fs := s.newObj("struct files_struct")
-	fdt := s.newObj("struct fdtable")
-	arr := s.alloc(8 * uint64(maxFds))
-	bits := s.alloc(8 * uint64((maxFds+63)/64))
+	fs := s.NewObj("struct files_struct")
+	fdt := s.NewObj("struct fdtable")
+	arr := s.Alloc(8 * uint64(maxFds))
+	bits := s.Alloc(8 * uint64((maxFds+63)/64))
 	for n, f := range files {
-		s.mem.w64(arr+8*uint64(n), f)
+		s.Mem.WriteU64(arr+8*uint64(n), f)
 	}
 	for _, n := range open {
 		w := bits + 8*uint64(n/64)
-		v, _ := s.program().ReadU64(w)
-		s.mem.w64(w, v|1<<(n%64))
+		v, _ := s.Program().ReadU64(w)
+		s.Mem.WriteU64(w, v|1<<(n%64))
 	}
-	s.mem.w32(fdt+s.off("struct fdtable", "max_fds"), uint32(maxFds))
-	s.mem.w64(fdt+s.off("struct fdtable", "fd"), arr)
-	s.mem.w64(fdt+s.off("struct fdtable", "open_fds"), bits)
-	s.mem.w64(fs+s.off("struct files_struct", "fdt"), fdt)
-	s.mem.w64(task+s.off("struct task_struct", "files"), fs)
+	s.Mem.WriteU32(fdt+s.Off("struct fdtable", "max_fds"), uint32(maxFds))
+	s.Mem.WriteU64(fdt+s.Off("struct fdtable", "fd"), arr)
+	s.Mem.WriteU64(fdt+s.Off("struct fdtable", "open_fds"), bits)
+	s.Mem.WriteU64(fs+s.Off("struct files_struct", "fdt"), fdt)
+	s.Mem.WriteU64(task+s.Off("struct task_struct", "files"), fs)
 }

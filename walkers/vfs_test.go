@@ -25,7 +25,7 @@ func newVFSScene() *vfsScene {
 	s.mntDir = s.newDentry(rootD, "mnt", s.newInode(rootSB, 0o040755, 2), rootSB)
 	s.wDir = s.newDentry(s.mntDir, "w", s.newInode(rootSB, 0o040755, 3), rootSB)
 	fuseSB := s.newSuper("fuse", 24)
-	s.mem.w64(fuseSB+s.off("struct super_block", "s_subtype"), s.str("hangfs"))
+	s.Mem.WriteU64(fuseSB+s.Off("struct super_block", "s_subtype"), s.str("hangfs"))
 	fuseRoot := s.newDentry(0, "/", s.newInode(fuseSB, 0o040755, 1), fuseSB)
 	s.fuseMnt = s.newMount(s.rootMnt, s.wDir, fuseRoot, fuseSB, "hangfs-hang-write")
 	s.dataInode = s.newInode(fuseSB, 0o100644, 42)
@@ -49,7 +49,7 @@ func newVFSScene() *vfsScene {
 	s.anonD = s.newDentry(anonRoot, "[eventpoll]", s.newInode(anonSB, 0o600, 9), anonSB)
 	s.setDname(s.anonD, "anon_inodefs_dname")
 	// The pseudo mounts are not in the namespace: make rootfs its root again.
-	s.mem.w64(s.ns+s.off("struct mnt_namespace", "root"), s.rootMnt)
+	s.Mem.WriteU64(s.ns+s.Off("struct mnt_namespace", "root"), s.rootMnt)
 	return s
 }
 
@@ -71,15 +71,15 @@ func TestDentryPath(t *testing.T) {
 		{name: "bind mount root", mnt: s.vfsmnt(s.bindMnt), dentry: s.bindSrc, want: "/tmp/b"},
 		{
 			name: "unhashed", mnt: s.vfsmnt(s.fuseMnt), dentry: s.data, want: "/mnt/w/data (deleted)",
-			setup: func() { s.mem.w64(s.data+s.off("struct dentry", "d_hash.pprev"), 0) },
+			setup: func() { s.Mem.WriteU64(s.data+s.Off("struct dentry", "d_hash.pprev"), 0) },
 		},
 		{
 			name: "parent loop", mnt: 0, dentry: s.wDir, wantErr: "loop",
-			setup: func() { s.mem.w64(s.mntDir+s.off("struct dentry", "d_parent"), s.wDir) },
+			setup: func() { s.Mem.WriteU64(s.mntDir+s.Off("struct dentry", "d_parent"), s.wDir) },
 		},
 		{
 			name: "garbage parent", mnt: 0, dentry: s.wDir, wantErr: "0xffff888012340000", want: "…/mnt/w",
-			setup: func() { s.mem.w64(s.mntDir+s.off("struct dentry", "d_parent"), 0xffff888012340000) },
+			setup: func() { s.Mem.WriteU64(s.mntDir+s.Off("struct dentry", "d_parent"), 0xffff888012340000) },
 		},
 	}
 	for _, c := range cases {
@@ -106,7 +106,7 @@ func TestDentryPath(t *testing.T) {
 
 // mountRoot reads a mount's root dentry.
 func (s *vfsScene) mountRoot(m uint64) uint64 {
-	v, _ := s.program().ReadU64(m + s.off("struct mount", "mnt.mnt_root"))
+	v, _ := s.Program().ReadU64(m + s.Off("struct mount", "mnt.mnt_root"))
 	return v
 }
 
@@ -154,14 +154,14 @@ func TestFilesAndPseudoNames(t *testing.T) {
 	}
 
 	// A garbage fd array pointer: an error naming the fdtable, no panic.
-	fdt, _ := p.ReadU64(tk.Addr + s.off("struct task_struct", "files"))
-	fdt, _ = p.ReadU64(fdt + s.off("struct files_struct", "fdt"))
-	s.mem.w64(fdt+s.off("struct fdtable", "fd"), 0xffff888055550000)
+	fdt, _ := p.ReadU64(tk.Addr + s.Off("struct task_struct", "files"))
+	fdt, _ = p.ReadU64(fdt + s.Off("struct files_struct", "fdt"))
+	s.Mem.WriteU64(fdt+s.Off("struct fdtable", "fd"), 0xffff888055550000)
 	if _, err := Files(p, tk); err == nil || !strings.Contains(err.Error(), "fdtable") {
 		t.Errorf("garbage fd array: err %v", err)
 	}
 	// A lying max_fds is bounded.
-	s.mem.w32(fdt+s.off("struct fdtable", "max_fds"), 0xffffffff)
+	s.Mem.WriteU32(fdt+s.Off("struct fdtable", "max_fds"), 0xffffffff)
 	if _, err := Files(p, tk); err == nil {
 		t.Errorf("max_fds 2^32-1: no error")
 	}
@@ -191,8 +191,8 @@ func TestMountsSynthetic(t *testing.T) {
 		t.Errorf("parent ids: %+v", ms[:2])
 	}
 	// A cyclic namespace list is reported, with the mounts before it.
-	o := s.off("struct mount", "mnt_list")
-	s.mem.w64(s.fuseMnt+o, s.rootMnt+o)
+	o := s.Off("struct mount", "mnt_list")
+	s.Mem.WriteU64(s.fuseMnt+o, s.rootMnt+o)
 	ms, err = NamespaceMounts(p, s.ns)
 	if err == nil || !(errors.Is(err, ErrListCorrupt) || strings.Contains(err.Error(), "cycle")) || len(ms) < 1 {
 		t.Errorf("cyclic list: %d mounts, %v", len(ms), err)

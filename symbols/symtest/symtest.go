@@ -60,6 +60,25 @@ func (m *Memory) WriteU32(addr uint64, v uint32) {
 	m.Write(addr, b[:])
 }
 
+// WriteU8 stores a byte.
+func (m *Memory) WriteU8(addr uint64, v byte) { m.Write(addr, []byte{v}) }
+
+// Unmap removes the page holding addr: reads of it fail again.
+func (m *Memory) Unmap(addr uint64) { delete(m.pages, addr&^(pageSize-1)) }
+
+// Pages lists the addresses of the written pages, sorted.
+func (m *Memory) Pages() []uint64 {
+	out := make([]uint64, 0, len(m.pages))
+	for a := range m.pages {
+		out = append(out, a)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}
+
+// PageSize is the granularity of Memory's pages.
+const PageSize = pageSize
+
 // WriteString stores s NUL-terminated.
 func (m *Memory) WriteString(addr uint64, s string) { m.Write(addr, append([]byte(s), 0)) }
 
@@ -150,18 +169,11 @@ func (t *Types) Get(name string) *symbols.Type {
 	return ty
 }
 
-// Ptr returns a pointer to elem (nil elem: void *).
-func (t *Types) Ptr(elem *symbols.Type) *symbols.Type {
-	if elem == nil {
-		elem = &symbols.Type{Kind: symbols.KindVoid}
-	}
-	return &symbols.Type{Kind: symbols.KindPointer, Size: 8, Elem: elem}
-}
+// Ptr returns a pointer to elem (nil elem: void *); it is the package's Ptr.
+func (t *Types) Ptr(elem *symbols.Type) *symbols.Type { return Ptr(elem) }
 
-// Array returns elem[n].
-func (t *Types) Array(elem *symbols.Type, n uint64) *symbols.Type {
-	return &symbols.Type{Kind: symbols.KindArray, Size: elem.Resolve().Size * n, Elem: elem, Len: n}
-}
+// Array returns elem[n]; it is the package's Array.
+func (t *Types) Array(elem *symbols.Type, n uint64) *symbols.Type { return Array(elem, n) }
 
 // F makes a member at a byte offset.
 func F(name string, ty *symbols.Type, off uint64) symbols.Member {
@@ -236,7 +248,7 @@ func (t *Types) TypeNames() []string {
 // Describe implements symbols.TypeSource.
 func (t *Types) Describe() string { return "synthetic test types" }
 
-// Symbols is a SymbolTable over a fixed list.
+// Symbols is a SymbolTable over a list that Add may extend.
 type Symbols struct {
 	byAddr []symbols.Symbol
 	byName map[string]symbols.Symbol
@@ -253,6 +265,25 @@ func NewSymbols(syms ...symbols.Symbol) *Symbols {
 		}
 	}
 	return s
+}
+
+// Add adds (or, by name, replaces) a symbol of the given size and nm type
+// letter ('T', 'D', 'd', ...).
+func (s *Symbols) Add(name string, addr, size uint64, typ byte) {
+	if old, ok := s.byName[name]; ok {
+		for i, sym := range s.byAddr {
+			if sym == old {
+				s.byAddr = append(s.byAddr[:i], s.byAddr[i+1:]...)
+				break
+			}
+		}
+	}
+	sym := symbols.Symbol{Name: name, Addr: addr, Size: size, Type: typ}
+	i := sort.Search(len(s.byAddr), func(i int) bool { return s.byAddr[i].Addr > addr })
+	s.byAddr = append(s.byAddr, symbols.Symbol{})
+	copy(s.byAddr[i+1:], s.byAddr[i:])
+	s.byAddr[i] = sym
+	s.byName[name] = sym
 }
 
 // Lookup implements symbols.SymbolTable.
