@@ -492,9 +492,16 @@ func classifyRoot(w *TaskWait) Root {
 		case len(r.Holders) == 0:
 			r.Kind = RootFuseNoServer
 			r.Summary = fmt.Sprintf("no FUSE server is left for connection %s: %s will never be answered", conn, w.Object.What)
+			if f.Undecoded {
+				// Servers were matched through fuse_dev.fc read without
+				// types: their absence is not proven.
+				r.Certain = false
+				r.Summary += " (servers looked for without FUSE types)"
+			}
 		case exiting:
 			r.Kind = RootFuseServerExiting
 			r.Summary = fmt.Sprintf("the FUSE server of connection %s is exiting: %s will never be answered", conn, w.Object.What)
+			r.Certain = r.Certain && !f.Undecoded
 		default:
 			r.Kind = RootFuseNotAnswering
 			r.Certain = false

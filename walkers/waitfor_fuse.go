@@ -76,7 +76,9 @@ func (a *waitAnalysis) syscallFileSB(t *Task, sbs map[uint64]bool) fuseConnSourc
 	var slots []FDSlot
 	var src fuseConnSource
 	for _, arg := range sc.Args {
-		if arg.Kind != ArgFD && arg.Kind != ArgDirFD {
+		// Only plain fds: a directory fd's path argument may lead
+		// elsewhere (.., a mount below it).
+		if arg.Kind != ArgFD {
 			continue
 		}
 		fd := int(int32(arg.Value))
@@ -231,6 +233,15 @@ func (a *waitAnalysis) fuseWaitTypesFree(t *Task, qh uint64) (TaskWait, []uint32
 	w.Holders = a.fuseHolders(fc.Addr)
 	if len(w.Holders) == 0 {
 		w.Note = "no task holds a /dev/fuse file whose fuse_dev.fc is this connection (read without FUSE types): the server looks gone"
+	}
+	if len(cands) > 1 {
+		// A weaker source named other connections too: keep them.
+		w.Certain = false
+		w.Object.FuseCandidates = cands
+		if w.Note != "" {
+			w.Note += "; "
+		}
+		w.Note += fmt.Sprintf("the task also has files on connections %v (the request's connection was taken from %s)", cands, how)
 	}
 	return w, cands, true
 }
