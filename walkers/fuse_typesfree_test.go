@@ -141,3 +141,97 @@ func TestFuseFileRawConn(t *testing.T) {
 		})
 	}
 }
+
+// TestWaiterFuseConn: the connection of an undecodable FUSE wait comes from
+// a struct file or inode of a FUSE superblock on the waiter's stack, else
+// from its open files when they are on one connection only.
+func TestWaiterFuseConn(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		stackFile string // "A", "B" or "": a struct file of that mount on the stack
+		stackIno  string // an inode of that mount on the stack
+		open      string // mounts of the open files, e.g. "AB"
+		want      string // the connection named, "" for none
+		wantCands string
+		wantHow   string
+	}{
+		{"file on stack", "A", "", "A", "A", "A", "a struct file of a FUSE superblock on its stack"},
+		{"inode on stack, files on two", "", "B", "AB", "B", "AB", "an inode of a FUSE superblock on its stack"},
+		{"open files on one connection", "", "", "A", "A", "A", "its open files"},
+		{"open files on two connections", "", "", "AB", "", "AB", ""},
+		{"stack names two, files one", "A", "B", "B", "B", "AB", "its open files"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newTypesFreeFixture(t)
+			ty := f.types
+			u32, ptr := ty.Get("u32"), ty.Ptr(nil)
+			fdt := ty.Struct("fdtable", 16, symtest.F("max_fds", u32, 0), symtest.F("fd", ptr, 8))
+			fst := ty.Struct("files_struct", 64, symtest.F("fdt", ty.Ptr(fdt), 0))
+			ty.Struct("task_struct", 512, symtest.F("stack", ptr, 32), symtest.F("flags", u32, 44),
+				symtest.F("pid", ty.Get("int"), 100), symtest.F("files", ty.Ptr(fst), 120))
+			ids := map[byte]uint32{'A': 23, 'B': 24}
+			sbs := map[byte]uint64{}
+			var nodes []uint64
+			for _, m := range []byte("AB") {
+				fc := f.alloc(512)
+				f.mem.WriteU64(fc, 1<<32)
+				fm := f.alloc(40)
+				f.mem.WriteU64(fm, fc)
+				sbs[m] = f.superBlock(ids[m], fm)
+				nodes = append(nodes, sbs[m])
+			}
+			f.list(f.sbHead, nodes...)
+			inode := func(m byte) uint64 {
+				in := f.alloc(128)
+				f.mem.WriteU64(in+40, sbs[m])
+				f.mem.WriteU64(in+48, in+64) // i_mapping = &i_data
+				return in
+			}
+			file := func(m byte) uint64 {
+				fl := f.alloc(128)
+				f.mem.WriteU64(fl+32, inode(m))
+				return fl
+			}
+			task := f.alloc(512)
+			stack := f.alloc(threadSize)
+			f.mem.WriteU64(task+32, stack)
+			slot := stack + 0x100
+			if tc.stackFile != "" {
+				f.mem.WriteU64(slot, file(tc.stackFile[0]))
+				slot += 8
+			}
+			if tc.stackIno != "" {
+				f.mem.WriteU64(slot, inode(tc.stackIno[0]))
+			}
+			files, table, arr := f.alloc(64), f.alloc(16), f.alloc(64)
+			f.mem.WriteU64(files, table)
+			f.mem.WriteU32(table, 8)
+			f.mem.WriteU64(table+8, arr)
+			for i := range tc.open {
+				f.mem.WriteU64(arr+uint64(8*(i+3)), file(tc.open[i]))
+			}
+			f.mem.WriteU64(task+120, files)
+			p := f.program()
+			tobj, err := p.Object("struct task_struct", task)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tk := &Task{Obj: tobj, Addr: task, PID: 7, TGID: 7, State: "D"}
+			a := &waitAnalysis{p: p, byAddr: map[uint64]*Task{task: tk}, traces: map[uint64]*Trace{task: nil},
+				stacks: map[uint64][]byte{}, connBy: map[uint64]*FuseConn{}, servers: map[uint64][]FuseServer{}}
+			a.conns, _ = typesFreeConns(p)
+			conn, how, certain, cands := a.waiterFuseConn(tk)
+			got := ""
+			if conn != nil {
+				got = map[uint32]string{23: "A", 24: "B"}[conn.ID]
+			}
+			var gotCands string
+			for _, c := range cands {
+				gotCands += map[uint32]string{23: "A", 24: "B"}[c]
+			}
+			if got != tc.want || gotCands != tc.wantCands || !strings.HasPrefix(how, tc.wantHow) || certain {
+				t.Errorf("conn %q how %q certain %v cands %q; want %q %q (not certain) %q", got, how, certain, gotCands, tc.want, tc.wantHow, tc.wantCands)
+			}
+		})
+	}
+}
