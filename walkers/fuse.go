@@ -46,8 +46,9 @@ type FuseConn struct {
 	// the connection is still reported.
 	Errors []string `json:"errors,omitempty"`
 	// TypesFree: the fuse module has no types (5.10 without module BTF).
-	// Only Addr, ID, Mounts, Servers and Remedy are known: the state
-	// fields, Devices and Requests are not read. ConnHow says how Addr was
+	// Only Addr, ID, Mounts, Servers and Remedy are known, and Devices
+	// holds the servers' devices only: the state fields and Requests are
+	// not read. ConnHow says how Addr was
 	// found from the superblock.
 	TypesFree bool   `json:"types_free,omitempty"`
 	ConnHow   string `json:"conn_how,omitempty"`

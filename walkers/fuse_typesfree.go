@@ -23,6 +23,9 @@ import (
 //     moved it, so the first word is accepted only when it is the fc of
 //     some FUSE superblock: the two layouts check each other).
 //
+// The offsets were checked against the DWARF of Debian's 5.10.223 fuse.ko
+// (linux-image-5.10.0-32-cloud-amd64-dbg): fuse_dev.fc at 0, fuse_mount.fc
+// at 0, fuse_conn starting with spinlock_t lock and refcount_t count.
 // The requests themselves (opcode, unique, queue) stay unknown.
 
 // howFuseMountFC and howFuseDevFC say how the types-free hops were made.

@@ -3,6 +3,7 @@ package walkers
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -230,6 +231,11 @@ func (a *waitAnalysis) loadFuse() {
 				}
 				a.servers[d.Conn] = append(a.servers[d.Conn], FuseServer{Task: a.ref(t), State: t.State,
 					Exiting: t.Exiting(), FD: d.FD, Dev: d.Dev, How: serverHow(d, how)})
+				if !typed && !slices.Contains(fc.Devices, d.Dev) {
+					// Without types fc->devices cannot be walked: the
+					// servers' devices are the ones known.
+					fc.Devices = append(fc.Devices, d.Dev)
+				}
 			} else if d.RawConn && d.Dev != 0 && t.IsLeader() {
 				unmatched++
 			}
