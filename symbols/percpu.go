@@ -53,19 +53,34 @@ func (p *Program) PerCPUVariable(name string, cpu int) (Object, error) {
 	return o, nil
 }
 
+// NumCPUIDs returns nr_cpu_ids (kernel/smp.c): the number of possible CPU
+// ids, one more than the highest.
+func (p *Program) NumCPUIDs() (int, error) {
+	addr, err := p.Symbol("nr_cpu_ids")
+	if err != nil {
+		return 0, err
+	}
+	n, err := p.ReadU32(addr)
+	if err != nil {
+		return 0, fmt.Errorf("nr_cpu_ids: %w", err)
+	}
+	if n == 0 || n > maxCPUs {
+		return 0, fmt.Errorf("nr_cpu_ids is %d, not a CPU count", n)
+	}
+	return int(n), nil
+}
+
 // CPUMask returns the CPUs set in the struct cpumask at symbol name
 // (__cpu_online_mask, __cpu_possible_mask; kernel/cpu.c), bounded by
-// nr_cpu_ids when that symbol exists.
+// nr_cpu_ids when it can be read.
 func (p *Program) CPUMask(name string) ([]int, error) {
 	addr, err := p.Symbol(name)
 	if err != nil {
 		return nil, err
 	}
 	n := maxCPUs
-	if a, err := p.Symbol("nr_cpu_ids"); err == nil {
-		if v, err := p.ReadU32(a); err == nil && v > 0 && v <= maxCPUs {
-			n = int(v)
-		}
+	if v, err := p.NumCPUIDs(); err == nil {
+		n = v
 	}
 	words := (n + 63) / 64
 	var cpus []int
