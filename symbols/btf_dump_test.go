@@ -3,7 +3,6 @@ package symbols
 import (
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -52,27 +51,7 @@ func TestBTFSharedDump(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range dumpTypeChecks {
-		ty, err := b.LookupType(c.typ)
-		if err != nil {
-			t.Errorf("%s: %v", c.typ, err)
-			continue
-		}
-		var m Member
-		ok := false
-		for _, alt := range strings.Split(c.member, "|") {
-			if m, ok = ty.FindMember(alt); ok {
-				break
-			}
-		}
-		if !ok {
-			t.Errorf("%s has no member %s", c.typ, c.member)
-			continue
-		}
-		if m.Offset >= ty.Size || m.Offset+m.Type.Resolve().Size > ty.Size {
-			t.Errorf("%s.%s at %d (size %d) outside the struct of %d bytes", c.typ, c.member, m.Offset, m.Type.Size, ty.Size)
-		}
-	}
+	checkDumpTypes(t, b, true)
 	ts, _ := b.LookupType("struct task_struct")
 	if ts != nil && (ts.Size < 1024 || ts.Size > 64<<10) {
 		t.Errorf("task_struct size %d implausible", ts.Size)
