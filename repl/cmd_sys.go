@@ -3,10 +3,12 @@ package repl
 import (
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/kwalk/kwalk/symbols"
+	"github.com/kwalk/kwalk/walkers"
 )
 
 func registerSys(r *Registry) {
@@ -22,7 +24,7 @@ came from. Fields that cannot be derived are left out.
 JSON: {"dumpfile","format","live","release","version","machine",
 "nodename","cpus","memory_bytes","page_size","crash_time" (RFC 3339),
 "crash_time_source","uptime_seconds","load_average":[3],"tasks",
-"blocked_tasks" (in D state),
+"blocked_tasks" (in D state),"panic" (the log line saying why it died),
 "kaslr_offset","symbols","types","warnings":[...]}.`,
 		Examples: []string{"sys", "sys --json"},
 		Run:      runSys,
@@ -47,6 +49,7 @@ type SysInfo struct {
 	LoadAverage     []float64  `json:"load_average,omitempty"`
 	Tasks           int        `json:"tasks,omitempty"`
 	Blocked         int        `json:"blocked_tasks"`
+	Panic           string     `json:"panic,omitempty"`
 	KASLROffset     *Hex       `json:"kaslr_offset,omitempty"`
 	Symbols         string     `json:"symbols,omitempty"`
 	Types           string     `json:"types,omitempty"`
@@ -90,6 +93,7 @@ func runSys(c *Call) (Result, error) {
 		}
 	}
 	si.LoadAverage = loadAverage(p)
+	si.Panic = panicMessage(p)
 	if p.Syms != nil {
 		si.Symbols = p.Syms.Describe()
 	}
@@ -152,6 +156,37 @@ func readTimekeeper(p *symbols.Program) (tkInfo, bool) {
 	return tkInfo{uptime: time.Duration(base + boot), wall: time.Unix(int64(sec), 0).UTC()}, true
 }
 
+// panicMarkers start the kernel log lines that say why the kernel died,
+// strongest first: panic() (kernel/panic.c; an oops with panic_on_oops
+// ends there too), a sysrq crash (drivers/tty/sysrq.c).
+var panicMarkers = []string{"Kernel panic - not syncing:", "sysrq: Trigger a crash"}
+
+// panicMessage finds the kernel log line explaining the crash, "" when the
+// kernel did not panic (a dump taken from outside, like QEMU's).
+func panicMessage(p *symbols.Program) string {
+	recs, err := walkers.Log(p)
+	if len(recs) == 0 && err != nil {
+		return ""
+	}
+	texts := make([]string, len(recs))
+	for i, r := range recs {
+		texts[i] = r.Text
+	}
+	return findPanic(texts)
+}
+
+// findPanic returns the last line starting with the strongest marker.
+func findPanic(lines []string) string {
+	for _, m := range panicMarkers {
+		for i := len(lines) - 1; i >= 0; i-- {
+			if l := strings.TrimSpace(lines[i]); strings.HasPrefix(l, m) {
+				return l
+			}
+		}
+	}
+	return ""
+}
+
 // loadAverage reads avenrun[3], fixed point with FSHIFT 11
 // (include/linux/sched/loadavg.h).
 func loadAverage(p *symbols.Program) []float64 {
@@ -199,6 +234,9 @@ func (s SysInfo) WriteText(w io.Writer) error {
 	}
 	if s.Tasks > 0 {
 		line("TASKS", fmt.Sprint(s.Tasks))
+	}
+	if s.Panic != "" {
+		line("PANIC", strconv.Quote(s.Panic))
 	}
 	if s.Blocked > 0 {
 		line("BLOCKED", fmt.Sprintf("%d in uninterruptible sleep (D); \"deadlock\" says why", s.Blocked))
