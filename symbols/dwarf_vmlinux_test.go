@@ -162,6 +162,25 @@ func systemMap(t *testing.T) map[string]uint64 {
 	return m
 }
 
+// checkOuterFile checks that addr (fn+off) has a line, and that its
+// outermost location (the caller of any inlined code) is in file.
+func checkOuterFile(t *testing.T, d *DWARFTypes, fn string, off, addr uint64, file string) {
+	t.Helper()
+	f, line, inl, err := d.LineForAddr(addr)
+	if err != nil {
+		t.Errorf("%s+%#x: %v", fn, off, err)
+		return
+	}
+	outer := f
+	if len(inl) > 0 {
+		outer = inl[len(inl)-1].CallFile
+	}
+	if !strings.HasSuffix(outer, file) || line <= 0 {
+		t.Errorf("%s+%#x: %s:%d inlined %v; outermost file %q, want %q", fn, off, f, line, inl, outer, file)
+	}
+	t.Logf("%s+%#x: %s:%d %v", fn, off, f, line, inl)
+}
+
 func TestDWARFLineForAddr(t *testing.T) {
 	d, _ := openDebugDWARF(t)
 	defer d.Close()
@@ -186,19 +205,7 @@ func TestDWARFLineForAddr(t *testing.T) {
 			}
 			continue
 		}
-		file, line, inl, err := d.LineForAddr(addr + tt.off)
-		if err != nil {
-			t.Errorf("%s+%#x: %v", tt.fn, tt.off, err)
-			continue
-		}
-		outer := file
-		if len(inl) > 0 {
-			outer = inl[len(inl)-1].CallFile
-		}
-		if !strings.HasSuffix(outer, tt.file) || line <= 0 {
-			t.Errorf("%s+%#x: %s:%d inlined %v; outermost file %q, want %q", tt.fn, tt.off, file, line, inl, outer, tt.file)
-		}
-		t.Logf("%s+%#x: %s:%d %v", tt.fn, tt.off, file, line, inl)
+		checkOuterFile(t, d, tt.fn, tt.off, addr+tt.off, tt.file)
 	}
 	// A KASLR slide is subtracted.
 	d.SetKASLROffset(0x1000000)
@@ -346,20 +353,7 @@ func TestDWARFModuleLines(t *testing.T) {
 	}
 	syms := d.syms.(oneModuleSyms)
 	for _, tt := range tests {
-		addr := syms.funcs[tt.fn][0] + tt.off
-		file, line, inl, err := d.LineForAddr(addr)
-		if err != nil {
-			t.Errorf("%s+%#x: %v", tt.fn, tt.off, err)
-			continue
-		}
-		outer := file
-		if len(inl) > 0 {
-			outer = inl[len(inl)-1].CallFile
-		}
-		if !strings.HasSuffix(outer, tt.file) || line <= 0 {
-			t.Errorf("%s+%#x: %s:%d %v; outermost %q, want %q", tt.fn, tt.off, file, line, inl, outer, tt.file)
-		}
-		t.Logf("%s+%#x: %s:%d %v", tt.fn, tt.off, file, line, inl)
+		checkOuterFile(t, d, tt.fn, tt.off, syms.funcs[tt.fn][0]+tt.off, tt.file)
 	}
 	if _, _, _, err := d.LineForAddr(syms.funcs["fuse_flush"][0] + 0x10000); err == nil {
 		t.Error("no error for an address past the module's functions")
