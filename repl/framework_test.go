@@ -224,3 +224,12 @@ func TestPanicBecomesError(t *testing.T) {
 		t.Errorf("stderr %q", errb)
 	}
 }
+
+func TestNeedsProgram(t *testing.T) {
+	r := NewDefaultRegistry()
+	for line, want := range map[string]bool{"help": false, "help; q": false, "help | grep x": false, "sys": true, "help; p jiffies": true, "nosuch": false} {
+		if got := r.NeedsProgram(line); got != want {
+			t.Errorf("%q: %v, want %v", line, got, want)
+		}
+	}
+}

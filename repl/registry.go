@@ -104,3 +104,18 @@ func (r *Registry) Tasks(ctx context.Context, prog *symbols.Program) ([]TaskInfo
 	}
 	return fallbackTasks(ctx, prog)
 }
+
+// NeedsProgram reports whether running line needs an opened kernel: false
+// when every command in it is a NoProgram one (help, q) or unknown.
+func (r *Registry) NeedsProgram(line string) bool {
+	sts, err := splitStatements(line)
+	if err != nil {
+		return false
+	}
+	for _, st := range sts {
+		if c, ok := r.Lookup(st.Words[0]); ok && !c.NoProgram {
+			return true
+		}
+	}
+	return false
+}

@@ -86,6 +86,7 @@ func TestBatchNoDump(t *testing.T) {
 		{[]string{"/nonexistent/vmcore"}, 64, "", "no such dump file"},
 		{[]string{"-c", "sys", "/nonexistent/vmcore"}, 64, "", "no such dump file"},
 		{[]string{"sys", "--vmlinux"}, 64, "", "needs a value"},
+		{[]string{"-c", "help q; help sys"}, 0, "leave kwalk", ""},
 	}
 	for _, tc := range tests {
 		r := runKwalk(t, nil, tc.args...)

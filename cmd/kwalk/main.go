@@ -52,10 +52,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 
 	needProg := inv.mode != modeScript // scripts open the kernel themselves
-	if inv.mode == modeBatch {
+	switch {
+	case inv.mode == modeBatch:
 		if c, ok := reg.Lookup(inv.words[0]); ok && c.NoProgram {
 			needProg = false
 		}
+	case inv.mode == modeCommands && inv.inputFile == "" && inv.dump == "":
+		needProg = reg.NeedsProgram(inv.commands) // kwalk -c help
 	}
 	var prog *symbols.Program
 	if needProg {
