@@ -3,7 +3,9 @@ package walkers
 // The wait-for analysis, in order:
 //
 //  1. Waits (waitfor.go): for each task not running, what it waits on —
-//     a FUSE request whose req->waitq holds the task's wait entry; a pid
+//     a FUSE request whose req->waitq holds the task's wait entry (without
+//     FUSE types: a wait entry on its stack in request_wait_answer, the
+//     connection named from the file it operates on, waitfor_fuse.go); a pid
 //     namespace's teardown (frame zap_pid_ns_processes); a lock named by
 //     task_struct.blocker / blocked_on where the kernel records them; else
 //     a waiter structure on the task's own stack (mutex_waiter,
@@ -14,7 +16,7 @@ package walkers
 //  2. Holders: lock owners (certain), reader hints and ABBA suspects for
 //     reader-owned rw-semaphores (guesses), FUSE servers by their open
 //     /dev/fuse (hints: the kernel does not record which thread serves a
-//     request), the remaining tasks of a dying pid namespace, the live
+//     request; without FUSE types matched through fuse_dev.fc), the remaining tasks of a dying pid namespace, the live
 //     threads of a zombie leader. Holders that are themselves blocked in a
 //     way only their stack shows are analysed too.
 //  3. Deadlock (this file): the graph task → holder, cycles by Tarjan's
