@@ -666,3 +666,27 @@ func TestDeadlockCorruptChain(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkDeadlockTypesFree runs the analysis on a generated dump whose
+// fuse module has no types (5.10): connections and servers found through
+// fuse_mount.fc / fuse_dev.fc, waiters' syscalls and stacks read.
+func BenchmarkDeadlockTypesFree(b *testing.B) {
+	for _, d := range cachedDumps() {
+		path := d.Path(testdata.FormatKdumpZlibFlat)
+		if path == "" || !d.Has(testdata.ScenarioSquare) {
+			continue
+		}
+		p := openDump(b, path)
+		if fuseTypes(p) {
+			continue
+		}
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if rep := walkers.Deadlock(p); rep.ExitCode != walkers.DeadlockCycle {
+				b.Fatalf("%s: exit %d", d.ID(), rep.ExitCode)
+			}
+		}
+		return
+	}
+	b.Skipf("SKIP: no generated dump without FUSE types (%s)", testdata.GenerateCommand)
+}
