@@ -100,17 +100,8 @@ func TestUnwindRunningAcrossIRQStack(t *testing.T) {
 	cpu.Regs.IP, cpu.Regs.SP, cpu.Regs.CS, cpu.Regs.BP = handler+0x10, handlerSP, 0x10, 0x1234
 	mem := cpuMemory{Memory: k.mem, cpus: []kcore.CPUState{cpu}}
 	p := symbols.NewProgram(mem, symtest.NewSymbols(k.syms...), k.types)
-	tr, err := Stack(p, taskObj(t, p))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if tr.Err != nil {
-		t.Fatalf("unwind error: %v (frames %v)", tr.Err, frameNames(tr))
-	}
-	want := "handle_thing+0x10 irq_stub+0x5 victim+0x20 kthread+0x30 ret_from_fork+0x22"
-	if got := strings.Join(frameNames(tr), " "); got != want {
-		t.Fatalf("frames:\n got %s\nwant %s", got, want)
-	}
+	tr := taskStack(t, p)
+	wantFrames(t, tr, "handle_thing+0x10 irq_stub+0x5 victim+0x20 kthread+0x30 ret_from_fork+0x22")
 	if !tr.Running || tr.CPU != 0 {
 		t.Errorf("running %v cpu %d", tr.Running, tr.CPU)
 	}

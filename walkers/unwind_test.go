@@ -215,8 +215,7 @@ func userTask(t *testing.T, f orcFormat) (*symbols.Program, []string) {
 		k.mem.WriteU64(tsp+i*8, 0xaa00+i)
 	}
 	k.mem.WriteU64(tsp+48, ret[0])
-	k.mem.WriteU64(tTask+32, tStack)
-	k.mem.WriteU64(tTask+128+8, tsp)
+	k.sleepAt(tsp)
 	k.mem.WriteString(tTask+200, "rm")
 	// Touch every stack page so the whole stack is readable.
 	for a := uint64(tStack); a < top; a += 4096 {
@@ -224,6 +223,35 @@ func userTask(t *testing.T, f orcFormat) (*symbols.Program, []string) {
 	}
 	want := []string{"__schedule+0x2f5", "schedule+0x3e", "do_thing+0x55", "do_syscall_64+0x5d", "entry_SYSCALL_64+0x6e"}
 	return k.program(), want
+}
+
+// sleepAt makes the task at tTask a sleeping one: its stack at tStack, its
+// saved stack pointer (thread.sp) tsp, at the inactive_task_frame.
+func (k *kernel) sleepAt(tsp uint64) {
+	k.mem.WriteU64(tTask+32, tStack)
+	k.mem.WriteU64(tTask+128+8, tsp)
+}
+
+// taskStack unwinds the task at tTask.
+func taskStack(t *testing.T, p *symbols.Program) *Trace {
+	t.Helper()
+	tr, err := Stack(p, taskObj(t, p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr
+}
+
+// wantFrames fails unless tr unwound without error to exactly want
+// (frameNames, space-separated).
+func wantFrames(t *testing.T, tr *Trace, want string) {
+	t.Helper()
+	if tr.Err != nil {
+		t.Fatalf("unwind error: %v (frames %v)", tr.Err, frameNames(tr))
+	}
+	if got := strings.Join(frameNames(tr), " "); got != want {
+		t.Fatalf("frames:\n got %s\nwant %s", got, want)
+	}
 }
 
 func taskObj(t *testing.T, p *symbols.Program) symbols.Object {
@@ -358,20 +386,10 @@ func TestUnwindModuleFrames(t *testing.T) {
 	spS := spM - 16
 	tsp := spS - 56
 	k.mem.WriteU64(tsp+48, tText+0x100+0x3e)
-	k.mem.WriteU64(tTask+32, tStack)
-	k.mem.WriteU64(tTask+128+8, tsp)
+	k.sleepAt(tsp)
 	p := k.program()
-	tr, err := Stack(p, taskObj(t, p))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if tr.Err != nil {
-		t.Fatalf("unwind error: %v (frames %v)", tr.Err, frameNames(tr))
-	}
-	want := "schedule+0x3e request_wait_answer+0x159 [fuse] kthread+0xda ret_from_fork+0x22"
-	if got := strings.Join(frameNames(tr), " "); got != want {
-		t.Fatalf("frames:\n got %s\nwant %s", got, want)
-	}
+	tr := taskStack(t, p)
+	wantFrames(t, tr, "schedule+0x3e request_wait_answer+0x159 [fuse] kthread+0xda ret_from_fork+0x22")
 	if tr.Frames[1].Module != "fuse" {
 		t.Errorf("module = %q", tr.Frames[1].Module)
 	}
@@ -399,13 +417,9 @@ func TestUnwindFramePointerFallback(t *testing.T) {
 	tsp := bpA - 0x20 - 56
 	k.mem.WriteU64(tsp+40, bpA)
 	k.mem.WriteU64(tsp+48, tText+0x150)
-	k.mem.WriteU64(tTask+32, tStack)
-	k.mem.WriteU64(tTask+128+8, tsp)
+	k.sleepAt(tsp)
 	p := k.program()
-	tr, err := Stack(p, taskObj(t, p))
-	if err != nil {
-		t.Fatal(err)
-	}
+	tr := taskStack(t, p)
 	if tr.Method != "frame pointers" {
 		t.Errorf("method %q", tr.Method)
 	}
@@ -542,13 +556,9 @@ func TestUnwindFramePointerToUserRegs(t *testing.T) {
 	tsp := bpA - 0x20 - 56
 	k.mem.WriteU64(tsp+40, bpA)
 	k.mem.WriteU64(tsp+48, tText+0x150)
-	k.mem.WriteU64(tTask+32, tStack)
-	k.mem.WriteU64(tTask+128+8, tsp)
+	k.sleepAt(tsp)
 	p := k.program()
-	tr, err := Stack(p, taskObj(t, p))
-	if err != nil {
-		t.Fatal(err)
-	}
+	tr := taskStack(t, p)
 	got := strings.Join(frameNames(tr), " ")
 	if got != "a+0x50 do_syscall_64+0x5d entry_SYSCALL_64_after_hwframe+0x6e" || tr.Err != nil || tr.UserRegs == nil {
 		t.Fatalf("frames %s, err %v, user regs %v", got, tr.Err, tr.UserRegs)
