@@ -218,14 +218,23 @@ func (a *waitAnalysis) fuseWaitTypesFree(t *Task, qh uint64) (TaskWait, []uint32
 	if fc == nil {
 		return TaskWait{}, cands, false
 	}
+	connHow := ""
+	if fc.ConnHow != "" {
+		connHow = "; " + fc.ConnHow
+	}
 	w := TaskWait{Task: a.blocked(t), Kind: WaitFuseRequest, Certain: certain,
-		How: fmt.Sprintf("wait_queue_entry on the task's stack, linked into a wait queue, in request_wait_answer (fs/fuse/dev.c); connection %d from %s; %s",
-			fc.ID, how, fc.ConnHow)}
+		How: fmt.Sprintf("wait_queue_entry on the task's stack, linked into a wait queue, in request_wait_answer (fs/fuse/dev.c); connection %d from %s%s",
+			fc.ID, how, connHow)}
 	ref := &FuseReqRef{Conn: fc.Addr, ConnID: fc.ID, Remedy: fc.Remedy, Undecoded: true}
 	for _, m := range fc.Mounts {
 		ref.MountPoints = append(ref.MountPoints, m.MountPoints...)
 	}
-	what := fmt.Sprintf("a FUSE request (request opcode unknown without fuse types; wait queue %#x) on connection %d", qh, fc.ID)
+	why := "request opcode unknown without fuse types"
+	if !fc.TypesFree {
+		// Typed, but the request is on no queue kwalk walks.
+		why = "request not found on the connection's queues"
+	}
+	what := fmt.Sprintf("a FUSE request (%s; wait queue %#x) on connection %d", why, qh, fc.ID)
 	if len(ref.MountPoints) > 0 {
 		what += " (" + strings.Join(ref.MountPoints, ", ") + ")"
 	}
