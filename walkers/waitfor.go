@@ -68,7 +68,8 @@ type FuseReqRef struct {
 	Path        string   `json:"path,omitempty"`
 	Connected   bool     `json:"connected"`
 	Remedy      string   `json:"remedy"`
-	// Undecoded: the request itself could not be read (no FUSE types);
+	// Undecoded: the request itself could not be read (no FUSE types, or
+	// it is on no queue kwalk walks);
 	// only Conn, ConnID, MountPoints and Remedy are known, the other
 	// fields are empty, not zero.
 	Undecoded bool `json:"undecoded,omitempty"`
