@@ -93,7 +93,7 @@ func parseCommandLine(args []string, isCommand func(string) bool, exists func(st
 		case (name == "h" || name == "help") && !hasVal:
 			inv.mode = modeHelp
 		default:
-			return false, fmt.Errorf("unknown flag %s (kwalk -h for usage)", a)
+			return false, fmt.Errorf("unknown flag %s", a)
 		}
 		return true, err
 	}

@@ -35,8 +35,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	isCmd := func(n string) bool { _, ok := reg.Lookup(n); return ok }
 	inv, err := parseCommandLine(args, isCmd, pathExists)
 	if err != nil {
-		fmt.Fprintln(stderr, "kwalk:", err)
-		fmt.Fprint(stderr, usageText)
+		fmt.Fprintf(stderr, "kwalk: %v\n(kwalk -h for usage)\n", err)
 		return repl.ExitUsage
 	}
 	switch inv.mode {
