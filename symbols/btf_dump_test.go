@@ -124,22 +124,6 @@ func debugVmlinuxPath(t testing.TB) string {
 	return p
 }
 
-// debugRoot is where the 6.1 -dbg package's usr/lib/debug is unpacked:
-// $KWALK_DEBUG_ROOT, else where the dump generator unpacks it, else
-// ~/.cache/kwalk-debug/root/usr/lib/debug.
-func debugRoot() string {
-	if r := os.Getenv("KWALK_DEBUG_ROOT"); r != "" {
-		return r
-	}
-	if k, ok := testdata.KernelByID("6.1"); ok {
-		if r, err := testdata.DebugRoot(k); err == nil {
-			return r
-		}
-	}
-	home, _ := os.UserHomeDir()
-	return filepath.Join(home, ".cache", "kwalk-debug", "root", "usr", "lib", "debug")
-}
-
 // BenchmarkBTFDumpFirstLookup measures opening the dump, loading symbols
 // and BTF from its memory, and the first struct task_struct.
 func BenchmarkBTFDumpFirstLookup(b *testing.B) {

@@ -2,61 +2,10 @@ package symbols
 
 import (
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/kwalk/kwalk/kcore"
-	"github.com/kwalk/kwalk/testdata"
-	"github.com/kwalk/kwalk/testdata/truth"
 )
-
-var (
-	sharedDumpOnce sync.Once
-	sharedDump     *kcore.Dump
-	sharedDumpErr  error
-)
-
-// openSharedDump opens the shared dump (testdata.SharedDump) once per test
-// binary, or skips.
-func openSharedDump(t testing.TB) *kcore.Dump {
-	t.Helper()
-	path := testdata.SharedDump(t).Path
-	sharedDumpOnce.Do(func() { sharedDump, sharedDumpErr = kcore.Open(path, kcore.Options{}) })
-	if sharedDumpErr != nil {
-		t.Fatalf("kcore.Open(%s): %v", path, sharedDumpErr)
-	}
-	if sharedDump.VMCoreInfo() == nil {
-		t.Fatalf("%s has no VMCOREINFO", path)
-	}
-	return sharedDump
-}
-
-// truthFrames returns the distinct frames (by function, offset and module)
-// of the guest's /proc stacks in rec.
-func truthFrames(t testing.TB, rec *truth.Record) []truth.Frame {
-	t.Helper()
-	var out []truth.Frame
-	seen := map[truth.Frame]bool{}
-	for _, task := range rec.Tasks {
-		for _, f := range task.Stack {
-			key := truth.Frame{Func: f.Func, Offset: f.Offset, Module: f.Module}
-			if !seen[key] {
-				seen[key] = true
-				out = append(out, f)
-			}
-		}
-	}
-	if len(out) == 0 {
-		t.Fatal("the guest's record has no stack frames")
-	}
-	return out
-}
-
-// sharedTruthFrames is truthFrames of the shared dump's record.
-func sharedTruthFrames(t testing.TB) []truth.Frame {
-	t.Helper()
-	return truthFrames(t, testdata.SharedDump(t).Truth)
-}
 
 func TestKallsymsSharedDump(t *testing.T) {
 	d := openSharedDump(t)

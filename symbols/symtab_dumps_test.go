@@ -9,7 +9,6 @@ import (
 
 	"github.com/kwalk/kwalk/kcore"
 	"github.com/kwalk/kwalk/testdata"
-	"github.com/kwalk/kwalk/testdata/truth"
 )
 
 // TestSymbolsGeneratedDumps runs the symbol loaders on every generated dump
@@ -73,7 +72,7 @@ func TestSymbolsGeneratedDumps(t *testing.T) {
 			// The real System.map of the -dbg package, relocated by this
 			// dump's KASLR slide, agrees with kallsyms.
 			if ks, ok := st.(*SymTable); ok {
-				for _, root := range debugRoots(gd) {
+				for _, root := range debugRoots(gd.Kernel, gd.DebugRoot) {
 					p := filepath.Join(root, "boot", "System.map-"+info.OSRelease())
 					if _, err := os.Stat(p); err != nil {
 						continue
@@ -103,59 +102,4 @@ func TestSymbolsGeneratedDumps(t *testing.T) {
 			}
 		})
 	}
-}
-
-// frameSet says which of the guest's frames a table must resolve.
-type frameSet int
-
-const (
-	framesAll     frameSet = iota
-	framesVmlinux          // Module == ""
-	framesModules          // Module != ""
-)
-
-func (w frameSet) has(f truth.Frame) bool {
-	return w == framesAll || (w == framesVmlinux) == (f.Module == "")
-}
-
-// checkTruthFrames resolves the guest's frames (of the set which) by name,
-// and back from address to name, offset, size and module.
-func checkTruthFrames(t *testing.T, st SymbolTable, frames []truth.Frame, which frameSet) {
-	t.Helper()
-	checked := 0
-	for _, f := range frames {
-		if !which.has(f) {
-			continue
-		}
-		s, err := st.Lookup(f.Func)
-		if err != nil {
-			t.Errorf("truth frame %s [%s]: %v", f.Func, f.Module, err)
-			continue
-		}
-		got, off, ok := st.LookupAddr(s.Addr + f.Offset)
-		if !ok || got.Name != f.Func || got.Module != f.Module || off != f.Offset || got.Size != f.Size {
-			t.Errorf("LookupAddr(%s+%#x) = %s+%#x/%#x [%s] ok=%v; the guest printed %s+%#x/%#x [%s]",
-				f.Func, f.Offset, got.Name, off, got.Size, got.Module, ok, f.Func, f.Offset, f.Size, f.Module)
-		}
-		checked++
-	}
-	t.Logf("%d distinct truth frames checked", checked)
-	if checked == 0 {
-		t.Error("no truth frames checked")
-	}
-}
-
-// debugRoots lists where gd's kernel -dbg package may be unpacked.
-func debugRoots(gd *testdata.Dump) []string {
-	var out []string
-	if gd.DebugRoot != "" {
-		out = append(out, gd.DebugRoot)
-	}
-	if root, err := testdata.DebugRoot(gd.Kernel); err == nil {
-		out = append(out, root)
-	}
-	if home, err := os.UserHomeDir(); err == nil {
-		out = append(out, filepath.Join(home, ".cache", "kwalk-debug", "root", "usr", "lib", "debug"))
-	}
-	return out
 }

@@ -1,35 +1,9 @@
 package symbols
 
 import (
-	"os"
 	"path/filepath"
 	"testing"
-
-	"github.com/kwalk/kwalk/testdata"
 )
-
-// dbgFile finds a file of the shared dump kernel's -dbg package (unpacked
-// by the dump generator, or by hand under ~/.cache/kwalk-debug/root), or
-// skips naming where it looked.
-func dbgFile(t *testing.T, rel string) string {
-	t.Helper()
-	var tried []string
-	if k, ok := testdata.KernelByID("6.1"); ok {
-		if root, err := testdata.DebugRoot(k); err == nil {
-			tried = append(tried, filepath.Join(root, rel))
-		}
-	}
-	if home, err := os.UserHomeDir(); err == nil {
-		tried = append(tried, filepath.Join(home, ".cache", "kwalk-debug", "root", "usr", "lib", "debug", rel))
-	}
-	for _, p := range tried {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	t.Skipf("SKIP: no %s of the -dbg package (looked at %v; %s fetches it)", rel, tried, testdata.GenerateCommand)
-	return ""
-}
 
 // TestSystemMapSharedDump relocates the real System.map of the shared dump's
 // kernel and compares it with the dump's own kallsyms.
