@@ -12,7 +12,7 @@ func registerHelp(r *Registry) {
 		Name:      "help",
 		Aliases:   []string{"h", "?"},
 		Summary:   "list commands, or describe one command with its flags",
-		Usage:     "help [COMMAND]",
+		Usage:     "help [-a] [COMMAND]",
 		NoProgram: true,
 		Help: `Without an argument, lists every command with a one-line summary.
 With a command name, shows its usage, description, every flag and examples.
@@ -26,7 +26,8 @@ findings (deadlock: 1 blocked chains, 2 a cycle); 3 a command failed;
 64 usage error (unknown command or flag); 66 the dump could not be opened;
 130 interrupted.
 With several commands the highest status wins.`,
-		Examples: []string{"help", "help rd"},
+		Flags:    []Flag{{Name: "a", Help: "describe every command in full (a manual: help -a > kwalk.txt)"}},
+		Examples: []string{"help", "help rd", "help -a --json"},
 		Complete: func(c *Completion) []string { return c.Session.Reg.Names() },
 		Run:      runHelp,
 	})
@@ -66,6 +67,13 @@ type HelpFlag struct {
 
 func runHelp(c *Call) (Result, error) {
 	reg := c.Session.Reg
+	if c.Bool("a") {
+		var all HelpAll
+		for _, cmd := range reg.Commands() {
+			all.Commands = append(all.Commands, describeFull(reg, cmd))
+		}
+		return all, nil
+	}
 	if len(c.Args) == 0 {
 		var hl HelpList
 		for _, cmd := range reg.Commands() {
@@ -80,11 +88,37 @@ func runHelp(c *Call) (Result, error) {
 	if !ok {
 		return nil, UsageErrorf("no command %q", c.Args[0])
 	}
+	return describeFull(reg, cmd), nil
+}
+
+// describeFull is describeCommand with the registry-dependent help.
+func describeFull(reg *Registry, cmd *Command) HelpCommand {
 	h := describeCommand(cmd)
 	if cmd.MoreHelp != nil {
 		h.Help = strings.TrimRight(h.Help, "\n") + "\n\n" + cmd.MoreHelp(reg)
 	}
-	return h, nil
+	return h
+}
+
+// HelpAll is the result of "help -a": every command described.
+// JSON: {"commands":[HelpCommand...]}.
+type HelpAll struct {
+	Commands []HelpCommand `json:"commands"`
+}
+
+// WriteText implements Result.
+func (a HelpAll) WriteText(w io.Writer) error {
+	for i, c := range a.Commands {
+		if i > 0 {
+			if _, err := io.WriteString(w, "\n"+strings.Repeat("-", 72)+"\n\n"); err != nil {
+				return err
+			}
+		}
+		if err := c.WriteText(w); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func describeCommand(cmd *Command) HelpCommand {

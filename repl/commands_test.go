@@ -116,6 +116,7 @@ func TestCommandsText(t *testing.T) {
 		{"foreach kernel task -R pid", ExitOK, []string{"pid = 0,"}, []string{"pid = 42,"}},
 		{"foreach ps", ExitUsage, nil, nil},
 		{"sys", ExitOK, []string{"SYMBOLS: synthetic", "TYPES: synthetic", "TASKS: 3", "BLOCKED: 1 in uninterruptible sleep"}, nil},
+		{"help -a", ExitOK, []string{"NAME\n  dis - ", "NAME\n  whatis - ", "Per-task commands: "}, nil},
 		{"help foreach", ExitOK, []string{"Per-task commands: ", "task."}, nil},
 		{"help rd", ExitOK, []string{"USAGE", "rd [-p]", "-64", "--json", "EXAMPLES"}, nil},
 	}
@@ -165,6 +166,7 @@ var jsonSchemas = []struct {
 }{
 	{"help", &HelpList{}, []string{"commands"}},
 	{"help rd", &HelpCommand{}, []string{"name", "summary", "usage", "help", "flags", "examples"}},
+	{"help -a", &HelpAll{}, []string{"commands"}},
 	{"sys", &SysInfo{}, []string{"live", "symbols", "types", "tasks", "blocked_tasks"}},
 	{"rd jiffies 2", &RdResult{}, []string{"address", "physical", "width", "values"}},
 	{"rd -s init_task+0x50", &RdResult{}, []string{"values", "symbols"}},
