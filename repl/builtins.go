@@ -17,6 +17,7 @@ var registrations = [...]func(*Registry){
 	registerList,
 	registerVtop,
 	registerSearch,
+	registerEval,
 	registerQuit,
 	// Walker commands: add register functions below.
 	registerLocks,
