@@ -19,10 +19,11 @@ unary minus and parentheses, with C precedence. Operands are numbers
 (0x hex, 0 octal... as in C; decimal otherwise; a word of hex digits with
 letters, like ffff8a83c2830000, is hex) or symbols (their address).
 Shows the value in hex, decimal (signed when negative), octal and binary,
-and the symbol it falls in.
+and the symbol it falls in. Put | and > inside parentheses: outside they
+pipe and redirect the output ("eval (1 << 12 | 0xff)").
 
 JSON: {"value","decimal","signed","octal","binary","symbol"}.`,
-		Examples: []string{"eval 0x1000 + 16", "eval init_task + 0x980", "eval (1 << 12) - 1", "eval ffff8a83c2830000 & ~0xfff"},
+		Examples: []string{"eval 0x1000 + 16", "eval init_task + 0x980", "eval (1 << 12) - 1", "eval (0x1000 | 0xff)", "eval ffff8a83c2830000 & ~0xfff"},
 		Run:      runEval,
 	})
 }

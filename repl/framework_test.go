@@ -38,6 +38,7 @@ func TestSplitStatements(t *testing.T) {
 		{"log > dmesg.txt", []statement{{Words: []string{"log"}, Redirect: "dmesg.txt"}}, false},
 		{"log >> 'my file'", []statement{{Words: []string{"log"}, Redirect: "my file", Append: true}}, false},
 		{"p init_task->comm", []statement{{Words: []string{"p", "init_task->comm"}}}, false},
+		{"eval (1 | 2) > f", []statement{{Words: []string{"eval", "(1", "|", "2)"}, Redirect: "f"}}, false},
 		{`sym "a b" c\ d`, []statement{{Words: []string{"sym", "a b", "c d"}}}, false},
 		{"  ;; ", nil, false},
 		{"ps |", nil, true},

@@ -63,12 +63,13 @@ func splitUnquoted(s string, sep byte) []string {
 	return append(parts, s[start:])
 }
 
-// parseStatement finds the first unquoted '|' or '>' (not part of "->"),
-// and splits the command words before it.
+// parseStatement finds the first unquoted '|' or '>' (not part of "->",
+// not inside parentheses), and splits the command words before it.
 func parseStatement(s string) (statement, error) {
 	var st statement
 	var q byte
 	cut := -1
+	depth := 0 // inside parentheses | and > are operators ("eval (1 << 12 | 3)")
 	for i := 0; i < len(s) && cut < 0; i++ {
 		c := s[i]
 		switch {
@@ -82,6 +83,11 @@ func parseStatement(s string) (statement, error) {
 			i++
 		case c == '\'' || c == '"':
 			q = c
+		case c == '(':
+			depth++
+		case c == ')' && depth > 0:
+			depth--
+		case depth > 0:
 		case c == '|':
 			cut = i
 		case c == '>' && (i == 0 || s[i-1] != '-'):
