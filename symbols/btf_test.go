@@ -86,12 +86,7 @@ func fixtureTypes(t testing.TB) *BTFTypes {
 
 func TestBTFLookup(t *testing.T) {
 	b := fixtureTypes(t)
-	tests := []struct {
-		name   string
-		kind   Kind
-		size   uint64
-		render string
-	}{
+	checkLookups(t, b, []typeLookup{
 		{"struct list_head", KindStruct, 16, "struct list_head"},
 		{"list_head", KindStruct, 16, "struct list_head"},
 		{"unsigned long", KindInt, 8, "long unsigned int"},
@@ -125,10 +120,24 @@ func TestBTFLookup(t *testing.T) {
 		{"struct", 0, 0, ""},
 		{"char[x]", 0, 0, ""},
 		{"", 0, 0, ""},
-	}
+	})
+}
+
+// typeLookup is a type name and what LookupType must make of it: render ""
+// means an error wrapping ErrNoType.
+type typeLookup struct {
+	name   string
+	kind   Kind
+	size   uint64
+	render string
+}
+
+// checkLookups looks every name of tests up in src (a subtest each).
+func checkLookups(t *testing.T, src TypeSource, tests []typeLookup) {
+	t.Helper()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ty, err := b.LookupType(tt.name)
+			ty, err := src.LookupType(tt.name)
 			if tt.render == "" {
 				if err == nil {
 					t.Fatalf("got %v, want an error", ty)

@@ -109,12 +109,7 @@ func testDWARFSynthetic(t *testing.T, obj string) {
 		t.Errorf("%s: skimmer in use %v", obj, skim)
 	}
 
-	lookups := []struct {
-		name   string
-		kind   Kind
-		size   uint64
-		render string
-	}{
+	checkLookups(t, d, []typeLookup{
 		{"struct list_head", KindStruct, 16, "struct list_head"},
 		{"list_head", KindStruct, 16, "struct list_head"},
 		{"unsigned long", KindInt, 8, "long unsigned int"},
@@ -128,23 +123,7 @@ func testDWARFSynthetic(t *testing.T, obj string) {
 		{"struct bits", KindStruct, 8, "struct bits"},
 		{"struct nosuch", 0, 0, ""},
 		{"union list_head", 0, 0, ""},
-	}
-	for _, tt := range lookups {
-		ty, err := d.LookupType(tt.name)
-		if tt.render == "" {
-			if !errors.Is(err, ErrNoType) {
-				t.Errorf("%s: got %v, %v; want ErrNoType", tt.name, ty, err)
-			}
-			continue
-		}
-		if err != nil {
-			t.Errorf("%s: %v", tt.name, err)
-			continue
-		}
-		if ty.Kind != tt.kind || ty.Size != tt.size || ty.String() != tt.render {
-			t.Errorf("%s: got %v %d %q, want %v %d %q", tt.name, ty.Kind, ty.Size, ty, tt.kind, tt.size, tt.render)
-		}
-	}
+	})
 
 	// Member layout as the SysV x86_64 ABI places it.
 	members := []struct {
