@@ -52,10 +52,7 @@ func TestUnwindRunningAcrossIRQStack(t *testing.T) {
 	for i := 0; i < 32; i++ {
 		rows = append(rows, orcRow{ip: tText + 0x1000 + uint64(i)*16, spReg: rSP, spOff: 8, typ: 2})
 	}
-	k.writeORC(orcV3, tORCIP, tORC, rows)
-	k.sym("__start_orc_unwind_ip", tORCIP, 0, 'D')
-	k.sym("__stop_orc_unwind_ip", tORCIP+4*uint64(len(rows)), 0, 'D')
-	k.sym("__start_orc_unwind", tORC, 0, 'D')
+	k.vmlinuxORC(orcV3, rows)
 	// Per-CPU: __per_cpu_offset[0] = percpu; current_task and
 	// hardirq_stack_ptr at their offsets.
 	k.sym("__per_cpu_offset", 0xffffffff83000000, 8, 'D')
@@ -65,10 +62,7 @@ func TestUnwindRunningAcrossIRQStack(t *testing.T) {
 	k.mem.WriteU64(percpu+curTask, tTask)
 	k.mem.WriteU64(percpu+hardirqP, irqTop-8)
 
-	top := uint64(tStack + defaultThreadSize)
-	for a := uint64(tStack); a < top; a += 4096 {
-		k.mem.WriteU64(a, 0)
-	}
+	top := k.mapStack()
 	for a := uint64(irqBase); a < irqTop; a += 4096 {
 		k.mem.WriteU64(a, 0)
 	}

@@ -151,6 +151,26 @@ func (k *kernel) writeORC(f orcFormat, ipAddr, orcAddr uint64, rows []orcRow) {
 	}
 }
 
+// vmlinuxORC writes vmlinux's ORC table at tORCIP/tORC with the symbols
+// bounding it.
+func (k *kernel) vmlinuxORC(f orcFormat, rows []orcRow) {
+	k.writeORC(f, tORCIP, tORC, rows)
+	k.sym("__start_orc_unwind_ip", tORCIP, 0, 'D')
+	k.sym("__stop_orc_unwind_ip", tORCIP+4*uint64(len(rows)), 0, 'D')
+	k.sym("__start_orc_unwind", tORC, 0, 'D')
+	k.sym("__stop_orc_unwind", tORC+6*uint64(len(rows)), 0, 'D')
+}
+
+// mapStack makes the task stack [tStack, top) readable (a zero at the
+// start of each page: call it before writing frames) and returns top.
+func (k *kernel) mapStack() uint64 {
+	top := uint64(tStack + defaultThreadSize)
+	for a := uint64(tStack); a < top; a += 4096 {
+		k.mem.WriteU64(a, 0)
+	}
+	return top
+}
+
 func (k *kernel) program() *symbols.Program {
 	return symtest.Program(k.mem, k.types, symtest.NewSymbols(k.syms...))
 }
@@ -185,13 +205,9 @@ func userTask(t *testing.T, f orcFormat) (*symbols.Program, []string) {
 	for i := 0; i < 64; i++ {
 		rows = append(rows, orcRow{ip: tText + 0x4000 + uint64(i)*16, spReg: rSP, spOff: 8, typ: 2})
 	}
-	k.writeORC(f, tORCIP, tORC, rows)
-	k.sym("__start_orc_unwind_ip", tORCIP, 0, 'D')
-	k.sym("__stop_orc_unwind_ip", tORCIP+4*uint64(len(rows)), 0, 'D')
-	k.sym("__start_orc_unwind", tORC, 0, 'D')
-	k.sym("__stop_orc_unwind", tORC+6*uint64(len(rows)), 0, 'D')
+	k.vmlinuxORC(f, rows)
 
-	top := uint64(tStack + defaultThreadSize)
+	top := k.mapStack()
 	ptregs := top - 168
 	for r := Reg(0); r < numPtRegs; r++ {
 		k.mem.WriteU64(ptregs+uint64(r)*8, 0x1000+uint64(r))
@@ -217,10 +233,6 @@ func userTask(t *testing.T, f orcFormat) (*symbols.Program, []string) {
 	k.mem.WriteU64(tsp+48, ret[0])
 	k.sleepAt(tsp)
 	k.mem.WriteString(tTask+200, "rm")
-	// Touch every stack page so the whole stack is readable.
-	for a := uint64(tStack); a < top; a += 4096 {
-		k.mem.WriteU64(a, 0)
-	}
 	want := []string{"__schedule+0x2f5", "schedule+0x3e", "do_thing+0x55", "do_syscall_64+0x5d", "entry_SYSCALL_64+0x6e"}
 	return k.program(), want
 }
@@ -352,10 +364,7 @@ func TestUnwindModuleFrames(t *testing.T) {
 	for i := 0; i < 32; i++ {
 		rows = append(rows, orcRow{ip: tText + 0x1000 + uint64(i)*16, spReg: rSP, spOff: 8, typ: 2})
 	}
-	k.writeORC(orcV3, tORCIP, tORC, rows)
-	k.sym("__start_orc_unwind_ip", tORCIP, 0, 'D')
-	k.sym("__stop_orc_unwind_ip", tORCIP+4*uint64(len(rows)), 0, 'D')
-	k.sym("__start_orc_unwind", tORC, 0, 'D')
+	k.vmlinuxORC(orcV3, rows)
 	// Module "fuse": request_wait_answer.
 	k.syms = append(k.syms, symbols.Symbol{Name: "request_wait_answer", Addr: tModText + 0x40, Size: 0x2a0, Type: 't', Module: "fuse"})
 	modRows := []orcRow{
@@ -372,10 +381,7 @@ func TestUnwindModuleFrames(t *testing.T) {
 	k.mem.WriteU64(tModStruct+144, tModORC)
 	k.sym("modules", tModules, 16, 'D')
 
-	top := uint64(tStack + defaultThreadSize)
-	for a := uint64(tStack); a < top; a += 4096 {
-		k.mem.WriteU64(a, 0)
-	}
+	top := k.mapStack()
 	// kthread's frame ends 0x100 below the top; its return address is into ret_from_fork.
 	cfaK := top - 0x100
 	k.mem.WriteU64(cfaK-8, tText+0x322)
@@ -400,10 +406,7 @@ func TestUnwindFramePointerFallback(t *testing.T) {
 	k.sym("a", tText+0x100, 0x100, 'T')
 	k.sym("b", tText+0x200, 0x100, 'T')
 	k.sym("c", tText+0x300, 0x100, 'T')
-	top := uint64(tStack + defaultThreadSize)
-	for a := uint64(tStack); a < top; a += 4096 {
-		k.mem.WriteU64(a, 0)
-	}
+	top := k.mapStack()
 	// Frame records: [bp] = caller's bp, [bp+8] = return address.
 	bpC := top - 0x200
 	k.mem.WriteU64(bpC, 0)
@@ -540,10 +543,7 @@ func TestUnwindFramePointerToUserRegs(t *testing.T) {
 	k.sym("a", tText+0x100, 0x100, 'T')
 	k.sym("do_syscall_64", tText+0x200, 0x100, 'T')
 	k.sym("entry_SYSCALL_64_after_hwframe", tText+0x300, 0x100, 'T')
-	top := uint64(tStack + defaultThreadSize)
-	for a := uint64(tStack); a < top; a += 4096 {
-		k.mem.WriteU64(a, 0)
-	}
+	top := k.mapStack()
 	ptregs := top - 168
 	k.mem.WriteU64(ptregs+uint64(RegCS)*8, 0x33)
 	k.mem.WriteU64(ptregs+uint64(RegIP)*8, 0x401000)
