@@ -56,44 +56,44 @@ func TestUnwindRunningAcrossIRQStack(t *testing.T) {
 	// Per-CPU: __per_cpu_offset[0] = percpu; current_task and
 	// hardirq_stack_ptr at their offsets.
 	k.sym("__per_cpu_offset", 0xffffffff83000000, 8, 'D')
-	k.mem.WriteU64(0xffffffff83000000, percpu)
+	k.Mem.WriteU64(0xffffffff83000000, percpu)
 	k.sym("current_task", curTask, 8, 'D')
 	k.sym("hardirq_stack_ptr", hardirqP, 8, 'D')
-	k.mem.WriteU64(percpu+curTask, tTask)
-	k.mem.WriteU64(percpu+hardirqP, irqTop-8)
+	k.Mem.WriteU64(percpu+curTask, tTask)
+	k.Mem.WriteU64(percpu+hardirqP, irqTop-8)
 
 	top := k.mapStack()
 	for a := uint64(irqBase); a < irqTop; a += 4096 {
-		k.mem.WriteU64(a, 0)
+		k.Mem.WriteU64(a, 0)
 	}
 	// Task stack: kthread's frame below ret_from_fork's slot, victim's
 	// below, then the pt_regs the interrupt saved.
 	cfaK := top - 0x80
-	k.mem.WriteU64(cfaK-8, rff+0x22)
+	k.Mem.WriteU64(cfaK-8, rff+0x22)
 	spK := cfaK - 16
-	k.mem.WriteU64(spK-8, kthread+0x30)
+	k.Mem.WriteU64(spK-8, kthread+0x30)
 	spV := spK - 24 // victim's rsp when interrupted
 	ptregs := spV - 168 - 0x40
 	for r := Reg(0); r < numPtRegs; r++ {
-		k.mem.WriteU64(ptregs+uint64(r)*8, 0)
+		k.Mem.WriteU64(ptregs+uint64(r)*8, 0)
 	}
-	k.mem.WriteU64(ptregs+uint64(RegIP)*8, victim+0x20)
-	k.mem.WriteU64(ptregs+uint64(RegSP)*8, spV)
-	k.mem.WriteU64(ptregs+uint64(RegCS)*8, 0x10)
-	k.mem.WriteU64(ptregs+uint64(RegBP)*8, 0xb0b0)
+	k.Mem.WriteU64(ptregs+uint64(RegIP)*8, victim+0x20)
+	k.Mem.WriteU64(ptregs+uint64(RegSP)*8, spV)
+	k.Mem.WriteU64(ptregs+uint64(RegCS)*8, 0x10)
+	k.Mem.WriteU64(ptregs+uint64(RegBP)*8, 0xb0b0)
 	// IRQ stack: the stub saved the task stack pointer (the pt_regs) at
 	// the stack's top word and called the handler.
 	stubSP := uint64(irqTop - 0x100)
-	k.mem.WriteU64(stubSP, ptregs)
-	k.mem.WriteU64(stubSP-8, stub+0x5)
+	k.Mem.WriteU64(stubSP, ptregs)
+	k.Mem.WriteU64(stubSP-8, stub+0x5)
 	handlerSP := stubSP - 16
-	k.mem.WriteU64(tTask+32, tStack)
-	k.mem.WriteU64(tTask+40, 0) // cpu 0
+	k.Mem.WriteU64(tTask+32, tStack)
+	k.Mem.WriteU64(tTask+40, 0) // cpu 0
 
 	cpu := kcore.CPUState{CPU: 0, PID: 1}
 	cpu.Regs.IP, cpu.Regs.SP, cpu.Regs.CS, cpu.Regs.BP = handler+0x10, handlerSP, 0x10, 0x1234
-	mem := cpuMemory{Memory: k.mem, cpus: []kcore.CPUState{cpu}}
-	p := symbols.NewProgram(mem, symtest.NewSymbols(k.syms...), k.types)
+	mem := cpuMemory{Memory: k.Mem, cpus: []kcore.CPUState{cpu}}
+	p := symbols.NewProgram(mem, k.Syms, k.Types)
 	tr := taskStack(t, p)
 	wantFrames(t, tr, "handle_thing+0x10 irq_stub+0x5 victim+0x20 kthread+0x30 ret_from_fork+0x22")
 	if !tr.Running || tr.CPU != 0 {
@@ -117,7 +117,7 @@ func TestUnwindRunningAcrossIRQStack(t *testing.T) {
 	}
 
 	// A live kernel has no registers for running tasks: say so.
-	p2 := symbols.NewProgram(k.mem, symtest.NewSymbols(k.syms...), k.types)
+	p2 := symbols.NewProgram(k.Mem, k.Syms, k.Types)
 	tr2, err := Stack(p2, taskObj(t, p2))
 	if err != nil || tr2.Err == nil || !strings.Contains(tr2.Err.Error(), "running on CPU 0") {
 		t.Errorf("live running task: %v %v", err, tr2.Err)

@@ -93,32 +93,30 @@ const (
 var v4Reg = map[int]int{0: 0, 1: 8, 2: 2, 3: 5, 4: 4, 5: 3, 6: 6, 7: 7, 8: 10, 9: 9}
 
 type kernel struct {
-	mem   *symtest.Memory
-	types *symtest.Types
-	syms  []symbols.Symbol
+	*symtest.Kernel
 }
 
 func newKernel(f orcFormat) *kernel {
-	k := &kernel{mem: symtest.NewMemory(), types: symtest.NewTypes()}
-	ul := k.types.Get("unsigned long")
-	ptr := k.types.Ptr(nil)
-	intT := k.types.Get("int")
-	thread := k.types.Struct("thread_struct", 16, symtest.F("sp", ul, 8))
-	k.types.Struct("task_struct", 256,
+	k := &kernel{symtest.NewKernel()}
+	ul := k.Types.Get("unsigned long")
+	ptr := k.Types.Ptr(nil)
+	intT := k.Types.Get("int")
+	thread := k.Types.Struct("thread_struct", 16, symtest.F("sp", ul, 8))
+	k.Types.Struct("task_struct", 256,
 		symtest.F("stack", ptr, 32), symtest.F("cpu", intT, 40),
-		symtest.F("thread", thread, 128), symtest.F("comm", k.types.Array(k.types.Get("char"), 16), 200))
+		symtest.F("thread", thread, 128), symtest.F("comm", k.Types.Array(k.Types.Get("char"), 16), 200))
 	var ms []symbols.Member
 	for i, n := range []string{"r15", "r14", "r13", "r12", "bx", "bp", "ret_addr"} {
 		ms = append(ms, symtest.F(n, ul, uint64(i)*8))
 	}
-	k.types.Struct("inactive_task_frame", 56, ms...)
+	k.Types.Struct("inactive_task_frame", 56, ms...)
 	ms = nil
 	for r := Reg(0); r < numPtRegs; r++ {
 		ms = append(ms, symtest.F(r.String(), ul, uint64(r)*8))
 	}
-	k.types.Struct("pt_regs", 168, ms...)
-	u := k.types.Get("unsigned int")
-	s16 := k.types.Get("s16")
+	k.Types.Struct("pt_regs", 168, ms...)
+	u := k.Types.Get("unsigned int")
+	s16 := k.Types.Get("s16")
 	oe := []symbols.Member{symtest.F("sp_offset", s16, 0), symtest.F("bp_offset", s16, 2),
 		symtest.Bits("sp_reg", u, 32, 4), symtest.Bits("bp_reg", u, 36, 4)}
 	switch f {
@@ -129,25 +127,22 @@ func newKernel(f orcFormat) *kernel {
 	default:
 		oe = append(oe, symtest.Bits("type", u, 40, 3), symtest.Bits("signal", u, 43, 1))
 	}
-	k.types.Struct("orc_entry", 6, oe...)
-	lh := k.types.Declare("list_head")
-	k.types.Struct("list_head", 16, symtest.F("next", k.types.Ptr(lh), 0), symtest.F("prev", k.types.Ptr(lh), 8))
-	arch := k.types.Struct("mod_arch_specific", 24,
-		symtest.F("num_orcs", u, 0), symtest.F("orc_unwind_ip", k.types.Ptr(intT), 8), symtest.F("orc_unwind", ptr, 16))
-	k.types.Struct("module", 256, symtest.F("list", lh, 8), symtest.F("name", k.types.Array(k.types.Get("char"), 56), 24), symtest.F("arch", arch, 128))
+	k.Types.Struct("orc_entry", 6, oe...)
+	lh := k.ListHead
+	arch := k.Types.Struct("mod_arch_specific", 24,
+		symtest.F("num_orcs", u, 0), symtest.F("orc_unwind_ip", k.Types.Ptr(intT), 8), symtest.F("orc_unwind", ptr, 16))
+	k.Types.Struct("module", 256, symtest.F("list", lh, 8), symtest.F("name", k.Types.Array(k.Types.Get("char"), 56), 24), symtest.F("arch", arch, 128))
 	return k
 }
 
-func (k *kernel) sym(name string, addr, size uint64, typ byte) {
-	k.syms = append(k.syms, symbols.Symbol{Name: name, Addr: addr, Size: size, Type: typ})
-}
+func (k *kernel) sym(name string, addr, size uint64, typ byte) { k.Syms.Add(name, addr, size, typ) }
 
 // writeORC writes an ORC table (rows sorted by ip) at ipAddr/orcAddr.
 func (k *kernel) writeORC(f orcFormat, ipAddr, orcAddr uint64, rows []orcRow) {
 	for i, r := range rows {
 		a := ipAddr + 4*uint64(i)
-		k.mem.WriteU32(a, uint32(int32(int64(r.ip-a))))
-		k.mem.Write(orcAddr+6*uint64(i), r.encode(f))
+		k.Mem.WriteU32(a, uint32(int32(int64(r.ip-a))))
+		k.Mem.Write(orcAddr+6*uint64(i), r.encode(f))
 	}
 }
 
@@ -166,13 +161,13 @@ func (k *kernel) vmlinuxORC(f orcFormat, rows []orcRow) {
 func (k *kernel) mapStack() uint64 {
 	top := uint64(tStack + defaultThreadSize)
 	for a := uint64(tStack); a < top; a += 4096 {
-		k.mem.WriteU64(a, 0)
+		k.Mem.WriteU64(a, 0)
 	}
 	return top
 }
 
 func (k *kernel) program() *symbols.Program {
-	return symtest.Program(k.mem, k.types, symtest.NewSymbols(k.syms...))
+	return symtest.Program(k.Mem, k.Types, k.Syms)
 }
 
 // userTask builds a sleeping user task: __schedule <- schedule <- do_thing
@@ -210,29 +205,29 @@ func userTask(t *testing.T, f orcFormat) (*symbols.Program, []string) {
 	top := k.mapStack()
 	ptregs := top - 168
 	for r := Reg(0); r < numPtRegs; r++ {
-		k.mem.WriteU64(ptregs+uint64(r)*8, 0x1000+uint64(r))
+		k.Mem.WriteU64(ptregs+uint64(r)*8, 0x1000+uint64(r))
 	}
-	k.mem.WriteU64(ptregs+uint64(RegCS)*8, 0x33)
-	k.mem.WriteU64(ptregs+uint64(RegIP)*8, 0x7f0000001234)
-	k.mem.WriteU64(ptregs+uint64(RegOrigAX)*8, 87)
+	k.Mem.WriteU64(ptregs+uint64(RegCS)*8, 0x33)
+	k.Mem.WriteU64(ptregs+uint64(RegIP)*8, 0x7f0000001234)
+	k.Mem.WriteU64(ptregs+uint64(RegOrigAX)*8, 87)
 	// Return addresses, outermost first.
 	ret := []uint64{funcs[0].addr + 0x2f5, funcs[1].addr + 0x3e, funcs[2].addr + 0x55, funcs[3].addr + 0x5d, funcs[4].addr + 0x6e}
 	cfa := ptregs
 	sp := make([]uint64, 4)
 	for i := 3; i >= 0; i-- {
-		k.mem.WriteU64(cfa-8, ret[i+1])
+		k.Mem.WriteU64(cfa-8, ret[i+1])
 		sp[i] = cfa - frameSize[i]
 		cfa = sp[i]
 	}
 	// do_thing saved the caller's bp at its CFA-16.
-	k.mem.WriteU64(sp[2]+frameSize[2]-16, 0xbeef0)
+	k.Mem.WriteU64(sp[2]+frameSize[2]-16, 0xbeef0)
 	tsp := sp[0] - 56
 	for i := uint64(0); i < 6; i++ {
-		k.mem.WriteU64(tsp+i*8, 0xaa00+i)
+		k.Mem.WriteU64(tsp+i*8, 0xaa00+i)
 	}
-	k.mem.WriteU64(tsp+48, ret[0])
+	k.Mem.WriteU64(tsp+48, ret[0])
 	k.sleepAt(tsp)
-	k.mem.WriteString(tTask+200, "rm")
+	k.Mem.WriteString(tTask+200, "rm")
 	want := []string{"__schedule+0x2f5", "schedule+0x3e", "do_thing+0x55", "do_syscall_64+0x5d", "entry_SYSCALL_64+0x6e"}
 	return k.program(), want
 }
@@ -240,8 +235,8 @@ func userTask(t *testing.T, f orcFormat) (*symbols.Program, []string) {
 // sleepAt makes the task at tTask a sleeping one: its stack at tStack, its
 // saved stack pointer (thread.sp) tsp, at the inactive_task_frame.
 func (k *kernel) sleepAt(tsp uint64) {
-	k.mem.WriteU64(tTask+32, tStack)
-	k.mem.WriteU64(tTask+128+8, tsp)
+	k.Mem.WriteU64(tTask+32, tStack)
+	k.Mem.WriteU64(tTask+128+8, tsp)
 }
 
 // taskStack unwinds the task at tTask.
@@ -366,32 +361,32 @@ func TestUnwindModuleFrames(t *testing.T) {
 	}
 	k.vmlinuxORC(orcV3, rows)
 	// Module "fuse": request_wait_answer.
-	k.syms = append(k.syms, symbols.Symbol{Name: "request_wait_answer", Addr: tModText + 0x40, Size: 0x2a0, Type: 't', Module: "fuse"})
+	k.Syms.AddSymbol(symbols.Symbol{Name: "request_wait_answer", Addr: tModText + 0x40, Size: 0x2a0, Type: 't', Module: "fuse"})
 	modRows := []orcRow{
 		{ip: tModText, typ: 0},
 		{ip: tModText + 0x40, spReg: rSP, spOff: 48, typ: 2},
 		{ip: tModText + 0x2e0, typ: 0},
 	}
 	k.writeORC(orcV3, tModORCIP, tModORC, modRows)
-	k.mem.WriteU64(tModules, tModStruct+8) // modules.next -> mod.list
-	k.mem.WriteU64(tModStruct+8, tModules) // mod.list.next -> modules
-	k.mem.WriteString(tModStruct+24, "fuse")
-	k.mem.WriteU32(tModStruct+128, uint32(len(modRows)))
-	k.mem.WriteU64(tModStruct+136, tModORCIP)
-	k.mem.WriteU64(tModStruct+144, tModORC)
+	k.Mem.WriteU64(tModules, tModStruct+8) // modules.next -> mod.list
+	k.Mem.WriteU64(tModStruct+8, tModules) // mod.list.next -> modules
+	k.Mem.WriteString(tModStruct+24, "fuse")
+	k.Mem.WriteU32(tModStruct+128, uint32(len(modRows)))
+	k.Mem.WriteU64(tModStruct+136, tModORCIP)
+	k.Mem.WriteU64(tModStruct+144, tModORC)
 	k.sym("modules", tModules, 16, 'D')
 
 	top := k.mapStack()
 	// kthread's frame ends 0x100 below the top; its return address is into ret_from_fork.
 	cfaK := top - 0x100
-	k.mem.WriteU64(cfaK-8, tText+0x322)
+	k.Mem.WriteU64(cfaK-8, tText+0x322)
 	spK := cfaK - 32
-	k.mem.WriteU64(spK-8, tText+0x2da) // request_wait_answer returns into kthread
+	k.Mem.WriteU64(spK-8, tText+0x2da) // request_wait_answer returns into kthread
 	spM := spK - 48
-	k.mem.WriteU64(spM-8, tModText+0x40+0x159) // schedule returns into request_wait_answer
+	k.Mem.WriteU64(spM-8, tModText+0x40+0x159) // schedule returns into request_wait_answer
 	spS := spM - 16
 	tsp := spS - 56
-	k.mem.WriteU64(tsp+48, tText+0x100+0x3e)
+	k.Mem.WriteU64(tsp+48, tText+0x100+0x3e)
 	k.sleepAt(tsp)
 	p := k.program()
 	tr := taskStack(t, p)
@@ -409,17 +404,17 @@ func TestUnwindFramePointerFallback(t *testing.T) {
 	top := k.mapStack()
 	// Frame records: [bp] = caller's bp, [bp+8] = return address.
 	bpC := top - 0x200
-	k.mem.WriteU64(bpC, 0)
-	k.mem.WriteU64(bpC+8, 0)
+	k.Mem.WriteU64(bpC, 0)
+	k.Mem.WriteU64(bpC+8, 0)
 	bpB := bpC - 0x40
-	k.mem.WriteU64(bpB, bpC)
-	k.mem.WriteU64(bpB+8, tText+0x310)
+	k.Mem.WriteU64(bpB, bpC)
+	k.Mem.WriteU64(bpB+8, tText+0x310)
 	bpA := bpB - 0x40
-	k.mem.WriteU64(bpA, bpB)
-	k.mem.WriteU64(bpA+8, tText+0x220)
+	k.Mem.WriteU64(bpA, bpB)
+	k.Mem.WriteU64(bpA+8, tText+0x220)
 	tsp := bpA - 0x20 - 56
-	k.mem.WriteU64(tsp+40, bpA)
-	k.mem.WriteU64(tsp+48, tText+0x150)
+	k.Mem.WriteU64(tsp+40, bpA)
+	k.Mem.WriteU64(tsp+48, tText+0x150)
 	k.sleepAt(tsp)
 	p := k.program()
 	tr := taskStack(t, p)
@@ -545,17 +540,17 @@ func TestUnwindFramePointerToUserRegs(t *testing.T) {
 	k.sym("entry_SYSCALL_64_after_hwframe", tText+0x300, 0x100, 'T')
 	top := k.mapStack()
 	ptregs := top - 168
-	k.mem.WriteU64(ptregs+uint64(RegCS)*8, 0x33)
-	k.mem.WriteU64(ptregs+uint64(RegIP)*8, 0x401000)
+	k.Mem.WriteU64(ptregs+uint64(RegCS)*8, 0x33)
+	k.Mem.WriteU64(ptregs+uint64(RegIP)*8, 0x401000)
 	bpD := ptregs - 16 // do_syscall_64: [bp] = 0 (cleared rbp), [bp+8] = into the entry
-	k.mem.WriteU64(bpD, 0)
-	k.mem.WriteU64(bpD+8, tText+0x36e)
+	k.Mem.WriteU64(bpD, 0)
+	k.Mem.WriteU64(bpD+8, tText+0x36e)
 	bpA := bpD - 0x40
-	k.mem.WriteU64(bpA, bpD)
-	k.mem.WriteU64(bpA+8, tText+0x25d)
+	k.Mem.WriteU64(bpA, bpD)
+	k.Mem.WriteU64(bpA+8, tText+0x25d)
 	tsp := bpA - 0x20 - 56
-	k.mem.WriteU64(tsp+40, bpA)
-	k.mem.WriteU64(tsp+48, tText+0x150)
+	k.Mem.WriteU64(tsp+40, bpA)
+	k.Mem.WriteU64(tsp+48, tText+0x150)
 	k.sleepAt(tsp)
 	p := k.program()
 	tr := taskStack(t, p)

@@ -270,7 +270,12 @@ func NewSymbols(syms ...symbols.Symbol) *Symbols {
 // Add adds (or, by name, replaces) a symbol of the given size and nm type
 // letter ('T', 'D', 'd', ...).
 func (s *Symbols) Add(name string, addr, size uint64, typ byte) {
-	if old, ok := s.byName[name]; ok {
+	s.AddSymbol(symbols.Symbol{Name: name, Addr: addr, Size: size, Type: typ})
+}
+
+// AddSymbol adds (or, by name, replaces) sym.
+func (s *Symbols) AddSymbol(sym symbols.Symbol) {
+	if old, ok := s.byName[sym.Name]; ok {
 		for i, sym := range s.byAddr {
 			if sym == old {
 				s.byAddr = append(s.byAddr[:i], s.byAddr[i+1:]...)
@@ -278,12 +283,11 @@ func (s *Symbols) Add(name string, addr, size uint64, typ byte) {
 			}
 		}
 	}
-	sym := symbols.Symbol{Name: name, Addr: addr, Size: size, Type: typ}
-	i := sort.Search(len(s.byAddr), func(i int) bool { return s.byAddr[i].Addr > addr })
+	i := sort.Search(len(s.byAddr), func(i int) bool { return s.byAddr[i].Addr > sym.Addr })
 	s.byAddr = append(s.byAddr, symbols.Symbol{})
 	copy(s.byAddr[i+1:], s.byAddr[i:])
 	s.byAddr[i] = sym
-	s.byName[name] = sym
+	s.byName[sym.Name] = sym
 }
 
 // Lookup implements symbols.SymbolTable.
