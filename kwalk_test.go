@@ -10,37 +10,12 @@ import (
 	"github.com/kwalk/kwalk/testdata"
 )
 
-const sharedDump = "../shared/vmcores/6.1-cloud/vmcore.kdump"
-
-// realDumps lists every dump to check: the shared 6.1 dump and each
-// generated dump (one file per kernel/guest, in its first format).
-func realDumps(t *testing.T) []string {
-	t.Helper()
-	var paths []string
-	if _, err := os.Stat(sharedDump); err == nil {
-		paths = append(paths, sharedDump)
-	} else {
-		t.Logf("SKIP part: %s absent", sharedDump)
-	}
-	found, _ := testdata.Dumps()
-	for _, d := range found {
-		for _, f := range d.Formats() {
-			paths = append(paths, d.Path(f))
-			break
-		}
-	}
-	if len(paths) == 0 {
-		t.Skipf("SKIP: no real dump (neither %s nor generated dumps; make them with %q)", sharedDump, testdata.GenerateCommand)
-	}
-	return paths
-}
-
 // With no vmlinux, the dump alone gives symbols, types and values: the
 // zero-config path most users take.
 func TestOpenZeroConfig(t *testing.T) {
-	for _, path := range realDumps(t) {
-		t.Run(filepath.Base(filepath.Dir(path))+"/"+filepath.Base(path), func(t *testing.T) {
-			prog, err := kwalk.Open(path, kwalk.Options{})
+	for _, d := range testdata.RealDumps(t) {
+		t.Run(d.Name, func(t *testing.T) {
+			prog, err := kwalk.Open(d.Path, kwalk.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -37,8 +37,14 @@ func main() {
 		for _, m := range c.Mounts {
 			mps = append(mps, m.MountPoints...)
 		}
-		fmt.Printf("connection %d %s connected=%v aborted=%v waiting=%d\n",
-			c.ID, strings.Join(mps, ","), c.Connected, c.Aborted, c.NumWaiting)
+		if c.TypesFree {
+			// No FUSE types (a kernel without module BTF): the connection
+			// and its servers are known, its state and queues are not.
+			fmt.Printf("connection %d %s state unknown (no FUSE types)\n", c.ID, strings.Join(mps, ","))
+		} else {
+			fmt.Printf("connection %d %s connected=%v aborted=%v waiting=%d\n",
+				c.ID, strings.Join(mps, ","), c.Connected, c.Aborted, c.NumWaiting)
+		}
 		for _, r := range c.Requests {
 			fmt.Printf("  %-10s #%d %s nodeid=%d %s flags=%s\n", r.Queue, r.Unique, r.Op, r.NodeID, r.Path, strings.Join(r.Flags, "|"))
 			for _, w := range r.Waiters {
