@@ -45,9 +45,11 @@ func prepareKernel(cache string, k testdata.Kernel, log func(string, ...any)) (*
 		for _, p := range k.Packages {
 			deb, err := download(debs, p, k, log)
 			if err != nil {
+				os.RemoveAll(tmp)
 				return nil, err
 			}
 			if out, err := exec.Command("dpkg-deb", "-x", deb, tmp).CombinedOutput(); err != nil {
+				os.RemoveAll(tmp)
 				return nil, fmt.Errorf("dpkg-deb -x %s: %v: %s", deb, err, out)
 			}
 		}
