@@ -275,7 +275,11 @@ func buildKallsymsTable(raw *kallsymsRaw, stext uint64, haveStext bool, desc str
 		stextNote = "_stext unknown"
 	}
 	full := fmt.Sprintf("%s, %d symbols, %s, %s, %s", desc, raw.numSyms, res.enc, stextNote, checked)
-	return NewSymTable(full, res.syms, vmlinuxRanges(res.syms)), ki, nil
+	t := NewSymTable(full, res.syms, vmlinuxRanges(res.syms))
+	// The name index of ~10^5 symbols is sorted while the caller goes on
+	// (reading BTF, whose bounds it finds by a scan meanwhile).
+	t.buildIndexAsync()
+	return t, ki, nil
 }
 
 // usesBigLength reports whether any entry of the stream used a 2-byte length.

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // SymRange is an address range [Lo, Hi) a symbol table covers: a kernel image
@@ -22,14 +23,19 @@ func (e SymRange) contains(addr uint64) bool { return addr >= e.Lo && addr < e.H
 
 // SymTable is an immutable SymbolTable over a fixed set of symbols: sorted by
 // address for LookupAddr, with a name index sorted for Lookup. Both are binary
-// searches.
+// searches. The name index is built on the first name lookup (sorting ~10^5
+// kernel names is most of the cost of a table), or in the background when
+// the loader asks for it (buildIndexAsync).
 type SymTable struct {
 	desc    string
-	syms    []Symbol    // by Addr; aliases keep their source order
-	addrs   []uint64    // syms[i].Addr, dense for the binary search
-	spans   []uint64    // how far past syms[i].Addr LookupAddr attributes to it
-	byName  []nameEntry // by (Name, non-global, address order)
-	extents []SymRange  // sorted by Lo, non-overlapping
+	syms    []Symbol   // by Addr; aliases keep their source order
+	addrs   []uint64   // syms[i].Addr, dense for the binary search
+	spans   []uint64   // how far past syms[i].Addr LookupAddr attributes to it
+	extents []SymRange // sorted by Lo, non-overlapping
+
+	indexOnce sync.Once
+	byName    atomic.Pointer[[]nameEntry] // by (Name, non-global, address order); nil until built
+	building  atomic.Bool                 // a background build is under way
 
 	namesOnce sync.Once
 	names     []string
@@ -63,25 +69,42 @@ func NewSymTable(desc string, syms []Symbol, extents []SymRange) *SymTable {
 	for i := range syms {
 		t.addrs[i] = syms[i].Addr
 	}
-	// The name index holds the names themselves: the sort and the binary
-	// search then touch one contiguous array.
-	t.byName = make([]nameEntry, len(syms))
-	for i := range syms {
-		t.byName[i] = nameEntry{key: nameKey(syms[i].Name), name: syms[i].Name, idx: int32(i), local: !syms[i].isGlobal()}
-	}
-	slices.SortFunc(t.byName, func(a, b nameEntry) int {
-		if c := compareName(a, b.key, b.name); c != 0 {
-			return c
-		}
-		if a.local != b.local {
-			if b.local {
-				return -1
-			}
-			return 1
-		}
-		return cmp.Compare(a.idx, b.idx)
-	})
 	return t
+}
+
+// nameIndex returns the name index, building it on first use.
+func (t *SymTable) nameIndex() []nameEntry {
+	t.indexOnce.Do(func() {
+		ix := buildNameIndex(t.syms)
+		t.byName.Store(&ix)
+	})
+	return *t.byName.Load()
+}
+
+// buildIndexAsync starts building the name index in the background. Until it
+// is ready, Lookup scans the symbols instead of waiting: the loader's first
+// few lookups (__start_BTF, ...) need not wait for the sort.
+func (t *SymTable) buildIndexAsync() {
+	t.building.Store(true)
+	go t.nameIndex()
+}
+
+// scanName finds what the index would answer for name without it: the first
+// global in address order, else the first local; -1 when there is none.
+func (t *SymTable) scanName(name string) int {
+	local := -1
+	for i := range t.syms {
+		if t.syms[i].Name != name {
+			continue
+		}
+		if t.syms[i].isGlobal() {
+			return i
+		}
+		if local < 0 {
+			local = i
+		}
+	}
+	return local
 }
 
 // nameEntry is one row of the name index. key orders entries by their first
@@ -154,17 +177,23 @@ func (t *SymTable) fillSizes() {
 
 // Lookup implements SymbolTable.
 func (t *SymTable) Lookup(name string) (Symbol, error) {
-	i, ok := t.findName(name)
+	if t.byName.Load() == nil && t.building.Load() {
+		if i := t.scanName(name); i >= 0 {
+			return t.syms[i], nil
+		}
+		return Symbol{}, fmt.Errorf("%w: %s (in %s)", ErrNoSymbol, name, t.desc)
+	}
+	ix := t.nameIndex()
+	i, ok := findName(ix, name)
 	if !ok {
 		return Symbol{}, fmt.Errorf("%w: %s (in %s)", ErrNoSymbol, name, t.desc)
 	}
-	return t.syms[t.byName[i].idx], nil
+	return t.syms[ix[i].idx], nil
 }
 
-func (t *SymTable) findName(name string) (int, bool) {
+func findName(ix []nameEntry, name string) (int, bool) {
 	key := nameKey(name)
-	i, ok := slices.BinarySearchFunc(t.byName, name, func(e nameEntry, n string) int { return compareName(e, key, n) })
-	return i, ok
+	return slices.BinarySearchFunc(ix, name, func(e nameEntry, n string) int { return compareName(e, key, n) })
 }
 
 // nameKey is the first 8 bytes of s, big-endian, zero-padded: comparing keys
@@ -192,13 +221,14 @@ func compareName(e nameEntry, key uint64, n string) int {
 // LookupAll returns every symbol called name (static functions can repeat),
 // globals first.
 func (t *SymTable) LookupAll(name string) []Symbol {
-	i, ok := t.findName(name)
+	ix := t.nameIndex()
+	i, ok := findName(ix, name)
 	if !ok {
 		return nil
 	}
 	var out []Symbol
-	for ; i < len(t.byName) && t.byName[i].name == name; i++ {
-		out = append(out, t.syms[t.byName[i].idx])
+	for ; i < len(ix) && ix[i].name == name; i++ {
+		out = append(out, t.syms[ix[i].idx])
 	}
 	return out
 }
@@ -238,8 +268,9 @@ func (t *SymTable) LookupAddr(addr uint64) (Symbol, uint64, bool) {
 // Names implements SymbolTable: unique names, sorted. The slice is a copy.
 func (t *SymTable) Names() []string {
 	t.namesOnce.Do(func() {
-		t.names = make([]string, 0, len(t.byName))
-		for _, e := range t.byName {
+		ix := t.nameIndex()
+		t.names = make([]string, 0, len(ix))
+		for _, e := range ix {
 			n := e.name
 			if k := len(t.names); k == 0 || t.names[k-1] != n {
 				t.names = append(t.names, n)
