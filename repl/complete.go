@@ -32,16 +32,22 @@ func (s *Session) Complete(ctx context.Context, line string) (word string, cands
 	if i := strings.LastIndexByte(stmt, ';'); i >= 0 {
 		stmt = stmt[i+1:]
 	}
-	if strings.ContainsAny(stmt, "|") {
-		return "", nil
+	if t := strings.TrimRight(stmt, " \t"); strings.HasSuffix(t, ">") && !strings.HasSuffix(t, "->") {
+		return "", completeFiles("") // "log > <TAB>"
 	}
-	if i := strings.LastIndexByte(strings.ReplaceAll(stmt, "->", "  "), '>'); i >= 0 {
-		// A redirection: complete the file name.
-		word := strings.TrimLeft(stmt[i+1:], " \t")
-		if strings.ContainsAny(word, " \t") {
+	if st, err := parseStatement(stmt); err == nil {
+		switch {
+		case st.Pipe != "":
 			return "", nil
+		case st.Redirect != "":
+			// A redirection: complete the file name.
+			i := strings.LastIndexByte(stmt, '>')
+			word := strings.TrimLeft(stmt[i+1:], " \t")
+			if strings.ContainsAny(word, " \t") {
+				return "", nil
+			}
+			return word, completeFiles(word)
 		}
-		return word, completeFiles(word)
 	}
 	words, err := splitWords(stmt)
 	if err != nil {

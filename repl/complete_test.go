@@ -21,6 +21,12 @@ func TestCompleteFiles(t *testing.T) {
 	if _, got := s.Complete(context.Background(), "p init_task->co"); len(got) != 1 {
 		t.Errorf("-> taken for a redirection: %q", got)
 	}
+	if word, _ := s.Complete(context.Background(), "log > "); word != "" {
+		t.Errorf("empty file word: %q", word)
+	}
+	if word, got := s.Complete(context.Background(), "eval (jiffies > 1) + jiff"); word != "jiff" || len(got) != 1 {
+		t.Errorf("> inside parentheses taken for a redirection: %q %q", word, got)
+	}
 }
 
 func TestComplete(t *testing.T) {
