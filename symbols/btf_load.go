@@ -196,9 +196,15 @@ func LoadBTFFromMemoryAt(mem kcore.Memory, addr, size uint64, syms SymbolTable) 
 }
 
 // btfReadMemory reads n bytes of kernel virtual memory at addr in chunks.
-// A *kcore.Dump (safe for concurrent reads) is read by several goroutines:
-// decompressing the dump's pages is most of the cost of loading BTF.
 func btfReadMemory(mem kcore.Memory, addr, n uint64) ([]byte, error) {
+	return readParallel(mem, addr, n)
+}
+
+// readParallel reads n bytes of kernel virtual memory at addr in chunks. A
+// *kcore.Dump (safe for concurrent reads) is read by several goroutines:
+// decompressing the dump's pages is most of the cost of loading BTF and
+// kallsyms.
+func readParallel(mem kcore.Memory, addr, n uint64) ([]byte, error) {
 	if n > maxBTFSize {
 		return nil, fmt.Errorf("read of %d bytes at %#x exceeds %d", n, addr, maxBTFSize)
 	}

@@ -130,65 +130,81 @@ func decodeTokens(table, index []byte) (*[256]string, error) {
 
 // decodeNames expands n symbols from the kallsyms_names stream. big selects
 // the 6.1+ 2-byte length form. Every name must expand to a type letter and
-// printable characters.
+// printable characters. A first pass finds where each entry starts (from the
+// length bytes alone); the expansion then runs in parallel over ranges of
+// entries (kallsyms_names_decode.go).
 func decodeNames(names []byte, n int, toks *[256]string, big bool) (*kallsymsNames, error) {
 	if n <= 0 || n > maxKallsyms {
 		return nil, fmt.Errorf("kallsyms_num_syms=%d is implausible (want 1..%d)", n, maxKallsyms)
 	}
-	// Grow with what decodes rather than trusting n: a lying count must not
-	// allocate up front.
-	est := min(n, 1<<12)
-	out := &kallsymsNames{
-		ends:   make([]uint32, 0, est),
-		types:  make([]byte, 0, est),
-		starts: make([]uint32, 0, est/256+1),
-		big:    big,
+	offs, end, err := entryOffsets(names, n, big)
+	if err != nil {
+		return nil, err
 	}
-	buf := make([]byte, 0, 16*est)
-	pos := 0
-	var scratch [maxSymbolName + maxToken]byte
-	for i := range n {
-		if i&0xff == 0 {
-			out.starts = append(out.starts, uint32(pos))
-		}
-		exp, next, err := expandName(names, pos, toks, big, scratch[:0])
-		if err != nil {
-			return nil, fmt.Errorf("kallsyms_names: symbol %d of %d at offset %d: %w", i, n, pos, err)
-		}
-		pos = next
-		out.types = append(out.types, exp[0])
-		buf = append(buf, exp[1:]...)
-		out.ends = append(out.ends, uint32(len(buf)))
+	out, err := expandNames(names, offs, toks, big)
+	if err != nil {
+		return nil, err
 	}
-	out.end = pos
-	out.all = string(buf)
+	out.starts = make([]uint32, 0, (n+255)/256)
+	for i := 0; i < n; i += 256 {
+		out.starts = append(out.starts, offs[i])
+	}
+	out.end = end
+	out.big = big
 	return out, nil
+}
+
+// entryBounds reads the length of the entry at pos and returns where its
+// token indices start and where the next entry starts.
+func entryBounds(names []byte, pos int, big bool) (body, next int, err error) {
+	if pos >= len(names) {
+		return 0, 0, fmt.Errorf("starts past the %d bytes read", len(names))
+	}
+	l := int(names[pos])
+	pos++
+	if big && l&0x80 != 0 {
+		if pos >= len(names) {
+			return 0, 0, errors.New("2-byte length cut off")
+		}
+		l = l&0x7f | int(names[pos])<<7
+		pos++
+	}
+	if l == 0 {
+		return 0, 0, errors.New("length 0")
+	}
+	if pos+l > len(names) {
+		return 0, 0, fmt.Errorf("%d tokens run past the %d bytes read", l, len(names))
+	}
+	return pos, pos + l, nil
+}
+
+// entryOffsets returns the offset of each of the n entries and the offset
+// just past the last. The slice grows with what the lengths allow (each
+// entry takes at least 2 bytes), not with a count that may lie.
+func entryOffsets(names []byte, n int, big bool) ([]uint32, int, error) {
+	offs := make([]uint32, 0, min(n, len(names)/2+1))
+	pos := 0
+	for i := range n {
+		_, next, err := entryBounds(names, pos, big)
+		if err != nil {
+			return nil, 0, fmt.Errorf("kallsyms_names: symbol %d of %d at offset %d: %w", i, n, pos, err)
+		}
+		offs = append(offs, uint32(pos))
+		pos = next
+	}
+	return offs, pos, nil
 }
 
 // expandName expands the entry at pos into scratch (type letter first) and
 // returns the offset of the next entry. The expansion must be a type letter
 // and printable characters.
 func expandName(names []byte, pos int, toks *[256]string, big bool, scratch []byte) ([]byte, int, error) {
-	if pos >= len(names) {
-		return nil, 0, fmt.Errorf("starts past the %d bytes read", len(names))
-	}
-	l := int(names[pos])
-	pos++
-	if big && l&0x80 != 0 {
-		if pos >= len(names) {
-			return nil, 0, errors.New("2-byte length cut off")
-		}
-		l = l&0x7f | int(names[pos])<<7
-		pos++
-	}
-	if l == 0 {
-		return nil, 0, errors.New("length 0")
-	}
-	if pos+l > len(names) {
-		return nil, 0, fmt.Errorf("%d tokens run past the %d bytes read", l, len(names))
+	body, next, err := entryBounds(names, pos, big)
+	if err != nil {
+		return nil, 0, err
 	}
 	exp := scratch
-	for _, b := range names[pos : pos+l] {
+	for _, b := range names[body:next] {
 		tok := toks[b]
 		if len(exp)+len(tok) > maxSymbolName+1 {
 			return nil, 0, fmt.Errorf("expands past %d characters", maxSymbolName)
@@ -206,7 +222,7 @@ func expandName(names []byte, pos int, toks *[256]string, big bool, scratch []by
 			return nil, 0, fmt.Errorf("byte %#x in the name", c)
 		}
 	}
-	return exp, pos + l, nil
+	return exp, next, nil
 }
 
 // namesLookValid reports whether the first k entries (or n, if fewer) at

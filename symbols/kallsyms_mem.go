@@ -182,9 +182,16 @@ func readKallsyms(mem kcore.Memory, a kallsymsAddrs) (*kallsymsRaw, error) {
 	if a.tokenTable > a.names && a.tokenTable-a.names < maxNamesBytes {
 		namesLen = int(a.tokenTable - a.names)
 	}
-	// Each symbol takes at least 2 bytes (a length and one token).
-	if raw.names, err = readTablePrefix(mem, a.names, namesLen, 2*raw.numSyms, "kallsyms_names"); err != nil {
-		return nil, err
+	// Each symbol takes at least 2 bytes (a length and one token). Bounded
+	// by the token table, the whole stream is normally readable: read it in
+	// parallel, and only on a failure what is readable of it.
+	if namesLen < maxNamesBytes {
+		raw.names, err = readParallel(mem, a.names, uint64(namesLen))
+	}
+	if raw.names == nil || err != nil {
+		if raw.names, err = readTablePrefix(mem, a.names, namesLen, 2*raw.numSyms, "kallsyms_names"); err != nil {
+			return nil, err
+		}
 	}
 	per := 4
 	if a.addresses {
