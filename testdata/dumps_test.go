@@ -98,3 +98,30 @@ func checkScenarios(t *testing.T, d *Dump) {
 		}
 	}
 }
+
+// Every edge names roles the record has, and its waiter is blocked.
+func TestEdgesAgainstRecords(t *testing.T) {
+	for _, d := range Require(t, Filter{Guest: GuestHangs}) {
+		t.Run(d.ID(), func(t *testing.T) {
+			edges := d.Edges()
+			if len(edges) == 0 {
+				t.Fatal("no edges for a hangs guest")
+			}
+			for _, e := range edges {
+				wpid, ok1 := d.Truth.Roles[e.Waiter]
+				_, ok2 := d.Truth.Roles[e.Holder]
+				if !ok1 || !ok2 {
+					t.Errorf("edge %+v: role missing from the record", e)
+					continue
+				}
+				blocked := false
+				for _, th := range d.Truth.Threads(wpid) {
+					blocked = blocked || th.State == 'D' || th.InStack("request_wait_answer") || th.InStack("do_wait")
+				}
+				if !blocked {
+					t.Errorf("edge %+v: no thread of pid %d is blocked", e, wpid)
+				}
+			}
+		})
+	}
+}

@@ -59,6 +59,7 @@ func Parse(rd io.Reader) (*Record, error) {
 		case done:
 			if strings.Contains(line, ReadyMarker) {
 				rec.Ready = true
+				rec.index()
 				return rec, nil
 			}
 			continue
@@ -84,7 +85,17 @@ func Parse(rd io.Reader) (*Record, error) {
 	if inBlock {
 		return nil, fmt.Errorf("no %s marker after %d lines", EndMarker, lineNo)
 	}
+	rec.index()
 	return rec, nil
+}
+
+func (rec *Record) index() {
+	rec.byTID = make(map[int]int, len(rec.Tasks))
+	for i, t := range rec.Tasks {
+		if _, dup := rec.byTID[t.TID]; !dup {
+			rec.byTID[t.TID] = i
+		}
+	}
 }
 
 func (rec *Record) parseLine(line string, cur **Task) error {

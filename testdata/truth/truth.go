@@ -30,6 +30,8 @@ type Record struct {
 	Unparsed []string
 	// Ready reports that KWALK-SCENARIO-READY followed the block.
 	Ready bool
+
+	byTID map[int]int // index into Tasks, built by Parse
 }
 
 // Mount is one line of /proc/self/mountinfo (Documentation/filesystems/proc.rst).
@@ -122,6 +124,9 @@ func (t *Task) CommMatches(comm string) bool {
 
 // Task returns the thread with the given tid, or nil.
 func (r *Record) Task(tid int) *Task {
+	if i, ok := r.byTID[tid]; ok && i < len(r.Tasks) && r.Tasks[i].TID == tid {
+		return &r.Tasks[i]
+	}
 	for i := range r.Tasks {
 		if r.Tasks[i].TID == tid {
 			return &r.Tasks[i]
