@@ -20,6 +20,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/kwalk/kwalk/testdata"
@@ -142,6 +143,11 @@ func run(only string, jobs int, force, list, noApt, dbg bool) error {
 	if err := checkTools(); err != nil {
 		return err
 	}
+	unlock, err := lockCache(cache, log)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	t0 := time.Now()
 	if !noApt {
 		if err := setupApt(log); err != nil {
@@ -264,6 +270,26 @@ func run(only string, jobs int, force, list, noApt, dbg bool) error {
 		return fmt.Errorf("%d of %d jobs failed:\n  %s", len(failures), len(todo)+len(debugKernels), strings.Join(failures, "\n  "))
 	}
 	return nil
+}
+
+// lockCache takes an exclusive lock on the cache so that two generators (two
+// test runs on one machine) do not write the same dumps; the second waits.
+func lockCache(cache string, log func(string, ...any)) (func(), error) {
+	if err := os.MkdirAll(cache, 0o755); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(filepath.Join(cache, ".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		log("another generator is using %s; waiting for it", cache)
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("lock %s: %w", f.Name(), err)
+		}
+	}
+	return func() { f.Close() }, nil
 }
 
 // pruneOld removes dumps of the same kernel and guest made with other keys.
