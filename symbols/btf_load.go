@@ -183,6 +183,11 @@ func LoadBTFFromMemoryAt(mem kcore.Memory, addr, size uint64, syms SymbolTable) 
 	if err != nil {
 		return nil, fmt.Errorf("vmlinux BTF: %w", err)
 	}
+	// The parse below is single-threaded: a symbol table that sorts its
+	// names lazily can do so on the other core meanwhile.
+	if ix, ok := syms.(backgroundIndexer); ok {
+		ix.IndexNamesInBackground()
+	}
 	b, err := NewBTFTypes(raw, "dump memory")
 	if err != nil {
 		return nil, err
@@ -194,6 +199,10 @@ func LoadBTFFromMemoryAt(mem kcore.Memory, addr, size uint64, syms SymbolTable) 
 	}
 	return b, nil
 }
+
+// backgroundIndexer is a symbol table that can sort its name index in the
+// background (*SymTable).
+type backgroundIndexer interface{ IndexNamesInBackground() }
 
 // btfReadMemory reads n bytes of kernel virtual memory at addr in chunks.
 func btfReadMemory(mem kcore.Memory, addr, n uint64) ([]byte, error) {

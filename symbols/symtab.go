@@ -24,8 +24,9 @@ func (e SymRange) contains(addr uint64) bool { return addr >= e.Lo && addr < e.H
 // SymTable is an immutable SymbolTable over a fixed set of symbols: sorted by
 // address for LookupAddr, with a name index sorted for Lookup. Both are binary
 // searches. The name index is built on the first name lookup (sorting ~10^5
-// kernel names is most of the cost of a table), or in the background when
-// the loader asks for it (buildIndexAsync).
+// kernel names is most of the cost of a table); a kallsyms table first
+// answers a few lookups by scanning (deferIndex), and its index is sorted in
+// the background once IndexNamesInBackground is called.
 type SymTable struct {
 	desc    string
 	syms    []Symbol   // by Addr; aliases keep their source order
@@ -34,8 +35,9 @@ type SymTable struct {
 	extents []SymRange // sorted by Lo, non-overlapping
 
 	indexOnce sync.Once
-	byName    atomic.Pointer[[]nameEntry] // by (Name, non-global, address order); nil until built
-	building  atomic.Bool                 // a background build is under way
+	byName    atomic.Pointer[nameIndex] // nil until built
+	building  atomic.Bool               // a background build is under way
+	lazyScans atomic.Int32              // lookups left that may scan instead of building the index
 
 	namesOnce sync.Once
 	names     []string
@@ -73,19 +75,24 @@ func NewSymTable(desc string, syms []Symbol, extents []SymRange) *SymTable {
 }
 
 // nameIndex returns the name index, building it on first use.
-func (t *SymTable) nameIndex() []nameEntry {
-	t.indexOnce.Do(func() {
-		ix := buildNameIndex(t.syms)
-		t.byName.Store(&ix)
-	})
-	return *t.byName.Load()
+func (t *SymTable) nameIndex() *nameIndex {
+	t.indexOnce.Do(func() { t.byName.Store(buildNameIndex(t.syms)) })
+	return t.byName.Load()
 }
 
-// buildIndexAsync starts building the name index in the background. Until it
-// is ready, Lookup scans the symbols instead of waiting: the loader's first
-// few lookups (__start_BTF, ...) need not wait for the sort.
-func (t *SymTable) buildIndexAsync() {
-	t.building.Store(true)
+// deferIndex lets the next n lookups scan the symbols (a few hundred
+// microseconds each for a kernel) instead of sorting the index first: a
+// session that asks for a handful of symbols never sorts them.
+func (t *SymTable) deferIndex(n int32) { t.lazyScans.Store(n) }
+
+// IndexNamesInBackground starts sorting the name index in another
+// goroutine, when it is not built yet; until it is, lookups scan the
+// symbols instead of waiting. Loaders call it when a core is likely idle
+// (while BTF is parsed, single-threaded).
+func (t *SymTable) IndexNamesInBackground() {
+	if t.byName.Load() != nil || !t.building.CompareAndSwap(false, true) {
+		return
+	}
 	go t.nameIndex()
 }
 
@@ -105,15 +112,6 @@ func (t *SymTable) scanName(name string) int {
 		}
 	}
 	return local
-}
-
-// nameEntry is one row of the name index. key orders entries by their first
-// 8 bytes without touching the name's bytes, which are far apart in memory.
-type nameEntry struct {
-	key   uint64
-	name  string
-	idx   int32 // into syms
-	local bool
 }
 
 // isGlobal: nm upper-case types are global (weak 'W'/'V' count as global).
@@ -177,58 +175,25 @@ func (t *SymTable) fillSizes() {
 
 // Lookup implements SymbolTable.
 func (t *SymTable) Lookup(name string) (Symbol, error) {
-	if t.byName.Load() == nil && t.building.Load() {
+	if t.byName.Load() == nil && (t.building.Load() || t.lazyScans.Add(-1) >= 0) {
 		if i := t.scanName(name); i >= 0 {
 			return t.syms[i], nil
 		}
 		return Symbol{}, fmt.Errorf("%w: %s (in %s)", ErrNoSymbol, name, t.desc)
 	}
-	ix := t.nameIndex()
-	i, ok := findName(ix, name)
+	i, ok := t.nameIndex().lookup(name)
 	if !ok {
 		return Symbol{}, fmt.Errorf("%w: %s (in %s)", ErrNoSymbol, name, t.desc)
 	}
-	return t.syms[ix[i].idx], nil
-}
-
-func findName(ix []nameEntry, name string) (int, bool) {
-	key := nameKey(name)
-	return slices.BinarySearchFunc(ix, name, func(e nameEntry, n string) int { return compareName(e, key, n) })
-}
-
-// nameKey is the first 8 bytes of s, big-endian, zero-padded: comparing keys
-// orders names as strings.Compare does, up to their 8th byte (names hold no
-// NUL bytes).
-func nameKey(s string) uint64 {
-	var k uint64
-	for i := range 8 {
-		k <<= 8
-		if i < len(s) {
-			k |= uint64(s[i])
-		}
-	}
-	return k
-}
-
-// compareName orders entry e against the name n whose key is key.
-func compareName(e nameEntry, key uint64, n string) int {
-	if e.key != key {
-		return cmp.Compare(e.key, key)
-	}
-	return strings.Compare(e.name, n)
+	return t.syms[i], nil
 }
 
 // LookupAll returns every symbol called name (static functions can repeat),
 // globals first.
 func (t *SymTable) LookupAll(name string) []Symbol {
-	ix := t.nameIndex()
-	i, ok := findName(ix, name)
-	if !ok {
-		return nil
-	}
 	var out []Symbol
-	for ; i < len(ix) && ix[i].name == name; i++ {
-		out = append(out, t.syms[ix[i].idx])
+	for _, i := range t.nameIndex().all(t.syms, name) {
+		out = append(out, t.syms[i])
 	}
 	return out
 }
@@ -268,14 +233,12 @@ func (t *SymTable) LookupAddr(addr uint64) (Symbol, uint64, bool) {
 // Names implements SymbolTable: unique names, sorted. The slice is a copy.
 func (t *SymTable) Names() []string {
 	t.namesOnce.Do(func() {
-		ix := t.nameIndex()
-		t.names = make([]string, 0, len(ix))
-		for _, e := range ix {
-			n := e.name
-			if k := len(t.names); k == 0 || t.names[k-1] != n {
-				t.names = append(t.names, n)
-			}
+		slots := t.nameIndex().slots
+		t.names = make([]string, 0, len(slots))
+		for n := range slots {
+			t.names = append(t.names, n)
 		}
+		slices.Sort(t.names)
 	})
 	return slices.Clone(t.names)
 }

@@ -1,124 +1,61 @@
 package symbols
 
-import (
-	"cmp"
-	"slices"
-)
+// nameIndex finds a table's symbols by name: a hash map to the first symbol
+// of each name and a chain through the rest in address order. Building it
+// costs a third of sorting ~10^5 kernel names.
+type nameIndex struct {
+	slots map[string]nameSlot
+	next  []int32 // next[i]: the next symbol (in table order) named as i, or -1
+}
 
-// buildNameIndex sorts the names of syms by (name, globals first, address
-// order). The index holds the names themselves: the sort and the binary
-// search then touch one contiguous array.
-func buildNameIndex(syms []Symbol) []nameEntry {
-	ix := make([]nameEntry, len(syms))
-	for i := range syms {
-		ix[i] = nameEntry{key: nameKey(syms[i].Name), name: syms[i].Name, idx: int32(i), local: !syms[i].isGlobal()}
+// nameSlot is where a name's symbols are.
+type nameSlot struct {
+	head   int32 // the first symbol of that name in table order
+	lookup int32 // what Lookup answers: the first global, else the first
+}
+
+func buildNameIndex(syms []Symbol) *nameIndex {
+	ix := &nameIndex{slots: make(map[string]nameSlot, len(syms)), next: make([]int32, len(syms))}
+	// Backwards, so that each chain runs in table order and the symbol seen
+	// last is the first.
+	for i := len(syms) - 1; i >= 0; i-- {
+		name := syms[i].Name
+		s, ok := ix.slots[name]
+		if !ok {
+			ix.next[i] = -1
+			s.lookup = int32(i)
+		} else {
+			ix.next[i] = s.head
+			if syms[i].isGlobal() || !syms[s.lookup].isGlobal() {
+				s.lookup = int32(i)
+			}
+		}
+		s.head = int32(i)
+		ix.slots[name] = s
 	}
-	sortNameIndex(ix)
 	return ix
 }
 
-// compareEntries is the order of the name index.
-func compareEntries(a, b nameEntry) int {
-	if c := compareName(a, b.key, b.name); c != 0 {
-		return c
-	}
-	if a.local != b.local {
-		if b.local {
-			return -1
-		}
-		return 1
-	}
-	return cmp.Compare(a.idx, b.idx)
+// lookup returns the index of the symbol Lookup answers for name.
+func (ix *nameIndex) lookup(name string) (int, bool) {
+	s, ok := ix.slots[name]
+	return int(s.lookup), ok
 }
 
-// radixMin is the size from which sortNameIndex radix-sorts; a comparison
-// sort is as fast below it.
-const radixMin = 256
-
-// sortNameIndex sorts ix (in idx order on entry, keys set) by
-// compareEntries: an MSD radix sort 8 bytes at a time — a stable sort on the
-// keys, then the same for each run of equal keys on the names' next 8
-// bytes — with a comparison sort for small runs. A comparison sort of ~10^5
-// kernel names costs several times more: most of them share their first 8
-// bytes with others ("__ksymtab_", "trace_event_"), and each comparison
-// then reads both names.
-func sortNameIndex(ix []nameEntry) {
-	sortNameRun(ix, 0)
-}
-
-// sortNameRun sorts ix, whose names share their first depth bytes and
-// whose keys are the 8 bytes after them; it leaves the keys as they were.
-func sortNameRun(ix []nameEntry, depth int) {
-	if len(ix) < radixMin {
-		slices.SortFunc(ix, compareEntries)
-		return
+// all returns the indices of the symbols called name: globals, then
+// locals, each in table order.
+func (ix *nameIndex) all(syms []Symbol, name string) []int {
+	s, ok := ix.slots[name]
+	if !ok {
+		return nil
 	}
-	radixSortKeys(ix)
-	for i := 0; i < len(ix); {
-		j := i + 1
-		for j < len(ix) && ix[j].key == ix[i].key {
-			j++
-		}
-		if j-i > 1 {
-			sortEqualKeys(ix[i:j], depth)
-		}
-		i = j
-	}
-}
-
-// sortEqualKeys sorts a run whose names share their first depth+8 bytes
-// (or are equal and shorter).
-func sortEqualKeys(run []nameEntry, depth int) {
-	next := depth + 8
-	longer := false
-	for i := range run {
-		if len(run[i].name) > next {
-			longer = true
-			break
+	var out []int
+	for _, global := range []bool{true, false} {
+		for i := s.head; i >= 0; i = ix.next[i] {
+			if syms[i].isGlobal() == global {
+				out = append(out, int(i))
+			}
 		}
 	}
-	if !longer || len(run) < radixMin {
-		// Equal names (in idx order: only globals must move first), or few.
-		slices.SortFunc(run, compareEntries)
-		return
-	}
-	key := run[0].key
-	for i := range run {
-		run[i].key = nameKey(run[i].name[min(next, len(run[i].name)):])
-	}
-	sortNameRun(run, next)
-	for i := range run {
-		run[i].key = key
-	}
-}
-
-// radixSortKeys sorts ix by key, stably (least significant byte first),
-// skipping the bytes all keys share.
-func radixSortKeys(ix []nameEntry) {
-	tmp := make([]nameEntry, len(ix))
-	src, dst := ix, tmp
-	for shift := uint(0); shift < 64; shift += 8 {
-		var count [256]int
-		for i := range src {
-			count[byte(src[i].key>>shift)]++
-		}
-		if count[byte(src[0].key>>shift)] == len(src) {
-			continue // every key has this byte
-		}
-		pos := 0
-		for b := range count {
-			c := count[b]
-			count[b] = pos
-			pos += c
-		}
-		for i := range src {
-			b := byte(src[i].key >> shift)
-			dst[count[b]] = src[i]
-			count[b]++
-		}
-		src, dst = dst, src
-	}
-	if &src[0] != &ix[0] {
-		copy(ix, src)
-	}
+	return out
 }
