@@ -183,8 +183,8 @@ func LoadBTFFromMemoryAt(mem kcore.Memory, addr, size uint64, syms SymbolTable) 
 	if err != nil {
 		return nil, fmt.Errorf("vmlinux BTF: %w", err)
 	}
-	// The parse below is single-threaded: a symbol table that sorts its
-	// names lazily can do so on the other core meanwhile.
+	// The parse below is single-threaded: a symbol table that indexes its
+	// names lazily can do so on another core meanwhile.
 	if ix, ok := syms.(backgroundIndexer); ok {
 		ix.IndexNamesInBackground()
 	}
@@ -200,7 +200,7 @@ func LoadBTFFromMemoryAt(mem kcore.Memory, addr, size uint64, syms SymbolTable) 
 	return b, nil
 }
 
-// backgroundIndexer is a symbol table that can sort its name index in the
+// backgroundIndexer is a symbol table that can build its name index in the
 // background (*SymTable).
 type backgroundIndexer interface{ IndexNamesInBackground() }
 

@@ -283,15 +283,15 @@ func buildKallsymsTable(raw *kallsymsRaw, stext uint64, haveStext bool, desc str
 	}
 	full := fmt.Sprintf("%s, %d symbols, %s, %s, %s", desc, raw.numSyms, res.enc, stextNote, checked)
 	t := NewSymTable(full, res.syms, vmlinuxRanges(res.syms))
-	// Sorting the names of ~10^5 symbols costs ~10 ms: the first lookups
-	// (__start_BTF, ...) scan instead, and the loader of BTF starts the sort
-	// in the background (IndexNamesInBackground).
+	// Indexing the names of ~10^5 symbols costs several ms: the first
+	// lookups (__start_BTF, ...) scan instead, and the loader of BTF starts
+	// the index in the background (IndexNamesInBackground).
 	t.deferIndex(kallsymsLazyScans)
 	return t, ki, nil
 }
 
 // kallsymsLazyScans is how many lookups a kallsyms table answers by scanning
-// before it sorts its name index (when nothing started the sort before).
+// before it builds its name index (when nothing started it before).
 const kallsymsLazyScans = 16
 
 // usesBigLength reports whether any entry of the stream used a 2-byte length.

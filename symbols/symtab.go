@@ -22,11 +22,11 @@ type SymRange struct {
 func (e SymRange) contains(addr uint64) bool { return addr >= e.Lo && addr < e.Hi }
 
 // SymTable is an immutable SymbolTable over a fixed set of symbols: sorted by
-// address for LookupAddr, with a name index sorted for Lookup. Both are binary
-// searches. The name index is built on the first name lookup (sorting ~10^5
-// kernel names is most of the cost of a table); a kallsyms table first
-// answers a few lookups by scanning (deferIndex), and its index is sorted in
-// the background once IndexNamesInBackground is called.
+// address for LookupAddr (a binary search), with a name index (a hash map)
+// for Lookup. The name index is built on the first name lookup (indexing
+// ~10^5 kernel names is a large part of the cost of a table); a kallsyms
+// table first answers a few lookups by scanning (deferIndex), and its index
+// is built in the background once IndexNamesInBackground is called.
 type SymTable struct {
 	desc    string
 	syms    []Symbol   // by Addr; aliases keep their source order
@@ -81,11 +81,11 @@ func (t *SymTable) nameIndex() *nameIndex {
 }
 
 // deferIndex lets the next n lookups scan the symbols (a few hundred
-// microseconds each for a kernel) instead of sorting the index first: a
-// session that asks for a handful of symbols never sorts them.
+// microseconds each for a kernel) instead of building the index first: a
+// session that asks for a handful of symbols never indexes them.
 func (t *SymTable) deferIndex(n int32) { t.lazyScans.Store(n) }
 
-// IndexNamesInBackground starts sorting the name index in another
+// IndexNamesInBackground starts building the name index in another
 // goroutine, when it is not built yet; until it is, lookups scan the
 // symbols instead of waiting. Loaders call it when a core is likely idle
 // (while BTF is parsed, single-threaded).
