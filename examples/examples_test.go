@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -36,12 +37,12 @@ func run(t *testing.T, bin string, args ...string) string {
 }
 
 // recorder reports whether the task is part of the guest's recording
-// machinery (it ran between the record and the dump).
+// machinery, which ran on between the record and the dump: the process
+// "meta recorder=PID" names and its children, or (the shared dump's record
+// has no meta lines) the ps and cat that printed it.
 func recorder(rec *truth.Record, task *truth.Task) bool {
-	for _, name := range strings.Fields(rec.Meta["recorder"]) {
-		if task.Comm == name {
-			return true
-		}
+	if pid, err := strconv.Atoi(rec.Meta["recorder"]); err == nil {
+		return task.PID == pid || task.PPID == pid
 	}
 	return task.Comm == "ps" || task.Comm == "cat"
 }
