@@ -201,8 +201,8 @@ func readKallsyms(mem kcore.Memory, a kallsymsAddrs) (*kallsymsRaw, error) {
 	if a.addresses {
 		what = "kallsyms_addresses"
 	}
-	if raw.offsets, err = readTable(mem, a.offsets, per*raw.numSyms, what); err != nil {
-		return nil, err
+	if raw.offsets, err = readParallel(mem, a.offsets, uint64(per*raw.numSyms)); err != nil {
+		return nil, fmt.Errorf("%s at %#x: %w", what, a.offsets, err)
 	}
 	if a.hasRelBase {
 		if raw.relBase, err = readTableU64(mem, a.relBase, "kallsyms_relative_base"); err != nil {

@@ -54,7 +54,10 @@ type SymTable struct {
 // With no extents, one is derived: from the lowest symbol to the end of the
 // highest one that has a size (or to its address + 1).
 func NewSymTable(desc string, syms []Symbol, extents []SymRange) *SymTable {
-	slices.SortStableFunc(syms, func(a, b Symbol) int { return cmp.Compare(a.Addr, b.Addr) })
+	byAddr := func(a, b Symbol) int { return cmp.Compare(a.Addr, b.Addr) }
+	if !slices.IsSortedFunc(syms, byAddr) { // kallsyms and System.map come sorted
+		slices.SortStableFunc(syms, byAddr)
+	}
 	t := &SymTable{desc: desc, syms: syms}
 	t.extents = normalizeExtents(extents)
 	if len(t.extents) == 0 && len(syms) > 0 {
