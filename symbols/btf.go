@@ -25,6 +25,9 @@ type BTFTypes struct {
 	// It runs once, on the first lookup that misses vmlinux.
 	loadModules func(b *BTFTypes) ([]ModuleBTF, error)
 	modsDone    bool
+	// noModuleBTF: the kernel keeps no module BTF at all (5.10), so a
+	// miss names the debug files that would have the type.
+	noModuleBTF bool
 	warnings    []string
 	conv        *btfConverter
 	bases       map[string]*Type // resolved base spellings ("struct task_struct")
@@ -195,7 +198,11 @@ func (b *BTFTypes) lookupBase(sp typeSpelling) (*Type, error) {
 		}
 	}
 	if best == nil {
-		return nil, fmt.Errorf("%w: %s (not in BTF from %s, vmlinux + %d modules)", ErrNoType, key, b.origin, len(b.modules))
+		hint := ""
+		if b.noModuleBTF {
+			hint = "; this kernel keeps no module BTF (CONFIG_DEBUG_INFO_BTF_MODULES came in 5.11), so types defined in modules need the modules' debug files: --debuginfo DIR holding them (linux-image-<release>-dbg, /usr/lib/debug/lib/modules/<release>)"
+		}
+		return nil, fmt.Errorf("%w: %s (not in BTF from %s, vmlinux + %d modules%s)", ErrNoType, key, b.origin, len(b.modules), hint)
 	}
 	t := b.conv.convert(best)
 	b.bases[key] = t

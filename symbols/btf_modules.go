@@ -101,6 +101,7 @@ var errNoModuleBTF = errors.New("this kernel has no module BTF (struct btf has n
 func readModuleBTF(b *BTFTypes, mem kcore.Memory, syms SymbolTable) ([]ModuleBTF, error) {
 	l, err := b.btfModuleLayoutLocked()
 	if errors.Is(err, errNoModuleBTF) {
+		b.noModuleBTF = true
 		b.warnings = append(b.warnings, "BTF: "+err.Error())
 		return nil, nil
 	}
