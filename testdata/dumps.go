@@ -50,6 +50,9 @@ type Manifest struct {
 	Vmlinuz       string             // absolute path of the booted kernel image
 	QEMU          string             // qemu-system-x86_64 --version, first line
 	Seconds       map[string]float64 // phase timings
+	// Kwalk names the kwalk the guest ran live (digest of the static
+	// binary, git describe of the tree); not part of Key.
+	Kwalk string `json:",omitempty"`
 }
 
 // Dump is one generated dump.

@@ -21,10 +21,13 @@ type guestRun struct {
 	g      testdata.Guest
 	pk     *preparedKernel
 	hangfs []byte
-	dir    string // final directory
-	tmp    string // work directory, renamed to dir when complete
-	log    func(string, ...any)
-	times  map[string]float64
+	kwalk  []byte // cmd/kwalk built static: the guest runs it live
+	// kwalkID names that build (binary digest, git describe) in the manifest.
+	kwalkID string
+	dir     string // final directory
+	tmp     string // work directory, renamed to dir when complete
+	log     func(string, ...any)
+	times   map[string]float64
 }
 
 func (r *guestRun) phase(name string, start time.Time) {
@@ -56,7 +59,7 @@ func (r *guestRun) generate(ctx context.Context) error {
 		return err
 	}
 	initrd := filepath.Join(r.tmp, "initramfs.cpio")
-	if err := buildInitramfs(initrd, r.pk, r.hangfs, r.scenarioArg()); err != nil {
+	if err := buildInitramfs(initrd, r.pk, r.hangfs, r.kwalk, r.scenarioArg()); err != nil {
 		return err
 	}
 	r.phase("initramfs", start)
@@ -174,6 +177,7 @@ func (r *guestRun) generate(ctx context.Context) error {
 		Vmlinuz:       r.pk.Vmlinuz,
 		QEMU:          strings.SplitN(string(ver), "\n", 2)[0],
 		Seconds:       r.times,
+		Kwalk:         r.kwalkID,
 	}
 	r.times["total"] = time.Since(start).Round(10 * time.Millisecond).Seconds()
 	b, _ := json.MarshalIndent(m, "", "  ")

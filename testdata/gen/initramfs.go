@@ -55,9 +55,9 @@ func writeCPIO(w io.Writer, entries []cpioEntry) error {
 	return bw.Flush()
 }
 
-// buildInitramfs writes the guest's initramfs: busybox, hangfs, /init, the
+// buildInitramfs writes the guest's initramfs: busybox, hangfs, kwalk, /init, the
 // modules and the scenario list.
-func buildInitramfs(path string, pk *preparedKernel, hangfs []byte, scenarios string) error {
+func buildInitramfs(path string, pk *preparedKernel, hangfs, kwalk []byte, scenarios string) error {
 	busybox, err := os.ReadFile(busyboxPath)
 	if err != nil {
 		return fmt.Errorf("initramfs: %w (install busybox-static)", err)
@@ -79,6 +79,7 @@ func buildInitramfs(path string, pk *preparedKernel, hangfs []byte, scenarios st
 		{name: "bin/busybox", mode: sIFREG | 0o755, data: busybox},
 		{name: "bin/sh", mode: 0o120777, data: []byte("busybox")},
 		{name: "bin/hangfs", mode: sIFREG | 0o755, data: hangfs},
+		{name: "bin/kwalk", mode: sIFREG | 0o755, data: kwalk},
 		{name: "init", mode: sIFREG | 0o755, data: initScript},
 		{name: "etc/kwalk-scenarios", mode: sIFREG | 0o644, data: []byte(scenarios + "\n")},
 	}

@@ -10,7 +10,9 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	_ "embed"
+	"encoding/hex"
 	"flag"
 	"fmt"
 	"os"
@@ -154,11 +156,17 @@ func run(only string, jobs int, force, list, noApt, dbg bool) error {
 			return err
 		}
 	}
-	hangfs, err := buildHangfs(cache, log)
+	hangfs, err := buildStatic(cache, "hangfs", "./testdata/hangfs", log)
 	if err != nil {
 		return err
 	}
-	log("setup (apt, hangfs build) %.1fs", time.Since(t0).Seconds())
+	kwalkBin, err := buildStatic(cache, "kwalk", "./cmd/kwalk", log)
+	if err != nil {
+		return err
+	}
+	kwalkSum := sha256.Sum256(kwalkBin)
+	kwalkID := hex.EncodeToString(kwalkSum[:8]) + " " + gitDescribe()
+	log("setup (apt, hangfs and kwalk builds) %.1fs; kwalk %s", time.Since(t0).Seconds(), kwalkID)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -228,7 +236,7 @@ func run(only string, jobs int, force, list, noApt, dbg bool) error {
 				// leaves a secondary CPU that never comes up.
 				const attempts = 3
 				for attempt := 1; ; attempt++ {
-					r := &guestRun{g: w.g, pk: pk, hangfs: hangfs, dir: w.dir, tmp: w.dir + ".tmp", log: glog, times: map[string]float64{}}
+					r := &guestRun{g: w.g, pk: pk, hangfs: hangfs, kwalk: kwalkBin, kwalkID: kwalkID, dir: w.dir, tmp: w.dir + ".tmp", log: glog, times: map[string]float64{}}
 					err := r.generate(ctx)
 					if err == nil {
 						break
@@ -340,8 +348,8 @@ func setupApt(log func(string, ...any)) error {
 	return nil
 }
 
-// buildHangfs builds the guest program static, for the initramfs.
-func buildHangfs(cache string, log func(string, ...any)) ([]byte, error) {
+// buildStatic builds the module's package pkg static, for the initramfs.
+func buildStatic(cache, name, pkg string, log func(string, ...any)) ([]byte, error) {
 	gomod, err := exec.Command("go", "env", "GOMOD").Output()
 	if err != nil {
 		return nil, fmt.Errorf("go env GOMOD: %w", err)
@@ -350,16 +358,26 @@ func buildHangfs(cache string, log func(string, ...any)) ([]byte, error) {
 	if root == "." || root == "" {
 		return nil, fmt.Errorf("run from inside the kwalk module (go env GOMOD is empty)")
 	}
-	out := filepath.Join(cache, "bin", "hangfs")
+	out := filepath.Join(cache, "bin", name)
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		return nil, err
 	}
-	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", out, "./testdata/hangfs")
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", out, pkg)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
 	if b, err := cmd.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("build hangfs: %v\n%s", err, b)
+		return nil, fmt.Errorf("build %s: %v\n%s", pkg, err, b)
 	}
 	log("built %s", out)
 	return os.ReadFile(out)
+}
+
+// gitDescribe names the working tree's commit ("+dirty" when it has
+// changes), or "" outside a git checkout.
+func gitDescribe() string {
+	b, err := exec.Command("git", "describe", "--always", "--dirty=+dirty").Output()
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
 }

@@ -70,6 +70,7 @@ func runScenarios(list string) error {
 	if err := writeRecord(os.Stdout, meta, s.roles); err != nil {
 		return err
 	}
+	runLive(list)
 	fmt.Println(readyLine)
 	select {}
 }

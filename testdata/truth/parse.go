@@ -43,6 +43,7 @@ func Parse(rd io.Reader) (*Record, error) {
 	rec := &Record{Meta: map[string]string{}, Roles: map[string]int{}}
 	lineNo, inBlock, done := 0, false, false
 	var cur *Task
+	var live liveState
 	for sc.Scan() {
 		lineNo++
 		// Serial consoles end lines with \r\n; terminals add escapes at the
@@ -57,6 +58,11 @@ func Parse(rd io.Reader) (*Record, error) {
 			}
 			continue
 		case done:
+			if ok, err := rec.liveLine(&live, line); err != nil {
+				return nil, fmt.Errorf("line %d: %w", lineNo, err)
+			} else if ok {
+				continue
+			}
 			if strings.Contains(line, ReadyMarker) {
 				rec.Ready = true
 				rec.index()

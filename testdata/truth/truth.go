@@ -30,6 +30,13 @@ type Record struct {
 	Unparsed []string
 	// Ready reports that KWALK-SCENARIO-READY followed the block.
 	Ready bool
+	// Live holds kwalk's runs against the guest's running kernel, by
+	// arguments ("sys", "ps", "deadlock", "deadlock --json"); nil when the
+	// console has none (older generators). See live.go.
+	Live map[string]LiveRun
+	// LiveNotes are the guest's remarks on the live runs ("present
+	// /proc/kcore", "absent /sys/kernel/btf/vmlinux: ...").
+	LiveNotes []string
 
 	byTID map[int]int // index into Tasks, built by Parse
 }
