@@ -14,7 +14,7 @@ func registerBt(r *Registry) {
 	r.Add(&Command{
 		Name:    "bt",
 		Summary: "kernel stack backtrace of a task, with the syscall it is in",
-		Usage:   "bt [-a | -c CPU[,CPU...]] [-f] [-l] [PID|TASK-ADDR]...",
+		Usage:   "bt [-a | -c CPU[,CPU...]] [-f] [-l] [-v] [PID|TASK-ADDR]...",
 		Help: `Unwinds the kernel stack of the current context task (see set), of each
 task given by pid or task_struct address, or with -a (-c CPUS) of the
 task running on each CPU (on those CPUs). Frames are shown like crash, innermost first:
@@ -38,12 +38,20 @@ A task that entered the kernel from user space by an exception or an
 interrupt (a page fault on a FUSE mapping, say) shows the entry stub.
 
 -f also prints the stack words of each frame; -l adds file:line when DWARF
-is loaded (nothing extra otherwise).
+is loaded (nothing extra otherwise). -v prints under each frame its
+function's parameters and locals (and those of functions inlined there)
+from DWARF, evaluated at the frame's pc with the registers known there:
+callee-saved registers are carried outwards through each callee's call
+frame information; caller-saved ones are lost in outer frames, shown as
+<not recoverable>, like values on entry; <optimized out> where no location
+covers the pc. Pointers show their type (a struct dentry * its name).
 
 JSON: {"traces": [{"pid", "comm", "task", "cpu", "running", "user_mode",
 "stack_base", "stack_top", "method", "error", "frames": [{"level", "sp",
 "ip", "symbol", "offset", "size", "module", "rsp", "cfa", "guess",
 "exception": {"addr", "partial", "user", "regs": {NAME: hex}},
+"vars": [{"function", "inlined", "vars": [{"name", "param", "type", "value",
+"known", "text", "addr"}]}],
 "words": [{"addr", "value", "symbol"}]}], "user_regs": {...},
 "user_entry", "syscall": {"nr", "name", "abi", "text", "args": [{"name", "value",
 "text", "error"}]}}]}.`,
@@ -52,6 +60,7 @@ JSON: {"traces": [{"pid", "comm", "task", "cpu", "running", "user_mode",
 			{Name: "c", Arg: "CPUS", Help: "the task running on these CPUs (comma-separated)"},
 			{Name: "f", Help: "print the stack words of each frame"},
 			{Name: "l", Help: "show file:line of each frame when DWARF is loaded"},
+			{Name: "v", Help: "show each frame's parameters and locals from DWARF"},
 		},
 		Examples: []string{"bt", "bt 114", "bt -a", "bt -c 1", "bt -f 112", "foreach bt", "bt --json 114"},
 		PerTask:  true,
@@ -102,6 +111,9 @@ type BtFrame struct {
 	Line      string   `json:"line,omitempty"`
 	Exception *BtRegs  `json:"exception,omitempty"`
 	Words     []BtWord `json:"words,omitempty"`
+	// Vars (bt -v): the frame's function's variables, innermost inlined
+	// function first.
+	Vars []walkers.FrameScopeVars `json:"vars,omitempty"`
 }
 
 // BtRegs is a saved register block.
@@ -219,12 +231,21 @@ func btTrace(c *Call, task symbols.Object) (BtTrace, error) {
 	if c.Bool("f") {
 		words, _ = walkers.ReadStackWords(p, task)
 	}
+	var vars [][]walkers.FrameScopeVars
+	if c.Bool("v") {
+		if vars, err = walkers.FrameVariables(p, tr); err != nil {
+			return bt, fmt.Errorf("bt -v: %w", err)
+		}
+	}
 	for i := range tr.Frames {
 		f := &tr.Frames[i]
 		bf := BtFrame{Level: f.Level, SP: Hex(f.SP), IP: Hex(f.IP), Symbol: f.Symbol, Offset: Hex(f.Offset),
 			Size: Hex(f.Size), Module: f.Module, RSP: Hex(f.RSP), CFA: Hex(f.CFA), Guess: f.Guess}
 		if c.Bool("l") {
 			bf.Line = btLine(p, f)
+		}
+		if i < len(vars) {
+			bf.Vars = vars[i]
 		}
 		if f.Exception != nil && !f.Exception.User {
 			bf.Exception = btRegs(f.Exception)
@@ -343,6 +364,7 @@ func (t *BtTrace) writeText(b *strings.Builder, words bool) {
 		if f.Line != "" {
 			fmt.Fprintf(b, "    %s\n", f.Line)
 		}
+		writeFrameVars(b, f.Vars)
 		if words {
 			for i := 0; i < len(f.Words); i += 2 {
 				fmt.Fprintf(b, "    %016x:", uint64(f.Words[i].Addr))
@@ -406,3 +428,18 @@ func writeRegs(b *strings.Builder, r *BtRegs) {
 
 // HasTaskHeader implements TaskHeaderer: bt prints its own task header.
 func (r *BtResult) HasTaskHeader() bool { return true }
+
+// writeFrameVars prints bt -v's variables under a frame.
+func writeFrameVars(b *strings.Builder, scopes []walkers.FrameScopeVars) {
+	for _, sc := range scopes {
+		switch {
+		case sc.Inlined:
+			fmt.Fprintf(b, "    [%s, inlined]\n", sc.Function)
+		case len(scopes) > 1:
+			fmt.Fprintf(b, "    [%s]\n", sc.Function)
+		}
+		for _, v := range sc.Vars {
+			fmt.Fprintf(b, "    %s = %s\n", v.Name, v.Text)
+		}
+	}
+}

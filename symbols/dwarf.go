@@ -37,6 +37,7 @@ type DWARFTypes struct {
 	syms       SymbolTable // for module addresses in LineForAddr
 
 	derived derivedTypes
+	vars    dwarfVarSections // bt -v: location lists and call frame info
 }
 
 // OpenDWARF opens vmlinuxPath's DWARF; module types are looked for in .ko
