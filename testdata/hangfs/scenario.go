@@ -72,7 +72,12 @@ func runScenarios(list string) error {
 	}
 	runLive(list)
 	fmt.Println(readyLine)
-	select {}
+	// Stay alive, as the record says (meta recorder=). Not "select {}":
+	// with no other goroutine (the idle guest) the Go runtime takes that
+	// for a deadlock and exits before the host has stopped the guest.
+	for {
+		time.Sleep(time.Hour)
+	}
 }
 
 func (s *stager) square() error {
