@@ -51,7 +51,7 @@ JSON: {"traces": [{"pid", "comm", "task", "cpu", "running", "user_mode",
 "ip", "symbol", "offset", "size", "module", "rsp", "cfa", "guess",
 "exception": {"addr", "partial", "user", "regs": {NAME: hex}},
 "vars": [{"function", "inlined", "vars": [{"name", "param", "type", "value",
-"known", "text", "addr"}]}],
+"known", "text", "addr", "reason"}]}],
 "words": [{"addr", "value", "symbol"}]}], "user_regs": {...},
 "user_entry", "syscall": {"nr", "name", "abi", "text", "args": [{"name", "value",
 "text", "error"}]}}]}.`,
@@ -113,7 +113,41 @@ type BtFrame struct {
 	Words     []BtWord `json:"words,omitempty"`
 	// Vars (bt -v): the frame's function's variables, innermost inlined
 	// function first.
-	Vars []walkers.FrameScopeVars `json:"vars,omitempty"`
+	Vars []BtScope `json:"vars,omitempty"`
+}
+
+// BtScope is one function's variables at a frame (bt -v).
+type BtScope struct {
+	Function string  `json:"function"`
+	Inlined  bool    `json:"inlined,omitempty"`
+	Vars     []BtVar `json:"vars"`
+}
+
+// BtVar is one parameter or local (bt -v): Value is set when Known; Text
+// renders it by type or says why it is missing; Reason explains a value
+// that is not recoverable; Addr is where it lives in memory, if it does.
+type BtVar struct {
+	Name   string `json:"name"`
+	Param  bool   `json:"param,omitempty"`
+	Type   string `json:"type,omitempty"`
+	Known  bool   `json:"known"`
+	Value  Hex    `json:"value"`
+	Text   string `json:"text"`
+	Addr   Hex    `json:"addr,omitempty"`
+	Reason string `json:"reason,omitempty"`
+}
+
+func btScopes(scopes []walkers.FrameScopeVars) []BtScope {
+	var out []BtScope
+	for _, sc := range scopes {
+		bs := BtScope{Function: sc.Function, Inlined: sc.Inlined, Vars: []BtVar{}}
+		for _, v := range sc.Vars {
+			bs.Vars = append(bs.Vars, BtVar{Name: v.Name, Param: v.Param, Type: v.Type, Known: v.Known,
+				Value: Hex(v.Value), Text: v.Text, Addr: Hex(v.Addr), Reason: v.Reason})
+		}
+		out = append(out, bs)
+	}
+	return out
 }
 
 // BtRegs is a saved register block.
@@ -234,7 +268,7 @@ func btTrace(c *Call, task symbols.Object) (BtTrace, error) {
 	var vars [][]walkers.FrameScopeVars
 	if c.Bool("v") {
 		if vars, err = walkers.FrameVariables(p, tr); err != nil {
-			return bt, fmt.Errorf("bt -v: %w", err)
+			return bt, fmt.Errorf("-v: %w", err)
 		}
 	}
 	for i := range tr.Frames {
@@ -245,7 +279,7 @@ func btTrace(c *Call, task symbols.Object) (BtTrace, error) {
 			bf.Line = btLine(p, f)
 		}
 		if i < len(vars) {
-			bf.Vars = vars[i]
+			bf.Vars = btScopes(vars[i])
 		}
 		if f.Exception != nil && !f.Exception.User {
 			bf.Exception = btRegs(f.Exception)
@@ -430,7 +464,7 @@ func writeRegs(b *strings.Builder, r *BtRegs) {
 func (r *BtResult) HasTaskHeader() bool { return true }
 
 // writeFrameVars prints bt -v's variables under a frame.
-func writeFrameVars(b *strings.Builder, scopes []walkers.FrameScopeVars) {
+func writeFrameVars(b *strings.Builder, scopes []BtScope) {
 	for _, sc := range scopes {
 		switch {
 		case sc.Inlined:
