@@ -38,7 +38,8 @@ type FrameScope struct {
 // locations (DWARF); bt -v uses it.
 type FrameVarLocator interface {
 	// FrameVarsAt returns the scopes covering a runtime (KASLR-shifted)
-	// code address, innermost (most deeply inlined) first.
+	// code address, innermost (most deeply inlined) first. The result is
+	// shared: callers must not modify it.
 	FrameVarsAt(addr uint64) ([]FrameScope, error)
 	// CalleeSavedAt says where the function at a runtime code address
 	// saved the callee-saved registers (DWARF numbers): at CFA+offset
@@ -56,7 +57,13 @@ type dwarfVarSections struct {
 	loc      []byte // DWARF 4
 	frame    []byte
 	cfi      *cfiTable
+	// byPC memoises FrameVarsAt (under DWARFTypes.mu): sleeping tasks
+	// share a few pcs (schedule and its callers). Cleared when full.
+	byPC map[uint64][]FrameScope
 }
+
+// maxVarCache bounds the memoised pcs.
+const maxVarCache = 4096
 
 func (d *DWARFTypes) varSections() (*dwarfVarSections, error) {
 	s := &d.vars
@@ -109,6 +116,9 @@ func (d *DWARFTypes) FrameVarsAt(addr uint64) ([]FrameScope, error) {
 		}
 	}
 	pc := addr - d.kaslr
+	if sc, ok := secs.byPC[pc]; ok {
+		return sc, nil
+	}
 	data := d.vmlinux.data
 	r := data.Reader()
 	cu, err := r.SeekPC(pc)
@@ -128,6 +138,10 @@ func (d *DWARFTypes) FrameVarsAt(addr uint64) ([]FrameScope, error) {
 	for i, s := range w.scopes {
 		out[len(w.scopes)-1-i] = *s
 	}
+	if secs.byPC == nil || len(secs.byPC) >= maxVarCache {
+		secs.byPC = make(map[uint64][]FrameScope)
+	}
+	secs.byPC[pc] = out
 	return out, nil
 }
 

@@ -197,3 +197,39 @@ func logRecoverable(t *testing.T, tr *Trace, vars [][]FrameScopeVars) {
 		t.Logf("#%d %s: recovered %v; not %v", i, tr.Frames[i].Symbol, known, lost)
 	}
 }
+
+// BenchmarkFrameVariables measures bt -v's variable lookup for every
+// task of the first 6.1 dump with a debug vmlinux.
+func BenchmarkFrameVariables(b *testing.B) {
+	for _, d := range testdata.RealDumps(b) {
+		vmlinux := debugVmlinux(d)
+		if vmlinux == "" {
+			continue
+		}
+		p, err := kwalk.Open(d.Path, kwalk.Options{Vmlinux: vmlinux})
+		if err != nil {
+			b.Fatal(err)
+		}
+		tasks, err := Tasks(p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var traces []*Trace
+		for _, tk := range tasks {
+			if tr, err := TaskStack(p, tk); err == nil {
+				traces = append(traces, tr)
+			}
+		}
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			for _, tr := range traces {
+				if _, err := FrameVariables(p, tr); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		b.ReportMetric(float64(len(traces)), "traces/op")
+		return
+	}
+	b.Skip("SKIP: no dump with a debug vmlinux")
+}
