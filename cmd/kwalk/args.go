@@ -120,11 +120,14 @@ func parseCommandLine(args []string, isCommand func(string) bool, exists func(st
 		}
 		if len(pos) == 0 && inv.mode == modeInteractive {
 			switch {
-			case a == "run" && !exists(a):
+			// A command name wins over a file of that name unless the word
+			// has a slash: "kwalk sys" run from / must not open /sys as a
+			// dump; "./sys" opens the file.
+			case a == "run" && !strings.Contains(a, "/"):
 				inv.mode = modeScript
 				pos = append(pos, a)
 				continue
-			case isCommand(a) && !exists(a):
+			case isCommand(a) && !strings.Contains(a, "/"):
 				inv.mode = modeBatch
 			}
 		}

@@ -6,7 +6,7 @@ import (
 )
 
 func TestParseCommandLine(t *testing.T) {
-	files := map[string]bool{"vmcore": true, "vmlinux": true, "sys": true, "script.go": true, "/var/crash/2024": true}
+	files := map[string]bool{"vmcore": true, "vmlinux": true, "sys": true, "./sys": true, "script.go": true, "/var/crash/2024": true}
 	exists := func(p string) bool { return files[p] }
 	isCmd := func(n string) bool {
 		switch n {
@@ -35,7 +35,9 @@ func TestParseCommandLine(t *testing.T) {
 		{"batch json", []string{"--json", "ps", "vmcore"}, invocation{mode: modeBatch, json: true, dump: "vmcore", words: []string{"ps"}}, false},
 		{"batch command json", []string{"ps", "vmcore", "--json"}, invocation{mode: modeBatch, dump: "vmcore", words: []string{"ps", "--json"}}, false},
 		{"batch long flag after", []string{"ps", "vmcore", "--vmlinux", "vmlinux", "-m"}, invocation{mode: modeBatch, dump: "vmcore", vmlinux: "vmlinux", words: []string{"ps", "-m"}}, false},
-		{"file named like a command", []string{"sys"}, invocation{mode: modeInteractive, dump: "sys"}, false},
+		// "kwalk sys" from / must run sys on the live kernel, not open /sys.
+		{"command beside a file of its name", []string{"sys"}, invocation{mode: modeBatch, words: []string{"sys"}}, false},
+		{"file named like a command, by path", []string{"./sys"}, invocation{mode: modeInteractive, dump: "./sys"}, false},
 		{"-c", []string{"-c", "ps; bt 1", "vmcore"}, invocation{mode: modeCommands, commands: "ps; bt 1", dump: "vmcore"}, false},
 		{"-i", []string{"-i", "cmds.txt", "vmcore", "vmlinux"}, invocation{mode: modeCommands, inputFile: "cmds.txt", dump: "vmcore", vmlinux: "vmlinux"}, false},
 		{"flags", []string{"--vmlinux=v", "--system-map", "m", "--debuginfo", "a", "--debuginfo", "b", "--zero-excluded", "--force-build-id", "vmcore"},
