@@ -197,7 +197,8 @@ const usageText = `usage:
   kwalk [FLAGS] -i FILE [VMCORE]             run the commands in FILE, one a line
   kwalk [FLAGS] run SCRIPT.go [VMCORE] [ARGS] run a Go script against the kernel
 
-VMCORE may be a dump file or a kdump-tools directory (/var/crash/STAMP).
+VMCORE may be a dump file or a kdump-tools directory (/var/crash/STAMP); a dump
+named like a command is given by path (./ps).
 
 flags:
   --vmlinux FILE       vmlinux with debug info (default: found next to the dump
