@@ -20,7 +20,9 @@ func init() {
 		"ErrNoMember":         reflect.ValueOf(&symbols.ErrNoMember).Elem(),
 		"ErrNoSymbol":         reflect.ValueOf(&symbols.ErrNoSymbol).Elem(),
 		"ErrNoType":           reflect.ValueOf(&symbols.ErrNoType).Elem(),
+		"ErrNotRecoverable":   reflect.ValueOf(&symbols.ErrNotRecoverable).Elem(),
 		"ErrStubSystemMap":    reflect.ValueOf(&symbols.ErrStubSystemMap).Elem(),
+		"EvalLocation":        reflect.ValueOf(symbols.EvalLocation),
 		"GlobalNames":         reflect.ValueOf(symbols.GlobalNames),
 		"GlobalType":          reflect.ValueOf(symbols.GlobalType),
 		"IntBool":             reflect.ValueOf(symbols.IntBool),
@@ -49,6 +51,10 @@ func init() {
 		"LoadProcKallsyms":    reflect.ValueOf(symbols.LoadProcKallsyms),
 		"LoadSystemMap":       reflect.ValueOf(symbols.LoadSystemMap),
 		"LoadVmlinuxSymbols":  reflect.ValueOf(symbols.LoadVmlinuxSymbols),
+		"LocBytes":            reflect.ValueOf(symbols.LocBytes),
+		"LocMemory":           reflect.ValueOf(symbols.LocMemory),
+		"LocRegister":         reflect.ValueOf(symbols.LocRegister),
+		"LocValue":            reflect.ValueOf(symbols.LocValue),
 		"LookupVariableType":  reflect.ValueOf(symbols.LookupVariableType),
 		"MaxString":           reflect.ValueOf(constant.MakeFromLiteral("4096", token.INT, 0)),
 		"NewBTFTypes":         reflect.ValueOf(symbols.NewBTFTypes),
@@ -67,39 +73,60 @@ func init() {
 		"SourceVmlinux":       reflect.ValueOf(symbols.SourceVmlinux),
 
 		// type definitions
-		"BTFTypes":      reflect.ValueOf((*symbols.BTFTypes)(nil)),
-		"CombinedTable": reflect.ValueOf((*symbols.CombinedTable)(nil)),
-		"DWARFTypes":    reflect.ValueOf((*symbols.DWARFTypes)(nil)),
-		"Enumerator":    reflect.ValueOf((*symbols.Enumerator)(nil)),
-		"InlinedFrame":  reflect.ValueOf((*symbols.InlinedFrame)(nil)),
-		"IntEncoding":   reflect.ValueOf((*symbols.IntEncoding)(nil)),
-		"KallsymsInfo":  reflect.ValueOf((*symbols.KallsymsInfo)(nil)),
-		"Kind":          reflect.ValueOf((*symbols.Kind)(nil)),
-		"LineLocator":   reflect.ValueOf((*symbols.LineLocator)(nil)),
-		"Member":        reflect.ValueOf((*symbols.Member)(nil)),
-		"ModuleBTF":     reflect.ValueOf((*symbols.ModuleBTF)(nil)),
-		"ModuleInfo":    reflect.ValueOf((*symbols.ModuleInfo)(nil)),
-		"Object":        reflect.ValueOf((*symbols.Object)(nil)),
-		"Param":         reflect.ValueOf((*symbols.Param)(nil)),
-		"Program":       reflect.ValueOf((*symbols.Program)(nil)),
-		"SymRange":      reflect.ValueOf((*symbols.SymRange)(nil)),
-		"SymTable":      reflect.ValueOf((*symbols.SymTable)(nil)),
-		"Symbol":        reflect.ValueOf((*symbols.Symbol)(nil)),
-		"SymbolOptions": reflect.ValueOf((*symbols.SymbolOptions)(nil)),
-		"SymbolSource":  reflect.ValueOf((*symbols.SymbolSource)(nil)),
-		"SymbolTable":   reflect.ValueOf((*symbols.SymbolTable)(nil)),
-		"Type":          reflect.ValueOf((*symbols.Type)(nil)),
-		"TypeSource":    reflect.ValueOf((*symbols.TypeSource)(nil)),
-		"VMCoreInfo":    reflect.ValueOf((*symbols.VMCoreInfo)(nil)),
-		"VariableTyper": reflect.ValueOf((*symbols.VariableTyper)(nil)),
+		"BTFTypes":        reflect.ValueOf((*symbols.BTFTypes)(nil)),
+		"CombinedTable":   reflect.ValueOf((*symbols.CombinedTable)(nil)),
+		"DWARFTypes":      reflect.ValueOf((*symbols.DWARFTypes)(nil)),
+		"Enumerator":      reflect.ValueOf((*symbols.Enumerator)(nil)),
+		"ExprContext":     reflect.ValueOf((*symbols.ExprContext)(nil)),
+		"FrameScope":      reflect.ValueOf((*symbols.FrameScope)(nil)),
+		"FrameVar":        reflect.ValueOf((*symbols.FrameVar)(nil)),
+		"FrameVarLocator": reflect.ValueOf((*symbols.FrameVarLocator)(nil)),
+		"InlinedFrame":    reflect.ValueOf((*symbols.InlinedFrame)(nil)),
+		"IntEncoding":     reflect.ValueOf((*symbols.IntEncoding)(nil)),
+		"KallsymsInfo":    reflect.ValueOf((*symbols.KallsymsInfo)(nil)),
+		"Kind":            reflect.ValueOf((*symbols.Kind)(nil)),
+		"LineLocator":     reflect.ValueOf((*symbols.LineLocator)(nil)),
+		"LocKind":         reflect.ValueOf((*symbols.LocKind)(nil)),
+		"Location":        reflect.ValueOf((*symbols.Location)(nil)),
+		"Member":          reflect.ValueOf((*symbols.Member)(nil)),
+		"ModuleBTF":       reflect.ValueOf((*symbols.ModuleBTF)(nil)),
+		"ModuleInfo":      reflect.ValueOf((*symbols.ModuleInfo)(nil)),
+		"Object":          reflect.ValueOf((*symbols.Object)(nil)),
+		"Param":           reflect.ValueOf((*symbols.Param)(nil)),
+		"Program":         reflect.ValueOf((*symbols.Program)(nil)),
+		"SymRange":        reflect.ValueOf((*symbols.SymRange)(nil)),
+		"SymTable":        reflect.ValueOf((*symbols.SymTable)(nil)),
+		"Symbol":          reflect.ValueOf((*symbols.Symbol)(nil)),
+		"SymbolOptions":   reflect.ValueOf((*symbols.SymbolOptions)(nil)),
+		"SymbolSource":    reflect.ValueOf((*symbols.SymbolSource)(nil)),
+		"SymbolTable":     reflect.ValueOf((*symbols.SymbolTable)(nil)),
+		"Type":            reflect.ValueOf((*symbols.Type)(nil)),
+		"TypeSource":      reflect.ValueOf((*symbols.TypeSource)(nil)),
+		"VMCoreInfo":      reflect.ValueOf((*symbols.VMCoreInfo)(nil)),
+		"VariableTyper":   reflect.ValueOf((*symbols.VariableTyper)(nil)),
 
 		// interface wrapper definitions
-		"_LineLocator":   reflect.ValueOf((*_github_com_kwalk_kwalk_symbols_LineLocator)(nil)),
-		"_SymbolTable":   reflect.ValueOf((*_github_com_kwalk_kwalk_symbols_SymbolTable)(nil)),
-		"_TypeSource":    reflect.ValueOf((*_github_com_kwalk_kwalk_symbols_TypeSource)(nil)),
-		"_VMCoreInfo":    reflect.ValueOf((*_github_com_kwalk_kwalk_symbols_VMCoreInfo)(nil)),
-		"_VariableTyper": reflect.ValueOf((*_github_com_kwalk_kwalk_symbols_VariableTyper)(nil)),
+		"_FrameVarLocator": reflect.ValueOf((*_github_com_kwalk_kwalk_symbols_FrameVarLocator)(nil)),
+		"_LineLocator":     reflect.ValueOf((*_github_com_kwalk_kwalk_symbols_LineLocator)(nil)),
+		"_SymbolTable":     reflect.ValueOf((*_github_com_kwalk_kwalk_symbols_SymbolTable)(nil)),
+		"_TypeSource":      reflect.ValueOf((*_github_com_kwalk_kwalk_symbols_TypeSource)(nil)),
+		"_VMCoreInfo":      reflect.ValueOf((*_github_com_kwalk_kwalk_symbols_VMCoreInfo)(nil)),
+		"_VariableTyper":   reflect.ValueOf((*_github_com_kwalk_kwalk_symbols_VariableTyper)(nil)),
 	}
+}
+
+// _github_com_kwalk_kwalk_symbols_FrameVarLocator is an interface wrapper for FrameVarLocator type
+type _github_com_kwalk_kwalk_symbols_FrameVarLocator struct {
+	IValue         interface{}
+	WCalleeSavedAt func(addr uint64) (saved map[int]int64, same map[int]bool, ok bool)
+	WFrameVarsAt   func(addr uint64) ([]symbols.FrameScope, error)
+}
+
+func (W _github_com_kwalk_kwalk_symbols_FrameVarLocator) CalleeSavedAt(addr uint64) (saved map[int]int64, same map[int]bool, ok bool) {
+	return W.WCalleeSavedAt(addr)
+}
+func (W _github_com_kwalk_kwalk_symbols_FrameVarLocator) FrameVarsAt(addr uint64) ([]symbols.FrameScope, error) {
+	return W.WFrameVarsAt(addr)
 }
 
 // _github_com_kwalk_kwalk_symbols_LineLocator is an interface wrapper for LineLocator type
