@@ -1,0 +1,8 @@
+//go:build testdeps
+
+// This file keeps in go.mod the modules that only code under testdata/
+// imports (go mod tidy does not look inside testdata directories): the FUSE
+// library of the scenario program that testdata/gen puts in each guest.
+package kwalk
+
+import _ "github.com/hanwen/go-fuse/v2/fuse"
