@@ -15,7 +15,11 @@ package kwalk
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
 	"sort"
+	"strings"
 
 	"github.com/kwalk/kwalk/kcore"
 	"github.com/kwalk/kwalk/symbols"
@@ -144,7 +148,7 @@ func loadTypes(d *kcore.Dump, syms symbols.SymbolTable, opts Options, live bool)
 		btf, btfErr = symbols.LoadBTFFromMemory(d, syms)
 	}
 	if opts.Vmlinux != "" {
-		dw, err := symbols.OpenDWARF(opts.Vmlinux, opts.DebugDirs)
+		dw, err := symbols.OpenDWARF(opts.Vmlinux, withSiblingModules(opts.Vmlinux, opts.DebugDirs))
 		if err == nil {
 			if off, ok := d.KernelOffset(); ok {
 				dw.SetKASLROffset(off)
@@ -245,4 +249,21 @@ func (c *chainTypes) TypeNames() []string {
 
 func (c *chainTypes) Describe() string {
 	return c.first.Describe() + ", then " + c.second.Describe()
+}
+
+// withSiblingModules adds the module debug directory that sits beside a
+// vmlinux unpacked from a -dbg package: DIR/boot/vmlinux-REL has its
+// modules' debug files in DIR/lib/modules/REL (Debian's layout under
+// /usr/lib/debug).
+func withSiblingModules(vmlinux string, dirs []string) []string {
+	base := filepath.Base(vmlinux)
+	rel, ok := strings.CutPrefix(base, "vmlinux-")
+	if !ok || rel == "" || filepath.Base(filepath.Dir(vmlinux)) != "boot" {
+		return dirs
+	}
+	md := filepath.Join(filepath.Dir(filepath.Dir(vmlinux)), "lib", "modules", rel)
+	if st, err := os.Stat(md); err != nil || !st.IsDir() || slices.Contains(dirs, md) {
+		return dirs
+	}
+	return append(slices.Clone(dirs), md)
 }

@@ -331,8 +331,10 @@ func btTrace(c *Call, task symbols.Object) (BtTrace, error) {
 // btLine returns "file:line" of a frame, with the functions inlined there,
 // when the type source has line tables (DWARF); "" otherwise.
 func btLine(p *symbols.Program, f *walkers.Frame) string {
+	// Module frames get lines too when the module's debug file was found
+	// (--debuginfo, or /usr/lib/debug/lib/modules/<release>).
 	ll, ok := p.Types.(symbols.LineLocator)
-	if !ok || f.Module != "" {
+	if !ok {
 		return ""
 	}
 	pc := f.IP
