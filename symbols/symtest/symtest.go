@@ -20,10 +20,18 @@ import (
 )
 
 // Memory is a sparse, page-granular kernel memory. Virtual and physical
-// addresses share one space (tests rarely need both).
+// addresses share one space (tests rarely need both), unless SetDirectMap
+// makes physical memory the direct map's image.
 type Memory struct {
 	pages map[uint64][]byte
+	// directMap, when set, is the virtual address of physical 0:
+	// ReadPhys(pa) reads virtual pa+directMap.
+	directMap uint64
 }
+
+// SetDirectMap makes physical address pa the page at virtual
+// pageOffset+pa, like the kernel's direct map (page_offset_base).
+func (m *Memory) SetDirectMap(pageOffset uint64) { m.directMap = pageOffset }
 
 const pageSize = 4096
 
@@ -86,7 +94,15 @@ func (m *Memory) WriteString(addr uint64, s string) { m.Write(addr, append([]byt
 func (m *Memory) ReadVirt(p []byte, addr uint64) error { return m.read(p, addr, false) }
 
 // ReadPhys implements kcore.Memory.
-func (m *Memory) ReadPhys(p []byte, addr uint64) error { return m.read(p, addr, true) }
+func (m *Memory) ReadPhys(p []byte, addr uint64) error {
+	if m.directMap != 0 {
+		if err := m.read(p, addr+m.directMap, false); err != nil {
+			return &kcore.ReadError{Addr: addr, Phys: true, Err: kcore.ErrNotInDump}
+		}
+		return nil
+	}
+	return m.read(p, addr, true)
+}
 
 func (m *Memory) read(p []byte, addr uint64, phys bool) error {
 	for off := 0; off < len(p); {
@@ -108,6 +124,28 @@ func (m *Memory) read(p []byte, addr uint64, phys bool) error {
 // Types is a TypeSource of hand-built types.
 type Types struct {
 	byName map[string]*symbols.Type
+	vars   map[string]*symbols.Type
+}
+
+// Alias registers ty under another name ("long unsigned int" for
+// "unsigned long"), replacing what the name meant.
+func (t *Types) Alias(name string, ty *symbols.Type) { t.byName[name] = ty }
+
+// AddVariable records the type of a global variable, as DWARF would.
+func (t *Types) AddVariable(name string, ty *symbols.Type) {
+	if t.vars == nil {
+		t.vars = make(map[string]*symbols.Type)
+	}
+	t.vars[name] = ty
+}
+
+// VariableType implements symbols.VariableTyper for variables added with
+// AddVariable; others fall back to kwalk's table of globals.
+func (t *Types) VariableType(name string) (*symbols.Type, error) {
+	if ty, ok := t.vars[name]; ok {
+		return ty, nil
+	}
+	return nil, fmt.Errorf("%w: variable %s", symbols.ErrNoType, name)
 }
 
 // NewTypes returns a source holding the usual base types (char, int, long,

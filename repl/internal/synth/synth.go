@@ -5,178 +5,19 @@ package synth
 
 import (
 	"encoding/binary"
-	"fmt"
-	"sort"
-	"strings"
 
-	"github.com/kwalk/kwalk/kcore"
 	"github.com/kwalk/kwalk/symbols"
+	"github.com/kwalk/kwalk/symbols/symtest"
 )
 
-// Memory is a sparse byte-addressed memory; unset bytes are unmapped.
-type Memory struct {
-	pages map[uint64][]byte // 4 KiB pages by page address
-}
-
-// NewMemory returns empty memory.
-func NewMemory() *Memory { return &Memory{pages: make(map[uint64][]byte)} }
-
-// Write stores b at addr, mapping pages as needed.
-func (m *Memory) Write(addr uint64, b []byte) {
-	for len(b) > 0 {
-		pa := addr &^ 0xfff
-		p, ok := m.pages[pa]
-		if !ok {
-			p = make([]byte, 4096)
-			m.pages[pa] = p
-		}
-		n := copy(p[addr-pa:], b)
-		b = b[n:]
-		addr += uint64(n)
-	}
-}
-
-// PutU64 stores a little-endian u64.
-func (m *Memory) PutU64(addr, v uint64) {
-	var b [8]byte
-	binary.LittleEndian.PutUint64(b[:], v)
-	m.Write(addr, b[:])
-}
-
-// PutU32 stores a little-endian u32.
-func (m *Memory) PutU32(addr uint64, v uint32) {
-	var b [4]byte
-	binary.LittleEndian.PutUint32(b[:], v)
-	m.Write(addr, b[:])
-}
-
-// ReadVirt implements kcore.Memory.
-func (m *Memory) ReadVirt(p []byte, addr uint64) error {
-	for len(p) > 0 {
-		pa := addr &^ 0xfff
-		pg, ok := m.pages[pa]
-		if !ok {
-			return &kcore.ReadError{Addr: addr, Err: kcore.ErrNotMapped}
-		}
-		n := copy(p, pg[addr-pa:])
-		p = p[n:]
-		addr += uint64(n)
-	}
-	return nil
-}
-
-// ReadPhys implements kcore.Memory: physical address = virtual - PageOffset.
-func (m *Memory) ReadPhys(p []byte, addr uint64) error {
-	if err := m.ReadVirt(p, addr+PageOffset); err != nil {
-		return &kcore.ReadError{Addr: addr, Phys: true, Err: kcore.ErrNotInDump}
-	}
-	return nil
-}
-
-// PageOffset is the synthetic direct-map base.
+// PageOffset is the synthetic direct-map base: physical address pa is the
+// byte at virtual PageOffset+pa.
 const PageOffset = 0xffff888000000000
-
-// Symbols is a sorted symbol table.
-type Symbols struct {
-	byAddr []symbols.Symbol
-	byName map[string]symbols.Symbol
-	names  []string
-}
-
-// NewSymbols builds a table.
-func NewSymbols(syms []symbols.Symbol) *Symbols {
-	s := &Symbols{byName: make(map[string]symbols.Symbol)}
-	s.byAddr = append(s.byAddr, syms...)
-	sort.Slice(s.byAddr, func(i, j int) bool { return s.byAddr[i].Addr < s.byAddr[j].Addr })
-	for _, y := range syms {
-		s.byName[y.Name] = y
-		s.names = append(s.names, y.Name)
-	}
-	sort.Strings(s.names)
-	return s
-}
-
-// Lookup implements symbols.SymbolTable.
-func (s *Symbols) Lookup(name string) (symbols.Symbol, error) {
-	y, ok := s.byName[name]
-	if !ok {
-		return y, fmt.Errorf("%w: %s", symbols.ErrNoSymbol, name)
-	}
-	return y, nil
-}
-
-// LookupAddr implements symbols.SymbolTable.
-func (s *Symbols) LookupAddr(addr uint64) (symbols.Symbol, uint64, bool) {
-	i := sort.Search(len(s.byAddr), func(i int) bool { return s.byAddr[i].Addr > addr }) - 1
-	if i < 0 {
-		return symbols.Symbol{}, 0, false
-	}
-	y := s.byAddr[i]
-	if y.Size != 0 && addr-y.Addr >= y.Size {
-		return symbols.Symbol{}, 0, false
-	}
-	return y, addr - y.Addr, true
-}
-
-// Names implements symbols.SymbolTable.
-func (s *Symbols) Names() []string { return s.names }
-
-// Describe implements symbols.SymbolTable.
-func (s *Symbols) Describe() string { return fmt.Sprintf("synthetic, %d symbols", len(s.names)) }
-
-// Types is a map-backed TypeSource.
-type Types struct {
-	m    map[string]*symbols.Type
-	vars map[string]*symbols.Type
-}
-
-// LookupType implements symbols.TypeSource, with the loose lookup of bare
-// tag names and "T *" pointer spellings.
-func (t *Types) LookupType(name string) (*symbols.Type, error) {
-	name = strings.TrimSpace(name)
-	if strings.HasSuffix(name, "*") {
-		e, err := t.LookupType(strings.TrimSuffix(name, "*"))
-		if err != nil {
-			return nil, err
-		}
-		return symbols.PointerTo(e), nil
-	}
-	if ty, ok := t.m[name]; ok {
-		return ty, nil
-	}
-	for _, kw := range []string{"struct ", "union ", "enum "} {
-		if ty, ok := t.m[kw+name]; ok {
-			return ty, nil
-		}
-	}
-	return nil, fmt.Errorf("%w: %s", symbols.ErrNoType, name)
-}
-
-// TypeNames implements symbols.TypeSource.
-func (t *Types) TypeNames() []string {
-	var out []string
-	for n := range t.m {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
-}
-
-// Describe implements symbols.TypeSource.
-func (t *Types) Describe() string { return fmt.Sprintf("synthetic, %d types", len(t.m)) }
-
-// VariableType implements symbols.VariableTyper.
-func (t *Types) VariableType(name string) (*symbols.Type, error) {
-	if ty, ok := t.vars[name]; ok {
-		return ty, nil
-	}
-	return nil, fmt.Errorf("%w: variable %s", symbols.ErrNoType, name)
-}
 
 // Kernel is a synthetic kernel with three tasks.
 type Kernel struct {
 	Prog  *symbols.Program
-	Mem   *Memory
+	Mem   *symtest.Memory
 	Tasks []Task // init_task first
 }
 
@@ -252,34 +93,43 @@ func New() *Kernel {
 		{Name: "list", Type: listHead, Offset: 8, BitOffset: 64},
 		{Name: "name", Type: &symbols.Type{Kind: symbols.KindArray, Elem: char, Len: 56, Size: 56}, Offset: 0x18, BitOffset: 0xc0},
 	}}
-	types := &Types{m: map[string]*symbols.Type{
+	types := symtest.NewTypes()
+	for name, ty := range map[string]*symbols.Type{
 		"struct task_struct":  task,
 		"struct list_head":    listHead,
 		"struct sched_entity": se,
 		"struct mm_struct":    mm,
 		"struct module":       module,
 		"enum demo_state":     stateEnum,
+		"task_struct":         task,
+		"list_head":           listHead,
+		"sched_entity":        se,
+		"mm_struct":           mm,
+		"module":              module,
+		"demo_state":          stateEnum,
 		"int":                 i32,
 		"unsigned int":        u32,
 		"u64":                 u64t,
 		"char":                char,
 		"long unsigned int":   ulong,
 		"unsigned long":       ulong,
-	}, vars: map[string]*symbols.Type{
-		"jiffies":      ulong,
-		"linux_banner": &symbols.Type{Kind: symbols.KindArray, Elem: char, Len: 64, Size: 64},
-	}}
-	syms := NewSymbols([]symbols.Symbol{
-		{Name: "_stext", Addr: TextBase, Type: 'T', Size: 0x10},
-		{Name: "do_exit", Addr: TextBase + 0x100, Type: 'T', Size: 0x40},
-		{Name: "schedule", Addr: TextBase + 0x200, Type: 'T', Size: 0x40},
-		{Name: "ibt_func", Addr: TextBase + 0x300, Type: 'T', Size: 5},
-		{Name: "jiffies", Addr: JiffiesAddr, Type: 'D', Size: 8},
-		{Name: "modules", Addr: ModulesAddr, Type: 'd', Size: 16},
-		{Name: "linux_banner", Addr: BannerAddr, Type: 'R', Size: 64},
-		{Name: "init_task", Addr: InitTaskAddr, Type: 'D', Size: 0x100},
-	})
-	mem := NewMemory()
+	} {
+		types.Alias(name, ty)
+	}
+	types.AddVariable("jiffies", ulong)
+	types.AddVariable("linux_banner", &symbols.Type{Kind: symbols.KindArray, Elem: char, Len: 64, Size: 64})
+	syms := symtest.NewSymbols(
+		symbols.Symbol{Name: "_stext", Addr: TextBase, Type: 'T', Size: 0x10},
+		symbols.Symbol{Name: "do_exit", Addr: TextBase + 0x100, Type: 'T', Size: 0x40},
+		symbols.Symbol{Name: "schedule", Addr: TextBase + 0x200, Type: 'T', Size: 0x40},
+		symbols.Symbol{Name: "ibt_func", Addr: TextBase + 0x300, Type: 'T', Size: 5},
+		symbols.Symbol{Name: "jiffies", Addr: JiffiesAddr, Type: 'D', Size: 8},
+		symbols.Symbol{Name: "modules", Addr: ModulesAddr, Type: 'd', Size: 16},
+		symbols.Symbol{Name: "linux_banner", Addr: BannerAddr, Type: 'R', Size: 64},
+		symbols.Symbol{Name: "init_task", Addr: InitTaskAddr, Type: 'D', Size: 0x100},
+	)
+	mem := symtest.NewMemory()
+	mem.SetDirectMap(PageOffset)
 	k := &Kernel{Mem: mem}
 	// Text: do_exit is "push rbp; mov rbp,rsp; call schedule; pop rbp; ret".
 	code := []byte{0x55, 0x48, 0x89, 0xe5, 0xe8, 0, 0, 0, 0, 0x5d, 0xc3}
@@ -289,7 +139,7 @@ func New() *Kernel {
 	mem.Write(TextBase+0x200, []byte{0xc3})
 	// ibt_func starts with an IBT landing pad: endbr64; ret.
 	mem.Write(TextBase+0x300, []byte{0xf3, 0x0f, 0x1e, 0xfa, 0xc3})
-	mem.PutU64(JiffiesAddr, Jiffies)
+	mem.WriteU64(JiffiesAddr, Jiffies)
 	mem.Write(BannerAddr, []byte("Linux version 6.1.0-synthetic (kwalk@test) #1 SMP\n\x00"))
 
 	k.Tasks = []Task{
@@ -300,28 +150,28 @@ func New() *Kernel {
 	for i, t := range k.Tasks {
 		next := k.Tasks[(i+1)%len(k.Tasks)].Addr + 0x10
 		prev := k.Tasks[(i+len(k.Tasks)-1)%len(k.Tasks)].Addr + 0x10
-		mem.PutU32(t.Addr, t.State)
-		mem.PutU32(t.Addr+4, uint32(i%2))
-		mem.PutU64(t.Addr+0x10, next)
-		mem.PutU64(t.Addr+0x18, prev)
-		mem.PutU64(t.Addr+0x20, uint64(1000*(i+1)))
-		mem.PutU32(t.Addr+0x38, uint32(t.PID))
+		mem.WriteU32(t.Addr, t.State)
+		mem.WriteU32(t.Addr+4, uint32(i%2))
+		mem.WriteU64(t.Addr+0x10, next)
+		mem.WriteU64(t.Addr+0x18, prev)
+		mem.WriteU64(t.Addr+0x20, uint64(1000*(i+1)))
+		mem.WriteU32(t.Addr+0x38, uint32(t.PID))
 		comm := make([]byte, 16)
 		copy(comm, t.Comm)
 		mem.Write(t.Addr+0x40, comm)
-		mem.PutU64(t.Addr+0x50, TextBase+0x100)
-		mem.PutU64(t.Addr+0x70, InitTaskAddr)
+		mem.WriteU64(t.Addr+0x50, TextBase+0x100)
+		mem.WriteU64(t.Addr+0x70, InitTaskAddr)
 		if t.PID > 0 {
-			mem.PutU64(t.Addr+0x30, t.Addr+0x800) // mm
-			mem.PutU64(t.Addr+0x800, 1234)
+			mem.WriteU64(t.Addr+0x30, t.Addr+0x800) // mm
+			mem.WriteU64(t.Addr+0x800, 1234)
 		}
-		mem.PutU32(t.Addr+0x68, 5<<3)
+		mem.WriteU32(t.Addr+0x68, 5<<3)
 	}
 	// One module, "demo_mod".
-	mem.PutU64(ModulesAddr, ModuleAddr+8)
-	mem.PutU64(ModulesAddr+8, ModuleAddr+8)
-	mem.PutU64(ModuleAddr+8, ModulesAddr)
-	mem.PutU64(ModuleAddr+16, ModulesAddr)
+	mem.WriteU64(ModulesAddr, ModuleAddr+8)
+	mem.WriteU64(ModulesAddr+8, ModuleAddr+8)
+	mem.WriteU64(ModuleAddr+8, ModulesAddr)
+	mem.WriteU64(ModuleAddr+16, ModulesAddr)
 	mem.Write(ModuleAddr+0x18, []byte("demo_mod\x00"))
 
 	k.Prog = symbols.NewProgram(mem, syms, types)
