@@ -202,19 +202,11 @@ func runBt(c *Call) (Result, error) {
 			tasks = append(tasks, o)
 		}
 	} else {
-		for _, a := range c.Args {
-			ti, err := findTask(c.Ctx, c.Session, a)
-			if err != nil {
-				return nil, err
-			}
-			tasks = append(tasks, ti.Task)
+		named, err := argTasks(c)
+		if err != nil {
+			return nil, err
 		}
-		if len(tasks) == 0 {
-			if !c.Task.IsValid() {
-				return nil, fmt.Errorf("no current task: give a pid or \"set PID\" first")
-			}
-			tasks = []symbols.Object{c.Task}
-		}
+		tasks = append(tasks, named...)
 	}
 	res := &BtResult{words: c.Bool("f")}
 	for _, t := range tasks {

@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/kwalk/kwalk/symbols"
 	"github.com/kwalk/kwalk/walkers"
 )
 
@@ -148,19 +147,9 @@ type FilesResult struct {
 }
 
 func runFiles(c *Call) (Result, error) {
-	var objs []symbols.Object
-	for _, a := range c.Args {
-		ti, err := findTask(c.Ctx, c.Session, a)
-		if err != nil {
-			return nil, err
-		}
-		objs = append(objs, ti.Task)
-	}
-	if len(objs) == 0 {
-		if !c.Task.IsValid() {
-			return nil, fmt.Errorf("no current task: give a pid or \"set PID\" first")
-		}
-		objs = []symbols.Object{c.Task}
+	objs, err := argTasks(c)
+	if err != nil {
+		return nil, err
 	}
 	res := &FilesResult{}
 	for _, o := range objs {

@@ -134,7 +134,9 @@ func findTask(ctx context.Context, s *Session, arg string) (TaskInfo, error) {
 	return taskInfo(o), nil
 }
 
-func runTask(c *Call) (Result, error) {
+// argTasks returns the tasks the command's arguments name (pids, task
+// addresses, comms: see findTask), or the current task when there are none.
+func argTasks(c *Call) ([]symbols.Object, error) {
 	var tasks []symbols.Object
 	for _, a := range c.Args {
 		ti, err := findTask(c.Ctx, c.Session, a)
@@ -148,6 +150,14 @@ func runTask(c *Call) (Result, error) {
 			return nil, fmt.Errorf("no current task: give a pid or \"set PID\" first")
 		}
 		tasks = []symbols.Object{c.Task}
+	}
+	return tasks, nil
+}
+
+func runTask(c *Call) (Result, error) {
+	tasks, err := argTasks(c)
+	if err != nil {
+		return nil, err
 	}
 	var list ObjectList
 	members := strings.TrimSpace(c.String("R"))
