@@ -177,13 +177,6 @@ func closingFiles(p *symbols.Program, stack []byte, base uint64) uint64 {
 	return 0
 }
 
-// isKernelPointer reports whether v is in the x86_64 kernel half and 8-byte
-// aligned (arch/x86/include/asm/page_64_types.h: the kernel half starts at
-// 0xffff800000000000 with 4-level paging, lower with 5-level).
-func isKernelPointer(v uint64) bool {
-	return v >= 0xff00000000000000 && v&7 == 0 && v != ^uint64(7)
-}
-
 // fuseSBFile is an open file on a FUSE superblock.
 type fuseSBFile struct {
 	FD int

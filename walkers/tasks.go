@@ -418,12 +418,3 @@ func (w *taskWalk) clock(cpu int) (uint64, bool) {
 	w.clocks[cpu] = c
 	return c, c != 0
 }
-
-func cstr(b []byte) string {
-	for i, c := range b {
-		if c == 0 {
-			return string(b[:i])
-		}
-	}
-	return string(b)
-}

@@ -2,48 +2,11 @@ package walkers
 
 import (
 	"sort"
-	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/kwalk/kwalk/testdata"
-	"github.com/kwalk/kwalk/testdata/truth"
 )
-
-// recorderTask reports whether a task missing from the record (or
-// differing from it) may be explained by the recording itself: it started
-// after the record's last task (the commands that printed it), or the
-// record names it as the recorder.
-func recorderTask(rec *truth.Record, tid int) bool {
-	max := 0
-	for _, t := range rec.Tasks {
-		if t.TID > max {
-			max = t.TID
-		}
-	}
-	if r, ok := rec.Meta["recorder"]; ok {
-		if r == itoa(tid) {
-			return true
-		}
-	}
-	return tid > max
-}
-
-// recorderPID returns the pid of the process that printed the record:
-// meta recorder= in newer records; older records (no meta) were printed by
-// the guest's init script, pid 1 (testdata/gen/init.sh).
-func recorderPID(rec *truth.Record) int {
-	if r, ok := rec.Meta["recorder"]; ok {
-		if n, err := strconv.Atoi(r); err == nil {
-			return n
-		}
-	}
-	return 1
-}
-
-func itoa(n int) string {
-	return strconv.Itoa(n)
-}
 
 func TestTasksMatchGuestRecord(t *testing.T) {
 	for _, d := range testdata.RealDumps(t) {

@@ -7,52 +7,6 @@ import (
 	"testing"
 )
 
-// vfsScene is a small tree: rootfs "/" with /mnt/w, a fuse mount on /mnt/w
-// holding data, a pipe and an eventpoll file on internal mounts.
-type vfsScene struct {
-	*synthVFS
-	rootMnt, fuseMnt, pipeMnt, anonMnt uint64
-	mntDir, wDir, data, dataInode      uint64
-	pipeD, anonD                       uint64
-	bindMnt, bindSrc, bindFile         uint64
-}
-
-func newVFSScene() *vfsScene {
-	s := &vfsScene{synthVFS: newSynthVFS()}
-	rootSB := s.newSuper("rootfs", 2)
-	rootD := s.newDentry(0, "/", s.newInode(rootSB, 0o040755, 1), rootSB)
-	s.rootMnt = s.newMount(0, 0, rootD, rootSB, "rootfs")
-	s.mntDir = s.newDentry(rootD, "mnt", s.newInode(rootSB, 0o040755, 2), rootSB)
-	s.wDir = s.newDentry(s.mntDir, "w", s.newInode(rootSB, 0o040755, 3), rootSB)
-	fuseSB := s.newSuper("fuse", 24)
-	s.Mem.WriteU64(fuseSB+s.Off("struct super_block", "s_subtype"), s.str("hangfs"))
-	fuseRoot := s.newDentry(0, "/", s.newInode(fuseSB, 0o040755, 1), fuseSB)
-	s.fuseMnt = s.newMount(s.rootMnt, s.wDir, fuseRoot, fuseSB, "hangfs-hang-write")
-	s.dataInode = s.newInode(fuseSB, 0o100644, 42)
-	s.data = s.newDentry(fuseRoot, "data", s.dataInode, fuseSB)
-	// /mnt/w/sub bind-mounted on /tmp/b: a second mount of the fuse
-	// super block whose root is a subdirectory.
-	tmp := s.newDentry(s.mountRoot(s.rootMnt), "tmp", s.newInode(rootSB, 0o040755, 4), rootSB)
-	bDir := s.newDentry(tmp, "b", s.newInode(rootSB, 0o040755, 5), rootSB)
-	s.bindSrc = s.newDentry(fuseRoot, "sub", s.newInode(fuseSB, 0o040755, 43), fuseSB)
-	s.bindFile = s.newDentry(s.bindSrc, "file", s.newInode(fuseSB, 0o100644, 44), fuseSB)
-	s.bindMnt = s.newMount(s.rootMnt, bDir, s.bindSrc, fuseSB, "hangfs-hang-write")
-	// Internal mounts of pseudo filesystems: detached, their own parents.
-	pipeSB := s.newSuper("pipefs", 13)
-	pipeRoot := s.newDentry(0, "pipe:", s.newInode(pipeSB, 0o040700, 1), pipeSB)
-	s.pipeMnt = s.newMount(0, 0, pipeRoot, pipeSB, "pipefs")
-	s.pipeD = s.newDentry(pipeRoot, "", s.newInode(pipeSB, 0o010600, 11308), pipeSB)
-	s.setDname(s.pipeD, "pipefs_dname")
-	anonSB := s.newSuper("anon_inodefs", 14)
-	anonRoot := s.newDentry(0, "anon_inode:", s.newInode(anonSB, 0o040700, 1), anonSB)
-	s.anonMnt = s.newMount(0, 0, anonRoot, anonSB, "anon_inodefs")
-	s.anonD = s.newDentry(anonRoot, "[eventpoll]", s.newInode(anonSB, 0o600, 9), anonSB)
-	s.setDname(s.anonD, "anon_inodefs_dname")
-	// The pseudo mounts are not in the namespace: make rootfs its root again.
-	s.Mem.WriteU64(s.ns+s.Off("struct mnt_namespace", "root"), s.rootMnt)
-	return s
-}
-
 func TestDentryPath(t *testing.T) {
 	s := newVFSScene()
 	p := s.finish()
@@ -102,12 +56,6 @@ func TestDentryPath(t *testing.T) {
 			}
 		})
 	}
-}
-
-// mountRoot reads a mount's root dentry.
-func (s *vfsScene) mountRoot(m uint64) uint64 {
-	v, _ := s.Program().ReadU64(m + s.Off("struct mount", "mnt.mnt_root"))
-	return v
 }
 
 func TestFilesAndPseudoNames(t *testing.T) {
