@@ -1,6 +1,7 @@
 package repl
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -73,9 +74,10 @@ func runEval(c *Call) (Result, error) {
 // arith is a small recursive-descent evaluator with C precedence:
 // | ^ & << >> + - * / % and unary - ~.
 type arith struct {
-	prog *symbols.Program
-	s    string
-	pos  int
+	prog  *symbols.Program
+	s     string
+	pos   int
+	depth int // nesting of unary operators and parentheses, bounded by maxExprDepth
 }
 
 func (a *arith) parse() (uint64, error) {
@@ -85,7 +87,7 @@ func (a *arith) parse() (uint64, error) {
 	}
 	a.skip()
 	if a.pos < len(a.s) {
-		return 0, UsageErrorf("eval: unexpected %q", a.s[a.pos:])
+		return 0, UsageErrorf("eval: unexpected %q", abbreviate(a.s[a.pos:]))
 	}
 	return v, nil
 }
@@ -100,7 +102,7 @@ func (a *arith) skip() {
 
 func (a *arith) binary(level int) (uint64, error) {
 	if level == len(arithLevels) {
-		return a.unary(0)
+		return a.unary()
 	}
 	l, err := a.binary(level + 1)
 	if err != nil {
@@ -129,10 +131,17 @@ func (a *arith) binary(level int) (uint64, error) {
 			l ^= r
 		case "&":
 			l &= r
-		case "<<":
-			l <<= r & 63
-		case ">>":
-			l >>= r & 63
+		case "<<", ">>":
+			// C leaves shifts by the width or more undefined; wrapping the
+			// count (1<<64 == 1) would be silently wrong.
+			if r >= 64 {
+				return 0, UsageErrorf("eval: shift count %d is not below 64 (values are 64-bit)", r)
+			}
+			if op == "<<" {
+				l <<= r
+			} else {
+				l >>= r
+			}
 		case "+":
 			l += r
 		case "-":
@@ -152,9 +161,11 @@ func (a *arith) binary(level int) (uint64, error) {
 	}
 }
 
-func (a *arith) unary(depth int) (uint64, error) {
-	if depth > 64 {
-		return 0, UsageErrorf("eval: expression nested too deep")
+func (a *arith) unary() (uint64, error) {
+	a.depth++
+	defer func() { a.depth-- }()
+	if a.depth > maxExprDepth {
+		return 0, UsageErrorf("eval: expression nested more than %d deep", maxExprDepth)
 	}
 	a.skip()
 	if a.pos >= len(a.s) {
@@ -163,11 +174,11 @@ func (a *arith) unary(depth int) (uint64, error) {
 	switch a.s[a.pos] {
 	case '-':
 		a.pos++
-		v, err := a.unary(depth + 1)
+		v, err := a.unary()
 		return -v, err
 	case '~':
 		a.pos++
-		v, err := a.unary(depth + 1)
+		v, err := a.unary()
 		return ^v, err
 	case '(':
 		a.pos++
@@ -188,7 +199,7 @@ func (a *arith) unary(depth int) (uint64, error) {
 	}
 	word := a.s[start:a.pos]
 	if word == "" {
-		return 0, UsageErrorf("eval: unexpected %q", a.s[a.pos:])
+		return 0, UsageErrorf("eval: unexpected %q", abbreviate(a.s[a.pos:]))
 	}
 	return a.operand(word)
 }
@@ -199,16 +210,24 @@ func isIdentByte(c byte) bool {
 
 // operand is a C number, a bare hex word with letters, or a symbol.
 func (a *arith) operand(w string) (uint64, error) {
-	if v, err := strconv.ParseUint(w, 0, 64); err == nil {
+	v, err := strconv.ParseUint(w, 0, 64)
+	if err == nil {
 		return v, nil
+	}
+	if errors.Is(err, strconv.ErrRange) {
+		return 0, UsageErrorf("eval: %s does not fit in 64 bits", abbreviate(w))
 	}
 	if a.prog != nil {
 		if v, err := a.prog.Symbol(w); err == nil {
 			return v, nil
 		}
 	}
-	if v, err := strconv.ParseUint(w, 16, 64); err == nil {
+	v, err = strconv.ParseUint(w, 16, 64)
+	if err == nil {
 		return v, nil
 	}
-	return 0, UsageErrorf("eval: %q is neither a number nor a symbol", w)
+	if errors.Is(err, strconv.ErrRange) {
+		return 0, UsageErrorf("eval: %s does not fit in 64 bits", abbreviate(w))
+	}
+	return 0, UsageErrorf("eval: %q is neither a number nor a symbol", abbreviate(w))
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/kwalk/kwalk/symbols"
 )
@@ -18,23 +19,70 @@ import (
 // digits) is only meaningful under a cast: "((struct task_struct
 // *)0xffff8880...)->comm", "*(struct list_head *)init_task.tasks.next".
 // Pointers are followed by "." as well as "->".
+//
+// Nesting (unary operators, parentheses and casts together) is bounded by
+// maxExprDepth, so a hostile line cannot exhaust the stack; parsing is
+// linear in the length of the expression.
 func evalObject(prog *symbols.Program, expr string) (symbols.Object, error) {
+	src := abbreviate(expr)
 	toks, err := tokenizeExpr(expr)
 	if err != nil {
 		return symbols.Object{}, err
 	}
-	p := &exprParser{prog: prog, toks: toks, src: expr}
+	p := &exprParser{prog: prog, toks: toks, match: matchParens(toks), src: src}
 	v, err := p.unary()
 	if err != nil {
 		return symbols.Object{}, err
 	}
 	if p.pos < len(p.toks) {
-		return symbols.Object{}, UsageErrorf("%s: unexpected %q", expr, p.toks[p.pos])
+		return symbols.Object{}, UsageErrorf("%s: unexpected %q", src, abbreviate(p.toks[p.pos]))
 	}
 	if !v.isObj {
-		return symbols.Object{}, UsageErrorf("%s: a bare number has no type (cast it: (struct T *)ADDR)", expr)
+		return symbols.Object{}, UsageErrorf("%s: a bare number has no type (cast it: (struct T *)ADDR)", src)
 	}
 	return v.obj, nil
+}
+
+// maxExprDepth bounds how deeply an expression nests: unary * and &,
+// parentheses and casts each count one level. Real expressions use a
+// handful; the bound keeps recursion far from the stack limit.
+const maxExprDepth = 256
+
+// maxExprEcho is how much of an expression error messages repeat.
+const maxExprEcho = 80
+
+// abbreviate shortens s for error messages.
+func abbreviate(s string) string {
+	if len(s) <= maxExprEcho {
+		return s
+	}
+	n := maxExprEcho
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return fmt.Sprintf("%s... (%d bytes)", s[:n], len(s))
+}
+
+// matchParens returns, for each "(" token, the index of its matching ")"
+// (-1 when unmatched): one pass with a stack, so that finding a cast's
+// end is O(1) instead of a scan per parenthesis.
+func matchParens(toks []string) []int {
+	match := make([]int, len(toks))
+	var open []int
+	for i, t := range toks {
+		match[i] = -1
+		switch t {
+		case "(":
+			open = append(open, i)
+		case ")":
+			if len(open) == 0 {
+				continue // reported where the parser meets it
+			}
+			match[open[len(open)-1]] = i
+			open = open[:len(open)-1]
+		}
+	}
+	return match
 }
 
 type exprVal struct {
@@ -44,10 +92,12 @@ type exprVal struct {
 }
 
 type exprParser struct {
-	prog *symbols.Program
-	toks []string
-	pos  int
-	src  string
+	prog  *symbols.Program
+	toks  []string
+	match []int // match[i]: the ")" closing the "(" at i, or -1
+	pos   int
+	depth int    // current nesting, bounded by maxExprDepth
+	src   string // the expression, abbreviated, for messages
 }
 
 func (p *exprParser) peek() string {
@@ -64,6 +114,11 @@ func (p *exprParser) next() string {
 }
 
 func (p *exprParser) unary() (exprVal, error) {
+	p.depth++
+	defer func() { p.depth-- }()
+	if p.depth > maxExprDepth {
+		return exprVal{}, UsageErrorf("%s: expression nested more than %d deep", p.src, maxExprDepth)
+	}
 	switch p.peek() {
 	case "*":
 		p.next()
@@ -105,7 +160,7 @@ func (p *exprParser) postfix() (exprVal, error) {
 			p.next()
 			name := p.next()
 			if !isIdent(name) {
-				return v, UsageErrorf("%s: member name expected, got %q", p.src, name)
+				return v, UsageErrorf("%s: member name expected, got %q", p.src, abbreviate(name))
 			}
 			if !v.isObj {
 				return v, UsageErrorf("%s: member of a bare number (cast it first)", p.src)
@@ -198,25 +253,11 @@ func (p *exprParser) primary() (exprVal, error) {
 			return exprVal{num: n}, nil
 		}
 	}
-	return exprVal{}, UsageErrorf("%s: unexpected %q", p.src, t)
+	return exprVal{}, UsageErrorf("%s: unexpected %q", p.src, abbreviate(t))
 }
 
-// matching returns the index of the ")" matching the "(" at open.
-func (p *exprParser) matching(open int) int {
-	depth := 0
-	for i := open; i < len(p.toks); i++ {
-		switch p.toks[i] {
-		case "(":
-			depth++
-		case ")":
-			depth--
-			if depth == 0 {
-				return i
-			}
-		}
-	}
-	return -1
-}
+// matching returns the index of the ")" matching the "(" at open, or -1.
+func (p *exprParser) matching(open int) int { return p.match[open] }
 
 // castType reports whether toks spell a type ("struct task_struct *").
 func (p *exprParser) castType(toks []string) (*symbols.Type, bool) {
@@ -292,7 +333,7 @@ func tokenizeExpr(s string) ([]string, error) {
 			toks = append(toks, s[i:j])
 			i = j
 		default:
-			return nil, UsageErrorf("%s: unexpected character %q", s, c)
+			return nil, UsageErrorf("%s: unexpected character %q", abbreviate(s), c)
 		}
 	}
 	if len(toks) == 0 {

@@ -36,7 +36,7 @@ func parseArgs(cmd *Command, words []string) (flags map[string]string, args []st
 				args = append(args, w)
 				continue
 			}
-			return nil, nil, false, UsageErrorf("%s: unknown flag %s (see \"help %s\")", cmd.Name, w, cmd.Name)
+			return nil, nil, false, UsageErrorf("%s: unknown flag %s (see \"help %s\")", cmd.Name, abbreviate(w), cmd.Name)
 		}
 		if f.Arg == "" {
 			if hasVal {

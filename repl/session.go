@@ -226,6 +226,7 @@ func (s *Session) prepare(ctx context.Context, words []string, out io.Writer) (*
 		for _, w := range words[1:] {
 			asJSON = asJSON || w == "--json" || w == "-j"
 		}
+		name = abbreviate(name)
 		s.reportErrorJSON(out, name, UsageErrorf("unknown command %q (\"help\" lists commands)", name), asJSON)
 		return nil, ExitUsage
 	}
