@@ -10,7 +10,8 @@ import (
 	"github.com/kwalk/kwalk"
 	"github.com/kwalk/kwalk/kcore"
 	"github.com/kwalk/kwalk/testdata"
-	"github.com/kwalk/kwalk/walkers"
+	"github.com/kwalk/kwalk/walkers/sched"
+	"github.com/kwalk/kwalk/walkers/waitfor"
 )
 
 // Every format of every generated dump gives the same analysis, and it
@@ -34,7 +35,7 @@ func TestEveryFormat(t *testing.T) {
 					t.Errorf("%s: %v", f, err)
 					continue
 				}
-				tasks, err := walkers.Tasks(prog)
+				tasks, err := sched.Tasks(prog)
 				if err != nil && !(filtered && errors.Is(err, kcore.ErrExcluded)) && len(tasks) == 0 {
 					t.Errorf("%s: tasks: %v", f, err)
 				}
@@ -52,7 +53,7 @@ func TestEveryFormat(t *testing.T) {
 					prog.Dump.Close()
 					continue
 				}
-				got := summary(walkers.Deadlock(prog))
+				got := summary(waitfor.Deadlock(prog))
 				prog.Dump.Close()
 				if want == "" {
 					want = got
@@ -66,7 +67,7 @@ func TestEveryFormat(t *testing.T) {
 }
 
 // summary is a report's status and sorted root kinds.
-func summary(r *walkers.DeadlockReport) string {
+func summary(r *waitfor.DeadlockReport) string {
 	var kinds []string
 	for _, c := range r.Chains {
 		kinds = append(kinds, fmt.Sprintf("%s/%d", c.Root.Kind, c.Blocked))

@@ -8,7 +8,8 @@ import (
 	"github.com/kwalk/kwalk"
 	"github.com/kwalk/kwalk/symbols"
 	"github.com/kwalk/kwalk/testdata"
-	"github.com/kwalk/kwalk/walkers"
+	"github.com/kwalk/kwalk/walkers/sched"
+	"github.com/kwalk/kwalk/walkers/unwind"
 )
 
 // With the -dbg vmlinux of the dumped kernel, every frame of every task
@@ -46,12 +47,12 @@ func TestLinesForBlockedTasks(t *testing.T) {
 				if rt.State != 'D' {
 					continue
 				}
-				task, err := walkers.TaskByPID(prog, rt.TID)
+				task, err := sched.TaskByPID(prog, rt.TID)
 				if err != nil {
 					t.Errorf("task %d: %v", rt.TID, err)
 					continue
 				}
-				tr, err := walkers.Stack(prog, task.Obj)
+				tr, err := unwind.Stack(prog, task.Obj)
 				if err != nil {
 					t.Errorf("task %d: %v", rt.TID, err)
 					continue

@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/kwalk/kwalk/symbols"
-	"github.com/kwalk/kwalk/walkers"
+	"github.com/kwalk/kwalk/walkers/unwind"
 )
 
 func registerBt(r *Registry) {
@@ -92,8 +92,8 @@ type BtTrace struct {
 	Syscall   *BtSyscall `json:"syscall,omitempty"`
 	// UserEntry says how a task that is not in a syscall entered the
 	// kernel from user space: the entry stub (a page fault, an interrupt).
-	UserEntry string           `json:"user_entry,omitempty"`
-	syscall   *walkers.Syscall // for text
+	UserEntry string          `json:"user_entry,omitempty"`
+	syscall   *unwind.Syscall // for text
 }
 
 // BtFrame is one frame.
@@ -137,7 +137,7 @@ type BtVar struct {
 	Reason string `json:"reason,omitempty"`
 }
 
-func btScopes(scopes []walkers.FrameScopeVars) []BtScope {
+func btScopes(scopes []unwind.FrameScopeVars) []BtScope {
 	var out []BtScope
 	for _, sc := range scopes {
 		bs := BtScope{Function: sc.Function, Inlined: sc.Inlined, Vars: []BtVar{}}
@@ -156,7 +156,7 @@ type BtRegs struct {
 	Partial bool           `json:"partial,omitempty"`
 	User    bool           `json:"user,omitempty"`
 	Regs    map[string]Hex `json:"regs"`
-	regs    *walkers.Registers
+	regs    *unwind.Registers
 }
 
 // BtWord is one stack word (bt -f).
@@ -168,11 +168,11 @@ type BtWord struct {
 
 // BtSyscall is the decoded system call.
 type BtSyscall struct {
-	Nr   int64                `json:"nr"`
-	Name string               `json:"name"`
-	ABI  string               `json:"abi"`
-	Text string               `json:"text"`
-	Args []walkers.SyscallArg `json:"args"`
+	Nr   int64               `json:"nr"`
+	Name string              `json:"name"`
+	ABI  string              `json:"abi"`
+	Text string              `json:"text"`
+	Args []unwind.SyscallArg `json:"args"`
 }
 
 func runBt(c *Call) (Result, error) {
@@ -191,7 +191,7 @@ func runBt(c *Call) (Result, error) {
 			return nil, fmt.Errorf("bt -a: the image has no CPU registers (a live kernel, or a dump without notes)")
 		}
 		for _, cpu := range cpus {
-			addr, err := walkers.CurrentTask(c.Prog, cpu)
+			addr, err := unwind.CurrentTask(c.Prog, cpu)
 			if err != nil {
 				return nil, fmt.Errorf("bt -a: %w", err)
 			}
@@ -236,13 +236,13 @@ func parseCPUList(s string) ([]int, error) {
 }
 
 // btCPUs lists the CPUs whose registers the image holds.
-func btCPUs(p *symbols.Program) []int { return walkers.ActiveCPUs(p) }
+func btCPUs(p *symbols.Program) []int { return unwind.ActiveCPUs(p) }
 
 func btTrace(c *Call, task symbols.Object) (BtTrace, error) {
 	p := c.Prog
 	ti := taskInfo(task)
 	bt := BtTrace{PID: ti.PID, Comm: ti.Comm, Task: Hex(task.Addr()), CPU: ti.CPU, Frames: []BtFrame{}}
-	tr, err := walkers.Stack(p, task)
+	tr, err := unwind.Stack(p, task)
 	if err != nil {
 		bt.Error = err.Error()
 		return bt, nil
@@ -253,13 +253,13 @@ func btTrace(c *Call, task symbols.Object) (BtTrace, error) {
 	}
 	bt.StackBase, bt.StackTop, bt.Method = Hex(tr.StackBase), Hex(tr.StackTop), tr.Method
 	bt.Error = tr.ErrorString()
-	var words *walkers.StackWords
+	var words *unwind.StackWords
 	if c.Bool("f") {
-		words, _ = walkers.ReadStackWords(p, task)
+		words, _ = unwind.ReadStackWords(p, task)
 	}
-	var vars [][]walkers.FrameScopeVars
+	var vars [][]unwind.FrameScopeVars
 	if c.Bool("v") {
-		if vars, err = walkers.FrameVariables(p, tr); err != nil {
+		if vars, err = unwind.FrameVariables(p, tr); err != nil {
 			return bt, fmt.Errorf("-v: %w", err)
 		}
 	}
@@ -299,7 +299,7 @@ func btTrace(c *Call, task symbols.Object) (BtTrace, error) {
 	if tr.UserRegs != nil {
 		bt.UserRegs = btRegs(tr.UserRegs)
 	}
-	sc, err := walkers.DecodeSyscall(p, task, tr, walkers.SyscallOptions{FDPath: walkers.TaskFDPath})
+	sc, err := unwind.DecodeSyscall(p, task, tr, unwind.SyscallOptions{FDPath: unwind.TaskFDPath})
 	if err == nil && sc != nil {
 		bt.syscall = sc
 		bt.Syscall = &BtSyscall{Nr: sc.Nr, Name: sc.Name, ABI: sc.ABI, Text: sc.String(), Args: sc.Args}
@@ -309,8 +309,8 @@ func btTrace(c *Call, task symbols.Object) (BtTrace, error) {
 		// the exception's error code or the IRQ vector there
 		// (arch/x86/include/asm/idtentry.h).
 		last := tr.Frames[len(tr.Frames)-1]
-		code, _ := tr.UserRegs.Regs.Get(walkers.RegOrigAX)
-		ip, _ := tr.UserRegs.Regs.Get(walkers.RegIP)
+		code, _ := tr.UserRegs.Regs.Get(unwind.RegOrigAX)
+		ip, _ := tr.UserRegs.Regs.Get(unwind.RegIP)
 		name := last.Symbol
 		if name == "" {
 			name = fmt.Sprintf("%#x", last.IP)
@@ -322,7 +322,7 @@ func btTrace(c *Call, task symbols.Object) (BtTrace, error) {
 
 // btLine returns "file:line" of a frame, with the functions inlined there,
 // when the type source has line tables (DWARF); "" otherwise.
-func btLine(p *symbols.Program, f *walkers.Frame) string {
+func btLine(p *symbols.Program, f *unwind.Frame) string {
 	// Module frames get lines too when the module's debug file was found
 	// (--debuginfo, or /usr/lib/debug/lib/modules/<release>).
 	ll, ok := p.Types.(symbols.LineLocator)
@@ -344,9 +344,9 @@ func btLine(p *symbols.Program, f *walkers.Frame) string {
 	return s
 }
 
-func btRegs(e *walkers.ExceptionFrame) *BtRegs {
+func btRegs(e *unwind.ExceptionFrame) *BtRegs {
 	r := &BtRegs{Addr: Hex(e.Addr), Partial: e.Partial, User: e.User, Regs: map[string]Hex{}, regs: e.Regs}
-	for reg := walkers.RegR15; reg <= walkers.RegSS; reg++ {
+	for reg := unwind.RegR15; reg <= unwind.RegSS; reg++ {
 		if v, ok := e.Regs.Get(reg); ok {
 			r.Regs[reg.String()] = Hex(v)
 		}
@@ -431,7 +431,7 @@ func levelPad(level int) string {
 
 // writeRegs prints a saved register block like crash's exception frames.
 func writeRegs(b *strings.Builder, r *BtRegs) {
-	get := func(reg walkers.Reg) string {
+	get := func(reg unwind.Reg) string {
 		if v, ok := r.regs.Get(reg); ok {
 			return fmt.Sprintf("%016x", v)
 		}
@@ -440,18 +440,18 @@ func writeRegs(b *strings.Builder, r *BtRegs) {
 	if r.Partial {
 		fmt.Fprintf(b, "    [iret frame at %x]\n", uint64(r.Addr))
 	} else if !r.User {
-		fmt.Fprintf(b, "    [exception RIP: %s]\n", get(walkers.RegIP))
+		fmt.Fprintf(b, "    [exception RIP: %s]\n", get(unwind.RegIP))
 	}
-	fmt.Fprintf(b, "    RIP: %s  RSP: %s  RFLAGS: %s\n", get(walkers.RegIP), get(walkers.RegSP), get(walkers.RegFlags)[8:])
+	fmt.Fprintf(b, "    RIP: %s  RSP: %s  RFLAGS: %s\n", get(unwind.RegIP), get(unwind.RegSP), get(unwind.RegFlags)[8:])
 	if r.Partial {
 		return
 	}
-	fmt.Fprintf(b, "    RAX: %s  RBX: %s  RCX: %s\n", get(walkers.RegAX), get(walkers.RegBX), get(walkers.RegCX))
-	fmt.Fprintf(b, "    RDX: %s  RSI: %s  RDI: %s\n", get(walkers.RegDX), get(walkers.RegSI), get(walkers.RegDI))
-	fmt.Fprintf(b, "    RBP: %s   R8: %s   R9: %s\n", get(walkers.RegBP), get(walkers.RegR8), get(walkers.RegR9))
-	fmt.Fprintf(b, "    R10: %s  R11: %s  R12: %s\n", get(walkers.RegR10), get(walkers.RegR11), get(walkers.RegR12))
-	fmt.Fprintf(b, "    R13: %s  R14: %s  R15: %s\n", get(walkers.RegR13), get(walkers.RegR14), get(walkers.RegR15))
-	fmt.Fprintf(b, "    ORIG_RAX: %s  CS: %s  SS: %s\n", get(walkers.RegOrigAX), get(walkers.RegCS)[12:], get(walkers.RegSS)[12:])
+	fmt.Fprintf(b, "    RAX: %s  RBX: %s  RCX: %s\n", get(unwind.RegAX), get(unwind.RegBX), get(unwind.RegCX))
+	fmt.Fprintf(b, "    RDX: %s  RSI: %s  RDI: %s\n", get(unwind.RegDX), get(unwind.RegSI), get(unwind.RegDI))
+	fmt.Fprintf(b, "    RBP: %s   R8: %s   R9: %s\n", get(unwind.RegBP), get(unwind.RegR8), get(unwind.RegR9))
+	fmt.Fprintf(b, "    R10: %s  R11: %s  R12: %s\n", get(unwind.RegR10), get(unwind.RegR11), get(unwind.RegR12))
+	fmt.Fprintf(b, "    R13: %s  R14: %s  R15: %s\n", get(unwind.RegR13), get(unwind.RegR14), get(unwind.RegR15))
+	fmt.Fprintf(b, "    ORIG_RAX: %s  CS: %s  SS: %s\n", get(unwind.RegOrigAX), get(unwind.RegCS)[12:], get(unwind.RegSS)[12:])
 }
 
 // HasTaskHeader implements TaskHeaderer: bt prints its own task header.

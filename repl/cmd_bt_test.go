@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kwalk/kwalk/walkers"
+	"github.com/kwalk/kwalk/walkers/sched"
 )
 
 // runBtLine runs one command line on the real dump and returns its output.
@@ -28,7 +28,7 @@ func runBtLine(t *testing.T, line string) string {
 // one rm and one truncate).
 func pidOf(t *testing.T, comm string) int {
 	t.Helper()
-	tasks, err := walkers.Tasks(openRealDump(t))
+	tasks, err := sched.Tasks(openRealDump(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,7 +5,7 @@ import (
 	"io"
 	"time"
 
-	"github.com/kwalk/kwalk/walkers"
+	"github.com/kwalk/kwalk/walkers/waitfor"
 )
 
 func registerDeadlock(r *Registry) {
@@ -28,11 +28,11 @@ it is certain or a hint. Remedies say what would unstick each chain.
 Exit status (batch): 0 nothing stuck, 1 stuck chains, 2 a cycle,
 3 could not analyse. With -a, every blocked task's wait is listed too.
 
-JSON: the walkers.DeadlockReport, schema in docs/deadlock-json.md.`,
+JSON: the waitfor.DeadlockReport, schema in docs/deadlock-json.md.`,
 		Flags:    []Flag{{Name: "a", Help: "also list every blocked task's wait"}},
 		Examples: []string{"deadlock", "deadlock -a", "deadlock --json"},
 		Run: func(c *Call) (Result, error) {
-			rep := walkers.Deadlock(c.Prog)
+			rep := waitfor.Deadlock(c.Prog)
 			c.SetStatus(rep.ExitCode)
 			if rep.Status == "error" {
 				return nil, fmt.Errorf("deadlock: %s", rep.Error)
@@ -57,7 +57,7 @@ docs/deadlock-json.md.`,
 		Examples: []string{"blocked", "blocked 114", "blocked --json"},
 		Complete: func(c *Completion) []string { return c.Pids() },
 		Run: func(c *Call) (Result, error) {
-			ws, warns, err := walkers.Waits(c.Prog)
+			ws, warns, err := waitfor.Waits(c.Prog)
 			if err != nil {
 				return nil, err
 			}
@@ -70,7 +70,7 @@ docs/deadlock-json.md.`,
 					}
 					want[pid] = true
 				}
-				var sel []walkers.TaskWait
+				var sel []waitfor.TaskWait
 				for _, w := range ws {
 					if want[w.Task.PID] {
 						sel = append(sel, w)
@@ -79,7 +79,7 @@ docs/deadlock-json.md.`,
 				ws = sel
 			}
 			if ws == nil {
-				ws = []walkers.TaskWait{}
+				ws = []waitfor.TaskWait{}
 			}
 			return BlockedResult{Waits: ws, Warnings: warns}, nil
 		},
@@ -88,7 +88,7 @@ docs/deadlock-json.md.`,
 
 // BlockedResult is the result of "blocked".
 type BlockedResult struct {
-	Waits    []walkers.TaskWait `json:"waits"`
+	Waits    []waitfor.TaskWait `json:"waits"`
 	Warnings []string           `json:"warnings,omitempty"`
 }
 
@@ -144,7 +144,7 @@ func (b BlockedResult) WriteText(w io.Writer) error {
 
 // DeadlockResult is the result of "deadlock".
 type DeadlockResult struct {
-	*walkers.DeadlockReport
+	*waitfor.DeadlockReport
 	all bool
 }
 

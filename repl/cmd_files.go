@@ -6,7 +6,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/kwalk/kwalk/walkers"
+	"github.com/kwalk/kwalk/walkers/sched"
+	"github.com/kwalk/kwalk/walkers/vfs"
 )
 
 func registerFiles(r *Registry) {
@@ -78,11 +79,11 @@ func runFuser(c *Call) (Result, error) {
 		}
 		inode, path = v, ""
 	}
-	tasks, err := walkers.Tasks(c.Prog)
+	tasks, err := sched.Tasks(c.Prog)
 	if len(tasks) == 0 && err != nil {
 		return nil, err
 	}
-	users, uerr := walkers.FileUsers(c.Prog, tasks, inode, path)
+	users, uerr := vfs.FileUsers(c.Prog, tasks, inode, path)
 	res := &FuserResult{Users: []FuserRow{}}
 	if uerr != nil {
 		res.Warning = uerr.Error()
@@ -156,15 +157,15 @@ func runFiles(c *Call) (Result, error) {
 		if err := c.Ctx.Err(); err != nil {
 			return nil, err
 		}
-		t, err := walkers.TaskFromObject(o)
+		t, err := sched.TaskFromObject(o)
 		if err != nil {
 			return nil, err
 		}
 		ft := FilesTask{PID: t.PID, Comm: t.Comm, Task: Hex(t.Addr), CPU: t.CPU, Files: []FileRow{}}
-		if root, cwd, err := walkers.TaskRootCwd(c.Prog, t); err == nil {
+		if root, cwd, err := vfs.TaskRootCwd(c.Prog, t); err == nil {
 			ft.Root, ft.Cwd = root, cwd
 		}
-		files, err := walkers.Files(c.Prog, t)
+		files, err := vfs.Files(c.Prog, t)
 		if err != nil {
 			ft.Error = err.Error()
 		}

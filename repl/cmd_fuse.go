@@ -6,7 +6,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kwalk/kwalk/walkers"
+	"github.com/kwalk/kwalk/walkers/fuse"
+	"github.com/kwalk/kwalk/walkers/waitfor"
 )
 
 func registerFuse(r *Registry) {
@@ -35,7 +36,7 @@ Addresses are "0x..." strings; a task is {"addr","pid","tgid","comm"}.`,
 			if err := c.NeedArgs(0, 1); err != nil {
 				return nil, err
 			}
-			conns, warns, err := walkers.FuseConnections(c.Prog)
+			conns, warns, err := waitfor.FuseConnections(c.Prog)
 			if err != nil {
 				return nil, err
 			}
@@ -44,7 +45,7 @@ Addresses are "0x..." strings; a task is {"addr","pid","tgid","comm"}.`,
 				if _, err := fmt.Sscanf(c.Args[0], "%d", &id); err != nil {
 					return nil, UsageErrorf("fuse: %q is not a connection number", c.Args[0])
 				}
-				var sel []*walkers.FuseConn
+				var sel []*fuse.FuseConn
 				for _, fc := range conns {
 					if fc.ID == id {
 						sel = append(sel, fc)
@@ -62,15 +63,15 @@ Addresses are "0x..." strings; a task is {"addr","pid","tgid","comm"}.`,
 
 // FuseResult is the result of "fuse".
 type FuseResult struct {
-	Connections []*walkers.FuseConn `json:"connections"`
-	Warnings    []string            `json:"warnings,omitempty"`
+	Connections []*fuse.FuseConn `json:"connections"`
+	Warnings    []string         `json:"warnings,omitempty"`
 }
 
 // MarshalJSON implements json.Marshaler (addresses as hex strings).
 func (f FuseResult) MarshalJSON() ([]byte, error) {
 	type plain FuseResult
 	if f.Connections == nil {
-		f.Connections = []*walkers.FuseConn{}
+		f.Connections = []*fuse.FuseConn{}
 	}
 	return marshalValue(plain(f))
 }

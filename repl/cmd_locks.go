@@ -8,7 +8,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/kwalk/kwalk/walkers"
+	"github.com/kwalk/kwalk/walkers/locking"
+	"github.com/kwalk/kwalk/walkers/sched"
 )
 
 func registerLocks(r *Registry) {
@@ -39,7 +40,7 @@ order, each a struct mutex_waiter on the waiting task's stack.
 JSON: {"addr", "owner": {"addr","pid","tgid","comm"}|null, "owner_raw",
 "flags": [...], "waiters": [{"waiter","task":{...}}], "error"}.`,
 		func(c *Call, a uint64) (Result, error) {
-			m, err := walkers.Mutex(c.Prog, a)
+			m, err := locking.Mutex(c.Prog, a)
 			if err != nil {
 				return nil, err
 			}
@@ -55,7 +56,7 @@ JSON: {"addr", "count", "state", "readers", "count_flags", "owner",
 "owner_raw", "owner_flags", "last_reader", "waiters": [{"waiter","task",
 "type"}], "error"}.`,
 		func(c *Call, a uint64) (Result, error) {
-			s, err := walkers.Rwsem(c.Prog, a)
+			s, err := locking.Rwsem(c.Prog, a)
 			if err != nil {
 				return nil, err
 			}
@@ -67,7 +68,7 @@ hung-task blocker tracking), waiters.
 
 JSON: {"addr", "count", "last_holder", "waiters", "error"}.`,
 		func(c *Call, a uint64) (Result, error) {
-			s, err := walkers.Semaphore(c.Prog, a)
+			s, err := locking.Semaphore(c.Prog, a)
 			if err != nil {
 				return nil, err
 			}
@@ -78,7 +79,7 @@ JSON: {"addr", "count", "last_holder", "waiters", "error"}.`,
 
 JSON: {"addr", "done", "waiters", "error"}.`,
 		func(c *Call, a uint64) (Result, error) {
-			s, err := walkers.Completion(c.Prog, a)
+			s, err := locking.Completion(c.Prog, a)
 			if err != nil {
 				return nil, err
 			}
@@ -90,7 +91,7 @@ task and wake function (by symbol); page waiters show their folio.
 
 JSON: {"addr", "waiters": [{"waiter","task","func","flags","folio","bit_nr"}], "error"}.`,
 		func(c *Call, a uint64) (Result, error) {
-			s, err := walkers.WaitQueue(c.Prog, a)
+			s, err := locking.WaitQueue(c.Prog, a)
 			if err != nil {
 				return nil, err
 			}
@@ -108,7 +109,7 @@ PG_writeback), the task, and the file (path or inode) and offset.
 JSON: {"waits": [{"folio","bit","bit_nr","task","waiter","file":{"mapping",
 "inode","ino","fs","dev","path","offset"},"error"}], "error"}.`,
 		Run: func(c *Call) (Result, error) {
-			ws, err := walkers.FolioWaits(c.Prog)
+			ws, err := locking.FolioWaits(c.Prog)
 			if ws == nil && err != nil {
 				return nil, err
 			}
@@ -125,7 +126,7 @@ func errText(err error) string {
 }
 
 // MutexResult is the result of "mutex".
-type MutexResult struct{ *walkers.MutexInfo }
+type MutexResult struct{ *locking.MutexInfo }
 
 // WriteText implements Result.
 func (m MutexResult) WriteText(w io.Writer) error {
@@ -142,7 +143,7 @@ func (m MutexResult) WriteText(w io.Writer) error {
 }
 
 // RwsemResult is the result of "rwsem".
-type RwsemResult struct{ *walkers.RwsemInfo }
+type RwsemResult struct{ *locking.RwsemInfo }
 
 // WriteText implements Result.
 func (s RwsemResult) WriteText(w io.Writer) error {
@@ -170,7 +171,7 @@ func (s RwsemResult) WriteText(w io.Writer) error {
 // waitersResult renders a lock or queue with a waiter list; its JSON is Value.
 type waitersResult struct {
 	Title   string
-	Waiters []walkers.LockWaiter
+	Waiters []locking.LockWaiter
 	Err     string
 	Value   any
 }
@@ -184,7 +185,7 @@ func (r waitersResult) WriteText(w io.Writer) error {
 // MarshalJSON renders the underlying walker value.
 func (r waitersResult) MarshalJSON() ([]byte, error) { return marshalValue(r.Value) }
 
-func writeWaiters(w io.Writer, ws []walkers.LockWaiter, errStr string) error {
+func writeWaiters(w io.Writer, ws []locking.LockWaiter, errStr string) error {
 	if len(ws) == 0 {
 		fmt.Fprintln(w, "  no waiters")
 	}
@@ -210,7 +211,7 @@ func writeWaiters(w io.Writer, ws []walkers.LockWaiter, errStr string) error {
 	return nil
 }
 
-func taskText(t walkers.TaskRef) string {
+func taskText(t sched.TaskRef) string {
 	if t.Addr == 0 {
 		return "-"
 	}
@@ -219,7 +220,7 @@ func taskText(t walkers.TaskRef) string {
 
 // FolioResult is the result of "folios".
 type FolioResult struct {
-	Waits []walkers.FolioWait `json:"waits"`
+	Waits []locking.FolioWait `json:"waits"`
 	Error string              `json:"error,omitempty"`
 }
 

@@ -5,7 +5,7 @@ import (
 	"io"
 	"strings"
 
-	"github.com/kwalk/kwalk/walkers"
+	"github.com/kwalk/kwalk/walkers/printk"
 )
 
 func registerLog(r *Registry) {
@@ -35,8 +35,8 @@ JSON: {"records": [{"seq", "ts_nsec", "level", "facility", "flags",
 
 // LogResult is the result of "log".
 type LogResult struct {
-	Records []walkers.LogRecord `json:"records"`
-	Warning string              `json:"warning,omitempty"`
+	Records []printk.LogRecord `json:"records"`
+	Warning string             `json:"warning,omitempty"`
 
 	noTime, level, caller bool
 }
@@ -52,11 +52,11 @@ func runLog(c *Call) (Result, error) {
 	if n < 0 {
 		return nil, UsageErrorf("log -n: %d is negative", n)
 	}
-	recs, lerr := walkers.Log(c.Prog)
+	recs, lerr := printk.Log(c.Prog)
 	if len(recs) == 0 && lerr != nil {
 		return nil, lerr
 	}
-	res := &LogResult{Records: []walkers.LogRecord{}, noTime: c.Bool("t"), level: c.Bool("l"), caller: c.Bool("c")}
+	res := &LogResult{Records: []printk.LogRecord{}, noTime: c.Bool("t"), level: c.Bool("l"), caller: c.Bool("c")}
 	if lerr != nil {
 		res.Warning = lerr.Error()
 	}

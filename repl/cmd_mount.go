@@ -5,7 +5,7 @@ import (
 	"io"
 	"strings"
 
-	"github.com/kwalk/kwalk/walkers"
+	"github.com/kwalk/kwalk/walkers/vfs"
 )
 
 func registerMount(r *Registry) {
@@ -52,16 +52,16 @@ func runMount(c *Call) (Result, error) {
 	if err := c.NeedArgs(0, 0); err != nil {
 		return nil, err
 	}
-	var ms []walkers.Mount
+	var ms []vfs.Mount
 	var err error
 	if arg := c.String("t"); arg != "" {
 		ti, ferr := findTask(c.Ctx, c.Session, arg)
 		if ferr != nil {
 			return nil, ferr
 		}
-		ms, err = walkers.TaskMounts(c.Prog, ti.Task.Addr())
+		ms, err = vfs.TaskMounts(c.Prog, ti.Task.Addr())
 	} else {
-		ms, err = walkers.Mounts(c.Prog)
+		ms, err = vfs.Mounts(c.Prog)
 	}
 	if len(ms) == 0 && err != nil {
 		return nil, err

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/kwalk/kwalk/symbols"
-	"github.com/kwalk/kwalk/walkers"
+	"github.com/kwalk/kwalk/walkers/sched"
 )
 
 func registerPs(r *Registry) {
@@ -56,9 +56,9 @@ JSON: {"tasks": [{"pid", "tid", "tgid", "ppid", "ns_pids", "cpu", "task"
 	})
 }
 
-// walkerTasks is the registry's task source: walkers.Tasks.
+// walkerTasks is the registry's task source: sched.Tasks.
 func walkerTasks(ctx context.Context, prog *symbols.Program) ([]TaskInfo, error) {
-	ts, err := walkers.TasksContext(ctx, prog)
+	ts, err := sched.TasksContext(ctx, prog)
 	if len(ts) == 0 && err != nil {
 		return nil, err
 	}
@@ -109,14 +109,14 @@ type PsResult struct {
 	showTGID bool
 }
 
-func psRow(t walkers.Task) PsRow {
+func psRow(t sched.Task) PsRow {
 	r := PsRow{
 		PID: t.TGID, TID: t.PID, TGID: t.TGID, PPID: t.PPID, NSPIDs: t.NSPIDs, CPU: t.CPU,
 		Task: Hex(t.Addr), State: t.State, CrashState: t.CrashState(), RawState: Hex(t.RawState),
-		StateNames: walkers.StateNames(t.RawState),
-		ExitState:  Hex(t.ExitState), Flags: Hex(t.Flags), FlagNames: walkers.FlagNames(t.Flags),
+		StateNames: sched.StateNames(t.RawState),
+		ExitState:  Hex(t.ExitState), Flags: Hex(t.Flags), FlagNames: sched.FlagNames(t.Flags),
 		Comm: t.Comm, Name: t.Name, Kthread: t.Kthread(), Exiting: t.Exiting(), OnCPU: t.OnCPU, Idle: t.Idle,
-		SigPnd: walkers.FormatSigset(t.SigPnd), ShdPnd: walkers.FormatSigset(t.ShdPnd),
+		SigPnd: sched.FormatSigset(t.SigPnd), ShdPnd: sched.FormatSigset(t.ShdPnd),
 		Errors: t.Errors,
 	}
 	if t.HasSinceRan {
@@ -134,15 +134,15 @@ func runPs(c *Call) (Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	ts, werr := walkers.TasksContext(c.Ctx, c.Prog)
+	ts, werr := sched.TasksContext(c.Ctx, c.Prog)
 	if len(ts) == 0 && werr != nil {
 		return nil, werr
 	}
 	res := &PsResult{lastRan: c.Bool("m"), showTGID: c.Bool("t")}
 	// Memory columns like crash: threads share their process's mm.
-	pageKB := walkers.PageSize(c.Prog) / 1024
-	totalPages, _ := walkers.TotalRAMPages(c.Prog)
-	memByTGID := map[int]walkers.TaskMem{}
+	pageKB := sched.PageSize(c.Prog) / 1024
+	totalPages, _ := sched.TotalRAMPages(c.Prog)
+	memByTGID := map[int]sched.TaskMem{}
 	if werr != nil {
 		for _, e := range strings.Split(werr.Error(), "\n") {
 			res.Warnings = append(res.Warnings, e)
@@ -168,7 +168,7 @@ func runPs(c *Call) (Result, error) {
 			m, ok := memByTGID[t.TGID]
 			if !ok {
 				var err error
-				if m, err = walkers.TaskMemory(c.Prog, t); err != nil {
+				if m, err = sched.TaskMemory(c.Prog, t); err != nil {
 					row.Errors = append(row.Errors, "memory: "+err.Error())
 				}
 				memByTGID[t.TGID] = m
@@ -225,7 +225,7 @@ func psGlobMatch(glob string, names ...string) bool {
 
 // psSelected reports whether t matches one of the arguments: a PID, a
 // task address (hex) or a command glob.
-func psSelected(args []string, t walkers.Task) bool {
+func psSelected(args []string, t sched.Task) bool {
 	for _, a := range args {
 		if n, err := strconv.ParseInt(a, 10, 64); err == nil {
 			if int64(t.PID) == n {

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/kwalk/kwalk/symbols"
-	"github.com/kwalk/kwalk/walkers"
+	"github.com/kwalk/kwalk/walkers/printk"
 )
 
 func registerSys(r *Registry) {
@@ -164,7 +164,7 @@ var panicMarkers = []string{"Kernel panic - not syncing:", "sysrq: Trigger a cra
 // panicMessage finds the kernel log line explaining the crash, "" when the
 // kernel did not panic (a dump taken from outside, like QEMU's).
 func panicMessage(p *symbols.Program) string {
-	recs, err := walkers.Log(p)
+	recs, err := printk.Log(p)
 	if len(recs) == 0 && err != nil {
 		return ""
 	}

@@ -14,7 +14,8 @@ import (
 	"time"
 
 	"github.com/kwalk/kwalk"
-	"github.com/kwalk/kwalk/walkers"
+	"github.com/kwalk/kwalk/walkers/sched"
+	"github.com/kwalk/kwalk/walkers/unwind"
 )
 
 func main() {
@@ -30,7 +31,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	tasks, err := walkers.Tasks(prog)
+	tasks, err := sched.Tasks(prog)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -44,8 +45,8 @@ func main() {
 			continue
 		}
 		line := fmt.Sprintf("PID %d %s [%s] blocked for %s", t.PID, t.Comm, t.State, t.SinceRan.Round(time.Second))
-		if tr, err := walkers.Stack(prog, t.Obj); err == nil {
-			sc, err := walkers.DecodeSyscall(prog, t.Obj, tr, walkers.SyscallOptions{FDPath: walkers.TaskFDPath})
+		if tr, err := unwind.Stack(prog, t.Obj); err == nil {
+			sc, err := unwind.DecodeSyscall(prog, t.Obj, tr, unwind.SyscallOptions{FDPath: unwind.TaskFDPath})
 			switch {
 			case err != nil:
 				line += ": syscall: " + err.Error()

@@ -11,7 +11,7 @@ import (
 	"strings"
 
 	"github.com/kwalk/kwalk"
-	"github.com/kwalk/kwalk/walkers"
+	"github.com/kwalk/kwalk/walkers/waitfor"
 )
 
 func main() {
@@ -24,7 +24,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	conns, warnings, err := walkers.FuseConnections(prog)
+	conns, warnings, err := waitfor.FuseConnections(prog)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)

@@ -11,7 +11,7 @@ import (
 	"strings"
 
 	"github.com/kwalk/kwalk"
-	"github.com/kwalk/kwalk/walkers"
+	"github.com/kwalk/kwalk/walkers/waitfor"
 )
 
 func main() {
@@ -24,7 +24,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	waits, warnings, err := walkers.Waits(prog)
+	waits, warnings, err := waitfor.Waits(prog)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -32,7 +32,7 @@ func main() {
 	for _, w := range warnings {
 		fmt.Fprintln(os.Stderr, "warning:", w)
 	}
-	byLock := make(map[uint64][]walkers.TaskWait)
+	byLock := make(map[uint64][]waitfor.TaskWait)
 	var locks []uint64
 	for _, w := range waits {
 		if !strings.Contains(w.Object.What, "i_rwsem") {

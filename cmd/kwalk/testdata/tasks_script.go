@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/kwalk/kwalk/symbols"
-	"github.com/kwalk/kwalk/walkers"
+	"github.com/kwalk/kwalk/walkers/sched"
 )
 
 func Main(prog *symbols.Program, args []string) error {
@@ -20,7 +20,7 @@ func Main(prog *symbols.Program, args []string) error {
 		return err
 	}
 	fmt.Printf("init_task.comm=%s\n", comm)
-	tasks, err := walkers.Tasks(prog)
+	tasks, err := sched.Tasks(prog)
 	if err != nil && len(tasks) == 0 {
 		return err
 	}

@@ -1,0 +1,95 @@
+package locking
+
+import (
+	"fmt"
+
+	"github.com/kwalk/kwalk/symbols"
+	"github.com/kwalk/kwalk/walkers/kmem"
+	"github.com/kwalk/kwalk/walkers/sched"
+)
+
+// LockWaiter is one entry of a lock's or wait queue's waiter list.
+type LockWaiter struct {
+	// Waiter is the address of the waiter structure (mutex_waiter,
+	// rwsem_waiter, semaphore_waiter, swait_queue, wait_queue_entry); these
+	// live on the waiting task's stack.
+	Waiter uint64 `json:"waiter"`
+	// Task is the waiting task; its Addr is 0 when the entry has none
+	// (a wait_queue_entry whose private is not a task).
+	Task sched.TaskRef `json:"task"`
+	// Type is "read" or "write" for rw-semaphores, empty otherwise.
+	Type string `json:"type,omitempty"`
+	// Func is a wait_queue_entry's wake function, by symbol.
+	Func string `json:"func,omitempty"`
+	// Flags are a wait_queue_entry's WQ_FLAG_* names.
+	Flags []string `json:"flags,omitempty"`
+	// Folio and BitNr describe a page/folio waiter (wake_page_function).
+	Folio uint64 `json:"folio,omitempty"`
+	BitNr int    `json:"bit_nr,omitempty"`
+	// Error is set when the entry could not be read completely.
+	Error string `json:"error,omitempty"`
+}
+
+// waiterList returns the waiter structures (addresses of waiterType
+// objects, via their member "list") queued on lock. The lock either has a
+// list head (listMember, ≤ 7.0) or a pointer to its first waiter
+// (firstMember, 7.1+); the type decides.
+func waiterList(lock symbols.Object, listMember, firstMember, waiterType string) ([]uint64, error) {
+	p := lock.Prog()
+	listOff, err := p.OffsetOf(waiterType, "list")
+	if err != nil {
+		return nil, err
+	}
+	var nodes []uint64
+	switch {
+	case lock.Type().HasMember(listMember):
+		head, err := lock.Member(listMember)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err = kmem.ListNodes(p, head.Addr(), kmem.MaxWaiters)
+		if err != nil {
+			err = fmt.Errorf("%s.%s: %w", lock.Path(), listMember, err)
+		}
+		return subtract(nodes, listOff), err
+	case firstMember != "" && lock.Type().HasMember(firstMember):
+		first, err := lock.MemberUint(firstMember)
+		if err != nil || first == 0 {
+			return nil, err
+		}
+		nodes, err = kmem.CircularNodes(p, first+listOff, kmem.MaxWaiters)
+		if err != nil {
+			err = fmt.Errorf("%s.%s: %w", lock.Path(), firstMember, err)
+		}
+		return subtract(nodes, listOff), err
+	}
+	return nil, fmt.Errorf("%w: %s has neither %s nor %s (PREEMPT_RT locks are not supported)", symbols.ErrNoMember, lock.Type(), listMember, firstMember)
+}
+
+func subtract(nodes []uint64, off uint64) []uint64 {
+	out := make([]uint64, len(nodes))
+	for i, n := range nodes {
+		out[i] = n - off
+	}
+	return out
+}
+
+// taskWaiters reads the "task" member of each waiter structure.
+func taskWaiters(p *symbols.Program, waiterType string, addrs []uint64) []LockWaiter {
+	out := make([]LockWaiter, 0, len(addrs))
+	for _, a := range addrs {
+		w := LockWaiter{Waiter: a}
+		o, err := p.Object(waiterType, a)
+		if err == nil {
+			var t uint64
+			if t, err = o.MemberUint("task"); err == nil {
+				w.Task, err = sched.TaskRefAt(p, t)
+			}
+		}
+		if err != nil {
+			w.Error = err.Error()
+		}
+		out = append(out, w)
+	}
+	return out
+}

@@ -1,0 +1,76 @@
+package locking
+
+import (
+	"fmt"
+
+	"github.com/kwalk/kwalk/symbols"
+	"github.com/kwalk/kwalk/walkers/kmem"
+	"github.com/kwalk/kwalk/walkers/sched"
+)
+
+// Mutex owner flag bits, kept in the low bits of mutex.owner
+// (kernel/locking/mutex.c: MUTEX_FLAG_WAITERS/HANDOFF/PICKUP; the same
+// values from 4.10 through 7.1).
+const (
+	MutexFlagWaiters = 0x01
+	mutexFlagHandoff = 0x02
+	MutexFlagPickup  = 0x04
+	mutexFlags       = 0x07
+)
+
+// MutexInfo is a decoded struct mutex.
+type MutexInfo struct {
+	Addr uint64 `json:"addr"`
+	// Owner is the owning task (nil when unlocked). During a handoff it is
+	// the waiter about to take the lock (flag PICKUP).
+	Owner    *sched.TaskRef `json:"owner,omitempty"`
+	OwnerRaw uint64         `json:"owner_raw"`
+	// Flags are the owner word's flag bits: WAITERS, HANDOFF, PICKUP.
+	Flags []string `json:"flags,omitempty"`
+	// Waiters in queue order (FIFO; ww_mutex: stamp order).
+	Waiters []LockWaiter `json:"waiters"`
+	// Error reports a problem walking the waiters; Waiters holds what was
+	// read before it.
+	Error string `json:"error,omitempty"`
+}
+
+// Mutex decodes the struct mutex at addr: owner, flags and waiters. Layouts
+// come from the types: the waiter list is mutex.wait_list (≤ 7.0) or the
+// circular list from mutex.first_waiter (7.1+), of struct mutex_waiter
+// (include/linux/mutex.h ≤ 5.x, kernel/locking/mutex.h 6.x).
+func Mutex(p *symbols.Program, addr uint64) (*MutexInfo, error) {
+	m, err := p.Object("struct mutex", addr)
+	if err != nil {
+		return nil, err
+	}
+	if !m.Type().HasMember("owner") {
+		return nil, fmt.Errorf("mutex %#x: struct mutex has no owner (PREEMPT_RT rt_mutex based mutexes are not supported)", addr)
+	}
+	raw, err := kmem.ScalarMember(m, "owner")
+	if err != nil {
+		return nil, fmt.Errorf("mutex %#x: %w", addr, err)
+	}
+	info := &MutexInfo{Addr: addr, OwnerRaw: raw, Flags: mutexFlagNames(raw)}
+	if owner := raw &^ mutexFlags; owner != 0 {
+		t, _ := sched.TaskRefAt(p, owner)
+		info.Owner = &t
+	}
+	ws, err := waiterList(m, "wait_list", "first_waiter", "struct mutex_waiter")
+	info.Waiters = taskWaiters(p, "struct mutex_waiter", ws)
+	info.Error = kmem.ErrString(err)
+	return info, nil
+}
+
+func mutexFlagNames(owner uint64) []string {
+	var f []string
+	if owner&MutexFlagWaiters != 0 {
+		f = append(f, "WAITERS")
+	}
+	if owner&mutexFlagHandoff != 0 {
+		f = append(f, "HANDOFF")
+	}
+	if owner&MutexFlagPickup != 0 {
+		f = append(f, "PICKUP")
+	}
+	return f
+}

@@ -1,0 +1,179 @@
+package locking
+
+import (
+	"fmt"
+
+	"github.com/kwalk/kwalk/symbols"
+	"github.com/kwalk/kwalk/walkers/kmem"
+	"github.com/kwalk/kwalk/walkers/sched"
+)
+
+// WQ_FLAG_* bits that kept their values (include/linux/wait.h, 5.10 through
+// 6.19): EXCLUSIVE and WOKEN. The others were renumbered between versions,
+// so they are shown as a number.
+const (
+	wqFlagExclusive = 0x01
+	wqFlagWoken     = 0x02
+)
+
+// Wake functions whose wait_queue_entry.private is the waiting task
+// (kernel/sched/core.c default_wake_function, kernel/sched/wait.c
+// autoremove_wake_function, woken_wake_function; present 5.10 through 7.1).
+var taskWakeFuncs = map[string]bool{
+	"default_wake_function":    true,
+	"autoremove_wake_function": true,
+	"woken_wake_function":      true,
+	"var_wake_function":        true,
+}
+
+// WaitQueueInfo is a decoded wait_queue_head.
+type WaitQueueInfo struct {
+	Addr    uint64       `json:"addr"`
+	Waiters []LockWaiter `json:"waiters"`
+	Error   string       `json:"error,omitempty"`
+}
+
+// WaitQueue decodes the wait_queue_head at addr: each wait_queue_entry with
+// its task and wake function by symbol. Page waiters (wake_page_function)
+// carry their folio (or page, ≤ 5.x) and bit number.
+func WaitQueue(p *symbols.Program, addr uint64) (*WaitQueueInfo, error) {
+	h, err := p.Object("struct wait_queue_head", addr)
+	if err != nil {
+		return nil, err
+	}
+	head, err := h.Member("head")
+	if err != nil {
+		return nil, err
+	}
+	off, err := p.OffsetOf("struct wait_queue_entry", "entry")
+	if err != nil {
+		return nil, err
+	}
+	nodes, werr := kmem.ListNodes(p, head.Addr(), kmem.MaxWaiters)
+	info := &WaitQueueInfo{Addr: addr, Error: kmem.ErrString(werr)}
+	for _, n := range nodes {
+		info.Waiters = append(info.Waiters, WaitEntry(p, n-off))
+	}
+	return info, nil
+}
+
+// WaitEntry decodes one struct wait_queue_entry.
+func WaitEntry(p *symbols.Program, addr uint64) LockWaiter {
+	w := LockWaiter{Waiter: addr}
+	e, err := p.Object("struct wait_queue_entry", addr)
+	if err != nil {
+		w.Error = err.Error()
+		return w
+	}
+	flags, _ := e.MemberUint("flags")
+	w.Flags = wqFlagNames(flags)
+	priv, err1 := e.MemberUint("private")
+	fn, err2 := e.MemberUint("func")
+	if err1 != nil || err2 != nil {
+		w.Error = fmt.Sprintf("wait_queue_entry %#x: %v %v", addr, err1, err2)
+		return w
+	}
+	w.Func = funcName(p, fn)
+	switch {
+	case w.Func == "wake_page_function":
+		decodePageWaiter(p, addr, &w)
+		if priv != 0 {
+			w.Task, _ = sched.TaskRefAt(p, priv)
+		}
+	case w.Func == "pollwake":
+		// private is a struct poll_wqueues * (fs/select.c).
+		if pw, err := p.Object("struct poll_wqueues", priv); err == nil {
+			if t, err := pw.MemberUint("polling_task"); err == nil && t != 0 {
+				w.Task, _ = sched.TaskRefAt(p, t)
+			}
+		}
+	case taskWakeFuncs[w.Func]:
+		if priv != 0 {
+			var err error
+			if w.Task, err = sched.TaskRefAt(p, priv); err != nil {
+				w.Error = err.Error()
+			}
+		}
+	default:
+		if priv != 0 && plausibleTask(p, priv) {
+			w.Task, _ = sched.TaskRefAt(p, priv)
+		}
+	}
+	return w
+}
+
+// decodePageWaiter fills Folio/BitNr from the struct wait_page_queue that
+// embeds the entry as member wait (mm/filemap.c; folio in 6.x, page in 5.x).
+func decodePageWaiter(p *symbols.Program, entry uint64, w *LockWaiter) {
+	q, err := p.ContainerOf(entry, "struct wait_page_queue", "wait")
+	if err != nil {
+		return
+	}
+	member := "folio"
+	if !q.Type().HasMember(member) {
+		member = "page"
+	}
+	if f, err := q.MemberUint(member); err == nil {
+		w.Folio = f
+	}
+	if b, err := q.MemberUint("bit_nr"); err == nil {
+		w.BitNr = int(b)
+	}
+}
+
+func wqFlagNames(f uint64) []string {
+	var out []string
+	if f&wqFlagExclusive != 0 {
+		out = append(out, "EXCLUSIVE")
+	}
+	if f&wqFlagWoken != 0 {
+		out = append(out, "WOKEN")
+	}
+	if rest := f &^ (wqFlagExclusive | wqFlagWoken); rest != 0 {
+		out = append(out, fmt.Sprintf("%#x", rest))
+	}
+	return out
+}
+
+// funcName returns the name of the symbol at exactly addr, or
+// "name+0xoff", or the hex address.
+func funcName(p *symbols.Program, addr uint64) string {
+	if p.Syms != nil {
+		if s, off, ok := p.Syms.LookupAddr(addr); ok && off == 0 {
+			return s.Name
+		}
+	}
+	return p.SymbolizeAddr(addr)
+}
+
+// plausibleTask checks that addr looks like a task_struct: its stack
+// pointer is set, its pid is positive, and it points back to itself as
+// the leader of its own thread group or has a group leader whose tgid
+// matches.
+func plausibleTask(p *symbols.Program, addr uint64) bool {
+	t, err := p.Object("struct task_struct", addr)
+	if err != nil {
+		return false
+	}
+	pid, err := t.MemberUint("pid")
+	if err != nil || int32(pid) <= 0 {
+		return false
+	}
+	tgid, err := t.MemberUint("tgid")
+	if err != nil || int32(tgid) <= 0 {
+		return false
+	}
+	leader, err := t.MemberUint("group_leader")
+	if err != nil || leader == 0 {
+		return false
+	}
+	if leader == addr {
+		return pid == tgid
+	}
+	lt, err := p.Object("struct task_struct", leader)
+	if err != nil {
+		return false
+	}
+	ltgid, err := lt.MemberUint("tgid")
+	return err == nil && ltgid == tgid
+}
