@@ -65,12 +65,24 @@ func NewBTFTypes(raw []byte, origin string) (*BTFTypes, error) {
 	if err != nil {
 		return nil, fmt.Errorf("vmlinux BTF from %s: %w", origin, err)
 	}
-	return &BTFTypes{
+	b := &BTFTypes{
 		origin:  origin,
 		vmlinux: &btfBlob{name: "vmlinux", raw: raw, spec: spec},
 		conv:    newBTFConverter(),
 		bases:   make(map[string]*Type),
-	}, nil
+	}
+	b.conv.typeID = b.typeIDLocked
+	return b, nil
+}
+
+// typeIDLocked finds a BTF type's id in vmlinux or a module, for errors.
+func (b *BTFTypes) typeIDLocked(t btf.Type) (btf.TypeID, bool) {
+	for _, blob := range append([]*btfBlob{b.vmlinux}, b.modules...) {
+		if id, err := blob.spec.TypeID(t); err == nil {
+			return id, true
+		}
+	}
+	return 0, false
 }
 
 // AddModule adds a module's split BTF (built on top of this vmlinux BTF).
@@ -204,7 +216,10 @@ func (b *BTFTypes) lookupBase(sp typeSpelling) (*Type, error) {
 		}
 		return nil, fmt.Errorf("%w: %s (not in BTF from %s, vmlinux + %d modules%s)", ErrNoType, key, b.origin, len(b.modules), hint)
 	}
-	t := b.conv.convert(best)
+	t, err := b.conv.convertChecked(best)
+	if err != nil {
+		return nil, fmt.Errorf("type %s: %w", key, err)
+	}
 	b.bases[key] = t
 	return t, nil
 }
@@ -280,7 +295,11 @@ func (b *BTFTypes) VariableType(name string) (*Type, error) {
 			}
 			for _, c := range cands {
 				if v, ok := c.(*btf.Var); ok {
-					return b.conv.convert(v.Type), nil
+					t, err := b.conv.convertChecked(v.Type)
+					if err != nil {
+						return nil, fmt.Errorf("variable %s: %w", name, err)
+					}
+					return t, nil
 				}
 			}
 		}
@@ -342,5 +361,6 @@ func (b *BTFTypes) vmlinuxStructLocked(name string) (*Type, bool) {
 	if err != nil || t == nil || rank != 0 {
 		return nil, false
 	}
-	return b.conv.convert(t), true
+	ct, err := b.conv.convertChecked(t)
+	return ct, err == nil
 }

@@ -1,6 +1,8 @@
 package symbols
 
 import (
+	"fmt"
+
 	"github.com/cilium/ebpf/btf"
 )
 
@@ -12,11 +14,19 @@ const maxQualifierChain = 64
 // btfConverter turns cilium/ebpf BTF types into the project's *Type. It
 // memoises by BTF type, so one BTF type always yields the same *Type and
 // cycles (a struct pointing to itself) terminate: a Type is registered
-// before its members are converted. It is not safe for concurrent use; the
-// owner serialises calls.
+// before its members are converted. VARs are not memoised (they stand for
+// their type), so a VAR whose type leads back to itself is detected
+// instead: the conversion fails with an error naming the type id. It is
+// not safe for concurrent use; the owner serialises calls.
 type btfConverter struct {
 	memo map[btf.Type]*Type
 	void *Type
+	// typeID names a BTF type's id in errors (nil: ids unknown).
+	typeID func(btf.Type) (btf.TypeID, bool)
+
+	// State of the conversion under way (see convertChecked).
+	err   error      // the first cycle met
+	added []btf.Type // memo entries it created
 }
 
 func newBTFConverter() *btfConverter {
@@ -24,6 +34,77 @@ func newBTFConverter() *btfConverter {
 		memo: make(map[btf.Type]*Type),
 		void: &Type{Kind: KindVoid, Name: "void"},
 	}
+}
+
+// convertChecked converts bt and reports a reference cycle met on the
+// way. A failed conversion leaves nothing memoised, so converting the
+// same type again fails the same way.
+func (c *btfConverter) convertChecked(bt btf.Type) (*Type, error) {
+	c.err, c.added = nil, c.added[:0]
+	t := c.convert(bt)
+	err := c.err
+	if err != nil {
+		for _, a := range c.added {
+			delete(c.memo, a)
+		}
+	}
+	c.err, c.added = nil, c.added[:0]
+	return t, err
+}
+
+// describe names a BTF type for errors: kind, name and type id.
+func (c *btfConverter) describe(bt btf.Type) string {
+	var s string
+	switch bt.(type) {
+	case *btf.Var:
+		s = "VAR"
+	case *btf.Const:
+		s = "CONST"
+	case *btf.Volatile:
+		s = "VOLATILE"
+	case *btf.Restrict:
+		s = "RESTRICT"
+	case *btf.TypeTag:
+		s = "TYPE_TAG"
+	default:
+		s = fmt.Sprintf("%T", bt)
+	}
+	if n := bt.TypeName(); n != "" {
+		s += fmt.Sprintf(" %q", n)
+	}
+	if c.typeID != nil {
+		if id, ok := c.typeID(bt); ok {
+			s += fmt.Sprintf(" (type id %d)", id)
+		}
+	}
+	return s
+}
+
+// skipVars follows VARs and qualifiers to the type they stand for. A chain
+// longer than maxQualifierChain is a cycle (BTF that cilium/ebpf accepts
+// can loop: a VAR whose type is itself); it gives nil and records the error.
+func (c *btfConverter) skipVars(bt btf.Type) btf.Type {
+	start := bt
+	for i := 0; i < maxQualifierChain; i++ {
+		switch q := bt.(type) {
+		case *btf.Const:
+			bt = q.Type
+		case *btf.Volatile:
+			bt = q.Type
+		case *btf.Restrict:
+			bt = q.Type
+		case *btf.TypeTag:
+			bt = q.Type
+		case *btf.Var:
+			bt = q.Type
+		default:
+			return bt
+		}
+	}
+	if c.err == nil {
+		c.err = fmt.Errorf("BTF %s refers to itself: more than %d VAR and qualifier links in a row", c.describe(start), maxQualifierChain)
+	}
+	return nil
 }
 
 // stripQualifiers follows const, volatile, restrict and type tags.
@@ -58,9 +139,10 @@ func sizeOf(t btf.Type) uint64 {
 	return uint64(n)
 }
 
-// convert returns the *Type for a BTF type.
+// convert returns the *Type for a BTF type; a VAR stands for its type.
+// Callers outside the converter use convertChecked.
 func (c *btfConverter) convert(bt btf.Type) *Type {
-	bt = stripQualifiers(bt)
+	bt = c.skipVars(bt)
 	if bt == nil {
 		return c.void
 	}
@@ -72,6 +154,7 @@ func (c *btfConverter) convert(bt btf.Type) *Type {
 	}
 	t := &Type{}
 	c.memo[bt] = t
+	c.added = append(c.added, bt)
 	switch v := bt.(type) {
 	case *btf.Int:
 		t.Kind = KindInt
@@ -143,10 +226,6 @@ func (c *btfConverter) convert(bt btf.Type) *Type {
 			t.Kind = KindFunc
 		}
 		t.Name = v.Name
-	case *btf.Var:
-		// A variable stands for its type; only VariableType reaches here.
-		delete(c.memo, bt)
-		return c.convert(v.Type)
 	case *btf.Datasec:
 		t.Kind = KindStruct
 		t.Name = v.Name

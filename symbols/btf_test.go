@@ -520,7 +520,7 @@ func FuzzBTFConvert(f *testing.F) {
 				break
 			}
 			b.mu.Lock()
-			b.conv.convert(typ)
+			_, _ = b.conv.convertChecked(typ)
 			b.mu.Unlock()
 		}
 	})

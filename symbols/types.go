@@ -112,10 +112,28 @@ func (t *Type) String() string {
 }
 
 // Declare returns a C declaration of name with type t, e.g.
-// Declare("comm") on char[16] gives "char comm[16]".
+// Declare("comm") on char[16] gives "char comm[16]". Types that refer to
+// themselves without a name in between (a pointer to itself, from damaged
+// debug info) end in "<cycle>" instead of recursing forever.
 func (t *Type) Declare(name string) string {
+	budget := maxDeclareNodes
+	return t.declare(name, 0, &budget)
+}
+
+// Bounds of Declare: declarator nesting, and types visited in all (a
+// function type's parameters branch).
+const (
+	maxDeclareDepth = 32
+	maxDeclareNodes = 256
+)
+
+func (t *Type) declare(name string, depth int, budget *int) string {
 	if t == nil {
 		return joinDecl("void", name)
+	}
+	*budget--
+	if depth > maxDeclareDepth || *budget < 0 {
+		return joinDecl("<cycle>", name)
 	}
 	switch t.Kind {
 	case KindVoid:
@@ -127,16 +145,16 @@ func (t *Type) Declare(name string) string {
 		if e := t.Elem; e != nil && (e.Kind == KindArray || e.Kind == KindFunc) {
 			inner = "(" + inner + ")"
 		}
-		return t.Elem.Declare(inner)
+		return t.Elem.declare(inner, depth+1, budget)
 	case KindArray:
 		if t.Len == 0 {
-			return t.Elem.Declare(name + "[]")
+			return t.Elem.declare(name+"[]", depth+1, budget)
 		}
-		return t.Elem.Declare(fmt.Sprintf("%s[%d]", name, t.Len))
+		return t.Elem.declare(fmt.Sprintf("%s[%d]", name, t.Len), depth+1, budget)
 	case KindFunc:
 		var ps []string
 		for _, p := range t.Params {
-			ps = append(ps, p.Type.Declare(p.Name))
+			ps = append(ps, p.Type.declare(p.Name, depth+1, budget))
 		}
 		if t.Variadic {
 			ps = append(ps, "...")
@@ -144,7 +162,7 @@ func (t *Type) Declare(name string) string {
 		if len(ps) == 0 {
 			ps = []string{"void"}
 		}
-		return t.Elem.Declare(name + "(" + strings.Join(ps, ", ") + ")")
+		return t.Elem.declare(name+"("+strings.Join(ps, ", ")+")", depth+1, budget)
 	default:
 		if t.Name == "" {
 			return joinDecl("<anonymous "+t.Kind.String()+">", name)
