@@ -3,8 +3,10 @@ package kcore
 import (
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -61,14 +63,29 @@ type Dump struct {
 // Open opens a crash dump file of any supported format, detected from its
 // magic bytes: ELF (kdump vmcore, QEMU dump-guest-memory, /proc/kcore),
 // kdump-compressed, or makedumpfile-flattened kdump-compressed.
+//
+// Only regular files and block devices are read: a FIFO, a socket or a
+// character device is refused before anything blocks on it.
 func Open(path string, opts Options) (*Dump, error) {
-	f, err := os.Open(path)
+	if path == ProcKcore {
+		return OpenLive(opts)
+	}
+	// O_NONBLOCK: open(2) of a FIFO without a writer would block forever;
+	// it has no effect on reads of regular files and disks.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
-		if path == ProcKcore {
-			return nil, liveOpenError(err)
+		// A socket cannot be opened at all (ENXIO): say what it is.
+		if fi, serr := os.Stat(path); serr == nil {
+			if merr := checkImageMode(path, fi.Mode()); merr != nil {
+				return nil, merr
+			}
 		}
 		return nil, fmt.Errorf("open dump: %w", err)
 	}
+	return openOrClose(f, path, opts)
+}
+
+func openOrClose(f *os.File, path string, opts Options) (*Dump, error) {
 	d, err := openFile(f, path, opts)
 	if err != nil {
 		f.Close()
@@ -77,15 +94,41 @@ func Open(path string, opts Options) (*Dump, error) {
 	return d, nil
 }
 
+// checkImageMode refuses files a dump cannot be read from at random
+// offsets. Directories are refused by the caller.
+func checkImageMode(path string, m fs.FileMode) error {
+	const hint = "kwalk reads a dump at random offsets: save it to a regular file first"
+	switch {
+	case m.IsRegular(), m.IsDir(), m&fs.ModeDevice != 0 && m&fs.ModeCharDevice == 0:
+		return nil
+	case m&fs.ModeNamedPipe != 0:
+		return fmt.Errorf("open dump %s: is a FIFO (named pipe); %s", path, hint)
+	case m&fs.ModeSocket != 0:
+		return fmt.Errorf("open dump %s: is a socket; %s", path, hint)
+	case m&fs.ModeCharDevice != 0:
+		return fmt.Errorf("open dump %s: is a character device; %s (for the running kernel run kwalk without a dump: it reads %s)", path, hint, ProcKcore)
+	}
+	return fmt.Errorf("open dump %s: not a regular file (mode %v); %s", path, m, hint)
+}
+
 func openFile(f *os.File, path string, opts Options) (*Dump, error) {
 	fi, err := f.Stat()
 	if err != nil {
 		return nil, fmt.Errorf("open dump %s: %w", path, err)
 	}
+	if err := checkImageMode(path, fi.Mode()); err != nil {
+		return nil, err
+	}
 	if fi.IsDir() {
 		return nil, fmt.Errorf("open dump %s: is a directory", path)
 	}
 	size := fi.Size()
+	if fi.Mode()&fs.ModeDevice != 0 {
+		// A disk's size is not in its inode.
+		if size, err = f.Seek(0, io.SeekEnd); err != nil {
+			return nil, fmt.Errorf("open dump %s: size of the device: %w", path, err)
+		}
+	}
 	d := &Dump{opts: opts, path: path, file: f, nrCPUs: -1}
 	if isProcKcore(f) {
 		return d, d.openKcore(f, size)

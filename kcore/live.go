@@ -25,12 +25,7 @@ func OpenLive(opts Options) (*Dump, error) {
 	if err != nil {
 		return nil, liveOpenError(err)
 	}
-	d, err := openFile(f, ProcKcore, opts)
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	return d, nil
+	return openOrClose(f, ProcKcore, opts)
 }
 
 // liveOpenError explains why /proc/kcore could not be opened.
