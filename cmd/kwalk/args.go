@@ -1,8 +1,11 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"strings"
+	"syscall"
 )
 
 // mode is what kind of run the command line asks for.
@@ -33,7 +36,9 @@ type invocation struct {
 }
 
 // parseCommandLine parses kwalk's arguments. isCommand tells REPL command
-// names; exists tells whether a path exists (a dump file or directory).
+// names; stat tells whether a path exists (a dump file or directory): nil,
+// or why not. A path that exists but cannot be reached (permission denied,
+// an I/O error) is reported with the real error, not as missing.
 //
 //	kwalk [FLAGS] [VMCORE [VMLINUX]]           interactive (no VMCORE: /proc/kcore)
 //	kwalk [FLAGS] COMMAND [VMCORE] [ARGS...]   run one command
@@ -45,8 +50,20 @@ type invocation struct {
 // file; after a command, the first non-flag argument is the dump when it
 // names an existing file. Long kwalk flags (--vmlinux ...) are also
 // accepted after a command.
-func parseCommandLine(args []string, isCommand func(string) bool, exists func(string) bool) (invocation, error) {
+func parseCommandLine(args []string, isCommand func(string) bool, stat func(string) error) (invocation, error) {
 	var inv invocation
+	// exists reports whether p names a file; err is set when p may exist
+	// but cannot be reached.
+	exists := func(p string) (ok bool, err error) {
+		serr := stat(p)
+		switch {
+		case serr == nil:
+			return true, nil
+		case isMissing(serr):
+			return false, nil
+		}
+		return false, fmt.Errorf("dump %s: %w", p, serr)
+	}
 	var pos []string
 	i := 0
 	// Leading flags, then positionals. After a command word, only long
@@ -141,7 +158,11 @@ func parseCommandLine(args []string, isCommand func(string) bool, exists func(st
 			return inv, fmt.Errorf("too many arguments: %q (kwalk [VMCORE [VMLINUX]])", pos)
 		}
 		if len(pos) >= 1 {
-			if !exists(pos[0]) {
+			ok, err := exists(pos[0])
+			if err != nil {
+				return inv, err
+			}
+			if !ok {
 				if inv.mode == modeInteractive {
 					return inv, fmt.Errorf("%s: no such dump file, and not a kwalk command", pos[0])
 				}
@@ -165,10 +186,14 @@ func parseCommandLine(args []string, isCommand func(string) bool, exists func(st
 			if strings.HasPrefix(a, "-") {
 				continue
 			}
-			if exists(a) {
+			ok, err := exists(a)
+			switch {
+			case ok:
 				inv.dump = a
 				rest = append(rest[:i:i], rest[i+1:]...)
-			} else if looksLikePath(a) {
+			case err != nil:
+				return inv, err
+			case looksLikePath(a):
 				return inv, fmt.Errorf("%s: no such dump file", a)
 			}
 			break
@@ -181,9 +206,15 @@ func parseCommandLine(args []string, isCommand func(string) bool, exists func(st
 		}
 		inv.words = []string{rest[0]}
 		rest = rest[1:]
-		if len(rest) > 0 && exists(rest[0]) {
-			inv.dump = rest[0]
-			rest = rest[1:]
+		if len(rest) > 0 {
+			ok, err := exists(rest[0])
+			if err != nil {
+				return inv, err
+			}
+			if ok {
+				inv.dump = rest[0]
+				rest = rest[1:]
+			}
 		}
 		inv.words = append(inv.words, rest...)
 	}
@@ -216,9 +247,16 @@ flags:
 
 exit status: 0 success; 1, 2 a command's findings (deadlock: 1 blocked chains,
 2 a cycle); 3 a command failed; 64 usage error; 66 dump or debug info unreadable;
-130 interrupted.
+128+N ended by signal N (130 SIGINT, 143 SIGTERM; a second signal, or work that
+does not stop within 2 s, ends kwalk at once).
 With several commands the highest status wins.
 `
+
+// isMissing tells a path that does not exist (or cannot, under a file
+// or with a name too long) from one that exists but cannot be reached.
+func isMissing(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) || errors.Is(err, syscall.ENAMETOOLONG)
+}
 
 // looksLikePath tells a mistyped dump path from a command argument: a
 // path has a "/" or a dump file's usual name; arguments (pids, symbols,

@@ -1,13 +1,33 @@
 package main
 
 import (
+	"fmt"
+	"io/fs"
 	"reflect"
+	"strings"
+	"syscall"
 	"testing"
 )
 
 func TestParseCommandLine(t *testing.T) {
 	files := map[string]bool{"vmcore": true, "vmlinux": true, "sys": true, "./sys": true, "script.go": true, "/var/crash/2024": true}
-	exists := func(p string) bool { return files[p] }
+	// Paths that exist but cannot be reached.
+	unreachable := map[string]error{
+		"/root/vmcore":   &fs.PathError{Op: "stat", Path: "/root/vmcore", Err: syscall.EACCES},
+		"/mnt/bad/dump":  &fs.PathError{Op: "stat", Path: "/mnt/bad/dump", Err: syscall.EIO},
+		"vmcore/inside":  &fs.PathError{Op: "stat", Path: "vmcore/inside", Err: syscall.ENOTDIR},
+		"long-argument":  &fs.PathError{Op: "stat", Path: "long-argument", Err: syscall.ENAMETOOLONG},
+		"/var/crash/eio": &fs.PathError{Op: "stat", Path: "/var/crash/eio", Err: syscall.EIO},
+	}
+	exists := func(p string) error {
+		if files[p] {
+			return nil
+		}
+		if err, ok := unreachable[p]; ok {
+			return err
+		}
+		return &fs.PathError{Op: "stat", Path: p, Err: fs.ErrNotExist}
+	}
 	isCmd := func(n string) bool {
 		switch n {
 		case "ps", "bt", "sys", "deadlock", "help":
@@ -21,6 +41,12 @@ func TestParseCommandLine(t *testing.T) {
 		want invocation
 		err  bool
 	}{
+		{"unreachable dump", []string{"/root/vmcore"}, invocation{}, true},
+		{"unreachable dump, -c", []string{"-c", "ps", "/mnt/bad/dump"}, invocation{}, true},
+		{"unreachable dump, batch", []string{"ps", "/var/crash/eio"}, invocation{}, true},
+		{"unreachable dump, script", []string{"run", "script.go", "/root/vmcore"}, invocation{}, true},
+		{"argument under a file is not a dump", []string{"bt", "vmcore/inside"}, invocation{}, true},
+		{"long argument is not a dump", []string{"bt", "long-argument"}, invocation{mode: modeBatch, words: []string{"bt", "long-argument"}}, false},
 		{"live interactive", nil, invocation{mode: modeInteractive}, false},
 		{"dump", []string{"vmcore"}, invocation{mode: modeInteractive, dump: "vmcore"}, false},
 		{"dump and vmlinux", []string{"vmcore", "vmlinux"}, invocation{mode: modeInteractive, dump: "vmcore", vmlinux: "vmlinux"}, false},
@@ -64,6 +90,30 @@ func TestParseCommandLine(t *testing.T) {
 		}
 		if !tc.err && !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("%s: %q:\n got %+v\nwant %+v", tc.name, tc.args, got, tc.want)
+		}
+	}
+}
+
+// TestParseCommandLineUnreachable: a dump that exists but cannot be read
+// is reported with the os error, not as "no such dump file".
+func TestParseCommandLineUnreachable(t *testing.T) {
+	isCmd := func(n string) bool { return n == "ps" }
+	for _, tc := range []struct {
+		args []string
+		err  error
+		want string
+	}{
+		{[]string{"/root/vmcore"}, syscall.EACCES, "dump /root/vmcore: stat /root/vmcore: permission denied"},
+		{[]string{"ps", "/root/vmcore"}, syscall.EIO, "dump /root/vmcore: stat /root/vmcore: input/output error"},
+		{[]string{"/nosuch/vmcore"}, fs.ErrNotExist, "/nosuch/vmcore: no such dump file"},
+	} {
+		stat := func(p string) error { return &fs.PathError{Op: "stat", Path: p, Err: tc.err} }
+		_, err := parseCommandLine(tc.args, isCmd, stat)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: error %v, want %q", tc.args, err, tc.want)
+		}
+		if tc.err != fs.ErrNotExist && strings.Contains(fmt.Sprint(err), "no such dump file") {
+			t.Errorf("%q: %v: reported as missing", tc.args, err)
 		}
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"runtime/debug"
 	"strings"
 	"syscall"
@@ -33,7 +32,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return repl.ExitFailed
 	}
 	isCmd := func(n string) bool { _, ok := reg.Lookup(n); return ok }
-	inv, err := parseCommandLine(args, isCmd, pathExists)
+	inv, err := parseCommandLine(args, isCmd, statPath)
 	if err != nil {
 		fmt.Fprintf(stderr, "kwalk: %v\n(kwalk -h for usage)\n", err)
 		return repl.ExitUsage
@@ -47,9 +46,25 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return repl.ExitOK
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
-	defer stop()
+	// SIGTERM, and SIGINT outside an interactive terminal session (there
+	// Ctrl-C cancels the command at the prompt), end kwalk at any point.
+	interactive := inv.mode == modeInteractive && stdinIsTerminal()
+	sigs := []os.Signal{syscall.SIGTERM}
+	if !interactive {
+		sigs = append(sigs, os.Interrupt)
+	}
+	ctx, intr := catchSignals(context.Background(), stderr, os.Exit, signalGrace, sigs...)
+	status := runSession(ctx, reg, inv, interactive, stdout, stderr)
+	intr.stop()
+	if sig := intr.received(); sig != 0 {
+		return 128 + int(sig)
+	}
+	return status
+}
 
+// runSession opens the kernel and runs the invocation's commands.
+func runSession(ctx context.Context, reg *repl.Registry, inv invocation, interactive bool, stdout, stderr io.Writer) int {
+	var err error
 	needProg := inv.mode != modeScript // scripts open the kernel themselves
 	switch {
 	case inv.mode == modeBatch:
@@ -76,27 +91,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	switch inv.mode {
 	case modeBatch:
-		// Batch: SIGINT cancels the command too.
-		bctx, bstop := signal.NotifyContext(ctx, os.Interrupt)
-		defer bstop()
 		warn(prog, stderr)
-		return sess.RunWords(bctx, inv.words)
+		return sess.RunWords(ctx, inv.words)
 	case modeCommands:
-		bctx, bstop := signal.NotifyContext(ctx, os.Interrupt)
-		defer bstop()
 		warn(prog, stderr)
-		return runCommands(bctx, sess, inv, stderr)
+		return runCommands(ctx, sess, inv, stderr)
 	case modeScript:
 		return runScript(ctx, inv, stdout, stderr)
 	}
 	// Interactive, unless stdin is not a terminal: then the commands come
 	// from stdin, without prompt or banner (echo ps | kwalk vmcore).
-	if !stdinIsTerminal() {
+	if !interactive {
 		inv.inputFile = "-"
-		bctx, bstop := signal.NotifyContext(ctx, os.Interrupt)
-		defer bstop()
 		warn(prog, stderr)
-		return runCommands(bctx, sess, inv, stderr)
+		return runCommands(ctx, sess, inv, stderr)
 	}
 	if !sess.JSON {
 		sess.Exec(ctx, "sys")
@@ -172,7 +180,11 @@ func openProgram(inv invocation, stderr io.Writer) (*symbols.Program, error) {
 			release = unix.ByteSliceToString(uts.Release[:])
 		}
 		applyDiscovery(&opts, discover("/", "", release))
-		return kwalk.OpenLive(opts)
+		prog, err := kwalk.OpenLive(opts)
+		if err != nil {
+			return nil, fmt.Errorf("%w\n(no dump named, so kwalk read the running kernel; to analyse a crash dump, name it: kwalk VMCORE [VMLINUX])", err)
+		}
+		return prog, nil
 	}
 	d := discover("/", inv.dump, "")
 	if opts.Vmlinux == "" && d.Vmlinux == "" {
@@ -216,9 +228,11 @@ func stdinIsTerminal() bool {
 	return err == nil
 }
 
-func pathExists(p string) bool {
+// statPath tells whether p exists: nil when it does, else the os error
+// (see isMissing).
+func statPath(p string) error {
 	_, err := os.Stat(p)
-	return err == nil
+	return err
 }
 
 func version() string {
