@@ -11,7 +11,7 @@ package scriptsyms
 
 import "reflect"
 
-//go:generate go run github.com/traefik/yaegi/cmd/yaegi extract github.com/kwalk/kwalk github.com/kwalk/kwalk/symbols github.com/kwalk/kwalk/kcore github.com/kwalk/kwalk/walkers/kmem github.com/kwalk/kwalk/walkers/sched github.com/kwalk/kwalk/walkers/vfs github.com/kwalk/kwalk/walkers/locking github.com/kwalk/kwalk/walkers/printk github.com/kwalk/kwalk/walkers/unwind github.com/kwalk/kwalk/walkers/fuse github.com/kwalk/kwalk/walkers/waitfor
+//go:generate go run github.com/traefik/yaegi/cmd/yaegi extract github.com/kwalk/kwalk github.com/kwalk/kwalk/symbols github.com/kwalk/kwalk/kcore github.com/kwalk/kwalk/walkers/kmem github.com/kwalk/kwalk/walkers/sched github.com/kwalk/kwalk/walkers/vfs github.com/kwalk/kwalk/walkers/locking github.com/kwalk/kwalk/walkers/printk github.com/kwalk/kwalk/walkers/unwind github.com/kwalk/kwalk/walkers/fuse github.com/kwalk/kwalk/walkers/waitkind github.com/kwalk/kwalk/walkers/waitfor
 
 // Symbols maps "import/path/name" to the package's exported symbols, in
 // the form interp.Interpreter.Use takes. It is filled by the generated
@@ -30,5 +30,6 @@ var Packages = []string{
 	"github.com/kwalk/kwalk/walkers/printk",
 	"github.com/kwalk/kwalk/walkers/unwind",
 	"github.com/kwalk/kwalk/walkers/fuse",
+	"github.com/kwalk/kwalk/walkers/waitkind",
 	"github.com/kwalk/kwalk/walkers/waitfor",
 }

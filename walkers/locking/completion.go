@@ -5,6 +5,8 @@ import (
 
 	"github.com/kwalk/kwalk/symbols"
 	"github.com/kwalk/kwalk/walkers/kmem"
+	"github.com/kwalk/kwalk/walkers/sched"
+	"github.com/kwalk/kwalk/walkers/waitkind"
 )
 
 // CompletionInfo is a decoded struct completion.
@@ -67,3 +69,53 @@ func swaitWaiters(head symbols.Object) ([]LockWaiter, error) {
 	}
 	return taskWaiters(p, "struct swait_queue", subtract(nodes, off)), werr
 }
+
+// CompletionWait is the wait kind of a task in wait_for_completion and
+// friends (kernel/sched/completion.c): a struct swait_queue on its stack,
+// queued on the completion's swait_queue_head. Nobody owns a completion:
+// whoever should complete it is unknown to the kernel.
+var CompletionWait = &waitkind.Kind{
+	Name: WaitCompletion,
+	Verb: "waits for",
+	Frames: waitkind.NewFrames("wait_for_completion", "__wait_for_common", "wait_for_common",
+		"do_wait_for_common", "wait_for_completion_killable", "wait_for_completion_interruptible",
+		"wait_for_completion_timeout", "wait_for_completion_io", "wait_for_completion_io_timeout",
+		"wait_for_completion_killable_timeout", "wait_for_completion_interruptible_timeout"),
+	Waiter: &waitkind.Waiter{Type: "struct swait_queue", List: "task_list", Task: "task",
+		Object: "struct swait_queue_head", Head: "task_list"},
+	Decode: decodeCompletionWait,
+}
+
+// SwaitWait is a struct swait_queue on a task's stack outside a
+// completion wait (include/linux/swait.h users: RCU, KVM).
+var SwaitWait = &waitkind.Kind{
+	Name: WaitQueueEvent,
+	Verb: "sleeps on",
+	Waiter: &waitkind.Waiter{Type: "struct swait_queue", List: "task_list", Task: "task",
+		Object: "struct swait_queue_head", Head: "task_list"},
+	Decode: decodeSwaitWait,
+}
+
+func decodeSwaitWait(c waitkind.Context, t *sched.Task, f waitkind.Found) (waitkind.TaskWait, bool) {
+	w := waitkind.TaskWait{Task: c.Blocked(t), Kind: WaitQueueEvent, How: "swait_queue on the task's stack, linked into the queue", Certain: true}
+	w.Object = waitkind.WaitObject{Type: "swait_queue_head", Addr: f.Object, What: waitkind.DescribeLock(c.Prog(), f.Object, "swait_queue_head")}
+	w.Note = "nobody owns a completion or wait queue: whoever should complete it is unknown"
+	return w, true
+}
+
+func decodeCompletionWait(c waitkind.Context, t *sched.Task, f waitkind.Found) (waitkind.TaskWait, bool) {
+	w, _ := decodeSwaitWait(c, t, f)
+	if coff, err := c.Prog().OffsetOf("struct completion", "wait"); err == nil {
+		addr := f.Object - coff
+		w.Kind = WaitCompletion
+		w.Object = waitkind.WaitObject{Type: "completion", Addr: addr, What: waitkind.DescribeLock(c.Prog(), addr, "completion")}
+	}
+	return w, true
+}
+
+// WaitCompletion is TaskWait.Kind of a completion wait.
+const WaitCompletion = "completion"
+
+// WaitQueueEvent is TaskWait.Kind of a sleep on a wait queue that no
+// other kind recognised.
+const WaitQueueEvent = "waitqueue"

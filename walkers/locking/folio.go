@@ -6,6 +6,7 @@ import (
 	"github.com/kwalk/kwalk/symbols"
 	"github.com/kwalk/kwalk/walkers/sched"
 	"github.com/kwalk/kwalk/walkers/vfs"
+	"github.com/kwalk/kwalk/walkers/waitkind"
 )
 
 // pageWaitTableBits is PAGE_WAIT_TABLE_BITS (mm/filemap.c, 8 in 5.10
@@ -149,3 +150,52 @@ func folioFile(p *symbols.Program, folio uint64) (*FolioFile, error) {
 // pageShift returns log2 of the page size: 4 KiB pages on x86_64
 // (arch/x86/include/asm/page_types.h PAGE_SHIFT 12).
 func pageShift(*symbols.Program) uint { return 12 }
+
+// WaitFolio is TaskWait.Kind of a wait on a folio bit.
+const WaitFolio = "folio"
+
+// FolioWaitKind is the wait kind of a task waiting for a folio (page) bit:
+// PG_locked (__folio_lock, folio_wait_bit_common; 5.10
+// wait_on_page_bit_common) or PG_writeback (folio_wait_writeback),
+// mm/filemap.c. The waiter is a struct wait_page_queue on the task's stack
+// whose entry (wake_page_function) sits in the hashed folio wait table. A
+// locked folio's holder is not recorded: for reads, the pending I/O
+// unlocks it.
+var FolioWaitKind = &waitkind.Kind{
+	Name:     WaitFolio,
+	Verb:     "waits for",
+	Waiter:   &waitQueueEntry,
+	WakeFunc: "wake_page_function",
+	Decode:   decodeFolioWait,
+}
+
+func decodeFolioWait(c waitkind.Context, t *sched.Task, f waitkind.Found) (waitkind.TaskWait, bool) {
+	p := c.Prog()
+	e := WaitEntry(p, f.Waiter)
+	if e.Folio == 0 {
+		return waitkind.TaskWait{}, false
+	}
+	w := waitkind.TaskWait{Task: c.Blocked(t), Kind: WaitFolio, How: "wait_page_queue on the task's stack, linked into the folio wait table", Certain: true}
+	fw := FolioWaitFrom(p, e)
+	what := fmt.Sprintf("%s of folio %#x", fw.Bit, e.Folio)
+	if fw.File != nil {
+		loc := fw.File.Path
+		if loc == "" {
+			loc = fmt.Sprintf("inode %d on %s", fw.File.Ino, fw.File.Dev)
+		}
+		what += fmt.Sprintf(" (%s offset %d, %s)", loc, fw.File.Offset, fw.File.Fs)
+	}
+	w.Object = waitkind.WaitObject{Type: "folio", Addr: e.Folio, What: what, Folio: folioRef(fw)}
+	w.Note = "a locked folio is released when its I/O completes; the I/O's owner is not recorded"
+	return w, true
+}
+
+// folioRef summarises a folio wait for WaitObject.Folio: what a kind that
+// performs I/O needs to say it holds the folio.
+func folioRef(fw FolioWait) *waitkind.FolioRef {
+	r := &waitkind.FolioRef{Folio: fw.Folio, Bit: fw.Bit}
+	if fw.File != nil {
+		r.Inode, r.Offset = fw.File.Inode, fw.File.Offset
+	}
+	return r
+}

@@ -93,3 +93,14 @@ func taskWaiters(p *symbols.Program, waiterType string, addrs []uint64) []LockWa
 	}
 	return out
 }
+
+// queuePos returns the 1-based place of the waiter structure waiter (or,
+// when waiter is 0, of the first waiter of task) and the queue length.
+func queuePos(ws []LockWaiter, waiter, task uint64) (int, int) {
+	for i, w := range ws {
+		if (waiter != 0 && w.Waiter == waiter) || (waiter == 0 && w.Task.Addr == task) {
+			return i + 1, len(ws)
+		}
+	}
+	return 0, len(ws)
+}

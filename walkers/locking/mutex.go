@@ -6,6 +6,7 @@ import (
 	"github.com/kwalk/kwalk/symbols"
 	"github.com/kwalk/kwalk/walkers/kmem"
 	"github.com/kwalk/kwalk/walkers/sched"
+	"github.com/kwalk/kwalk/walkers/waitkind"
 )
 
 // Mutex owner flag bits, kept in the low bits of mutex.owner
@@ -74,3 +75,49 @@ func mutexFlagNames(owner uint64) []string {
 	}
 	return f
 }
+
+// MutexWait is the wait kind of a task in a mutex slowpath
+// (kernel/locking/mutex.c __mutex_lock_common): a struct mutex_waiter on
+// its stack, queued on the mutex; the holder is mutex.owner.
+var MutexWait = &waitkind.Kind{
+	Name: WaitMutex,
+	Verb: "waits for",
+	Frames: waitkind.NewFrames("__mutex_lock", "__mutex_lock_slowpath", "mutex_lock", "mutex_lock_killable",
+		"mutex_lock_interruptible", "__mutex_lock_killable_slowpath", "__mutex_lock_interruptible_slowpath",
+		"mutex_lock_io", "mutex_lock_nested", "__ww_mutex_lock", "__ww_mutex_lock_slowpath", "ww_mutex_lock",
+		"__ww_mutex_lock_interruptible_slowpath", "ww_mutex_lock_interruptible"),
+	Interruptible: true,
+	Waiter: &waitkind.Waiter{Type: "struct mutex_waiter", List: "list", Task: "task",
+		Object: "struct mutex", Head: "wait_list", First: "first_waiter"},
+	BlockerTypes: []uint64{0}, // BLOCKER_TYPE_MUTEX
+	BlockedOn:    "mutex",
+	Decode:       decodeMutexWait,
+}
+
+func decodeMutexWait(c waitkind.Context, t *sched.Task, f waitkind.Found) (waitkind.TaskWait, bool) {
+	info, err := Mutex(c.Prog(), f.Object)
+	if err != nil || info.OwnerRaw&MutexFlagWaiters == 0 {
+		// A mutex with waiters has MUTEX_FLAG_WAITERS set (kernel/locking/mutex.c
+		// __mutex_add_waiter).
+		return waitkind.TaskWait{}, false
+	}
+	pos, n := queuePos(info.Waiters, f.Waiter, t.Addr)
+	if pos == 0 && f.Damaged == "" {
+		return waitkind.TaskWait{}, false
+	}
+	w := waitkind.TaskWait{Task: c.Blocked(t), Kind: WaitMutex, How: f.How, Certain: true, Position: pos, QueueLen: n}
+	w.Object = waitkind.WaitObject{Type: "mutex", Addr: f.Object, What: waitkind.DescribeLock(c.Prog(), f.Object, "mutex")}
+	if info.Owner != nil {
+		how := "mutex.owner"
+		if info.OwnerRaw&MutexFlagPickup != 0 {
+			how += " (handoff: the waiter about to take it)"
+		}
+		w.Holders = append(w.Holders, waitkind.Holder{Task: c.Ref(info.Owner.Addr), How: how, Certain: true})
+	} else {
+		w.Note = "the mutex has no owner: the waiter is being woken"
+	}
+	return w, true
+}
+
+// WaitMutex is TaskWait.Kind of a mutex wait.
+const WaitMutex = "mutex"

@@ -7,6 +7,7 @@ import (
 	"github.com/kwalk/kwalk/symbols"
 	"github.com/kwalk/kwalk/walkers/kmem"
 	"github.com/kwalk/kwalk/walkers/sched"
+	"github.com/kwalk/kwalk/walkers/waitkind"
 )
 
 // rw_semaphore count and owner bits (kernel/locking/rwsem.c; count bits are
@@ -163,3 +164,78 @@ func rwsemOwnerFlagNames(o uint64, v510 bool) []string {
 	}
 	return f
 }
+
+// Kind names of rw_semaphore waits.
+const (
+	WaitRwsemRead  = "rwsem-read"
+	WaitRwsemWrite = "rwsem-write"
+)
+
+// RwsemWait is the wait kind of a task in an rw_semaphore slowpath
+// (kernel/locking/rwsem.c rwsem_down_{read,write}_slowpath): a struct
+// rwsem_waiter on its stack. A write-locked rwsem names its owner; a
+// read-locked one does not record its readers, so holders are hints (the
+// last reader in owner, tasks whose stacks hold the lock's address).
+var RwsemWait = &waitkind.Kind{
+	Name: WaitRwsemWrite,
+	Verb: "waits to write-lock",
+	Frames: waitkind.NewFrames("rwsem_down_write_slowpath", "rwsem_down_read_slowpath", "down_write",
+		"down_read", "down_write_killable", "down_read_killable", "down_read_interruptible", "down_write_nested",
+		"down_read_nested", "__down_write", "__down_read", "__down_write_common", "__down_read_common"),
+	Interruptible: true,
+	Waiter: &waitkind.Waiter{Type: "struct rwsem_waiter", List: "list", Task: "task",
+		Object: "struct rw_semaphore", Head: "wait_list", First: "first_waiter"},
+	BlockerTypes: []uint64{2, 3}, // BLOCKER_TYPE_RWSEM_READER, _WRITER
+	Decode:       decodeRwsemWait,
+}
+
+
+func decodeRwsemWait(c waitkind.Context, t *sched.Task, f waitkind.Found) (waitkind.TaskWait, bool) {
+	p := c.Prog()
+	info, err := Rwsem(p, f.Object)
+	if err != nil || info.Count&RwsemFlagWaiters == 0 {
+		return waitkind.TaskWait{}, false
+	}
+	pos, n := queuePos(info.Waiters, f.Waiter, t.Addr)
+	if pos == 0 && f.Damaged == "" {
+		return waitkind.TaskWait{}, false
+	}
+	kind := WaitRwsemWrite
+	if pos > 0 && info.Waiters[pos-1].Type == "read" {
+		kind = WaitRwsemRead
+	} else if pos == 0 && RwsemWaiterType(p, f.Waiter) == "read" {
+		kind = WaitRwsemRead
+	}
+	w := waitkind.TaskWait{Task: c.Blocked(t), Kind: kind, How: f.How, Certain: true, Position: pos, QueueLen: n}
+	w.Object = waitkind.WaitObject{Type: "rw_semaphore", Addr: f.Object, What: waitkind.DescribeLock(p, f.Object, "rw_semaphore")}
+	switch {
+	case info.Owner != nil:
+		w.Holders = append(w.Holders, waitkind.Holder{Task: c.Ref(info.Owner.Addr), How: "rw_semaphore.owner (writer)", Certain: true})
+	case info.State == "read-locked":
+		w.ReaderOwned = true
+		w.Note = fmt.Sprintf("read-locked by %d reader(s); readers are not recorded by the kernel", info.Readers)
+		seen := map[uint64]bool{}
+		if info.LastReader != nil {
+			seen[info.LastReader.Addr] = true
+			w.Holders = append(w.Holders, waitkind.Holder{Task: c.Ref(info.LastReader.Addr), Certain: false,
+				How: "last reader recorded in rw_semaphore.owner (READER_OWNED): a hint, it may have released"})
+		}
+		skip := map[uint64]bool{}
+		for _, lw := range info.Waiters {
+			skip[lw.Task.Addr] = true
+		}
+		for _, h := range c.StackReferences(f.Object, skip) {
+			if !seen[h] {
+				w.Holders = append(w.Holders, waitkind.Holder{Task: c.Ref(h), Certain: false,
+					How: "blocked task whose stack holds the lock's address (guess)"})
+			}
+		}
+	default:
+		w.Note = "the rw_semaphore looks unlocked: the waiter is being woken, or the owner field was cleared"
+	}
+	return w, true
+}
+
+// RwsemReadWait names a reader's wait in reports; RwsemWait finds both
+// readers and writers.
+var RwsemReadWait = &waitkind.Kind{Name: WaitRwsemRead, Verb: "waits to read-lock"}

@@ -6,6 +6,7 @@ import (
 	"github.com/kwalk/kwalk/symbols"
 	"github.com/kwalk/kwalk/walkers/kmem"
 	"github.com/kwalk/kwalk/walkers/sched"
+	"github.com/kwalk/kwalk/walkers/waitkind"
 )
 
 // SemaphoreInfo is a decoded struct semaphore (include/linux/semaphore.h).
@@ -43,3 +44,41 @@ func Semaphore(p *symbols.Program, addr uint64) (*SemaphoreInfo, error) {
 	info.Error = kmem.ErrString(err)
 	return info, nil
 }
+
+// SemaphoreWait is the wait kind of a task in down() and friends
+// (kernel/locking/semaphore.c __down_common): a struct semaphore_waiter on
+// its stack. Semaphores record no holder; 6.x+ debug kernels keep
+// last_holder, a hint.
+var SemaphoreWait = &waitkind.Kind{
+	Name: WaitSemaphore,
+	Verb: "waits for",
+	Frames: waitkind.NewFrames("__down", "__down_common", "down", "down_interruptible", "down_killable",
+		"down_timeout", "__down_killable", "__down_interruptible", "__down_timeout"),
+	Interruptible: true,
+	Waiter: &waitkind.Waiter{Type: "struct semaphore_waiter", List: "list", Task: "task",
+		Object: "struct semaphore", Head: "wait_list", First: "first_waiter"},
+	BlockerTypes: []uint64{1}, // BLOCKER_TYPE_SEM
+	Decode:       decodeSemWait,
+}
+
+func decodeSemWait(c waitkind.Context, t *sched.Task, f waitkind.Found) (waitkind.TaskWait, bool) {
+	info, err := Semaphore(c.Prog(), f.Object)
+	if err != nil {
+		return waitkind.TaskWait{}, false
+	}
+	pos, n := queuePos(info.Waiters, f.Waiter, t.Addr)
+	if pos == 0 && f.Damaged == "" {
+		return waitkind.TaskWait{}, false
+	}
+	w := waitkind.TaskWait{Task: c.Blocked(t), Kind: WaitSemaphore, How: f.How, Certain: true, Position: pos, QueueLen: n}
+	w.Object = waitkind.WaitObject{Type: "semaphore", Addr: f.Object, What: waitkind.DescribeLock(c.Prog(), f.Object, "semaphore")}
+	if info.LastHolder != nil {
+		w.Holders = append(w.Holders, waitkind.Holder{Task: c.Ref(info.LastHolder.Addr), How: "semaphore.last_holder (hint)", Certain: false})
+	} else {
+		w.Note = "semaphores do not record their holders"
+	}
+	return w, true
+}
+
+// WaitSemaphore is TaskWait.Kind of a semaphore wait.
+const WaitSemaphore = "semaphore"

@@ -6,6 +6,7 @@ import (
 	"github.com/kwalk/kwalk/symbols"
 	"github.com/kwalk/kwalk/walkers/kmem"
 	"github.com/kwalk/kwalk/walkers/sched"
+	"github.com/kwalk/kwalk/walkers/waitkind"
 )
 
 // WQ_FLAG_* bits that kept their values (include/linux/wait.h, 5.10 through
@@ -176,4 +177,35 @@ func plausibleTask(p *symbols.Program, addr uint64) bool {
 	}
 	ltgid, err := lt.MemberUint("tgid")
 	return err == nil && ltgid == tgid
+}
+
+// waitQueueEntry is the shape of a struct wait_queue_entry on a task's
+// stack, queued on a wait_queue_head (include/linux/wait.h).
+var waitQueueEntry = waitkind.Waiter{Type: "struct wait_queue_entry", List: "entry", Task: "private",
+	Object: "struct wait_queue_head", Head: "head"}
+
+// WaitQueueWait is a wait_queue_entry on a task's stack that no more
+// precise kind recognised (by its wake function or the task's frames):
+// wait_event and friends. Nobody owns a wait queue.
+var WaitQueueWait = &waitkind.Kind{
+	Name:   WaitQueueEvent,
+	Verb:   "sleeps on",
+	Waiter: &waitQueueEntry,
+	Decode: decodeWaitQueueWait,
+}
+
+func decodeWaitQueueWait(c waitkind.Context, t *sched.Task, f waitkind.Found) (waitkind.TaskWait, bool) {
+	e := WaitEntry(c.Prog(), f.Waiter)
+	w := waitkind.TaskWait{Task: c.Blocked(t), Kind: WaitQueueEvent, How: "wait_queue_entry on the task's stack, linked into the queue", Certain: true}
+	w.Object = waitkind.WaitObject{Type: "wait_queue_head", Addr: f.Object,
+		What: waitkind.DescribeLock(c.Prog(), f.Object, "wait_queue_head") + " (wake function " + e.Func + ")"}
+	w.Note = "nobody owns a wait queue: whoever should wake it is unknown"
+	return w, true
+}
+
+// WaitEntryShape is the wait_queue_entry waiter shape, for wait kinds of
+// other packages that sleep on a wait queue (file locks, FUSE requests).
+func WaitEntryShape() *waitkind.Waiter {
+	w := waitQueueEntry
+	return &w
 }

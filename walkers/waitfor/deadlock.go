@@ -36,6 +36,7 @@ import (
 	"github.com/kwalk/kwalk/symbols"
 	"github.com/kwalk/kwalk/walkers/fuse"
 	"github.com/kwalk/kwalk/walkers/sched"
+	"github.com/kwalk/kwalk/walkers/waitkind"
 )
 
 // DeadlockSchema is the version of the DeadlockReport JSON schema
@@ -103,22 +104,6 @@ const (
 	RootNoWaker           = "event-not-signalled"
 	RootUnidentified      = "unidentified-wait"
 )
-
-// Root is what a chain ultimately waits on.
-type Root struct {
-	Kind string `json:"kind"`
-	// Summary is one line naming the root cause.
-	Summary string `json:"summary"`
-	// Task is the last blocked task of the chain (for cycles, nil).
-	Task *sched.TaskRef `json:"task,omitempty"`
-	// Object is what that task waits on.
-	Object *WaitObject `json:"object,omitempty"`
-	// Holders are the tasks at the root that are not blocked in a way kwalk
-	// recognises (FUSE servers idle in read, a lock owner running).
-	Holders []Holder `json:"holders,omitempty"`
-	// Certain is false when any edge of the chain is a guess.
-	Certain bool `json:"certain"`
-}
 
 // Deadlock builds the wait-for graph over the blocked tasks of p, finds
 // cycles and chains, and explains each.
@@ -461,77 +446,26 @@ func pathCertain(ws []TaskWait) bool {
 // classifyRoot names the cause at the last blocked hop w.
 func classifyRoot(w *TaskWait) Root {
 	t := w.Task.TaskRef
-	r := Root{Task: &t, Object: &w.Object, Certain: true}
+	r := Root{Task: &t, Object: &w.Object, WaitKind: w.Kind, Certain: true}
 	for _, h := range w.Holders {
 		if h.Task.Addr != t.Addr {
 			r.Holders = append(r.Holders, h)
 		}
 	}
+	if k := kindNamed(w.Kind); k != nil && k.Classify != nil && k.Classify(w, &r) {
+		return r
+	}
 	switch {
-	case w.Kind == WaitFuseRequest:
-		f := w.Object.Fuse
-		conn := "?"
-		if f != nil {
-			conn = fmt.Sprint(f.ConnID)
-		}
-		self := false
-		for _, h := range w.Holders {
-			self = self || h.Task.Addr == t.Addr
-		}
-		exiting := len(r.Holders) > 0
-		for _, h := range r.Holders {
-			exiting = exiting && strings.Contains(h.How, "exiting")
-		}
-		switch {
-		case f == nil:
-			r.Kind = RootFuseUnidentified
-			r.Certain = false
-			r.Summary = fmt.Sprintf("%s waits for the answer to a FUSE request that could not be decoded (no FUSE types)%s; %s",
-				taskName(t), forNote(w.Task.BlockedFor), w.Note)
-		case self:
-			r.Kind = RootFuseServerIsWaite
-			r.Certain = false
-			r.Summary = fmt.Sprintf("the FUSE server of connection %s can never answer %s: it is %s itself%s, waiting for its own request",
-				conn, w.Object.What, taskName(t), exitNote(w.Task))
-		case len(r.Holders) == 0:
-			r.Kind = RootFuseNoServer
-			r.Summary = fmt.Sprintf("no FUSE server is left for connection %s: %s will never be answered", conn, w.Object.What)
-			if f.Undecoded {
-				// Servers were matched through fuse_dev.fc read without
-				// types: their absence is not proven.
-				r.Certain = false
-				r.Summary += " (servers looked for without FUSE types)"
-			}
-		case exiting:
-			r.Kind = RootFuseServerExiting
-			r.Summary = fmt.Sprintf("the FUSE server of connection %s is exiting: %s will never be answered", conn, w.Object.What)
-			r.Certain = r.Certain && !f.Undecoded
-		default:
-			r.Kind = RootFuseNotAnswering
-			r.Certain = false
-			idle := 0
-			for _, h := range r.Holders {
-				if strings.Contains(h.How, "idle in fuse_dev_do_read") {
-					idle++
-				}
-			}
-			idleNote := ""
-			if idle > 0 {
-				idleNote = fmt.Sprintf(" (%d of its threads idle, waiting for new requests)", idle)
-			}
-			r.Summary = fmt.Sprintf("FUSE server %s is alive%s but not answering %s%s",
-				serverNames(r.Holders), idleNote, w.Object.What, forNote(w.Task.BlockedFor))
-		}
 	case len(r.Holders) > 0:
 		r.Kind = RootHolderNotBlocked
 		r.Summary = fmt.Sprintf("%s holds %s and is not blocked on anything kwalk recognises", serverNames(r.Holders), w.Object.What)
 		for _, h := range r.Holders {
 			r.Certain = r.Certain && h.Certain
 		}
-	case w.Kind == WaitCompletion || w.Kind == WaitQueueEvent || w.Kind == WaitFolio:
+	case kindNamed(w.Kind) != nil && kindNamed(w.Kind).NoOwner:
 		r.Kind = RootNoWaker
 		r.Summary = fmt.Sprintf("%s waits on %s, which nobody has signalled", taskName(t), w.Object.What)
-	case w.Kind == "unknown":
+	case w.Kind == waitkind.Unknown:
 		r.Kind = RootUnidentified
 		r.Certain = false
 		r.Summary = fmt.Sprintf("%s is in uninterruptible sleep on %s", taskName(t), w.Object.What)
@@ -596,31 +530,12 @@ func serverNames(hs []Holder) string {
 
 func remedies(r Root) []string {
 	var out []string
-	if r.Object != nil && r.Object.Fuse != nil {
-		f := r.Object.Fuse
-		out = append(out, f.Remedy+fmt.Sprintf("  # abort FUSE connection %d: fails its requests with ENOTCONN", f.ConnID))
-		switch r.Kind {
-		case RootFuseNotAnswering:
-			tg := map[int]bool{}
-			for _, h := range r.Holders {
-				if !tg[h.Task.TGID] {
-					tg[h.Task.TGID] = true
-					out = append(out, fmt.Sprintf("kill %d  # kill the FUSE server %s (aborts the connection on last close)", h.Task.TGID, h.Task.Comm))
-				}
-			}
-		case RootFuseServerIsWaite:
-			out = append(out, "killing the task does not help: it is already exiting and ignores SIGKILL")
+	if r.WaitKind != "" {
+		if k := kindNamed(r.WaitKind); k != nil && k.Remedies != nil {
+			out = append(out, k.Remedies(&r)...)
 		}
 	}
 	switch r.Kind {
-	case RootFuseUnidentified:
-		if r.Object != nil && len(r.Object.FuseCandidates) > 0 {
-			for _, id := range r.Object.FuseCandidates {
-				out = append(out, fuse.FuseRemedy(id)+fmt.Sprintf("  # abort FUSE connection %d, one the waiting task has files on", id))
-			}
-		} else {
-			out = append(out, "ls /sys/fs/fuse/connections/*/waiting  # find the connection with waiting requests, then: echo 1 > /sys/fs/fuse/connections/N/abort")
-		}
 	case RootHolderNotBlocked:
 		for _, h := range r.Holders {
 			out = append(out, fmt.Sprintf("look at %s (bt %d): it holds the lock", taskName(h.Task), h.Task.PID))
@@ -657,11 +572,10 @@ func hopLine(w TaskWait, last bool) string {
 			b.WriteString(", SIGKILL pending (ignored)")
 		}
 	}
-	verb := map[string]string{
-		WaitRwsemRead: "waits to read-lock", WaitRwsemWrite: "waits to write-lock", WaitMutex: "waits for",
-		WaitSemaphore: "waits for", WaitCompletion: "waits for", WaitQueueEvent: "sleeps on", WaitFolio: "waits for",
-		WaitFuseRequest: "waits for the answer to", WaitPidNSExit: "waits for the", WaitThreadsExit: "waits for the",
-	}[w.Kind]
+	verb := ""
+	if k := kindNamed(w.Kind); k != nil {
+		verb = k.Verb
+	}
 	if verb == "" {
 		verb = "waits on"
 	}

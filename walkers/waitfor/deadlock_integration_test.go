@@ -13,6 +13,7 @@ import (
 	"github.com/kwalk/kwalk/testdata"
 	"github.com/kwalk/kwalk/testdata/truth"
 	"github.com/kwalk/kwalk/walkers/fuse"
+	"github.com/kwalk/kwalk/walkers/locking"
 	"github.com/kwalk/kwalk/walkers/waitfor"
 )
 
@@ -404,9 +405,9 @@ func checkSquareHops(t *testing.T, rep *waitfor.DeadlockReport, rec *truth.Recor
 		who, holder *truth.Task
 		kind, obj   string
 	}{
-		{touch, rm, waitfor.WaitRwsemRead, "/mnt/w"},
-		{rm, dd, waitfor.WaitRwsemWrite, "/mnt/w/data"},
-		{trunc, dd, waitfor.WaitRwsemWrite, "/mnt/w/data"},
+		{touch, rm, locking.WaitRwsemRead, "/mnt/w"},
+		{rm, dd, locking.WaitRwsemWrite, "/mnt/w/data"},
+		{trunc, dd, locking.WaitRwsemWrite, "/mnt/w/data"},
 	} {
 		w := waitOf(rep, hop.who.TID)
 		if w == nil {
@@ -465,7 +466,7 @@ func checkReenter(t *testing.T, rep *waitfor.DeadlockReport, rec *truth.Record) 
 	}
 	checkFuseOp(t, waitOf(rep, dd.TID), conn, "WRITE")
 	sw := waitOf(rep, server.TID)
-	if sw == nil || sw.Kind != waitfor.WaitRwsemWrite || !heldBy(sw, dd.TID) || !strings.Contains(sw.Object.What, "/mnt/c/data") {
+	if sw == nil || sw.Kind != locking.WaitRwsemWrite || !heldBy(sw, dd.TID) || !strings.Contains(sw.Object.What, "/mnt/c/data") {
 		t.Errorf("server's wait %+v, want i_rwsem of /mnt/c/data held by dd %d", sw, dd.TID)
 	}
 	if !strings.Contains(strings.Join(c.Remedy, "\n"), "connections/"+strconv.Itoa(int(conn))+"/abort") {

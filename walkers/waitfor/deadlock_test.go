@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/kwalk/kwalk/walkers/fuse"
+	"github.com/kwalk/kwalk/walkers/locking"
 	"github.com/kwalk/kwalk/walkers/sched"
 )
 
@@ -37,23 +38,23 @@ func TestBuildChains(t *testing.T) {
 		wantSizes []int
 	}{
 		{name: "nothing", waits: nil},
-		{name: "two-task cycle", waits: []TaskWait{tw(1, WaitMutex, 2), tw(2, WaitMutex, 1)},
+		{name: "two-task cycle", waits: []TaskWait{tw(1, locking.WaitMutex, 2), tw(2, locking.WaitMutex, 1)},
 			wantKinds: []string{RootCycle}, wantSizes: []int{2}},
-		{name: "chain to a running owner", waits: []TaskWait{tw(1, WaitMutex, 2), tw(2, WaitMutex, 3), tw(4, WaitMutex, 2)},
+		{name: "chain to a running owner", waits: []TaskWait{tw(1, locking.WaitMutex, 2), tw(2, locking.WaitMutex, 3), tw(4, locking.WaitMutex, 2)},
 			wantKinds: []string{RootHolderNotBlocked}, wantSizes: []int{3}},
-		{name: "fuse server alive", waits: []TaskWait{tw(1, WaitRwsemWrite, 2), fuseTW(2, 24, 50, 51)},
+		{name: "fuse server alive", waits: []TaskWait{tw(1, locking.WaitRwsemWrite, 2), fuseTW(2, 24, 50, 51)},
 			wantKinds: []string{RootFuseNotAnswering}, wantSizes: []int{2}},
 		{name: "fuse server is the waiter", waits: []TaskWait{tw(1, WaitPidNSExit, 2), fuseTW(2, 26, 2)},
 			wantKinds: []string{RootFuseServerIsWaite}, wantSizes: []int{2}},
 		{name: "fuse no server", waits: []TaskWait{fuseTW(3, 27)},
 			wantKinds: []string{RootFuseNoServer}, wantSizes: []int{1}},
-		{name: "cycle through a FUSE server, with a waiter behind it", waits: []TaskWait{tw(5, WaitRwsemWrite, 6), fuseTW(6, 23, 5, 7), tw(8, WaitRwsemWrite, 6)},
+		{name: "cycle through a FUSE server, with a waiter behind it", waits: []TaskWait{tw(5, locking.WaitRwsemWrite, 6), fuseTW(6, 23, 5, 7), tw(8, locking.WaitRwsemWrite, 6)},
 			wantKinds: []string{RootCycle}, wantSizes: []int{3}},
-		{name: "unknown holder", waits: []TaskWait{tw(1, WaitSemaphore)},
+		{name: "unknown holder", waits: []TaskWait{tw(1, locking.WaitSemaphore)},
 			wantKinds: []string{RootUnknownHolder}, wantSizes: []int{1}},
-		{name: "cycle first, then by size", waits: []TaskWait{tw(1, WaitMutex, 9), tw(2, WaitMutex, 1), tw(3, WaitMutex, 2), tw(10, WaitMutex, 11), tw(11, WaitMutex, 10)},
+		{name: "cycle first, then by size", waits: []TaskWait{tw(1, locking.WaitMutex, 9), tw(2, locking.WaitMutex, 1), tw(3, locking.WaitMutex, 2), tw(10, locking.WaitMutex, 11), tw(11, locking.WaitMutex, 10)},
 			wantKinds: []string{RootCycle, RootHolderNotBlocked}, wantSizes: []int{2, 3}},
-		{name: "self-holding lock is not a cycle", waits: []TaskWait{tw(1, WaitMutex, 1)},
+		{name: "self-holding lock is not a cycle", waits: []TaskWait{tw(1, locking.WaitMutex, 1)},
 			wantKinds: []string{RootUnknownHolder}, wantSizes: []int{1}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -84,7 +85,7 @@ func TestBuildChains(t *testing.T) {
 
 func TestChainPathAndRemedy(t *testing.T) {
 	// touch → rm → dd → FUSE server 93 (alive); truncate → dd.
-	ws := []TaskWait{tw(116, WaitRwsemRead, 114), tw(114, WaitRwsemWrite, 110), tw(112, WaitRwsemWrite, 110), fuseTW(110, 24, 93, 97)}
+	ws := []TaskWait{tw(116, locking.WaitRwsemRead, 114), tw(114, locking.WaitRwsemWrite, 110), tw(112, locking.WaitRwsemWrite, 110), fuseTW(110, 24, 93, 97)}
 	chains := buildChains(ws)
 	if len(chains) != 1 {
 		t.Fatalf("%d chains", len(chains))
@@ -113,7 +114,7 @@ func TestSCCLongCycle(t *testing.T) {
 	// A ring of 50 tasks, each also waited on by a leaf.
 	var ws []TaskWait
 	for i := 1; i <= 50; i++ {
-		ws = append(ws, tw(i, WaitMutex, i%50+1), tw(100+i, WaitMutex, i))
+		ws = append(ws, tw(i, locking.WaitMutex, i%50+1), tw(100+i, locking.WaitMutex, i))
 	}
 	chains := buildChains(ws)
 	if len(chains) != 1 || chains[0].Root.Kind != RootCycle || len(chains[0].Path) != 50 || chains[0].Blocked != 100 {
@@ -124,11 +125,11 @@ func TestSCCLongCycle(t *testing.T) {
 func TestGuessReadersABBA(t *testing.T) {
 	// rm (1) holds the VFS i_rwsem A at 0x5000 and waits on the file
 	// system's reader-owned lock B at 0x5200; sendfile (2) waits on A.
-	rm := tw(1, WaitRwsemWrite)
+	rm := tw(1, locking.WaitRwsemWrite)
 	rm.Object.Addr, rm.Object.What, rm.ReaderOwned = 0x5200, "xfs i_lock", true
-	sendfile := tw(2, WaitRwsemWrite, 1)
+	sendfile := tw(2, locking.WaitRwsemWrite, 1)
 	sendfile.Object.Addr, sendfile.Object.What = 0x5000, "i_rwsem"
-	other := tw(3, WaitRwsemWrite, 1)
+	other := tw(3, locking.WaitRwsemWrite, 1)
 	other.Object.Addr = 0x900000 // far away: another object
 	ws := []TaskWait{rm, sendfile, other}
 	guessReaders(ws)

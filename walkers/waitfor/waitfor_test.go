@@ -39,6 +39,7 @@ func (f *stackFixture) analysis(p *symbols.Program, tasks ...uint64) *waitAnalys
 	a := &waitAnalysis{p: p, byAddr: map[uint64]*sched.Task{}, traces: map[uint64]*unwind.Trace{},
 		stacks: map[uint64][]byte{}, connBy: map[uint64]*fuse.FuseConn{}, reqWait: map[uint64]*fuse.FuseReq{},
 		servers: map[uint64][]fuse.FuseServer{}}
+	a.useKinds(Kinds())
 	for _, ta := range tasks {
 		o, err := p.Object("struct task_struct", ta)
 		if err != nil {
@@ -77,18 +78,18 @@ func TestStackWaiterRwsem(t *testing.T) {
 		task uint64
 		pos  int
 	}{{w1, 1}, {w2, 2}} {
-		w, ok := a.stackLockWait(a.byAddr[want.task])
+		w, ok := a.stackWait(a.byAddr[want.task], false)
 		if !ok {
 			t.Fatalf("waiter %d: no wait found", i)
 		}
-		if w.Kind != WaitRwsemWrite || w.Object.Addr != sem || w.Position != want.pos || w.QueueLen != 2 {
+		if w.Kind != locking.WaitRwsemWrite || w.Object.Addr != sem || w.Position != want.pos || w.QueueLen != 2 {
 			t.Errorf("waiter %d: %+v", i, w)
 		}
 		if len(w.Holders) != 1 || w.Holders[0].Task.PID != 10 || !w.Holders[0].Certain {
 			t.Errorf("waiter %d holders %+v", i, w.Holders)
 		}
 	}
-	if _, ok := a.stackLockWait(a.byAddr[owner]); ok {
+	if _, ok := a.stackWait(a.byAddr[owner], false); ok {
 		t.Error("the owner, with nothing on its stack, has a wait")
 	}
 }
@@ -113,7 +114,7 @@ func TestStackWaiterGarbage(t *testing.T) {
 	f.Mem.WriteU64(b+16, w1)
 	f.List(wa, b)
 	a = f.analysis(f.Prog(), w1)
-	w, ok := a.stackLockWait(a.byAddr[w1])
+	w, ok := a.stackWait(a.byAddr[w1], false)
 	if !ok || w.Kind != "unknown" || w.Error == "" {
 		t.Errorf("want an unknown wait with an error, got %+v %v", w, ok)
 	}
@@ -134,8 +135,8 @@ func TestStackWaiterFirstWaiter(t *testing.T) {
 	// The slowpath keeps the lock pointer in a stack slot.
 	f.Mem.WriteU64(s2+0x3f00, m)
 	a := f.analysis(f.Prog(), owner, w1, w2)
-	w, ok := a.stackLockWait(a.byAddr[w2])
-	if !ok || w.Kind != WaitMutex || w.Object.Addr != m || w.Position != 2 || len(w.Holders) != 1 || w.Holders[0].Task.PID != 20 {
+	w, ok := a.stackWait(a.byAddr[w2], false)
+	if !ok || w.Kind != locking.WaitMutex || w.Object.Addr != m || w.Position != 2 || len(w.Holders) != 1 || w.Holders[0].Task.PID != 20 {
 		t.Fatalf("7.1 mutex wait: %+v %v", w, ok)
 	}
 	if w.How != stackHowFirst {
@@ -156,10 +157,10 @@ func TestFieldWaitBlocker(t *testing.T) {
 	f.Mem.WriteU64(wa+16, w1)
 	f.Mem.WriteU32(wa+24, 1) // waiting for read
 	f.List(sem+24, wa)
-	f.Mem.WriteU64(w1+300, sem|blockerRwsemReader)
+	f.Mem.WriteU64(w1+300, sem|2 /* BLOCKER_TYPE_RWSEM_READER */)
 	a := f.analysis(f.Prog(), owner, w1)
 	w, ok := a.fieldWait(a.byAddr[w1])
-	if !ok || w.Kind != WaitRwsemRead || w.Object.Addr != sem || w.Holders[0].Task.PID != 30 || w.How != "task_struct.blocker (hung-task blocker tracking)" {
+	if !ok || w.Kind != locking.WaitRwsemRead || w.Object.Addr != sem || w.Holders[0].Task.PID != 30 || w.How != "task_struct.blocker (hung-task blocker tracking)" {
 		t.Fatalf("blocker wait: %+v %v", w, ok)
 	}
 	if _, ok := a.fieldWait(a.byAddr[owner]); ok {

@@ -71,7 +71,7 @@ func (a *waitAnalysis) waiterFuseConn(t *sched.Task) (conn *fuse.FuseConn, how s
 // syscallFileSB: the superblock of the file behind the fd arguments of
 // the task's system call (write(fd, …), fsync(fd), …).
 func (a *waitAnalysis) syscallFileSB(t *sched.Task, sbs map[uint64]bool) fuseConnSource {
-	sc, err := unwind.DecodeSyscall(a.p, t.Obj, a.trace(t), unwind.SyscallOptions{MaxString: 1})
+	sc, err := unwind.DecodeSyscall(a.p, t.Obj, a.Trace(t), unwind.SyscallOptions{MaxString: 1})
 	if err != nil || sc == nil {
 		return fuseConnSource{}
 	}
@@ -124,7 +124,7 @@ func (a *waitAnalysis) fileSB(f uint64) (uint64, bool) {
 // its i_mapping points at its own i_data (fs/inode.c inode_init_always);
 // a file when its f_inode's i_sb is a FUSE superblock.
 func (a *waitAnalysis) stackFSObjects(t *sched.Task, sbs map[uint64]bool) fuseConnSource {
-	stack, base := a.stack(t)
+	stack, base := a.Stack(t)
 	if stack == nil {
 		return fuseConnSource{}
 	}
@@ -197,7 +197,7 @@ func (a *waitAnalysis) openFilesSB(t *sched.Task, sbs map[uint64]bool) fuseConnS
 	}
 	how := "its open files"
 	if files == 0 && t.Exiting() {
-		if stack, base := a.stack(t); stack != nil {
+		if stack, base := a.Stack(t); stack != nil {
 			files = fuse.ClosingFiles(a.p, stack, base)
 			how = "the files_struct it is closing on exit"
 		}
@@ -228,7 +228,7 @@ func (a *waitAnalysis) fuseWaitTypesFree(t *sched.Task, qh uint64) (TaskWait, []
 	if fc.ConnHow != "" {
 		connHow = "; " + fc.ConnHow
 	}
-	w := TaskWait{Task: a.blocked(t), Kind: WaitFuseRequest, Certain: certain,
+	w := TaskWait{Task: a.Blocked(t), Kind: WaitFuseRequest, Certain: certain,
 		How: fmt.Sprintf("wait_queue_entry on the task's stack, linked into a wait queue, in request_wait_answer (fs/fuse/dev.c); connection %d from %s%s",
 			fc.ID, how, connHow)}
 	ref := &FuseReqRef{Conn: fc.Addr, ConnID: fc.ID, Remedy: fc.Remedy, Undecoded: true}
@@ -269,7 +269,7 @@ func (a *waitAnalysis) fuseHolders(conn uint64) []Holder {
 		how := "FUSE server: " + s.How
 		// fs/fuse/dev.c fuse_dev_do_read: a server thread asleep there is
 		// waiting for new requests (bounded: the first threads only).
-		if st := a.byAddr[s.Task.Addr]; i < maxServerLook && st != nil && st.State == "S" && a.hasFrame(st, "fuse_dev_do_read") {
+		if st := a.byAddr[s.Task.Addr]; i < maxServerLook && st != nil && st.State == "S" && a.HasFrame(st, fuseServerIdle) {
 			how += ", idle in fuse_dev_do_read (waiting for new requests)"
 		}
 		out = append(out, Holder{Task: s.Task, How: how, Certain: false})

@@ -1,0 +1,68 @@
+package waitfor
+
+import (
+	"encoding/binary"
+
+	"github.com/kwalk/kwalk/symbols"
+	"github.com/kwalk/kwalk/walkers/sched"
+	"github.com/kwalk/kwalk/walkers/waitkind"
+)
+
+// The analysis is the waitkind.Context of every kind.
+var _ waitkind.Context = (*waitAnalysis)(nil)
+
+func (a *waitAnalysis) Prog() *symbols.Program { return a.p }
+
+func (a *waitAnalysis) Tasks() []sched.Task { return a.tasks }
+
+func (a *waitAnalysis) TaskAt(addr uint64) *sched.Task { return a.byAddr[addr] }
+
+func (a *waitAnalysis) Warn(msg string) { a.errs = append(a.errs, msg) }
+
+// HasFrame reports whether any frame of t is one of f (modulo compiler
+// suffixes).
+func (a *waitAnalysis) HasFrame(t *sched.Task, f waitkind.Frames) bool {
+	if len(f) == 0 {
+		return false
+	}
+	tr := a.Trace(t)
+	if tr == nil {
+		return false
+	}
+	for _, fr := range tr.Frames {
+		if f.Match(fr.Symbol) {
+			return true
+		}
+	}
+	return false
+}
+
+// maxReaderScan bounds the stacks read by StackReferences.
+const maxReaderScan = 4096
+
+// StackReferences returns blocked tasks (not in skip) whose stacks contain
+// the value v: candidates for holding an object the kernel does not record
+// holders of, such as a reader-owned rw_semaphore (a heuristic).
+func (a *waitAnalysis) StackReferences(v uint64, skip map[uint64]bool) []uint64 {
+	var out []uint64
+	looked := 0
+	for i := range a.tasks {
+		t := &a.tasks[i]
+		// Readers that hold the lock and then block are in D, or asleep
+		// on a FUSE request; ordinary sleepers are not read (bounded).
+		if skip[t.Addr] || t.Idle || (t.State != "D" && a.reqWait[t.Addr] == nil) {
+			continue
+		}
+		if looked++; looked > maxReaderScan {
+			break
+		}
+		stack, _ := a.Stack(t)
+		for off := 0; off+8 <= len(stack); off += 8 {
+			if binary.LittleEndian.Uint64(stack[off:]) == v {
+				out = append(out, t.Addr)
+				break
+			}
+		}
+	}
+	return out
+}

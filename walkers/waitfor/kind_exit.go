@@ -1,0 +1,137 @@
+package waitfor
+
+import (
+	"fmt"
+
+	"github.com/kwalk/kwalk/symbols"
+	"github.com/kwalk/kwalk/walkers/sched"
+	"github.com/kwalk/kwalk/walkers/waitkind"
+)
+
+// Kind names of waits for other tasks to exit.
+const (
+	WaitPidNSExit   = "pidns-exit"   // a pid namespace init in zap_pid_ns_processes
+	WaitThreadsExit = "threads-exit" // a zombie group leader whose threads still run
+)
+
+// PidNSExitWait: a pid namespace's init in zap_pid_ns_processes
+// (kernel/pid_namespace.c) waits for every other task of the namespace.
+var PidNSExitWait = &waitkind.Kind{
+	Name: WaitPidNSExit,
+	Verb: "waits for the",
+	Detect: func(c waitkind.Context, t *sched.Task) (TaskWait, bool) {
+		a := c.(*waitAnalysis)
+		if !a.HasFrame(t, pidnsTeardownFrames) {
+			return TaskWait{}, false
+		}
+		return a.pidnsWait(t), true
+	},
+}
+
+var pidnsTeardownFrames = waitkind.NewFrames("zap_pid_ns_processes")
+
+// ThreadsExitWait: a zombie thread-group leader is reaped only when its
+// other threads have exited. A zombie is a normal sight, so this is looked
+// for only in tasks that others wait on.
+var ThreadsExitWait = &waitkind.Kind{
+	Name:       WaitThreadsExit,
+	Verb:       "waits for the",
+	HolderOnly: true,
+	Detect: func(c waitkind.Context, t *sched.Task) (TaskWait, bool) {
+		if t.State != "Z" {
+			return TaskWait{}, false
+		}
+		return c.(*waitAnalysis).zombieWait(t)
+	},
+}
+
+// zombieWait: a zombie group leader cannot be reaped while other threads
+// of its group live (kernel/exit.c delay_group_leader / thread_group_empty).
+func (a *waitAnalysis) zombieWait(t *sched.Task) (TaskWait, bool) {
+	if !t.IsLeader() {
+		return TaskWait{}, false
+	}
+	w := TaskWait{Task: a.Blocked(t), Kind: WaitThreadsExit, Certain: true,
+		How: "zombie thread-group leader: reaped only when its other threads have exited (kernel/exit.c delay_group_leader)"}
+	w.Object = WaitObject{Type: "task_struct", Addr: t.Addr, What: fmt.Sprintf("exit of the other threads of process %d", t.TGID)}
+	for i := range a.tasks {
+		o := &a.tasks[i]
+		if o.TGID == t.TGID && o.Addr != t.Addr && o.State != "Z" && o.State != "X" {
+			w.Holders = append(w.Holders, Holder{Task: a.ref(o), How: "live thread of the zombie's group", Certain: true})
+		}
+	}
+	if len(w.Holders) == 0 {
+		return TaskWait{}, false
+	}
+	return w, true
+}
+
+// pidnsWait: a pid namespace's init in zap_pid_ns_processes
+// (kernel/pid_namespace.c) waits, in kernel_wait4 and then until
+// pid_ns->pid_allocated drops to its own, for every other task of the
+// namespace to be gone.
+func (a *waitAnalysis) pidnsWait(t *sched.Task) TaskWait {
+	w := TaskWait{Task: a.Blocked(t), Kind: WaitPidNSExit, Certain: true,
+		How: "frame zap_pid_ns_processes: the namespace init waits for every other task of its pid namespace"}
+	ns, level := taskPidNS(a.p, t)
+	w.Object = WaitObject{Type: "pid_namespace", Addr: ns, What: fmt.Sprintf("teardown of pid namespace %#x (level %d)", ns, level)}
+	if ns == 0 {
+		w.Error = "could not read the task's pid namespace"
+		return w
+	}
+	if pns, err := a.p.Object("struct pid_namespace", ns); err == nil {
+		if n, err := pns.MemberUint("pid_allocated"); err == nil {
+			w.Note = fmt.Sprintf("pid_allocated = %#x", n)
+		}
+	}
+	for i := range a.tasks {
+		o := &a.tasks[i]
+		if o.Addr == t.Addr || len(o.NSPIDs) <= level {
+			continue
+		}
+		if ons, _ := taskPidNSAt(a.p, o, level); ons == ns {
+			w.Holders = append(w.Holders, Holder{Task: a.ref(o), Certain: true,
+				How: fmt.Sprintf("task of the namespace (pid %d there, state %s)", o.NSPIDs[level], o.State)})
+		}
+	}
+	return w
+}
+
+// taskPidNS returns the task's own pid namespace, thread_pid->numbers[
+// level].ns (include/linux/pid.h ns_of_pid), and its level.
+func taskPidNS(p *symbols.Program, t *sched.Task) (uint64, int) {
+	level := len(t.NSPIDs) - 1
+	if level < 0 {
+		level = 0
+	}
+	ns, _ := taskPidNSAt(p, t, level)
+	return ns, level
+}
+
+// taskPidNSAt reads thread_pid->numbers[level].ns. numbers is declared
+// numbers[1] in 5.x and as a flexible array later (include/linux/pid.h),
+// so the element address is computed rather than indexed.
+func taskPidNSAt(p *symbols.Program, t *sched.Task, level int) (uint64, error) {
+	pid, err := t.Obj.MemberUint("thread_pid")
+	if err != nil || pid == 0 {
+		return 0, fmt.Errorf("task %#x: thread_pid: %v", t.Addr, err)
+	}
+	pt, err := p.Type("struct pid")
+	if err != nil {
+		return 0, err
+	}
+	m, ok := pt.FindMember("numbers")
+	if !ok {
+		return 0, fmt.Errorf("%w: struct pid has no numbers", symbols.ErrNoMember)
+	}
+	at := m.Type.Resolve()
+	if at == nil || at.Kind != symbols.KindArray {
+		return 0, fmt.Errorf("struct pid.numbers is not an array")
+	}
+	esz := at.Elem.Resolve().Size
+	nsOff, err := p.OffsetOfType(at.Elem, "ns")
+	if err != nil {
+		return 0, err
+	}
+	return p.ReadU64(pid + m.Offset + uint64(level)*esz + nsOff)
+}

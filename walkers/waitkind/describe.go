@@ -1,0 +1,71 @@
+package waitkind
+
+import (
+	"fmt"
+
+	"github.com/kwalk/kwalk/symbols"
+	"github.com/kwalk/kwalk/walkers/vfs"
+)
+
+// DescribeLock says what a lock is: a member of an inode or superblock
+// when it fits there (checked: the inode's i_mapping points at its own
+// i_data; the superblock's root dentry points back at it), a global by
+// symbol, or just its type and address.
+func DescribeLock(p *symbols.Program, addr uint64, typ string) string {
+	if typ == "rw_semaphore" {
+		if in, ok := inodeOfMember(p, addr, "i_rwsem"); ok {
+			d, err := vfs.DescribeInode(p, in)
+			if err == nil {
+				return "i_rwsem of " + d.String()
+			}
+		}
+		if sb, ok := superBlockOfMember(p, addr, "s_umount"); ok {
+			if o, err := p.Object("struct super_block", sb); err == nil {
+				fs, id, _ := vfs.SuperBlockName(p.Value(symbols.PointerTo(o.Type()), sb))
+				return fmt.Sprintf("s_umount of superblock %s (%s)", id, fs)
+			}
+		}
+	}
+	if p.Syms != nil {
+		if s, off, ok := p.Syms.LookupAddr(addr); ok && !s.IsText() && (s.Size == 0 || off < s.Size) {
+			name := s.Name
+			if off != 0 {
+				name += fmt.Sprintf("+%#x", off)
+			}
+			return fmt.Sprintf("%s %s", typ, name)
+		}
+	}
+	return fmt.Sprintf("%s at %#x", typ, addr)
+}
+
+// inodeOfMember returns the inode containing member at addr when it is a
+// plausible inode: i_mapping == &i_data (fs/inode.c inode_init_always).
+func inodeOfMember(p *symbols.Program, addr uint64, member string) (uint64, bool) {
+	in, err := p.ContainerOf(addr, "struct inode", member)
+	if err != nil {
+		return 0, false
+	}
+	mapping, err := in.MemberUint("i_mapping")
+	if err != nil {
+		return 0, false
+	}
+	data, err := in.Member("i_data")
+	if err != nil || mapping != data.Addr() {
+		return 0, false
+	}
+	return in.Addr(), true
+}
+
+// superBlockOfMember returns the super_block containing member at addr
+// when its root dentry's d_sb points back at it.
+func superBlockOfMember(p *symbols.Program, addr uint64, member string) (uint64, bool) {
+	sb, err := p.ContainerOf(addr, "struct super_block", member)
+	if err != nil {
+		return 0, false
+	}
+	dsb, err := sb.MemberUint("s_root->d_sb")
+	if err != nil || dsb != sb.Addr() {
+		return 0, false
+	}
+	return sb.Addr(), true
+}

@@ -1,0 +1,49 @@
+package waitkind
+
+import "strings"
+
+// BaseName is a kernel function's name without the suffixes the compiler
+// adds to clones and split parts of it: "__mutex_lock.constprop.0",
+// "rwsem_down_write_slowpath.isra.0", "__down.part.0", "folio_wait_bit_common.cold"
+// and "fuse_flush.llvm.1234" all name the function before the first dot (C
+// identifiers have none, so the cut is exact).
+func BaseName(sym string) string {
+	if i := strings.IndexByte(sym, '.'); i > 0 {
+		return sym[:i]
+	}
+	return sym
+}
+
+// Frames is a set of kernel function names that mark a wait. It matches
+// symbols modulo compiler suffixes (BaseName): the one place where frame
+// names are compared.
+type Frames map[string]bool
+
+// NewFrames makes a Frames from function names.
+func NewFrames(names ...string) Frames {
+	f := make(Frames, len(names))
+	for _, n := range names {
+		f[BaseName(n)] = true
+	}
+	return f
+}
+
+// Match reports whether sym (a frame's or a return address's symbol) is
+// one of the set's functions.
+func (f Frames) Match(sym string) bool {
+	return len(f) > 0 && f[BaseName(sym)]
+}
+
+// Union returns a set with the functions of f and all of others.
+func (f Frames) Union(others ...Frames) Frames {
+	out := make(Frames, len(f))
+	for n := range f {
+		out[n] = true
+	}
+	for _, o := range others {
+		for n := range o {
+			out[n] = true
+		}
+	}
+	return out
+}
