@@ -189,7 +189,6 @@ var RwsemWait = &waitkind.Kind{
 	Decode:       decodeRwsemWait,
 }
 
-
 func decodeRwsemWait(c waitkind.Context, t *sched.Task, f waitkind.Found) (waitkind.TaskWait, bool) {
 	p := c.Prog()
 	info, err := Rwsem(p, f.Object)

@@ -108,7 +108,6 @@ type Root struct {
 	Certain bool `json:"certain"`
 }
 
-
 // FolioRef is, for a wait on a folio bit, the folio and where it belongs:
 // what a kind that performs I/O (a FUSE READ, a block request) needs to
 // say it is the one holding the folio.
