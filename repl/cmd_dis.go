@@ -68,7 +68,8 @@ func runDis(c *Call) (Result, error) {
 		return nil, fmt.Errorf("no symbol table loaded")
 	}
 	count := uint64(1)
-	end := uint64(0) // exclusive; 0: use count
+	end := uint64(0) // exclusive, when haveEnd; else count instructions
+	haveEnd := false
 	sym, off, haveSym := c.Prog.Syms.LookupAddr(start)
 	isSymName := false
 	if s, err := c.Prog.Syms.Lookup(c.Args[0]); err == nil && s.Addr == start {
@@ -87,7 +88,10 @@ func runDis(c *Call) (Result, error) {
 		if !haveSym {
 			return nil, fmt.Errorf("dis -r: no symbol contains %#x", start)
 		}
-		end = start + 1 // include the instruction at ADDR
+		if start == ^uint64(0) {
+			return nil, fmt.Errorf("dis -r: %#x is the last byte of the 64-bit address space", start)
+		}
+		end, haveEnd = start+1, true // include the instruction at ADDR
 		start -= off
 		count = 0
 	case c.Bool("f"), isSymName:
@@ -98,9 +102,12 @@ func runDis(c *Call) (Result, error) {
 			}
 			return nil, fmt.Errorf("dis -f: size of the function at %#x unknown", start)
 		}
-		end, count = funcEnd, 0
+		end, haveEnd, count = funcEnd, true, 0
 	}
-	if end != 0 && end-start > maxDisBytes {
+	if haveEnd && end <= start {
+		return nil, fmt.Errorf("dis: the range %#x-%#x runs past the end of the 64-bit address space", start, end)
+	}
+	if haveEnd && end-start > maxDisBytes {
 		return nil, fmt.Errorf("dis: %d bytes is more than %d", end-start, maxDisBytes)
 	}
 	if count > 1<<16 {
@@ -126,13 +133,15 @@ func runDis(c *Call) (Result, error) {
 	bufAt := start
 	pc := start
 	for n := uint64(0); ; n++ {
-		if count != 0 && n >= count || end != 0 && pc >= end {
+		if count != 0 && n >= count || haveEnd && pc >= end {
 			break
 		}
 		if err := c.Ctx.Err(); err != nil {
 			return nil, err
 		}
-		if pc+15 > bufAt+uint64(len(buf)) {
+		// Fewer than 15 bytes (the longest instruction) buffered at pc:
+		// read on. pc-bufAt cannot overflow where pc+15 could.
+		if uint64(len(buf))-(pc-bufAt) < 15 {
 			nb, rerr := readCode(c, pc)
 			if len(nb) == 0 {
 				if len(res.Instructions) == 0 {
@@ -168,6 +177,12 @@ func runDis(c *Call) (Result, error) {
 			}
 		}
 		res.Instructions = append(res.Instructions, in)
+		if pc > ^uint64(0)-uint64(length) {
+			if count == 0 || n+1 < count {
+				res.Error = fmt.Sprintf("reached the end of the 64-bit address space after %#x", pc)
+			}
+			break
+		}
 		pc += uint64(length)
 	}
 	return res, nil
@@ -177,6 +192,9 @@ func runDis(c *Call) (Result, error) {
 // plus the next page when it is readable) at pc.
 func readCode(c *Call, pc uint64) ([]byte, error) {
 	n := 4096 - pc%4096 + 4096
+	if toTop := ^uint64(0) - pc + 1; pc != 0 && n > toTop {
+		n = toTop // the address space ends first
+	}
 	for n > 0 {
 		b := make([]byte, n)
 		err := c.Prog.Mem.ReadVirt(b, pc)

@@ -126,13 +126,25 @@ func findTask(ctx context.Context, s *Session, arg string) (TaskInfo, error) {
 			return t, nil
 		}
 	}
-	// Not in the list (exited, or the list is damaged): trust the address.
+	// Not in the list (exited, or the list is damaged): trust the address
+	// if a task_struct can be there, and can be read.
+	if addr < minKernelAddr {
+		return TaskInfo{}, fmt.Errorf("%s: %#x is not a kernel address (task_structs are at %#x and above) and no listed task is there", arg, addr, uint64(minKernelAddr))
+	}
 	o, err := s.Prog.Object("struct task_struct", addr)
 	if err != nil {
 		return TaskInfo{}, err
 	}
+	if _, err := o.Read(); err != nil {
+		return TaskInfo{}, fmt.Errorf("%s: no listed task at %#x, and no task_struct can be read there: %w", arg, addr, err)
+	}
 	return taskInfo(o), nil
 }
+
+// minKernelAddr is the lowest x86_64 kernel address: the start of the
+// kernel half with 5-level paging, below the 4-level one (0xffff800000000000;
+// Documentation/arch/x86/x86_64/mm.rst). No task_struct is below.
+const minKernelAddr = 0xff00000000000000
 
 // argTasks returns the tasks the command's arguments name (pids, task
 // addresses, comms: see findTask), or the current task when there are none.

@@ -114,6 +114,10 @@ func runVtop(c *Call) (Result, error) {
 	return res, nil
 }
 
+// maxPhysBits is x86_64's architectural limit on physical address width
+// (MAXPHYADDR, at most 52).
+const maxPhysBits = 52
+
 func runPtov(c *Call) (Result, error) {
 	if err := c.NeedArgs(1, -1); err != nil {
 		return nil, err
@@ -131,6 +135,14 @@ func runPtov(c *Call) (Result, error) {
 		pa, err := evalTerm(nil, strings.TrimSpace(a), true)
 		if err != nil {
 			return nil, UsageErrorf("%s: not a physical address: %v", a, err)
+		}
+		// x86_64 physical addresses have at most 52 bits (MAXPHYADDR),
+		// and page_offset_base+pa must not wrap.
+		if pa >= 1<<maxPhysBits {
+			return nil, UsageErrorf("ptov %#x: beyond the %d-bit physical address space of x86_64", pa, maxPhysBits)
+		}
+		if pa > ^uint64(0)-off {
+			return nil, UsageErrorf("ptov %#x: page_offset_base %#x + %#x passes the end of the 64-bit address space: the direct map holds no such address", pa, off, pa)
 		}
 		h := Hex(pa)
 		res.Translations = append(res.Translations, Translation{Virtual: Hex(off + pa), Physical: &h})

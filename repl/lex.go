@@ -119,6 +119,9 @@ func parseStatement(s string) (statement, error) {
 			if len(words) != 1 {
 				return st, UsageErrorf("redirection needs exactly one file name, got %d words", len(words))
 			}
+			if words[0] == "" {
+				return st, UsageErrorf("redirection to an empty file name")
+			}
 			st.Redirect = words[0]
 		}
 	}

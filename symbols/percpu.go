@@ -12,9 +12,15 @@ const maxCPUs = 8192
 // PerCPUOffset returns __per_cpu_offset[cpu]: the distance from a per-CPU
 // variable's link-time address to that CPU's copy (mm/percpu.c,
 // arch/x86/kernel/setup_percpu.c).
+//
+// cpu must be below nr_cpu_ids when the kernel's nr_cpu_ids can be read:
+// the entries past it are not CPUs' areas (they keep the boot value).
 func (p *Program) PerCPUOffset(cpu int) (uint64, error) {
 	if cpu < 0 || cpu >= maxCPUs {
 		return 0, fmt.Errorf("per-CPU offset: cpu %d out of range", cpu)
+	}
+	if n, err := p.numCPUIDsMemo(); err == nil && cpu >= n {
+		return 0, fmt.Errorf("per-CPU offset: no cpu %d: nr_cpu_ids is %d (CPUs 0-%d)", cpu, n, n-1)
 	}
 	base, err := p.Symbol("__per_cpu_offset")
 	if err != nil {
@@ -68,6 +74,17 @@ func (p *Program) NumCPUIDs() (int, error) {
 		return 0, fmt.Errorf("nr_cpu_ids is %d, not a CPU count", n)
 	}
 	return int(n), nil
+}
+
+// numCPUIDsKey memoises nr_cpu_ids, which is fixed after boot.
+type numCPUIDsKey struct{}
+
+func (p *Program) numCPUIDsMemo() (int, error) {
+	v, err := p.Memo(numCPUIDsKey{}, func() (any, error) { return p.NumCPUIDs() })
+	if err != nil {
+		return 0, err
+	}
+	return v.(int), nil
 }
 
 // CPUMask returns the CPUs set in the struct cpumask at symbol name
