@@ -53,7 +53,11 @@ func TestEveryFormat(t *testing.T) {
 					prog.Dump.Close()
 					continue
 				}
-				got := summary(waitfor.Deadlock(prog))
+				rep, err := waitfor.Deadlock(prog)
+				if err != nil {
+					t.Fatalf("%s: deadlock: %v", f, err)
+				}
+				got := summary(rep)
 				prog.Dump.Close()
 				if want == "" {
 					want = got

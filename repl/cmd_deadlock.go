@@ -32,10 +32,10 @@ JSON: the waitfor.DeadlockReport, schema in docs/deadlock-json.md.`,
 		Flags:    []Flag{{Name: "a", Help: "also list every blocked task's wait"}},
 		Examples: []string{"deadlock", "deadlock -a", "deadlock --json"},
 		Run: func(c *Call) (Result, error) {
-			rep := waitfor.Deadlock(c.Prog)
+			rep, err := waitfor.Deadlock(c.Prog)
 			c.SetStatus(rep.ExitCode)
-			if rep.Status == "error" {
-				return nil, fmt.Errorf("deadlock: %s", rep.Error)
+			if err != nil {
+				return nil, fmt.Errorf("deadlock: %w", err)
 			}
 			return DeadlockResult{DeadlockReport: rep, all: c.Bool("a")}, nil
 		},

@@ -178,7 +178,7 @@ func TestDeadlockStagedHangs(t *testing.T) {
 				// roots must come out the same, found without FUSE types.
 				t.Logf("%s: no FUSE types (fuse module BTF not in the dump): connections and servers found through fuse_mount.fc / fuse_dev.fc", d.name)
 			}
-			checkStagedHangs(t, waitfor.Deadlock(p), d.rec)
+			checkStagedHangs(t, mustDeadlock(t, p), d.rec)
 		})
 	}
 }
@@ -237,7 +237,7 @@ func TestDeadlockModuleDWARF(t *testing.T) {
 			if !fuseTypes(p) {
 				t.Fatalf("struct fuse_conn does not resolve from %s (types: %s)", dir, p.Types.Describe())
 			}
-			rep := waitfor.Deadlock(p)
+			rep := mustDeadlock(t, p)
 			for _, c := range rep.FuseConns {
 				if c.TypesFree || len(c.Devices) == 0 {
 					t.Errorf("connection %d not decoded from DWARF: %+v", c.ID, c)
@@ -534,7 +534,7 @@ func TestDeadlockIdle(t *testing.T) {
 			continue
 		}
 		t.Run(d.ID(), func(t *testing.T) {
-			rep := waitfor.Deadlock(openDump(t, path))
+			rep := mustDeadlock(t, openDump(t, path))
 			if rep.Status != "ok" || rep.ExitCode != waitfor.DeadlockOK {
 				for _, c := range rep.Chains {
 					t.Logf("chain: %s", c.Root.Summary)
@@ -554,7 +554,7 @@ func BenchmarkDeadlockEndToEnd(b *testing.B) {
 	}
 	for i := 0; i < b.N; i++ {
 		p := openDump(b, path)
-		if rep := waitfor.Deadlock(p); rep.ExitCode != waitfor.DeadlockCycle {
+		if rep := mustDeadlock(b, p); rep.ExitCode != waitfor.DeadlockCycle {
 			b.Fatalf("exit %d", rep.ExitCode)
 		}
 	}
@@ -569,7 +569,7 @@ func BenchmarkDeadlockAnalysis(b *testing.B) {
 	p := openDump(b, path)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		waitfor.Deadlock(p)
+		mustDeadlock(b, p)
 	}
 }
 
@@ -619,7 +619,7 @@ func TestDeadlockCorruptChain(t *testing.T) {
 		t.Skip("SKIP: no FUSE types")
 	}
 	trunc := recordTask(t, rec, "do_truncate", "/mnt/w/data")
-	rep := waitfor.Deadlock(base)
+	rep := mustDeadlock(t, base)
 	tw := waitOf(rep, trunc.TID)
 	if tw == nil {
 		t.Fatal("truncate's wait not found")
@@ -648,7 +648,7 @@ func TestDeadlockCorruptChain(t *testing.T) {
 				m.put64(first, first) // first waiter's next: itself
 			}
 			p := symbols.NewProgram(m, base.Syms, base.Types)
-			r := waitfor.Deadlock(p)
+			r := mustDeadlock(t, p)
 			if r.Status == "error" {
 				t.Fatalf("analysis failed: %s", r.Error)
 			}
@@ -684,11 +684,21 @@ func BenchmarkDeadlockTypesFree(b *testing.B) {
 		}
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
-			if rep := waitfor.Deadlock(p); rep.ExitCode != waitfor.DeadlockCycle {
+			if rep := mustDeadlock(b, p); rep.ExitCode != waitfor.DeadlockCycle {
 				b.Fatalf("%s: exit %d", d.ID(), rep.ExitCode)
 			}
 		}
 		return
 	}
 	b.Skipf("SKIP: no generated dump without FUSE types (%s)", testdata.GenerateCommand)
+}
+
+// mustDeadlock runs the analysis and fails the test when it cannot run.
+func mustDeadlock(t testing.TB, p *symbols.Program) *waitfor.DeadlockReport {
+	t.Helper()
+	rep, err := waitfor.Deadlock(p)
+	if err != nil {
+		t.Fatalf("deadlock: %v", err)
+	}
+	return rep
 }

@@ -4,5 +4,11 @@
 // with the fix a user would run (Deadlock).
 //
 //	ws, warnings, err := waitfor.Waits(p)
-//	rep, err := waitfor.Deadlock(p) // rep.Cycles, rep.Chains, rep.Roots
+//	rep, err := waitfor.Deadlock(p) // rep.Cycles, rep.Chains (each with its Root)
+//
+// The analysis knows the kernel's waiting primitives only through the
+// registry of wait kinds (Kinds, registry.go; the model and how to add a
+// kind: package waitkind). The graph itself (graph.go: strongly connected
+// components, chains, longest paths) reads no kernel memory; the prose of
+// the report (roots, hop lines, remedies) is apart from it (report.go).
 package waitfor

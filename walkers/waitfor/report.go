@@ -29,7 +29,6 @@ package waitfor
 
 import (
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
@@ -106,13 +105,15 @@ const (
 )
 
 // Deadlock builds the wait-for graph over the blocked tasks of p, finds
-// cycles and chains, and explains each.
-func Deadlock(p *symbols.Program) *DeadlockReport {
+// cycles and chains, and explains each. When the analysis cannot run, the
+// error is returned with a report of Status "error" (its exit code
+// DeadlockError), so callers can still render or serialise it.
+func Deadlock(p *symbols.Program) (*DeadlockReport, error) {
 	r := &DeadlockReport{Schema: DeadlockSchema}
 	a, err := newWaitAnalysis(p)
 	if err != nil {
 		r.Status, r.ExitCode, r.Error = "error", DeadlockError, err.Error()
-		return r
+		return r, err
 	}
 	r.Waits = a.waits()
 	r.Warnings = a.errs
@@ -131,300 +132,49 @@ func Deadlock(p *symbols.Program) *DeadlockReport {
 	default:
 		r.Status, r.ExitCode = "ok", DeadlockOK
 	}
-	return r
+	return r, nil
 }
 
-// graph is the wait-for graph: blocked task → holder tasks.
-type graph struct {
-	waits map[uint64]*TaskWait
-	order []uint64 // tasks in pid order
-}
-
-func newGraph(ws []TaskWait) *graph {
-	g := &graph{waits: map[uint64]*TaskWait{}}
-	for i := range ws {
-		g.waits[ws[i].Task.Addr] = &ws[i]
-		g.order = append(g.order, ws[i].Task.Addr)
-	}
-	return g
-}
-
-// next returns the blocked holders of t (excluding t itself).
-func (g *graph) next(t uint64) []uint64 {
-	w := g.waits[t]
-	if w == nil {
-		return nil
-	}
-	var out []uint64
-	seen := map[uint64]bool{}
-	for _, h := range w.Holders {
-		if h.Task.Addr == t || seen[h.Task.Addr] {
-			continue
-		}
-		seen[h.Task.Addr] = true
-		if g.waits[h.Task.Addr] != nil {
-			out = append(out, h.Task.Addr)
-		}
-	}
-	return out
-}
-
-// sccs returns the strongly connected components with more than one task
-// (Tarjan's algorithm, iterative).
-func (g *graph) sccs() [][]uint64 {
-	index := map[uint64]int{}
-	low := map[uint64]int{}
-	onStack := map[uint64]bool{}
-	var stack []uint64
-	var out [][]uint64
-	n := 0
-	type frame struct {
-		v    uint64
-		next []uint64
-		i    int
-	}
-	for _, start := range g.order {
-		if _, done := index[start]; done {
-			continue
-		}
-		work := []*frame{{v: start, next: g.next(start)}}
-		index[start], low[start] = n, n
-		n++
-		stack = append(stack, start)
-		onStack[start] = true
-		for len(work) > 0 {
-			f := work[len(work)-1]
-			if f.i < len(f.next) {
-				w := f.next[f.i]
-				f.i++
-				if _, seen := index[w]; !seen {
-					index[w], low[w] = n, n
-					n++
-					stack = append(stack, w)
-					onStack[w] = true
-					work = append(work, &frame{v: w, next: g.next(w)})
-				} else if onStack[w] && index[w] < low[f.v] {
-					low[f.v] = index[w]
-				}
-				continue
-			}
-			work = work[:len(work)-1]
-			if len(work) > 0 {
-				if p := work[len(work)-1]; low[f.v] < low[p.v] {
-					low[p.v] = low[f.v]
-				}
-			}
-			if low[f.v] == index[f.v] {
-				var comp []uint64
-				for {
-					w := stack[len(stack)-1]
-					stack = stack[:len(stack)-1]
-					onStack[w] = false
-					comp = append(comp, w)
-					if w == f.v {
-						break
-					}
-				}
-				if len(comp) > 1 {
-					out = append(out, comp)
-				}
-			}
-		}
-	}
-	return out
-}
-
-// buildChains groups the waits by root.
+// buildChains groups the waits by root and explains each group.
 func buildChains(ws []TaskWait) []Chain {
 	g := newGraph(ws)
-	cycleOf := map[uint64]int{}
-	comps := g.sccs()
-	for i, c := range comps {
-		for _, t := range c {
-			cycleOf[t] = i
+	var chains []Chain
+	for _, gr := range g.groups() {
+		c := Chain{Blocked: gr.members}
+		for _, t := range gr.path {
+			c.Path = append(c.Path, *g.waits[t])
 		}
-	}
-	// rootOf: a cycle (key "c<i>") or the last blocked hop (key its task).
-	type rootKey struct {
-		cycle int
-		task  uint64
-	}
-	memo := map[uint64]rootKey{}
-	var resolve func(t uint64, depth int, visiting map[uint64]bool) rootKey
-	resolve = func(t uint64, depth int, visiting map[uint64]bool) rootKey {
-		if k, ok := memo[t]; ok {
-			return k
+		for _, t := range gr.others {
+			c.Others = append(c.Others, *g.waits[t])
 		}
-		if c, ok := cycleOf[t]; ok {
-			return rootKey{cycle: c, task: 0}
+		if gr.cycle {
+			c.Root = cycleRoot(c.Path)
+		} else {
+			c.Root = classifyRoot(g.waits[gr.path[len(gr.path)-1]])
+			c.Root.Certain = c.Root.Certain && pathCertain(c.Path)
 		}
-		k := rootKey{cycle: -1, task: t}
-		if !visiting[t] && depth < 1000 {
-			visiting[t] = true
-			if nx := g.next(t); len(nx) > 0 {
-				k = resolve(nx[0], depth+1, visiting)
-				// A holder leading into a cycle wins over other holders.
-				for _, n := range nx[1:] {
-					if kk := resolve(n, depth+1, visiting); kk.cycle >= 0 && k.cycle < 0 {
-						k = kk
-					}
+		c.Story = story(c.Path, c.Others, c.Root)
+		c.Remedy = remedies(c.Root)
+		if gr.cycle {
+			for _, w := range c.Path {
+				if w.Object.Fuse != nil {
+					c.Remedy = append(c.Remedy, w.Object.Fuse.Remedy+"  # abort FUSE connection "+fmt.Sprint(w.Object.Fuse.ConnID)+": fails the request and breaks the cycle")
 				}
 			}
-			delete(visiting, t)
-		}
-		memo[t] = k
-		return k
-	}
-	groups := map[rootKey][]uint64{}
-	var keys []rootKey
-	for _, t := range g.order {
-		k := resolve(t, 0, map[uint64]bool{})
-		if _, ok := groups[k]; !ok {
-			keys = append(keys, k)
-		}
-		groups[k] = append(groups[k], t)
-	}
-	var chains []Chain
-	for _, k := range keys {
-		members := groups[k]
-		var c Chain
-		if k.cycle >= 0 {
-			c = cycleChain(g, comps[k.cycle], members)
-		} else {
-			c = rootChain(g, k.task, members)
 		}
 		chains = append(chains, c)
 	}
-	sort.SliceStable(chains, func(i, j int) bool {
-		if (chains[i].Root.Kind == RootCycle) != (chains[j].Root.Kind == RootCycle) {
-			return chains[i].Root.Kind == RootCycle
-		}
-		return chains[i].Blocked > chains[j].Blocked
-	})
 	return chains
 }
 
-// longestPath returns the longest path of blocked tasks from some member
-// to target, following next edges (bounded; members are few).
-func longestPath(g *graph, members []uint64, target uint64) []uint64 {
-	in := map[uint64]bool{}
-	for _, m := range members {
-		in[m] = true
-	}
-	best := []uint64{target}
-	var dfs func(path []uint64)
-	steps := 0
-	dfs = func(path []uint64) {
-		steps++
-		if steps > 100000 {
-			return
-		}
-		last := path[len(path)-1]
-		if last == target {
-			if len(path) > len(best) {
-				best = append([]uint64(nil), path...)
-			}
-			return
-		}
-		for _, n := range g.next(last) {
-			if !in[n] || contains(path, n) {
-				continue
-			}
-			dfs(append(path, n))
-		}
-	}
-	for _, m := range members {
-		dfs([]uint64{m})
-	}
-	return best
-}
-
-func contains(s []uint64, v uint64) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
-}
-
-func rootChain(g *graph, rootTask uint64, members []uint64) Chain {
-	path := longestPath(g, members, rootTask)
-	c := Chain{Blocked: len(members)}
-	onPath := map[uint64]bool{}
-	for _, t := range path {
-		c.Path = append(c.Path, *g.waits[t])
-		onPath[t] = true
-	}
-	for _, t := range members {
-		if !onPath[t] {
-			c.Others = append(c.Others, *g.waits[t])
-		}
-	}
-	c.Root = classifyRoot(g.waits[rootTask])
-	c.Root.Certain = c.Root.Certain && pathCertain(c.Path)
-	c.Story = story(c.Path, c.Others, c.Root)
-	c.Remedy = remedies(c.Root)
-	return c
-}
-
-func cycleChain(g *graph, comp []uint64, members []uint64) Chain {
-	// Order the cycle by following edges inside the component from the
-	// lowest pid.
-	inComp := map[uint64]bool{}
-	for _, t := range comp {
-		inComp[t] = true
-	}
-	start := comp[0]
-	for _, t := range comp {
-		if g.waits[t].Task.PID < g.waits[start].Task.PID {
-			start = t
-		}
-	}
-	cycle := []uint64{start}
-	for cur := start; len(cycle) <= len(comp); {
-		nextT := uint64(0)
-		for _, n := range g.next(cur) {
-			if inComp[n] {
-				nextT = n
-				break
-			}
-		}
-		if nextT == 0 || nextT == start {
-			break
-		}
-		if contains(cycle, nextT) {
-			break
-		}
-		cycle = append(cycle, nextT)
-		cur = nextT
-	}
-	c := Chain{Blocked: len(members)}
-	inCycle := map[uint64]bool{}
-	for _, t := range cycle {
-		c.Path = append(c.Path, *g.waits[t])
-		inCycle[t] = true
-	}
-	for _, t := range members {
-		if !inCycle[t] {
-			c.Others = append(c.Others, *g.waits[t])
-		}
-	}
+// cycleRoot names a cycle: every task and what it waits on, around once.
+func cycleRoot(path []TaskWait) Root {
 	var names []string
-	for _, w := range c.Path {
+	for _, w := range path {
 		names = append(names, taskName(w.Task.TaskRef), "["+w.Object.What+"]")
 	}
-	names = append(names, taskName(c.Path[0].Task.TaskRef))
-	c.Root = Root{Kind: RootCycle, Certain: pathCertain(c.Path),
-		Summary: "deadlock: " + strings.Join(names, " → ")}
-	c.Story = story(c.Path, c.Others, c.Root)
-	c.Remedy = remedies(c.Root)
-	for _, w := range c.Path {
-		if w.Object.Fuse != nil {
-			c.Remedy = append(c.Remedy, w.Object.Fuse.Remedy+"  # abort FUSE connection "+fmt.Sprint(w.Object.Fuse.ConnID)+": fails the request and breaks the cycle")
-		}
-	}
-	return c
+	names = append(names, taskName(path[0].Task.TaskRef))
+	return Root{Kind: RootCycle, Certain: pathCertain(path), Summary: "deadlock: " + strings.Join(names, " → ")}
 }
 
 func pathCertain(ws []TaskWait) bool {
