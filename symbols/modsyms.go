@@ -118,7 +118,7 @@ func LoadModules(p *Program) (*SymTable, []ModuleInfo, error) {
 	if err != nil {
 		// kernel/module/main.c: static LIST_HEAD(modules) is a data symbol,
 		// which kallsyms has only with CONFIG_KALLSYMS_ALL.
-		return nil, nil, fmt.Errorf("module symbols: the modules list: %w (a kernel without CONFIG_KALLSYMS_ALL has no data symbols in kallsyms: supply System.map or vmlinux with --symbols)", err)
+		return nil, nil, fmt.Errorf("module symbols: the modules list: %w (a kernel without CONFIG_KALLSYMS_ALL has no data symbols in kallsyms: supply System.map with --system-map FILE or a vmlinux with --vmlinux FILE)", err)
 	}
 	var syms []Symbol
 	var ranges []SymRange

@@ -35,7 +35,8 @@ type SymbolOptions struct {
 	ProcKallsyms string
 }
 
-// ParseSymbolSource parses a user's --symbols-source value.
+// ParseSymbolSource parses the name of a symbol source (kallsyms, scan,
+// systemmap, vmlinux, proc; "auto" or "" for all in order).
 func ParseSymbolSource(s string) (SymbolSource, error) {
 	switch src := SymbolSource(strings.ToLower(s)); src {
 	case SourceAuto, SourceKallsyms, SourceScan, SourceSystemMap, SourceVmlinux, SourceProc:
@@ -98,7 +99,7 @@ func LoadKernelSymbols(mem kcore.Memory, info VMCoreInfo, opts SymbolOptions) (S
 		}},
 	}
 	var errs []string
-	var scanErr error
+	var kallsymsErr, scanErr error
 	for _, a := range all {
 		if opts.Source != SourceAuto && a.src != opts.Source {
 			continue
@@ -110,7 +111,10 @@ func LoadKernelSymbols(mem kcore.Memory, info VMCoreInfo, opts SymbolOptions) (S
 		if opts.Source != SourceAuto {
 			return nil, fmt.Errorf("kernel symbols from %s: %w", a.src, err)
 		}
-		if a.src == SourceScan {
+		switch a.src {
+		case SourceKallsyms:
+			kallsymsErr = err
+		case SourceScan:
 			scanErr = err
 		}
 		if !errors.Is(err, errNotGiven) {
@@ -120,7 +124,7 @@ func LoadKernelSymbols(mem kcore.Memory, info VMCoreInfo, opts SymbolOptions) (S
 	if opts.Source != SourceAuto {
 		return nil, fmt.Errorf("unknown symbol source %q", opts.Source)
 	}
-	return nil, noSymbolsError(info, scanErr, errs)
+	return nil, noSymbolsError(info, kallsymsErr, scanErr, errs)
 }
 
 var errNotGiven = errors.New("no file given")
@@ -132,15 +136,45 @@ func asTable[T SymbolTable](t T, err error) (SymbolTable, error) {
 	return t, nil
 }
 
-// noSymbolsError says what was missing and what to supply.
-func noSymbolsError(info VMCoreInfo, scanErr error, errs []string) error {
+// noSymbolsError says what was missing and what to supply. The real cause
+// comes first: when VMCOREINFO names the kallsyms tables (6.0+) but they
+// could not be read, the dump is damaged or left those pages out; when a
+// 6.0+ kernel's VMCOREINFO lacks them, the VMCOREINFO is damaged. Only a
+// kernel before 6.0 lacks them by design.
+func noSymbolsError(info VMCoreInfo, kallsymsErr, scanErr error, errs []string) error {
 	release := "<release>"
 	if info != nil && info.OSRelease() != "" {
 		release = info.OSRelease()
 	}
-	hint := fmt.Sprintf("supply System.map or vmlinux (Debian: from linux-image-%s-dbg) with --symbols", release)
-	if errors.Is(scanErr, errNoTokenTable) {
+	hint := fmt.Sprintf("supply System.map with --system-map FILE or a vmlinux with --vmlinux FILE (Debian: from linux-image-%s-dbg)", release)
+	// others are the attempts after the one named as the cause.
+	others := func() string {
+		var o []string
+		for _, e := range errs {
+			if kallsymsErr == nil || e != kallsymsErr.Error() {
+				o = append(o, e)
+			}
+		}
+		return strings.Join(o, "; ")
+	}
+	noVMCI := errors.Is(kallsymsErr, errNoVMCoreInfoKallsyms)
+	switch {
+	case kallsymsErr != nil && info != nil && !noVMCI:
+		return fmt.Errorf("no kernel symbols: VMCOREINFO names the kallsyms tables but they could not be read (a damaged dump, or pages left out of it): %w; %s (also tried: %s)", kallsymsErr, hint, others())
+	case noVMCI && releaseAtLeast(release, 6, 0):
+		return fmt.Errorf("no kernel symbols: the VMCOREINFO of this %s kernel lacks the kallsyms symbols 6.0+ kernels publish (damaged or truncated VMCOREINFO); %s (also tried: %s)", release, hint, others())
+	case errors.Is(scanErr, errNoTokenTable):
 		return fmt.Errorf("no kallsyms in VMCOREINFO (kernel < 6.0) and the kallsyms scan of kernel rodata found no token table: %s (tried: %s)", hint, strings.Join(errs, "; "))
 	}
 	return fmt.Errorf("no kernel symbols: %s (tried: %s)", hint, strings.Join(errs, "; "))
+}
+
+// releaseAtLeast reports whether a kernel release ("6.1.0-50-cloud-amd64")
+// is major.minor or later; false when it does not parse.
+func releaseAtLeast(release string, major, minor int) bool {
+	var ma, mi int
+	if n, _ := fmt.Sscanf(release, "%d.%d", &ma, &mi); n != 2 {
+		return false
+	}
+	return ma > major || ma == major && mi >= minor
 }

@@ -31,7 +31,14 @@ func TestLoadKernelSymbolsSources(t *testing.T) {
 		{"forced System.map", mem, full, SymbolOptions{Source: SourceSystemMap, SystemMap: sysmap}, "System.map", nil},
 		{"no tables, System.map given", empty, old, SymbolOptions{SystemMap: sysmap}, "System.map", nil},
 		{"no tables, no files", empty, old, SymbolOptions{},
-			"", []string{"no kallsyms in VMCOREINFO (kernel < 6.0)", "found no token table", "linux-image-5.10.0-32-cloud-amd64-dbg", "--symbols"}},
+			"", []string{"no kallsyms in VMCOREINFO (kernel < 6.0)", "found no token table", "linux-image-5.10.0-32-cloud-amd64-dbg", "--system-map FILE", "--vmlinux FILE"}},
+		// A 6.1 dump whose kallsyms pages are damaged or left out: that is
+		// the cause, not a kernel before 6.0.
+		{"6.0+: kallsyms tables unreadable", empty, full, SymbolOptions{},
+			"", []string{"no kernel symbols: VMCOREINFO names the kallsyms tables but they could not be read", "kallsyms from VMCOREINFO", "linux-image-6.1.0-50-cloud-amd64-dbg", "--system-map FILE"}},
+		// A 6.1 dump whose VMCOREINFO lost its kallsyms lines.
+		{"6.0+: VMCOREINFO without kallsyms", empty, &mapInfo{syms: map[string]uint64{"_stext": testText + 0x1000}, release: "6.1.0-50-cloud-amd64"}, SymbolOptions{},
+			"", []string{"no kernel symbols: the VMCOREINFO of this 6.1.0-50-cloud-amd64 kernel lacks the kallsyms symbols", "found no token table"}},
 		{"no tables, stub System.map", empty, old, SymbolOptions{SystemMap: stub},
 			"", []string{"found no token table", "stub"}},
 		{"no VMCOREINFO at all", empty, nil, SymbolOptions{}, "", []string{"no VMCOREINFO", "<release>-dbg"}},
@@ -51,6 +58,12 @@ func TestLoadKernelSymbolsSources(t *testing.T) {
 					if !strings.Contains(err.Error(), w) {
 						t.Errorf("error %q lacks %q", err, w)
 					}
+				}
+				if strings.Contains(err.Error(), "--symbols") {
+					t.Errorf("error %q names --symbols, which kwalk does not have", err)
+				}
+				if mi, ok := tc.info.(*mapInfo); ok && mi != nil && releaseAtLeast(mi.release, 6, 0) && strings.Contains(err.Error(), "kernel < 6.0") {
+					t.Errorf("error %q blames the kernel version of a 6.1 dump", err)
 				}
 				return
 			}
@@ -76,5 +89,19 @@ func TestParseSymbolSource(t *testing.T) {
 	}
 	if _, err := ParseSymbolSource("dwarf"); err == nil {
 		t.Error("dwarf accepted")
+	}
+}
+
+func TestReleaseAtLeast(t *testing.T) {
+	for _, tc := range []struct {
+		release string
+		want    bool
+	}{
+		{"6.1.0-50-cloud-amd64", true}, {"6.0.0", true}, {"5.10.0-32-cloud-amd64", false},
+		{"10.2", true}, {"5.19.17", false}, {"", false}, {"<release>", false}, {"6", false},
+	} {
+		if got := releaseAtLeast(tc.release, 6, 0); got != tc.want {
+			t.Errorf("releaseAtLeast(%q, 6, 0) = %v", tc.release, got)
+		}
 	}
 }
