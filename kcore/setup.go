@@ -58,7 +58,7 @@ func (d *Dump) setupMemory(vmciText []byte, fallbackPhysBase *uint64) {
 		}
 	}
 	if d.uts.Machine != "" && d.uts.Machine != "x86_64" {
-		d.pagingErr = fmt.Errorf("virtual address translation is implemented for x86_64, not %s", d.uts.Machine)
+		d.pagingErr = fmt.Errorf("virtual address translation is implemented for x86_64, not %q", d.uts.Machine)
 		return
 	}
 	p := &x86Paging{phys: d.readPhysRaw, levels: 4, imageSize: defaultKernelImageSize}

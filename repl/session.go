@@ -346,5 +346,5 @@ func (s *Session) reportError(name string, err error) {
 	if name != "" && !strings.HasPrefix(msg, name+":") {
 		msg = name + ": " + msg
 	}
-	fmt.Fprintln(s.Stderr, msg)
+	fmt.Fprintln(s.Stderr, Printable(msg))
 }

@@ -28,13 +28,13 @@ func main() {
 func run(args []string, stdout, stderr io.Writer) int {
 	reg := repl.NewDefaultRegistry()
 	if err := reg.Err(); err != nil {
-		fmt.Fprintln(stderr, "kwalk:", err)
+		fmt.Fprintln(stderr, "kwalk:", repl.Printable(err.Error()))
 		return repl.ExitFailed
 	}
 	isCmd := func(n string) bool { _, ok := reg.Lookup(n); return ok }
 	inv, err := parseCommandLine(args, isCmd, statPath)
 	if err != nil {
-		fmt.Fprintf(stderr, "kwalk: %v\n(kwalk -h for usage)\n", err)
+		fmt.Fprintf(stderr, "kwalk: %s\n(kwalk -h for usage)\n", repl.Printable(err.Error()))
 		return repl.ExitUsage
 	}
 	switch inv.mode {
@@ -78,7 +78,7 @@ func runSession(ctx context.Context, reg *repl.Registry, inv invocation, interac
 	if needProg {
 		prog, err = openProgram(inv, stderr)
 		if err != nil {
-			fmt.Fprintln(stderr, "kwalk:", err)
+			fmt.Fprintln(stderr, "kwalk:", repl.Printable(err.Error()))
 			return repl.ExitNoInput
 		}
 	}
@@ -116,7 +116,7 @@ func runSession(ctx context.Context, reg *repl.Registry, inv invocation, interac
 	}
 	warn(prog, stderr)
 	if err := sess.RunInteractive(ctx, repl.InteractiveOptions{HistoryFile: repl.DefaultHistoryFile()}); err != nil {
-		fmt.Fprintln(stderr, "kwalk:", err)
+		fmt.Fprintln(stderr, "kwalk:", repl.Printable(err.Error()))
 		return repl.ExitFailed
 	}
 	return repl.ExitOK
@@ -143,7 +143,7 @@ func runCommands(ctx context.Context, sess *repl.Session, inv invocation, stderr
 		if inv.inputFile != "-" {
 			f, err := os.Open(inv.inputFile)
 			if err != nil {
-				fmt.Fprintln(stderr, "kwalk:", err)
+				fmt.Fprintln(stderr, "kwalk:", repl.Printable(err.Error()))
 				return repl.ExitNoInput
 			}
 			defer f.Close()
@@ -155,7 +155,7 @@ func runCommands(ctx context.Context, sess *repl.Session, inv invocation, stderr
 			runLine(sc.Text())
 		}
 		if err := sc.Err(); err != nil {
-			fmt.Fprintf(stderr, "kwalk: reading %s: %v\n", inv.inputFile, err)
+			fmt.Fprintf(stderr, "kwalk: reading %s: %s\n", inv.inputFile, repl.Printable(err.Error()))
 			if status < repl.ExitFailed {
 				status = repl.ExitFailed
 			}
@@ -182,7 +182,7 @@ func openProgram(inv invocation, stderr io.Writer) (*symbols.Program, error) {
 		applyDiscovery(&opts, discover("/", "", release))
 		prog, err := kwalk.OpenLive(opts)
 		if err != nil {
-			return nil, fmt.Errorf("%w\n(no dump named, so kwalk read the running kernel; to analyse a crash dump, name it: kwalk VMCORE [VMLINUX])", err)
+			return nil, fmt.Errorf("%w\n(no dump was named, so kwalk tried the running kernel; to analyse a crash dump, name it: kwalk VMCORE [VMLINUX])", err)
 		}
 		return prog, nil
 	}
@@ -219,7 +219,7 @@ func warn(prog *symbols.Program, stderr io.Writer) {
 		return
 	}
 	for _, w := range prog.Warnings {
-		fmt.Fprintln(stderr, "WARNING:", w)
+		fmt.Fprintln(stderr, "WARNING:", repl.Printable(w))
 	}
 }
 
