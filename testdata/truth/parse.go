@@ -148,6 +148,13 @@ func (rec *Record) parseLine(line string, cur **Task) error {
 		}
 		rec.FuseConn = append(rec.FuseConn, c)
 		return nil
+	case strings.HasPrefix(trimmed, "lock "):
+		l, err := parseLock(trimmed[len("lock "):])
+		if err != nil {
+			return err
+		}
+		rec.Locks = append(rec.Locks, l)
+		return nil
 	case strings.HasPrefix(trimmed, "meta "):
 		k, v, ok := strings.Cut(trimmed[len("meta "):], "=")
 		if !ok {
@@ -304,6 +311,60 @@ func parseFuseConn(s string) (FuseConn, error) {
 		return FuseConn{}, fmt.Errorf("fuseconn %q: %w", clip(s), err)
 	}
 	return FuseConn{Dev: uint32(dev), Waiting: w}, nil
+}
+
+// parseLock reads a line of /proc/locks (fs/locks.c locks_show and
+// lock_get_status):
+//
+//	ID: [PAD-> ]CLASS MODE TYPE PID MAJ:MIN:INODE START END
+//
+// where a request blocked at depth n has n-1 spaces of PAD before "-> ",
+// MAJ and MIN are hex, INODE decimal, END "EOF" or a number, and a lock
+// without an inode has "<none>:0" for MAJ:MIN:INODE.
+func parseLock(s string) (Lock, error) {
+	var l Lock
+	id, rest, ok := strings.Cut(s, ": ")
+	if !ok {
+		return l, fmt.Errorf("lock line %q: no \"ID: \"", clip(s))
+	}
+	var err error
+	if l.ID, err = strconv.Atoi(id); err != nil {
+		return l, fmt.Errorf("lock line %q: id: %w", clip(s), err)
+	}
+	if pad := len(rest) - len(strings.TrimLeft(rest, " ")); strings.HasPrefix(rest[pad:], "->") {
+		l.Depth = pad + 1
+		rest = rest[pad+len("->"):]
+	}
+	f := strings.Fields(rest)
+	if len(f) != 7 {
+		return l, fmt.Errorf("lock line %q: %d fields after the id, want 7", clip(s), len(f))
+	}
+	l.Class, l.Mode, l.Type = f[0], f[1], f[2]
+	if l.PID, err = strconv.Atoi(f[3]); err != nil {
+		return l, fmt.Errorf("lock line %q: pid: %w", clip(s), err)
+	}
+	if f[4] != "<none>:0" {
+		dev := strings.Split(f[4], ":")
+		if len(dev) != 3 {
+			return l, fmt.Errorf("lock line %q: device and inode %q", clip(s), f[4])
+		}
+		ma, err1 := strconv.ParseUint(dev[0], 16, 32)
+		mi, err2 := strconv.ParseUint(dev[1], 16, 32)
+		ino, err3 := strconv.ParseUint(dev[2], 10, 64)
+		if err1 != nil || err2 != nil || err3 != nil {
+			return l, fmt.Errorf("lock line %q: device and inode %q", clip(s), f[4])
+		}
+		l.HasInode, l.Major, l.Minor, l.Inode = true, uint32(ma), uint32(mi), ino
+	}
+	if l.Start, err = strconv.ParseInt(f[5], 10, 64); err != nil {
+		return l, fmt.Errorf("lock line %q: start: %w", clip(s), err)
+	}
+	if f[6] == "EOF" {
+		l.End = LockEOF
+	} else if l.End, err = strconv.ParseInt(f[6], 10, 64); err != nil {
+		return l, fmt.Errorf("lock line %q: end: %w", clip(s), err)
+	}
+	return l, nil
 }
 
 // parseMount reads a mountinfo line (fs/proc_namespace.c show_mountinfo):

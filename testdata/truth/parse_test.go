@@ -118,6 +118,66 @@ func TestParse(t *testing.T) {
 				}
 			},
 		},
+		{
+			// /proc/locks as 6.1 prints it: a POSIX chain (217 holds byte
+			// 0, 218 holds byte 1 and waits for byte 0, 219 waits for byte
+			// 1), a flock with a waiter, OFD locks and a request blocked on
+			// another request (depth 2).
+			name: "locks",
+			in: "KWALK-TRUTH-BEGIN\n" +
+				"lock 1: POSIX  ADVISORY  WRITE 217 00:1a:12 0 0\n" +
+				"lock 1: -> POSIX  ADVISORY  WRITE 218 00:1a:12 0 0\n" +
+				"lock 2: POSIX  ADVISORY  WRITE 218 00:1a:12 1 1\n" +
+				"lock 2: -> POSIX  ADVISORY  WRITE 219 00:1a:12 1 1\n" +
+				"lock 3: FLOCK  ADVISORY  WRITE 200 fe:01:4294967296 0 EOF\n" +
+				"lock 3: -> FLOCK  ADVISORY  WRITE 201 fe:01:4294967296 0 EOF\n" +
+				"lock 3:  -> FLOCK  ADVISORY  READ 202 fe:01:4294967296 0 EOF\n" +
+				"lock 4: OFDLCK ADVISORY  WRITE -1 00:1a:13 0 EOF\n" +
+				"lock 4: -> OFDLCK ADVISORY  WRITE -1 00:1a:13 0 EOF\n" +
+				"lock 5: POSIX  *NOINODE* READ 7 <none>:0 10 19\n" +
+				"lock 6: LEASE  ACTIVE    READ 8 00:1a:14 0 EOF\n" +
+				"KWALK-TRUTH-END\n",
+			check: func(t *testing.T, r *Record) {
+				if len(r.Locks) != 11 || len(r.Unparsed) != 0 {
+					t.Fatalf("locks %+v, unparsed %q", r.Locks, r.Unparsed)
+				}
+				want := Lock{ID: 2, Depth: 1, Class: "POSIX", Mode: "ADVISORY", Type: "WRITE", PID: 219,
+					HasInode: true, Major: 0, Minor: 0x1a, Inode: 12, Start: 1, End: 1}
+				if r.Locks[3] != want {
+					t.Errorf("chain a's request = %+v, want %+v", r.Locks[3], want)
+				}
+				if b := r.Blocker(3); b == nil || b.PID != 218 || b.Blocked() {
+					t.Errorf("blocker of chain a = %+v, want 218's granted lock", b)
+				}
+				if b := r.Blocker(1); b == nil || b.PID != 217 || b.Start != 0 {
+					t.Errorf("blocker of chain b = %+v, want 217's lock", b)
+				}
+				if r.Blocker(0) != nil || r.Blocker(99) != nil {
+					t.Error("a granted lock or no lock has a blocker")
+				}
+				fl := r.Locks[4]
+				if fl.Class != "FLOCK" || fl.Major != 0xfe || fl.Minor != 1 || fl.Inode != 1<<32 || fl.End != LockEOF || fl.Blocked() {
+					t.Errorf("flock = %+v", fl)
+				}
+				if d2 := r.Locks[6]; d2.Depth != 2 || d2.Type != "READ" || r.Blocker(6) != &r.Locks[5] {
+					t.Errorf("depth-2 request = %+v, blocker %+v", d2, r.Blocker(6))
+				}
+				if o := r.Locks[8]; o.Class != "OFDLCK" || o.PID != -1 || !o.Blocked() {
+					t.Errorf("OFD request = %+v", o)
+				}
+				if n := r.Locks[9]; n.HasInode || n.Mode != "*NOINODE*" || n.Start != 10 || n.End != 19 {
+					t.Errorf("no-inode lock = %+v", n)
+				}
+				if l := r.Locks[10]; l.Class != "LEASE" || l.Mode != "ACTIVE" {
+					t.Errorf("lease = %+v", l)
+				}
+				if got := r.LocksOf(218); len(got) != 2 || !got[0].Blocked() || got[1].Blocked() {
+					t.Errorf("LocksOf(218) = %+v", got)
+				}
+			},
+		},
+		{name: "bad lock", in: "KWALK-TRUTH-BEGIN\nlock 1: FLOCK  ADVISORY  WRITE x 00:1a:12 0 EOF\nKWALK-TRUTH-END\n", wantErr: "pid"},
+		{name: "short lock", in: "KWALK-TRUTH-BEGIN\nlock 1: FLOCK ADVISORY\nKWALK-TRUTH-END\n", wantErr: "want 7"},
 		{name: "no begin", in: "hello\n", wantErr: "no KWALK-TRUTH-BEGIN"},
 		{name: "no end", in: "KWALK-TRUTH-BEGIN\ntask tid=1 pid=1 comm=x state=S\n", wantErr: "no KWALK-TRUTH-END"},
 		{name: "failed", in: "KWALK-SCENARIO-FAILED square: timed out\n", wantErr: "guest reported failure"},
@@ -154,6 +214,7 @@ func TestParse(t *testing.T) {
 func FuzzParse(f *testing.F) {
 	f.Add("KWALK-TRUTH-BEGIN\ntask tid=1 pid=1 comm=a b state=S SigPnd:=1 ShdPnd:=0 flags=0x4\n  stack [<0>] f+0x1/0x2 [m]\n  fd 1 -> /x\nfuseconn 3 waiting=1\n1 2 0:3 / / rw - t s o\nKWALK-TRUTH-END\nKWALK-SCENARIO-READY\n")
 	f.Add("KWALK-TRUTH-BEGIN\nrole x pid=1\nmeta a=b\n  stack [<\nKWALK-TRUTH-END\n")
+	f.Add("KWALK-TRUTH-BEGIN\nlock 1: POSIX  ADVISORY  WRITE 2 00:1a:12 0 EOF\nlock 1:  -> POSIX  ADVISORY  WRITE 3 00:1a:12 0 EOF\nKWALK-TRUTH-END\n")
 	if b, err := os.ReadFile(sharedConsole); err == nil && len(b) < 1<<16 {
 		f.Add(string(b))
 	}
@@ -170,6 +231,9 @@ func FuzzParse(f *testing.F) {
 		}
 		for _, m := range r.Mounts {
 			r.FuseWaiting(m.MountPoint)
+		}
+		for i := range r.Locks {
+			r.Blocker(i)
 		}
 	})
 }

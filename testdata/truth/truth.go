@@ -6,9 +6,10 @@
 // The record sits between KWALK-TRUTH-BEGIN and KWALK-TRUTH-END:
 //
 //	meta KEY=VALUE                      release, la57, cmdline, scenarios, recorder (newer generators)
-//	role NAME pid=PID                   the process playing a part in a scenario (newer generators)
+//	role NAME pid=PID                   the process (or thread) playing a part in a scenario (newer generators)
 //	<a /proc/self/mountinfo line>
 //	fuseconn DEV waiting=N
+//	lock <a line of /proc/locks>        (newer generators)
 //	task tid=T pid=P comm=NAME state=S SigPnd:=HEX ShdPnd:=HEX [ppid=PP flags=0xF]
 //	  stack [<0>] FUNC+0xOFF/0xLEN [MODULE]
 //	  fd N -> TARGET
@@ -21,11 +22,18 @@ import "strings"
 
 // Record is one guest's account of itself.
 type Record struct {
-	Meta     map[string]string // "release", "la57", "cmdline", "scenarios", "recorder", ...
-	Roles    map[string]int    // role name ("square.dd") → pid
+	Meta map[string]string // "release", "la57", "cmdline", "scenarios", "recorder", ...
+	// Roles maps a role name ("square.dd") to the pid of the process
+	// playing it, or to the tid of the thread when one thread of a
+	// process plays it (the stuck guest's mutex.*, benign.*): Task finds
+	// either.
+	Roles    map[string]int
 	Mounts   []Mount
 	FuseConn []FuseConn
-	Tasks    []Task
+	// Locks are the lines of /proc/locks, in order (nil for records
+	// without them).
+	Locks []Lock
+	Tasks []Task
 	// Unparsed holds lines inside the block that matched no known form.
 	Unparsed []string
 	// Ready reports that KWALK-SCENARIO-READY followed the block.
@@ -59,6 +67,34 @@ type FuseConn struct {
 	Dev     uint32
 	Waiting int // requests waiting for an answer (fuse_conn.num_waiting)
 }
+
+// Lock is one line of /proc/locks (fs/locks.c lock_get_status): a granted
+// lock, or a request waiting for one. locks_show prints each granted lock
+// followed by the tree of requests blocked on it (__locks_insert_block),
+// depth first, each request with the granted lock's ID.
+type Lock struct {
+	ID int // /proc/locks' ordinal of the granted lock (shared by the requests below it)
+	// Depth is 0 for the granted lock, 1 for a request blocked on it,
+	// n+1 for a request blocked on a request of depth n.
+	Depth int
+	Class string // "POSIX", "FLOCK", "OFDLCK", "ACCESS", "LEASE", "DELEG", "UNKNOWN"
+	Mode  string // "ADVISORY", "*NOINODE*"; for leases "ACTIVE", "BREAKING", "BREAKER"
+	Type  string // "READ", "WRITE", "UNLCK"
+	// PID is the lock's fl_pid: the thread group that took it, -1 for OFD
+	// locks (owned by an open file, not a process), 0 when not visible.
+	PID          int
+	HasInode     bool // false for "<none>:0"
+	Major, Minor uint32
+	Inode        uint64
+	Start        int64 // first byte; 0 for flock and leases
+	End          int64 // last byte, inclusive; LockEOF for "EOF"
+}
+
+// LockEOF is Lock.End of a lock that runs to the end of the file.
+const LockEOF = -1
+
+// Blocked reports whether l is a request waiting for a lock.
+func (l *Lock) Blocked() bool { return l.Depth > 0 }
 
 // Task is one thread.
 type Task struct {
@@ -187,6 +223,36 @@ func (r *Record) FuseWaiting(mountPoint string) (int, bool) {
 		}
 	}
 	return 0, false
+}
+
+// LocksOf returns the /proc/locks lines whose pid is pid, granted and
+// blocked.
+func (r *Record) LocksOf(pid int) []*Lock {
+	var out []*Lock
+	for i := range r.Locks {
+		if r.Locks[i].PID == pid {
+			out = append(out, &r.Locks[i])
+		}
+	}
+	return out
+}
+
+// Blocker returns the lock the request at index i of r.Locks waits for:
+// the nearest line above it one level shallower, or nil when i is a
+// granted lock.
+func (r *Record) Blocker(i int) *Lock {
+	if i < 0 || i >= len(r.Locks) || r.Locks[i].Depth == 0 {
+		return nil
+	}
+	for j := i - 1; j >= 0; j-- {
+		if r.Locks[j].ID != r.Locks[i].ID {
+			break
+		}
+		if r.Locks[j].Depth == r.Locks[i].Depth-1 {
+			return &r.Locks[j]
+		}
+	}
+	return nil
 }
 
 // Release is the guest's kernel release when the record says.
