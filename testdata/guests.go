@@ -72,6 +72,61 @@ const (
 	ScenarioIdle = "idle"
 	// ScenarioThreads: one process with many parked threads (role threads.proc).
 	ScenarioThreads = "threads"
+
+	// The stuck guest's scenarios (testdata/hangfs/stuck.go). Their roles
+	// name the thread that plays the part: for a process the pid (its
+	// main thread is the one that waits), for the threads of the mutex and
+	// benign scenarios the tid (Record.Task finds either).
+
+	// ScenarioFrozen: an ext2 file system on a loop device (a file in
+	// /tmp) is mounted at /mnt/frz and frozen with busybox fsfreeze -f;
+	// three writers block in sb_start_write/mnt_want_write
+	// (percpu_rwsem_wait, state D): an "echo x >> /mnt/frz/f", a "truncate
+	// -s 0 /mnt/frz/f" and a "mkdir /mnt/frz/d". No task holds the freeze
+	// (fsfreeze has exited). Roles: frozen.writer1, frozen.writer2,
+	// frozen.writer3; the record's meta frozen.mount and frozen.dev
+	// (MAJOR:MINOR) name the mount.
+	ScenarioFrozen = "frozen"
+	// ScenarioLocks: file locks on files in /tmp/stuck, taken by "hangfs
+	// lock" processes (holders sleep holding them, waiters sleep in state S
+	// in the kernel's lock wait): flock (locks.flock.holder,
+	// locks.flock.waiter on /tmp/stuck/flock), POSIX F_SETLKW
+	// (locks.posix.holder, locks.posix.waiter on /tmp/stuck/posix), OFD
+	// F_OFD_SETLKW (locks.ofd.holder, locks.ofd.waiter on /tmp/stuck/ofd),
+	// and a POSIX chain on /tmp/stuck/chain: locks.chain.c holds byte 0,
+	// locks.chain.b holds byte 1 and waits for byte 0, locks.chain.a waits
+	// for byte 1. The record holds /proc/locks (Record.Locks).
+	ScenarioLocks = "locks"
+	// ScenarioStopped: stopped.holder holds a flock of /tmp/stuck/stopped
+	// and is stopped with SIGSTOP (state T) while stopped.waiter waits for
+	// it; stopped.server serves /mnt/s and is stopped (all its threads T)
+	// before stopped.client ("cat /mnt/s/data") sends its LOOKUP, which
+	// nobody reads.
+	ScenarioStopped = "stopped"
+	// ScenarioFolio: /mnt/r never answers READ and reads synchronously (no
+	// FUSE async_read). folio.reader1 ("dd if=/mnt/r/data") waits for the
+	// answer in request_wait_answer holding the lock of the page-cache
+	// folio at offset 0, which folio.reader2 (the same dd) waits for (state
+	// D, folio_wait_bit_common). Role folio.server.
+	ScenarioFolio = "folio"
+	// ScenarioMutex: /mnt/m never answers READ and opens files with
+	// FOPEN_DIRECT_IO. Two threads of one process (mutex.proc) read the same
+	// descriptor of /mnt/m/data: mutex.holder holds the file's f_pos_lock
+	// (fdget_pos) and waits for the READ, mutex.waiter waits for the
+	// f_pos_lock in mutex_lock (state D). /proc/PID/stack leaves out
+	// __sched functions such as mutex_lock and __mutex_lock: the record
+	// shows the waiter at their caller, __fdget_pos (6.1) or fdget_pos
+	// (7.x). Roles mutex.server, mutex.proc, and the two threads' tids.
+	ScenarioMutex = "mutex"
+	// ScenarioBenign: sleepers that are not stuck and must never be
+	// reported: threads of one process (benign.proc) in poll, select,
+	// epoll_wait, read of an idle pipe, accept on a listening unix socket,
+	// wait4 on a live child (benign.child, a busybox sleep), nanosleep, a
+	// futex wait, rt_sigsuspend and pause. Roles benign.poll,
+	// benign.select, benign.epoll, benign.pipe, benign.accept,
+	// benign.wait4, benign.nanosleep, benign.futex, benign.sigsuspend,
+	// benign.pause (tids), benign.proc, benign.child.
+	ScenarioBenign = "benign"
 )
 
 // Guest kinds.
@@ -79,12 +134,13 @@ const (
 	GuestHangs = "hangs" // square + reenter + netflix in one guest
 	GuestIdle  = "idle"  // nothing stuck
 	GuestScale = "scale" // ≥ 10,000 threads, nothing stuck
+	GuestStuck = "stuck" // frozen + locks + stopped + folio + mutex + benign in one guest
 )
 
 // Guest is one booted machine and what it stages. A dump is identified by
 // (Kernel, Name).
 type Guest struct {
-	Name      string   // GuestHangs, GuestIdle, GuestScale
+	Name      string   // GuestHangs, GuestIdle, GuestScale, GuestStuck
 	Kernel    string   // Kernel.ID
 	Scenarios []string // run in this order
 	Threads   int      // for ScenarioThreads
@@ -93,9 +149,14 @@ type Guest struct {
 	PagingLevels int
 	MemoryMB     int
 	CPUs         int
+	// Modules are kernel modules the guest loads besides fuse and
+	// qemu_fw_cfg (with their dependencies; none when built in).
+	Modules []string `json:",omitempty"`
 }
 
 var hangs = []string{ScenarioSquare, ScenarioReenter, ScenarioNetflix}
+
+var stuck = []string{ScenarioFrozen, ScenarioLocks, ScenarioStopped, ScenarioFolio, ScenarioMutex, ScenarioBenign}
 
 // Guests is the generated matrix. 5.10's cloud config has no
 // CONFIG_X86_5LEVEL, so its guest is 4-level.
@@ -107,6 +168,8 @@ var Guests = []Guest{
 	{Name: GuestHangs, Kernel: "6.12", Scenarios: hangs, PagingLevels: 5, MemoryMB: 256, CPUs: 2},
 	{Name: GuestHangs, Kernel: "sid", Scenarios: hangs, PagingLevels: 5, MemoryMB: 256, CPUs: 2},
 	{Name: GuestIdle, Kernel: "sid", Scenarios: []string{ScenarioIdle}, PagingLevels: 4, MemoryMB: 256, CPUs: 2},
+	{Name: GuestStuck, Kernel: "6.1", Scenarios: stuck, PagingLevels: 4, MemoryMB: 256, CPUs: 2, Modules: []string{"loop"}},
+	{Name: GuestStuck, Kernel: "sid", Scenarios: stuck, PagingLevels: 5, MemoryMB: 256, CPUs: 2, Modules: []string{"loop"}},
 }
 
 // KernelByID returns the pinned kernel with the given ID.

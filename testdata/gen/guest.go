@@ -59,7 +59,7 @@ func (r *guestRun) generate(ctx context.Context) error {
 		return err
 	}
 	initrd := filepath.Join(r.tmp, "initramfs.cpio")
-	if err := buildInitramfs(initrd, r.pk, r.hangfs, r.kwalk, r.scenarioArg()); err != nil {
+	if err := buildInitramfs(initrd, r.pk, r.hangfs, r.kwalk, r.scenarioArg(), r.g.Modules); err != nil {
 		return err
 	}
 	r.phase("initramfs", start)

@@ -56,13 +56,13 @@ func writeCPIO(w io.Writer, entries []cpioEntry) error {
 }
 
 // buildInitramfs writes the guest's initramfs: busybox, hangfs, kwalk, /init, the
-// modules and the scenario list.
-func buildInitramfs(path string, pk *preparedKernel, hangfs, kwalk []byte, scenarios string) error {
+// modules (fuse, qemu_fw_cfg and the guest's extra ones) and the scenario list.
+func buildInitramfs(path string, pk *preparedKernel, hangfs, kwalk []byte, scenarios string, extraModules []string) error {
 	busybox, err := os.ReadFile(busyboxPath)
 	if err != nil {
 		return fmt.Errorf("initramfs: %w (install busybox-static)", err)
 	}
-	mods, err := pk.modulesFor("fuse", "qemu_fw_cfg")
+	mods, err := pk.modulesFor(append([]string{"fuse", "qemu_fw_cfg"}, extraModules...)...)
 	if err != nil {
 		return fmt.Errorf("initramfs for %s: %w", pk.Release, err)
 	}

@@ -15,10 +15,14 @@ import (
 // Server modes: how the file system misbehaves.
 const (
 	modeHangWrite = "hang-write" // WRITE is never answered
-	modeHangRead  = "hang-read"  // READ is never answered
+	modeHangRead  = "hang-read"  // READ is never answered; no async_read; page cache kept on open
 	modeReenter   = "reenter"    // WRITE truncates the same file through the mount first
 	modeSelfFlush = "selfflush"  // holds a file of its own mount on fd 0 (see serve)
 	modePlain     = "plain"      // answers everything
+
+	// modeHangReadDirect: READ is never answered and files are opened with
+	// FOPEN_DIRECT_IO, so read(2) sends READ itself, past the page cache.
+	modeHangReadDirect = "hang-read-direct"
 )
 
 const rootID = fuse.FUSE_ROOT_ID
@@ -54,9 +58,18 @@ func newHangFS(mountPoint, mode string) *hangFS {
 		byName:        map[string]*node{},
 		byID:          map[uint64]*node{},
 	}
-	fs.addLocked("data")
+	data := fs.addLocked("data")
+	if fs.hangsRead() {
+		// Reads past the size are answered by the kernel without a READ.
+		data.size = hangReadSize
+	}
 	return fs
 }
+
+// hangReadSize is the size of "data" where READ is never answered.
+const hangReadSize = 1 << 20
+
+func (fs *hangFS) hangsRead() bool { return fs.mode == modeHangRead || fs.mode == modeHangReadDirect }
 
 func (fs *hangFS) String() string { return "hangfs-" + fs.mode }
 
@@ -174,6 +187,14 @@ func (fs *hangFS) Unlink(_ <-chan struct{}, h *fuse.InHeader, name string) fuse.
 
 func (fs *hangFS) Open(_ <-chan struct{}, in *fuse.OpenIn, out *fuse.OpenOut) fuse.Status {
 	out.Fh = in.NodeId
+	switch fs.mode {
+	case modeHangReadDirect:
+		out.OpenFlags |= fuse.FOPEN_DIRECT_IO
+	case modeHangRead:
+		// Without it, open invalidates the page cache and waits for a
+		// folio locked by a pending READ there, not in read(2).
+		out.OpenFlags |= fuse.FOPEN_KEEP_CACHE
+	}
 	return fuse.OK
 }
 
@@ -186,7 +207,7 @@ func (fs *hangFS) Fsync(_ <-chan struct{}, _ *fuse.FsyncIn) fuse.Status { return
 func (fs *hangFS) Release(_ <-chan struct{}, _ *fuse.ReleaseIn) {}
 
 func (fs *hangFS) Read(_ <-chan struct{}, in *fuse.ReadIn, buf []byte) (fuse.ReadResult, fuse.Status) {
-	if fs.mode == modeHangRead {
+	if fs.hangsRead() {
 		select {} // never answer: the reader waits in request_wait_answer
 	}
 	fs.mu.Lock()

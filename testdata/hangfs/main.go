@@ -4,11 +4,14 @@
 //
 // It is built static (CGO_ENABLED=0) and copied into each guest's initramfs.
 //
-//	hangfs serve MOUNTPOINT MODE     serve a FUSE file system (modes: see modes.go)
+//	hangfs serve MOUNTPOINT MODE     serve a FUSE file system (modes: see fs.go)
 //	hangfs scenario NAME[,NAME...]   stage the named scenarios, print the record, wait forever
 //	hangfs record                    print the record (between KWALK-TRUTH-BEGIN/END)
 //	hangfs threads N                 start N parked threads and wait forever
 //	hangfs waitfile PATH SECONDS     wait until PATH exists
+//	hangfs lock PATH STEP...         take file locks in turn and sleep holding them (waiters.go)
+//	hangfs sharedread PATH           read one descriptor of PATH from two threads
+//	hangfs benign LIST               threads asleep in benign system calls
 package main
 
 import (
@@ -27,7 +30,7 @@ func main() {
 
 func run(args []string) error {
 	if len(args) == 0 {
-		return fmt.Errorf("usage: hangfs serve|scenario|record|threads|waitfile ...")
+		return fmt.Errorf("usage: hangfs serve|scenario|record|threads|waitfile|lock|sharedread|benign ...")
 	}
 	switch cmd, rest := args[0], args[1:]; cmd {
 	case "serve":
@@ -60,6 +63,21 @@ func run(args []string) error {
 			return fmt.Errorf("waitfile: bad timeout %q", rest[1])
 		}
 		return waitFile(rest[0], time.Duration(secs)*time.Second)
+	case "lock":
+		if len(rest) < 2 {
+			return fmt.Errorf("usage: hangfs lock PATH STEP...")
+		}
+		return lockCmd(rest[0], rest[1:])
+	case "sharedread":
+		if len(rest) != 1 {
+			return fmt.Errorf("usage: hangfs sharedread PATH")
+		}
+		return sharedRead(rest[0])
+	case "benign":
+		if len(rest) != 1 {
+			return fmt.Errorf("usage: hangfs benign LIST")
+		}
+		return benign(rest[0])
 	default:
 		return fmt.Errorf("unknown command %q", cmd)
 	}

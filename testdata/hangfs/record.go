@@ -19,6 +19,7 @@ import (
 //	role NAME pid=PID                   who plays which part in a scenario
 //	<lines of /proc/self/mountinfo>
 //	fuseconn DEV waiting=N              /sys/fs/fuse/connections/DEV/waiting
+//	lock <a line of /proc/locks>        granted file locks and the requests waiting for them
 //	task tid=T pid=P comm=C state=S SigPnd:=HEX ShdPnd:=HEX ppid=PP flags=0xF
 //	  stack [<0>] FUNC+0xOFF/0xLEN [MODULE]
 //	  fd N -> TARGET                    thread-group leaders only
@@ -55,6 +56,15 @@ func writeRecord(w io.Writer, meta []string, roles []role) error {
 			continue
 		}
 		fmt.Fprintf(bw, "fuseconn %s waiting=%s\n", filepath.Base(filepath.Dir(c)), strings.TrimSpace(string(b)))
+	}
+	if locks, err := os.ReadFile("/proc/locks"); err == nil {
+		for _, l := range strings.Split(string(locks), "\n") {
+			if l != "" {
+				fmt.Fprintf(bw, "lock %s\n", l)
+			}
+		}
+	} else {
+		fmt.Fprintf(bw, "error locks: %v\n", err)
 	}
 	for _, pid := range numericDir("/proc") {
 		for _, tid := range numericDir(fmt.Sprintf("/proc/%d/task", pid)) {

@@ -17,6 +17,14 @@ const (
 	scNetflix = "netflix" // /mnt/n: killed server in fuse_flush, init in zap_pid_ns_processes
 	scIdle    = "idle"    // nothing staged
 	scThreads = "threads" // threads=N: one process with N parked threads
+
+	// The stuck guest's (stuck.go).
+	scFrozen  = "frozen"  // /mnt/frz: ext2 on a loop device, frozen; writers in sb_start_write
+	scLocks   = "locks"   // flock, POSIX, OFD lock waiters and a POSIX chain
+	scStopped = "stopped" // SIGSTOP'd flock holder and FUSE server, each with a waiter
+	scFolio   = "folio"   // /mnt/r: a reader waits on the folio another holds for its READ
+	scMutex   = "mutex"   // /mnt/m: a thread waits for the f_pos_lock of a thread in READ
+	scBenign  = "benign"  // sleepers that are not stuck
 )
 
 const (
@@ -27,6 +35,7 @@ const (
 
 type stager struct {
 	roles []role
+	meta  []string // KEY=VALUE lines the scenarios add to the record
 }
 
 func (s *stager) addRole(name string, pid int) { s.roles = append(s.roles, role{name, pid}) }
@@ -46,6 +55,18 @@ func runScenarios(list string) error {
 		case scIdle:
 		case scThreads:
 			err = s.threads(arg)
+		case scFrozen:
+			err = s.frozen()
+		case scLocks:
+			err = s.locks()
+		case scStopped:
+			err = s.stopped()
+		case scFolio:
+			err = s.folio()
+		case scMutex:
+			err = s.mutex()
+		case scBenign:
+			err = s.benign()
 		default:
 			err = fmt.Errorf("unknown scenario %q", name)
 		}
@@ -61,6 +82,7 @@ func runScenarios(list string) error {
 		"la57=" + boolDigit(cpuHasFlag("la57")),
 		"recorder=" + strconv.Itoa(os.Getpid()),
 	}
+	meta = append(meta, s.meta...)
 	// Let the staged tasks settle in their final sleeps, and keep kernel
 	// messages (hung task warnings) from interleaving with the record.
 	time.Sleep(time.Second)

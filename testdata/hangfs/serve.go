@@ -18,7 +18,7 @@ func readyPath(mountPoint string) string {
 // serve mounts a hangFS on mountPoint and serves it until killed.
 func serve(mountPoint, mode string) error {
 	switch mode {
-	case modeHangWrite, modeHangRead, modeReenter, modeSelfFlush, modePlain:
+	case modeHangWrite, modeHangRead, modeHangReadDirect, modeReenter, modeSelfFlush, modePlain:
 	default:
 		return fmt.Errorf("serve %s: unknown mode %q", mountPoint, mode)
 	}
@@ -33,6 +33,10 @@ func serve(mountPoint, mode string) error {
 		DirectMountStrict: true,
 		DisableXAttrs:     true,
 		MaxBackground:     64,
+		// Without async_read the reader that starts a READ for the page
+		// cache waits for it itself, holding the folios' locks
+		// (fs/fuse/file.c fuse_send_readpages).
+		SyncRead: mode == modeHangRead,
 	})
 	if err != nil {
 		return fmt.Errorf("serve %s: mount: %w", mountPoint, err)
