@@ -5,7 +5,9 @@ package testdata
 // that they find these edges; the record shows each waiter blocked.
 type WaitEdge struct {
 	Waiter string // role of the waiting task (for a server: one of its threads)
-	Holder string // role of the task it waits for
+	// Holder is the role of the task it waits for, "" when no task holds
+	// what it waits on (a file system frozen by a process that has exited).
+	Holder string
 	Via    string // what it waits on
 }
 
@@ -36,6 +38,47 @@ func Edges(sc string) []WaitEdge {
 		return []WaitEdge{
 			{"netflix.init", "netflix.server", "exit of the pid namespace's tasks"},
 			{"netflix.server", "netflix.server", "answer to FUSE FLUSH on /mnt/n/held"},
+		}
+	case ScenarioFrozen:
+		// fs/super.c freeze_super leaves the superblock's s_writers
+		// percpu_rw_semaphores write-held with no owner task; writers
+		// wait in percpu_rwsem_wait (kernel/locking/percpu-rwsem.c)
+		// from sb_start_write/mnt_want_write until FITHAW.
+		return []WaitEdge{
+			{"frozen.writer1", "", "freeze of /mnt/frz (echo x >> /mnt/frz/f)"},
+			{"frozen.writer2", "", "freeze of /mnt/frz (truncate -s 0 /mnt/frz/f)"},
+			{"frozen.writer3", "", "freeze of /mnt/frz (mkdir /mnt/frz/d)"},
+		}
+	case ScenarioLocks:
+		// fs/locks.c: a blocked request waits on the lock it conflicts
+		// with (its blocker); for POSIX locks the owner is the holder's
+		// files_struct, for flock and OFD locks its open file.
+		return []WaitEdge{
+			{"locks.flock.waiter", "locks.flock.holder", "flock of /tmp/stuck/flock"},
+			{"locks.posix.waiter", "locks.posix.holder", "POSIX lock of /tmp/stuck/posix (whole file)"},
+			{"locks.ofd.waiter", "locks.ofd.holder", "OFD lock of /tmp/stuck/ofd (whole file)"},
+			{"locks.chain.b", "locks.chain.c", "POSIX lock of /tmp/stuck/chain byte 0"},
+			{"locks.chain.a", "locks.chain.b", "POSIX lock of /tmp/stuck/chain byte 1"},
+		}
+	case ScenarioStopped:
+		return []WaitEdge{
+			{"stopped.waiter", "stopped.holder", "flock of /tmp/stuck/stopped (holder stopped)"},
+			{"stopped.client", "stopped.server", "answer to FUSE LOOKUP of data in /mnt/s (server stopped)"},
+		}
+	case ScenarioFolio:
+		// Without async_read, fuse_readahead (fs/fuse/file.c) sends the
+		// READ from the reader with the new folios locked; a second
+		// reader of the same offset waits for the folio lock.
+		return []WaitEdge{
+			{"folio.reader1", "folio.server", "answer to FUSE READ of /mnt/r/data"},
+			{"folio.reader2", "folio.reader1", "lock of the page-cache folio at offset 0 of /mnt/r/data"},
+		}
+	case ScenarioMutex:
+		// fs/file.c fdget_pos holds the file's f_pos_lock across read(2)
+		// when the file is shared (file_count > 1).
+		return []WaitEdge{
+			{"mutex.holder", "mutex.server", "answer to FUSE READ of /mnt/m/data"},
+			{"mutex.waiter", "mutex.holder", "f_pos_lock of the open file /mnt/m/data"},
 		}
 	}
 	return nil

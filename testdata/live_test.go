@@ -169,13 +169,14 @@ func TestLivePs(t *testing.T) {
 }
 
 // wantDeadlockRC is kwalk deadlock's exit status for d's guest: 2 (a cycle)
-// with the reenter scenario, 1 (stuck, no cycle) with other hangs, 0 when
-// nothing is staged.
+// with the reenter scenario, 1 (stuck, no cycle) with other hangs (the
+// stuck guest's included), 0 when nothing is staged.
 func wantDeadlockRC(d *testdata.Dump) int {
 	switch {
 	case d.Has(testdata.ScenarioReenter):
 		return 2
-	case d.Has(testdata.ScenarioSquare), d.Has(testdata.ScenarioNetflix):
+	case d.Has(testdata.ScenarioSquare), d.Has(testdata.ScenarioNetflix),
+		d.Has(testdata.ScenarioFrozen), d.Has(testdata.ScenarioFolio), d.Has(testdata.ScenarioMutex):
 		return 1
 	}
 	return 0
@@ -308,6 +309,28 @@ func TestLiveDeadlockJSON(t *testing.T) {
 				for _, w := range ck.with {
 					if !c.tgids()[roles[w]] {
 						t.Errorf("%s: %s (pid %d) is not in %s's chain", ck.scenario, w, roles[w], ck.role)
+					}
+				}
+			}
+			if d.Has(testdata.ScenarioFrozen) {
+				// The stuck guest: its tasks in D are in chains, its
+				// benign sleepers in none. Roles there may name threads.
+				inChain := map[int]bool{}
+				for _, c := range rep.Chains {
+					for _, w := range c.Path {
+						inChain[w.Task.PID] = true
+					}
+					for _, w := range c.Others {
+						inChain[w.Task.PID] = true
+					}
+				}
+				for name, tid := range roles {
+					tk := d.Truth.Task(tid)
+					switch {
+					case strings.HasPrefix(name, "benign.") && inChain[tid]:
+						t.Errorf("benign sleeper %s (tid %d) reported stuck", name, tid)
+					case tk != nil && tk.State == 'D' && !inChain[tid]:
+						t.Errorf("%s (tid %d) is in D but in no chain", name, tid)
 					}
 				}
 			}
