@@ -6,6 +6,8 @@ import (
 	"path"
 	"strconv"
 	"strings"
+
+	"github.com/kwalk/kwalk/walkers/sched"
 )
 
 func registerForeach(r *Registry) {
@@ -39,7 +41,7 @@ result being COMMAND's own JSON document.`,
 					out = append(out, cmd.Name)
 				}
 			}
-			return append(out, "RU", "IN", "UN", "ST", "TR", "ZO", "DE", "ID", "kernel", "user")
+			return append(append(out, sched.CrashStates()...), "kernel", "user")
 		},
 		Run: runForeach,
 	})
@@ -124,7 +126,13 @@ func commGlobMatch(pattern, name string) bool {
 	return ok
 }
 
-var crashStates = map[string]bool{"RU": true, "IN": true, "UN": true, "ST": true, "TR": true, "ZO": true, "DE": true, "ID": true, "WA": true}
+var crashStates = func() map[string]bool {
+	m := map[string]bool{}
+	for _, s := range sched.CrashStates() {
+		m[s] = true
+	}
+	return m
+}()
 
 // parseTaskFilter parses foreach's filter words.
 func parseTaskFilter(words []string) taskFilter {

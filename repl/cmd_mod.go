@@ -5,6 +5,9 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/kwalk/kwalk/symbols"
+	"github.com/kwalk/kwalk/walkers/kmem"
 )
 
 func registerMod(r *Registry) {
@@ -55,7 +58,15 @@ func runMod(c *Call) (Result, error) {
 	}
 	filter := parseTaskFilter(nil)
 	filter.comms = c.Args
-	mods, werr := listEntries(c.Ctx, c.Prog, head, "", mt, "list", maxModules)
+	var mods []symbols.Object
+	nodes, werr := kmem.ListHeadNodes(c.Prog, head.Addr(), "modules", maxModules)
+	if off, err := c.Prog.OffsetOfType(mt, "list"); err == nil {
+		for _, n := range nodes {
+			mods = append(mods, c.Prog.ObjectAt(mt, n-off))
+		}
+	} else if werr == nil {
+		werr = err
+	}
 	res := ModList{Modules: []ModEntry{}}
 	if werr != nil {
 		if len(mods) == 0 {

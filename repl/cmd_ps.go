@@ -64,7 +64,7 @@ func walkerTasks(ctx context.Context, prog *symbols.Program) ([]TaskInfo, error)
 	}
 	out := make([]TaskInfo, 0, len(ts))
 	for _, t := range ts {
-		out = append(out, TaskInfo{PID: t.PID, Comm: t.Comm, State: t.CrashState(), CPU: t.CPU, Kernel: t.Kthread() || t.Idle, Task: t.Obj})
+		out = append(out, taskInfoOf(t))
 	}
 	return out, nil
 }
@@ -309,4 +309,27 @@ func formatSinceRan(ns *int64) string {
 	s := int64(d / time.Second)
 	d -= time.Duration(s) * time.Second
 	return fmt.Sprintf("%3d %02d:%02d:%02d.%03d", days, h, m, s, int64(d/time.Millisecond))
+}
+
+// maxTasks bounds a pid given on the command line (pid_max is at most 4M,
+// include/linux/threads.h PID_MAX_LIMIT).
+const maxTasks = 1 << 22
+
+// taskInfo describes the task_struct t for set, foreach and the prompt.
+// What the task walker cannot read is left at its zero value.
+func taskInfo(t symbols.Object) TaskInfo {
+	st, err := sched.TaskFromObject(t)
+	if err != nil {
+		ti := TaskInfo{Task: t, CPU: -1}
+		if v, err := t.MemberUint("pid"); err == nil {
+			ti.PID = int(int32(v))
+		}
+		ti.Comm, _ = t.MemberString("comm")
+		return ti
+	}
+	return taskInfoOf(st)
+}
+
+func taskInfoOf(t sched.Task) TaskInfo {
+	return TaskInfo{PID: t.PID, Comm: t.Comm, State: t.CrashState(), CPU: t.CPU, Kernel: t.Kthread() || t.Idle, Task: t.Obj}
 }

@@ -102,7 +102,7 @@ func (r *Registry) Tasks(ctx context.Context, prog *symbols.Program) ([]TaskInfo
 	if r.tasks != nil {
 		return r.tasks(ctx, prog)
 	}
-	return fallbackTasks(ctx, prog)
+	return walkerTasks(ctx, prog)
 }
 
 // NeedsProgram reports whether running line needs an opened kernel: false

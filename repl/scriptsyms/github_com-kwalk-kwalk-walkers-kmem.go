@@ -26,7 +26,6 @@ func init() {
 		"IsKernelPointer":  reflect.ValueOf(kmem.IsKernelPointer),
 		"ListEntries":      reflect.ValueOf(kmem.ListEntries),
 		"ListHeadNodes":    reflect.ValueOf(kmem.ListHeadNodes),
-		"ListNodes":        reflect.ValueOf(kmem.ListNodes),
 		"ListRingNodes":    reflect.ValueOf(kmem.ListRingNodes),
 		"MaxWaiters":       reflect.ValueOf(constant.MakeFromLiteral("100000", token.INT, 0)),
 		"RBTreeNodes":      reflect.ValueOf(kmem.RBTreeNodes),

@@ -13,6 +13,7 @@ func init() {
 	Symbols["github.com/kwalk/kwalk/walkers/sched/sched"] = map[string]reflect.Value{
 		// function, constant and variable definitions
 		"CrashState":          reflect.ValueOf(sched.CrashState),
+		"CrashStates":         reflect.ValueOf(sched.CrashStates),
 		"ExitDead":            reflect.ValueOf(constant.MakeFromLiteral("16", token.INT, 0)),
 		"ExitZombie":          reflect.ValueOf(constant.MakeFromLiteral("32", token.INT, 0)),
 		"FlagNames":           reflect.ValueOf(sched.FlagNames),

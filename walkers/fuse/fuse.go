@@ -139,7 +139,7 @@ func FuseConnAddrs(p *symbols.Program) ([]uint64, []string) {
 		if err != nil {
 			errs = append(errs, err.Error())
 		} else {
-			nodes, err := kmem.ListNodes(p, head, 10000)
+			nodes, err := kmem.ListHeadNodes(p, head, "", 10000)
 			if err != nil {
 				errs = append(errs, "fuse_conn_list: "+err.Error())
 			}
@@ -173,7 +173,7 @@ func FuseSuperBlocks(p *symbols.Program) ([]uint64, error) {
 	if err != nil {
 		return nil, err
 	}
-	nodes, err := kmem.ListNodes(p, head, 100000)
+	nodes, err := kmem.ListHeadNodes(p, head, "", 100000)
 	var out []uint64
 	for _, n := range nodes {
 		sb, err := p.Object("struct super_block", n-off)
@@ -308,7 +308,7 @@ func (c *FuseConn) resolveNodePaths(p *symbols.Program) {
 		if err != nil {
 			continue
 		}
-		nodes, _ := kmem.ListNodes(p, head.Addr(), maxFuseInodes)
+		nodes, _ := kmem.ListHeadNodes(p, head.Addr(), "", maxFuseInodes)
 		for _, n := range nodes {
 			inode := n - listOff
 			id, err := p.ReadU64(inode - inodeOff + nodeOff)
@@ -339,7 +339,7 @@ func fuseMounts(p *symbols.Program, fc symbols.Object) ([]FuseMountInfo, error) 
 	if err != nil {
 		return nil, err
 	}
-	nodes, lerr := kmem.ListNodes(p, head.Addr(), 1000)
+	nodes, lerr := kmem.ListHeadNodes(p, head.Addr(), "", 1000)
 	var out []FuseMountInfo
 	for _, n := range nodes {
 		fm, err := p.Object("struct fuse_mount", n-off)
@@ -370,7 +370,7 @@ func (c *FuseConn) readRequests(p *symbols.Program, fc symbols.Object) error {
 	var errs []error
 	seen := map[uint64]bool{}
 	queue := func(name string, head uint64) {
-		nodes, err := kmem.ListNodes(p, head, maxFuseRequests)
+		nodes, err := kmem.ListHeadNodes(p, head, "", maxFuseRequests)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("fuse_conn %#x %s: %w", c.Addr, name, err))
 		}
@@ -396,7 +396,7 @@ func (c *FuseConn) readRequests(p *symbols.Program, fc symbols.Object) error {
 	} else if devOff, err := p.OffsetOf("struct fuse_dev", "entry"); err != nil {
 		errs = append(errs, err)
 	} else {
-		nodes, err := kmem.ListNodes(p, devHead.Addr(), 10000)
+		nodes, err := kmem.ListHeadNodes(p, devHead.Addr(), "", 10000)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("fuse_conn %#x devices: %w", c.Addr, err))
 		}

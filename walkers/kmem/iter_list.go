@@ -46,7 +46,7 @@ func ListHeadNodes(p *symbols.Program, head uint64, name string, limit int) ([]u
 			return nodes, fmt.Errorf("%s: %w: node %#x met twice after %d nodes", name, symbols.ErrCycle, next, len(nodes))
 		}
 		if len(nodes) >= limit {
-			return nodes, fmt.Errorf("%s: %w: more than %d nodes", name, ErrListCorrupt, limit)
+			return nodes, fmt.Errorf("%s: %w (%w): more than %d nodes", name, ErrListTruncated, ErrListCorrupt, limit)
 		}
 		nNext, nPrev, err := readPtrPair(p, next)
 		if err != nil {

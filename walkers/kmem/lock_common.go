@@ -39,44 +39,6 @@ func ScalarMember(o symbols.Object, name string) (uint64, error) {
 	return m.Uint()
 }
 
-// ListNodes returns the nodes of the circular list whose head is at head,
-// in order, without the head. It stops at max nodes, at a node seen twice
-// (a list that does not come back to its head), at a node whose prev does
-// not point back, and at a read error; the nodes gathered so far are
-// returned with the error.
-func ListNodes(p *symbols.Program, head uint64, max int) ([]uint64, error) {
-	var nodes []uint64
-	seen := map[uint64]bool{head: true}
-	prev := head
-	cur, err := p.ReadU64(head)
-	if err != nil {
-		return nil, fmt.Errorf("list head %#x: %w", head, err)
-	}
-	for cur != head {
-		if cur == 0 {
-			return nodes, fmt.Errorf("list head %#x: NULL next pointer after %#x", head, prev)
-		}
-		if seen[cur] {
-			return nodes, fmt.Errorf("list head %#x: node %#x seen twice: %w", head, cur, symbols.ErrCycle)
-		}
-		if len(nodes) >= max {
-			return nodes, fmt.Errorf("list head %#x: %w (%d)", head, ErrListTruncated, max)
-		}
-		var b [16]byte
-		if err := p.Mem.ReadVirt(b[:], cur); err != nil {
-			return nodes, fmt.Errorf("list head %#x: node %#x: %w", head, cur, err)
-		}
-		next, back := le64(b[:8]), le64(b[8:])
-		if back != prev {
-			return nodes, fmt.Errorf("list head %#x: node %#x has prev %#x, expected %#x (list corrupt or changing)", head, cur, back, prev)
-		}
-		seen[cur] = true
-		nodes = append(nodes, cur)
-		prev, cur = cur, next
-	}
-	return nodes, nil
-}
-
 func le64(b []byte) uint64 { return binary.LittleEndian.Uint64(b) }
 
 // CircularNodes walks the headless circular list used since Linux 7.1 for

@@ -63,7 +63,7 @@ func swaitWaiters(head symbols.Object) ([]LockWaiter, error) {
 	if err != nil {
 		return nil, err
 	}
-	nodes, werr := kmem.ListNodes(p, h.Addr(), kmem.MaxWaiters)
+	nodes, werr := kmem.ListHeadNodes(p, h.Addr(), "", kmem.MaxWaiters)
 	if werr != nil {
 		werr = fmt.Errorf("%s.task_list: %w", head.Path(), werr)
 	}

@@ -203,7 +203,7 @@ func TestListGarbage(t *testing.T) {
 		t.Errorf("garbage next pointer: %+v", info)
 	}
 	// A long self-consistent list is cut at the bound.
-	nodes, err := kmem.ListNodes(f.Prog(), m+16, 0)
+	nodes, err := kmem.ListHeadNodes(f.Prog(), m+16, "", 0)
 	if len(nodes) != 0 || err == nil {
 		t.Errorf("bound 0: %v %v", nodes, err)
 	}

@@ -47,7 +47,7 @@ func waiterList(lock symbols.Object, listMember, firstMember, waiterType string)
 		if err != nil {
 			return nil, err
 		}
-		nodes, err = kmem.ListNodes(p, head.Addr(), kmem.MaxWaiters)
+		nodes, err = kmem.ListHeadNodes(p, head.Addr(), "", kmem.MaxWaiters)
 		if err != nil {
 			err = fmt.Errorf("%s.%s: %w", lock.Path(), listMember, err)
 		}

@@ -50,7 +50,7 @@ func WaitQueue(p *symbols.Program, addr uint64) (*WaitQueueInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	nodes, werr := kmem.ListNodes(p, head.Addr(), kmem.MaxWaiters)
+	nodes, werr := kmem.ListHeadNodes(p, head.Addr(), "", kmem.MaxWaiters)
 	info := &WaitQueueInfo{Addr: addr, Error: kmem.ErrString(werr)}
 	for _, n := range nodes {
 		info.Waiters = append(info.Waiters, WaitEntry(p, n-off))

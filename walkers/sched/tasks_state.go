@@ -68,6 +68,9 @@ func StateLetter(state, exitState uint64) string {
 // crashStates are crash's two-letter state names by state index.
 var crashStates = [...]string{"RU", "IN", "UN", "ST", "TR", "DE", "ZO", "PA", "ID"}
 
+// CrashStates are crash's two-letter state names, in StateIndex order.
+func CrashStates() []string { return append([]string(nil), crashStates[:]...) }
+
 // CrashState returns crash's two-letter state (RU IN UN ST TR DE ZO PA ID).
 func CrashState(state, exitState uint64) string {
 	i := StateIndex(state, exitState)

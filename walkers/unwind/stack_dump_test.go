@@ -22,12 +22,13 @@ type dumpFixture struct {
 	truth map[int]*truthTask
 	// staged are the pids the record names as roles of the staged hangs.
 	staged map[int]bool
+	roles  map[string]int // role name → pid
 }
 
 // openStackDump opens d (openReal) and indexes its record.
 func openStackDump(t testing.TB, d testdata.RealDump) *dumpFixture {
 	t.Helper()
-	f := &dumpFixture{name: d.Name, prog: walktest.OpenReal(t, d), truth: truthTasks(d.Truth), staged: map[int]bool{}}
+	f := &dumpFixture{name: d.Name, prog: walktest.OpenReal(t, d), truth: truthTasks(d.Truth), staged: map[int]bool{}, roles: d.Truth.Roles}
 	for _, pid := range d.Truth.Roles {
 		f.staged[pid] = true
 	}
@@ -182,7 +183,7 @@ func testSyscallDump(t *testing.T, f *dumpFixture) {
 		t.Fatal(err)
 	}
 	decoded, fdArgs := 0, 0
-	seen := map[string]string{}
+	seen := map[int]string{}
 	for _, task := range tasks {
 		tr, err := Stack(f.prog, task.Obj)
 		if err != nil {
@@ -200,7 +201,7 @@ func testSyscallDump(t *testing.T, f *dumpFixture) {
 		if sc.Name == "" {
 			t.Errorf("pid %d %s: syscall %d has no name", task.PID, task.Comm, sc.Nr)
 		}
-		seen[task.Comm] = sc.String()
+		seen[task.PID] = sc.String()
 		// The record lists fds of thread-group leaders.
 		tt, ok := f.truth[task.TGID]
 		if !ok {
@@ -221,18 +222,18 @@ func testSyscallDump(t *testing.T, f *dumpFixture) {
 		}
 	}
 	t.Logf("%d syscalls decoded, %d fd arguments matched the guest's fd links", decoded, fdArgs)
-	for comm, re := range map[string]*regexp.Regexp{
-		"rm":       regexp.MustCompile(`^unlink(at)?\((AT_FDCWD, )?"/mnt/w/`),
-		"truncate": regexp.MustCompile(`^ftruncate\(3</mnt/w/data>, `),
+	for role, re := range map[string]*regexp.Regexp{
+		"square.rm":       regexp.MustCompile(`^unlink(at)?\((AT_FDCWD, )?"/mnt/w/`),
+		"square.truncate": regexp.MustCompile(`^ftruncate\(3</mnt/w/data>, `),
 	} {
-		staged := false
-		for _, tt := range f.truth {
-			staged = staged || tt.comm == comm
+		pid, staged := f.roles[role]
+		if !staged {
+			continue
 		}
-		if got, ok := seen[comm]; ok && !re.MatchString(got) {
-			t.Errorf("%s: syscall %s does not match %v", comm, got, re)
-		} else if !ok && staged {
-			t.Errorf("%s: no syscall decoded", comm)
+		if got, ok := seen[pid]; !ok {
+			t.Errorf("%s (pid %d): no syscall decoded", role, pid)
+		} else if !re.MatchString(got) {
+			t.Errorf("%s (pid %d): syscall %s does not match %v", role, pid, got, re)
 		}
 	}
 }

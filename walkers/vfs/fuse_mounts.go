@@ -59,7 +59,7 @@ func SuperBlockMounts(p *symbols.Program, sb uint64) []uint64 {
 		if err != nil {
 			return nil
 		}
-		nodes, _ := kmem.ListNodes(p, head.Addr(), 64)
+		nodes, _ := kmem.ListHeadNodes(p, head.Addr(), "", 64)
 		for _, n := range nodes {
 			mounts = append(mounts, n-off)
 		}

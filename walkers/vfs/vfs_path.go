@@ -226,7 +226,7 @@ func (l *vfsLayout) dname(p *symbols.Program, vfsmnt, dentry uint64) (string, bo
 		// No symbol for the function: fall back to the filesystem type.
 		if fs, err := l.dentryFSType(p, dentry); err == nil {
 			kind = map[string]string{"pipefs": "pipefs_dname", "sockfs": "sockfs_dname",
-				"anon_inodefs": "anon_inodefs_dname", "nsfs": "ns_dname"}[fs]
+				"anon_inodefs": "anon_inodefs_dname", "nsfs": "ns_dname", "pidfs": "pidfs_dname"}[fs]
 		}
 	}
 	ino := func() (uint64, error) {
@@ -253,6 +253,8 @@ func (l *vfsLayout) dname(p *symbols.Program, vfsmnt, dentry uint64) (string, bo
 	case "anon_inodefs_dname": // fs/anon_inodes.c: "anon_inode:%s", d_name
 		n, err := l.dentryName(p, dentry)
 		return "anon_inode:" + n, true, err
+	case "pidfs_dname": // fs/pidfs.c (6.9+): pidfds keep their anon_inode name
+		return "anon_inode:[pidfd]", true, nil
 	case "ns_dname": // fs/nsfs.c: "%s:[%lu]", ns_ops->name, i_ino
 		i, err := ino()
 		if err != nil {
@@ -287,7 +289,7 @@ func dnameKind(p *symbols.Program, fn uint64) string {
 	if !ok || off != 0 {
 		return ""
 	}
-	return s.Name
+	return symbols.BaseName(s.Name)
 }
 
 // dentryFSType returns dentry->d_sb->s_type->name.

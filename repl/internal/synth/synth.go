@@ -87,6 +87,8 @@ func New() *Kernel {
 		}}, Offset: 0x60, BitOffset: 0x300},
 		{Name: "bits", Type: u32, Offset: 0x68, BitOffset: 0x343, BitSize: 3},
 		{Name: "parent", Type: symbols.PointerTo(task), Offset: 0x70, BitOffset: 0x380},
+		{Name: "tgid", Type: i32, Offset: 0x78, BitOffset: 0x3c0},
+		{Name: "flags", Type: u32, Offset: 0x7c, BitOffset: 0x3e0},
 	}
 	module := &symbols.Type{Kind: symbols.KindStruct, Name: "module", Size: 0x100, Members: []symbols.Member{
 		{Name: "state", Type: i32, Offset: 0},
@@ -156,6 +158,10 @@ func New() *Kernel {
 		mem.WriteU64(t.Addr+0x18, prev)
 		mem.WriteU64(t.Addr+0x20, uint64(1000*(i+1)))
 		mem.WriteU32(t.Addr+0x38, uint32(t.PID))
+		mem.WriteU32(t.Addr+0x78, uint32(t.PID))
+		if t.PID == 0 {
+			mem.WriteU32(t.Addr+0x7c, 0x00200000) // PF_KTHREAD
+		}
 		comm := make([]byte, 16)
 		copy(comm, t.Comm)
 		mem.Write(t.Addr+0x40, comm)
