@@ -13,6 +13,7 @@ func init() {
 	Symbols["github.com/kwalk/kwalk/symbols/symbols"] = map[string]reflect.Value{
 		// function, constant and variable definitions
 		"AttachModuleSymbols": reflect.ValueOf(symbols.AttachModuleSymbols),
+		"BaseName":            reflect.ValueOf(symbols.BaseName),
 		"CombineTables":       reflect.ValueOf(symbols.CombineTables),
 		"CompleteType":        reflect.ValueOf(symbols.CompleteType),
 		"ErrCycle":            reflect.ValueOf(&symbols.ErrCycle).Elem(),

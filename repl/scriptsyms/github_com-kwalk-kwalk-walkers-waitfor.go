@@ -30,6 +30,7 @@ func init() {
 		"RootFuseServerIsWaite": reflect.ValueOf(constant.MakeFromLiteral("\"fuse-server-is-waiter\"", token.STRING, 0)),
 		"RootFuseUnidentified":  reflect.ValueOf(constant.MakeFromLiteral("\"fuse-request-undecoded\"", token.STRING, 0)),
 		"RootHolderNotBlocked":  reflect.ValueOf(constant.MakeFromLiteral("\"holder-not-blocked\"", token.STRING, 0)),
+		"RootHolderStopped":     reflect.ValueOf(constant.MakeFromLiteral("\"holder-stopped\"", token.STRING, 0)),
 		"RootNoWaker":           reflect.ValueOf(constant.MakeFromLiteral("\"event-not-signalled\"", token.STRING, 0)),
 		"RootUnidentified":      reflect.ValueOf(constant.MakeFromLiteral("\"unidentified-wait\"", token.STRING, 0)),
 		"RootUnknownHolder":     reflect.ValueOf(constant.MakeFromLiteral("\"unknown-holder\"", token.STRING, 0)),

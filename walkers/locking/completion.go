@@ -83,7 +83,8 @@ var CompletionWait = &waitkind.Kind{
 		"wait_for_completion_killable_timeout", "wait_for_completion_interruptible_timeout"),
 	Waiter: &waitkind.Waiter{Type: "struct swait_queue", List: "task_list", Task: "task",
 		Object: "struct swait_queue_head", Head: "task_list"},
-	Decode: decodeCompletionWait,
+	NoOwner: true,
+	Decode:  decodeCompletionWait,
 }
 
 // SwaitWait is a struct swait_queue on a task's stack outside a
@@ -93,7 +94,8 @@ var SwaitWait = &waitkind.Kind{
 	Verb: "sleeps on",
 	Waiter: &waitkind.Waiter{Type: "struct swait_queue", List: "task_list", Task: "task",
 		Object: "struct swait_queue_head", Head: "task_list"},
-	Decode: decodeSwaitWait,
+	NoOwner: true,
+	Decode:  decodeSwaitWait,
 }
 
 func decodeSwaitWait(c waitkind.Context, t *sched.Task, f waitkind.Found) (waitkind.TaskWait, bool) {

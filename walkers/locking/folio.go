@@ -166,6 +166,7 @@ var FolioWaitKind = &waitkind.Kind{
 	Verb:     "waits for",
 	Waiter:   &waitQueueEntry,
 	WakeFunc: "wake_page_function",
+	NoOwner:  true,
 	Decode:   decodeFolioWait,
 }
 

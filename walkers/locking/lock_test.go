@@ -25,7 +25,7 @@ func TestMutex(t *testing.T) {
 		{name: "owned, two waiters", ownerFlags: 1, nWaiters: 2, wantFlags: "WAITERS"},
 		{name: "handoff", ownerFlags: 3, nWaiters: 1, wantFlags: "WAITERS,HANDOFF"},
 		{name: "7.1 first_waiter", firstWaiter: true, ownerFlags: 1, nWaiters: 3, wantFlags: "WAITERS"},
-		{name: "cyclic list", ownerFlags: 1, nWaiters: 3, corrupt: true, wantFlags: "WAITERS", wantErr: "seen twice"},
+		{name: "cyclic list", ownerFlags: 1, nWaiters: 3, corrupt: true, wantFlags: "WAITERS", wantErr: "met twice"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := walktest.NewLockFixture(t, tc.firstWaiter)

@@ -188,10 +188,11 @@ var waitQueueEntry = waitkind.Waiter{Type: "struct wait_queue_entry", List: "ent
 // precise kind recognised (by its wake function or the task's frames):
 // wait_event and friends. Nobody owns a wait queue.
 var WaitQueueWait = &waitkind.Kind{
-	Name:   WaitQueueEvent,
-	Verb:   "sleeps on",
-	Waiter: &waitQueueEntry,
-	Decode: decodeWaitQueueWait,
+	Name:    WaitQueueEvent,
+	Verb:    "sleeps on",
+	Waiter:  &waitQueueEntry,
+	NoOwner: true,
+	Decode:  decodeWaitQueueWait,
 }
 
 func decodeWaitQueueWait(c waitkind.Context, t *sched.Task, f waitkind.Found) (waitkind.TaskWait, bool) {

@@ -103,8 +103,13 @@ func (g *graph) sccs() [][]uint64 {
 }
 
 // longestPath returns the longest path of blocked tasks from some member
-// to target, following next edges (bounded; members are few).
-func longestPath(g *graph, members []uint64, target uint64) []uint64 {
+// to one of targets, following next edges (bounded; members are few).
+func longestPath(g *graph, members []uint64, targets []uint64) []uint64 {
+	target := targets[0]
+	isTarget := map[uint64]bool{}
+	for _, t := range targets {
+		isTarget[t] = true
+	}
 	in := map[uint64]bool{}
 	for _, m := range members {
 		in[m] = true
@@ -118,7 +123,7 @@ func longestPath(g *graph, members []uint64, target uint64) []uint64 {
 			return
 		}
 		last := path[len(path)-1]
-		if last == target {
+		if isTarget[last] {
 			if len(path) > len(best) {
 				best = append([]uint64(nil), path...)
 			}
@@ -170,6 +175,7 @@ func (g *graph) groups() []group {
 	type rootKey struct {
 		cycle int
 		task  uint64
+		obj   uint64 // roots that wait on one object no task holds
 	}
 	memo := map[uint64]rootKey{}
 	var resolve func(t uint64, depth int, visiting map[uint64]bool) rootKey
@@ -197,10 +203,33 @@ func (g *graph) groups() []group {
 		memo[t] = k
 		return k
 	}
+	// Chains that end at one object nobody holds (a frozen filesystem's
+	// writers, the waiters of one folio) are one root cause: one group.
+	byObject := func(k rootKey) rootKey {
+		if k.cycle >= 0 {
+			return k
+		}
+		w := g.waits[k.task]
+		if len(w.Holders) > 0 {
+			return k
+		}
+		if o := w.Object.Container; o != 0 {
+			return rootKey{cycle: -1, obj: o}
+		}
+		if o := w.Object.Addr; o != 0 {
+			return rootKey{cycle: -1, obj: o}
+		}
+		return k
+	}
 	byRoot := map[rootKey][]uint64{}
 	var keys []rootKey
+	rootTasks := map[rootKey][]uint64{}
 	for _, t := range g.order {
-		k := resolve(t, 0, map[uint64]bool{})
+		k0 := resolve(t, 0, map[uint64]bool{})
+		k := byObject(k0)
+		if k0.cycle < 0 && !contains(rootTasks[k], k0.task) {
+			rootTasks[k] = append(rootTasks[k], k0.task)
+		}
 		if _, ok := byRoot[k]; !ok {
 			keys = append(keys, k)
 		}
@@ -213,7 +242,7 @@ func (g *graph) groups() []group {
 		if gr.cycle {
 			gr.path = g.orderCycle(comps[k.cycle])
 		} else {
-			gr.path = longestPath(g, members, k.task)
+			gr.path = longestPath(g, members, rootTasks[k])
 		}
 		on := map[uint64]bool{}
 		for _, t := range gr.path {

@@ -223,7 +223,7 @@ func (a *waitAnalysis) fuseWait(t *sched.Task, r *fuse.FuseReq) TaskWait {
 	fc := a.connBy[r.Conn]
 	w := TaskWait{Task: a.Blocked(t), Kind: WaitFuseRequest, Certain: true,
 		How: "task's wait_queue_entry is on fuse_req.waitq"}
-	ref := &FuseReqRef{Conn: r.Conn, Unique: r.Unique, Op: r.Op, Queue: r.Queue, Flags: r.Flags, NodeID: r.NodeID, Path: r.Path}
+	ref := a.fuseRef(r)
 	what := fmt.Sprintf("FUSE request #%d %s (%s)", r.Unique, r.Op, r.Queue)
 	if r.Path != "" {
 		what = fmt.Sprintf("FUSE request #%d %s of %s (%s)", r.Unique, r.Op, r.Path, r.Queue)
@@ -232,10 +232,6 @@ func (a *waitAnalysis) fuseWait(t *sched.Task, r *fuse.FuseReq) TaskWait {
 		what += fmt.Sprintf(", %s old", r.Age.Round(time.Millisecond))
 	}
 	if fc != nil {
-		ref.ConnID, ref.Connected, ref.Remedy = fc.ID, fc.Connected, fc.Remedy
-		for _, m := range fc.Mounts {
-			ref.MountPoints = append(ref.MountPoints, m.MountPoints...)
-		}
 		what += fmt.Sprintf(" on connection %d", fc.ID)
 		if len(ref.MountPoints) > 0 {
 			what += " (" + strings.Join(ref.MountPoints, ", ") + ")"
@@ -447,4 +443,16 @@ func fuseRemedies(r *Root) []string {
 		}
 	}
 	return out
+}
+
+// fuseRef summarises request r and its connection.
+func (a *waitAnalysis) fuseRef(r *fuse.FuseReq) *FuseReqRef {
+	ref := &FuseReqRef{Conn: r.Conn, Unique: r.Unique, Op: r.Op, Queue: r.Queue, Flags: r.Flags, NodeID: r.NodeID, Path: r.Path}
+	if fc := a.connBy[r.Conn]; fc != nil {
+		ref.ConnID, ref.Connected, ref.Remedy = fc.ID, fc.Connected, fc.Remedy
+		for _, m := range fc.Mounts {
+			ref.MountPoints = append(ref.MountPoints, m.MountPoints...)
+		}
+	}
+	return ref
 }

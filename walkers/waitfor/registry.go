@@ -22,6 +22,7 @@ func Kinds() []*waitkind.Kind {
 		locking.CompletionWait,
 		locking.SwaitWait,
 		locking.FolioWaitKind,
+		locking.PercpuRwsemWait,
 		FuseTypesFreeWait,
 		locking.WaitQueueWait,
 	}

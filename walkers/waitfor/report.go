@@ -99,6 +99,7 @@ const (
 	RootFuseNoServer      = "fuse-no-server"
 	RootFuseUnidentified  = "fuse-request-undecoded"
 	RootHolderNotBlocked  = "holder-not-blocked"
+	RootHolderStopped     = "holder-stopped"
 	RootUnknownHolder     = "unknown-holder"
 	RootNoWaker           = "event-not-signalled"
 	RootUnidentified      = "unidentified-wait"
@@ -202,7 +203,24 @@ func classifyRoot(w *TaskWait) Root {
 			r.Holders = append(r.Holders, h)
 		}
 	}
+	if stopped, traced := stoppedHolders(r.Holders); stopped {
+		how := "stopped (SIGSTOP or job control)"
+		if traced {
+			how = "stopped by a tracer (ptrace)"
+		}
+		r.Kind = RootHolderStopped
+		r.Summary = fmt.Sprintf("%s is %s and holds %s: nothing moves until it is resumed", serverNames(r.Holders), how, w.Object.What)
+		for _, h := range r.Holders {
+			r.Certain = r.Certain && h.Certain
+		}
+		return r
+	}
 	if k := kindNamed(w.Kind); k != nil && k.Classify != nil && k.Classify(w, &r) {
+		return r
+	}
+	if w.Kind != WaitFuseRequest && w.Object.Fuse != nil && classifyFuseRoot(w, &r) {
+		// A wait on something a FUSE request holds (a folio under a
+		// background READ): the server is the root.
 		return r
 	}
 	switch {
@@ -225,6 +243,21 @@ func classifyRoot(w *TaskWait) Root {
 		r.Summary = fmt.Sprintf("%s waits on %s whose holder is not recorded", taskName(t), w.Object.What)
 	}
 	return r
+}
+
+// stoppedHolders reports whether every holder is a stopped task (state T:
+// a stop signal, or t: stopped under ptrace), and whether one is traced.
+func stoppedHolders(hs []Holder) (stopped, traced bool) {
+	for _, h := range hs {
+		switch h.State {
+		case "T":
+		case "t":
+			traced = true
+		default:
+			return false, false
+		}
+	}
+	return len(hs) > 0, traced
 }
 
 func exitNote(t BlockedTask) string {
@@ -286,6 +319,18 @@ func remedies(r Root) []string {
 		}
 	}
 	switch r.Kind {
+	case RootHolderStopped:
+		tg := map[int]bool{}
+		for _, h := range r.Holders {
+			if !tg[h.Task.TGID] {
+				tg[h.Task.TGID] = true
+				if h.State == "t" {
+					out = append(out, fmt.Sprintf("detach the tracer of %s, or kill -CONT %d  # resume the traced process", taskName(h.Task), h.Task.TGID))
+				} else {
+					out = append(out, fmt.Sprintf("kill -CONT %d  # resume %s", h.Task.TGID, h.Task.Comm))
+				}
+			}
+		}
 	case RootHolderNotBlocked:
 		for _, h := range r.Holders {
 			out = append(out, fmt.Sprintf("look at %s (bt %d): it holds the lock", taskName(h.Task), h.Task.PID))

@@ -167,6 +167,7 @@ func (a *waitAnalysis) waits() []TaskWait {
 			have[t.Addr] = true
 		}
 	}
+	a.linkFolioReads(out)
 	// Follow holders that are not blocked in a recognised way: a zombie
 	// leader waiting for its threads, or a sleeping task whose wait only
 	// shows on its stack (a wait queue in plain S state). Bounded by the
@@ -184,6 +185,7 @@ func (a *waitAnalysis) waits() []TaskWait {
 		}
 	}
 	guessReaders(out)
+	a.holderStates(out)
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Task.PID < out[j].Task.PID })
 	return out
 }
@@ -342,6 +344,18 @@ func (a *waitAnalysis) useKinds(ks []*waitkind.Kind) {
 	for _, k := range ks {
 		if k.Interruptible {
 			a.sleepFrames = a.sleepFrames.Union(k.Frames)
+		}
+	}
+}
+
+// holderStates records each holder's task state (a stopped holder is a
+// root cause of its own).
+func (a *waitAnalysis) holderStates(ws []TaskWait) {
+	for i := range ws {
+		for j := range ws[i].Holders {
+			if t := a.byAddr[ws[i].Holders[j].Task.Addr]; t != nil {
+				ws[i].Holders[j].State = t.State
+			}
 		}
 	}
 }

@@ -28,6 +28,15 @@ type WaitObject struct {
 	Addr uint64 `json:"addr"`
 	// What describes it: "i_rwsem of inode 12 /mnt/w/data (fuse.hangfs)".
 	What string `json:"what"`
+	// State is the object's condition in a word, when a kind knows one
+	// that explains the wait ("frozen", "freezing", "suspended").
+	State string `json:"state,omitempty"`
+	// Where is the mount point or path the object is about, for remedies.
+	Where string `json:"where,omitempty"`
+	// Container is the object this one belongs to, when waits on several
+	// of its parts share one root (the superblock whose
+	// s_writers.rw_sem[] a writer waits on): chains are grouped by it.
+	Container uint64 `json:"container,omitempty"`
 	// Folio is set for waits on a folio bit.
 	Folio *FolioRef `json:"folio,omitempty"`
 	// Fuse is set for FUSE requests.
@@ -67,6 +76,8 @@ type Holder struct {
 	How string `json:"how"`
 	// Certain is false for guesses (reader hints, stack matches).
 	Certain bool `json:"certain"`
+	// State is the holder's task state letter (R S D T t Z …), when known.
+	State string `json:"state,omitempty"`
 }
 
 // TaskWait is what one task waits for and who holds it.

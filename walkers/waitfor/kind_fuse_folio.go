@@ -1,0 +1,147 @@
+package waitfor
+
+import (
+	"fmt"
+
+	"github.com/kwalk/kwalk/walkers/fuse"
+	"github.com/kwalk/kwalk/walkers/locking"
+)
+
+// A folio of a FUSE file is locked while a FUSE READ fills it (fs/fuse/
+// file.c): fuse_read_folio sends the READ synchronously and sleeps in
+// request_wait_answer with the folio locked; readahead (fuse_readahead →
+// fuse_send_readpages) sends it in the background with no task waiting,
+// and fuse_readpages_end unlocks the folios when the answer comes. So a
+// task waiting on such a folio waits, through the READ, for the server.
+
+// maxFolioReadCheck bounds the requests compared per folio wait.
+const maxFolioReadCheck = 4096
+
+// linkFolioReads gives each wait on a locked folio of a FUSE file the
+// READ that holds it: the task waiting for that READ (it holds the folio
+// lock), or, for a background READ, the connection's servers.
+func (a *waitAnalysis) linkFolioReads(ws []TaskWait) {
+	if len(a.conns) == 0 {
+		return
+	}
+	for i := range ws {
+		w := &ws[i]
+		fr := w.Object.Folio
+		if w.Kind != locking.WaitFolio || fr == nil || fr.Inode == 0 || len(w.Holders) > 0 {
+			continue
+		}
+		nodeid, conn, ok := a.fuseNode(fr.Inode)
+		if !ok {
+			continue
+		}
+		req, verified := a.readCovering(conn, nodeid, fr.Offset)
+		if req == nil {
+			continue
+		}
+		how := fmt.Sprintf("FUSE READ #%d of the same file", req.Unique)
+		if verified {
+			how += fmt.Sprintf(" (its range holds offset %d)", fr.Offset)
+		} else {
+			how += " (its offset not read: a READ of the file, maybe of another folio)"
+		}
+		waiting := false
+		for _, rw := range req.Waiters {
+			if rw.Addr == w.Task.Addr {
+				continue
+			}
+			waiting = true
+			w.Holders = append(w.Holders, Holder{Task: a.Ref(rw.Addr), Certain: verified,
+				How: how + " is pending and this task waits for it with the folio locked (fuse_read_folio)"})
+		}
+		if !waiting {
+			for _, h := range a.fuseHolders(conn.Addr) {
+				h.Certain = false
+				h.How = how + " was sent in the background (readahead): the folio stays locked until the server answers; " + h.How
+				w.Holders = append(w.Holders, h)
+			}
+			w.Object.Fuse = a.fuseRef(req)
+		}
+		w.Note = fmt.Sprintf("the folio is locked by FUSE READ #%d (%s) on connection %d", req.Unique, req.Queue, conn.ID)
+	}
+}
+
+// fuseNode returns the FUSE node id of the inode and its connection, when
+// the inode is a FUSE inode of a known connection (struct fuse_inode
+// embeds the inode first, fs/fuse/fuse_i.h).
+func (a *waitAnalysis) fuseNode(inode uint64) (uint64, *fuse.FuseConn, bool) {
+	sb, err := a.p.ReadU64(inode + a.offset("struct inode", "i_sb"))
+	if err != nil {
+		return 0, nil, false
+	}
+	var conn *fuse.FuseConn
+	for _, c := range a.conns {
+		for _, m := range c.Mounts {
+			if m.SuperBlock == sb {
+				conn = c
+			}
+		}
+	}
+	if conn == nil {
+		return 0, nil, false
+	}
+	fi, err := a.p.ContainerOf(inode, "struct fuse_inode", "inode")
+	if err != nil {
+		return 0, nil, false
+	}
+	id, err := fi.MemberUint("nodeid")
+	if err != nil {
+		return 0, nil, false
+	}
+	return id, conn, true
+}
+
+// readCovering finds a READ request of nodeid on conn, preferring one
+// whose range (fuse_io_args.read.in: offset, size) holds off; verified
+// says the range was read and holds it.
+func (a *waitAnalysis) readCovering(conn *fuse.FuseConn, nodeid, off uint64) (*fuse.FuseReq, bool) {
+	var any *fuse.FuseReq
+	for i := range conn.Requests {
+		if i >= maxFolioReadCheck {
+			break
+		}
+		r := &conn.Requests[i]
+		if r.Op != "READ" || r.NodeID != nodeid {
+			continue
+		}
+		if any == nil {
+			any = r
+		}
+		if lo, n, ok := a.readRange(r.Addr); ok && off >= lo && off < lo+n {
+			return r, true
+		}
+	}
+	return any, false
+}
+
+// readRange reads a READ request's offset and size from its arguments:
+// req->args is &fuse_io_args.ap.args (fs/fuse/file.c fuse_read_args_fill).
+func (a *waitAnalysis) readRange(req uint64) (uint64, uint64, bool) {
+	r, err := a.p.Object("struct fuse_req", req)
+	if err != nil {
+		return 0, 0, false
+	}
+	args, err := r.MemberUint("args")
+	if err != nil || args == 0 {
+		return 0, 0, false
+	}
+	ia, err := a.p.ContainerOf(args, "struct fuse_io_args", "ap.args")
+	if err != nil {
+		return 0, 0, false
+	}
+	lo, err1 := ia.MemberUint("read.in.offset")
+	n, err2 := ia.MemberUint("read.in.size")
+	if err1 != nil || err2 != nil {
+		return 0, 0, false
+	}
+	return lo, n, true
+}
+
+func (a *waitAnalysis) offset(typ, member string) uint64 {
+	off, _ := a.p.OffsetOf(typ, member)
+	return off
+}
