@@ -77,3 +77,56 @@ func TestDecodeInconsistentTypes(t *testing.T) {
 		_ = n.WriteText(io.Discard)
 	}
 }
+
+// FuzzExpr feeds expressions to the three evaluators (p's C-like objects,
+// addresses, eval's arithmetic) on the synthetic kernel: an answer or an
+// error, never a panic or a hang; hostile nesting is a usage error.
+func FuzzExpr(f *testing.F) {
+	for _, s := range []string{"init_task.comm", "*init_task.tasks.next", "&init_task.se", "((struct task_struct *)0xffff888000101000)->comm",
+		"(struct list_head)0xffff888000100010", "init_task.parent->parent->pid", "init_task+0x10", "jiffies-8", "ffff888000101234 & ~0xfff",
+		"(1 << 12 | 0xff) - -1", "1<<64", "init_task.tasks.next[2]", "runqueues:1", "(((init_task)))", "**&&init_task", "-~-~1 % 0"} {
+		f.Add(s)
+	}
+	k := synth.New()
+	f.Fuzz(func(t *testing.T, expr string) {
+		if len(expr) > 4096 {
+			return // long inputs only slow the minimizer
+		}
+		if _, err := evalObject(k.Prog, expr); err != nil && err.Error() == "" {
+			t.Fatal("empty error")
+		}
+		_, _ = evalAddr(k.Prog, expr)
+		a := &arith{prog: k.Prog, s: expr}
+		_, _ = a.parse()
+		if a.depth != 0 {
+			t.Fatalf("eval depth %d after parsing", a.depth)
+		}
+	})
+}
+
+// FuzzStatements splits arbitrary lines into statements: no panic, and
+// every statement has a command word, a non-empty pipe or redirection
+// target when it has one.
+func FuzzStatements(f *testing.F) {
+	for _, s := range []string{"ps", "ps -m; bt 12", "ps | grep 'a;b'", "log >> 'my file'", "p init_task->comm > out",
+		`sym "a\"b" \; c`, "eval (1 << 12 | 3) | cat", "ps >> ''", "; ;", "x 'unterminated", "a\\"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		sts, err := splitStatements(line)
+		if err != nil {
+			return
+		}
+		for _, st := range sts {
+			if len(st.Words) == 0 {
+				t.Fatalf("%q: a statement without words: %+v", line, st)
+			}
+			if st.Append && st.Redirect == "" {
+				t.Fatalf("%q: >> without a file: %+v", line, st)
+			}
+			if st.Pipe != "" && strings.TrimSpace(st.Pipe) != st.Pipe {
+				t.Fatalf("%q: pipe text not trimmed: %q", line, st.Pipe)
+			}
+		}
+	})
+}
