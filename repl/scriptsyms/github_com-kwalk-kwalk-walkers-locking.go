@@ -14,6 +14,7 @@ func init() {
 		// function, constant and variable definitions
 		"Completion":       reflect.ValueOf(locking.Completion),
 		"CompletionWait":   reflect.ValueOf(&locking.CompletionWait).Elem(),
+		"FileLockWait":     reflect.ValueOf(&locking.FileLockWait).Elem(),
 		"FolioWaitFrom":    reflect.ValueOf(locking.FolioWaitFrom),
 		"FolioWaitKind":    reflect.ValueOf(&locking.FolioWaitKind).Elem(),
 		"FolioWaits":       reflect.ValueOf(locking.FolioWaits),
@@ -22,6 +23,8 @@ func init() {
 		"MutexFlagWaiters": reflect.ValueOf(constant.MakeFromLiteral("1", token.INT, 0)),
 		"MutexWait":        reflect.ValueOf(&locking.MutexWait).Elem(),
 		"PercpuRwsemWait":  reflect.ValueOf(&locking.PercpuRwsemWait).Elem(),
+		"ReadFileLock":     reflect.ValueOf(locking.ReadFileLock),
+		"RootFileLockHeld": reflect.ValueOf(constant.MakeFromLiteral("\"file-lock-held\"", token.STRING, 0)),
 		"RootFreezingFS":   reflect.ValueOf(constant.MakeFromLiteral("\"filesystem-freezing\"", token.STRING, 0)),
 		"RootFrozenFS":     reflect.ValueOf(constant.MakeFromLiteral("\"filesystem-frozen\"", token.STRING, 0)),
 		"Rwsem":            reflect.ValueOf(locking.Rwsem),
@@ -35,6 +38,7 @@ func init() {
 		"WaitCompletion":   reflect.ValueOf(constant.MakeFromLiteral("\"completion\"", token.STRING, 0)),
 		"WaitEntry":        reflect.ValueOf(locking.WaitEntry),
 		"WaitEntryShape":   reflect.ValueOf(locking.WaitEntryShape),
+		"WaitFileLock":     reflect.ValueOf(constant.MakeFromLiteral("\"file-lock\"", token.STRING, 0)),
 		"WaitFolio":        reflect.ValueOf(constant.MakeFromLiteral("\"folio\"", token.STRING, 0)),
 		"WaitMutex":        reflect.ValueOf(constant.MakeFromLiteral("\"mutex\"", token.STRING, 0)),
 		"WaitPercpuRwsem":  reflect.ValueOf(constant.MakeFromLiteral("\"percpu-rwsem\"", token.STRING, 0)),
@@ -47,6 +51,7 @@ func init() {
 
 		// type definitions
 		"CompletionInfo": reflect.ValueOf((*locking.CompletionInfo)(nil)),
+		"FileLock":       reflect.ValueOf((*locking.FileLock)(nil)),
 		"FolioFile":      reflect.ValueOf((*locking.FolioFile)(nil)),
 		"FolioWait":      reflect.ValueOf((*locking.FolioWait)(nil)),
 		"LockWaiter":     reflect.ValueOf((*locking.LockWaiter)(nil)),

@@ -23,6 +23,7 @@ func Kinds() []*waitkind.Kind {
 		locking.SwaitWait,
 		locking.FolioWaitKind,
 		locking.PercpuRwsemWait,
+		locking.FileLockWait,
 		FuseTypesFreeWait,
 		locking.WaitQueueWait,
 	}

@@ -142,8 +142,11 @@ func (a *waitAnalysis) findStackWaiters(t *sched.Task) []stackWaiter {
 }
 
 // listHeadOf walks the list from a waiter's node to the first node that is
-// not on any task's stack: the object's (lock's, wait queue's) list head.
-func (a *waitAnalysis) listHeadOf(node uint64) (uint64, error) {
+// not on any task's stack — or on the waiter's own stack, which holds one
+// waiter per wait: the object's (lock's, wait queue's) list head. Objects
+// on the waiter's stack are common (fs/locks.c __do_sys_flock keeps its
+// struct file_lock there, whose fl_wait the task sleeps on).
+func (a *waitAnalysis) listHeadOf(node, ownBase, ownTop uint64) (uint64, error) {
 	cur := node
 	seen := map[uint64]bool{node: true}
 	for i := 0; i < kmem.MaxWaiters; i++ {
@@ -154,7 +157,7 @@ func (a *waitAnalysis) listHeadOf(node uint64) (uint64, error) {
 		if next == node {
 			return 0, fmt.Errorf("waiter list at %#x: every node is on a task stack (no head found)", node)
 		}
-		if !a.onStack(next) {
+		if !a.onStack(next) || (next >= ownBase && next < ownTop) {
 			return next, nil
 		}
 		if seen[next] {
@@ -273,7 +276,8 @@ func (a *waitAnalysis) stackWait(t *sched.Task, relaxed bool) (TaskWait, bool) {
 				continue
 			}
 		} else {
-			head, err := a.listHeadOf(sw.node)
+			stack, base := a.Stack(t)
+			head, err := a.listHeadOf(sw.node, base, base+uint64(len(stack)))
 			if err != nil {
 				if firstErr == nil {
 					firstErr = err

@@ -26,6 +26,13 @@ func DescribeLock(p *symbols.Program, addr uint64, typ string) string {
 			}
 		}
 	}
+	if typ == "mutex" {
+		if file, ok := fileOfMember(p, addr, "f_pos_lock"); ok {
+			if path, err := vfs.FilePath(p, file); err == nil {
+				return "f_pos_lock of open file " + path + " (read/write/lseek on a shared file, fs/file.c fdget_pos)"
+			}
+		}
+	}
 	if p.Syms != nil {
 		if s, off, ok := p.Syms.LookupAddr(addr); ok && !s.IsText() && (s.Size == 0 || off < s.Size) {
 			name := s.Name
@@ -68,4 +75,22 @@ func superBlockOfMember(p *symbols.Program, addr uint64, member string) (uint64,
 		return 0, false
 	}
 	return sb.Addr(), true
+}
+
+// fileOfMember returns the struct file containing member at addr when it
+// is a plausible open file: f_inode is its dentry's inode.
+func fileOfMember(p *symbols.Program, addr uint64, member string) (uint64, bool) {
+	f, err := p.ContainerOf(addr, "struct file", member)
+	if err != nil {
+		return 0, false
+	}
+	in, err := f.MemberUint("f_inode")
+	if err != nil || in == 0 {
+		return 0, false
+	}
+	din, err := f.MemberUint("f_path.dentry->d_inode")
+	if err != nil || din != in {
+		return 0, false
+	}
+	return f.Addr(), true
 }
