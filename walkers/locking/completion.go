@@ -82,7 +82,7 @@ var CompletionWait = &waitkind.Kind{
 		"wait_for_completion_timeout", "wait_for_completion_io", "wait_for_completion_io_timeout",
 		"wait_for_completion_killable_timeout", "wait_for_completion_interruptible_timeout"),
 	Waiter: &waitkind.Waiter{Type: "struct swait_queue", List: "task_list", Task: "task",
-		Object: "struct swait_queue_head", Head: "task_list"},
+		Object: "struct swait_queue_head", Head: "task_list", OwnStack: true},
 	NoOwner: true,
 	Decode:  decodeCompletionWait,
 }
@@ -93,7 +93,7 @@ var SwaitWait = &waitkind.Kind{
 	Name: WaitQueueEvent,
 	Verb: "sleeps on",
 	Waiter: &waitkind.Waiter{Type: "struct swait_queue", List: "task_list", Task: "task",
-		Object: "struct swait_queue_head", Head: "task_list"},
+		Object: "struct swait_queue_head", Head: "task_list", OwnStack: true},
 	NoOwner: true,
 	Decode:  decodeSwaitWait,
 }

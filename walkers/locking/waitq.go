@@ -182,7 +182,7 @@ func plausibleTask(p *symbols.Program, addr uint64) bool {
 // waitQueueEntry is the shape of a struct wait_queue_entry on a task's
 // stack, queued on a wait_queue_head (include/linux/wait.h).
 var waitQueueEntry = waitkind.Waiter{Type: "struct wait_queue_entry", List: "entry", Task: "private",
-	Object: "struct wait_queue_head", Head: "head"}
+	Object: "struct wait_queue_head", Head: "head", OwnStack: true}
 
 // WaitQueueWait is a wait_queue_entry on a task's stack that no more
 // precise kind recognised (by its wake function or the task's frames):

@@ -276,8 +276,12 @@ func (a *waitAnalysis) stackWait(t *sched.Task, relaxed bool) (TaskWait, bool) {
 				continue
 			}
 		} else {
-			stack, base := a.Stack(t)
-			head, err := a.listHeadOf(sw.node, base, base+uint64(len(stack)))
+			var ownBase, ownTop uint64
+			if sw.shape.w.OwnStack {
+				stack, base := a.Stack(t)
+				ownBase, ownTop = base, base+uint64(len(stack))
+			}
+			head, err := a.listHeadOf(sw.node, ownBase, ownTop)
 			if err != nil {
 				if firstErr == nil {
 					firstErr = err

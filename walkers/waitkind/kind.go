@@ -87,6 +87,10 @@ type Waiter struct {
 	// Head its list_head member (≤ 7.0: "wait_list") and First its
 	// pointer to the first waiter of a headless ring (7.1+: "first_waiter").
 	Object, Head, First string
+	// OwnStack: the object may live on the waiting task's own stack
+	// (DECLARE_COMPLETION_ONSTACK; fs/locks.c __do_sys_flock's struct
+	// file_lock, whose fl_wait the task sleeps on). Locks never do.
+	OwnStack bool
 }
 
 // Found is a waiter structure found on a task's stack (or a lock named by
