@@ -1,0 +1,113 @@
+package waitfor_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/kwalk/kwalk/testdata"
+	"github.com/kwalk/kwalk/walkers/waitfor"
+	"github.com/kwalk/kwalk/walkers/waitkind"
+)
+
+// rootKinds are the root causes the stuck guest's scenarios must be given:
+// the roles of a scenario whose waits must end in a chain of that root.
+var rootKinds = map[string]string{
+	"frozen.writer1":     "filesystem-frozen",
+	"frozen.writer2":     "filesystem-frozen",
+	"frozen.writer3":     "filesystem-frozen",
+	"locks.flock.waiter": "file-lock-held",
+	"locks.posix.waiter": "file-lock-held",
+	"locks.ofd.waiter":   "file-lock-held",
+	"locks.chain.a":      "file-lock-held",
+	"stopped.waiter":     waitfor.RootHolderStopped,
+	"stopped.client":     waitfor.RootHolderStopped,
+	"folio.reader2":      waitfor.RootFuseNotAnswering,
+	"mutex.waiter":       waitfor.RootFuseNotAnswering,
+}
+
+// TestDeadlockStagedEdges checks every wait-for edge every generated dump
+// stages (testdata.Edges) against the report: the waiting role has a wait
+// whose holders include the holding role, and its chain has the root cause
+// a user needs. Benign sleepers are in no wait.
+func TestDeadlockStagedEdges(t *testing.T) {
+	for _, d := range testdata.Require(t, testdata.Filter{Format: testdata.FormatKdumpZlibFlat}) {
+		edges := d.Edges()
+		if len(edges) == 0 {
+			continue
+		}
+		t.Run(d.ID(), func(t *testing.T) {
+			p := openDump(t, d.Path(testdata.FormatKdumpZlibFlat))
+			defer p.Dump.Close()
+			rep := mustDeadlock(t, p)
+			roles := d.Truth.Roles
+			waitsOf := func(pid int) []*waitkind.TaskWait {
+				var out []*waitkind.TaskWait
+				for i := range rep.Waits {
+					w := &rep.Waits[i]
+					if w.Task.PID == pid || w.Task.TGID == pid {
+						out = append(out, w)
+					}
+				}
+				return out
+			}
+			rootOf := map[uint64]string{}
+			for _, c := range rep.Chains {
+				for _, w := range append(append([]waitkind.TaskWait(nil), c.Path...), c.Others...) {
+					rootOf[w.Task.Addr] = c.Root.Kind
+				}
+			}
+			checked := 0
+			for _, e := range edges {
+				wp, ok := roles[e.Waiter]
+				if !ok {
+					t.Errorf("%s: role %s not in the record", e.Via, e.Waiter)
+					continue
+				}
+				ws := waitsOf(wp)
+				if len(ws) == 0 {
+					t.Errorf("%s (pid %d) waits for %s: no wait reported", e.Waiter, wp, e.Via)
+					continue
+				}
+				if e.Holder != "" {
+					hp := roles[e.Holder]
+					found := false
+					for _, w := range ws {
+						for _, h := range w.Holders {
+							found = found || h.Task.PID == hp || h.Task.TGID == hp
+						}
+					}
+					if !found {
+						t.Errorf("%s (pid %d) waits for %s: holder %s (pid %d) not among the holders of %s", e.Waiter, wp, e.Via, e.Holder, hp, describeWaits(ws))
+					}
+				}
+				if want, ok := rootKinds[e.Waiter]; ok {
+					got := rootOf[ws[0].Task.Addr]
+					if got != want {
+						t.Errorf("%s (pid %d): chain root %q, want %q (%s)", e.Waiter, wp, got, want, describeWaits(ws))
+					}
+				}
+				checked++
+			}
+			for role, pid := range roles {
+				if strings.HasPrefix(role, "benign.") {
+					for _, w := range waitsOf(pid) {
+						t.Errorf("benign sleeper %s (pid %d) reported: %s", role, pid, w.Object.What)
+					}
+				}
+			}
+			t.Logf("%d staged edges checked", checked)
+		})
+	}
+}
+
+func describeWaits(ws []*waitkind.TaskWait) string {
+	var parts []string
+	for _, w := range ws {
+		var hs []string
+		for _, h := range w.Holders {
+			hs = append(hs, h.Task.String())
+		}
+		parts = append(parts, w.Kind+" on "+w.Object.What+" held by ["+strings.Join(hs, ", ")+"]")
+	}
+	return strings.Join(parts, "; ")
+}
