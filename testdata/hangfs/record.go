@@ -66,9 +66,20 @@ func writeRecord(w io.Writer, meta []string, roles []role) error {
 	} else {
 		fmt.Fprintf(bw, "error locks: %v\n", err)
 	}
-	for _, pid := range numericDir("/proc") {
-		for _, tid := range numericDir(fmt.Sprintf("/proc/%d/task", pid)) {
-			writeTask(bw, pid, tid)
+	// Tasks started while the record is written (a kworker the pool adds,
+	// a thread of ours) would otherwise be missing from it with tids lower
+	// than recorded ones: list /proc again until nothing is new.
+	written := map[int]bool{}
+	for added := true; added; {
+		added = false
+		for _, pid := range numericDir("/proc") {
+			if written[pid] {
+				continue
+			}
+			written[pid], added = true, true
+			for _, tid := range numericDir(fmt.Sprintf("/proc/%d/task", pid)) {
+				writeTask(bw, pid, tid)
+			}
 		}
 	}
 	fmt.Fprintln(bw, truthEnd)
