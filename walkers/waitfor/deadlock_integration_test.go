@@ -311,8 +311,9 @@ func checkFuseConns(t *testing.T, rep *waitfor.DeadlockReport, rec *truth.Record
 }
 
 // checkFuseOp checks a FUSE wait's request: its opcode when the request was
-// decoded; without FUSE types, that the opcode is left unknown and said so
-// (never guessed), and that the connection hop says how it was found.
+// decoded; without FUSE types, that the opcode is the one the sending
+// function on the stack names, marked as taken from that frame (never read
+// from the request), and that the connection hop says how it was found.
 func checkFuseOp(t *testing.T, w *waitfor.TaskWait, conn uint32, op string) {
 	t.Helper()
 	if w == nil || w.Object.Fuse == nil || w.Object.Fuse.ConnID != conn {
@@ -326,8 +327,8 @@ func checkFuseOp(t *testing.T, w *waitfor.TaskWait, conn uint32, op string) {
 		}
 		return
 	}
-	if f.Op != "" || f.Unique != 0 || !strings.Contains(w.Object.What, "opcode unknown without fuse types") {
-		t.Errorf("%s (pid %d): undecoded request with op %q unique %d, %q: want no opcode and a note", w.Task.Comm, w.Task.PID, f.Op, f.Unique, w.Object.What)
+	if f.Op != op || !strings.HasPrefix(f.OpFrom, "frame fuse_") || f.Unique != 0 || !strings.Contains(w.Object.What, "opcode from the frame") {
+		t.Errorf("%s (pid %d): undecoded request with op %q (from %q) unique %d, %q: want %s from a frame, and a note", w.Task.Comm, w.Task.PID, f.Op, f.OpFrom, f.Unique, w.Object.What, op)
 	}
 	if !strings.Contains(w.How, "fuse_mount, fc at offset 0") {
 		t.Errorf("%s (pid %d): connection hop %q does not say how it was found", w.Task.Comm, w.Task.PID, w.How)

@@ -11,6 +11,7 @@ import (
 	"github.com/kwalk/kwalk/walkers/sched"
 	"github.com/kwalk/kwalk/walkers/unwind"
 	"github.com/kwalk/kwalk/walkers/vfs"
+	"github.com/kwalk/kwalk/walkers/waitkind"
 )
 
 // A fuseConnSource is one way of telling which FUSE connection a task in
@@ -236,6 +237,10 @@ func (a *waitAnalysis) fuseWaitTypesFree(t *sched.Task, qh uint64) (TaskWait, []
 		ref.MountPoints = append(ref.MountPoints, m.MountPoints...)
 	}
 	why := "request opcode unknown without fuse types"
+	if op, frame := fuseOpFromFrames(w.Task.Frames); op != "" && fc.TypesFree {
+		why = fmt.Sprintf("%s, the opcode from the frame %s: no fuse types to read the request", op, frame)
+		ref.Op, ref.OpFrom = op, "frame "+frame
+	}
 	if !fc.TypesFree {
 		// Typed, but the request is on no queue kwalk walks.
 		why = "request not found on the connection's queues"
@@ -275,4 +280,39 @@ func (a *waitAnalysis) fuseHolders(conn uint64) []Holder {
 		out = append(out, Holder{Task: s.Task, How: how, Certain: false})
 	}
 	return out
+}
+
+// fuseOpFrames names the opcode of the request a function of fs/fuse/
+// sends and waits for (fs/fuse/{file,dir,xattr,inode}.c, 5.10 through
+// 7.x). Without the fuse module's types the request cannot be read, but
+// the function that sent it is on the waiter's stack.
+var fuseOpFrames = map[string]string{
+	"fuse_flush": "FLUSH", "fuse_fsync": "FSYNC", "fuse_fsync_common": "FSYNC", "fuse_dir_fsync": "FSYNCDIR",
+	"fuse_perform_write": "WRITE", "fuse_send_write": "WRITE", "fuse_send_write_pages": "WRITE", "fuse_writepage_locked": "WRITE",
+	"fuse_do_readpage": "READ", "fuse_do_readfolio": "READ", "fuse_readpage": "READ", "fuse_read_folio": "READ", "fuse_send_read": "READ",
+	"fuse_lookup_name": "LOOKUP", "fuse_lookup": "LOOKUP", "fuse_dentry_revalidate": "LOOKUP",
+	"fuse_do_getattr": "GETATTR", "fuse_update_get_attr": "GETATTR", "fuse_do_setattr": "SETATTR",
+	"fuse_do_open": "OPEN", "fuse_open_common": "OPEN", "fuse_create_open": "CREATE", "fuse_atomic_open": "CREATE",
+	"fuse_mknod": "MKNOD", "fuse_mkdir": "MKDIR", "fuse_symlink": "SYMLINK", "fuse_link": "LINK",
+	"fuse_unlink": "UNLINK", "fuse_rmdir": "RMDIR", "fuse_rename_common": "RENAME", "fuse_rename2": "RENAME2",
+	"fuse_readdir_uncached": "READDIR", "fuse_readdir": "READDIR", "fuse_readlink_page": "READLINK", "fuse_get_link": "READLINK",
+	"fuse_getxattr": "GETXATTR", "fuse_setxattr": "SETXATTR", "fuse_listxattr": "LISTXATTR", "fuse_removexattr": "REMOVEXATTR",
+	"fuse_statfs": "STATFS", "fuse_file_fallocate": "FALLOCATE", "fuse_setlk": "SETLK", "fuse_getlk": "GETLK",
+	"fuse_access": "ACCESS", "fuse_do_ioctl": "IOCTL", "fuse_file_poll": "POLL", "fuse_lseek": "LSEEK",
+	"fuse_copy_file_range": "COPY_FILE_RANGE", "__fuse_copy_file_range": "COPY_FILE_RANGE", "fuse_bmap": "BMAP",
+}
+
+// fuseOpFromFrames returns the opcode and the frame naming it: the
+// innermost frame of the waiter's stack that sends a known request.
+func fuseOpFromFrames(frames []string) (op, frame string) {
+	for _, f := range frames {
+		name := f
+		if i := strings.IndexByte(name, ' '); i > 0 {
+			name = name[:i] // "fuse_flush [fuse]"
+		}
+		if op, ok := fuseOpFrames[waitkind.BaseName(name)]; ok {
+			return op, waitkind.BaseName(name)
+		}
+	}
+	return "", ""
 }

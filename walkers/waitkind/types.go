@@ -54,12 +54,15 @@ type FuseReqRef struct {
 	MountPoints []string `json:"mount_points,omitempty"`
 	Unique      uint64   `json:"unique"`
 	Op          string   `json:"op"`
-	Queue       string   `json:"queue"`
-	Flags       []string `json:"flags"`
-	NodeID      uint64   `json:"nodeid"`
-	Path        string   `json:"path,omitempty"`
-	Connected   bool     `json:"connected"`
-	Remedy      string   `json:"remedy"`
+	// OpFrom says where Op came from when the request itself was not
+	// read: "frame fuse_flush" (the function that sent it).
+	OpFrom    string   `json:"op_from,omitempty"`
+	Queue     string   `json:"queue"`
+	Flags     []string `json:"flags"`
+	NodeID    uint64   `json:"nodeid"`
+	Path      string   `json:"path,omitempty"`
+	Connected bool     `json:"connected"`
+	Remedy    string   `json:"remedy"`
 	// Undecoded: the request itself could not be read (no FUSE types, or
 	// it is on no queue kwalk walks);
 	// only Conn, ConnID, MountPoints and Remedy are known, the other
