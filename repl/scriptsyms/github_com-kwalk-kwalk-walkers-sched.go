@@ -12,6 +12,7 @@ import (
 func init() {
 	Symbols["github.com/kwalk/kwalk/walkers/sched/sched"] = map[string]reflect.Value{
 		// function, constant and variable definitions
+		"CgroupPath":          reflect.ValueOf(sched.CgroupPath),
 		"CrashState":          reflect.ValueOf(sched.CrashState),
 		"CrashStates":         reflect.ValueOf(sched.CrashStates),
 		"ExitDead":            reflect.ValueOf(constant.MakeFromLiteral("16", token.INT, 0)),

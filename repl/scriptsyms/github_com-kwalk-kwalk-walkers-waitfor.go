@@ -34,10 +34,13 @@ func init() {
 		"RootNoWaker":           reflect.ValueOf(constant.MakeFromLiteral("\"event-not-signalled\"", token.STRING, 0)),
 		"RootUnidentified":      reflect.ValueOf(constant.MakeFromLiteral("\"unidentified-wait\"", token.STRING, 0)),
 		"RootUnknownHolder":     reflect.ValueOf(constant.MakeFromLiteral("\"unknown-holder\"", token.STRING, 0)),
+		"RootVforkChild":        reflect.ValueOf(constant.MakeFromLiteral("\"vfork-child\"", token.STRING, 0)),
 		"ThreadsExitWait":       reflect.ValueOf(&waitfor.ThreadsExitWait).Elem(),
+		"VforkWait":             reflect.ValueOf(&waitfor.VforkWait).Elem(),
 		"WaitFuseRequest":       reflect.ValueOf(constant.MakeFromLiteral("\"fuse-request\"", token.STRING, 0)),
 		"WaitPidNSExit":         reflect.ValueOf(constant.MakeFromLiteral("\"pidns-exit\"", token.STRING, 0)),
 		"WaitThreadsExit":       reflect.ValueOf(constant.MakeFromLiteral("\"threads-exit\"", token.STRING, 0)),
+		"WaitVfork":             reflect.ValueOf(constant.MakeFromLiteral("\"vfork\"", token.STRING, 0)),
 		"Waits":                 reflect.ValueOf(waitfor.Waits),
 
 		// type definitions

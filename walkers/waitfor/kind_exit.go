@@ -135,3 +135,66 @@ func taskPidNSAt(p *symbols.Program, t *sched.Task, level int) (uint64, error) {
 	}
 	return p.ReadU64(pid + m.Offset + uint64(level)*esz + nsOff)
 }
+
+// WaitVfork is TaskWait.Kind of a vfork parent waiting for its child.
+const WaitVfork = "vfork"
+
+// RootVforkChild is the root kind of a chain ending at a vfork child that
+// neither execs nor exits.
+const RootVforkChild = "vfork-child"
+
+var vforkFrames = waitkind.NewFrames("wait_for_vfork_done")
+
+// VforkWait: after vfork(2) the parent sleeps in wait_for_vfork_done
+// (kernel/fork.c, killable: state D) on a completion on its stack until
+// the child execs or exits; the child's task_struct.vfork_done points at
+// that completion.
+var VforkWait = &waitkind.Kind{
+	Name: WaitVfork,
+	Verb: "waits for the exec or exit of",
+	Detect: func(c waitkind.Context, t *sched.Task) (TaskWait, bool) {
+		if !c.HasFrame(t, vforkFrames) {
+			return TaskWait{}, false
+		}
+		stack, base := c.Stack(t)
+		w := TaskWait{Task: c.Blocked(t), Kind: WaitVfork, Certain: true,
+			How: "frame wait_for_vfork_done; the child's task_struct.vfork_done points at the completion on this task's stack"}
+		w.Object = WaitObject{Type: "task_struct", What: "its vfork child (not found)"}
+		for _, o := range c.Tasks() {
+			if o.Addr == t.Addr || !o.Obj.Type().HasMember("vfork_done") {
+				continue
+			}
+			vd, err := o.Obj.MemberUint("vfork_done")
+			if err != nil || vd == 0 || stack == nil || vd < base || vd >= base+uint64(len(stack)) {
+				continue
+			}
+			w.Object = WaitObject{Type: "task_struct", Addr: o.Addr, What: fmt.Sprintf("vfork child %s (pid %d)", o.Comm, o.PID)}
+			w.Holders = append(w.Holders, Holder{Task: c.Ref(o.Addr), Certain: true, How: "vfork child: its vfork_done is the parent's completion"})
+			break
+		}
+		if len(w.Holders) == 0 {
+			w.Certain = false
+			w.Note = "no task's vfork_done points at this task's stack"
+		}
+		return w, true
+	},
+	Classify: func(w *TaskWait, r *Root) bool {
+		if len(r.Holders) == 0 {
+			return false
+		}
+		r.Kind = RootVforkChild
+		r.Summary = fmt.Sprintf("%s neither execs nor exits, so its vfork parent %s cannot go on (kernel/fork.c wait_for_vfork_done)",
+			serverNames(r.Holders), taskName(w.Task.TaskRef))
+		return true
+	},
+	Remedies: func(r *Root) []string {
+		if r.Kind != RootVforkChild {
+			return nil
+		}
+		var out []string
+		for _, h := range r.Holders {
+			out = append(out, fmt.Sprintf("kill %d  # the vfork child %s: the parent resumes when it exits", h.Task.PID, h.Task.Comm))
+		}
+		return out
+	},
+}

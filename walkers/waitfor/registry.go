@@ -15,6 +15,8 @@ func Kinds() []*waitkind.Kind {
 		FuseRequestWait,
 		PidNSExitWait,
 		ThreadsExitWait,
+		VforkWait,
+		locking.RtMutexWait,
 		locking.MutexWait,
 		locking.RwsemWait,
 		locking.RwsemReadWait,

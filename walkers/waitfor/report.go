@@ -29,6 +29,7 @@ package waitfor
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -203,9 +204,14 @@ func classifyRoot(w *TaskWait) Root {
 			r.Holders = append(r.Holders, h)
 		}
 	}
-	if stopped, traced := stoppedHolders(r.Holders); stopped {
+	if stopped, traced, frozen := stoppedHolders(r.Holders); stopped {
 		how := "stopped (SIGSTOP or job control)"
-		if traced {
+		switch {
+		case frozen == "system":
+			how = "frozen by the system freezer (a suspend or hibernation that did not finish)"
+		case frozen != "":
+			how = "frozen by its " + frozen + " (cgroup.freeze)"
+		case traced:
 			how = "stopped by a tracer (ptrace)"
 		}
 		r.Kind = RootHolderStopped
@@ -246,18 +252,21 @@ func classifyRoot(w *TaskWait) Root {
 }
 
 // stoppedHolders reports whether every holder is a stopped task (state T:
-// a stop signal, or t: stopped under ptrace), and whether one is traced.
-func stoppedHolders(hs []Holder) (stopped, traced bool) {
+// a stop signal, or t: stopped under ptrace) or a frozen one (cgroup or
+// system freezer), whether one is traced, and how one is frozen.
+func stoppedHolders(hs []Holder) (stopped, traced bool, frozen string) {
 	for _, h := range hs {
-		switch h.State {
-		case "T":
-		case "t":
+		switch {
+		case h.Frozen != "":
+			frozen = h.Frozen
+		case h.State == "T":
+		case h.State == "t":
 			traced = true
 		default:
-			return false, false
+			return false, false, ""
 		}
 	}
-	return len(hs) > 0, traced
+	return len(hs) > 0, traced, frozen
 }
 
 func exitNote(t BlockedTask) string {
@@ -322,6 +331,13 @@ func remedies(r Root) []string {
 	case RootHolderStopped:
 		tg := map[int]bool{}
 		for _, h := range r.Holders {
+			if strings.HasPrefix(h.Frozen, "cgroup /") {
+				cmd := "echo 0 > " + strings.TrimPrefix(h.Frozen, "cgroup ") + "/cgroup.freeze  # thaw the cgroup"
+				if !slices.Contains(out, cmd) {
+					out = append(out, cmd)
+				}
+				continue
+			}
 			if !tg[h.Task.TGID] {
 				tg[h.Task.TGID] = true
 				if h.State == "t" {

@@ -355,6 +355,16 @@ func (a *waitAnalysis) holderStates(ws []TaskWait) {
 		for j := range ws[i].Holders {
 			if t := a.byAddr[ws[i].Holders[j].Task.Addr]; t != nil {
 				ws[i].Holders[j].State = t.State
+				switch t.Frozen() {
+				case "system":
+					ws[i].Holders[j].Frozen = "system"
+				case "cgroup":
+					cg := "cgroup"
+					if path, err := sched.CgroupPath(a.p, t); err == nil {
+						cg = "cgroup /sys/fs/cgroup" + strings.TrimSuffix(path, "/")
+					}
+					ws[i].Holders[j].Frozen = cg
+				}
 			}
 		}
 	}

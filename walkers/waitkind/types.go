@@ -81,6 +81,9 @@ type Holder struct {
 	Certain bool `json:"certain"`
 	// State is the holder's task state letter (R S D T t Z …), when known.
 	State string `json:"state,omitempty"`
+	// Frozen is set when the holder is frozen: "cgroup /sys/fs/cgroup/PATH"
+	// (the cgroup v2 freezer) or "system" (suspend/hibernate).
+	Frozen string `json:"frozen,omitempty"`
 }
 
 // TaskWait is what one task waits for and who holds it.
