@@ -108,6 +108,7 @@ type BtFrame struct {
 	RSP       Hex      `json:"rsp"`
 	CFA       Hex      `json:"cfa,omitempty"`
 	Guess     bool     `json:"guess,omitempty"`
+	Scan      bool     `json:"scan,omitempty"`
 	Line      string   `json:"line,omitempty"`
 	Exception *BtRegs  `json:"exception,omitempty"`
 	Words     []BtWord `json:"words,omitempty"`
@@ -266,7 +267,7 @@ func btTrace(c *Call, task symbols.Object) (BtTrace, error) {
 	for i := range tr.Frames {
 		f := &tr.Frames[i]
 		bf := BtFrame{Level: f.Level, SP: Hex(f.SP), IP: Hex(f.IP), Symbol: f.Symbol, Offset: Hex(f.Offset),
-			Size: Hex(f.Size), Module: f.Module, RSP: Hex(f.RSP), CFA: Hex(f.CFA), Guess: f.Guess}
+			Size: Hex(f.Size), Module: f.Module, RSP: Hex(f.RSP), CFA: Hex(f.CFA), Guess: f.Guess, Scan: f.Scan}
 		if c.Bool("l") {
 			bf.Line = btLine(p, f)
 		}
@@ -387,6 +388,9 @@ func (t *BtTrace) writeText(b *strings.Builder, words bool) {
 		guess := ""
 		if f.Guess {
 			guess = " (guess)"
+		}
+		if f.Scan {
+			guess = " (found by stack scan: the unwind tables have no data for the frame before)"
 		}
 		fmt.Fprintf(b, "%s#%d [%016x] %s at %016x%s\n", levelPad(f.Level), f.Level, uint64(f.SP), name, uint64(f.IP), guess)
 		if f.Line != "" {

@@ -68,6 +68,11 @@ type Frame struct {
 	// Guess marks a frame found by the frame-pointer fallback rather than
 	// unwind tables: it may be wrong.
 	Guess bool `json:"guess,omitempty"`
+	// Scan marks the frame where the unwind resumed after a gap in the
+	// unwind tables, found by a validated stack scan (a return address
+	// after a call, from which the tables unwind cleanly): the frames
+	// between the gap and it are unknown.
+	Scan bool `json:"scan,omitempty"`
 	// Inline lists functions inlined at IP, innermost first, when DWARF
 	// says so (file:line support); empty otherwise.
 	Inline []string `json:"inline,omitempty"`
@@ -111,6 +116,9 @@ type Trace struct {
 	// syscall entry of a user task, or the end-of-stack mark of a kernel
 	// thread).
 	Err error `json:"-"`
+	// Scanned is why the unwind had to resume from a stack scan (the gap
+	// in the unwind tables), "" when it did not.
+	Scanned string `json:"scanned,omitempty"`
 	// StackBase and StackTop bound the task's kernel stack [base, top).
 	StackBase uint64 `json:"stack_base"`
 	StackTop  uint64 `json:"stack_top"`

@@ -33,6 +33,8 @@ type unwState struct {
 	// known are the registers known at this frame.
 	known Registers
 	guess bool
+	// scan: this state was found by a validated stack scan (unwind_scan.go).
+	scan bool
 }
 
 // getReg returns a register saved by entry code (unwind_orc.c get_reg).

@@ -160,6 +160,7 @@ func (u *Unwinder) sleepingState(task symbols.Object, mem *stackMem) (unwState, 
 // walk runs the unwind from st, appending frames to tr.
 func (u *Unwinder) walk(tr *Trace, mem *stackMem, st unwState) {
 	core := &unwindCore{mem: mem, orc: u.orc, ptregs: u.ptregs, taskPtRegs: tr.StackTop - u.ptregs.size}
+	scanned := false // one scan per unwind: a second gap ends it
 	for level := 0; ; level++ {
 		if level >= MaxFrames {
 			tr.Err = errTooDeep
@@ -168,6 +169,14 @@ func (u *Unwinder) walk(tr *Trace, mem *stackMem, st unwState) {
 		tr.Frames = append(tr.Frames, u.frame(level, &st, mem))
 		f := &tr.Frames[len(tr.Frames)-1]
 		res, err := core.step(&st)
+		if err != nil && canScan(err) && !scanned {
+			if next, ok := u.scanResume(core, st); ok {
+				scanned = true
+				tr.Scanned = err.Error()
+				st = next
+				continue
+			}
+		}
 		if err != nil {
 			tr.Err = err
 			return
@@ -193,7 +202,7 @@ func (u *Unwinder) walk(tr *Trace, mem *stackMem, st unwState) {
 // frame makes the Frame for a state, symbolized.
 func (u *Unwinder) frame(level int, st *unwState, mem *stackMem) Frame {
 	known := st.known
-	f := Frame{Level: level, SP: st.slot, RSP: st.sp, IP: st.ip, Regs: &known, Guess: st.guess, Exact: st.signal}
+	f := Frame{Level: level, SP: st.slot, RSP: st.sp, IP: st.ip, Regs: &known, Guess: st.guess, Scan: st.scan, Exact: st.signal}
 	f.Stack, _ = mem.kindOf(st.sp)
 	u.symbolize(&f, st.signal)
 	return f

@@ -559,3 +559,53 @@ func TestUnwindFramePointerToUserRegs(t *testing.T) {
 		t.Fatalf("frames %s, err %v, user regs %v", got, tr.Err, tr.UserRegs)
 	}
 }
+
+// TestUnwindScanPastORCGap: the saved IP lies where ORC has no data (as
+// the registers crash_setup_regs saves in __crash_kexec); the unwind
+// resumes at the first return address above the stack pointer that comes
+// after a call and from which ORC unwinds cleanly, and says so.
+func TestUnwindScanPastORCGap(t *testing.T) {
+	p, want := userTask(t, orcV3)
+	// A call instruction before every return address of the stack.
+	for _, ret := range []uint64{tText + 0x1000 + 0x2f5, tText + 0x1300 + 0x3e, tText + 0x1400 + 0x55, tText + 0x1500 + 0x5d, tText + 0x2000 + 0x6e} {
+		mustWrite(t, p, ret-5, []byte{0xe8, 0, 0, 0, 0})
+	}
+	// The sleeping task's first return address is replaced by one in
+	// "filler", whose ORC type is undefined; a decoy text address with no
+	// call before it sits just above it.
+	tsp, err := taskObj(t, p).MemberUint("thread.sp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustWriteU64(t, p, tsp+48, tText+0x3000+8)
+	mustWriteU64(t, p, tsp+40, tText+0x1400+0x10)
+	tr := taskStack(t, p)
+	if tr.Err != nil {
+		t.Fatalf("unwind error: %v (frames %v)", tr.Err, frameNames(tr))
+	}
+	got := frameNames(tr)
+	if tr.Scanned == "" || len(got) < 2 || !strings.HasPrefix(got[0], "filler") {
+		t.Fatalf("frames %v, scanned %q: want filler, then a scan", got, tr.Scanned)
+	}
+	if !tr.Frames[1].Scan {
+		t.Errorf("frame 1 %s not marked Scan", got[1])
+	}
+	if strings.Join(got[len(got)-len(want)+1:], " ") != strings.Join(want[1:], " ") {
+		t.Errorf("frames %v, want filler then %v", got, want[1:])
+	}
+}
+
+func mustWrite(t *testing.T, p *symbols.Program, addr uint64, b []byte) {
+	t.Helper()
+	w, ok := p.Mem.(interface{ Write(uint64, []byte) })
+	if !ok {
+		t.Skip("memory not writable")
+	}
+	w.Write(addr, b)
+}
+
+func mustWriteU64(t *testing.T, p *symbols.Program, addr, v uint64) {
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], v)
+	mustWrite(t, p, addr, b[:])
+}
