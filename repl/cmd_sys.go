@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/kwalk/kwalk/symbols"
-	"github.com/kwalk/kwalk/walkers/printk"
+	"github.com/kwalk/kwalk/walkers/crash"
 )
 
 func registerSys(r *Registry) {
@@ -50,10 +50,13 @@ type SysInfo struct {
 	Tasks           int        `json:"tasks,omitempty"`
 	Blocked         int        `json:"blocked_tasks"`
 	Panic           string     `json:"panic,omitempty"`
-	KASLROffset     *Hex       `json:"kaslr_offset,omitempty"`
-	Symbols         string     `json:"symbols,omitempty"`
-	Types           string     `json:"types,omitempty"`
-	Warnings        []string   `json:"warnings,omitempty"`
+	// PanicInfo says why the kernel died (absent for a dump taken from
+	// outside a running kernel): kind, cause, CPU, task, hung tasks.
+	PanicInfo   *crash.PanicInfo `json:"panic_info,omitempty"`
+	KASLROffset *Hex             `json:"kaslr_offset,omitempty"`
+	Symbols     string           `json:"symbols,omitempty"`
+	Types       string           `json:"types,omitempty"`
+	Warnings    []string         `json:"warnings,omitempty"`
 }
 
 func runSys(c *Call) (Result, error) {
@@ -93,7 +96,9 @@ func runSys(c *Call) (Result, error) {
 		}
 	}
 	si.LoadAverage = loadAverage(p)
-	si.Panic = panicMessage(p)
+	if pi, err := crash.Panic(p); err == nil && pi != nil {
+		si.Panic, si.PanicInfo = pi.Message, pi
+	}
 	if p.Syms != nil {
 		si.Symbols = p.Syms.Describe()
 	}
@@ -156,37 +161,6 @@ func readTimekeeper(p *symbols.Program) (tkInfo, bool) {
 	return tkInfo{uptime: time.Duration(base + boot), wall: time.Unix(int64(sec), 0).UTC()}, true
 }
 
-// panicMarkers start the kernel log lines that say why the kernel died,
-// strongest first: panic() (kernel/panic.c; an oops with panic_on_oops
-// ends there too), a sysrq crash (drivers/tty/sysrq.c).
-var panicMarkers = []string{"Kernel panic - not syncing:", "sysrq: Trigger a crash"}
-
-// panicMessage finds the kernel log line explaining the crash, "" when the
-// kernel did not panic (a dump taken from outside, like QEMU's).
-func panicMessage(p *symbols.Program) string {
-	recs, err := printk.Log(p)
-	if len(recs) == 0 && err != nil {
-		return ""
-	}
-	texts := make([]string, len(recs))
-	for i, r := range recs {
-		texts[i] = r.Text
-	}
-	return findPanic(texts)
-}
-
-// findPanic returns the last line starting with the strongest marker.
-func findPanic(lines []string) string {
-	for _, m := range panicMarkers {
-		for i := len(lines) - 1; i >= 0; i-- {
-			if l := strings.TrimSpace(lines[i]); strings.HasPrefix(l, m) {
-				return l
-			}
-		}
-	}
-	return ""
-}
-
 // loadAverage reads avenrun[3], fixed point with FSHIFT 11
 // (include/linux/sched/loadavg.h).
 func loadAverage(p *symbols.Program) []float64 {
@@ -237,6 +211,24 @@ func (s SysInfo) WriteText(w io.Writer) error {
 	}
 	if s.Panic != "" {
 		line("PANIC", strconv.Quote(s.Panic))
+	}
+	if pi := s.PanicInfo; pi != nil {
+		if pi.Cause != "" {
+			line("CAUSE", strconv.Quote(pi.Cause))
+		}
+		if pi.Task != nil {
+			line("PANIC TASK", fmt.Sprintf("%d (%s), task %#x", pi.Task.PID, pi.Task.Comm, pi.Task.Addr))
+		}
+		if pi.CPU >= 0 {
+			line("PANIC CPU", fmt.Sprintf("%d (%s)", pi.CPU, pi.CPUFrom))
+		}
+		for i, h := range pi.HungTasks {
+			k := ""
+			if i == 0 {
+				k = "HUNG TASKS"
+			}
+			fmt.Fprintf(&b, "%12s  %s (pid %d), blocked for more than %d s\n", k, h.Comm, h.PID, h.Seconds)
+		}
 	}
 	if s.Blocked > 0 {
 		line("BLOCKED", fmt.Sprintf("%d in uninterruptible sleep (D); \"deadlock\" says why", s.Blocked))

@@ -8,22 +8,25 @@ import (
 	"strings"
 
 	"github.com/kwalk/kwalk/symbols"
+	"github.com/kwalk/kwalk/walkers/crash"
 )
 
 func registerSet(r *Registry) {
 	r.Add(&Command{
 		Name:    "set",
 		Summary: "show or set the current task context",
-		Usage:   "set [PID|TASK-ADDR | -c CPU]",
+		Usage:   "set [PID|TASK-ADDR | -c CPU | -p]",
 		Help: `Without an argument, shows the current context: the task that per-task
 commands (bt, files, task...) use when given none. With a pid or a task
 address (hex task_struct address), makes that task current; with -c CPU,
-the task running on that CPU (its runqueue's curr). At startup the
-context is the task running on the first busy CPU (else CPU 0's idle task).
+the task running on that CPU (its runqueue's curr); with -p, the task that
+panicked (panic_cpu's current task, as "sys" shows it). At startup the
+context is the panicking task of a dump taken after a panic, else the task
+running on the first busy CPU (else CPU 0's idle task).
 
 JSON: {"pid","comm","task","cpu","state"} of the current task.`,
-		Flags:    []Flag{{Name: "c", Arg: "CPU", Help: "the task running on CPU"}},
-		Examples: []string{"set", "set 1", "set ffff888003a1c000", "set -c 1"},
+		Flags:    []Flag{{Name: "c", Arg: "CPU", Help: "the task running on CPU"}, {Name: "p", Help: "the task that panicked"}},
+		Examples: []string{"set", "set 1", "set ffff888003a1c000", "set -c 1", "set -p"},
 		Complete: func(c *Completion) []string { return c.Pids() },
 		Run:      runSet,
 	})
@@ -70,6 +73,17 @@ func stateLong(s string) string {
 func runSet(c *Call) (Result, error) {
 	if err := c.NeedArgs(0, 1); err != nil {
 		return nil, err
+	}
+	if c.Bool("p") {
+		if len(c.Args) != 0 {
+			return nil, UsageErrorf("usage: set -p")
+		}
+		t, err := panicTask(c.Prog)
+		if err != nil {
+			return nil, err
+		}
+		c.Session.Task = t
+		return taskContext(taskInfo(t)), nil
 	}
 	if c.IsSet("c") {
 		cpu, err := c.Int("c")
@@ -184,4 +198,20 @@ func runTask(c *Call) (Result, error) {
 		return list.Objects[0], nil
 	}
 	return list, nil
+}
+
+// panicTask is the task that panicked (package crash: panic_cpu and the
+// crash notes), for set -p and the default context.
+func panicTask(p *symbols.Program) (symbols.Object, error) {
+	pi, err := crash.Panic(p)
+	if err != nil {
+		return symbols.Object{}, err
+	}
+	if pi == nil {
+		return symbols.Object{}, fmt.Errorf("the kernel did not panic (no panic in its log): no panic task")
+	}
+	if pi.Task == nil {
+		return symbols.Object{}, fmt.Errorf("%s: the panicking CPU or its task is not known", pi.Message)
+	}
+	return p.Object("struct task_struct", pi.Task.Addr)
 }

@@ -8,7 +8,8 @@ import (
 )
 
 // SetDefaultTask makes the current context what crash starts with: the
-// task running on the first online CPU that is not idle (per-CPU
+// task that panicked, when the kernel did; else the task running on the
+// first online CPU that is not idle (per-CPU
 // runqueues.curr vs runqueues.idle, kernel/sched/sched.h struct rq), else
 // CPU 0's current (idle) task. It leaves the context unset when the
 // runqueues cannot be read, and does nothing for a live kernel, whose
@@ -20,6 +21,10 @@ func (s *Session) SetDefaultTask(ctx context.Context) (TaskInfo, error) {
 	}
 	if p.Dump != nil && p.Dump.Live() {
 		return TaskInfo{}, fmt.Errorf("live kernel: no default task")
+	}
+	if t, err := panicTask(p); err == nil {
+		s.Task = t
+		return taskInfo(t), nil
 	}
 	cpus, err := p.OnlineCPUs()
 	if err != nil || len(cpus) == 0 {

@@ -1,0 +1,47 @@
+package crash
+
+import (
+	"reflect"
+	"testing"
+)
+
+func TestFromLog(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		lines []string
+		want  *PanicInfo
+	}{
+		{"no panic", []string{"Linux version 6.1", "fuse: init"}, nil},
+		{"sysrq", []string{"sysrq: Trigger a crash", "Kernel panic - not syncing: sysrq triggered crash", "CPU: 1 PID: 99"},
+			&PanicInfo{Kind: KindSysrq, Message: "Kernel panic - not syncing: sysrq triggered crash", Cause: "sysrq: Trigger a crash", CPU: -1}},
+		{"hung task", []string{
+			"INFO: task dd:103 blocked for more than 10 seconds.",
+			"      Not tainted 6.1.0-50-cloud-amd64 #1 Debian 6.1.176-1",
+			"INFO: task rm:106 blocked for more than 10 seconds.",
+			"Kernel panic - not syncing: hung_task: blocked tasks"},
+			&PanicInfo{Kind: KindHungTask, Message: "Kernel panic - not syncing: hung_task: blocked tasks",
+				Cause: "INFO: task rm:106 blocked for more than 10 seconds.", CPU: -1,
+				HungTasks: []HungTask{{"dd", 103, 10}, {"rm", 106, 10}}}},
+		{"oops then panic", []string{
+			"BUG: kernel NULL pointer dereference, address: 0000000000000008",
+			"#PF: supervisor read access in kernel mode",
+			"Oops: 0000 [#1] PREEMPT SMP NOPTI",
+			"Kernel panic - not syncing: Fatal exception"},
+			&PanicInfo{Kind: KindOops, Message: "Kernel panic - not syncing: Fatal exception", Cause: "BUG: kernel NULL pointer dereference, address: 0000000000000008", CPU: -1}},
+		{"oops straight to kdump", []string{
+			"general protection fault, probably for non-canonical address 0xdead000000000100: 0000 [#1] SMP NOPTI",
+			"RIP: 0010:foo+0x12/0x40"},
+			&PanicInfo{Kind: KindOops, Message: "general protection fault, probably for non-canonical address 0xdead000000000100: 0000 [#1] SMP NOPTI", CPU: -1}},
+		{"soft lockup", []string{"watchdog: BUG: soft lockup - CPU#0 stuck for 22s! [spin:120]", "Kernel panic - not syncing: softlockup: hung tasks"},
+			&PanicInfo{Kind: KindSoftLockup, Message: "Kernel panic - not syncing: softlockup: hung tasks", Cause: "watchdog: BUG: soft lockup - CPU#0 stuck for 22s! [spin:120]", CPU: -1}},
+		{"bug", []string{"kernel BUG at mm/slub.c:435!", "invalid opcode: 0000 [#1] SMP", "Kernel panic - not syncing: Fatal exception"},
+			&PanicInfo{Kind: KindBug, Message: "Kernel panic - not syncing: Fatal exception", Cause: "kernel BUG at mm/slub.c:435!", CPU: -1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := FromLog(tc.lines)
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("got  %+v\nwant %+v", got, tc.want)
+			}
+		})
+	}
+}
