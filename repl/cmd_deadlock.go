@@ -153,6 +153,24 @@ func (d DeadlockResult) MarshalJSON() ([]byte, error) { return marshalValue(d.De
 
 // WriteText implements Result.
 func (d DeadlockResult) WriteText(w io.Writer) error {
+	if pi := d.Panic; pi != nil {
+		// Why the dump was taken comes first.
+		fmt.Fprintf(w, "the kernel panicked (%s): %s\n", pi.Kind, pi.Message)
+		if pi.Cause != "" {
+			fmt.Fprintf(w, "  cause: %s\n", pi.Cause)
+		}
+		if pi.Task != nil {
+			fmt.Fprintf(w, "  on CPU %d in %s (pid %d): \"bt %d\" shows where\n", pi.CPU, pi.Task.Comm, pi.Task.PID, pi.Task.PID)
+		}
+		for i, h := range pi.HungTasks {
+			where := "in no chain below (it may have moved on)"
+			if i < len(d.PanicChains) && d.PanicChains[i] > 0 {
+				where = fmt.Sprintf("chain #%d below", d.PanicChains[i])
+			}
+			fmt.Fprintf(w, "  hung task reported: %s (pid %d), blocked more than %d s: %s\n", h.Comm, h.PID, h.Seconds, where)
+		}
+		fmt.Fprintln(w)
+	}
 	switch d.Status {
 	case "ok":
 		fmt.Fprintln(w, "nothing is stuck: no task waits on a lock, FUSE request or namespace teardown kwalk can name")

@@ -34,6 +34,7 @@ import (
 	"time"
 
 	"github.com/kwalk/kwalk/symbols"
+	"github.com/kwalk/kwalk/walkers/crash"
 	"github.com/kwalk/kwalk/walkers/fuse"
 	"github.com/kwalk/kwalk/walkers/sched"
 	"github.com/kwalk/kwalk/walkers/waitkind"
@@ -70,6 +71,11 @@ type DeadlockReport struct {
 	FuseConns []*fuse.FuseConn `json:"fuse_connections,omitempty"`
 	// Warnings are problems that did not stop the analysis.
 	Warnings []string `json:"warnings,omitempty"`
+	// Panic says why the dump was taken, when the kernel panicked: the
+	// message, its cause, the panicking task, and for a hung-task panic
+	// the tasks the detector reported (PanicChains: the chain of each).
+	Panic       *crash.PanicInfo `json:"panic,omitempty"`
+	PanicChains []int            `json:"panic_chains,omitempty"`
 	// Error is set when the analysis could not run (Status "error").
 	Error string `json:"error,omitempty"`
 }
@@ -121,6 +127,7 @@ func Deadlock(p *symbols.Program) (*DeadlockReport, error) {
 	r.Warnings = a.errs
 	r.FuseConns = a.conns
 	r.Chains = buildChains(r.Waits)
+	r.Panic, r.PanicChains = panicContext(p, r.Chains)
 	for _, c := range r.Chains {
 		if c.Root.Kind == RootCycle {
 			r.Cycles++
@@ -421,4 +428,26 @@ func hopLine(w TaskWait, last bool) string {
 		b.WriteString("; error: " + w.Error)
 	}
 	return b.String()
+}
+
+// panicContext reads why the dump was taken and, for a hung-task panic,
+// the chain (1-based) each reported task is in (0: in none).
+func panicContext(p *symbols.Program, chains []Chain) (*crash.PanicInfo, []int) {
+	pi, err := crash.Panic(p)
+	if err != nil || pi == nil {
+		return nil, nil
+	}
+	var idx []int
+	for _, h := range pi.HungTasks {
+		in := 0
+		for i, c := range chains {
+			for _, w := range append(append([]TaskWait(nil), c.Path...), c.Others...) {
+				if w.Task.PID == h.PID {
+					in = i + 1
+				}
+			}
+		}
+		idx = append(idx, in)
+	}
+	return pi, idx
 }
