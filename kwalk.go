@@ -78,7 +78,9 @@ func Load(d *kcore.Dump, opts Options) (*symbols.Program, error) {
 }
 
 func load(d *kcore.Dump, opts Options, live bool) (*symbols.Program, error) {
-	var warnings []string
+	// The image's own problems (a truncated file) come first: they make
+	// every answer partial.
+	warnings := d.Warnings()
 	info := d.VMCoreInfo()
 	var vi symbols.VMCoreInfo
 	if info != nil {

@@ -35,7 +35,7 @@ type ReadError struct {
 	Addr uint64 // the address asked for (virtual unless Phys)
 	Phys bool   // Addr is physical
 	PA   uint64 // the physical address reached, when translation succeeded
-	Err  error  // one of the Err* sentinels, or an I/O / decompression error
+	Err  error  // one of the Err* sentinels (wrapped, with details), a *TruncatedError, or an I/O / decompression error
 }
 
 func (e *ReadError) Error() string {

@@ -32,4 +32,12 @@
 // CPUs / NumCPUs, MemorySize, CrashTime, Format, Stats (excluded pages).
 // Opening costs O(headers + bitmap); nothing reads or decodes the whole
 // image. A Dump is safe for concurrent reads.
+//
+// A file cut short (a partial copy, a disk that filled) is found at open:
+// kdump-compressed page descriptors or page data past the end of the file,
+// a flattened file whose records stop before the end marker, ELF PT_LOAD
+// data past the end. It opens, Truncation says how much page data is
+// missing and Warnings says so in one line naming the file; reads of the
+// missing pages fail with a *TruncatedError (errors.Is(err, ErrTruncated)),
+// never as excluded or absent memory.
 package kcore

@@ -52,6 +52,8 @@ type Dump struct {
 	stats    Stats
 	nrCPUs   int
 
+	missed missedReads // reads that failed for want of the page (missed.go)
+
 	paging    *x86Paging // nil when virtual translation is unavailable
 	pagingErr error      // why paging is nil
 
@@ -145,12 +147,18 @@ func openFile(f *os.File, path string, opts Options) (*Dump, error) {
 		if err != nil {
 			return nil, fmt.Errorf("open dump %s: %w", path, err)
 		}
+		// A flattened file cut short says so in its errors: the
+		// headers may be what is missing.
+		cut := ""
+		if fr.truncated {
+			cut = " (" + fr.truncNote + ")"
+		}
 		var inner [8]byte
 		if _, err := readFullAt(fr, inner[:], 0); err != nil || !isKdump(inner[:]) {
-			return nil, fmt.Errorf("open dump %s: flattened file does not hold a kdump-compressed image", path)
+			return nil, fmt.Errorf("open dump %s: flattened file does not hold a kdump-compressed image%s", path, cut)
 		}
 		if err := d.openKdump(fr, fr.size, size); err != nil {
-			return nil, fmt.Errorf("open dump %s: %w", path, err)
+			return nil, fmt.Errorf("open dump %s: %w%s", path, err, cut)
 		}
 		d.stats.Records = fr.recs
 		d.format = fmt.Sprintf("kdump-compressed (flattened, %s)", d.kdump.compression())

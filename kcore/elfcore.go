@@ -92,6 +92,11 @@ type elfCore struct {
 	notes   []elfNote
 	info    noteInfo
 
+	// fileSize is the size of the file; trunc is set when PT_LOAD data
+	// runs past it (reads of that data fail with a *TruncatedError).
+	fileSize int64
+	trunc    *Truncation
+
 	zeroExcluded bool
 }
 
@@ -110,7 +115,7 @@ func openELF(r io.ReaderAt, size int64) (*elfCore, error) {
 	if eh[4] != 2 {
 		return nil, fmt.Errorf("ELF header: class %d, only ELF64 is supported", eh[4])
 	}
-	e := &elfCore{r: r}
+	e := &elfCore{r: r, fileSize: size}
 	switch eh[5] {
 	case 1:
 		e.bo = binary.LittleEndian
@@ -149,6 +154,7 @@ func openELF(r io.ReaderAt, size int64) (*elfCore, error) {
 	if _, err := readFullAt(r, ph, int64(phoff)); err != nil {
 		return nil, fmt.Errorf("ELF program headers at %#x: %w", phoff, err)
 	}
+	var total, missing uint64 // PT_LOAD file bytes, and those past the end
 	for i := uint64(0); i < phnum; i++ {
 		p := ph[i*phdrSize:]
 		typ := bo.Uint32(p)
@@ -177,17 +183,23 @@ func openELF(r io.ReaderAt, size int64) (*elfCore, error) {
 			if s.filesz > s.memsz {
 				s.filesz = s.memsz
 			}
-			if s.memsz == 0 || s.offset > uint64(size) || s.filesz > uint64(size)-s.offset {
-				// Skip a segment whose data is not in the file
-				// rather than failing the whole image; reads of
-				// it report ErrNotInDump.
-				if s.memsz == 0 || s.offset > uint64(size) {
-					continue
-				}
-				s.filesz = uint64(size) - s.offset
+			if s.memsz == 0 {
+				continue
+			}
+			// A segment whose data runs past the end of the file is
+			// kept: reads of what the file lacks fail with
+			// ErrTruncated, not as excluded or absent memory.
+			total += s.filesz
+			if s.offset > uint64(size) || s.filesz > uint64(size)-s.offset {
+				missing += s.offset + s.filesz - max(s.offset, uint64(size))
 			}
 			e.loads = append(e.loads, s)
 		}
+	}
+	if missing > 0 {
+		const ps = 4096
+		e.trunc = &Truncation{FileSize: size, MissingBytes: missing, TotalBytes: total,
+			MissingPages: (missing + ps - 1) / ps, TotalPages: (total + ps - 1) / ps}
 	}
 	e.info = interpretNotes(e.notes, bo)
 	return e, nil
@@ -234,6 +246,13 @@ func (e *elfCore) readSeg(x *segIndex, p []byte, addr uint64, phys bool) error {
 			clear(p[:n])
 		} else {
 			n = min(n, s.filesz-off)
+			if fo := s.offset + off; e.trunc != nil && fo+n > uint64(e.fileSize) {
+				if fo >= uint64(e.fileSize) {
+					return &ReadError{Addr: addr, Phys: phys, Err: &TruncatedError{
+						What: fmt.Sprintf("PT_LOAD data of address %#x", addr), Offset: int64(fo), FileSize: e.fileSize}}
+				}
+				n = uint64(e.fileSize) - fo // the part the file has, then the error
+			}
 			if _, err := readFullAt(e.r, p[:n], int64(s.offset+off)); err != nil {
 				return &ReadError{Addr: addr, Phys: phys, Err: fmt.Errorf("reading file offset %#x: %w", s.offset+off, err)}
 			}

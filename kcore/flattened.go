@@ -40,6 +40,11 @@ type flatReader struct {
 	segs []flatSeg // sorted by off, non-overlapping
 	size int64     // logical size: end of the last record
 	recs int
+	// truncated: the file ends before its end marker (inside a record,
+	// or between records); what the records hold is kept. truncNote
+	// says where.
+	truncated bool
+	truncNote string
 }
 
 func isFlattened(hdr []byte) bool {
@@ -57,7 +62,8 @@ func allZero(b []byte) bool {
 }
 
 // newFlatReader builds the offset index by walking the record headers:
-// O(number of records) reads of 16 bytes, never the data.
+// O(number of records) reads of 16 bytes, never the data. A file that ends
+// before its end marker is kept as far as it goes, with truncated set.
 func newFlatReader(r io.ReaderAt, fileSize int64) (*flatReader, error) {
 	var hdr [32]byte
 	if _, err := r.ReadAt(hdr[:], 0); err != nil {
@@ -79,6 +85,7 @@ func newFlatReader(r io.ReaderAt, fileSize int64) (*flatReader, error) {
 	// cost one read, and a big record costs one read of its header.
 	br := newBlockReader(r, fileSize)
 	ended := false
+	note := ""
 	for pos+flatRecHdrSize <= fileSize {
 		var rh [flatRecHdrSize]byte
 		// After a big record the next header is far away: read just it
@@ -96,23 +103,29 @@ func newFlatReader(r io.ReaderAt, fileSize int64) (*flatReader, error) {
 		if off < 0 || size < 0 || off > (1<<62)-size {
 			return nil, fmt.Errorf("flattened record %d at %#x: bad offset %d or size %d", len(recs), pos, off, size)
 		}
-		if size > fileSize-pos-flatRecHdrSize {
-			return nil, fmt.Errorf("flattened record %d at %#x: %d bytes run past the end of the %d-byte file (truncated?)",
-				len(recs), pos, size, fileSize)
-		}
 		if len(recs) >= maxFlatRecords {
 			return nil, fmt.Errorf("flattened file has more than %d records", maxFlatRecords)
+		}
+		if avail := fileSize - pos - flatRecHdrSize; size > avail {
+			// The file ends inside this record: keep what it has.
+			note = fmt.Sprintf("truncated: record %d at %#x promises %d bytes, the %d-byte file has %d of them past the end", len(recs), pos, size, fileSize, size-max(avail, 0))
+			if avail > 0 {
+				recs = append(recs, rec{off, avail, pos + flatRecHdrSize, len(recs)})
+			}
+			break
 		}
 		if size > 0 {
 			recs = append(recs, rec{off, size, pos + flatRecHdrSize, len(recs)})
 		}
 		pos += flatRecHdrSize + size
 	}
-	if !ended {
-		return nil, fmt.Errorf("flattened file truncated: no end marker after %d records (at %#x of %d bytes)",
-			len(recs), pos, fileSize)
+	if !ended && note == "" {
+		note = fmt.Sprintf("truncated: no end marker after %d records (at %#x of %d bytes)", len(recs), pos, fileSize)
 	}
-	fr := &flatReader{r: r, recs: len(recs)}
+	if !ended && len(recs) == 0 {
+		return nil, fmt.Errorf("flattened file %s", note)
+	}
+	fr := &flatReader{r: r, recs: len(recs), truncated: !ended, truncNote: note}
 	// QEMU interleaves page descriptors and page data, so records are not
 	// in offset order; they rarely overlap. Sort, and only resolve
 	// overlaps (later record wins) when there are some.
@@ -221,6 +234,22 @@ func (h *seqHeap) Pop() any {
 	x := old[len(old)-1]
 	*h = old[:len(old)-1]
 	return x
+}
+
+// covered tells whether the records hold every byte of [off, off+n).
+func (f *flatReader) covered(off, n int64) bool {
+	if off < 0 || n < 0 || off > f.size-n {
+		return false
+	}
+	end := off + n
+	i := sort.Search(len(f.segs), func(i int) bool { return f.segs[i].off+f.segs[i].size > off })
+	for ; off < end; i++ {
+		if i == len(f.segs) || f.segs[i].off > off {
+			return false
+		}
+		off = f.segs[i].off + f.segs[i].size
+	}
+	return true
 }
 
 // ReadAt reads the reassembled view. Holes read as zeros; reading past the

@@ -105,6 +105,14 @@ type kdumpFile struct {
 	presentPages    uint64
 	compressedFlags uint32 // union of the page flags seen in the header status
 
+	// cover, set for a truncated flattened file, tells whether the
+	// records hold [off, off+n) (its unwritten holes read as zeros);
+	// nil means everything below size is there.
+	cover func(off, n int64) bool
+	// trunc is set when the file ends before the page descriptors or
+	// page data the bitmap promises.
+	trunc *Truncation
+
 	dec decompressor
 }
 
@@ -125,6 +133,9 @@ func openKdump(r io.ReaderAt, size, backing int64) (*kdumpFile, error) {
 		return nil, errors.New("kdump header: no KDUMP/DISKDUMP signature")
 	}
 	k := &kdumpFile{r: r, size: size, backing: backing, signature: string(hb[:8])}
+	if fr, ok := r.(*flatReader); ok && fr.truncated {
+		k.cover = fr.covered
+	}
 	// The header is in the dumped machine's byte order; the version is
 	// small, which tells the order.
 	k.bo = binary.LittleEndian
@@ -189,6 +200,12 @@ func openKdump(r io.ReaderAt, size, backing int64) (*kdumpFile, error) {
 		return nil, fmt.Errorf("kdump sub-header: PFN range [%#x, %#x) outside max_mapnr %#x", k.startPFN, k.endPFN, k.maxMapnr)
 	}
 	if err := k.loadBitmaps(); err != nil {
+		return nil, err
+	}
+	if off, n := k.bitmap1Off+k.bitmapLen, int64((k.maxMapnr+7)/8); !k.avail(off, n) {
+		return nil, fmt.Errorf("kdump 2nd bitmap at %#x: %w", off, &TruncatedError{What: "the 2nd bitmap", Offset: off, FileSize: backing})
+	}
+	if err := k.checkTruncation(); err != nil {
 		return nil, err
 	}
 	return k, nil
@@ -355,6 +372,9 @@ func (k *kdumpFile) readPage(pfn uint64, buf []byte) error {
 	idx := k.rankOf(pfn) - k.rankStart
 	var db [pageDescSize]byte
 	dpos := k.descOff + int64(idx)*pageDescSize
+	if k.trunc != nil && !k.avail(dpos, pageDescSize) {
+		return &TruncatedError{What: fmt.Sprintf("page descriptor of PFN %#x", pfn), Offset: dpos, FileSize: k.backing}
+	}
 	if _, err := readFullAt(k.r, db[:], dpos); err != nil {
 		return fmt.Errorf("page descriptor %d of PFN %#x at %#x: %w", idx, pfn, dpos, err)
 	}
@@ -363,6 +383,9 @@ func (k *kdumpFile) readPage(pfn uint64, buf []byte) error {
 		// makedumpfile stopped writing (ENOSPC ...) and flagged the
 		// header incomplete; the rest of the descriptors are empty.
 		return fmt.Errorf("%w (PFN %#x: the dump is incomplete, its page was never written)", ErrNotInDump, pfn)
+	}
+	if k.trunc != nil && d.offset > 0 && d.size > 0 && !k.avail(d.offset, int64(d.size)) {
+		return &TruncatedError{What: fmt.Sprintf("page data of PFN %#x", pfn), Offset: d.offset, FileSize: k.backing}
 	}
 	if d.offset <= 0 || d.offset >= k.size || int64(d.size) > k.size-d.offset || d.size == 0 {
 		return fmt.Errorf("page descriptor of PFN %#x: data at %#x size %d lies outside the %d-byte file", pfn, d.offset, d.size, k.size)
