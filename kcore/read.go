@@ -70,11 +70,13 @@ func (d *Dump) ReadVirt(p []byte, addr uint64) error {
 	for len(p) > 0 {
 		m, err := d.paging.translate(addr)
 		if err != nil {
+			d.missed.note(err)
 			return &ReadError{Addr: addr, Err: err}
 		}
 		pa := m.pa + (addr - m.va)
 		n := min(uint64(len(p)), m.size-(addr-m.va))
 		if err := d.readPhysRaw(p[:n], pa); err != nil {
+			d.missed.note(err)
 			re := &ReadError{Addr: addr, PA: pa, Err: err}
 			var pe *ReadError
 			if errors.As(err, &pe) {

@@ -181,7 +181,10 @@ func (d DeadlockResult) WriteText(w io.Writer) error {
 	}
 	for i, c := range d.Chains {
 		certain := "certain"
-		if !c.Root.Certain {
+		switch {
+		case c.Root.Incomplete:
+			certain = "incomplete: memory it rests on is not in the dump"
+		case !c.Root.Certain:
 			certain = "includes hints"
 		}
 		fmt.Fprintf(w, "\n#%d  %s — %d task(s) blocked (%s)\n", i+1, c.Root.Kind, c.Blocked, certain)

@@ -51,6 +51,7 @@ func init() {
 		"Holder":         reflect.ValueOf((*waitfor.Holder)(nil)),
 		"Root":           reflect.ValueOf((*waitfor.Root)(nil)),
 		"TaskWait":       reflect.ValueOf((*waitfor.TaskWait)(nil)),
+		"Unexamined":     reflect.ValueOf((*waitfor.Unexamined)(nil)),
 		"WaitObject":     reflect.ValueOf((*waitfor.WaitObject)(nil)),
 	}
 }

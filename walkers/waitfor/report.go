@@ -162,6 +162,14 @@ func buildChains(ws []TaskWait) []Chain {
 			c.Root = classifyRoot(g.waits[gr.path[len(gr.path)-1]])
 			c.Root.Certain = c.Root.Certain && pathCertain(c.Path)
 		}
+		for _, w := range append(append([]TaskWait(nil), c.Path...), c.Others...) {
+			if w.Incomplete {
+				c.Root.Incomplete, c.Root.Certain = true, false
+			}
+		}
+		if c.Root.Incomplete {
+			c.Root.Summary = "(incomplete: the dump lacks memory this answer rests on, see the errors below) " + c.Root.Summary
+		}
 		c.Story = story(c.Path, c.Others, c.Root)
 		c.Remedy = remedies(c.Root)
 		if gr.cycle {

@@ -27,6 +27,9 @@ type waitAnalysis struct {
 	fusefs  *fuse.FuseFileScanner
 	servers map[uint64][]fuse.FuseServer // conn → servers
 	errs    []string
+	// fuseMissed counts reads of pages the dump lacks while loading the
+	// FUSE connections and servers: their absence is then not proven.
+	fuseMissed uint64
 	// kinds is the registry; shapes its waiter types resolved for this
 	// kernel; sleepFrames the frames of its interruptible kinds.
 	kinds       []*waitkind.Kind
@@ -62,7 +65,9 @@ func newWaitAnalysis(p *symbols.Program) (*waitAnalysis, error) {
 		}
 	}
 	sort.Slice(a.bases, func(i, j int) bool { return a.bases[i] < a.bases[j] })
+	m0 := a.missed()
 	a.loadFuse()
+	a.fuseMissed = a.missed() - m0
 	return a, nil
 }
 
@@ -159,10 +164,12 @@ func (a *waitAnalysis) waits() []TaskWait {
 		if t.Idle || t.State == "R" || t.State == "I" || t.State == "X" || t.OnCPU {
 			continue
 		}
+		m0 := a.missed()
 		if t.State != "D" && !t.Exiting() && a.reqWait[t.Addr] == nil && !a.sleepsInLock(t) {
 			continue // an ordinary sleep: not worth a full unwind
 		}
 		if w, ok := a.waitOf(t); ok {
+			taintMissing(&w, a.missed()-m0)
 			out = append(out, w)
 			have[t.Addr] = true
 		}
@@ -179,8 +186,17 @@ func (a *waitAnalysis) waits() []TaskWait {
 				continue
 			}
 			have[t.Addr] = true
+			m0 := a.missed()
 			if w, ok := a.holderWait(t); ok {
+				taintMissing(&w, a.missed()-m0)
 				out = append(out, w)
+			}
+		}
+	}
+	if a.fuseMissed > 0 {
+		for i := range out {
+			if out[i].Kind == WaitFuseRequest {
+				taintMissing(&out[i], a.fuseMissed)
 			}
 		}
 	}
@@ -368,4 +384,27 @@ func (a *waitAnalysis) holderStates(ws []TaskWait) {
 			}
 		}
 	}
+}
+
+// missed is how many reads so far failed on pages the dump lacks.
+func (a *waitAnalysis) missed() uint64 {
+	if a.p.Dump == nil {
+		return 0
+	}
+	return a.p.Dump.MissedReads()
+}
+
+// taintMissing marks a wait whose finding met pages the dump lacks (a
+// filtered dump, makedumpfile -d): it is not certain, and says why.
+func taintMissing(w *TaskWait, n uint64) {
+	if n == 0 {
+		return
+	}
+	w.Certain = false
+	w.Incomplete = true
+	msg := fmt.Sprintf("rests on memory the dump does not have: %d read(s) of excluded pages while finding it", n)
+	if w.Error != "" {
+		msg = w.Error + "; " + msg
+	}
+	w.Error = msg
 }

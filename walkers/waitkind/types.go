@@ -103,6 +103,9 @@ type TaskWait struct {
 	// ReaderOwned: the object is a read-locked rw_semaphore, whose holders
 	// the kernel does not record (the holders are hints or guesses).
 	ReaderOwned bool `json:"reader_owned,omitempty"`
+	// Incomplete: finding this wait met memory the dump does not have
+	// (a filtered or damaged dump): it is not certain, and Error says so.
+	Incomplete bool `json:"incomplete,omitempty"`
 	// Note adds what the holders alone do not say.
 	Note  string `json:"note,omitempty"`
 	Error string `json:"error,omitempty"`
@@ -123,6 +126,9 @@ type Root struct {
 	Holders []Holder `json:"holders,omitempty"`
 	// Certain is false when any edge of the chain is a guess.
 	Certain bool `json:"certain"`
+	// Incomplete: some wait of the chain rests on memory the dump does not
+	// have (a filtered dump): the summary may be wrong, and says so.
+	Incomplete bool `json:"incomplete,omitempty"`
 }
 
 // FolioRef is, for a wait on a folio bit, the folio and where it belongs:
