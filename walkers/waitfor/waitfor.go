@@ -27,12 +27,16 @@ type waitAnalysis struct {
 	fusefs  *fuse.FuseFileScanner
 	servers map[uint64][]fuse.FuseServer // conn → servers
 	errs    []string
+	// listErr is why the task list could not be walked whole (the
+	// tasks found are analysed; the report is then incomplete).
+	listErr error
 	// fuseMissed counts reads of pages the dump lacks while loading the
 	// FUSE connections and servers: their absence is then not proven.
 	fuseMissed uint64
 	// kinds is the registry; shapes its waiter types resolved for this
 	// kernel; sleepFrames the frames of its interruptible kinds.
 	kinds       []*waitkind.Kind
+	memo        map[any]any // Context.Memo
 	shapes      []*waiterShape
 	sleepFrames waitkind.Frames
 }
@@ -54,6 +58,7 @@ func newWaitAnalysis(p *symbols.Program) (*waitAnalysis, error) {
 		return nil, fmt.Errorf("wait-for analysis: %w", err)
 	}
 	if err != nil {
+		a.listErr = err
 		a.errs = append(a.errs, err.Error())
 	}
 	a.tasks = tasks
