@@ -15,6 +15,7 @@ func init() {
 		"Deadlock":              reflect.ValueOf(waitfor.Deadlock),
 		"DeadlockCycle":         reflect.ValueOf(constant.MakeFromLiteral("2", token.INT, 0)),
 		"DeadlockError":         reflect.ValueOf(constant.MakeFromLiteral("3", token.INT, 0)),
+		"DeadlockIncomplete":    reflect.ValueOf(constant.MakeFromLiteral("4", token.INT, 0)),
 		"DeadlockOK":            reflect.ValueOf(constant.MakeFromLiteral("0", token.INT, 0)),
 		"DeadlockSchema":        reflect.ValueOf(constant.MakeFromLiteral("1", token.INT, 0)),
 		"DeadlockStuck":         reflect.ValueOf(constant.MakeFromLiteral("1", token.INT, 0)),

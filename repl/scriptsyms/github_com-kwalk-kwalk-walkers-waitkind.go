@@ -44,6 +44,7 @@ type _github_com_kwalk_kwalk_walkers_waitkind_Context struct {
 	IValue           interface{}
 	WBlocked         func(t *sched.Task) waitkind.BlockedTask
 	WHasFrame        func(t *sched.Task, f waitkind.Frames) bool
+	WMemo            func(key any, fn func() any) any
 	WProg            func() *symbols.Program
 	WRef             func(addr uint64) sched.TaskRef
 	WStack           func(t *sched.Task) ([]byte, uint64)
@@ -59,6 +60,9 @@ func (W _github_com_kwalk_kwalk_walkers_waitkind_Context) Blocked(t *sched.Task)
 }
 func (W _github_com_kwalk_kwalk_walkers_waitkind_Context) HasFrame(t *sched.Task, f waitkind.Frames) bool {
 	return W.WHasFrame(t, f)
+}
+func (W _github_com_kwalk_kwalk_walkers_waitkind_Context) Memo(key any, fn func() any) any {
+	return W.WMemo(key, fn)
 }
 func (W _github_com_kwalk_kwalk_walkers_waitkind_Context) Prog() *symbols.Program {
 	return W.WProg()

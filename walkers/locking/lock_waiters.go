@@ -6,6 +6,7 @@ import (
 	"github.com/kwalk/kwalk/symbols"
 	"github.com/kwalk/kwalk/walkers/kmem"
 	"github.com/kwalk/kwalk/walkers/sched"
+	"github.com/kwalk/kwalk/walkers/waitkind"
 )
 
 // LockWaiter is one entry of a lock's or wait queue's waiter list.
@@ -94,13 +95,41 @@ func taskWaiters(p *symbols.Program, waiterType string, addrs []uint64) []LockWa
 	return out
 }
 
-// queuePos returns the 1-based place of the waiter structure waiter (or,
-// when waiter is 0, of the first waiter of task) and the queue length.
-func queuePos(ws []LockWaiter, waiter, task uint64) (int, int) {
-	for i, w := range ws {
-		if (waiter != 0 && w.Waiter == waiter) || (waiter == 0 && w.Task.Addr == task) {
-			return i + 1, len(ws)
+// lockMemo is a decoded lock kept for the analysis, with its waiters'
+// places indexed, so that each of its waiters costs O(1).
+type lockMemo[T any] struct {
+	info  T
+	err   error
+	byW   map[uint64]int // waiter structure → 1-based place
+	byT   map[uint64]int // task → 1-based place of its first waiter
+	count int
+}
+
+type lockKey struct {
+	typ  string
+	addr uint64
+}
+
+// memoLock decodes the lock of type typ at addr once per analysis.
+func memoLock[T any](c waitkind.Context, typ string, addr uint64, decode func() (T, []LockWaiter, error)) *lockMemo[T] {
+	return c.Memo(lockKey{typ, addr}, func() any {
+		info, ws, err := decode()
+		m := &lockMemo[T]{info: info, err: err, byW: make(map[uint64]int, len(ws)), byT: make(map[uint64]int, len(ws)), count: len(ws)}
+		for i, w := range ws {
+			m.byW[w.Waiter] = i + 1
+			if _, ok := m.byT[w.Task.Addr]; !ok {
+				m.byT[w.Task.Addr] = i + 1
+			}
 		}
+		return m
+	}).(*lockMemo[T])
+}
+
+// pos returns the 1-based place of the waiter structure waiter (or, when
+// waiter is 0, of the first waiter of task) and the queue length.
+func (m *lockMemo[T]) pos(waiter, task uint64) (int, int) {
+	if waiter != 0 {
+		return m.byW[waiter], m.count
 	}
-	return 0, len(ws)
+	return m.byT[task], m.count
 }

@@ -95,13 +95,20 @@ var MutexWait = &waitkind.Kind{
 }
 
 func decodeMutexWait(c waitkind.Context, t *sched.Task, f waitkind.Found) (waitkind.TaskWait, bool) {
-	info, err := Mutex(c.Prog(), f.Object)
-	if err != nil || info.OwnerRaw&MutexFlagWaiters == 0 {
+	m := memoLock(c, "mutex", f.Object, func() (*MutexInfo, []LockWaiter, error) {
+		info, err := Mutex(c.Prog(), f.Object)
+		if err != nil {
+			return nil, nil, err
+		}
+		return info, info.Waiters, nil
+	})
+	info := m.info
+	if m.err != nil || info.OwnerRaw&MutexFlagWaiters == 0 {
 		// A mutex with waiters has MUTEX_FLAG_WAITERS set (kernel/locking/mutex.c
 		// __mutex_add_waiter).
 		return waitkind.TaskWait{}, false
 	}
-	pos, n := queuePos(info.Waiters, f.Waiter, t.Addr)
+	pos, n := m.pos(f.Waiter, t.Addr)
 	if pos == 0 && f.Damaged == "" {
 		return waitkind.TaskWait{}, false
 	}

@@ -191,11 +191,18 @@ var RwsemWait = &waitkind.Kind{
 
 func decodeRwsemWait(c waitkind.Context, t *sched.Task, f waitkind.Found) (waitkind.TaskWait, bool) {
 	p := c.Prog()
-	info, err := Rwsem(p, f.Object)
-	if err != nil || info.Count&RwsemFlagWaiters == 0 {
+	m := memoLock(c, "rw_semaphore", f.Object, func() (*RwsemInfo, []LockWaiter, error) {
+		info, err := Rwsem(p, f.Object)
+		if err != nil {
+			return nil, nil, err
+		}
+		return info, info.Waiters, nil
+	})
+	info := m.info
+	if m.err != nil || info.Count&RwsemFlagWaiters == 0 {
 		return waitkind.TaskWait{}, false
 	}
-	pos, n := queuePos(info.Waiters, f.Waiter, t.Addr)
+	pos, n := m.pos(f.Waiter, t.Addr)
 	if pos == 0 && f.Damaged == "" {
 		return waitkind.TaskWait{}, false
 	}
@@ -219,11 +226,14 @@ func decodeRwsemWait(c waitkind.Context, t *sched.Task, f waitkind.Found) (waitk
 			w.Holders = append(w.Holders, waitkind.Holder{Task: c.Ref(info.LastReader.Addr), Certain: false,
 				How: "last reader recorded in rw_semaphore.owner (READER_OWNED): a hint, it may have released"})
 		}
-		skip := map[uint64]bool{}
-		for _, lw := range info.Waiters {
-			skip[lw.Task.Addr] = true
-		}
-		for _, h := range c.StackReferences(f.Object, skip) {
+		refs := c.Memo(lockKey{"rwsem-readers", f.Object}, func() any {
+			skip := map[uint64]bool{}
+			for _, lw := range info.Waiters {
+				skip[lw.Task.Addr] = true
+			}
+			return c.StackReferences(f.Object, skip)
+		}).([]uint64)
+		for _, h := range refs {
 			if !seen[h] {
 				w.Holders = append(w.Holders, waitkind.Holder{Task: c.Ref(h), Certain: false,
 					How: "blocked task whose stack holds the lock's address (guess)"})

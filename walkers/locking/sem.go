@@ -62,11 +62,18 @@ var SemaphoreWait = &waitkind.Kind{
 }
 
 func decodeSemWait(c waitkind.Context, t *sched.Task, f waitkind.Found) (waitkind.TaskWait, bool) {
-	info, err := Semaphore(c.Prog(), f.Object)
-	if err != nil {
+	m := memoLock(c, "semaphore", f.Object, func() (*SemaphoreInfo, []LockWaiter, error) {
+		info, err := Semaphore(c.Prog(), f.Object)
+		if err != nil {
+			return nil, nil, err
+		}
+		return info, info.Waiters, nil
+	})
+	info := m.info
+	if m.err != nil {
 		return waitkind.TaskWait{}, false
 	}
-	pos, n := queuePos(info.Waiters, f.Waiter, t.Addr)
+	pos, n := m.pos(f.Waiter, t.Addr)
 	if pos == 0 && f.Damaged == "" {
 		return waitkind.TaskWait{}, false
 	}

@@ -19,6 +19,19 @@ func (a *waitAnalysis) TaskAt(addr uint64) *sched.Task { return a.byAddr[addr] }
 
 func (a *waitAnalysis) Warn(msg string) { a.errs = append(a.errs, msg) }
 
+// Memo computes fn once per key for this analysis.
+func (a *waitAnalysis) Memo(key any, fn func() any) any {
+	if v, ok := a.memo[key]; ok {
+		return v
+	}
+	if a.memo == nil {
+		a.memo = map[any]any{}
+	}
+	v := fn()
+	a.memo[key] = v
+	return v
+}
+
 // HasFrame reports whether any frame of t is one of f (modulo compiler
 // suffixes).
 func (a *waitAnalysis) HasFrame(t *sched.Task, f waitkind.Frames) bool {

@@ -132,4 +132,8 @@ type Context interface {
 	StackReferences(v uint64, skip map[uint64]bool) []uint64
 	// Warn records a problem that did not stop the analysis.
 	Warn(msg string)
+	// Memo returns fn's value for key, computing it once per analysis: a
+	// kind decodes one lock once however many tasks wait on it (10,000
+	// waiters of one mutex must not walk its wait list 10,000 times).
+	Memo(key any, fn func() any) any
 }
