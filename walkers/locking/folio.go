@@ -151,6 +151,10 @@ func folioFile(p *symbols.Program, folio uint64) (*FolioFile, error) {
 // (arch/x86/include/asm/page_types.h PAGE_SHIFT 12).
 func pageShift(*symbols.Program) uint { return 12 }
 
+// wakePageFunction is the wake function of a folio (page) waiter's
+// wait_queue_entry (mm/filemap.c, static).
+const wakePageFunction = "wake_page_function"
+
 // WaitFolio is TaskWait.Kind of a wait on a folio bit.
 const WaitFolio = "folio"
 
@@ -165,7 +169,7 @@ var FolioWaitKind = &waitkind.Kind{
 	Name:     WaitFolio,
 	Verb:     "waits for",
 	Waiter:   &waitQueueEntry,
-	WakeFunc: "wake_page_function",
+	WakeFunc: wakePageFunction,
 	NoOwner:  true,
 	Decode:   decodeFolioWait,
 }

@@ -76,7 +76,7 @@ func WaitEntry(p *symbols.Program, addr uint64) LockWaiter {
 	}
 	w.Func = funcName(p, fn)
 	switch {
-	case w.Func == "wake_page_function":
+	case w.Func == wakePageFunction:
 		decodePageWaiter(p, addr, &w)
 		if priv != 0 {
 			w.Task, _ = sched.TaskRefAt(p, priv)

@@ -181,7 +181,7 @@ func (a *waitAnalysis) kindFor(t *sched.Task, sw stackWaiter, noFrames bool) *wa
 		switch {
 		case k.WakeFunc != "":
 			if wake == "" {
-				wake = a.wakeFunc(sw.addr)
+				wake = a.wakeFunc(sw)
 			}
 			if wake == k.WakeFunc {
 				return k
@@ -211,14 +211,14 @@ func (a *waitAnalysis) kindFor(t *sched.Task, sw stackWaiter, noFrames bool) *wa
 	return nil
 }
 
-// wakeFunc names the wake function of a wait_queue_entry-like waiter (its
-// member "func"), or "".
-func (a *waitAnalysis) wakeFunc(waiter uint64) string {
-	fo, err := a.p.OffsetOf("struct wait_queue_entry", "func")
+// wakeFunc names the wake function of a waiter whose kinds tell entries
+// apart by it (its member "func", struct wait_queue_entry), or "".
+func (a *waitAnalysis) wakeFunc(sw stackWaiter) string {
+	fo, err := a.p.OffsetOf(sw.shape.w.Type, "func")
 	if err != nil || a.p.Syms == nil {
 		return ""
 	}
-	fn, err := a.p.ReadU64(waiter + fo)
+	fn, err := a.p.ReadU64(sw.addr + fo)
 	if err != nil {
 		return ""
 	}
