@@ -51,13 +51,17 @@ const (
 	DeadlockStuck = 1 // stuck chains
 	DeadlockCycle = 2 // at least one cycle: a true deadlock
 	DeadlockError = 3 // could not analyse
+	// DeadlockIncomplete: the analysis ran but could not read everything
+	// (Unexamined says what): what it did not see may be what is stuck.
+	DeadlockIncomplete = 4
 )
 
 // DeadlockReport is the result of Deadlock: every cycle and every chain
 // of blocked tasks grouped by root cause.
 type DeadlockReport struct {
 	Schema int `json:"schema"`
-	// Status is "ok", "stuck", "deadlock" or "error"; ExitCode matches.
+	// Status is "ok", "stuck", "deadlock", "incomplete" or "error";
+	// ExitCode matches.
 	Status   string `json:"status"`
 	ExitCode int    `json:"exit_code"`
 	// Cycles are the chains whose root is a cycle (also listed in Chains).
@@ -76,6 +80,9 @@ type DeadlockReport struct {
 	// the tasks the detector reported (PanicChains: the chain of each).
 	Panic       *crash.PanicInfo `json:"panic,omitempty"`
 	PanicChains []int            `json:"panic_chains,omitempty"`
+	// Unexamined says what could not be read (Status "incomplete"): the
+	// chains found are listed, but others may be hidden in what is missing.
+	Unexamined *Unexamined `json:"unexamined,omitempty"`
 	// Error is set when the analysis could not run (Status "error").
 	Error string `json:"error,omitempty"`
 }
@@ -124,6 +131,12 @@ func Deadlock(p *symbols.Program) (*DeadlockReport, error) {
 		return r, err
 	}
 	r.Waits = a.waits()
+	for i := range r.Waits {
+		if r.Waits[i].Error != "" {
+			r.Waits[i].Certain = false // its object could not be read
+		}
+	}
+	r.Unexamined = a.unexamined(r.Waits)
 	r.Warnings = a.errs
 	r.FuseConns = a.conns
 	r.Chains = buildChains(r.Waits)
@@ -134,6 +147,8 @@ func Deadlock(p *symbols.Program) (*DeadlockReport, error) {
 		}
 	}
 	switch {
+	case r.Unexamined != nil:
+		r.Status, r.ExitCode = "incomplete", DeadlockIncomplete
 	case r.Cycles > 0:
 		r.Status, r.ExitCode = "deadlock", DeadlockCycle
 	case len(r.Chains) > 0:
@@ -228,6 +243,9 @@ func classifyRoot(w *TaskWait) Root {
 			how = "frozen by its " + frozen + " (cgroup.freeze)"
 		case traced:
 			how = "stopped by a tracer (ptrace)"
+			if tr := r.Holders[0].Tracer; tr != nil {
+				how = "stopped by its tracer " + taskName(*tr) + " (ptrace)"
+			}
 		}
 		r.Kind = RootHolderStopped
 		r.Summary = fmt.Sprintf("%s is %s and holds %s: nothing moves until it is resumed", serverNames(r.Holders), how, w.Object.What)
@@ -355,9 +373,14 @@ func remedies(r Root) []string {
 			}
 			if !tg[h.Task.TGID] {
 				tg[h.Task.TGID] = true
-				if h.State == "t" {
-					out = append(out, fmt.Sprintf("detach the tracer of %s, or kill -CONT %d  # resume the traced process", taskName(h.Task), h.Task.TGID))
-				} else {
+				switch {
+				case h.State == "t" && h.Tracer != nil:
+					// SIGCONT does not end a ptrace stop: the tracer's
+					// PTRACE_CONT or detach does, or its exit.
+					out = append(out, fmt.Sprintf("detach %s from %s (or kill %d: a tracer's tracees resume when it exits)", taskName(*h.Tracer), taskName(h.Task), h.Tracer.TGID))
+				case h.State == "t":
+					out = append(out, fmt.Sprintf("detach the tracer of %s  # a ptrace stop ends only with the tracer's PTRACE_CONT, detach or exit", taskName(h.Task)))
+				default:
 					out = append(out, fmt.Sprintf("kill -CONT %d  # resume %s", h.Task.TGID, h.Task.Comm))
 				}
 			}
@@ -415,19 +438,7 @@ func hopLine(w TaskWait, last bool) string {
 	fmt.Fprintf(&b, " — found by %s", w.How)
 	if len(w.Holders) > 0 {
 		b.WriteString("; held by ")
-		var hs []string
-		for i, h := range w.Holders {
-			if i == 4 && len(w.Holders) > 5 {
-				hs = append(hs, fmt.Sprintf("%d more", len(w.Holders)-4))
-				break
-			}
-			c := "certain"
-			if !h.Certain {
-				c = "hint"
-			}
-			hs = append(hs, fmt.Sprintf("%s via %s [%s]", taskName(h.Task), h.How, c))
-		}
-		b.WriteString(strings.Join(hs, ", "))
+		b.WriteString(holderList(w.Holders))
 	}
 	if w.Note != "" {
 		b.WriteString("; " + w.Note)
@@ -458,4 +469,60 @@ func panicContext(p *symbols.Program, chains []Chain) (*crash.PanicInfo, []int) 
 		idx = append(idx, in)
 	}
 	return pi, idx
+}
+
+// maxHolderGroups bounds the processes a hop line names.
+const maxHolderGroups = 4
+
+// holderList names holders grouped by process: the threads of one FUSE
+// server are one entry ("hangfs (pid 93, 5 threads; 2 idle in …) via …"),
+// with the evidence of its first thread.
+func holderList(hs []Holder) string {
+	type group struct {
+		first   Holder
+		threads int
+		idle    int
+		certain bool
+	}
+	var order []int
+	groups := map[int]*group{}
+	for _, h := range hs {
+		g := groups[h.Task.TGID]
+		if g == nil {
+			g = &group{first: h, certain: true}
+			groups[h.Task.TGID] = g
+			order = append(order, h.Task.TGID)
+		}
+		g.threads++
+		g.certain = g.certain && h.Certain
+		if strings.Contains(h.How, "idle in ") {
+			g.idle++
+		}
+	}
+	var parts []string
+	for i, tg := range order {
+		if i == maxHolderGroups && len(order) > maxHolderGroups+1 {
+			parts = append(parts, fmt.Sprintf("%d more processes", len(order)-maxHolderGroups))
+			break
+		}
+		g := groups[tg]
+		c := "certain"
+		if !g.certain {
+			c = "hint"
+		}
+		if g.threads == 1 {
+			parts = append(parts, fmt.Sprintf("%s via %s [%s]", taskName(g.first.Task), g.first.How, c))
+			continue
+		}
+		how := g.first.How
+		if i := strings.Index(how, ", idle in "); i >= 0 {
+			how = how[:i]
+		}
+		extra := ""
+		if g.idle > 0 {
+			extra = fmt.Sprintf("; %d idle, waiting for new requests", g.idle)
+		}
+		parts = append(parts, fmt.Sprintf("%s (pid %d, %d threads%s) via %s [%s]", g.first.Task.Comm, tg, g.threads, extra, how, c))
+	}
+	return strings.Join(parts, ", ")
 }
