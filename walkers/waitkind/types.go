@@ -84,6 +84,8 @@ type Holder struct {
 	// Frozen is set when the holder is frozen: "cgroup /sys/fs/cgroup/PATH"
 	// (the cgroup v2 freezer) or "system" (suspend/hibernate).
 	Frozen string `json:"frozen,omitempty"`
+	// Tracer is the task tracing the holder (ptrace), when it is traced.
+	Tracer *sched.TaskRef `json:"tracer,omitempty"`
 }
 
 // TaskWait is what one task waits for and who holds it.
