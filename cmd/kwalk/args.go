@@ -144,6 +144,11 @@ func parseCommandLine(args []string, isCommand func(string) bool, stat func(stri
 				inv.mode = modeScript
 				pos = append(pos, a)
 				continue
+			case a == "version" && len(pos) == 0 && i == len(args)-1:
+				// "kwalk version", like --version (a file named version
+				// is ./version).
+				inv.mode = modeVersion
+				continue
 			case isCommand(a) && !strings.Contains(a, "/"):
 				inv.mode = modeBatch
 			}

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io/fs"
+	"os"
 	"reflect"
 	"strings"
 	"syscall"
@@ -115,5 +116,12 @@ func TestParseCommandLineUnreachable(t *testing.T) {
 		if tc.err != fs.ErrNotExist && strings.Contains(fmt.Sprint(err), "no such dump file") {
 			t.Errorf("%q: %v: reported as missing", tc.args, err)
 		}
+	}
+}
+
+func TestVersionWord(t *testing.T) {
+	inv, err := parseCommandLine([]string{"version"}, func(string) bool { return false }, func(string) error { return os.ErrNotExist })
+	if err != nil || inv.mode != modeVersion {
+		t.Fatalf("kwalk version: mode %v, err %v; want the version", inv.mode, err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"syscall"
@@ -235,16 +236,38 @@ func statPath(p string) error {
 	return err
 }
 
+// version is kwalk's version: the module version, the VCS revision and
+// time the binary was built from (and whether the tree was modified), and
+// the Go release that built it.
 func version() string {
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
-		return "(unknown)"
+		return "(unknown) " + runtime.Version()
 	}
 	v := bi.Main.Version
+	var rev, when, dirty string
 	for _, s := range bi.Settings {
-		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-			v += " " + s.Value[:12]
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+			if len(rev) > 12 {
+				rev = rev[:12]
+			}
+		case "vcs.time":
+			when = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				dirty = " (modified)"
+			}
 		}
 	}
-	return v
+	if rev != "" {
+		v += " revision " + rev + dirty
+		if when != "" {
+			v += " of " + when
+		}
+	} else {
+		v += " (no VCS information: built with go run, or outside a git checkout)"
+	}
+	return v + ", " + bi.GoVersion
 }
