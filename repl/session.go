@@ -280,12 +280,21 @@ func (s *Session) call(c *Call, out io.Writer) int {
 		return ExitFailed
 	}
 	if res != nil {
-		if err := render(ctxWriter{c.Ctx, out}, res, c.JSON); err != nil {
+		if err := s.render(ctxWriter{c.Ctx, out}, c, res); err != nil {
 			if c.Ctx.Err() != nil {
 				s.reportError(c.Name, errors.New("interrupted"))
 				return ExitInterrupted
 			}
+			// A stream's rows failed part way (the rows written stay
+			// written; a JSON document was closed with the error).
 			s.reportError(c.Name, err)
+			var ue *UsageError
+			switch {
+			case errors.As(err, &ue):
+				return ExitUsage
+			case c.status > ExitOK:
+				return c.status
+			}
 			return ExitFailed
 		}
 	}
@@ -307,18 +316,26 @@ func runSafely(c *Call) (res Result, err error) {
 	return res, err
 }
 
-// render writes res as text or as one line of JSON.
-func render(w io.Writer, res Result, asJSON bool) error {
-	if asJSON {
+// render writes res to w as text, its warnings to stderr, or as one line
+// of JSON carrying the dump's warnings; a Stream as its rows come.
+func (s *Session) render(w io.Writer, c *Call, res Result) error {
+	if st, ok := res.(*Stream); ok {
+		_, err := st.render(w, s.Stderr, c.Name, c.JSON, s.dumpWarnings())
+		return err
+	}
+	if c.JSON {
 		b, err := json.Marshal(res)
 		if err != nil {
 			return fmt.Errorf("encoding result as JSON: %w", err)
 		}
-		b = append(b, '\n')
-		_, err = w.Write(b)
+		_, err = w.Write(append(addJSONWarnings(b, s.dumpWarnings()), '\n'))
 		return err
 	}
-	return res.WriteText(w)
+	if err := res.WriteText(w); err != nil {
+		return err
+	}
+	writeWarnings(s.Stderr, c.Name, res)
+	return nil
 }
 
 // errorDoc is the JSON document written for a failed command.
