@@ -26,7 +26,11 @@ tasks each root blocks; every hop says how it was established and whether
 it is certain or a hint. Remedies say what would unstick each chain.
 
 Exit status (batch): 0 nothing stuck, 1 stuck chains, 2 a cycle,
-3 could not analyse. With -a, every blocked task's wait is listed too.
+3 could not analyse, 4 incomplete: the task list, a task's stack or a
+wait's object could not be read (a truncated or filtered dump), so what
+was not seen may be what is stuck; the report lists what could not be
+read, and the chains found among the rest. With -a, every blocked task's
+wait is listed too. Warnings go to stderr.
 
 JSON: the waitfor.DeadlockReport, schema in docs/deadlock-json.md.`,
 		Flags:    []Flag{{Name: "a", Help: "also list every blocked task's wait"}},
@@ -136,11 +140,11 @@ func (b BlockedResult) WriteText(w io.Writer) error {
 			fmt.Fprintf(w, "  error: %s\n", x.Error)
 		}
 	}
-	for _, e := range b.Warnings {
-		fmt.Fprintf(w, "warning: %s\n", e)
-	}
 	return nil
 }
+
+// ResultWarnings implements Warner: the walk's warnings go to stderr.
+func (b BlockedResult) ResultWarnings() []string { return b.Warnings }
 
 // DeadlockResult is the result of "deadlock".
 type DeadlockResult struct {
@@ -178,6 +182,22 @@ func (d DeadlockResult) WriteText(w io.Writer) error {
 		fmt.Fprintf(w, "%d stuck chain(s), no cycle\n", len(d.Chains))
 	case "deadlock":
 		fmt.Fprintf(w, "DEADLOCK: %d cycle(s); %d chain(s) in all\n", d.Cycles, len(d.Chains))
+	case "incomplete":
+		// Never "nothing is stuck": what was not seen may be what is.
+		u := d.Unexamined
+		fmt.Fprintf(w, "%s\n", u.Summary)
+		switch {
+		case d.Cycles > 0:
+			fmt.Fprintf(w, "among what could be read: DEADLOCK, %d cycle(s); %d chain(s) in all\n", d.Cycles, len(d.Chains))
+		case len(d.Chains) > 0:
+			fmt.Fprintf(w, "among what could be read: %d stuck chain(s), no cycle\n", len(d.Chains))
+		default:
+			fmt.Fprintln(w, "among what could be read, nothing is stuck; what could not be read may be")
+		}
+		fmt.Fprintln(w, "could not read:")
+		for _, s := range u.What {
+			fmt.Fprintf(w, "  - %s\n", s)
+		}
 	}
 	for i, c := range d.Chains {
 		certain := "certain"
@@ -202,8 +222,8 @@ func (d DeadlockResult) WriteText(w io.Writer) error {
 			fmt.Fprintf(w, "  %d %s [%s] %s: %s\n", x.Task.PID, x.Task.Comm, x.Task.State, x.Kind, x.Object.What)
 		}
 	}
-	for _, e := range d.Warnings {
-		fmt.Fprintf(w, "warning: %s\n", e)
-	}
 	return nil
 }
+
+// ResultWarnings implements Warner: the report's warnings go to stderr.
+func (d DeadlockResult) ResultWarnings() []string { return d.Warnings }

@@ -23,6 +23,7 @@ line of JSON instead of text. Output can be piped to a shell command
 
 Exit status in batch mode: 0 success; 1 and 2 are a command's own
 findings (deadlock: 1 blocked chains, 2 a cycle); 3 a command failed;
+4 deadlock's analysis is incomplete (part of the dump could not be read);
 64 usage error (unknown command or flag); 66 the dump could not be opened;
 130 interrupted.
 With several commands the highest status wins.`,

@@ -163,6 +163,9 @@ const (
 	// ExitFailed: a command could not do its work (read errors, missing
 	// types); deadlock's "could not analyse".
 	ExitFailed = 3
+	// ExitIncomplete: deadlock's analysis ran but could not read
+	// everything (waitfor.DeadlockIncomplete).
+	ExitIncomplete = 4
 	// ExitUsage: bad command line, unknown command or flag.
 	ExitUsage = 64
 	// ExitNoInput: the dump or debug info could not be opened.

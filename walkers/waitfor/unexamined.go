@@ -21,7 +21,9 @@ type Unexamined struct {
 	// past the break are not even counted in Tasks.
 	TaskList string `json:"task_list,omitempty"`
 	// Waits is how many of the waits found have an object that could not
-	// be read (their Error says why; they are not certain).
+	// be read (their Error says why; they are not certain). Waits only
+	// tainted by reads of missing pages (TaskWait.Incomplete) are not
+	// counted: their chain says it is incomplete.
 	Waits int `json:"waits"`
 	// What lists what could not be read, one line each (the first
 	// maxUnexaminedListed).
@@ -59,7 +61,7 @@ func (a *waitAnalysis) unexamined(ws []TaskWait) *Unexamined {
 		}
 	}
 	for _, w := range ws {
-		if w.Error != "" {
+		if w.Error != "" && !w.Incomplete {
 			u.Waits++
 			add(fmt.Sprintf("the wait of %s (pid %d) on %s: %s", w.Task.Comm, w.Task.PID, w.Object.What, w.Error))
 		}
@@ -71,11 +73,11 @@ func (a *waitAnalysis) unexamined(ws []TaskWait) *Unexamined {
 		u.What = append(u.What, fmt.Sprintf("… and %d more", more))
 	}
 	var parts []string
-	if u.TaskList != "" {
-		parts = append(parts, "the task list could not be read whole")
-	}
-	if u.Tasks > 0 || u.TaskList != "" {
+	if u.Tasks > 0 {
 		parts = append(parts, fmt.Sprintf("%d tasks could not be examined", u.Tasks))
+	}
+	if u.TaskList != "" {
+		parts = append(parts, fmt.Sprintf("the task list could not be walked whole (%d tasks found; those past the break were not examined)", len(a.tasks)))
 	}
 	if u.Waits > 0 {
 		parts = append(parts, fmt.Sprintf("%d waits have an object that could not be read", u.Waits))
