@@ -41,7 +41,8 @@ given address (hex): PID, command, fd and the file's path. The paths are
 those "files" shows.
 
 JSON: {"users": [{"pid", "comm", "task", "state", "fd", "file", "inode",
-"path"}], "warning"}.`,
+"path"}], "warnings": [...], "warning" (the first warning, kept for older
+readers)}. Warnings go to stderr in text mode.`,
 		Examples: []string{"fuser /mnt/w", "fuser /dev/fuse", "fuser ffff8a83c20db400"},
 		Run:      runFuser,
 	})
@@ -61,9 +62,13 @@ type FuserRow struct {
 
 // FuserResult is the result of "fuser".
 type FuserResult struct {
-	Users   []FuserRow `json:"users"`
-	Warning string     `json:"warning,omitempty"`
+	Users    []FuserRow `json:"users"`
+	Warnings []string   `json:"warnings,omitempty"`
+	Warning  string     `json:"warning,omitempty"` // Warnings[0], for older readers
 }
+
+// ResultWarnings implements Warner.
+func (r *FuserResult) ResultWarnings() []string { return r.Warnings }
 
 func runFuser(c *Call) (Result, error) {
 	if err := c.NeedArgs(1, 1); err != nil {
@@ -87,6 +92,11 @@ func runFuser(c *Call) (Result, error) {
 	res := &FuserResult{Users: []FuserRow{}}
 	if uerr != nil {
 		res.Warning = uerr.Error()
+		res.Warnings = []string{res.Warning}
+	}
+	if err != nil {
+		// Tasks past a break in the task list were not looked at.
+		res.Warnings = append(res.Warnings, err.Error())
 	}
 	for _, u := range users {
 		res.Users = append(res.Users, FuserRow{PID: u.Task.PID, Comm: u.Task.Comm, Task: Hex(u.Task.Addr), State: u.Task.State,
@@ -105,9 +115,6 @@ func (r *FuserResult) WriteText(w io.Writer) error {
 	}
 	for _, u := range r.Users {
 		fmt.Fprintf(&b, "%6d  %s   %-16s %3d  %016x  %s\n", u.PID, u.State, u.Comm, u.FD, uint64(u.File), u.Path)
-	}
-	if r.Warning != "" {
-		fmt.Fprintf(&b, "fuser: warning: %s\n", r.Warning)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
@@ -208,14 +215,25 @@ func (r *FilesResult) WriteText(w io.Writer) error {
 				typ = "UNKN"
 			}
 			fmt.Fprintf(&b, "%3d  %016x  %016x  %016x  %-4s  %s\n", f.FD, uint64(f.File), uint64(f.Dentry), uint64(f.Inode), typ, path)
-			for _, e := range f.Errors {
-				fmt.Fprintf(&b, "     warning: %s\n", e)
-			}
-		}
-		if t.Error != "" {
-			fmt.Fprintf(&b, "files: %s\n", t.Error)
 		}
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// ResultWarnings implements Warner: a task's unreadable fd table and each
+// file's errors go to stderr, not into the table.
+func (r *FilesResult) ResultWarnings() []string {
+	var out []string
+	for _, t := range r.Tasks {
+		if t.Error != "" {
+			out = append(out, fmt.Sprintf("pid %d: %s", t.PID, t.Error))
+		}
+		for _, f := range t.Files {
+			for _, e := range f.Errors {
+				out = append(out, fmt.Sprintf("pid %d fd %d: %s", t.PID, f.FD, e))
+			}
+		}
+	}
+	return out
 }

@@ -1,6 +1,7 @@
 package repl
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"path"
@@ -27,8 +28,11 @@ tasks):
                like the above
 Arguments after COMMAND are COMMAND's own.
 
-JSON: {"command","tasks":[{"pid","comm","task","result","error"}]},
-result being COMMAND's own JSON document.`,
+Each task's output is written as soon as it is produced (10,000 tasks are
+never held in memory at once); warnings go to stderr.
+
+JSON: {"command","tasks":[{"pid","comm","task","cpu","result","error"}],
+"warnings"}, result being COMMAND's own JSON document.`,
 		RawArgs: true,
 		MoreHelp: func(r *Registry) string {
 			return "Per-task commands: " + strings.Join(perTaskNames(r), ", ") + "."
@@ -49,8 +53,9 @@ result being COMMAND's own JSON document.`,
 
 // ForeachResult is the result of foreach (see its help for the JSON).
 type ForeachResult struct {
-	Command string         `json:"command"`
-	Tasks   []ForeachEntry `json:"tasks"`
+	Command  string         `json:"command"`
+	Tasks    []ForeachEntry `json:"tasks"`
+	Warnings []string       `json:"warnings,omitempty"`
 }
 
 // ForeachEntry is one task's run in ForeachResult.
@@ -73,22 +78,64 @@ type TaskHeaderer interface {
 // command's output.
 func (f ForeachResult) WriteText(w io.Writer) error {
 	for _, e := range f.Tasks {
-		if th, ok := e.Result.(TaskHeaderer); !ok || !th.HasTaskHeader() {
-			if _, err := fmt.Fprintf(w, "PID: %-7d TASK: %x  CPU: %-3d COMMAND: %q\n", e.PID, uint64(e.Task), e.CPU, e.Comm); err != nil {
-				return err
-			}
+		if err := (foreachRow{e, f.Command}).WriteText(w); err != nil {
+			return err
 		}
-		if e.Error != "" {
-			fmt.Fprintf(w, "%s: %s\n", f.Command, e.Error)
-		} else if e.Result != nil {
-			if err := e.Result.WriteText(w); err != nil {
-				return err
-			}
-		}
-		fmt.Fprintln(w)
 	}
 	return nil
 }
+
+// foreachRow is one task's run, as foreach streams it.
+type foreachRow struct {
+	ForeachEntry
+	command string
+}
+
+// MarshalJSON is the entry's.
+func (r foreachRow) MarshalJSON() ([]byte, error) { return json.Marshal(r.ForeachEntry) }
+
+// WriteText writes the task header (unless the result has its own), the
+// command's output or error, and a blank line.
+func (r foreachRow) WriteText(w io.Writer) error {
+	e := r.ForeachEntry
+	if th, ok := e.Result.(TaskHeaderer); !ok || !th.HasTaskHeader() {
+		if _, err := fmt.Fprintf(w, "PID: %-7d TASK: %x  CPU: %-3d COMMAND: %q\n", e.PID, uint64(e.Task), e.CPU, e.Comm); err != nil {
+			return err
+		}
+	}
+	if e.Error != "" {
+		if _, err := fmt.Fprintf(w, "%s: %s\n", r.command, e.Error); err != nil {
+			return err
+		}
+	} else if e.Result != nil {
+		if err := e.Result.WriteText(w); err != nil {
+			return err
+		}
+	}
+	_, err := fmt.Fprintln(w)
+	return err
+}
+
+// ResultWarnings implements Warner: the task's command's warnings.
+func (r foreachRow) ResultWarnings() []string {
+	wr, ok := r.Result.(Warner)
+	if !ok {
+		return nil
+	}
+	var out []string
+	for _, m := range wr.ResultWarnings() {
+		out = append(out, fmt.Sprintf("pid %d: %s", r.PID, m))
+	}
+	return out
+}
+
+// foreachTail ends foreach's JSON document.
+type foreachTail struct {
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// ResultWarnings implements Warner.
+func (t foreachTail) ResultWarnings() []string { return t.Warnings }
 
 type taskFilter struct {
 	pids   map[int]bool
@@ -184,38 +231,54 @@ func runForeach(c *Call) (Result, error) {
 	if err != nil && len(tasks) == 0 {
 		return nil, err
 	}
-	res := ForeachResult{Command: strings.Join(sub, " "), Tasks: []ForeachEntry{}}
-	status := ExitOK
-	for i, t := range tasks {
-		if err := c.Ctx.Err(); err != nil {
-			return nil, err
-		}
-		if !filter.match(t) {
-			continue
-		}
-		c.Progress("foreach: task %d of %d (pid %d)", i+1, len(tasks), t.PID)
-		sc, st := c.Session.prepare(c.Ctx, sub, c.Out)
-		if sc == nil {
-			return nil, UsageErrorf("foreach: bad command %q", strings.Join(sub, " "))
-		}
-		sc.Task = t.Task
-		sc.JSON = c.JSON
-		sc.prog = c.prog
-		r, rerr := runSafely(sc)
-		e := ForeachEntry{PID: t.PID, Comm: t.Comm, Task: Hex(t.Task.Addr()), CPU: t.CPU, Result: r}
-		if rerr != nil {
-			e.Error = rerr.Error()
-			st = ExitFailed
-			var ue *UsageError
-			if asUsage(rerr, &ue) {
-				return nil, rerr
+	var tail foreachTail
+	if err != nil {
+		// Tasks past a break in the list are not run.
+		tail.Warnings = append(tail.Warnings, "the task list could not be walked whole: "+err.Error())
+	}
+	// The command line is checked once, before any output.
+	if sc, _ := c.Session.prepare(c.Ctx, sub, io.Discard); sc == nil {
+		return nil, UsageErrorf("foreach: bad command %q", strings.Join(sub, " "))
+	}
+	command := strings.Join(sub, " ")
+	head := struct {
+		Command string `json:"command"`
+	}{command}
+	return &Stream{Head: head, Field: "tasks", Rows: func(emit func(Result) error) (any, error) {
+		status := ExitOK
+		defer func() { c.SetStatus(status) }()
+		for i, t := range tasks {
+			if err := c.Ctx.Err(); err != nil {
+				return nil, err
+			}
+			if !filter.match(t) {
+				continue
+			}
+			c.Progress("foreach: task %d of %d (pid %d)", i+1, len(tasks), t.PID)
+			sc, st := c.Session.prepare(c.Ctx, sub, c.Out)
+			if sc == nil {
+				return nil, UsageErrorf("foreach: bad command %q", command)
+			}
+			sc.Task = t.Task
+			sc.JSON = c.JSON
+			sc.prog = c.prog
+			r, rerr := runSafely(sc)
+			e := ForeachEntry{PID: t.PID, Comm: t.Comm, Task: Hex(t.Task.Addr()), CPU: t.CPU, Result: r}
+			if rerr != nil {
+				e.Error = rerr.Error()
+				st = ExitFailed
+				var ue *UsageError
+				if asUsage(rerr, &ue) {
+					return nil, rerr
+				}
+			}
+			status = max(status, st, sc.status)
+			if err := emit(foreachRow{e, command}); err != nil {
+				return nil, err
 			}
 		}
-		status = max(status, st, sc.status)
-		res.Tasks = append(res.Tasks, e)
-	}
-	c.SetStatus(status)
-	return res, nil
+		return tail, nil
+	}}, nil
 }
 
 func perTaskNames(r *Registry) []string {

@@ -126,13 +126,19 @@ func (f FuseResult) WriteText(w io.Writer) error {
 			}
 			fmt.Fprintf(w, "  server: %s state %s%s fd %d (fuse_dev %#x)\n", taskText(s.Task), s.State, ex, s.FD, s.Dev)
 		}
-		for _, e := range c.Errors {
-			fmt.Fprintf(w, "  warning: %s\n", e)
-		}
 		fmt.Fprintf(w, "  remedy: %s\n\n", c.Remedy)
 	}
-	for _, e := range f.Warnings {
-		fmt.Fprintf(w, "warning: %s\n", e)
-	}
 	return nil
+}
+
+// ResultWarnings implements Warner: the walk's problems and each
+// connection's go to stderr.
+func (f FuseResult) ResultWarnings() []string {
+	out := append([]string(nil), f.Warnings...)
+	for _, c := range f.Connections {
+		for _, e := range c.Errors {
+			out = append(out, fmt.Sprintf("connection %d: %s", c.ID, e))
+		}
+	}
+	return out
 }

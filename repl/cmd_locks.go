@@ -107,13 +107,19 @@ page_wait_table before 6.x): the folio, the bit waited for (PG_locked,
 PG_writeback), the task, and the file (path or inode) and offset.
 
 JSON: {"waits": [{"folio","bit","bit_nr","task","waiter","file":{"mapping",
-"inode","ino","fs","dev","path","offset"},"error"}], "error"}.`,
+"inode","ino","fs","dev","path","offset"},"error"}], "warnings", "error"
+(the first warning, kept for older readers)}. Warnings go to stderr in
+text mode.`,
 		Run: func(c *Call) (Result, error) {
 			ws, err := locking.FolioWaits(c.Prog)
 			if ws == nil && err != nil {
 				return nil, err
 			}
-			return FolioResult{Waits: ws, Error: errText(err)}, nil
+			res := FolioResult{Waits: ws, Error: errText(err)}
+			if err != nil {
+				res.Warnings = []string{res.Error}
+			}
+			return res, nil
 		},
 	})
 }
@@ -139,8 +145,12 @@ func (m MutexResult) WriteText(w io.Writer) error {
 		fmt.Fprintf(w, " [%s]", strings.Join(m.Flags, "|"))
 	}
 	fmt.Fprintln(w)
-	return writeWaiters(w, m.Waiters, m.Error)
+	return writeWaiters(w, m.Waiters)
 }
+
+// ResultWarnings implements Warner: a waiter list that could not be read
+// whole is said on stderr.
+func (m MutexResult) ResultWarnings() []string { return nonEmpty(m.Error) }
 
 // RwsemResult is the result of "rwsem".
 type RwsemResult struct{ *locking.RwsemInfo }
@@ -165,8 +175,11 @@ func (s RwsemResult) WriteText(w io.Writer) error {
 			fmt.Fprintf(w, "  last reader (hint only): %s\n", taskText(*s.LastReader))
 		}
 	}
-	return writeWaiters(w, s.Waiters, s.Error)
+	return writeWaiters(w, s.Waiters)
 }
+
+// ResultWarnings implements Warner.
+func (s RwsemResult) ResultWarnings() []string { return nonEmpty(s.Error) }
 
 // waitersResult renders a lock or queue with a waiter list; its JSON is Value.
 type waitersResult struct {
@@ -179,13 +192,23 @@ type waitersResult struct {
 // WriteText implements Result.
 func (r waitersResult) WriteText(w io.Writer) error {
 	fmt.Fprintln(w, r.Title)
-	return writeWaiters(w, r.Waiters, r.Err)
+	return writeWaiters(w, r.Waiters)
+}
+
+// ResultWarnings implements Warner.
+func (r waitersResult) ResultWarnings() []string { return nonEmpty(r.Err) }
+
+func nonEmpty(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return []string{s}
 }
 
 // MarshalJSON renders the underlying walker value.
 func (r waitersResult) MarshalJSON() ([]byte, error) { return marshalValue(r.Value) }
 
-func writeWaiters(w io.Writer, ws []locking.LockWaiter, errStr string) error {
+func writeWaiters(w io.Writer, ws []locking.LockWaiter) error {
 	if len(ws) == 0 {
 		fmt.Fprintln(w, "  no waiters")
 	}
@@ -205,9 +228,6 @@ func writeWaiters(w io.Writer, ws []locking.LockWaiter, errStr string) error {
 		}
 		fmt.Fprintln(w)
 	}
-	if errStr != "" {
-		fmt.Fprintf(w, "  warning: %s\n", errStr)
-	}
 	return nil
 }
 
@@ -220,9 +240,13 @@ func taskText(t sched.TaskRef) string {
 
 // FolioResult is the result of "folios".
 type FolioResult struct {
-	Waits []locking.FolioWait `json:"waits"`
-	Error string              `json:"error,omitempty"`
+	Waits    []locking.FolioWait `json:"waits"`
+	Warnings []string            `json:"warnings,omitempty"`
+	Error    string              `json:"error,omitempty"` // Warnings[0], for older readers
 }
+
+// ResultWarnings implements Warner.
+func (f FolioResult) ResultWarnings() []string { return f.Warnings }
 
 // WriteText implements Result.
 func (f FolioResult) WriteText(w io.Writer) error {
@@ -239,9 +263,6 @@ func (f FolioResult) WriteText(w io.Writer) error {
 			fmt.Fprintf(w, "  %s offset %d (%s)", where, x.File.Offset, x.File.Fs)
 		}
 		fmt.Fprintln(w)
-	}
-	if f.Error != "" {
-		fmt.Fprintf(w, "warning: %s\n", f.Error)
 	}
 	return nil
 }

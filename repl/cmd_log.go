@@ -20,7 +20,8 @@ record's local_clock timestamp). A record of several lines prints each
 with the prefix. Needs the lockless ring buffer (Linux 5.10 and later).
 
 JSON: {"records": [{"seq", "ts_nsec", "level", "facility", "flags",
-"caller_id", "text"}], "warning"}.`,
+"caller_id", "text"}], "warnings": [...], "warning" (the first warning,
+kept for older readers)}. Warnings go to stderr in text mode.`,
 		Flags: []Flag{
 			{Name: "t", Help: "omit timestamps"},
 			{Name: "l", Help: "show the level (<0>..<7>) before each record"},
@@ -35,8 +36,9 @@ JSON: {"records": [{"seq", "ts_nsec", "level", "facility", "flags",
 
 // LogResult is the result of "log".
 type LogResult struct {
-	Records []printk.LogRecord `json:"records"`
-	Warning string             `json:"warning,omitempty"`
+	Records  []printk.LogRecord `json:"records"`
+	Warnings []string           `json:"warnings,omitempty"`
+	Warning  string             `json:"warning,omitempty"` // Warnings[0], for older readers
 
 	noTime, level, caller bool
 }
@@ -59,6 +61,7 @@ func runLog(c *Call) (Result, error) {
 	res := &LogResult{Records: []printk.LogRecord{}, noTime: c.Bool("t"), level: c.Bool("l"), caller: c.Bool("c")}
 	if lerr != nil {
 		res.Warning = lerr.Error()
+		res.Warnings = []string{res.Warning}
 	}
 	pat := c.String("g")
 	for _, r := range recs {
@@ -92,9 +95,9 @@ func (r *LogResult) WriteText(w io.Writer) error {
 			b.WriteByte('\n')
 		}
 	}
-	if r.Warning != "" {
-		fmt.Fprintf(&b, "log: warning: %s\n", r.Warning)
-	}
 	_, err := io.WriteString(w, b.String())
 	return err
 }
+
+// ResultWarnings implements Warner.
+func (r *LogResult) ResultWarnings() []string { return r.Warnings }

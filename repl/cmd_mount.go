@@ -21,7 +21,9 @@ filesystem type (with subtype, "fuse.NAME"), source and mount point, like
 brackets after the mount point.
 
 JSON: {"mounts": [{"id", "parent_id", "mount", "super", "dev", "fs_type",
-"source", "root", "mount_point", "errors"}], "warning"}.`,
+"source", "root", "mount_point", "errors"}], "warnings": [...], "warning"
+(the first warning, kept for older readers)}. Warnings and a mount's
+errors go to stderr in text mode.`,
 		Flags:    []Flag{{Name: "t", Arg: "TASK", Help: "the mount namespace of this task (pid or address)"}},
 		Examples: []string{"mount", "mount -t 121", "mount --json"},
 		Run:      runMount,
@@ -44,8 +46,20 @@ type MountRow struct {
 
 // MountResult is the result of "mount".
 type MountResult struct {
-	Mounts  []MountRow `json:"mounts"`
-	Warning string     `json:"warning,omitempty"`
+	Mounts   []MountRow `json:"mounts"`
+	Warnings []string   `json:"warnings,omitempty"`
+	Warning  string     `json:"warning,omitempty"` // Warnings[0], for older readers
+}
+
+// ResultWarnings implements Warner: the walk's problems and each mount's.
+func (r *MountResult) ResultWarnings() []string {
+	out := append([]string(nil), r.Warnings...)
+	for _, m := range r.Mounts {
+		for _, e := range m.Errors {
+			out = append(out, fmt.Sprintf("mount %d (%s): %s", m.ID, m.MountPoint, e))
+		}
+	}
+	return out
 }
 
 func runMount(c *Call) (Result, error) {
@@ -69,6 +83,7 @@ func runMount(c *Call) (Result, error) {
 	res := &MountResult{Mounts: []MountRow{}}
 	if err != nil {
 		res.Warning = err.Error()
+		res.Warnings = []string{res.Warning}
 	}
 	for _, m := range ms {
 		res.Mounts = append(res.Mounts, MountRow{
@@ -90,12 +105,6 @@ func (r *MountResult) WriteText(w io.Writer) error {
 			mp += " [" + m.Root + "]"
 		}
 		fmt.Fprintf(&b, "%4d  %6d  %016x  %016x  %-6s %-13s %-22s %s\n", m.ID, m.ParentID, uint64(m.Mount), uint64(m.Super), m.Dev, m.FSType, m.Source, mp)
-		for _, e := range m.Errors {
-			fmt.Fprintf(&b, "      warning: %s\n", e)
-		}
-	}
-	if r.Warning != "" {
-		fmt.Fprintf(&b, "mount: warning: %s\n", r.Warning)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

@@ -39,7 +39,8 @@ JSON: {"tasks": [{"pid", "tid", "tgid", "ppid", "ns_pids", "cpu", "task"
 "flags" (hex string), "flag_names", "comm", "name", "kthread", "exiting",
 "on_cpu", "idle", "since_ran_ns" (absent when unknown), "rss_kb", "vsz_kb",
 "mem_percent" (of _totalram_pages), "sig_pnd", "shd_pnd"
-(16 hex digits like /proc), "errors"}], "warnings": [...]}.`,
+(16 hex digits like /proc), "errors"}], "warnings": [...]}. In text mode
+the warnings and each task's errors go to stderr, not into the table.`,
 		Flags: []Flag{
 			{Name: "m", Help: "show the time since each task last ran, most recent first"},
 			{Name: "G", Help: "only thread-group leaders (processes)"},
@@ -56,7 +57,8 @@ JSON: {"tasks": [{"pid", "tid", "tgid", "ppid", "ns_pids", "cpu", "task"
 	})
 }
 
-// walkerTasks is the registry's task source: sched.Tasks.
+// walkerTasks is the registry's task source: sched.Tasks. When the lists
+// cannot be walked whole, the tasks found come with the error.
 func walkerTasks(ctx context.Context, prog *symbols.Program) ([]TaskInfo, error) {
 	ts, err := sched.TasksContext(ctx, prog)
 	if len(ts) == 0 && err != nil {
@@ -66,7 +68,7 @@ func walkerTasks(ctx context.Context, prog *symbols.Program) ([]TaskInfo, error)
 	for _, t := range ts {
 		out = append(out, taskInfoOf(t))
 	}
-	return out, nil
+	return out, err
 }
 
 // PsRow is one task of "ps".
@@ -281,16 +283,20 @@ func (r *PsResult) WriteText(w io.Writer) error {
 			}
 		}
 	}
-	for _, t := range r.Tasks {
-		for _, e := range t.Errors {
-			fmt.Fprintf(&b, "ps: warning: pid %d (%#x): %s\n", t.TID, uint64(t.Task), e)
-		}
-	}
-	for _, e := range r.Warnings {
-		fmt.Fprintf(&b, "ps: warning: %s\n", e)
-	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// ResultWarnings implements Warner: each task's errors and the walk's go
+// to stderr, never into the table.
+func (r *PsResult) ResultWarnings() []string {
+	var out []string
+	for _, t := range r.Tasks {
+		for _, e := range t.Errors {
+			out = append(out, fmt.Sprintf("pid %d (%#x): %s", t.TID, uint64(t.Task), e))
+		}
+	}
+	return append(out, r.Warnings...)
 }
 
 // formatSinceRan renders nanoseconds like crash's ps -m: "  0 04:32:10.123"

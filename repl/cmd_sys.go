@@ -48,8 +48,11 @@ type SysInfo struct {
 	UptimeSeconds   *float64   `json:"uptime_seconds,omitempty"`
 	LoadAverage     []float64  `json:"load_average,omitempty"`
 	Tasks           int        `json:"tasks,omitempty"`
-	Blocked         int        `json:"blocked_tasks"`
-	Panic           string     `json:"panic,omitempty"`
+	// TasksIncomplete: the task list could not be walked whole; Tasks
+	// counts the tasks found.
+	TasksIncomplete bool   `json:"tasks_incomplete,omitempty"`
+	Blocked         int    `json:"blocked_tasks"`
+	Panic           string `json:"panic,omitempty"`
 	// PanicInfo says why the kernel died (absent for a dump taken from
 	// outside a running kernel): kind, cause, CPU, task, hung tasks.
 	PanicInfo   *crash.PanicInfo `json:"panic_info,omitempty"`
@@ -105,7 +108,12 @@ func runSys(c *Call) (Result, error) {
 	if p.Types != nil {
 		si.Types = p.Types.Describe()
 	}
-	if tasks, err := c.Session.Reg.Tasks(c.Ctx, p); err == nil {
+	if tasks, err := c.Session.Reg.Tasks(c.Ctx, p); err == nil || len(tasks) > 0 {
+		if err != nil {
+			// A broken list: the count is a lower bound, and says so.
+			si.TasksIncomplete = true
+			si.Warnings = append(si.Warnings, "tasks: the task list could not be walked whole: "+err.Error())
+		}
 		si.Tasks = len(tasks)
 		for _, t := range tasks {
 			if t.State == "UN" {
@@ -113,7 +121,7 @@ func runSys(c *Call) (Result, error) {
 			}
 		}
 	}
-	si.Warnings = p.Warnings
+	si.Warnings = append(append([]string(nil), p.Warnings...), si.Warnings...)
 	return si, nil
 }
 
@@ -206,7 +214,9 @@ func (s SysInfo) WriteText(w io.Writer) error {
 	if len(s.LoadAverage) == 3 {
 		line("LOAD AVERAGE", fmt.Sprintf("%.2f, %.2f, %.2f", s.LoadAverage[0], s.LoadAverage[1], s.LoadAverage[2]))
 	}
-	if s.Tasks > 0 {
+	if s.TasksIncomplete {
+		line("TASKS", fmt.Sprintf("%d found; the task list could not be walked whole, there may be more", s.Tasks))
+	} else if s.Tasks > 0 {
 		line("TASKS", fmt.Sprint(s.Tasks))
 	}
 	if s.Panic != "" {

@@ -129,6 +129,9 @@ func findTask(ctx context.Context, s *Session, arg string) (TaskInfo, error) {
 				return t, nil
 			}
 		}
+		if err != nil {
+			return TaskInfo{}, fmt.Errorf("no task with pid %d among the %d tasks listed; the task list could not be walked whole, the task may be past the break: %w", pid, len(tasks), err)
+		}
 		return TaskInfo{}, fmt.Errorf("no task with pid %d (%d tasks listed)", pid, len(tasks))
 	}
 	addr, aerr := evalAddr(s.Prog, arg)

@@ -229,6 +229,7 @@ type foreachJSON struct {
 		Result json.RawMessage `json:"result"`
 		Error  string          `json:"error"`
 	} `json:"tasks"`
+	Warnings []string `json:"warnings"`
 }
 
 // TestJSONSchemas validates each command's --json document against its

@@ -59,6 +59,18 @@
 // (use the Hex type); counts, pids and sizes are numbers; a list result is
 // an object with a named array field, not a bare array, so it can grow.
 //
+// Warnings (a list that broke part way, a task that could not be read) are
+// never written by WriteText: give the result a Warnings []string field
+// (json "warnings") and a ResultWarnings method (the Warner interface), and
+// the session writes them to stderr in text mode, "CMD: warning: ...",
+// so a pipe gets the answer alone. Every JSON document also carries the
+// dump's own warnings (a truncated file) in "warnings".
+//
+// A result that can be long (a row per task, per hit) is a *Stream: Run
+// does the checks and returns it, and its Rows function produces the rows
+// while the session writes them, so memory does not grow with the output
+// (foreach on 10,000 tasks; search). See Stream for the JSON it makes.
+//
 // Other Command fields: PerTask marks a command that works on c.Task, so
 // that "foreach" can run it per task (bt, files); NoProgram lets a command
 // run without a kernel (help); RawArgs hands every word to Run unparsed

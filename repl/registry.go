@@ -87,7 +87,9 @@ type TaskInfo struct {
 
 // TaskSource lists every task (all threads) of a Program. The task walker
 // registers one with SetTaskSource; until then a minimal built-in list walk
-// is used (see tasks_fallback.go).
+// is used (see tasks_fallback.go). When the task lists cannot be walked
+// whole it returns the tasks it found with the error: callers that use
+// them must say the list is incomplete.
 type TaskSource func(ctx context.Context, prog *symbols.Program) ([]TaskInfo, error)
 
 // SetTaskSource installs the task lister used by set, foreach and pid

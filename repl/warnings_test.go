@@ -138,3 +138,21 @@ func TestWarningsAndStreams(t *testing.T) {
 		})
 	}
 }
+
+// No built-in command writes a warning into its text output: on the
+// synthetic kernel (whose task lists lack thread links, so the task walk
+// warns) the warnings are on stderr, and in the JSON document.
+func TestNoWarningsInOutput(t *testing.T) {
+	for _, line := range []string{"ps", "ps -m", "foreach bt", "foreach task -R pid", "mount", "log", "fuse", "files", "blocked", "deadlock", "sys", "fuser /"} {
+		t.Run(line, func(t *testing.T) {
+			s, out, errb, _ := newTestSession(t)
+			s.Exec(context.Background(), line)
+			if strings.Contains(out.String(), "warning") {
+				t.Errorf("stdout has a warning:\n%s", out.String())
+			}
+			if line == "ps" && !strings.Contains(errb.String(), "ps: warning: ") {
+				t.Errorf("ps: the task walk's warning is not on stderr: %q", errb.String())
+			}
+		})
+	}
+}
