@@ -1,6 +1,7 @@
 package repl
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"strconv"
@@ -24,10 +25,11 @@ struct list_head, or one embedded in another object): the walk starts at
 its next and ends when it comes back to it. Without -H the walk ends at
 NULL or back at START. -s prints each entry as that struct (or only the
 listed members). The walk stops at COUNT entries (default 1000000), on a
-read error, and on a loop that does not return to the start.
+read error, and on a loop that does not return to the start (said on
+stderr). Entries are written as they are walked.
 
-JSON: {"entries":[{"address","value"|"members"}],"error"}; value and
-members as for struct.`,
+JSON: {"entries":[{"address","value"|"members"}],"error","warnings"};
+value and members as for struct; error is why the walk stopped early.`,
 		Flags: []Flag{
 			{Name: "H", Help: "START is a list head, not an entry"},
 			{Name: "o", Arg: "STRUCT.MEMBER|OFFSET", Help: "the member (or byte offset) holding the next pointer / list_head"},
@@ -41,11 +43,36 @@ members as for struct.`,
 	})
 }
 
-// ListResult is the result of list (see its help for the JSON).
+// ListResult is the JSON document of list (see its help); list streams
+// it: the entries as walked, then listTail.
 type ListResult struct {
-	Entries []ListEntry `json:"entries"`
-	Error   string      `json:"error,omitempty"`
-	hex     bool
+	Entries  []ListEntry `json:"entries"`
+	Error    string      `json:"error,omitempty"`
+	Warnings []string    `json:"warnings,omitempty"`
+	hex      bool
+}
+
+// listTail ends list's document: why the walk stopped early.
+type listTail struct {
+	Error    string   `json:"error,omitempty"`
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// ResultWarnings implements Warner.
+func (t listTail) ResultWarnings() []string { return t.Warnings }
+
+// listRow is one entry as list streams it.
+type listRow struct {
+	ListEntry
+	hex bool
+}
+
+// MarshalJSON is the entry's.
+func (r listRow) MarshalJSON() ([]byte, error) { return json.Marshal(r.ListEntry) }
+
+// WriteText implements Result.
+func (r listRow) WriteText(w io.Writer) error {
+	return ListResult{Entries: []ListEntry{r.ListEntry}, hex: r.hex}.WriteText(w)
 }
 
 // ListEntry is one entry of ListResult.
@@ -68,12 +95,11 @@ func (l ListResult) WriteText(w io.Writer) error {
 			}
 		}
 	}
-	if l.Error != "" {
-		_, err := fmt.Fprintf(w, "list: stopped: %s\n", l.Error)
-		return err
-	}
 	return nil
 }
+
+// ResultWarnings implements Warner.
+func (l ListResult) ResultWarnings() []string { return l.Warnings }
 
 func runList(c *Call) (Result, error) {
 	if err := c.NeedArgs(1, 1); err != nil {
@@ -110,49 +136,58 @@ func runList(c *Call) (Result, error) {
 			return nil, err
 		}
 	}
-	res := ListResult{Entries: []ListEntry{}, hex: false}
-	seen := make(map[uint64]bool)
-	// link is the address of the next pointer (entry + off).
-	link := start
-	if !c.Bool("H") {
-		link = start + off
-	}
-	head := link
-	first := true
-	for int64(len(res.Entries)) < max {
-		if err := c.Ctx.Err(); err != nil {
-			return nil, err
+	return &Stream{Field: "entries", Rows: func(emit func(Result) error) (any, error) {
+		var tail listTail
+		n := int64(0)
+		seen := make(map[uint64]bool)
+		// link is the address of the next pointer (entry + off).
+		link := start
+		if !c.Bool("H") {
+			link = start + off
 		}
-		if len(res.Entries)%4096 == 0 {
-			c.Progress("list: %d entries", len(res.Entries))
-		}
-		if c.Bool("H") || !first {
-			next, err := c.Prog.ReadU64(link)
-			if err != nil {
-				res.Error = fmt.Sprintf("reading the next pointer at %#x: %v", link, err)
+		head := link
+		first := true
+		for n < max {
+			if err := c.Ctx.Err(); err != nil {
+				return nil, err
+			}
+			if n%4096 == 0 {
+				c.Progress("list: %d entries", n)
+			}
+			if c.Bool("H") || !first {
+				next, err := c.Prog.ReadU64(link)
+				if err != nil {
+					tail.Error = fmt.Sprintf("reading the next pointer at %#x: %v", link, err)
+					break
+				}
+				if next == 0 || next == head {
+					break
+				}
+				link = next
+			}
+			first = false
+			if seen[link] {
+				tail.Error = fmt.Sprintf("loop: %#x met again after %d entries", link, n)
 				break
 			}
-			if next == 0 || next == head {
-				break
+			seen[link] = true
+			e := ListEntry{Address: Hex(link - off)}
+			if show != nil {
+				or, err := objectAt(c, show, link-off, members, false)
+				if err != nil {
+					e.Value = &Node{Type: show, Err: err.Error()}
+				} else {
+					e.Value, e.Members = or.Value, or.Members
+				}
 			}
-			link = next
-		}
-		first = false
-		if seen[link] {
-			res.Error = fmt.Sprintf("loop: %#x met again after %d entries", link, len(res.Entries))
-			break
-		}
-		seen[link] = true
-		e := ListEntry{Address: Hex(link - off)}
-		if show != nil {
-			or, err := objectAt(c, show, link-off, members, false)
-			if err != nil {
-				e.Value = &Node{Type: show, Err: err.Error()}
-			} else {
-				e.Value, e.Members = or.Value, or.Members
+			if err := emit(listRow{ListEntry: e}); err != nil {
+				return nil, err
 			}
+			n++
 		}
-		res.Entries = append(res.Entries, e)
-	}
-	return res, nil
+		if tail.Error != "" {
+			tail.Warnings = []string{fmt.Sprintf("stopped after %d entries: %s", n, tail.Error)}
+		}
+		return tail, nil
+	}}, nil
 }

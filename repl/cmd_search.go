@@ -21,26 +21,57 @@ hits are shown at their direct-map virtual address (page_offset_base +
 physical), where slab objects, stacks and page tables live. With -s and
 -e, the kernel virtual range [START, END) is scanned instead (the kernel
 image's data, a vmalloc area). Pages the dump left out are skipped.
-Stops after COUNT hits (default 1000). Ctrl-C interrupts.
+Stops after COUNT hits (default 1000, at most 1000000: a larger COUNT is
+lowered to that, with a warning). Hits are written as they are found.
+Ctrl-C interrupts. Stopping at the limit, and skipped pages, are warnings
+(stderr in text mode).
 
-JSON: {"hits":[{"address","physical","value"}],"scanned_bytes","skipped_pages","truncated"}.`,
+JSON: {"hits":[{"address","physical","value"}],"scanned_bytes","skipped_pages","truncated","warnings"}.`,
 		Flags: []Flag{
 			{Name: "s", Arg: "START", Help: "scan the kernel virtual range from START (needs -e)"},
 			{Name: "e", Arg: "END", Help: "end of the virtual range (exclusive)"},
 			{Name: "m", Arg: "MASK", Help: "ignore the bits set in MASK when comparing"},
-			{Name: "c", Arg: "COUNT", Default: "1000", Help: "stop after COUNT hits"},
+			{Name: "c", Arg: "COUNT", Default: "1000", Help: "stop after COUNT hits (at most 1000000)"},
 		},
 		Examples: []string{"search ffff8a83c20d8da0", "search -m 0xfff ffff8a83c120c000", "search -s _sdata -e _edata init_task"},
 		Run:      runSearch,
 	})
 }
 
-// SearchResult is the result of search (see its help for the JSON).
+// SearchResult is the JSON document of search (see its help); search
+// streams it: the hits as found, then searchTail.
 type SearchResult struct {
 	Hits         []SearchHit `json:"hits"`
 	ScannedBytes uint64      `json:"scanned_bytes"`
 	SkippedPages uint64      `json:"skipped_pages"`
 	Truncated    bool        `json:"truncated"`
+	Warnings     []string    `json:"warnings,omitempty"`
+}
+
+// maxSearchHits bounds -c: a search for a common value (0) would
+// otherwise write, and once held, hundreds of millions of hits.
+const maxSearchHits = 1000000
+
+// searchTail is what ends search's document, after the hits.
+type searchTail struct {
+	ScannedBytes uint64   `json:"scanned_bytes"`
+	SkippedPages uint64   `json:"skipped_pages"`
+	Truncated    bool     `json:"truncated"`
+	Warnings     []string `json:"warnings,omitempty"`
+}
+
+// ResultWarnings implements Warner.
+func (t *searchTail) ResultWarnings() []string { return t.Warnings }
+
+// WriteText implements Result: one line per hit.
+func (h SearchHit) WriteText(w io.Writer) error {
+	var err error
+	if h.symbol != "" {
+		_, err = fmt.Fprintf(w, "%x: %x  (%s)\n", uint64(h.Address), uint64(h.Value), h.symbol)
+	} else {
+		_, err = fmt.Fprintf(w, "%x: %x\n", uint64(h.Address), uint64(h.Value))
+	}
+	return err
 }
 
 // SearchHit is one match.
@@ -61,12 +92,12 @@ func (r SearchResult) WriteText(w io.Writer) error {
 		}
 		b.WriteByte('\n')
 	}
-	if r.Truncated {
-		b.WriteString("search: stopped at the hit limit (-c)\n")
-	}
 	_, err := io.WriteString(w, b.String())
 	return err
 }
+
+// ResultWarnings implements Warner.
+func (r SearchResult) ResultWarnings() []string { return r.Warnings }
 
 // searchChunk is how much one read covers.
 const searchChunk = 64 << 10
@@ -95,6 +126,11 @@ func runSearch(c *Call) (Result, error) {
 	if err != nil || limit <= 0 {
 		return nil, UsageErrorf("-c: a positive count")
 	}
+	tail := &searchTail{}
+	if limit > maxSearchHits {
+		tail.Warnings = append(tail.Warnings, fmt.Sprintf("-c %d is more than the limit of %d hits: stopping at %d", limit, maxSearchHits, maxSearchHits))
+		limit = maxSearchHits
+	}
 	virt := c.IsSet("s") || c.IsSet("e")
 	var start, end, base uint64
 	read := c.Prog.Mem.ReadPhys
@@ -122,8 +158,12 @@ func runSearch(c *Call) (Result, error) {
 		}
 	}
 	start &^= 7
-	res := SearchResult{Hits: []SearchHit{}}
-	buf := make([]byte, searchChunk)
+	ranges := [][2]uint64{{start, end}}
+	if virt {
+		if ranges, err = mappedRanges(c, start, end); err != nil {
+			return nil, err
+		}
+	}
 	match := func(w uint64) bool {
 		for _, v := range values {
 			if w&^mask == v&^mask {
@@ -132,57 +172,67 @@ func runSearch(c *Call) (Result, error) {
 		}
 		return false
 	}
-	scan := func(b []byte, at uint64) bool {
-		for i := 0; i+8 <= len(b); i += 8 {
-			w := binary.LittleEndian.Uint64(b[i:])
-			if !match(w) {
-				continue
-			}
-			h := SearchHit{Address: Hex(at + uint64(i)), Value: Hex(w)}
-			if !virt {
-				pa := Hex(at + uint64(i))
-				h.Physical = &pa
-				h.Address = Hex(base + at + uint64(i))
-			}
-			if c.Prog.Syms != nil {
-				if _, _, ok := c.Prog.Syms.LookupAddr(uint64(h.Address)); ok {
-					h.symbol = c.Prog.SymbolizeAddr(uint64(h.Address))
+	return &Stream{Field: "hits", Rows: func(emit func(Result) error) (any, error) {
+		buf := make([]byte, searchChunk)
+		var hits int64
+		var emitErr error
+		scan := func(b []byte, at uint64) bool {
+			for i := 0; i+8 <= len(b); i += 8 {
+				w := binary.LittleEndian.Uint64(b[i:])
+				if !match(w) {
+					continue
+				}
+				h := SearchHit{Address: Hex(at + uint64(i)), Value: Hex(w)}
+				if !virt {
+					pa := Hex(at + uint64(i))
+					h.Physical = &pa
+					h.Address = Hex(base + at + uint64(i))
+				}
+				if c.Prog.Syms != nil {
+					if _, _, ok := c.Prog.Syms.LookupAddr(uint64(h.Address)); ok {
+						h.symbol = c.Prog.SymbolizeAddr(uint64(h.Address))
+					}
+				}
+				if emitErr = emit(h); emitErr != nil {
+					return false
+				}
+				if hits++; hits >= limit {
+					tail.Truncated = true
+					return false
 				}
 			}
-			res.Hits = append(res.Hits, h)
-			if int64(len(res.Hits)) >= limit {
-				res.Truncated = true
-				return false
+			return true
+		}
+		for _, rg := range ranges {
+			if !scanRange(c, rg[0], rg[1], start, end, read, buf, tail, &hits, scan) {
+				break
 			}
 		}
-		return true
-	}
-	ranges := [][2]uint64{{start, end}}
-	if virt {
-		if ranges, err = mappedRanges(c, start, end); err != nil {
-			return nil, err
-		}
-	}
-	for _, rg := range ranges {
-		if !scanRange(c, rg[0], rg[1], start, end, read, buf, &res, scan) {
-			break
+		if emitErr != nil {
+			return nil, emitErr
 		}
 		if err := c.Ctx.Err(); err != nil {
 			return nil, err
 		}
-	}
-	return res, nil
+		if tail.Truncated {
+			tail.Warnings = append(tail.Warnings, fmt.Sprintf("stopped at the hit limit of %d (-c): there may be more hits", limit))
+		}
+		if tail.SkippedPages > 0 {
+			tail.Warnings = append(tail.Warnings, fmt.Sprintf("%d pages could not be read (not in the dump) and were not searched", tail.SkippedPages))
+		}
+		return tail, nil
+	}}, nil
 }
 
 // scanRange scans [from, to) chunk by chunk, page by page where a chunk
 // cannot be read whole; false when the hit limit stopped it.
-func scanRange(c *Call, from, to, start, end uint64, read func([]byte, uint64) error, buf []byte, res *SearchResult, scan func([]byte, uint64) bool) bool {
+func scanRange(c *Call, from, to, start, end uint64, read func([]byte, uint64) error, buf []byte, res *searchTail, hits *int64, scan func([]byte, uint64) bool) bool {
 	for at := from; at < to; {
 		if c.Ctx.Err() != nil {
 			return false
 		}
 		n := min(uint64(searchChunk)-at%searchChunk, to-at)
-		c.Progress("search: %d MiB of %d MiB, %d hits", (at-start)>>20, (end-start)>>20, len(res.Hits))
+		c.Progress("search: %d MiB of %d MiB, %d hits", (at-start)>>20, (end-start)>>20, *hits)
 		if err := read(buf[:n], at); err == nil {
 			res.ScannedBytes += n
 			if !scan(buf[:n], at) {

@@ -81,7 +81,9 @@ type MemberResult struct {
 	Value   *Node  `json:"value"`
 }
 
-// ObjectList is several objects (struct NAME ADDR COUNT). JSON: {"objects":[ObjectResult...]}.
+// ObjectList is several objects (struct NAME ADDR COUNT, task PID PID).
+// JSON: {"objects":[ObjectResult...]}; struct streams it (a Stream of
+// ObjectResult rows).
 type ObjectList struct {
 	Objects []ObjectResult `json:"objects"`
 }
@@ -157,7 +159,6 @@ func runStruct(c *Call, kw string) (Result, error) {
 		}
 	}
 	size := typeSize(t)
-	var list ObjectList
 	step, n := int64(1), count
 	if count < 0 {
 		step, n = -1, -count
@@ -165,21 +166,27 @@ func runStruct(c *Call, kw string) (Result, error) {
 	if n > 4096 {
 		return nil, UsageErrorf("count %d: at most 4096 objects", count)
 	}
-	for i := int64(0); i < n; i++ {
-		if err := c.Ctx.Err(); err != nil {
-			return nil, err
-		}
-		a := addr + uint64(i*step)*size
-		or, err := objectAt(c, t, a, members, c.Bool("o"))
-		if err != nil {
-			return nil, err
-		}
-		list.Objects = append(list.Objects, or)
+	if n == 1 {
+		return objectAt(c, t, addr, members, c.Bool("o"))
 	}
-	if len(list.Objects) == 1 {
-		return list.Objects[0], nil
-	}
-	return list, nil
+	// Several objects are written one by one as they are read (4096
+	// task_structs would be over a GB held at once).
+	return &Stream{Field: "objects", Rows: func(emit func(Result) error) (any, error) {
+		for i := int64(0); i < n; i++ {
+			if err := c.Ctx.Err(); err != nil {
+				return nil, err
+			}
+			a := addr + uint64(i*step)*size
+			or, err := objectAt(c, t, a, members, c.Bool("o"))
+			if err != nil {
+				return nil, err
+			}
+			if err := emit(or); err != nil {
+				return nil, err
+			}
+		}
+		return nil, nil
+	}}, nil
 }
 
 func parseSignedCount(s string) (int64, error) {

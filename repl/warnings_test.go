@@ -156,3 +156,41 @@ func TestNoWarningsInOutput(t *testing.T) {
 		})
 	}
 }
+
+// search stops at -c, at most maxSearchHits, and says so on stderr (text)
+// or in "warnings" with "truncated" (JSON).
+func TestSearchLimit(t *testing.T) {
+	for _, c := range []struct {
+		line       string
+		wantErr    []string
+		wantStatus int
+	}{
+		{"search -s init_task -e init_task+0x100 -c 1 0", []string{"search: warning: stopped at the hit limit of 1 (-c)"}, ExitOK},
+		{"search -s init_task -e init_task+0x100 -c 100000000 0", []string{"search: warning: -c 100000000 is more than the limit of 1000000 hits"}, ExitOK},
+		{"search -s init_task -e init_task+0x100 -c 0 0", nil, ExitUsage},
+	} {
+		t.Run(c.line, func(t *testing.T) {
+			s, out, errb, _ := newTestSession(t)
+			if st := s.Exec(context.Background(), c.line); st != c.wantStatus {
+				t.Fatalf("status %d, want %d: %s", st, c.wantStatus, errb)
+			}
+			for _, w := range c.wantErr {
+				if !strings.Contains(errb.String(), w) {
+					t.Errorf("stderr lacks %q: %s", w, errb)
+				}
+			}
+			if strings.Contains(out.String(), "warning") {
+				t.Errorf("stdout has a warning: %s", out)
+			}
+		})
+	}
+	s, out, _, _ := newTestSession(t)
+	s.Exec(context.Background(), "search -s init_task -e init_task+0x100 -c 1 0 --json")
+	var doc SearchResult
+	if err := json.Unmarshal([]byte(out.String()), &doc); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if len(doc.Hits) != 1 || !doc.Truncated || len(doc.Warnings) == 0 {
+		t.Errorf("JSON: %s", out)
+	}
+}
