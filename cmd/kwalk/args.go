@@ -18,6 +18,7 @@ const (
 	modeScript           // kwalk run SCRIPT.go [VMCORE] [ARGS]
 	modeVersion
 	modeHelp
+	modeDemo
 )
 
 // invocation is the parsed command line.
@@ -144,6 +145,11 @@ func parseCommandLine(args []string, isCommand func(string) bool, stat func(stri
 				inv.mode = modeScript
 				pos = append(pos, a)
 				continue
+			case a == "demo" && len(pos) == 0 && i == len(args)-1:
+				// "kwalk demo": make a real dump with staged hangs and
+				// analyse it (demo.go).
+				inv.mode = modeDemo
+				continue
 			case a == "version" && len(pos) == 0 && i == len(args)-1:
 				// "kwalk version", like --version (a file named version
 				// is ./version).
@@ -156,7 +162,7 @@ func parseCommandLine(args []string, isCommand func(string) bool, stat func(stri
 		pos = append(pos, a)
 	}
 	switch inv.mode {
-	case modeVersion, modeHelp:
+	case modeVersion, modeHelp, modeDemo:
 		return inv, nil
 	case modeInteractive, modeCommands:
 		if len(pos) > 2 {
@@ -232,6 +238,9 @@ const usageText = `usage:
   kwalk [FLAGS] -c 'CMD; CMD' [VMCORE]       run several commands
   kwalk [FLAGS] -i FILE [VMCORE]             run the commands in FILE, one a line
   kwalk [FLAGS] run SCRIPT.go [VMCORE] [ARGS] run a Go script against the kernel
+  kwalk demo                                 in a clone of kwalk: make a real dump with staged
+                                             hangs (once, cached) and show what kwalk says of it
+  kwalk version                              the version
 
 VMCORE may be a dump file or a kdump-tools directory (/var/crash/STAMP); a dump
 named like a command is given by path (./ps).
@@ -247,7 +256,7 @@ flags:
                        (several commands: JSON lines, one document per command)
   -c 'CMDS'            run ';'-separated commands and exit
   -i FILE              run commands from FILE and exit ('#' starts a comment)
-  --version            print the version
+  --version            print the version (also: kwalk version)
   -h, --help           this help; "kwalk help" lists commands, "kwalk help CMD" one
 
 exit status: 0 success; 1, 2 a command's findings (deadlock: 1 blocked chains,

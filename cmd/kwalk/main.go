@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -45,6 +46,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case modeHelp:
 		fmt.Fprint(stdout, usageText)
 		return repl.ExitOK
+	case modeDemo:
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		return runDemo(ctx, stdout, stderr)
 	}
 
 	// SIGTERM, and SIGINT outside an interactive terminal session (there
