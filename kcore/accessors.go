@@ -10,6 +10,11 @@ func (d *Dump) VMCoreInfo() *VMCoreInfo { return d.vmci }
 // index is the note order (CPUs that did not answer the NMI are missing).
 func (d *Dump) CPUs() []CPUState { return append([]CPUState(nil), d.cpus...) }
 
+// NoteProblems are the damaged notes of the image, one line each: CPUs
+// whose registers are missing (a note cut short, a note area that breaks
+// off) or may be wrong. Nil when the notes are sound.
+func (d *Dump) NoteProblems() []string { return append([]string(nil), d.noteProblems...) }
+
 // NumCPUs is the CPU count the dump header states (kdump-compressed), or
 // the number of CPU notes.
 func (d *Dump) NumCPUs() int {

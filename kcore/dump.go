@@ -43,14 +43,16 @@ type Dump struct {
 	elf   *elfCore   // ELF images (kdump, QEMU, /proc/kcore)
 	cache *pageCache // decoded pages (kdump-compressed only)
 
-	vmci     *VMCoreInfo
-	cpus     []CPUState
-	uts      Utsname
-	crash    time.Time
-	memSize  uint64
-	pageSize int
-	stats    Stats
-	nrCPUs   int
+	vmci *VMCoreInfo
+	cpus []CPUState
+	// noteProblems are damaged notes (missing or doubtful CPU registers).
+	noteProblems []string
+	uts          Utsname
+	crash        time.Time
+	memSize      uint64
+	pageSize     int
+	stats        Stats
+	nrCPUs       int
 
 	missed missedReads // reads that failed for want of the page (missed.go)
 
@@ -135,17 +137,34 @@ func openFile(f *os.File, path string, opts Options) (*Dump, error) {
 	if isProcKcore(f) {
 		return d, d.openKcore(f, size)
 	}
+	return d, d.openImage(f, size)
+}
+
+// OpenReaderAt opens an image of size bytes read through r (a file in
+// memory, a damaged copy made by a test), called name in messages, as
+// Open opens a file. Close does not close r.
+func OpenReaderAt(r io.ReaderAt, size int64, name string, opts Options) (*Dump, error) {
+	d := &Dump{opts: opts, path: name, nrCPUs: -1}
+	if err := d.openImage(r, size); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// openImage detects the format from the magic bytes and opens it.
+func (d *Dump) openImage(f io.ReaderAt, size int64) error {
+	path := d.path
 	var magic [16]byte
 	n, err := f.ReadAt(magic[:], 0)
 	if n < len(magic) && err != nil && err != io.EOF {
-		return nil, fmt.Errorf("open dump %s: %w", path, err)
+		return fmt.Errorf("open dump %s: %w", path, err)
 	}
 	hdr := magic[:n]
 	switch {
 	case isFlattened(hdr):
 		fr, err := newFlatReader(f, size)
 		if err != nil {
-			return nil, fmt.Errorf("open dump %s: %w", path, err)
+			return fmt.Errorf("open dump %s: %w", path, err)
 		}
 		// A flattened file cut short says so in its errors: the
 		// headers may be what is missing.
@@ -155,26 +174,26 @@ func openFile(f *os.File, path string, opts Options) (*Dump, error) {
 		}
 		var inner [8]byte
 		if _, err := readFullAt(fr, inner[:], 0); err != nil || !isKdump(inner[:]) {
-			return nil, fmt.Errorf("open dump %s: flattened file does not hold a kdump-compressed image%s", path, cut)
+			return fmt.Errorf("open dump %s: flattened file does not hold a kdump-compressed image%s", path, cut)
 		}
 		if err := d.openKdump(fr, fr.size, size); err != nil {
-			return nil, fmt.Errorf("open dump %s: %w%s", path, err, cut)
+			return fmt.Errorf("open dump %s: %w%s", path, err, cut)
 		}
 		d.stats.Records = fr.recs
 		d.format = fmt.Sprintf("kdump-compressed (flattened, %s)", d.kdump.compression())
 	case isKdump(hdr):
 		if err := d.openKdump(f, size, size); err != nil {
-			return nil, fmt.Errorf("open dump %s: %w", path, err)
+			return fmt.Errorf("open dump %s: %w", path, err)
 		}
 		d.format = fmt.Sprintf("kdump-compressed (%s)", d.kdump.compression())
 	case isELF(hdr):
 		if err := d.openELF(f, size); err != nil {
-			return nil, fmt.Errorf("open dump %s: %w", path, err)
+			return fmt.Errorf("open dump %s: %w", path, err)
 		}
 	default:
-		return nil, fmt.Errorf("open dump %s: not a kernel memory image (no ELF, KDUMP, DISKDUMP or makedumpfile signature; starts with %q)", path, hdr)
+		return fmt.Errorf("open dump %s: not a kernel memory image (no ELF, KDUMP, DISKDUMP or makedumpfile signature; starts with %q)", path, hdr)
 	}
-	return d, nil
+	return nil
 }
 
 func (d *Dump) openKdump(r io.ReaderAt, size, backing int64) error {
@@ -205,15 +224,19 @@ func (d *Dump) openKdump(r io.ReaderAt, size, backing int64) error {
 	var ni noteInfo
 	if len(k.notes) > 0 {
 		// Notes are best effort: a damaged note area should not make
-		// the memory unreadable.
-		notes, _ := parseNotes(k.notes, k.bo)
+		// the memory unreadable, but it is said (NoteProblems).
+		notes, err := parseNotes(k.notes, k.bo)
 		ni = interpretNotes(notes, k.bo)
+		if err != nil {
+			ni.problems = append([]string{err.Error() + ": the notes after it (CPU registers) are missing"}, ni.problems...)
+		}
 	}
 	vmci := k.vmcoreinfo
 	if len(vmci) == 0 {
 		vmci = ni.vmcoreinfo
 	}
 	d.cpus = ni.cpus
+	d.noteProblems = ni.problems
 	var physBase *uint64
 	if k.havePhysBase {
 		physBase = &k.physBase
@@ -232,6 +255,7 @@ func (d *Dump) openELF(f io.ReaderAt, size int64) error {
 	d.pageSize = 4096
 	d.uts.Machine = machineName(e.machine)
 	d.cpus = e.info.cpus
+	d.noteProblems = e.info.problems
 	e.usePhysical(false)
 	d.memSize = e.ramBytes(false)
 	d.stats = Stats{PageSize: 4096, DumpLevel: -1}

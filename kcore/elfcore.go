@@ -155,6 +155,7 @@ func openELF(r io.ReaderAt, size int64) (*elfCore, error) {
 		return nil, fmt.Errorf("ELF program headers at %#x: %w", phoff, err)
 	}
 	var total, missing uint64 // PT_LOAD file bytes, and those past the end
+	var noteErrs []string
 	for i := uint64(0); i < phnum; i++ {
 		p := ph[i*phdrSize:]
 		typ := bo.Uint32(p)
@@ -176,7 +177,9 @@ func openELF(r io.ReaderAt, size int64) (*elfCore, error) {
 			}
 			notes, err := parseNotes(b, bo)
 			if err != nil {
-				return nil, fmt.Errorf("ELF PT_NOTE %d: %w", i, err)
+				// Keep the notes before the damage (CPU registers,
+				// VMCOREINFO) and say what is lost.
+				noteErrs = append(noteErrs, fmt.Sprintf("ELF PT_NOTE %d: %v: the notes after it (CPU registers) are missing", i, err))
 			}
 			e.notes = append(e.notes, notes...)
 		case ptLoad:
@@ -202,6 +205,7 @@ func openELF(r io.ReaderAt, size int64) (*elfCore, error) {
 			MissingPages: (missing + ps - 1) / ps, TotalPages: (total + ps - 1) / ps}
 	}
 	e.info = interpretNotes(e.notes, bo)
+	e.info.problems = append(noteErrs, e.info.problems...)
 	return e, nil
 }
 

@@ -76,12 +76,19 @@ func parseNotes(b []byte, bo binary.ByteOrder) ([]elfNote, error) {
 
 func align4(n uint64) uint64 { return (n + 3) &^ 3 }
 
+// maxQEMUCPUs bounds a QEMU CPU number read from pr_pid (QEMU's x86
+// machines have at most a few thousand vCPUs).
+const maxQEMUCPUs = 1 << 16
+
 // noteInfo is what the notes tell: CPU states and VMCOREINFO.
 type noteInfo struct {
 	cpus       []CPUState
 	vmcoreinfo []byte
 	qemu       bool // "QEMU" CPU notes present (dumped by QEMU)
 	taskStruct bool // NT_TASKSTRUCT present (/proc/kcore)
+	// problems are damaged notes: CPUs whose registers are missing or
+	// may be wrong because of them.
+	problems []string
 }
 
 // interpretNotes collects CPU registers and VMCOREINFO. PRSTATUS notes and
@@ -99,6 +106,8 @@ func interpretNotes(notes []elfNote, bo binary.ByteOrder) noteInfo {
 			qemuStates = append(qemuStates, n.Desc)
 		case n.Name == "CORE" && n.Type == ntPRStatus:
 			if len(n.Desc) < prstatusRegOff+prstatusRegLen {
+				ni.problems = append(ni.problems, fmt.Sprintf("NT_PRSTATUS note %d has %d bytes, fewer than the %d of its registers: a CPU's registers are missing",
+					len(ni.cpus), len(n.Desc), prstatusRegOff+prstatusRegLen))
 				continue
 			}
 			var c CPUState
@@ -111,10 +120,14 @@ func interpretNotes(notes []elfNote, bo binary.ByteOrder) noteInfo {
 		}
 	}
 	if ni.qemu {
+		seen := map[int]bool{}
 		for i := range ni.cpus {
-			if pid := ni.cpus[i].PID; pid > 0 {
+			if pid := ni.cpus[i].PID; pid > 0 && pid <= maxQEMUCPUs && !seen[pid-1] {
 				ni.cpus[i].CPU = pid - 1
+			} else if pid != 0 {
+				ni.problems = append(ni.problems, fmt.Sprintf("NT_PRSTATUS note %d: pr_pid %d is not a QEMU CPU number (cpu_index+1) or repeats one: taken as CPU %d", i, pid, ni.cpus[i].CPU))
 			}
+			seen[ni.cpus[i].CPU] = true
 			if i < len(qemuStates) {
 				q := qemuStates[i]
 				if len(q) >= qemuCROff+5*8 {

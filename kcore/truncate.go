@@ -72,6 +72,9 @@ func (d *Dump) Warnings() []string {
 	if t := d.Truncation(); t != nil {
 		out = append(out, t.Warning(d.path))
 	}
+	for _, p := range d.noteProblems {
+		out = append(out, fmt.Sprintf("%s: damaged CPU notes: %s", d.path, p))
+	}
 	if d.stats.Incomplete {
 		out = append(out, fmt.Sprintf("%s: the dump tool flagged the dump incomplete (it stopped writing, e.g. the disk was full): pages it did not write cannot be read", d.path))
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -190,5 +191,39 @@ func TestSizeString(t *testing.T) {
 		if got := sizeString(c.n); got != c.want {
 			t.Errorf("sizeString(%d) = %q, want %q", c.n, got, c.want)
 		}
+	}
+}
+
+// OpenReaderAt reads an image in memory as Open reads the file.
+func TestOpenReaderAt(t *testing.T) {
+	m := newTinySynth()
+	kd := m.writeKdump(t, kdumpOpts{version: 6, compression: dumpCompressedZlib, vmcoreinfo: true, notes: true})
+	for _, c := range []struct {
+		name string
+		data []byte
+	}{{"kdump", kd}, {"flattened", flattenInOrder(kd, 300)}, {"cut", kd[:len(kd)-40]}} {
+		t.Run(c.name, func(t *testing.T) {
+			path := writeTemp(t, "img", c.data)
+			f, err := Open(path, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			r, err := OpenReaderAt(bytes.NewReader(c.data), int64(len(c.data)), path, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			if f.Format() != r.Format() || !reflect.DeepEqual(f.Warnings(), r.Warnings()) {
+				t.Errorf("file: %s %q; reader: %s %q", f.Format(), f.Warnings(), r.Format(), r.Warnings())
+			}
+			for pfn := range m.mem {
+				a, b := make([]byte, 512), make([]byte, 512)
+				ea, eb := f.ReadPhys(a, pfn*512), r.ReadPhys(b, pfn*512)
+				if (ea == nil) != (eb == nil) || !bytes.Equal(a, b) {
+					t.Errorf("PFN %#x: file %v, reader %v", pfn, ea, eb)
+				}
+			}
+		})
 	}
 }
