@@ -17,7 +17,10 @@ func registerBt(r *Registry) {
 		Usage:   "bt [-a | -c CPU[,CPU...]] [-f] [-l] [-v] [PID|TASK-ADDR]...",
 		Help: `Unwinds the kernel stack of the current context task (see set), of each
 task given by pid or task_struct address, or with -a (-c CPUS) of the
-task running on each CPU (on those CPUs). Frames are shown like crash, innermost first:
+task running on each CPU (on those CPUs). -a lists every CPU the kernel
+had online or the dump counts; one that cannot be unwound (no register
+note for it, a damaged note, its current task unreadable) is shown with
+the reason. Frames are shown like crash, innermost first:
 
   #0 [ffffc9000064bd38] __schedule+0x2f5 at ffffffff81a0f1e5
   #2 [ffffc9000064bdd0] request_wait_answer+0x159 [fuse] at ffffffffc0a1e4d9
@@ -177,37 +180,15 @@ type BtSyscall struct {
 }
 
 func runBt(c *Call) (Result, error) {
-	var tasks []symbols.Object
 	if c.Bool("a") || c.IsSet("c") {
 		if len(c.Args) > 0 {
 			return nil, UsageErrorf("bt -a and -c take no task arguments")
 		}
-		cpus := btCPUs(c.Prog)
-		if c.IsSet("c") {
-			var err error
-			if cpus, err = parseCPUList(c.String("c")); err != nil {
-				return nil, err
-			}
-		} else if len(cpus) == 0 {
-			return nil, fmt.Errorf("bt -a: the image has no CPU registers (a live kernel, or a dump without notes)")
-		}
-		for _, cpu := range cpus {
-			addr, err := unwind.CurrentTask(c.Prog, cpu)
-			if err != nil {
-				return nil, fmt.Errorf("bt -a: %w", err)
-			}
-			o, err := c.Prog.Object("struct task_struct", addr)
-			if err != nil {
-				return nil, err
-			}
-			tasks = append(tasks, o)
-		}
-	} else {
-		named, err := argTasks(c)
-		if err != nil {
-			return nil, err
-		}
-		tasks = append(tasks, named...)
+		return runBtCPUs(c) // cmd_bt_cpus.go
+	}
+	tasks, err := argTasks(c)
+	if err != nil {
+		return nil, err
 	}
 	res := &BtResult{words: c.Bool("f")}
 	for _, t := range tasks {
