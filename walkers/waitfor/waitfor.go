@@ -376,12 +376,15 @@ func (a *waitAnalysis) holderStates(ws []TaskWait) {
 		for j := range ws[i].Holders {
 			if t := a.byAddr[ws[i].Holders[j].Task.Addr]; t != nil {
 				ws[i].Holders[j].State = t.State
+				if tr, ok, err := t.Tracer(a.p); ok && err == nil {
+					ws[i].Holders[j].Tracer = &tr
+				}
 				switch t.Frozen() {
 				case "system":
 					ws[i].Holders[j].Frozen = "system"
 				case "cgroup":
 					cg := "cgroup"
-					if path, err := sched.CgroupPath(a.p, t); err == nil {
+					if path, err := sched.FreezerCgroupPath(a.p, t); err == nil {
 						cg = "cgroup /sys/fs/cgroup" + strings.TrimSuffix(path, "/")
 					}
 					ws[i].Holders[j].Frozen = cg
