@@ -145,6 +145,13 @@ const RootVforkChild = "vfork-child"
 
 var vforkFrames = waitkind.NewFrames("wait_for_vfork_done")
 
+// vforkCallerFrames are where wait_for_vfork_done is inlined (Debian's
+// 6.1 and 7.2 show the completion wait right under kernel_clone, which
+// was _do_fork before 5.10). kernel_clone sleeps elsewhere too
+// (allocations, cgroup_threadgroup_rwsem), so there a vfork wait needs
+// its child.
+var vforkCallerFrames = waitkind.NewFrames("kernel_clone", "_do_fork")
+
 // VforkWait: after vfork(2) the parent sleeps in wait_for_vfork_done
 // (kernel/fork.c, killable: state D) on a completion on its stack until
 // the child execs or exits; the child's task_struct.vfork_done points at
@@ -153,8 +160,12 @@ var VforkWait = &waitkind.Kind{
 	Name: WaitVfork,
 	Verb: "waits for the exec or exit of",
 	Detect: func(c waitkind.Context, t *sched.Task) (TaskWait, bool) {
+		inlined := false
 		if !c.HasFrame(t, vforkFrames) {
-			return TaskWait{}, false
+			if t.State != "D" || !c.HasFrame(t, vforkCallerFrames) {
+				return TaskWait{}, false
+			}
+			inlined = true
 		}
 		stack, base := c.Stack(t)
 		w := TaskWait{Task: c.Blocked(t), Kind: WaitVfork, Certain: true,
@@ -173,8 +184,13 @@ var VforkWait = &waitkind.Kind{
 			break
 		}
 		if len(w.Holders) == 0 {
+			if inlined {
+				return TaskWait{}, false // another sleep in kernel_clone
+			}
 			w.Certain = false
 			w.Note = "no task's vfork_done points at this task's stack"
+		} else if inlined {
+			w.How = "frame kernel_clone (wait_for_vfork_done inlined); the child's task_struct.vfork_done points at the completion on this task's stack"
 		}
 		return w, true
 	},
