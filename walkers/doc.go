@@ -12,6 +12,7 @@
 //	sched    tasks, states, pids, per-CPU data, run queues, signals, TaskRef
 //	printk   the kernel log ring buffer
 //	vfs      open files, fd tables, dentry and inode paths, mounts, superblocks
+//	block    disks, block devices, bios, device-mapper devices
 //	unwind   registers, ORC and frame-pointer unwinding, stack words,
 //	         syscall decoding, DWARF frame variables
 //	waitkind the wait-kind model: a Kind per way of being stuck, and the

@@ -1,0 +1,15 @@
+// Package block decodes the block layer: disks (struct gendisk), their
+// request queues and in-flight accounting, block devices (struct
+// block_device) and the file systems on them, bios, and device-mapper
+// devices (struct mapped_device: the dm name from the ioctl interface's
+// hash_cell, the DMF_* flags that say it is suspended, the table's
+// targets, the bios deferred while it is suspended).
+//
+//	d, err := block.DiskOfInode(p, inode) // the disk under a file
+//	if d.DM != nil && d.DM.Suspended { ... d.DM.Name, d.DM.Deferred ... }
+//
+// Layouts are read from the dump's types (BTF, module BTF for dm_mod);
+// device-mapper is a module, so its part is empty when dm_mod is not
+// loaded or its types are missing. The kernel source file each layout
+// comes from is named where it is read. Every list is bounded.
+package block
