@@ -273,7 +273,7 @@ func (f FolioResult) WriteText(w io.Writer) error {
 var addrKeys = map[string]bool{
 	"addr": true, "waiter": true, "folio": true, "owner_raw": true, "conn": true,
 	"super_block": true, "mapping": true, "inode": true, "devices": true,
-	"dev": true,
+	"dev": true, "container": true, "disk_addr": true,
 }
 
 // marshalValue encodes v as JSON with addresses as hex strings.

@@ -23,6 +23,13 @@ var rootKinds = map[string]string{
 	"stopped.client":     waitfor.RootHolderStopped,
 	"folio.reader2":      waitfor.RootFuseNotAnswering,
 	"mutex.waiter":       waitfor.RootFuseNotAnswering,
+	// The stuck2 guest.
+	"pifutex.waiter":  waitfor.RootHolderNotBlocked,
+	"vfork.parent":    waitfor.RootVforkChild,
+	"cgfrozen.waiter": waitfor.RootHolderStopped,
+	"ptraced.waiter":  waitfor.RootHolderStopped,
+	"dm.writer":       waitfor.RootBlockSuspended,
+	"dm.direct":       waitfor.RootBlockSuspended,
 }
 
 // TestDeadlockStagedEdges checks every wait-for edge every generated dump

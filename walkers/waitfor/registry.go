@@ -16,6 +16,7 @@ func Kinds() []*waitkind.Kind {
 		PidNSExitWait,
 		ThreadsExitWait,
 		VforkWait,
+		BlockIOWait,
 		locking.RtMutexWait,
 		locking.MutexWait,
 		locking.RwsemWait,

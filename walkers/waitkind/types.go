@@ -41,6 +41,8 @@ type WaitObject struct {
 	Folio *FolioRef `json:"folio,omitempty"`
 	// Fuse is set for FUSE requests.
 	Fuse *FuseReqRef `json:"fuse,omitempty"`
+	// Block is set for waits on block I/O: the device and the I/O.
+	Block *BlockRef `json:"block,omitempty"`
 	// FuseCandidates are, for a FUSE request that could not be decoded,
 	// the connections (/sys/fs/fuse/connections numbers) the task has
 	// files open on: the request's connection is one of them.

@@ -1,0 +1,430 @@
+package waitfor
+
+import (
+	"encoding/binary"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/kwalk/kwalk/walkers/block"
+	"github.com/kwalk/kwalk/walkers/kmem"
+	"github.com/kwalk/kwalk/walkers/locking"
+	"github.com/kwalk/kwalk/walkers/sched"
+	"github.com/kwalk/kwalk/walkers/vfs"
+	"github.com/kwalk/kwalk/walkers/waitkind"
+)
+
+// WaitBlockIO is TaskWait.Kind of a wait for block I/O to complete.
+const WaitBlockIO = "block-io"
+
+// Root kinds of chains that end at block I/O.
+const (
+	// RootBlockSuspended: the device is a suspended device-mapper device,
+	// whose bios are held until it is resumed.
+	RootBlockSuspended = "block-device-suspended"
+	// RootBlockIOStuck: the I/O was issued and has not completed.
+	RootBlockIOStuck = "block-io-not-completing"
+)
+
+// blockIOFrames are the functions a task waiting for its block I/O sleeps
+// under: write-back of page-cache folios (mm/filemap.c
+// __filemap_fdatawait_range → mm/page-writeback.c folio_wait_writeback;
+// 5.10 wait_on_page_writeback), O_DIRECT through iomap (fs/iomap/
+// direct-io.c __iomap_dio_rw), a synchronous bio (block/bio.c
+// submit_bio_wait; bio_await in 7.1) and the block device's own direct
+// I/O (block/fops.c __blkdev_direct_IO_simple; fs/block_dev.c in 5.10).
+var blockIOFrames = waitkind.NewFrames("folio_wait_writeback", "wait_on_page_writeback", "__filemap_fdatawait_range",
+	"__iomap_dio_rw", "iomap_dio_rw", "submit_bio_wait", "bio_await", "__blkdev_direct_IO_simple", "__blkdev_direct_IO")
+
+// BlockIOWait is the wait kind of a task in D waiting for I/O on a block
+// device: the write-back of a folio (PG_writeback, the waiter a
+// wait_page_queue on its stack: its folio's inode names the device), an
+// O_DIRECT request (its struct iomap_dio, whose submit.waiter is the task)
+// or a bio whose bi_private ties it to the task (submit_bio_wait's
+// completion on its stack; __blkdev_direct_IO_simple's task). The device
+// is decoded (package block): a suspended device-mapper device holds the
+// bios on its deferred list and is the root; otherwise the I/O is in the
+// device's hands and has not completed. No task holds the I/O.
+var BlockIOWait = &waitkind.Kind{
+	Name:     WaitBlockIO,
+	Verb:     "waits for",
+	Frames:   blockIOFrames,
+	Detect:   detectBlockIO,
+	Classify: classifyBlockIO,
+	Remedies: blockIORemedies,
+}
+
+func detectBlockIO(c waitkind.Context, t *sched.Task) (TaskWait, bool) {
+	a, ok := c.(*waitAnalysis)
+	if !ok || t.State != "D" {
+		return TaskWait{}, false
+	}
+	// Without frames (a stack that did not unwind) the structures below
+	// are specific enough: a PG_writeback waiter of a file on a block
+	// device, a dio whose waiter is the task, a bio that names it.
+	if tr := a.Trace(t); tr != nil && len(tr.Frames) > 0 && !a.HasFrame(t, blockIOFrames) {
+		return TaskWait{}, false
+	}
+	if w, ok := a.writebackWait(t); ok {
+		return w, true
+	}
+	if w, ok := a.directIOWait(t); ok {
+		return w, true
+	}
+	return a.syncBioWait(t)
+}
+
+// writebackWait: a wait_page_queue on t's stack for PG_writeback of a
+// folio of a file on a block device.
+func (a *waitAnalysis) writebackWait(t *sched.Task) (TaskWait, bool) {
+	for _, sw := range a.findStackWaiters(t) {
+		if sw.broken != "" || sw.shape.w.Type != "struct wait_queue_entry" || a.wakeFunc(sw) != "wake_page_function" {
+			continue
+		}
+		w, ok := locking.FolioWaitKind.Decode(a, t, waitkind.Found{Waiter: sw.addr, How: stackHow})
+		fr := w.Object.Folio
+		if !ok || fr == nil || fr.Bit != "PG_writeback" || fr.Inode == 0 {
+			continue
+		}
+		dev := a.blockDeviceOfInode(fr.Inode)
+		if dev == nil {
+			continue
+		}
+		var bio *block.Bio
+		if dm := dev.Disk.DM; dm != nil {
+			for i := range dm.Deferred {
+				if dm.Deferred[i].HasPage(fr.Folio) {
+					bio = &dm.Deferred[i]
+					break
+				}
+			}
+		}
+		what := strings.TrimPrefix(w.Object.What, "PG_writeback of ")
+		w.Kind = WaitBlockIO
+		w.How = "wait_page_queue (PG_writeback) on the task's stack, linked into the folio wait table; the folio's file is on the block device"
+		w.Note = ""
+		w.Object.What = fmt.Sprintf("write-back of %s", what)
+		a.blockObject(&w, t, dev, "write-back of a page-cache folio", bio)
+		return w, true
+	}
+	return TaskWait{}, false
+}
+
+// directIOWait: t waits in __iomap_dio_rw for its O_DIRECT bios (fs/
+// iomap/direct-io.c: the struct iomap_dio it allocated has
+// submit.waiter = current until the last bio ends). The dio is found
+// from the pointers on t's stack.
+func (a *waitAnalysis) directIOWait(t *sched.Task) (TaskWait, bool) {
+	waiterOff, err := a.p.OffsetOf("struct iomap_dio", "submit.waiter")
+	if err != nil {
+		return TaskWait{}, false
+	}
+	dio := a.stackPointerTo(t, func(v uint64) bool {
+		w, err := a.p.ReadU64(v + waiterOff)
+		return err == nil && w == t.Addr
+	}, false)
+	if dio == 0 {
+		return TaskWait{}, false
+	}
+	o, err := a.p.Object("struct iomap_dio", dio)
+	if err != nil {
+		return TaskWait{}, false
+	}
+	file, err := o.MemberUint("iocb->ki_filp")
+	if err != nil || file == 0 {
+		return TaskWait{}, false
+	}
+	f, err := a.p.Object("struct file", file)
+	if err != nil {
+		return TaskWait{}, false
+	}
+	inode, err := f.MemberUint("f_inode")
+	if err != nil || inode == 0 {
+		return TaskWait{}, false
+	}
+	dev := a.blockDeviceOfInode(inode)
+	if dev == nil {
+		return TaskWait{}, false
+	}
+	var bio *block.Bio
+	if dm := dev.Disk.DM; dm != nil {
+		for i := range dm.Deferred {
+			if b := &dm.Deferred[i]; b.Private == dio && b.EndIO == "iomap_dio_bio_end_io" {
+				bio = b
+				break
+			}
+		}
+	}
+	io := "O_DIRECT I/O"
+	if bio != nil {
+		io = "O_DIRECT " + strings.ToLower(bio.Op)
+	}
+	size, _ := o.MemberUint("size")
+	w := TaskWait{Task: a.Blocked(t), Kind: WaitBlockIO, Certain: true,
+		How: "struct iomap_dio on the task's stack with submit.waiter = the task (fs/iomap/direct-io.c)"}
+	w.Object = WaitObject{Type: "iomap_dio", Addr: dio,
+		What: fmt.Sprintf("%s of %s (%d bytes)", io, filePathOr(a, file, inode), size)}
+	a.blockObject(&w, t, dev, io, bio)
+	return w, true
+}
+
+// syncBioWaitEndIO are the bi_end_io functions of bios a task waits for
+// itself, with what their bi_private is: submit_bio_wait_endio (block/
+// bio.c, ≤ 7.0) and bio_wait_end_io (7.1 bio_await) complete a completion
+// on the waiter's stack; blkdev_bio_end_io_simple (block/fops.c) wakes
+// the task bi_private names.
+var syncBioWaitEndIO = map[string]string{
+	"submit_bio_wait_endio":    "stack",
+	"bio_wait_end_io":          "stack",
+	"blkdev_bio_end_io_simple": "task",
+}
+
+// syncBioWait: a bio on or referenced from t's stack whose bi_end_io and
+// bi_private say t waits for it.
+func (a *waitAnalysis) syncBioWait(t *sched.Task) (TaskWait, bool) {
+	endOff, err1 := a.p.OffsetOf("struct bio", "bi_end_io")
+	privOff, err2 := a.p.OffsetOf("struct bio", "bi_private")
+	if err1 != nil || err2 != nil {
+		return TaskWait{}, false
+	}
+	stack, base := a.Stack(t)
+	onStack := func(v uint64) bool { return v >= base && v < base+uint64(len(stack)) }
+	var kind string
+	bioAddr := a.stackPointerTo(t, func(v uint64) bool {
+		fn, err1 := a.p.ReadU64(v + endOff)
+		priv, err2 := a.p.ReadU64(v + privOff)
+		if err1 != nil || err2 != nil || fn == 0 {
+			return false
+		}
+		k, ok := syncBioWaitEndIO[a.symbolAt(fn)]
+		if !ok || (k == "stack" && !onStack(priv)) || (k == "task" && priv != t.Addr) {
+			return false
+		}
+		kind = k
+		return true
+	}, true)
+	if bioAddr == 0 {
+		return TaskWait{}, false
+	}
+	bio, err := block.ReadBio(a.p, bioAddr)
+	if err != nil {
+		return TaskWait{}, false
+	}
+	dev := a.blockDeviceOfBio(bio)
+	if dev == nil {
+		return TaskWait{}, false
+	}
+	how := "a bio whose bi_private is a completion on the task's stack (" + bio.EndIO + ")"
+	if kind == "task" {
+		how = "a bio whose bi_private is the task (" + bio.EndIO + ")"
+	}
+	w := TaskWait{Task: a.Blocked(t), Kind: WaitBlockIO, Certain: true, How: how}
+	w.Object = WaitObject{Type: "bio", Addr: bio.Addr, What: "synchronous " + bio.Describe()}
+	if dm := dev.Disk.DM; dm != nil {
+		for i := range dm.Deferred {
+			if dm.Deferred[i].Addr == bio.Addr {
+				bio = dm.Deferred[i]
+			}
+		}
+	}
+	a.blockObject(&w, t, dev, "a synchronous bio ("+bio.EndIO+")", &bio)
+	return w, true
+}
+
+// stackPointerTo returns the first word of t's stack that is a kernel
+// pointer for which match holds; pointers into the stack itself are
+// looked at only with onStack (a structure the task keeps on its stack).
+func (a *waitAnalysis) stackPointerTo(t *sched.Task, match func(v uint64) bool, onStack bool) uint64 {
+	stack, base := a.Stack(t)
+	top := base + uint64(len(stack))
+	seen := map[uint64]bool{}
+	for off := 0; off+8 <= len(stack); off += 8 {
+		v := binary.LittleEndian.Uint64(stack[off:])
+		if !kmem.IsKernelPointer(v) || seen[v] || v%8 != 0 {
+			continue
+		}
+		if v >= base && v < top && !onStack {
+			continue
+		}
+		seen[v] = true
+		if match(v) {
+			return v
+		}
+	}
+	return 0
+}
+
+func filePathOr(a *waitAnalysis, file, inode uint64) string {
+	if path, err := vfs.FilePath(a.p, file); err == nil && path != "" {
+		return path
+	}
+	return fmt.Sprintf("inode %#x", inode)
+}
+
+// symbolAt names the symbol at addr exactly, "" when there is none.
+func (a *waitAnalysis) symbolAt(addr uint64) string {
+	if a.p.Syms == nil {
+		return ""
+	}
+	if s, off, ok := a.p.Syms.LookupAddr(addr); ok && off == 0 {
+		return s.Name
+	}
+	return ""
+}
+
+// blockDeviceOfInode decodes (once per device) the block device a
+// file's data is on; nil when it is on none or cannot be read.
+func (a *waitAnalysis) blockDeviceOfInode(inode uint64) *block.Device {
+	bdev, err := block.BdevOfInode(a.p, inode)
+	if err != nil || bdev == 0 {
+		return nil
+	}
+	return a.blockDevice(bdev)
+}
+
+func (a *waitAnalysis) blockDeviceOfBio(b block.Bio) *block.Device {
+	if b.Bdev != 0 {
+		return a.blockDevice(b.Bdev)
+	}
+	if b.Disk != 0 { // 5.10: bi_disk, no block_device
+		d := a.Memo(blockDiskKey(b.Disk), func() any {
+			d, err := block.ReadDisk(a.p, b.Disk)
+			if err != nil {
+				return (*block.Disk)(nil)
+			}
+			return d
+		}).(*block.Disk)
+		if d != nil {
+			return &block.Device{Bdev: &block.Bdev{Disk: d.Addr, Dev: fmt.Sprintf("%d:%d", d.Major, d.FirstMinor)}, Disk: d}
+		}
+	}
+	return nil
+}
+
+type blockDevKey uint64
+type blockDiskKey uint64
+
+func (a *waitAnalysis) blockDevice(bdev uint64) *block.Device {
+	return a.Memo(blockDevKey(bdev), func() any {
+		d, err := block.DeviceOf(a.p, bdev)
+		if err != nil {
+			a.Warn(fmt.Sprintf("block device %#x: %v", bdev, err))
+			return (*block.Device)(nil)
+		}
+		for _, e := range d.Disk.Errors {
+			a.Warn(fmt.Sprintf("disk %s: %s", d.Disk.Name, e))
+		}
+		if d.Disk.DM != nil {
+			for _, e := range d.Disk.DM.Errors {
+				a.Warn(fmt.Sprintf("dm device %s: %s", d.Disk.Label(), e))
+			}
+		}
+		return d
+	}).(*block.Device)
+}
+
+// blockObject fills w's object with the device: Block, Container (waits
+// on one disk are one chain), State "suspended" for a suspended
+// device-mapper device, Where its dm name; and a note on the I/O.
+func (a *waitAnalysis) blockObject(w *TaskWait, t *sched.Task, dev *block.Device, io string, bio *block.Bio) {
+	d := dev.Disk
+	ref := &waitkind.BlockRef{Device: dev.Name(), Disk: d.Name, DiskAddr: d.Addr, Dev: dev.Bdev.Dev, MQ: d.MQ, InFlight: d.InFlight, IO: io}
+	if bio != nil {
+		ref.Bio = &waitkind.BioRef{Addr: bio.Addr, Op: bio.Op, Sector: bio.Sector, Size: bio.Size, EndIO: bio.EndIO}
+	}
+	var notes []string
+	if dm := d.DM; dm != nil {
+		r := &waitkind.DMRef{Name: dm.Name, UUID: dm.UUID, Flags: dm.FlagNames, Suspended: dm.Suspended, BlockingIO: dm.BlockingIO,
+			Deferred: len(dm.Deferred), DeferredMore: dm.DeferredMore, PendingIO: dm.PendingIO}
+		for _, tg := range dm.Targets {
+			line := fmt.Sprintf("%s %d+%d", tg.Type, tg.Start, tg.Len)
+			if tg.Dev != "" {
+				line += fmt.Sprintf(" %s %d", tg.Dev, tg.Offset)
+			}
+			r.Table = append(r.Table, line)
+		}
+		ref.DM = r
+		if ref.Bio != nil {
+			for _, b := range dm.Deferred {
+				ref.Bio.Deferred = ref.Bio.Deferred || b.Addr == bio.Addr
+			}
+		}
+		if dm.Suspended || dm.BlockingIO {
+			w.Object.State = "suspended"
+			w.Object.Where = dm.Name
+			n := fmt.Sprintf("%s is suspended (DMF %s)", d.Label(), strings.Join(dm.FlagNames, ", "))
+			switch {
+			case ref.Bio != nil && ref.Bio.Deferred:
+				n += fmt.Sprintf(": its bio (%s) waits on the deferred list", bio.Describe())
+			case len(dm.Deferred) > 0:
+				n += fmt.Sprintf(": %d bio(s) wait on its deferred list", len(dm.Deferred))
+			}
+			notes = append(notes, n+" until the device is resumed")
+		}
+	}
+	if w.Object.State == "" {
+		n := fmt.Sprintf("the I/O is on %s and has not completed", d.Label())
+		if d.InFlight != nil {
+			n += fmt.Sprintf(" (%d read(s), %d write(s) in flight on the disk)", d.InFlight[0], d.InFlight[1])
+		}
+		notes = append(notes, n)
+	}
+	w.Object.What += " on " + d.Label()
+	w.Object.Container = d.Addr
+	w.Object.Block = ref
+	w.Note = strings.Join(notes, "; ")
+}
+
+// classifyBlockIO: a chain ending at block I/O is rooted in the device.
+func classifyBlockIO(w *TaskWait, r *Root) bool {
+	b := w.Object.Block
+	if b == nil || len(r.Holders) > 0 {
+		return false
+	}
+	if w.Object.State == "suspended" && b.DM != nil {
+		r.Kind = RootBlockSuspended
+		name := b.DM.Name
+		if name == "" {
+			name = b.Disk
+		}
+		r.Summary = fmt.Sprintf("block device %s (%s) is suspended: dmsetup resume %s", b.Disk, name, name)
+		if b.DM.Deferred > 0 {
+			r.Summary += fmt.Sprintf(" (%d bio(s) deferred until then)", b.DM.Deferred)
+		}
+		return true
+	}
+	r.Kind = RootBlockIOStuck
+	r.Summary = fmt.Sprintf("I/O in flight on %s%s, not completing", b.Device, forNote(w.Task.BlockedFor))
+	if b.Device != b.Disk {
+		r.Summary = fmt.Sprintf("I/O in flight on %s (disk %s)%s, not completing", b.Device, b.Disk, forNote(w.Task.BlockedFor))
+	}
+	r.Certain = r.Certain && w.Task.BlockedFor >= blockStuckAfter
+	return true
+}
+
+// blockStuckAfter is how long a task must have waited for its I/O for
+// the device to be called stuck with certainty (the kernel's hung-task
+// warning comes at 120 s; a slow device is not a stuck one).
+const blockStuckAfter = 30 * time.Second
+
+func blockIORemedies(r *Root) []string {
+	if r.Object == nil || r.Object.Block == nil {
+		return nil
+	}
+	b := r.Object.Block
+	switch r.Kind {
+	case RootBlockSuspended:
+		name := b.DM.Name
+		if name == "" {
+			name = "/dev/" + b.Disk
+		}
+		return []string{fmt.Sprintf("dmsetup resume %s  # issue the deferred I/O (dmsetup info %s shows the state)", name, name)}
+	case RootBlockIOStuck:
+		out := []string{fmt.Sprintf("look at the device under %s: its driver's and the storage's state, I/O errors and timeouts in the kernel log (log)", b.Device)}
+		if b.DM != nil {
+			out = append(out, fmt.Sprintf("dmsetup table %s; dmsetup status %s  # the devices under it", b.DM.Name, b.DM.Name))
+		}
+		return out
+	}
+	return nil
+}
