@@ -1,7 +1,6 @@
 package repl
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -157,33 +156,10 @@ func (s *Session) openOutput(st statement) (io.Writer, func() error, error) {
 		}
 		return f, f.Close, nil
 	case s.Interactive && s.Pager != "" && isTerminal(s.Stdout):
-		var buf bytes.Buffer
-		return &buf, func() error { return s.page(buf.Bytes()) }, nil
+		w := newPagedWriter(s)
+		return w, w.finish, nil
 	}
 	return s.Stdout, func() error { return nil }, nil
-}
-
-// page writes b to the terminal, through the pager when it is longer than
-// the screen.
-func (s *Session) page(b []byte) error {
-	_, rows := terminalSize(s.Stdout)
-	if rows <= 0 || bytes.Count(b, []byte("\n")) < rows-1 {
-		_, err := s.Stdout.Write(b)
-		return err
-	}
-	cmd := exec.Command("/bin/sh", "-c", s.Pager)
-	cmd.Stdin = bytes.NewReader(b)
-	cmd.Stdout = s.Stdout
-	cmd.Stderr = s.Stderr
-	if err := cmd.Run(); err != nil {
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			return nil
-		}
-		_, werr := s.Stdout.Write(b)
-		return werr
-	}
-	return nil
 }
 
 // ctxWriter fails writes once ctx is cancelled, so rendering a long result
