@@ -20,6 +20,7 @@ func init() {
 		"ErrTruncated":      reflect.ValueOf(&kcore.ErrTruncated).Elem(),
 		"Open":              reflect.ValueOf(kcore.Open),
 		"OpenLive":          reflect.ValueOf(kcore.OpenLive),
+		"OpenReaderAt":      reflect.ValueOf(kcore.OpenReaderAt),
 		"ParseVMCoreInfo":   reflect.ValueOf(kcore.ParseVMCoreInfo),
 		"ProcKcore":         reflect.ValueOf(constant.MakeFromLiteral("\"/proc/kcore\"", token.STRING, 0)),
 
