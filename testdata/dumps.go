@@ -53,6 +53,9 @@ type Manifest struct {
 	// Kwalk names the kwalk the guest ran live (digest of the static
 	// binary, git describe of the tree); not part of Key.
 	Kwalk string `json:",omitempty"`
+	// Kdump says how a kdump guest's dump was made (trigger, capture
+	// kernel, tools, which command wrote each file); nil for the others.
+	Kdump *KdumpManifest `json:",omitempty"`
 }
 
 // Dump is one generated dump.

@@ -26,6 +26,9 @@ type Kernel struct {
 	// System.map), fetched for DWARF tests when set; its usr/lib/debug/boot
 	// and the fuse module's debug file are kept (see DebugRoot).
 	Debug *Package `json:",omitempty"`
+	// Kdump are the suite's kexec-tools and makedumpfile, for the kdump
+	// guests (kdump.go); their shared libraries come from the same suite.
+	Kdump []Package `json:",omitempty"`
 }
 
 // Kernels are the pinned kernels, the first is the one to try first. The
@@ -36,7 +39,8 @@ type Kernel struct {
 var Kernels = []Kernel{
 	{ID: "6.1", Suite: "bookworm", Packages: []Package{
 		{"linux-image-6.1.0-50-cloud-amd64-unsigned", "6.1.176-1"},
-	}, Debug: &Package{"linux-image-6.1.0-50-cloud-amd64-dbg", "6.1.176-1"}},
+	}, Debug: &Package{"linux-image-6.1.0-50-cloud-amd64-dbg", "6.1.176-1"},
+		Kdump: []Package{{"kexec-tools", "1:2.0.25-3+deb12u3"}, {"makedumpfile", "1:1.7.2-1"}}},
 	{ID: "5.10", Suite: "bullseye", Packages: []Package{
 		{"linux-image-5.10.0-32-cloud-amd64-unsigned", "5.10.223-1"},
 	}},
@@ -46,7 +50,7 @@ var Kernels = []Kernel{
 	{ID: "sid", Suite: "sid", Packages: []Package{
 		{"linux-binary-unsigned-7.2.13+deb14-cloud-amd64", "7.2.13-1"},
 		{"linux-modules-7.2.13+deb14-cloud-amd64", "7.2.13-1"},
-	}},
+	}, Kdump: []Package{{"kexec-tools", "1:2.0.32-3"}, {"makedumpfile", "1:1.7.8-1"}}},
 }
 
 // Scenario names: what a guest stages before it is dumped (the argument of
@@ -135,6 +139,12 @@ const (
 	GuestIdle  = "idle"  // nothing stuck
 	GuestScale = "scale" // ≥ 10,000 threads, nothing stuck
 	GuestStuck = "stuck" // frozen + locks + stopped + folio + mutex + benign in one guest
+
+	// kdump guests (kdump.go): square + frozen, the record, then a panic
+	// by Trigger, saved by a kdump capture kernel.
+	GuestKdumpHungTask = "kdump-hungtask"
+	GuestKdumpSysrq    = "kdump-sysrq"
+	GuestKdumpOops     = "kdump-oops"
 )
 
 // Guest is one booted machine and what it stages. A dump is identified by
@@ -152,11 +162,17 @@ type Guest struct {
 	// Modules are kernel modules the guest loads besides fuse and
 	// qemu_fw_cfg (with their dependencies; none when built in).
 	Modules []string `json:",omitempty"`
+	// Trigger makes a kdump guest: after its record the guest panics by
+	// this trigger (TriggerHungTask, TriggerSysrqC, TriggerOops) and a
+	// capture kernel saves the dump. "" for the guests QEMU dumps.
+	Trigger string `json:",omitempty"`
 }
 
 var hangs = []string{ScenarioSquare, ScenarioReenter, ScenarioNetflix}
 
 var stuck = []string{ScenarioFrozen, ScenarioLocks, ScenarioStopped, ScenarioFolio, ScenarioMutex, ScenarioBenign}
+
+var kdumpHangs = []string{ScenarioSquare, ScenarioFrozen}
 
 // Guests is the generated matrix. 5.10's cloud config has no
 // CONFIG_X86_5LEVEL, so its guest is 4-level.
@@ -170,6 +186,10 @@ var Guests = []Guest{
 	{Name: GuestIdle, Kernel: "sid", Scenarios: []string{ScenarioIdle}, PagingLevels: 4, MemoryMB: 256, CPUs: 2},
 	{Name: GuestStuck, Kernel: "6.1", Scenarios: stuck, PagingLevels: 4, MemoryMB: 256, CPUs: 2, Modules: []string{"loop"}},
 	{Name: GuestStuck, Kernel: "sid", Scenarios: stuck, PagingLevels: 5, MemoryMB: 256, CPUs: 2, Modules: []string{"loop"}},
+	{Name: GuestKdumpHungTask, Kernel: "6.1", Scenarios: kdumpHangs, PagingLevels: 4, MemoryMB: 512, CPUs: 2, Modules: []string{"loop"}, Trigger: TriggerHungTask},
+	{Name: GuestKdumpOops, Kernel: "6.1", Scenarios: kdumpHangs, PagingLevels: 5, MemoryMB: 512, CPUs: 2, Modules: []string{"loop"}, Trigger: TriggerOops},
+	{Name: GuestKdumpSysrq, Kernel: "sid", Scenarios: kdumpHangs, PagingLevels: 5, MemoryMB: 512, CPUs: 2, Modules: []string{"loop"}, Trigger: TriggerSysrqC},
+	{Name: GuestKdumpOops, Kernel: "sid", Scenarios: kdumpHangs, PagingLevels: 4, MemoryMB: 512, CPUs: 2, Modules: []string{"loop"}, Trigger: TriggerOops},
 }
 
 // KernelByID returns the pinned kernel with the given ID.

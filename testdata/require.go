@@ -16,6 +16,10 @@ type Filter struct {
 	Guest    string // GuestHangs, ..., "" for any
 	Scenario string // a scenario the guest staged, "" for any
 	Format   Format // a format the dump must have, "" for any
+	// Trigger selects kdump guests by what made them panic
+	// (TriggerHungTask, TriggerSysrqC, TriggerOops), TriggerAny for every
+	// kdump guest; "" for any guest, kdump or not.
+	Trigger string
 }
 
 func (f Filter) match(g Guest) bool {
@@ -23,6 +27,9 @@ func (f Filter) match(g Guest) bool {
 		return false
 	}
 	if f.Guest != "" && f.Guest != g.Name {
+		return false
+	}
+	if f.Trigger != "" && (!g.IsKdump() || (f.Trigger != TriggerAny && f.Trigger != g.Trigger)) {
 		return false
 	}
 	if f.Scenario != "" {

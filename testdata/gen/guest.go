@@ -53,6 +53,9 @@ func (r *guestRun) readyTimeout() time.Duration {
 }
 
 func (r *guestRun) generate(ctx context.Context) error {
+	if r.g.Trigger != "" {
+		return r.generateKdump(ctx) // kdump.go
+	}
 	start := time.Now()
 	os.RemoveAll(r.tmp)
 	if err := os.MkdirAll(r.tmp, 0o755); err != nil {

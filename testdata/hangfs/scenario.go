@@ -67,6 +67,8 @@ func runScenarios(list string) error {
 			err = s.mutex()
 		case scBenign:
 			err = s.benign()
+		case scKdump:
+			err = s.kdump(arg) // panic.go
 		default:
 			err = fmt.Errorf("unknown scenario %q", name)
 		}
@@ -91,6 +93,9 @@ func runScenarios(list string) error {
 	}
 	if err := writeRecord(os.Stdout, meta, s.roles); err != nil {
 		return err
+	}
+	if firePanic != nil {
+		firePanic() // a kdump guest panics here (panic.go)
 	}
 	runLive(list)
 	fmt.Println(readyLine)
