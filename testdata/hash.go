@@ -13,7 +13,7 @@ import (
 // The sources that decide what a dump holds. A change to any of them makes
 // new cache keys, so stale dumps are never taken for current ones.
 //
-//go:embed guests.go hangfs/*.go gen/*.go gen/init.sh gen/setup-apt.sh
+//go:embed guests.go hangfs/*.go hangfs/*.s gen/*.go gen/init.sh gen/setup-apt.sh
 var generatorSources embed.FS
 
 // GeneratorHash is a digest of the generator's sources (host and guest side).

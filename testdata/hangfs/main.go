@@ -12,6 +12,9 @@
 //	hangfs lock PATH STEP...         take file locks in turn and sleep holding them (waiters.go)
 //	hangfs sharedread PATH           read one descriptor of PATH from two threads
 //	hangfs benign LIST               threads asleep in benign system calls
+//	hangfs pifutex PATH hold|wait    hold or wait for a PI futex in PATH's first word (stuck2_cmds.go)
+//	hangfs vfork                     vfork a child that pauses before it would exec
+//	hangfs ptrace PID                keep every thread of PID in a ptrace stop
 package main
 
 import (
@@ -30,7 +33,7 @@ func main() {
 
 func run(args []string) error {
 	if len(args) == 0 {
-		return fmt.Errorf("usage: hangfs serve|scenario|record|threads|waitfile|lock|sharedread|benign ...")
+		return fmt.Errorf("usage: hangfs serve|scenario|record|threads|waitfile|lock|sharedread|benign|pifutex|vfork|ptrace ...")
 	}
 	switch cmd, rest := args[0], args[1:]; cmd {
 	case "serve":
@@ -78,6 +81,22 @@ func run(args []string) error {
 			return fmt.Errorf("usage: hangfs benign LIST")
 		}
 		return benign(rest[0])
+	case "pifutex":
+		if len(rest) != 2 {
+			return fmt.Errorf("usage: hangfs pifutex PATH hold|wait")
+		}
+		return piFutex(rest[0], rest[1])
+	case "vfork":
+		return vforkCmd()
+	case "ptrace":
+		if len(rest) != 1 {
+			return fmt.Errorf("usage: hangfs ptrace PID")
+		}
+		pid, err := strconv.Atoi(rest[0])
+		if err != nil || pid <= 0 {
+			return fmt.Errorf("ptrace: bad pid %q", rest[0])
+		}
+		return ptraceCmd(pid)
 	default:
 		return fmt.Errorf("unknown command %q", cmd)
 	}

@@ -25,6 +25,13 @@ const (
 	scFolio   = "folio"   // /mnt/r: a reader waits on the folio another holds for its READ
 	scMutex   = "mutex"   // /mnt/m: a thread waits for the f_pos_lock of a thread in READ
 	scBenign  = "benign"  // sleepers that are not stuck
+
+	// The stuck2 guest's (stuck2.go).
+	scPIFutex   = "pifutex"   // a PI futex waiter (rt_mutex) behind its holder
+	scVfork     = "vfork"     // a vfork parent whose child pauses before exec
+	scCgFrozen  = "cgfrozen"  // a flock holder frozen by the cgroup v2 freezer, a waiter
+	scPtraced   = "ptraced"   // a flock holder kept in a ptrace stop, a waiter
+	scDMSuspend = "dmsuspend" // writers of a suspended device-mapper device
 )
 
 const (
@@ -69,6 +76,16 @@ func runScenarios(list string) error {
 			err = s.benign()
 		case scKdump:
 			err = s.kdump(arg) // panic.go
+		case scPIFutex:
+			err = s.pifutex()
+		case scVfork:
+			err = s.vfork()
+		case scCgFrozen:
+			err = s.cgfrozen()
+		case scPtraced:
+			err = s.ptraced()
+		case scDMSuspend:
+			err = s.dmsuspend()
 		default:
 			err = fmt.Errorf("unknown scenario %q", name)
 		}
