@@ -158,7 +158,7 @@ func checkScenarios(t *testing.T, d *Dump) {
 // Every edge names roles the record has, and its waiter is blocked.
 func TestEdgesAgainstRecords(t *testing.T) {
 	for _, d := range Require(t, Filter{}) {
-		if d.Guest.Name != GuestHangs && d.Guest.Name != GuestStuck {
+		if d.Guest.Name != GuestHangs && d.Guest.Name != GuestStuck && d.Guest.Name != GuestStuck2 {
 			continue
 		}
 		t.Run(d.ID(), func(t *testing.T) {
@@ -182,7 +182,7 @@ func TestEdgesAgainstRecords(t *testing.T) {
 				blocked := false
 				for _, th := range threads {
 					blocked = blocked || th.State == 'D' || th.InStack("request_wait_answer") || th.InStack("do_wait") ||
-						(th.State == 'S' && inAny(th, lockWaitFuncs))
+						(th.State == 'S' && (inAny(th, lockWaitFuncs) || th.InStack("futex_lock_pi")))
 				}
 				if !blocked {
 					t.Errorf("edge %+v: no thread of %d is blocked", e, wpid)

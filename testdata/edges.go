@@ -80,6 +80,34 @@ func Edges(sc string) []WaitEdge {
 			{"mutex.holder", "mutex.server", "answer to FUSE READ of /mnt/m/data"},
 			{"mutex.waiter", "mutex.holder", "f_pos_lock of the open file /mnt/m/data"},
 		}
+	case ScenarioPIFutex:
+		// kernel/futex/pi.c futex_lock_pi: the waiter blocks on the
+		// futex_pi_state's rt_mutex, whose owner is the holder.
+		return []WaitEdge{
+			{"pifutex.waiter", "pifutex.holder", "PI futex in /tmp/stuck/pifutex (its rt_mutex)"},
+		}
+	case ScenarioVfork:
+		// kernel/fork.c: the parent waits for the child's exec or exit
+		// (child->vfork_done is the completion on the parent's stack).
+		return []WaitEdge{
+			{"vfork.parent", "vfork.child", "exec or exit of its vfork child"},
+		}
+	case ScenarioCgroupFrozen:
+		return []WaitEdge{
+			{"cgfrozen.waiter", "cgfrozen.holder", "flock of /tmp/stuck/cgfrozen (holder frozen by its cgroup)"},
+		}
+	case ScenarioPtraced:
+		return []WaitEdge{
+			{"ptraced.waiter", "ptraced.holder", "flock of /tmp/stuck/ptraced (holder in a ptrace stop)"},
+		}
+	case ScenarioDMSuspended:
+		// drivers/md/dm.c: a suspended device queues new bios on
+		// md->deferred; nothing completes them until it is resumed. No
+		// task holds the device.
+		return []WaitEdge{
+			{"dm.writer", "", "write-back of /mnt/dm/f on the suspended dm device kwalk-stuck"},
+			{"dm.direct", "", "O_DIRECT write of /mnt/dm/g on the suspended dm device kwalk-stuck"},
+		}
 	}
 	return nil
 }

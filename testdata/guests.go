@@ -131,6 +131,45 @@ const (
 	// benign.wait4, benign.nanosleep, benign.futex, benign.sigsuspend,
 	// benign.pause (tids), benign.proc, benign.child.
 	ScenarioBenign = "benign"
+
+	// The stuck2 guest's scenarios (testdata/hangfs/stuck2.go). Roles name
+	// processes whose main thread is the one that waits (or holds).
+
+	// ScenarioPIFutex: a PI futex (FUTEX_LOCK_PI, not private, on the
+	// first word of /tmp/stuck/pifutex mapped shared by both, as a
+	// process-shared pthread mutex with PTHREAD_PRIO_INHERIT):
+	// pifutex.holder locks it and sleeps; pifutex.waiter blocks in
+	// futex_lock_pi (state S) on the futex's rt_mutex, owned by the holder
+	// (task_struct.pi_blocked_on).
+	ScenarioPIFutex = "pifutex"
+	// ScenarioVfork: vfork.parent vforks (clone CLONE_VM|CLONE_VFORK) and
+	// its child vfork.child pauses with every signal blocked, neither
+	// exec'ing nor exiting; the parent waits in wait_for_vfork_done
+	// (state D; /proc shows kernel_clone, where it is inlined).
+	ScenarioVfork = "vfork"
+	// ScenarioCgroupFrozen: cgfrozen.holder holds a flock of
+	// /tmp/stuck/cgfrozen and is frozen by the cgroup v2 freezer (cgroup2
+	// mounted at /sys/fs/cgroup, the holder in its child kwalk-frozen,
+	// cgroup.freeze 1: its threads sleep in S in do_freezer_trap);
+	// cgfrozen.waiter waits for the lock. Meta cgfrozen.cgroup names the
+	// cgroup, cgfrozen.events its cgroup.events ("populated 1 frozen 1").
+	ScenarioCgroupFrozen = "cgfrozen"
+	// ScenarioPtraced: ptraced.holder holds a flock of /tmp/stuck/ptraced;
+	// ptraced.tracer attaches to each of its threads (PTRACE_SEIZE) and
+	// stops them (PTRACE_INTERRUPT: state t); ptraced.waiter waits for the
+	// lock.
+	ScenarioPtraced = "ptraced"
+	// ScenarioDMSuspended: a device-mapper linear device (dm name
+	// kwalk-stuck) over a loop device holds an ext2 mounted at /mnt/dm; it
+	// is suspended with noflush and without freezing the file system
+	// (dmsetup suspend --noflush --nolockfs), so new bios are deferred and
+	// never complete. dm.writer ("dd ... of=/mnt/dm/f conv=fsync") waits
+	// in D for write-back of its page; dm.direct ("dd ... of=/mnt/dm/g
+	// oflag=direct conv=notrunc") waits in D for its O_DIRECT bio. No task
+	// holds anything. Meta dm.name, dm.disk (dm-N), dm.dev (MAJOR:MINOR),
+	// dm.suspended, dm.inflight (/sys/block/dm-N/inflight), dm.mount,
+	// dm.loop and dm.loopdev name it.
+	ScenarioDMSuspended = "dmsuspend"
 )
 
 // Guest kinds.
@@ -145,12 +184,14 @@ const (
 	GuestKdumpHungTask = "kdump-hungtask"
 	GuestKdumpSysrq    = "kdump-sysrq"
 	GuestKdumpOops     = "kdump-oops"
+	// GuestStuck2: pifutex + vfork + cgfrozen + ptraced + dmsuspend in one guest.
+	GuestStuck2 = "stuck2"
 )
 
 // Guest is one booted machine and what it stages. A dump is identified by
 // (Kernel, Name).
 type Guest struct {
-	Name      string   // GuestHangs, GuestIdle, GuestScale, GuestStuck
+	Name      string   // GuestHangs, GuestIdle, GuestScale, GuestStuck, GuestStuck2
 	Kernel    string   // Kernel.ID
 	Scenarios []string // run in this order
 	Threads   int      // for ScenarioThreads
@@ -174,6 +215,8 @@ var stuck = []string{ScenarioFrozen, ScenarioLocks, ScenarioStopped, ScenarioFol
 
 var kdumpHangs = []string{ScenarioSquare, ScenarioFrozen}
 
+var stuck2 = []string{ScenarioPIFutex, ScenarioVfork, ScenarioCgroupFrozen, ScenarioPtraced, ScenarioDMSuspended}
+
 // Guests is the generated matrix. 5.10's cloud config has no
 // CONFIG_X86_5LEVEL, so its guest is 4-level.
 var Guests = []Guest{
@@ -190,6 +233,8 @@ var Guests = []Guest{
 	{Name: GuestKdumpOops, Kernel: "6.1", Scenarios: kdumpHangs, PagingLevels: 5, MemoryMB: 512, CPUs: 2, Modules: []string{"loop"}, Trigger: TriggerOops},
 	{Name: GuestKdumpSysrq, Kernel: "sid", Scenarios: kdumpHangs, PagingLevels: 5, MemoryMB: 512, CPUs: 2, Modules: []string{"loop"}, Trigger: TriggerSysrqC},
 	{Name: GuestKdumpOops, Kernel: "sid", Scenarios: kdumpHangs, PagingLevels: 4, MemoryMB: 512, CPUs: 2, Modules: []string{"loop"}, Trigger: TriggerOops},
+	{Name: GuestStuck2, Kernel: "6.1", Scenarios: stuck2, PagingLevels: 4, MemoryMB: 256, CPUs: 2, Modules: []string{"loop", "dm_mod"}},
+	{Name: GuestStuck2, Kernel: "sid", Scenarios: stuck2, PagingLevels: 5, MemoryMB: 256, CPUs: 2, Modules: []string{"loop", "dm_mod"}},
 }
 
 // KernelByID returns the pinned kernel with the given ID.

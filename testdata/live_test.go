@@ -176,7 +176,8 @@ func wantDeadlockRC(d *testdata.Dump) int {
 	case d.Has(testdata.ScenarioReenter):
 		return 2
 	case d.Has(testdata.ScenarioSquare), d.Has(testdata.ScenarioNetflix),
-		d.Has(testdata.ScenarioFrozen), d.Has(testdata.ScenarioFolio), d.Has(testdata.ScenarioMutex):
+		d.Has(testdata.ScenarioFrozen), d.Has(testdata.ScenarioFolio), d.Has(testdata.ScenarioMutex),
+		d.Has(testdata.ScenarioVfork), d.Has(testdata.ScenarioDMSuspended):
 		return 1
 	}
 	return 0
@@ -276,6 +277,12 @@ func TestLiveDeadlockJSON(t *testing.T) {
 				{testdata.ScenarioReenter, "reenter.dd", "cycle", "", "", []string{"reenter.server"}},
 				{testdata.ScenarioNetflix, "netflix.server", "fuse-server-is-waiter", "netflix.server", "",
 					[]string{"netflix.init"}},
+				// The stuck2 guest.
+				{testdata.ScenarioPIFutex, "pifutex.waiter", "holder-not-blocked", "pifutex.waiter", "pifutex.holder", nil},
+				{testdata.ScenarioVfork, "vfork.parent", "vfork-child", "vfork.parent", "vfork.child", nil},
+				{testdata.ScenarioCgroupFrozen, "cgfrozen.waiter", "holder-stopped", "cgfrozen.waiter", "cgfrozen.holder", nil},
+				{testdata.ScenarioPtraced, "ptraced.waiter", "holder-stopped", "ptraced.waiter", "ptraced.holder", nil},
+				{testdata.ScenarioDMSuspended, "dm.writer", "block-device-suspended", "", "", []string{"dm.direct"}},
 			}
 			for _, ck := range checks {
 				if !d.Has(ck.scenario) {
@@ -312,8 +319,8 @@ func TestLiveDeadlockJSON(t *testing.T) {
 					}
 				}
 			}
-			if d.Has(testdata.ScenarioFrozen) {
-				// The stuck guest: its tasks in D are in chains, its
+			if d.Has(testdata.ScenarioFrozen) || d.Guest.Name == testdata.GuestStuck2 {
+				// The stuck guests: their tasks in D are in chains, their
 				// benign sleepers in none. Roles there may name threads.
 				inChain := map[int]bool{}
 				for _, c := range rep.Chains {

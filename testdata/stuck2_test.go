@@ -1,0 +1,182 @@
+package testdata
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/kwalk/kwalk/testdata/truth"
+)
+
+// The stuck2 guest's record: every role in the state its scenario staged,
+// as the guest kernel itself reports it (/proc, /proc/locks, sysfs).
+func TestStuck2Records(t *testing.T) {
+	for _, d := range Require(t, Filter{}) {
+		if d.Guest.Name != GuestStuck2 {
+			continue
+		}
+		t.Run(d.ID(), func(t *testing.T) {
+			rec := d.Truth
+			role := func(name string) *truth.Task {
+				t.Helper()
+				pid, ok := rec.Roles[name]
+				if !ok {
+					t.Errorf("record has no role %s", name)
+					return nil
+				}
+				tk := rec.Task(pid)
+				if tk == nil {
+					t.Errorf("role %s: no task %d", name, pid)
+				}
+				return tk
+			}
+			for _, c := range []struct {
+				scenario string
+				check    func(*testing.T, *truth.Record, roleFunc)
+			}{
+				{ScenarioPIFutex, checkPIFutex},
+				{ScenarioVfork, checkVfork},
+				{ScenarioCgroupFrozen, checkCgroupFrozen},
+				{ScenarioPtraced, checkPtraced},
+				{ScenarioDMSuspended, checkDMSuspended},
+			} {
+				if !d.Has(c.scenario) {
+					t.Errorf("stuck2 guest without scenario %s", c.scenario)
+					continue
+				}
+				t.Run(c.scenario, func(t *testing.T) { c.check(t, rec, role) })
+			}
+		})
+	}
+}
+
+// wantTask checks a role's state and that its stack holds one of funcs.
+func wantTask(t *testing.T, name string, tk *truth.Task, state byte, funcs ...string) {
+	t.Helper()
+	if tk == nil {
+		return
+	}
+	if tk.State != state || (len(funcs) > 0 && !inAny(tk, funcs)) {
+		t.Errorf("%s (pid %d): state %c, stack %+v; want %c in one of %v", name, tk.TID, tk.State, tk.Stack, state, funcs)
+	}
+}
+
+func checkPIFutex(t *testing.T, rec *truth.Record, role roleFunc) {
+	wantTask(t, "pifutex.waiter", role("pifutex.waiter"), 'S', "futex_lock_pi")
+	h := role("pifutex.holder")
+	wantTask(t, "pifutex.holder", h, 'S')
+	if h != nil && h.InStack("futex_lock_pi") {
+		t.Errorf("pifutex.holder waits for a PI futex itself: %+v", h.Stack)
+	}
+}
+
+// kernel/fork.c wait_for_vfork_done is inlined into kernel_clone on the
+// Debian kernels: /proc shows the parent there.
+var vforkWaitFuncs = []string{"wait_for_vfork_done", "kernel_clone"}
+
+func checkVfork(t *testing.T, rec *truth.Record, role roleFunc) {
+	p, c := role("vfork.parent"), role("vfork.child")
+	wantTask(t, "vfork.parent", p, 'D', vforkWaitFuncs...)
+	wantTask(t, "vfork.child", c, 'S', "__do_sys_pause", "sys_pause")
+	if p != nil && c != nil && c.PPID != p.PID {
+		t.Errorf("vfork.child %d has parent %d, want vfork.parent %d", c.TID, c.PPID, p.PID)
+	}
+}
+
+// checkLockedHolder checks a flock waiter blocked, in /proc/locks, on its
+// holder's lock, and every thread of the holder in state holderState.
+func checkLockedHolder(t *testing.T, rec *truth.Record, role roleFunc, prefix string, holderState byte) {
+	t.Helper()
+	w, h := role(prefix+".waiter"), role(prefix+".holder")
+	wantTask(t, prefix+".waiter", w, 'S', lockWaitFuncs...)
+	if h == nil || w == nil {
+		return
+	}
+	for _, th := range rec.Threads(h.PID) {
+		if th.State != holderState {
+			t.Errorf("%s.holder thread %d state %c, want %c", prefix, th.TID, th.State, holderState)
+		}
+	}
+	found := false
+	for i, l := range rec.Locks {
+		if b := rec.Blocker(i); l.PID == w.PID && l.Class == "FLOCK" && b != nil && b.PID == h.PID {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no FLOCK request of %s.waiter (pid %d) blocked on %s.holder's (pid %d) in /proc/locks", prefix, w.PID, prefix, h.PID)
+	}
+}
+
+func checkCgroupFrozen(t *testing.T, rec *truth.Record, role roleFunc) {
+	// kernel/signal.c do_freezer_trap (inlined into get_signal): state S.
+	checkLockedHolder(t, rec, role, "cgfrozen", 'S')
+	if h := role("cgfrozen.holder"); h != nil {
+		for _, th := range rec.Threads(h.PID) {
+			if !th.InStack("get_signal") && !th.InStack("do_freezer_trap") {
+				t.Errorf("cgfrozen.holder thread %d not in the freezer trap: %+v", th.TID, th.Stack)
+			}
+		}
+	}
+	if cg := rec.Meta["cgfrozen.cgroup"]; cg != "/sys/fs/cgroup/kwalk-frozen" {
+		t.Errorf("meta cgfrozen.cgroup %q", cg)
+	}
+	if ev := rec.Meta["cgfrozen.events"]; !strings.Contains(ev, "frozen 1") {
+		t.Errorf("meta cgfrozen.events %q: the cgroup did not reach frozen", ev)
+	}
+}
+
+func checkPtraced(t *testing.T, rec *truth.Record, role roleFunc) {
+	checkLockedHolder(t, rec, role, "ptraced", 't')
+	if h := role("ptraced.holder"); h != nil {
+		for _, th := range rec.Threads(h.PID) {
+			if !inStackPrefix(th, "ptrace_stop") { // ptrace_stop.part.0 on 6.1
+				t.Errorf("ptraced.holder thread %d not in ptrace_stop: %+v", th.TID, th.Stack)
+			}
+		}
+	}
+	if tr := role("ptraced.tracer"); tr != nil && tr.State == 'Z' {
+		t.Errorf("ptraced.tracer (pid %d) has exited: its tracees would be detached", tr.PID)
+	}
+}
+
+// Where the suspended device's writers wait (/proc/PID/stack): fsync's
+// wait for write-back (mm/filemap.c, mm/page-writeback.c) and the
+// O_DIRECT wait for its bios (fs/iomap/direct-io.c).
+var (
+	writebackWaitFuncs = []string{"folio_wait_writeback", "__filemap_fdatawait_range"}
+	directIOWaitFuncs  = []string{"__iomap_dio_rw", "iomap_dio_rw"}
+)
+
+func checkDMSuspended(t *testing.T, rec *truth.Record, role roleFunc) {
+	wantTask(t, "dm.writer", role("dm.writer"), 'D', writebackWaitFuncs...)
+	wantTask(t, "dm.direct", role("dm.direct"), 'D', directIOWaitFuncs...)
+	m := rec.Meta
+	if m["dm.name"] != "kwalk-stuck" || m["dm.sysname"] != m["dm.name"] {
+		t.Errorf("meta dm.name %q, dm.sysname %q (/sys/block/%s/dm/name), want kwalk-stuck", m["dm.name"], m["dm.sysname"], m["dm.disk"])
+	}
+	if m["dm.suspended"] != "1" {
+		t.Errorf("meta dm.suspended %q (/sys/block/%s/dm/suspended), want 1", m["dm.suspended"], m["dm.disk"])
+	}
+	if !strings.HasPrefix(m["dm.disk"], "dm-") || len(strings.Fields(m["dm.inflight"])) != 2 {
+		t.Errorf("meta dm.disk %q, dm.inflight %q", m["dm.disk"], m["dm.inflight"])
+	}
+	mnt := rec.Mount(m["dm.mount"])
+	if mnt == nil || mnt.FSType != "ext2" {
+		t.Fatalf("dm mount %q: %+v, want an ext2", m["dm.mount"], mnt)
+	}
+	if dev := fmt.Sprintf("%d:%d", mnt.Major, mnt.Minor); dev != m["dm.dev"] {
+		t.Errorf("meta dm.dev %q, mountinfo of %s says %s", m["dm.dev"], m["dm.mount"], dev)
+	}
+}
+
+// inStackPrefix reports whether a frame of tk's stack is fn or a
+// compiler-made copy of it (fn.part.0, fn.constprop.0).
+func inStackPrefix(tk *truth.Task, fn string) bool {
+	for _, f := range tk.Stack {
+		if f.Func == fn || strings.HasPrefix(f.Func, fn+".") {
+			return true
+		}
+	}
+	return false
+}
