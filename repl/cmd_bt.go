@@ -160,7 +160,9 @@ type BtRegs struct {
 	Partial bool           `json:"partial,omitempty"`
 	User    bool           `json:"user,omitempty"`
 	Regs    map[string]Hex `json:"regs"`
-	regs    *unwind.Registers
+	// RIPSymbol names the interrupted instruction ("native_safe_halt+11").
+	RIPSymbol string `json:"rip_symbol,omitempty"`
+	regs      *unwind.Registers
 }
 
 // BtWord is one stack word (bt -f).
@@ -257,6 +259,11 @@ func btTrace(c *Call, task symbols.Object) (BtTrace, error) {
 		}
 		if f.Exception != nil && !f.Exception.User {
 			bf.Exception = btRegs(f.Exception)
+			if ip, ok := f.Exception.Regs.Get(unwind.RegIP); ok && p.Syms != nil {
+				if sym, off, ok := p.Syms.LookupAddr(ip); ok && sym.IsText() {
+					bf.Exception.RIPSymbol = fmt.Sprintf("%s+%d", sym.Name, off)
+				}
+			}
 		}
 		if words != nil {
 			// Like crash: the words after this frame's return-address
@@ -371,7 +378,7 @@ func (t *BtTrace) writeText(b *strings.Builder, words bool) {
 			guess = " (guess)"
 		}
 		if f.Scan {
-			guess = " (found by stack scan: the unwind tables have no data for the frame before)"
+			guess = " (found by stack scan)"
 		}
 		fmt.Fprintf(b, "%s#%d [%016x] %s at %016x%s\n", levelPad(f.Level), f.Level, uint64(f.SP), name, uint64(f.IP), guess)
 		if f.Line != "" {
@@ -425,7 +432,11 @@ func writeRegs(b *strings.Builder, r *BtRegs) {
 	if r.Partial {
 		fmt.Fprintf(b, "    [iret frame at %x]\n", uint64(r.Addr))
 	} else if !r.User {
-		fmt.Fprintf(b, "    [exception RIP: %s]\n", get(unwind.RegIP))
+		rip := get(unwind.RegIP)
+		if r.RIPSymbol != "" {
+			rip = r.RIPSymbol
+		}
+		fmt.Fprintf(b, "    [exception RIP: %s]\n", rip)
 	}
 	fmt.Fprintf(b, "    RIP: %s  RSP: %s  RFLAGS: %s\n", get(unwind.RegIP), get(unwind.RegSP), get(unwind.RegFlags)[8:])
 	if r.Partial {

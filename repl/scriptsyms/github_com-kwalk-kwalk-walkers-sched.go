@@ -19,6 +19,7 @@ func init() {
 		"ExitZombie":          reflect.ValueOf(constant.MakeFromLiteral("32", token.INT, 0)),
 		"FlagNames":           reflect.ValueOf(sched.FlagNames),
 		"FormatSigset":        reflect.ValueOf(sched.FormatSigset),
+		"FreezerCgroupPath":   reflect.ValueOf(sched.FreezerCgroupPath),
 		"NumCPUs":             reflect.ValueOf(sched.NumCPUs),
 		"PFDumpCore":          reflect.ValueOf(constant.MakeFromLiteral("512", token.INT, 0)),
 		"PFExiting":           reflect.ValueOf(constant.MakeFromLiteral("4", token.INT, 0)),

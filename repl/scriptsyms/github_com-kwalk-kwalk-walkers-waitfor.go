@@ -12,6 +12,7 @@ import (
 func init() {
 	Symbols["github.com/kwalk/kwalk/walkers/waitfor/waitfor"] = map[string]reflect.Value{
 		// function, constant and variable definitions
+		"BlockIOWait":           reflect.ValueOf(&waitfor.BlockIOWait).Elem(),
 		"Deadlock":              reflect.ValueOf(waitfor.Deadlock),
 		"DeadlockCycle":         reflect.ValueOf(constant.MakeFromLiteral("2", token.INT, 0)),
 		"DeadlockError":         reflect.ValueOf(constant.MakeFromLiteral("3", token.INT, 0)),
@@ -24,6 +25,8 @@ func init() {
 		"FuseTypesFreeWait":     reflect.ValueOf(&waitfor.FuseTypesFreeWait).Elem(),
 		"Kinds":                 reflect.ValueOf(waitfor.Kinds),
 		"PidNSExitWait":         reflect.ValueOf(&waitfor.PidNSExitWait).Elem(),
+		"RootBlockIOStuck":      reflect.ValueOf(constant.MakeFromLiteral("\"block-io-not-completing\"", token.STRING, 0)),
+		"RootBlockSuspended":    reflect.ValueOf(constant.MakeFromLiteral("\"block-device-suspended\"", token.STRING, 0)),
 		"RootCycle":             reflect.ValueOf(constant.MakeFromLiteral("\"cycle\"", token.STRING, 0)),
 		"RootFuseNoServer":      reflect.ValueOf(constant.MakeFromLiteral("\"fuse-no-server\"", token.STRING, 0)),
 		"RootFuseNotAnswering":  reflect.ValueOf(constant.MakeFromLiteral("\"fuse-server-not-answering\"", token.STRING, 0)),
@@ -38,6 +41,7 @@ func init() {
 		"RootVforkChild":        reflect.ValueOf(constant.MakeFromLiteral("\"vfork-child\"", token.STRING, 0)),
 		"ThreadsExitWait":       reflect.ValueOf(&waitfor.ThreadsExitWait).Elem(),
 		"VforkWait":             reflect.ValueOf(&waitfor.VforkWait).Elem(),
+		"WaitBlockIO":           reflect.ValueOf(constant.MakeFromLiteral("\"block-io\"", token.STRING, 0)),
 		"WaitFuseRequest":       reflect.ValueOf(constant.MakeFromLiteral("\"fuse-request\"", token.STRING, 0)),
 		"WaitPidNSExit":         reflect.ValueOf(constant.MakeFromLiteral("\"pidns-exit\"", token.STRING, 0)),
 		"WaitThreadsExit":       reflect.ValueOf(constant.MakeFromLiteral("\"threads-exit\"", token.STRING, 0)),

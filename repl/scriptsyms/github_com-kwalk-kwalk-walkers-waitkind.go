@@ -21,8 +21,11 @@ func init() {
 		"Unknown":      reflect.ValueOf(constant.MakeFromLiteral("\"unknown\"", token.STRING, 0)),
 
 		// type definitions
+		"BioRef":      reflect.ValueOf((*waitkind.BioRef)(nil)),
+		"BlockRef":    reflect.ValueOf((*waitkind.BlockRef)(nil)),
 		"BlockedTask": reflect.ValueOf((*waitkind.BlockedTask)(nil)),
 		"Context":     reflect.ValueOf((*waitkind.Context)(nil)),
+		"DMRef":       reflect.ValueOf((*waitkind.DMRef)(nil)),
 		"FolioRef":    reflect.ValueOf((*waitkind.FolioRef)(nil)),
 		"Found":       reflect.ValueOf((*waitkind.Found)(nil)),
 		"Frames":      reflect.ValueOf((*waitkind.Frames)(nil)),

@@ -2,6 +2,7 @@ package unwind
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/kwalk/kwalk/symbols"
 )
@@ -107,4 +108,63 @@ func (u *Unwinder) unwindsCleanly(core *unwindCore, st unwState) bool {
 // canScan reports whether an unwind error is one a stack scan may get past.
 func canScan(err error) bool {
 	return errors.Is(err, errORCUndefined)
+}
+
+// maxNMIFrames bounds the frames taken from a CPU's NMI stack.
+const maxNMIFrames = 32
+
+// nmiFrames finds, for a CPU whose saved registers are the context an NMI
+// interrupted (the crash NMI: crash_nmi_callback → crash_save_cpu(regs)
+// saves the pt_regs of the interrupted code, arch/x86/kernel/reboot.c),
+// the frames of the NMI handler still on the CPU's NMI stack: a validated
+// scan of that stack for a return address from which ORC unwinds into an
+// entry pt_regs holding exactly those registers. It returns the frames,
+// innermost first, the last carrying that exception frame; nil when the
+// NMI stack holds no such chain (a dump taken from outside, by QEMU).
+func (u *Unwinder) nmiFrames(mem *stackMem, cpu int, regs *Registers) []Frame {
+	if u.p.Syms == nil || u.orc == nil {
+		return nil
+	}
+	ip, _ := regs.Get(RegIP)
+	sp, _ := regs.Get(RegSP)
+	var nmi *stackRegion
+	for _, r := range mem.regions {
+		if r.kind == StackException && r.name == fmt.Sprintf("NMI stack of cpu %d", cpu) {
+			nmi = r
+		}
+	}
+	if nmi == nil {
+		return nil
+	}
+	core := &unwindCore{mem: mem, orc: u.orc, ptregs: u.ptregs}
+	for addr := nmi.lo; addr+8 <= nmi.hi; addr += 8 {
+		v, err := mem.readU64(addr)
+		if err != nil || !u.isReturnAddress(core, v) {
+			continue
+		}
+		st := unwState{ip: v, sp: addr + 8, slot: addr, scan: true}
+		st.known.Set(RegIP, v)
+		st.known.Set(RegSP, st.sp)
+		var frames []Frame
+		for i := 0; i < maxNMIFrames; i++ {
+			f := u.frame(i, &st, mem)
+			res, err := core.step(&st)
+			if err != nil || res.end {
+				break
+			}
+			f.CFA = res.cfa
+			if res.exc != nil {
+				eip, _ := res.exc.Regs.Get(RegIP)
+				esp, _ := res.exc.Regs.Get(RegSP)
+				if eip == ip && esp == sp {
+					f.Exception = res.exc
+					return append(frames, f)
+				}
+				break
+			}
+			frames = append(frames, f)
+			st = res.next
+		}
+	}
+	return nil
 }

@@ -105,6 +105,8 @@ func (u *Unwinder) Stack(task symbols.Object) (*Trace, error) {
 			return tr, nil
 		}
 		u.addCPUStacks(mem, run.cpu)
+		// A CPU stopped by the crash NMI: its handler's frames first.
+		tr.Frames = append(tr.Frames, u.nmiFrames(mem, run.cpu, run.regs)...)
 		st = unwState{signal: true, regs: run.regs, full: true, known: *run.regs}
 		st.ip, _ = run.regs.Get(RegIP)
 		st.sp, _ = run.regs.Get(RegSP)
@@ -161,7 +163,7 @@ func (u *Unwinder) sleepingState(task symbols.Object, mem *stackMem) (unwState, 
 func (u *Unwinder) walk(tr *Trace, mem *stackMem, st unwState) {
 	core := &unwindCore{mem: mem, orc: u.orc, ptregs: u.ptregs, taskPtRegs: tr.StackTop - u.ptregs.size}
 	scanned := false // one scan per unwind: a second gap ends it
-	for level := 0; ; level++ {
+	for level := len(tr.Frames); ; level++ {
 		if level >= MaxFrames {
 			tr.Err = errTooDeep
 			return
