@@ -15,6 +15,8 @@
 //	block    disks, block devices, bios, device-mapper devices
 //	unwind   registers, ORC and frame-pointer unwinding, stack words,
 //	         syscall decoding, DWARF frame variables
+//	crash    why the dump was taken: the panic, its cause, CPU and task,
+//	         the hung tasks the detector reported
 //	waitkind the wait-kind model: a Kind per way of being stuck, and the
 //	         values of the wait-for graph (TaskWait, Holder, Root)
 //	locking  mutex, rw_semaphore, semaphore, completion, wait queues, folios,
