@@ -209,7 +209,7 @@ type Guest struct {
 	Trigger string `json:",omitempty"`
 }
 
-var hangs = []string{ScenarioSquare, ScenarioReenter, ScenarioNetflix}
+var hangs = []string{ScenarioSquare, ScenarioReenter, ScenarioNetflix, ScenarioMutex}
 
 var stuck = []string{ScenarioFrozen, ScenarioLocks, ScenarioStopped, ScenarioFolio, ScenarioMutex, ScenarioBenign}
 
