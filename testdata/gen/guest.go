@@ -151,11 +151,19 @@ func (r *guestRun) generate(ctx context.Context) error {
 	convertDumps(r.tmp, files, r.log)
 	r.phase("makedumpfile", t)
 
+	return r.finish(console, files, testdata.FormatELF, start, nil, initrd)
+}
+
+// finish checks the guest's record and the dump's VMCOREINFO against what
+// was asked, writes manifest.json, removes the scratch files (extra) and
+// moves the dump into place. elf is the format whose file has VMCOREINFO;
+// kdump is set for dumps a capture kernel saved.
+func (r *guestRun) finish(console string, files map[testdata.Format]string, elf testdata.Format, start time.Time, kdump *testdata.KdumpManifest, extra ...string) error {
 	rec, err := truth.ParseFile(console)
 	if err != nil {
 		return fmt.Errorf("guest record: %w", err)
 	}
-	info, err := readVMCOREINFO(filepath.Join(r.tmp, files[testdata.FormatELF]))
+	info, err := readVMCOREINFO(filepath.Join(r.tmp, files[elf]))
 	if err != nil {
 		return err
 	}
@@ -181,13 +189,16 @@ func (r *guestRun) generate(ctx context.Context) error {
 		QEMU:          strings.SplitN(string(ver), "\n", 2)[0],
 		Seconds:       r.times,
 		Kwalk:         r.kwalkID,
+		Kdump:         kdump,
 	}
 	r.times["total"] = time.Since(start).Round(10 * time.Millisecond).Seconds()
 	b, _ := json.MarshalIndent(m, "", "  ")
 	if err := os.WriteFile(filepath.Join(r.tmp, "manifest.json"), append(b, '\n'), 0o644); err != nil {
 		return err
 	}
-	os.Remove(initrd)
+	for _, f := range extra {
+		os.Remove(f)
+	}
 	os.Remove(filepath.Join(r.tmp, "qemu-debug.log"))
 	os.RemoveAll(r.dir)
 	return os.Rename(r.tmp, r.dir)

@@ -710,47 +710,7 @@ func (r *guestRun) generateKdump(ctx context.Context) error {
 	}
 	r.phase("extract", t)
 
-	rec, err := truth.ParseFile(console)
-	if err != nil {
-		return fmt.Errorf("guest record: %w", err)
-	}
-	info, err := readVMCOREINFO(filepath.Join(r.tmp, files[testdata.FormatKdumpELF]))
-	if err != nil {
-		return err
-	}
-	if err := r.check(rec, info); err != nil {
-		return err
-	}
-	levels := 4
-	if info["NUMBER(pgtable_l5_enabled)"] == "1" {
-		levels = 5
-	}
-	ver, _ := exec.Command("qemu-system-x86_64", "--version").Output()
-	m := testdata.Manifest{
-		Guest:         r.g,
-		Kernel:        r.pk.Kernel,
-		Key:           filepath.Base(r.dir)[len(r.g.Name)+1:],
-		GeneratorHash: testdata.GeneratorHash(),
-		Release:       info["OSRELEASE"],
-		PagingLevels:  levels,
-		Files:         files,
-		Console:       "console.log",
-		KernelRoot:    r.pk.Root,
-		Vmlinuz:       r.pk.Vmlinuz,
-		QEMU:          strings.SplitN(string(ver), "\n", 2)[0],
-		Seconds:       r.times,
-		Kdump:         km,
-	}
-	r.times["total"] = time.Since(start).Round(10 * time.Millisecond).Seconds()
-	b, _ := json.MarshalIndent(m, "", "  ")
-	if err := os.WriteFile(filepath.Join(r.tmp, "manifest.json"), append(b, '\n'), 0o644); err != nil {
-		return err
-	}
-	os.Remove(initrd)
-	os.Remove(disk)
-	os.Remove(filepath.Join(r.tmp, "qemu-debug.log"))
-	os.RemoveAll(r.dir)
-	return os.Rename(r.tmp, r.dir)
+	return r.finish(console, files, testdata.FormatKdumpELF, start, km, initrd, disk)
 }
 
 // lookSbin finds a tool in PATH or in /usr/sbin, /sbin (not in every
