@@ -27,8 +27,8 @@ func (a *waitAnalysis) linkFolioReads(ws []TaskWait) {
 	for i := range ws {
 		w := &ws[i]
 		fr := w.Object.Folio
-		if w.Kind != locking.WaitFolio || fr == nil || fr.Inode == 0 || len(w.Holders) > 0 {
-			continue
+		if w.Kind != locking.WaitFolio || fr == nil || fr.Inode == 0 || len(w.Holders) > 0 || fr.Bit != "PG_locked" {
+			continue // a READ holds the lock bit only (PG_writeback is the write side's)
 		}
 		nodeid, conn, ok := a.fuseNode(fr.Inode)
 		if !ok {
