@@ -2,6 +2,7 @@ package crash
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -44,4 +45,18 @@ func TestFromLog(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzFromLog: any log gives a panic or nil, never a crash, and a panic
+// always has a kind and message.
+func FuzzFromLog(f *testing.F) {
+	f.Add("sysrq: Trigger a crash\nKernel panic - not syncing: sysrq triggered crash")
+	f.Add("INFO: task dd:103 blocked for more than 10 seconds.\nKernel panic - not syncing: hung_task: blocked tasks")
+	f.Add("BUG: kernel NULL pointer dereference, address: 0\nOops: 0000 [#1]")
+	f.Fuzz(func(t *testing.T, log string) {
+		pi := FromLog(strings.Split(log, "\n"))
+		if pi != nil && (pi.Kind == "" || pi.Message == "") {
+			t.Fatalf("panic without kind or message: %+v", pi)
+		}
+	})
 }
