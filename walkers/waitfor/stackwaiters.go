@@ -291,6 +291,17 @@ func (a *waitAnalysis) stackWait(t *sched.Task, relaxed bool) (TaskWait, bool) {
 			f.Object = head - sw.shape.headOff
 		}
 		if w, ok := k.Decode(a, t, f); ok {
+			if noFrames {
+				// The frames say which kind a waiter is: without them the
+				// kind (and so the holder) is a guess.
+				w.Certain = false
+				if a.missed() > 0 {
+					w.Incomplete = true
+					w.Error = appendErr(w.Error, "its stack could not be unwound and the dump lacks pages: what it waits on is a guess")
+				} else {
+					w.Note = appendErr(w.Note, "its stack could not be unwound: the kind of wait is a guess")
+				}
+			}
 			return w, true
 		}
 	}
@@ -400,4 +411,11 @@ func (a *waitAnalysis) fieldWait(t *sched.Task) (TaskWait, bool) {
 		}
 	}
 	return TaskWait{}, false
+}
+
+func appendErr(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "; " + b
 }
