@@ -20,9 +20,12 @@ import (
 //	<lines of /proc/self/mountinfo>
 //	fuseconn DEV waiting=N              /sys/fs/fuse/connections/DEV/waiting
 //	lock <a line of /proc/locks>        granted file locks and the requests waiting for them
-//	task tid=T pid=P comm=C state=S SigPnd:=HEX ShdPnd:=HEX ppid=PP flags=0xF
+//	file PATH                           a system file (recordFiles), its lines follow:
+//	  | LINE
+//	task tid=T pid=P comm=C state=S SigPnd:=HEX ShdPnd:=HEX ppid=PP flags=0xF cpu=N SigBlk=HEX SigIgn=HEX SigCgt=HEX
 //	  stack [<0>] FUNC+0xOFF/0xLEN [MODULE]
 //	  fd N -> TARGET                    thread-group leaders only
+//	  map <a line of /proc/PID/maps>    thread-group leaders only
 //	KWALK-TRUTH-END
 const (
 	truthBegin = "KWALK-TRUTH-BEGIN"
@@ -66,6 +69,9 @@ func writeRecord(w io.Writer, meta []string, roles []role) error {
 	} else {
 		fmt.Fprintf(bw, "error locks: %v\n", err)
 	}
+	for _, path := range recordFiles {
+		writeFile(bw, path)
+	}
 	// Tasks started while the record is written (a kworker the pool adds,
 	// a thread of ours) would otherwise be missing from it with tids lower
 	// than recorded ones: list /proc again until nothing is new.
@@ -97,8 +103,9 @@ func writeTask(w io.Writer, pid, tid int) {
 	if name == "" {
 		name = st.comm
 	}
-	fmt.Fprintf(w, "task tid=%d pid=%d comm=%s state=%s SigPnd:=%s ShdPnd:=%s ppid=%d flags=%#x\n",
-		tid, pid, name, st.state, status["SigPnd"], status["ShdPnd"], st.ppid, st.flags)
+	fmt.Fprintf(w, "task tid=%d pid=%d comm=%s state=%s SigPnd:=%s ShdPnd:=%s ppid=%d flags=%#x cpu=%d SigBlk=%s SigIgn=%s SigCgt=%s\n",
+		tid, pid, name, st.state, status["SigPnd"], status["ShdPnd"], st.ppid, st.flags, st.cpu,
+		status["SigBlk"], status["SigIgn"], status["SigCgt"])
 	if stack, err := os.ReadFile(dir + "/stack"); err == nil {
 		for _, l := range strings.Split(strings.TrimRight(string(stack), "\n"), "\n") {
 			if l != "" {
@@ -117,6 +124,37 @@ func writeTask(w io.Writer, pid, tid int) {
 		}
 		fmt.Fprintf(w, "  fd %d -> %s\n", fd, target)
 	}
+	if maps, err := os.ReadFile(fmt.Sprintf("/proc/%d/maps", pid)); err == nil {
+		for _, l := range strings.Split(strings.TrimRight(string(maps), "\n"), "\n") {
+			if l != "" {
+				fmt.Fprintf(w, "  map %s\n", l)
+			}
+		}
+	}
+}
+
+// recordFiles are the system files the record carries whole: the kernel's
+// own account of memory, slab caches, zones, interrupts, swap, network
+// and timers, for the commands that read the same state from a dump.
+var recordFiles = []string{
+	"/proc/meminfo", "/proc/slabinfo", "/proc/zoneinfo", "/proc/vmstat", "/proc/buddyinfo",
+	"/proc/interrupts", "/proc/softirqs", "/proc/stat", "/proc/uptime", "/proc/loadavg",
+	"/proc/swaps", "/proc/partitions", "/proc/diskstats", "/proc/devices", "/proc/modules",
+	"/proc/net/dev", "/proc/net/unix", "/proc/net/tcp", "/proc/net/tcp6", "/proc/net/udp",
+	"/proc/timer_list", "/proc/sched_debug", "/proc/schedstat", "/proc/cmdline",
+}
+
+// writeFile writes one system file as a "file PATH" line and its lines,
+// each after "  | "; a file that cannot be read is left out.
+func writeFile(w io.Writer, path string) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return
+	}
+	fmt.Fprintf(w, "file %s\n", path)
+	for _, l := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
+		fmt.Fprintf(w, "  | %s\n", l)
+	}
 }
 
 type statLine struct {
@@ -124,6 +162,7 @@ type statLine struct {
 	state string
 	ppid  int
 	flags uint64
+	cpu   int // the CPU it last ran on (field 39, "processor")
 }
 
 // readStat reads /proc/PID/stat (fs/proc/array.c do_task_stat): comm is in
@@ -144,7 +183,11 @@ func readStat(path string) (statLine, error) {
 	}
 	ppid, _ := strconv.Atoi(f[1])
 	flags, _ := strconv.ParseUint(f[6], 10, 64)
-	return statLine{comm: s[open+1 : end], state: f[0], ppid: ppid, flags: flags}, nil
+	cpu := -1
+	if len(f) > 36 { // fields after comm start at state, the 3rd field
+		cpu, _ = strconv.Atoi(f[36])
+	}
+	return statLine{comm: s[open+1 : end], state: f[0], ppid: ppid, flags: flags, cpu: cpu}, nil
 }
 
 func readStatus(path string) map[string]string {

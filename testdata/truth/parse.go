@@ -141,6 +141,27 @@ func (rec *Record) parseLine(line string, cur **Task) error {
 			(*cur).FDs = append((*cur).FDs, fd)
 		}
 		return nil
+	case strings.HasPrefix(trimmed, "map "):
+		if *cur == nil {
+			return fmt.Errorf("map line before any task: %q", clip(line))
+		}
+		(*cur).Maps = append((*cur).Maps, trimmed[len("map "):])
+		return nil
+	case strings.HasPrefix(trimmed, "file "):
+		rec.curFile = trimmed[len("file "):]
+		if rec.Files == nil {
+			rec.Files = map[string][]string{}
+		}
+		rec.Files[rec.curFile] = []string{}
+		return nil
+	case trimmed == "|" || strings.HasPrefix(trimmed, "| "):
+		if rec.curFile == "" {
+			return fmt.Errorf("file content line before any file line: %q", clip(line))
+		}
+		// Keep the file's own leading spaces: only the "  | " is ours.
+		_, content, _ := strings.Cut(line, "| ")
+		rec.Files[rec.curFile] = append(rec.Files[rec.curFile], content)
+		return nil
 	case strings.HasPrefix(trimmed, "fuseconn "):
 		c, err := parseFuseConn(trimmed)
 		if err != nil {
@@ -187,7 +208,7 @@ func (rec *Record) parseLine(line string, cur **Task) error {
 // parseTask reads "task tid=T pid=P comm=NAME state=S SigPnd:=H ShdPnd:=H
 // [key=value...]". NAME may hold spaces: it runs to the last " state=".
 func parseTask(s string) (Task, error) {
-	t := Task{PPID: -1}
+	t := Task{PPID: -1, CPU: -1}
 	rest := s[len("task "):]
 	ci := strings.Index(rest, "comm=")
 	si := strings.LastIndex(rest, " state=")
@@ -226,6 +247,21 @@ func parseTask(s string) (Task, error) {
 		case "flags":
 			t.Flags, err = strconv.ParseUint(v, 0, 64)
 			t.HasFlags = err == nil
+		case "cpu":
+			t.CPU, err = strconv.Atoi(v)
+		case "SigBlk", "SigIgn", "SigCgt":
+			var m uint64
+			if m, err = strconv.ParseUint(v, 16, 64); err == nil {
+				t.HasSigMasks = true
+				switch k {
+				case "SigBlk":
+					t.SigBlk = m
+				case "SigIgn":
+					t.SigIgn = m
+				default:
+					t.SigCgt = m
+				}
+			}
 		}
 		if err != nil {
 			return t, fmt.Errorf("task field %s: %w in %q", k, err, clip(s))

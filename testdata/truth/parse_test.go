@@ -237,3 +237,27 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestParseFilesAndMaps(t *testing.T) {
+	in := strings.Join([]string{
+		BeginMarker,
+		"file /proc/meminfo",
+		"  | MemTotal:         246328 kB",
+		"  | ",
+		"  |     indented",
+		"task tid=7 pid=7 comm=sh state=S SigPnd:=0 ShdPnd:=0 ppid=1 flags=0x400000 cpu=1 SigBlk=0000000000010000 SigIgn=0 SigCgt=2",
+		"  map 00400000-00401000 r-xp 00000000 00:02 5 /bin/sh",
+		EndMarker,
+	}, "\n")
+	rec, err := Parse(strings.NewReader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := rec.Files["/proc/meminfo"]; len(got) != 3 || got[0] != "MemTotal:         246328 kB" || got[1] != "" || got[2] != "    indented" {
+		t.Errorf("meminfo = %q", got)
+	}
+	tk := rec.Task(7)
+	if tk == nil || tk.CPU != 1 || !tk.HasSigMasks || tk.SigBlk != 0x10000 || tk.SigCgt != 2 || len(tk.Maps) != 1 {
+		t.Errorf("task = %+v", tk)
+	}
+}

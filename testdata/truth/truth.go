@@ -13,6 +13,8 @@
 //	task tid=T pid=P comm=NAME state=S SigPnd:=HEX ShdPnd:=HEX [ppid=PP flags=0xF]
 //	  stack [<0>] FUNC+0xOFF/0xLEN [MODULE]
 //	  fd N -> TARGET
+//	  map LINE                          a /proc/PID/maps line of a thread-group leader (newer generators)
+//	file PATH                           a whole system file (/proc/meminfo, ...), each line after "  | " (newer generators)
 //
 // The console may hold other lines around and (rarely) inside the block;
 // lines the parser does not know are kept in Record.Unparsed.
@@ -34,6 +36,10 @@ type Record struct {
 	// without them).
 	Locks []Lock
 	Tasks []Task
+	// Files holds whole system files by path ("/proc/meminfo",
+	// "/proc/slabinfo", "/proc/interrupts", ...): nil for records
+	// without them; a path is missing when the guest could not read it.
+	Files map[string][]string
 	// Unparsed holds lines inside the block that matched no known form.
 	Unparsed []string
 	// Ready reports that KWALK-SCENARIO-READY followed the block.
@@ -46,7 +52,8 @@ type Record struct {
 	// /proc/kcore", "absent /sys/kernel/btf/vmlinux: ...").
 	LiveNotes []string
 
-	byTID map[int]int // index into Tasks, built by Parse
+	byTID   map[int]int // index into Tasks, built by Parse
+	curFile string      // the file whose lines are being read
 }
 
 // Mount is one line of /proc/self/mountinfo (Documentation/filesystems/proc.rst).
@@ -106,7 +113,16 @@ type Task struct {
 	PPID     int    // -1 when the record does not say
 	Flags    uint64 // task->flags (PF_*), valid when HasFlags
 	HasFlags bool
-	Stack    []Frame
+	// CPU is the CPU the thread last ran on (/proc stat "processor"), -1
+	// when the record does not say.
+	CPU int
+	// SigBlk, SigIgn and SigCgt are /proc status' blocked, ignored and
+	// caught signal masks, valid when HasSigMasks.
+	SigBlk, SigIgn, SigCgt uint64
+	HasSigMasks            bool
+	Stack                  []Frame
+	// Maps are the /proc/PID/maps lines of a thread-group leader.
+	Maps []string
 	// FDs of a thread-group leader (nil for other threads or when none
 	// could be read, e.g. a zombie leader).
 	FDs []FD
