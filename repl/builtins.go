@@ -15,6 +15,7 @@ var registrations = [...]func(*Registry){
 	registerForeach,
 	registerMod,
 	registerList,
+	registerTree,
 	registerVtop,
 	registerSearch,
 	registerEval,

@@ -233,9 +233,12 @@ func (w *mapleWalker) node(enode, min, max uint64, depth int) error {
 	end := w.dataEnd(typ, k, pivot, word, max)
 	lo := min
 	for i := 0; i <= end; i++ {
+		// Before the end a pivot is the slot's last index, 0 included
+		// (index 0 alone); the end slot reaches max unless its pivot says
+		// less (lib/maple_tree.c mas_safe_pivot, mas_logical_pivot).
 		hi := max
 		if i < k.pivots {
-			if pv := pivot(i); pv != 0 {
+			if pv := pivot(i); pv != 0 || i < end {
 				hi = pv
 			}
 		}

@@ -115,6 +115,8 @@ func TestMapleEntries(t *testing.T) {
 		{"empty", nil, 16, false},
 		{"root entry", []MapleEntry{{0, 0, 0xffff888000aa0000}}, 16, false},
 		{"one leaf", spread(5, 0x3000, 0x1000), 16, false},
+		{"index 0 alone", []MapleEntry{{0, 0, 0xffff888000aa0000}, {1, 1, 0xffff888000aa0040}, {2, 8, 0xffff888000aa0080}}, 16, true},
+		{"index 0 alone in a lower node", append([]MapleEntry{{0, 0, 0xffff888000aa0000}}, spread(30, 1, 1)...), 16, true},
 		{"adjacent ranges fill a leaf", spread(16, 0x1000, 0x1000), 16, false},
 		{"full leaf, last pivot max", []MapleEntry{{0, 9, 0xffff888000aa0000}, {10, ^uint64(0), 0xffff888000aa0040}}, 16, false},
 		{"two levels of range nodes", spread(60, 0x2000, 0x1000), 16, false},

@@ -12,11 +12,24 @@ import (
 // rb_node { unsigned long __rb_parent_color; rb_node *rb_right, *rb_left }.
 // Member offsets come from the type; the walk is bounded and cycle-checked.
 func RBTreeNodes(p *symbols.Program, root uint64, name string, limit int) ([]uint64, error) {
+	if name == "" {
+		name = fmt.Sprintf("rb_root %#x", root)
+	}
+	top, err := p.ReadU64(root)
+	if err != nil {
+		return nil, fmt.Errorf("%s: read root %#x: %w", name, root, err)
+	}
+	return RBSubtreeNodes(p, top, name, limit)
+}
+
+// RBSubtreeNodes is RBTreeNodes for the subtree below the struct rb_node
+// at top (top itself included), in order; top 0 is an empty tree.
+func RBSubtreeNodes(p *symbols.Program, top uint64, name string, limit int) ([]uint64, error) {
 	if limit <= 0 {
 		limit = DefaultListLimit
 	}
 	if name == "" {
-		name = fmt.Sprintf("rb_root %#x", root)
+		name = fmt.Sprintf("rb_node %#x", top)
 	}
 	rightOff, err := p.OffsetOf("struct rb_node", "rb_right")
 	if err != nil {
@@ -25,10 +38,6 @@ func RBTreeNodes(p *symbols.Program, root uint64, name string, limit int) ([]uin
 	leftOff, err := p.OffsetOf("struct rb_node", "rb_left")
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	top, err := p.ReadU64(root)
-	if err != nil {
-		return nil, fmt.Errorf("%s: read root %#x: %w", name, root, err)
 	}
 	var out []uint64
 	seen := make(map[uint64]struct{})
