@@ -30,18 +30,21 @@ Exit status (batch): 0 nothing stuck, 1 stuck chains, 2 a cycle,
 wait's object could not be read (a truncated or filtered dump), so what
 was not seen may be what is stuck; the report lists what could not be
 read, and the chains found among the rest. With -a, every blocked task's
-wait is listed too. Warnings go to stderr.
+wait is listed too; with -v, how each wait was established. Text is
+wrapped to the terminal ($COLUMNS, else the terminal's width, else 100
+columns). Warnings go to stderr.
 
 JSON: the waitfor.DeadlockReport, schema in docs/deadlock-json.md.`,
-		Flags:    []Flag{{Name: "a", Help: "also list every blocked task's wait"}},
-		Examples: []string{"deadlock", "deadlock -a", "deadlock --json"},
+		Flags: []Flag{{Name: "a", Help: "also list every blocked task's wait"},
+			{Name: "v", Help: "say how each wait was found (waiter structure, list, frame)"}},
+		Examples: []string{"deadlock", "deadlock -a", "deadlock -v", "deadlock --json"},
 		Run: func(c *Call) (Result, error) {
 			rep, err := waitfor.Deadlock(c.Prog)
 			c.SetStatus(rep.ExitCode)
 			if err != nil {
 				return nil, fmt.Errorf("deadlock: %w", err)
 			}
-			return DeadlockResult{DeadlockReport: rep, all: c.Bool("a")}, nil
+			return DeadlockResult{DeadlockReport: rep, all: c.Bool("a"), verbose: c.Bool("v"), width: textWidth()}, nil
 		},
 	})
 }
@@ -149,7 +152,8 @@ func (b BlockedResult) ResultWarnings() []string { return b.Warnings }
 // DeadlockResult is the result of "deadlock".
 type DeadlockResult struct {
 	*waitfor.DeadlockReport
-	all bool
+	all, verbose bool
+	width        int // columns to wrap text to; 0: 100
 }
 
 // MarshalJSON implements json.Marshaler (addresses as hex strings).
@@ -200,21 +204,7 @@ func (d DeadlockResult) WriteText(w io.Writer) error {
 		}
 	}
 	for i, c := range d.Chains {
-		certain := "certain"
-		switch {
-		case c.Root.Incomplete:
-			certain = "incomplete: memory it rests on is not in the dump"
-		case !c.Root.Certain:
-			certain = "includes hints"
-		}
-		fmt.Fprintf(w, "\n#%d  %s — %d task(s) blocked (%s)\n", i+1, c.Root.Kind, c.Blocked, certain)
-		fmt.Fprintf(w, "    %s\n", c.Root.Summary)
-		for _, s := range c.Story {
-			fmt.Fprintf(w, "  - %s\n", s)
-		}
-		for _, s := range c.Remedy {
-			fmt.Fprintf(w, "  fix: %s\n", s)
-		}
+		writeChainText(w, i+1, c, d.width, d.verbose)
 	}
 	if d.all {
 		fmt.Fprintln(w, "\nall blocked tasks:")

@@ -412,6 +412,39 @@ func story(path, others []TaskWait, root Root) []string {
 }
 
 func hopLine(w TaskWait, last bool) string {
+	h := Hop(w)
+	line := h.Head
+	if h.On != "" {
+		line += " [" + h.On + "]"
+	}
+	line += " — found by " + w.How
+	if h.HeldBy != "" {
+		line += "; held by " + h.HeldBy
+	}
+	if w.Note != "" {
+		line += "; " + w.Note
+	}
+	if w.Error != "" {
+		line += "; error: " + w.Error
+	}
+	return line
+}
+
+// HopText is one hop of a chain told for humans, in parts a renderer
+// lays out (repl's deadlock text wraps them to the terminal).
+type HopText struct {
+	// Head: "sh (pid 111) [D, for 19s] waits for writes of filesystem …".
+	Head string
+	// On names the object: "percpu_rw_semaphore 0xffff… (waiter 2 of 3)".
+	On string
+	// HeldBy lists the holders with how each was found and certainty.
+	HeldBy string
+	// Note and Error are the wait's remarks; How is how it was found.
+	Note, Error, How string
+}
+
+// Hop splits w into the parts of its hop line.
+func Hop(w TaskWait) HopText {
 	t := w.Task
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s [%s%s]", taskName(t.TaskRef), t.State, forNote(t.BlockedFor))
@@ -421,32 +454,30 @@ func hopLine(w TaskWait, last bool) string {
 			b.WriteString(", SIGKILL pending (ignored)")
 		}
 	}
-	verb := ""
-	if k := kindNamed(w.Kind); k != nil {
-		verb = k.Verb
-	}
-	if verb == "" {
-		verb = "waits on"
-	}
-	fmt.Fprintf(&b, " %s %s", verb, w.Object.What)
+	fmt.Fprintf(&b, " %s %s", KindVerb(w.Kind), w.Object.What)
+	h := HopText{Head: b.String(), Note: w.Note, Error: w.Error, How: w.How}
 	if w.Object.Addr != 0 {
-		fmt.Fprintf(&b, " [%s %#x]", w.Object.Type, w.Object.Addr)
+		h.On = fmt.Sprintf("%s %#x", w.Object.Type, w.Object.Addr)
 	}
 	if w.QueueLen > 1 {
-		fmt.Fprintf(&b, " (waiter %d of %d)", w.Position, w.QueueLen)
+		if h.On != "" {
+			h.On += ", "
+		}
+		h.On += fmt.Sprintf("waiter %d of %d", w.Position, w.QueueLen)
 	}
-	fmt.Fprintf(&b, " — found by %s", w.How)
 	if len(w.Holders) > 0 {
-		b.WriteString("; held by ")
-		b.WriteString(holderList(w.Holders))
+		h.HeldBy = holderList(w.Holders)
 	}
-	if w.Note != "" {
-		b.WriteString("; " + w.Note)
+	return h
+}
+
+// KindVerb is how reports say a task waits in a wait of kind ("waits
+// to write-lock"); "waits on" for kinds without a verb.
+func KindVerb(kind string) string {
+	if k := kindNamed(kind); k != nil && k.Verb != "" {
+		return k.Verb
 	}
-	if w.Error != "" {
-		b.WriteString("; error: " + w.Error)
-	}
-	return b.String()
+	return "waits on"
 }
 
 // panicContext reads why the dump was taken and, for a hung-task panic,
