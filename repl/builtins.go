@@ -30,6 +30,9 @@ var registrations = [...]func(*Registry){
 	registerMount,
 	registerLog,
 	registerBt,
+	registerKmem,
+	registerSwap,
+	registerVM,
 }
 
 // Builtins adds every kwalk command to r.

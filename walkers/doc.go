@@ -13,6 +13,9 @@
 //	printk   the kernel log ring buffer
 //	vfs      open files, fd tables, dentry and inode paths, mounts, superblocks
 //	block    disks, block devices, bios, device-mapper devices
+//	mm       pages and folios, zones, vm counters, the memory summary,
+//	         SLUB caches, vmalloc areas, swap, a task's VMAs, what an
+//	         address is
 //	unwind   registers, ORC and frame-pointer unwinding, stack words,
 //	         syscall decoding, DWARF frame variables
 //	crash    why the dump was taken: the panic, its cause, CPU and task,

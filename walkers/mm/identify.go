@@ -1,0 +1,198 @@
+package mm
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/kwalk/kwalk/symbols"
+	"github.com/kwalk/kwalk/walkers/sched"
+)
+
+// Kinds of address Identify tells apart.
+const (
+	KindSlab    = "slab"    // an object of a slab cache
+	KindPage    = "page"    // a page of the direct map (not a slab)
+	KindMemmap  = "memmap"  // inside a struct page of the memory map
+	KindVmalloc = "vmalloc" // a vmalloc area
+	KindStack   = "stack"   // a task's kernel stack
+	KindSymbol  = "symbol"  // kernel text or data
+	KindModule  = "module"  // a module's memory
+	KindUnknown = "unknown"
+)
+
+// Identity is what an address is (crash's "kmem ADDR").
+type Identity struct {
+	Addr uint64 `json:"addr"`
+	Kind string `json:"kind"`
+	// Page is the page holding the address (direct map, slab), or the
+	// struct page the address points into (memmap).
+	Page *Page `json:"page,omitempty"`
+	// Slab objects.
+	Cache     string `json:"cache,omitempty"`
+	CacheAddr uint64 `json:"cache_addr,omitempty"`
+	Slab      uint64 `json:"slab,omitempty"`
+	Object    uint64 `json:"object,omitempty"`
+	Offset    uint64 `json:"offset"`
+	// State is "allocated", "free" or "" when the freelists could not be
+	// read; FreeWhere says which freelist or sheaf holds a free object.
+	State string `json:"state,omitempty"`
+	// Vmalloc areas and stacks.
+	Vmap *VmapArea `json:"vmap_area,omitempty"`
+	// Stacks: the task whose kernel stack holds the address.
+	TaskAddr uint64 `json:"task,omitempty"`
+	PID      int    `json:"pid,omitempty"`
+	Comm     string `json:"comm,omitempty"`
+	// Symbols: "name+0xoff", its type letter and the module ("" for vmlinux).
+	Symbol string   `json:"symbol,omitempty"`
+	Module string   `json:"module,omitempty"`
+	Notes  []string `json:"notes,omitempty"`
+}
+
+// threadSize is THREAD_SIZE on x86_64 (arch/x86/include/asm/page_64_types.h,
+// 16 KiB without KASAN).
+const threadSize = 16 << 10
+
+// Identify tells what addr is. The answer is partial (Notes) where the
+// memory that would tell is missing from the dump.
+func Identify(ctx context.Context, p *symbols.Program, addr uint64) (*Identity, error) {
+	id := &Identity{Addr: addr, Kind: KindUnknown}
+	l, err := getLayout(p)
+	if err != nil {
+		return nil, err
+	}
+	if IsPageAddr(p, addr) {
+		pfn := (addr - l.vmemmap) / l.pageSz
+		id.Kind = KindMemmap
+		id.Offset = (addr - l.vmemmap) % l.pageSz
+		pg, err := ReadPage(p, pfn)
+		if err != nil {
+			id.Notes = append(id.Notes, err.Error())
+		}
+		id.Page = &pg
+		return id, nil
+	}
+	if base, err := directMapBase(p); err == nil && addr >= base && addr-base < 1<<46 {
+		pfn := (addr - base) >> l.pageShift
+		if ok, err := identifyDirect(ctx, p, id, pfn); ok {
+			return id, err
+		}
+	}
+	if va, ok, err := FindVmapArea(p, addr); ok {
+		id.Kind = KindVmalloc
+		id.Vmap = &va
+		id.Offset = addr - va.Start
+		if err != nil {
+			id.Notes = append(id.Notes, "vmalloc areas: "+err.Error())
+		}
+		identifyStack(ctx, p, id)
+		return id, nil
+	} else if err != nil {
+		id.Notes = append(id.Notes, "vmalloc areas: "+err.Error())
+	}
+	if p.Syms != nil {
+		if s, off, ok := p.Syms.LookupAddr(addr); ok {
+			id.Kind = KindSymbol
+			if s.Module != "" {
+				id.Kind = KindModule
+				id.Module = s.Module
+			}
+			id.Symbol = s.Name
+			if off != 0 {
+				id.Symbol += fmt.Sprintf("+%#x", off)
+			}
+			id.Offset = off
+			return id, nil
+		}
+	}
+	return id, nil
+}
+
+// identifyDirect identifies a direct-map address by its page; ok false
+// when the pfn has no readable struct page.
+func identifyDirect(ctx context.Context, p *symbols.Program, id *Identity, pfn uint64) (bool, error) {
+	pg, err := ReadPage(p, pfn)
+	if err != nil {
+		id.Notes = append(id.Notes, err.Error())
+		return false, nil
+	}
+	id.Kind = KindPage
+	id.Page = &pg
+	head := pg
+	if pg.Head != 0 {
+		if hpfn, ok := PageToPFN(p, pg.Head); ok {
+			if h, err := ReadPage(p, hpfn); err == nil {
+				head = h
+			}
+		}
+	}
+	if !head.Slab || head.SlabCache == 0 {
+		identifyStack(ctx, p, id)
+		return true, nil
+	}
+	c, err := ReadCache(p, head.SlabCache, false)
+	if err != nil {
+		id.Notes = append(id.Notes, fmt.Sprintf("slab cache %#x: %v", head.SlabCache, err))
+		return true, nil
+	}
+	id.Kind = KindSlab
+	id.Cache, id.CacheAddr, id.Slab = c.Name, c.Addr, head.Addr
+	s := c.readSlab(p, head.Addr, "")
+	if s.Base == 0 || c.Size == 0 {
+		id.Notes = append(id.Notes, s.Errors...)
+		return true, nil
+	}
+	off := id.Addr - s.Base
+	idx := off / c.Size
+	if idx >= s.Objects {
+		id.Notes = append(id.Notes, fmt.Sprintf("past the last of the slab's %d objects", s.Objects))
+		return true, nil
+	}
+	id.Object = s.Base + idx*c.Size + c.redLeft
+	if id.Addr >= id.Object {
+		id.Offset = id.Addr - id.Object
+	}
+	if s.Free == nil {
+		id.Notes = append(id.Notes, s.Errors...)
+		return true, nil
+	}
+	cpuSlabs, cpuFree := c.cpuSlabs(p)
+	if _, ok := cpuSlabs[head.Addr]; ok {
+		if fl := cpuFree[head.Addr]; fl != 0 {
+			if err := c.markFree(p, &s, fl); err != nil {
+				id.Notes = append(id.Notes, "cpu freelist: "+err.Error())
+			}
+		}
+	}
+	switch {
+	case s.Free[idx]:
+		id.State = "free"
+	case c.sheafObjects(p)[id.Object]:
+		id.State = "free"
+		id.Notes = append(id.Notes, "held in a CPU's sheaf")
+	default:
+		id.State = "allocated"
+	}
+	return true, nil
+}
+
+// identifyStack looks for the task whose kernel stack (task->stack,
+// THREAD_SIZE bytes) holds id.Addr.
+func identifyStack(ctx context.Context, p *symbols.Program, id *Identity) {
+	tasks, err := sched.TasksContext(ctx, p)
+	if err != nil && len(tasks) == 0 {
+		id.Notes = append(id.Notes, "tasks: "+err.Error())
+		return
+	}
+	for _, t := range tasks {
+		st, err := t.Obj.MemberUint("stack")
+		if err != nil || st == 0 {
+			continue
+		}
+		if id.Addr >= st && id.Addr < st+threadSize {
+			id.Kind = KindStack
+			id.TaskAddr, id.PID, id.Comm = t.Addr, t.PID, t.Comm
+			id.Offset = id.Addr - st
+			return
+		}
+	}
+}

@@ -1,0 +1,191 @@
+package mm
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/kwalk/kwalk/symbols"
+)
+
+// Page is one struct page, decoded.
+type Page struct {
+	Addr  uint64 `json:"page"` // the struct page
+	PFN   uint64 `json:"pfn"`
+	Phys  uint64 `json:"phys"`
+	Flags uint64 `json:"flags"`
+	// FlagNames are the names of the set flag bits below the zone and node
+	// fields (the kernel's own names, see PageFlagNames).
+	FlagNames []string `json:"flag_names"`
+	// Zone and Node come from the top bits of flags; -1 when the layout
+	// of those bits could not be found.
+	Zone     int    `json:"zone"`
+	ZoneName string `json:"zone_name,omitempty"`
+	Node     int    `json:"node"`
+	Refcount int32  `json:"refcount"`
+	Mapcount int32  `json:"mapcount"` // _mapcount + 1 (0 for an unmapped page); not for typed pages
+	// PageType names a typed page of 6.9+ (page_type's top byte: "slab",
+	// "buddy", ...) or "" for other pages.
+	PageType string `json:"page_type,omitempty"`
+	Mapping  uint64 `json:"mapping"`
+	// Anon tells an anonymous page (PAGE_MAPPING_ANON in mapping's low
+	// bit: mapping then points at an anon_vma).
+	Anon    bool   `json:"anon,omitempty"`
+	Index   uint64 `json:"index"`
+	Private uint64 `json:"private"`
+	// Head is the head page of a compound page this page is a tail of
+	// (0 for a head or a single page).
+	Head uint64 `json:"head,omitempty"`
+	// Slab marks a slab page; SlabCache is its kmem_cache.
+	Slab      bool   `json:"slab,omitempty"`
+	SlabCache uint64 `json:"slab_cache,omitempty"`
+}
+
+// PFNToPage returns the address of the struct page of pfn
+// (include/asm-generic/memory_model.h: __pfn_to_page with
+// SPARSEMEM_VMEMMAP: vmemmap + pfn).
+func PFNToPage(p *symbols.Program, pfn uint64) (uint64, error) {
+	l, err := getLayout(p)
+	if err != nil {
+		return 0, err
+	}
+	return l.vmemmap + pfn*l.pageSz, nil
+}
+
+// PageToPFN returns the pfn of the struct page at page, ok false when page
+// is not inside the memory map or not aligned on a struct page.
+func PageToPFN(p *symbols.Program, page uint64) (uint64, bool) {
+	l, err := getLayout(p)
+	if err != nil || page < l.vmemmap {
+		return 0, false
+	}
+	off := page - l.vmemmap
+	if off%l.pageSz != 0 || off/l.pageSz > 1<<40 {
+		return 0, false
+	}
+	return off / l.pageSz, true
+}
+
+// IsPageAddr reports whether addr lies in the memory map (vmemmap .. the
+// struct page of the 2^46th pfn): it points into some struct page.
+func IsPageAddr(p *symbols.Program, addr uint64) bool {
+	l, err := getLayout(p)
+	return err == nil && addr >= l.vmemmap && (addr-l.vmemmap)/l.pageSz < 1<<40
+}
+
+// ReadPage decodes the struct page of pfn.
+func ReadPage(p *symbols.Program, pfn uint64) (Page, error) {
+	l, err := getLayout(p)
+	if err != nil {
+		return Page{}, err
+	}
+	addr := l.vmemmap + pfn*l.pageSz
+	buf := make([]byte, l.pageSz)
+	if err := p.Mem.ReadVirt(buf, addr); err != nil {
+		return Page{Addr: addr, PFN: pfn, Phys: pfn << l.pageShift, Zone: -1, Node: -1},
+			fmt.Errorf("struct page %#x (pfn %#x): %w", addr, pfn, err)
+	}
+	return decodePage(p, l, addr, pfn, buf), nil
+}
+
+func decodePage(p *symbols.Program, l *layout, addr, pfn uint64, b []byte) Page {
+	pg := Page{Addr: addr, PFN: pfn, Phys: pfn << l.pageShift, Zone: -1, Node: -1}
+	pg.Flags, _ = l.flags.UintAt(b)
+	pg.Mapping, _ = l.mapping.UintAt(b)
+	pg.Index, _ = l.index.UintAt(b)
+	pg.Private, _ = l.private.UintAt(b)
+	if v, ok := l.refcount.UintAt(b); ok {
+		pg.Refcount = int32(uint32(v))
+	}
+	mc, _ := l.mapcount.UintAt(b)
+	if ch, ok := l.compound.UintAt(b); ok && ch&1 == 1 {
+		if h := ch - 1; h >= l.vmemmap && (h-l.vmemmap)%l.pageSz == 0 {
+			pg.Head = h
+		}
+	}
+	fl := flagsLayoutOf(p)
+	low := pg.Flags
+	if fl.ok {
+		pg.Zone = int((pg.Flags >> fl.zoneShift) & (1<<l.zonesWidth - 1))
+		if pg.Zone < len(l.zoneNames) {
+			pg.ZoneName = l.zoneNames[pg.Zone]
+		}
+		if fl.nodeWidth > 0 {
+			pg.Node = int((pg.Flags >> fl.nodeShift) & (1<<fl.nodeWidth - 1))
+		} else {
+			pg.Node = 0
+		}
+		low &= 1<<fl.zoneShift - 1
+	}
+	// include/linux/page-flags.h (6.9+): a typed page has its type in the
+	// top byte of page_type, which shares a word with _mapcount.
+	pt := uint32(mc)
+	if l.pageTypeOff.OK {
+		v, _ := l.pageTypeOff.UintAt(b)
+		pt = uint32(v)
+	}
+	if l.pgtySlab >= 0 && pt>>24 >= 0xf0 && pt>>24 != 0xff {
+		pg.PageType = pageTypeName(p, int64(pt>>24))
+		pg.Slab = int64(pt>>24) == l.pgtySlab
+	} else {
+		pg.Mapcount = int32(uint32(mc)) + 1
+	}
+	for _, f := range l.flagNames {
+		if f.Bit < 64 && low&(1<<f.Bit) != 0 {
+			pg.FlagNames = append(pg.FlagNames, f.Name)
+		}
+	}
+	if bit, ok := l.bits["PG_slab"]; ok && l.pgtySlab < 0 && pg.Flags&(1<<bit) != 0 {
+		pg.Slab = true
+	}
+	if pg.Slab {
+		if l.slabCache.OK {
+			pg.SlabCache, _ = l.slabCache.UintAt(b)
+		} else if off, err := p.OffsetOf("struct slab", "slab_cache"); err == nil && off+8 <= uint64(len(b)) {
+			// mm/slab.h: struct slab overlays struct page
+			pg.SlabCache = le64(b[off:])
+		}
+		pg.Mapping = 0
+	}
+	// include/linux/page-flags.h: PAGE_MAPPING_ANON
+	if pg.Mapping&1 == 1 && !pg.Slab {
+		pg.Anon = true
+	}
+	return pg
+}
+
+func pageTypeName(p *symbols.Program, v int64) string {
+	if et, err := p.Type("enum pagetype"); err == nil {
+		for _, e := range et.Resolve().Enumerators {
+			if e.Value == v {
+				return strings.TrimPrefix(e.Name, "PGTY_")
+			}
+		}
+	}
+	return fmt.Sprintf("type %#x", v)
+}
+
+// DecodeFlags names the flag bits of a page->flags value (zone and node
+// fields excluded when their place is known), like crash's "kmem -g".
+func DecodeFlags(p *symbols.Program, flags uint64) ([]FlagName, error) {
+	l, err := getLayout(p)
+	if err != nil {
+		return nil, err
+	}
+	fl := flagsLayoutOf(p)
+	if fl.ok {
+		flags &= 1<<fl.zoneShift - 1
+	}
+	var out []FlagName
+	for _, f := range l.flagNames {
+		if flags&(1<<f.Bit) != 0 {
+			out = append(out, f)
+		}
+	}
+	return out, nil
+}
+
+func le64(b []byte) uint64 {
+	_ = b[7]
+	return uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
+		uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56
+}
