@@ -121,7 +121,40 @@ func ReadVMStat(p *symbols.Program) (VMStat, error) {
 	if s.NUMA, err = read("vm_numa_event", "enum numa_stat_item"); err != nil {
 		s.NUMA, _ = read("vm_numa_stat", "enum numa_stat_item")
 	}
+	nameFromText(p, &s)
 	return s, nil
+}
+
+// nameFromText takes the /proc/vmstat names from the kernel's own
+// vmstat_text (mm/vmstat.c: const char * const vmstat_text[], the zone
+// items, then the NUMA items, then the node items), when every name there
+// reads as one.
+func nameFromText(p *symbols.Program, s *VMStat) {
+	a, err := p.Symbol("vmstat_text")
+	if err != nil {
+		return
+	}
+	sets := []*[]Counter{&s.Zone, &s.NUMA, &s.Node}
+	n := len(s.Zone) + len(s.NUMA) + len(s.Node)
+	ptrs := make([]byte, 8*n)
+	if err := p.Mem.ReadVirt(ptrs, a); err != nil {
+		return
+	}
+	names := make([]string, n)
+	for i := range names {
+		name, err := p.ReadString(le64(ptrs[8*i:]), 64)
+		if err != nil || name == "" || strings.ToLower(name) != name || strings.ContainsAny(name, " \t\n") {
+			return
+		}
+		names[i] = name
+	}
+	i := 0
+	for _, set := range sets {
+		for j := range *set {
+			(*set)[j].Name = names[i]
+			i++
+		}
+	}
 }
 
 // Get returns the counter named enum from any of the sets.
