@@ -92,6 +92,11 @@ func (r VMRow) ResultWarnings() []string {
 // WriteText implements Result.
 func (r VMRow) WriteText(w io.Writer) error {
 	var b strings.Builder
+	if len(r.Errors) > 0 && r.Start == 0 && r.End == 0 {
+		fmt.Fprintf(&b, "%016x (unreadable: see the warnings)\n", uint64(r.VMA))
+		_, err := io.WriteString(w, b.String())
+		return err
+	}
 	fmt.Fprintf(&b, "%016x %12x %12x %8x %s\n", uint64(r.VMA), uint64(r.Start), uint64(r.End), uint64(r.Flags), r.Path)
 	for _, pg := range r.Pages {
 		switch {
