@@ -16,6 +16,7 @@ var registrations = [...]func(*Registry){
 	registerMod,
 	registerList,
 	registerTree,
+	registerDev,
 	registerVtop,
 	registerSearch,
 	registerEval,

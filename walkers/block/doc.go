@@ -8,6 +8,16 @@
 //	d, err := block.DiskOfInode(p, inode) // the disk under a file
 //	if d.DM != nil && d.DM.Suspended { ... d.DM.Name, d.DM.Deferred ... }
 //
+// BlockDevices and Disks list the block class (disks and partitions, as
+// /proc/partitions); CharMajors and BlockMajors the majors of
+// /proc/devices; ReadQueue a request queue with its blk-mq hardware
+// contexts and state (frozen, quiesced, dying); InFlightRequests the
+// requests a disk's driver holds, found through the driver tags, each with
+// its op, sector, size and age:
+//
+//	reqs, err := block.InFlightRequests(p, disk)
+//	for _, r := range reqs { ... r.Op, r.Sector, r.Bytes, r.Age ... }
+//
 // Layouts are read from the dump's types (BTF, module BTF for dm_mod);
 // device-mapper is a module, so its part is empty when dm_mod is not
 // loaded or its types are missing. The kernel source file each layout
