@@ -108,6 +108,30 @@ func Edges(sc string) []WaitEdge {
 			{"dm.writer", "", "write-back of /mnt/dm/f on the suspended dm device kwalk-stuck"},
 			{"dm.direct", "", "O_DIRECT write of /mnt/dm/g on the suspended dm device kwalk-stuck"},
 		}
+	case ScenarioJbd2:
+		// fs/jbd2/journal.c jbd2_log_wait_commit waits for the journal's
+		// thread (journal_t.j_task) to commit; fs/jbd2/commit.c waits for
+		// the journal blocks it wrote, which the suspended device holds.
+		return []WaitEdge{
+			{"jbd2.fsync", "jbd2.thread", "commit of the journal of /mnt/j"},
+			{"jbd2.thread", "", "journal I/O on the suspended dm device kwalk-jbd2"},
+		}
+	case ScenarioCoredump:
+		// fs/coredump.c coredump_wait: the dumper waits until every other
+		// thread of its mm has reached exit (core_state.nr_threads).
+		return []WaitEdge{
+			{"coredump.dumper", "coredump.blocker", "core dump: exit of the other threads"},
+			{"coredump.blocker", "", "write-back of /mnt/j/core on the suspended dm device kwalk-jbd2"},
+		}
+	case ScenarioMmapLock:
+		// The owner's mmap_lock is read-held by the reader (a hint: the
+		// kernel records only the last reader) and waited for by the
+		// owner's mmap (write) and ps (read, behind the writer).
+		return []WaitEdge{
+			{"mm.reader", "mm.server", "answer to FUSE READ on /mnt/q/data"},
+			{"mm.owner", "mm.reader", "mmap_lock of mm.owner (read-held)"},
+			{"mm.ps", "mm.reader", "mmap_lock of mm.owner (read-held, writer queued)"},
+		}
 	}
 	return nil
 }

@@ -170,6 +170,35 @@ const (
 	// dm.suspended, dm.inflight (/sys/block/dm-N/inflight), dm.mount,
 	// dm.loop and dm.loopdev name it.
 	ScenarioDMSuspended = "dmsuspend"
+
+	// The stuck3 guest's scenarios (testdata/hangfs/stuck3.go).
+
+	// ScenarioJbd2: an ext3 file system (made by the generator, mounted
+	// as ext4 at /mnt/j) on a device-mapper linear device kwalk-jbd2 over
+	// a loop device, suspended with noflush and nolockfs after /mnt/j/f
+	// was written and synced. A chmod of the file joins the running
+	// transaction without I/O; jbd2.fsync ("sync /mnt/j/f", fsync) waits
+	// in jbd2_log_wait_commit (D) for the journal thread, jbd2.thread
+	// (jbd2/dm-N-8), which waits in its commit for journal blocks the
+	// suspended device holds. Meta jbd2.name, jbd2.disk, jbd2.dev,
+	// jbd2.mount.
+	ScenarioJbd2 = "jbd2"
+	// ScenarioCoredump: coredump.dumper's thread coredump.blocker
+	// overwrites and fsyncs /mnt/j/core (D, write-back held by the
+	// suspended device, not interrupted by SIGKILL); the main thread
+	// then takes SIGQUIT with its default action and dumps core
+	// (fs/coredump.c do_coredump): it waits in coredump_wait (D) for
+	// every other thread to reach exit, which the blocker never does.
+	// Needs ScenarioJbd2 first.
+	ScenarioCoredump = "coredump"
+	// ScenarioMmapLock: mm.owner maps /mnt/q/data (a FUSE file whose
+	// READ is never answered, server mm.server); mm.reader reads that
+	// address through /proc/OWNER/mem and waits for the READ holding the
+	// owner's mmap_lock for read (mm/memory.c __access_remote_vm); the
+	// owner then calls mmap and waits to write-lock it (D), and mm.ps
+	// ("cat /proc/OWNER/cmdline", as ps does) waits to read-lock it
+	// behind the writer (D).
+	ScenarioMmapLock = "mmaplock"
 )
 
 // Guest kinds.
@@ -186,6 +215,8 @@ const (
 	GuestKdumpOops     = "kdump-oops"
 	// GuestStuck2: pifutex + vfork + cgfrozen + ptraced + dmsuspend in one guest.
 	GuestStuck2 = "stuck2"
+	// GuestStuck3: jbd2 + coredump + mmaplock in one guest.
+	GuestStuck3 = "stuck3"
 )
 
 // Guest is one booted machine and what it stages. A dump is identified by
@@ -217,6 +248,8 @@ var kdumpHangs = []string{ScenarioSquare, ScenarioFrozen}
 
 var stuck2 = []string{ScenarioPIFutex, ScenarioVfork, ScenarioCgroupFrozen, ScenarioPtraced, ScenarioDMSuspended}
 
+var stuck3 = []string{ScenarioJbd2, ScenarioCoredump, ScenarioMmapLock}
+
 // Guests is the generated matrix. 5.10's cloud config has no
 // CONFIG_X86_5LEVEL, so its guest is 4-level.
 var Guests = []Guest{
@@ -235,6 +268,8 @@ var Guests = []Guest{
 	{Name: GuestKdumpOops, Kernel: "sid", Scenarios: kdumpHangs, PagingLevels: 4, MemoryMB: 512, CPUs: 2, Modules: []string{"loop"}, Trigger: TriggerOops},
 	{Name: GuestStuck2, Kernel: "6.1", Scenarios: stuck2, PagingLevels: 4, MemoryMB: 256, CPUs: 2, Modules: []string{"loop", "dm_mod"}},
 	{Name: GuestStuck2, Kernel: "sid", Scenarios: stuck2, PagingLevels: 5, MemoryMB: 256, CPUs: 2, Modules: []string{"loop", "dm_mod"}},
+	{Name: GuestStuck3, Kernel: "6.1", Scenarios: stuck3, PagingLevels: 4, MemoryMB: 256, CPUs: 2, Modules: []string{"loop", "dm_mod"}},
+	{Name: GuestStuck3, Kernel: "sid", Scenarios: stuck3, PagingLevels: 5, MemoryMB: 256, CPUs: 2, Modules: []string{"loop", "dm_mod"}},
 }
 
 // KernelByID returns the pinned kernel with the given ID.

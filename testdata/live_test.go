@@ -319,7 +319,7 @@ func TestLiveDeadlockJSON(t *testing.T) {
 					}
 				}
 			}
-			if d.Has(testdata.ScenarioFrozen) || d.Guest.Name == testdata.GuestStuck2 {
+			if d.Has(testdata.ScenarioFrozen) || d.Guest.Name == testdata.GuestStuck2 || d.Guest.Name == testdata.GuestStuck3 {
 				// The stuck guests: their tasks in D are in chains, their
 				// benign sleepers in none. Roles there may name threads.
 				inChain := map[int]bool{}

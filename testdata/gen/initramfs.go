@@ -2,11 +2,17 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
+
+	"github.com/kwalk/kwalk/testdata"
 )
 
 // cpioEntry is one file of an initramfs.
@@ -83,6 +89,14 @@ func buildInitramfs(path string, pk *preparedKernel, hangfs, kwalk []byte, scena
 		{name: "init", mode: sIFREG | 0o755, data: initScript},
 		{name: "etc/kwalk-scenarios", mode: sIFREG | 0o644, data: []byte(scenarios + "\n")},
 	}
+	if slices.Contains(strings.Split(scenarios, ","), testdata.ScenarioJbd2) {
+		img, err := ext3Image()
+		if err != nil {
+			return fmt.Errorf("initramfs: %w", err)
+		}
+		entries = append(entries, cpioEntry{name: "stuck3", mode: sIFDIR | 0o755},
+			cpioEntry{name: "stuck3/ext3.img", mode: sIFREG | 0o644, data: img})
+	}
 	var load strings.Builder
 	for _, m := range mods {
 		entries = append(entries, cpioEntry{name: "lib/modules/" + m.name + ".ko", mode: sIFREG | 0o644, data: m.ko})
@@ -98,4 +112,21 @@ func buildInitramfs(path string, pk *preparedKernel, hangfs, kwalk []byte, scena
 		return fmt.Errorf("initramfs %s: %w", path, err)
 	}
 	return f.Close()
+}
+
+// ext3Image makes the jbd2 scenario's file system: a 4 MiB ext3 (ext2
+// with a journal, which busybox's mke2fs cannot make) with 1 KiB
+// blocks, by e2fsprogs' mke2fs on the host.
+func ext3Image() ([]byte, error) {
+	dir, err := os.MkdirTemp("", "kwalk-ext3-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	img := filepath.Join(dir, "ext3.img")
+	out, err := exec.Command("mke2fs", "-q", "-F", "-t", "ext3", "-b", "1024", "-N", "128", img, "4096").CombinedOutput()
+	if err != nil {
+		return nil, fmt.Errorf("mke2fs -t ext3: %v: %s (install e2fsprogs)", err, bytes.TrimSpace(out))
+	}
+	return os.ReadFile(img)
 }

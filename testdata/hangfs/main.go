@@ -88,6 +88,21 @@ func run(args []string) error {
 		return piFutex(rest[0], rest[1])
 	case "vfork":
 		return vforkCmd()
+	case "coredump":
+		if len(rest) != 1 {
+			return fmt.Errorf("usage: hangfs coredump FILE")
+		}
+		return coredumpCmd(rest[0])
+	case "mmapowner":
+		if len(rest) != 1 {
+			return fmt.Errorf("usage: hangfs mmapowner FILE")
+		}
+		return mmapOwner(rest[0])
+	case "peek":
+		if len(rest) != 2 {
+			return fmt.Errorf("usage: hangfs peek PID ADDR")
+		}
+		return peek(rest[0], rest[1])
 	case "ptrace":
 		if len(rest) != 1 {
 			return fmt.Errorf("usage: hangfs ptrace PID")

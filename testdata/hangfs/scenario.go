@@ -32,6 +32,11 @@ const (
 	scCgFrozen  = "cgfrozen"  // a flock holder frozen by the cgroup v2 freezer, a waiter
 	scPtraced   = "ptraced"   // a flock holder kept in a ptrace stop, a waiter
 	scDMSuspend = "dmsuspend" // writers of a suspended device-mapper device
+
+	// The stuck3 guest's (stuck3.go).
+	scJbd2     = "jbd2"     // fsync waits for a journal commit stuck on a suspended device
+	scCoredump = "coredump" // a core dump waits for a thread blocked on that device
+	scMmapLock = "mmaplock" // ps waits for an mmap_lock held by a reader in a FUSE READ
 )
 
 const (
@@ -86,6 +91,12 @@ func runScenarios(list string) error {
 			err = s.ptraced()
 		case scDMSuspend:
 			err = s.dmsuspend()
+		case scJbd2:
+			err = s.jbd2()
+		case scCoredump:
+			err = s.coredump()
+		case scMmapLock:
+			err = s.mmaplock()
 		default:
 			err = fmt.Errorf("unknown scenario %q", name)
 		}

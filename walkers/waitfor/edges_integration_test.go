@@ -30,6 +30,14 @@ var rootKinds = map[string]string{
 	"ptraced.waiter":  waitfor.RootHolderStopped,
 	"dm.writer":       waitfor.RootBlockSuspended,
 	"dm.direct":       waitfor.RootBlockSuspended,
+	// The stuck3 guest.
+	"jbd2.fsync":       waitfor.RootBlockSuspended,
+	"jbd2.thread":      waitfor.RootBlockSuspended,
+	"coredump.dumper":  waitfor.RootBlockSuspended,
+	"coredump.blocker": waitfor.RootBlockSuspended,
+	"mm.reader":        waitfor.RootFuseNotAnswering,
+	"mm.owner":         waitfor.RootFuseNotAnswering,
+	"mm.ps":            waitfor.RootFuseNotAnswering,
 }
 
 // TestDeadlockStagedEdges checks every wait-for edge every generated dump

@@ -32,9 +32,13 @@ const (
 // 5.10 wait_on_page_writeback), O_DIRECT through iomap (fs/iomap/
 // direct-io.c __iomap_dio_rw), a synchronous bio (block/bio.c
 // submit_bio_wait; bio_await in 7.1) and the block device's own direct
-// I/O (block/fops.c __blkdev_direct_IO_simple; fs/block_dev.c in 5.10).
+// I/O (block/fops.c __blkdev_direct_IO_simple; fs/block_dev.c in 5.10),
+// and a locked buffer_head (fs/buffer.c __wait_on_buffer: journal and
+// metadata blocks; 7.x inlines it into its callers, leaving the bit wait
+// of kernel/sched/wait_bit.c on the stack, checked to be a buffer's).
 var blockIOFrames = waitkind.NewFrames("folio_wait_writeback", "wait_on_page_writeback", "__filemap_fdatawait_range",
-	"__iomap_dio_rw", "iomap_dio_rw", "submit_bio_wait", "bio_await", "__blkdev_direct_IO_simple", "__blkdev_direct_IO")
+	"__iomap_dio_rw", "iomap_dio_rw", "submit_bio_wait", "bio_await", "__blkdev_direct_IO_simple", "__blkdev_direct_IO",
+	"__wait_on_buffer", "out_of_line_wait_on_bit", "__wait_on_bit")
 
 // BlockIOWait is the wait kind of a task in D waiting for I/O on a block
 // device: the write-back of a folio (PG_writeback, the waiter a
@@ -71,7 +75,75 @@ func detectBlockIO(c waitkind.Context, t *sched.Task) (TaskWait, bool) {
 	if w, ok := a.directIOWait(t); ok {
 		return w, true
 	}
+	if w, ok := a.bufferWait(t); ok {
+		return w, true
+	}
 	return a.syncBioWait(t)
+}
+
+// bufferWait: t waits for a buffer_head's lock bit (fs/buffer.c
+// __wait_on_buffer → wait_on_bit_io(&bh->b_state, BH_Lock)), which the
+// buffer's I/O completion (end_buffer_*_sync, end_bio_bh_io_sync)
+// clears. The waiter is a struct wait_bit_queue_entry on its stack
+// (kernel/sched/wait_bit.c __wait_on_bit, wake function
+// wake_bit_function) whose key names the word and the bit.
+func (a *waitAnalysis) bufferWait(t *sched.Task) (TaskWait, bool) {
+	entryOff, err1 := a.p.OffsetOf("struct wait_bit_queue_entry", "wq_entry")
+	flagsOff, err2 := a.p.OffsetOf("struct wait_bit_queue_entry", "key.flags")
+	bitOff, err3 := a.p.OffsetOf("struct wait_bit_queue_entry", "key.bit_nr")
+	stateOff, err4 := a.p.OffsetOf("struct buffer_head", "b_state")
+	if err1 != nil || err2 != nil || err3 != nil || err4 != nil {
+		return TaskWait{}, false
+	}
+	bits, err := a.p.Type("enum bh_state_bits") // include/linux/buffer_head.h
+	if err != nil {
+		return TaskWait{}, false
+	}
+	bhLock, ok := bits.EnumValue("BH_Lock")
+	if !ok {
+		return TaskWait{}, false
+	}
+	for _, sw := range a.findStackWaiters(t) {
+		if sw.broken != "" || sw.shape.w.Type != "struct wait_queue_entry" || a.wakeFunc(sw) != "wake_bit_function" {
+			continue
+		}
+		wbq := sw.addr - entryOff
+		word, err1 := a.p.ReadU64(wbq + flagsOff)
+		bit, err2 := a.p.ReadU32(wbq + bitOff)
+		if err1 != nil || err2 != nil || uint64(bit) != uint64(bhLock) || word < stateOff {
+			continue
+		}
+		bh, err := a.p.Object("struct buffer_head", word-stateOff)
+		if err != nil {
+			continue
+		}
+		bdev, err1 := bh.MemberUint("b_bdev")
+		size, err2 := bh.MemberUint("b_size")
+		blocknr, err3 := bh.MemberUint("b_blocknr")
+		if err1 != nil || err2 != nil || err3 != nil || bdev == 0 || size == 0 || size&(size-1) != 0 || size > 1<<16 {
+			continue
+		}
+		dev := a.blockDevice(bdev)
+		if dev == nil {
+			continue
+		}
+		var bio *block.Bio
+		if dm := dev.Disk.DM; dm != nil {
+			for i := range dm.Deferred {
+				if dm.Deferred[i].Private == bh.Addr() {
+					bio = &dm.Deferred[i]
+					break
+				}
+			}
+		}
+		w := TaskWait{Task: a.Blocked(t), Kind: WaitBlockIO, Certain: true,
+			How: "wait_bit_queue_entry on the task's stack for BH_Lock of a buffer_head (fs/buffer.c __wait_on_buffer)"}
+		w.Object = WaitObject{Type: "buffer_head", Addr: bh.Addr(),
+			What: fmt.Sprintf("I/O of block %d (%d bytes, buffer_head %#x)", blocknr, size, bh.Addr())}
+		a.blockObject(&w, t, dev, "buffer I/O", bio)
+		return w, true
+	}
+	return TaskWait{}, false
 }
 
 // writebackWait: a wait_page_queue on t's stack for PG_writeback of a

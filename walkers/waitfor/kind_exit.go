@@ -214,3 +214,152 @@ var VforkWait = &waitkind.Kind{
 		return out
 	},
 }
+
+// Kind names of core dump waits.
+const (
+	// WaitCoredump: the dumping thread waits for the other threads of its
+	// mm to reach exit before it writes the core.
+	WaitCoredump = "coredump"
+	// WaitCoredumpExit: a thread that reached exit waits for the dump to
+	// be written.
+	WaitCoredumpExit = "coredump-exit"
+)
+
+// coredumpFrames: fs/coredump.c do_coredump → coredump_wait (static,
+// often inlined) → wait_for_completion(_state)(&core_state->startup).
+var coredumpFrames = waitkind.NewFrames("coredump_wait", "do_coredump", "vfs_coredump")
+
+// coredumpExitFrames: kernel/exit.c coredump_task_exit (5.16+; exit_mm
+// before) where a killed thread sleeps until the dumper is done.
+var coredumpExitFrames = waitkind.NewFrames("coredump_task_exit", "exit_mm")
+
+// CoredumpWait: a thread dumping core (fs/coredump.c coredump_wait) has
+// sent SIGKILL to every other thread of its mm and waits, in D, until
+// all of them have reached exit (core_state.nr_threads drops to 0). A
+// thread that does not — blocked uninterruptibly elsewhere — holds the
+// dump and everything waiting for it.
+var CoredumpWait = &waitkind.Kind{
+	Name: WaitCoredump,
+	Verb: "waits, to dump core, for the exit of",
+	Detect: func(c waitkind.Context, t *sched.Task) (TaskWait, bool) {
+		if t.State != "D" || !c.HasFrame(t, coredumpFrames) {
+			return TaskWait{}, false
+		}
+		cs, err := coreStateOf(c.Prog(), t)
+		if err != nil || cs.dumper != t.Addr {
+			return TaskWait{}, false
+		}
+		w := TaskWait{Task: c.Blocked(t), Kind: WaitCoredump, Certain: true,
+			How: "frame do_coredump/coredump_wait; core_state.dumper.task is the task (fs/coredump.c)"}
+		w.Object = WaitObject{Type: "core_state", Addr: cs.addr,
+			What: fmt.Sprintf("the other threads of process %d (%d not yet at exit)", t.TGID, cs.nrThreads)}
+		for _, o := range coredumpLaggards(c, t, cs) {
+			w.Holders = append(w.Holders, Holder{Task: c.Ref(o.Addr), Certain: true,
+				How: fmt.Sprintf("thread of the dumping process, killed, not yet at exit (state %s)", o.State)})
+		}
+		if len(w.Holders) == 0 {
+			w.Note = "every thread of the process has reached exit: the dumper is being woken"
+		}
+		return w, true
+	},
+}
+
+// CoredumpExitWait: a thread killed for a core dump waits in exit
+// (coredump_task_exit) until the dumper has written it.
+var CoredumpExitWait = &waitkind.Kind{
+	Name: WaitCoredumpExit,
+	Verb: "waits for the core dump written by",
+	Detect: func(c waitkind.Context, t *sched.Task) (TaskWait, bool) {
+		if t.State != "D" || !c.HasFrame(t, coredumpExitFrames) {
+			return TaskWait{}, false
+		}
+		cs, err := coreStateOf(c.Prog(), t)
+		if err != nil || cs.dumper == 0 || cs.dumper == t.Addr {
+			return TaskWait{}, false
+		}
+		w := TaskWait{Task: c.Blocked(t), Kind: WaitCoredumpExit, Certain: true,
+			How: "frame coredump_task_exit/exit_mm with a core_state: killed for a core dump, it waits until the dump is written"}
+		w.Object = WaitObject{Type: "core_state", Addr: cs.addr, What: fmt.Sprintf("core dump of process %d", t.TGID)}
+		w.Holders = []Holder{{Task: c.Ref(cs.dumper), Certain: true, How: "core_state.dumper.task: the thread writing the core"}}
+		return w, true
+	},
+}
+
+// coreState is what a wait report needs of a struct core_state
+// (include/linux/sched/signal.h; include/linux/mm_types.h before 5.16).
+type coreState struct {
+	addr, dumper uint64
+	nrThreads    int64
+	arrived      map[uint64]bool // threads on the dumper.next list
+}
+
+// coreStateOf reads the core dump state of t's process:
+// signal_struct.core_state (5.16+) or mm_struct.core_state.
+func coreStateOf(p *symbols.Program, t *sched.Task) (*coreState, error) {
+	field := "mm->core_state"
+	if st, err := p.Type("struct signal_struct"); err == nil && st.HasMember("core_state") {
+		field = "signal->core_state"
+	}
+	addr, err := t.Obj.MemberUint(field)
+	if err != nil {
+		return nil, err
+	}
+	if addr == 0 {
+		return nil, fmt.Errorf("task %#x: no core dump in progress", t.Addr)
+	}
+	o, err := p.Object("struct core_state", addr)
+	if err != nil {
+		return nil, err
+	}
+	cs := &coreState{addr: addr, arrived: map[uint64]bool{}}
+	if cs.dumper, err = o.MemberUint("dumper.task"); err != nil {
+		return nil, err
+	}
+	if n, err := o.MemberUint("nr_threads.counter"); err == nil { // atomic_t
+		cs.nrThreads = int64(int32(n))
+	}
+	// The threads that arrived push a struct core_thread (on their stacks)
+	// onto dumper.next (kernel/exit.c coredump_task_exit).
+	nextOff, err1 := p.OffsetOf("struct core_thread", "next")
+	taskOff, err2 := p.OffsetOf("struct core_thread", "task")
+	next, err3 := o.MemberUint("dumper.next")
+	if err1 == nil && err2 == nil && err3 == nil {
+		for i := 0; next != 0 && i < 1<<16; i++ {
+			tk, err := p.ReadU64(next + taskOff)
+			if err != nil {
+				break
+			}
+			cs.arrived[tk] = true
+			if next, err = p.ReadU64(next + nextOff); err != nil {
+				break
+			}
+		}
+	}
+	return cs, nil
+}
+
+// coredumpLaggards are the threads of t's process (5.16+: its thread
+// group; before: every task sharing its mm) that the dump waits for:
+// not the dumper, not dead, not yet arrived.
+func coredumpLaggards(c waitkind.Context, t *sched.Task, cs *coreState) []*sched.Task {
+	sharesMM := false
+	if st, err := c.Prog().Type("struct signal_struct"); err == nil && !st.HasMember("core_state") {
+		sharesMM = true
+	}
+	mm, _ := t.Obj.MemberUint("mm")
+	var out []*sched.Task
+	for i, o := range c.Tasks() {
+		if o.Addr == t.Addr || o.State == "Z" || o.State == "X" || cs.arrived[o.Addr] {
+			continue
+		}
+		same := o.TGID == t.TGID
+		if sharesMM && mm != 0 {
+			omm, _ := o.Obj.MemberUint("mm")
+			same = omm == mm
+		}
+		if same {
+			out = append(out, &c.Tasks()[i])
+		}
+	}
+	return out
+}

@@ -16,6 +16,8 @@ func Kinds() []*waitkind.Kind {
 		PidNSExitWait,
 		ThreadsExitWait,
 		VforkWait,
+		CoredumpWait,
+		CoredumpExitWait,
 		BlockIOWait,
 		locking.RtMutexWait,
 		locking.MutexWait,
@@ -27,6 +29,7 @@ func Kinds() []*waitkind.Kind {
 		locking.FolioWaitKind,
 		locking.PercpuRwsemWait,
 		locking.FileLockWait,
+		JournalWait,
 		FuseTypesFreeWait,
 		locking.WaitQueueWait,
 	}

@@ -19,6 +19,9 @@ func DescribeLock(p *symbols.Program, addr uint64, typ string) string {
 				return "i_rwsem of " + d.String()
 			}
 		}
+		if d, ok := describeMmapLock(p, addr); ok {
+			return d
+		}
 		if sb, ok := superBlockOfMember(p, addr, "s_umount"); ok {
 			if o, err := p.Object("struct super_block", sb); err == nil {
 				fs, id, _ := vfs.SuperBlockName(p.Value(symbols.PointerTo(o.Type()), sb))
@@ -93,4 +96,38 @@ func fileOfMember(p *symbols.Program, addr uint64, member string) (uint64, bool)
 		return 0, false
 	}
 	return f.Addr(), true
+}
+
+// describeMmapLock names an mm_struct's mmap_lock (include/linux/
+// mm_types.h; mmap_sem before 5.8): page faults, mmap/munmap/mprotect
+// and readers of another process's memory (/proc/PID/cmdline, environ,
+// mem: mm/memory.c access_remote_vm) take it. The mm is believed when
+// its owner task (mm_struct.owner, CONFIG_MEMCG) points back at it, or
+// its pgd is a kernel page.
+func describeMmapLock(p *symbols.Program, addr uint64) (string, bool) {
+	member := "mmap_lock"
+	if t, err := p.Type("struct mm_struct"); err != nil {
+		return "", false
+	} else if !t.HasMember(member) {
+		member = "mmap_sem"
+	}
+	mm, err := p.ContainerOf(addr, "struct mm_struct", member)
+	if err != nil {
+		return "", false
+	}
+	if owner, err := mm.MemberUint("owner"); err == nil && owner != 0 {
+		if tk, err := p.Object("struct task_struct", owner); err == nil {
+			if omm, err := tk.MemberUint("mm"); err == nil && omm == mm.Addr() {
+				comm, _ := tk.MemberString("comm")
+				tgid, _ := tk.MemberUint("tgid")
+				return fmt.Sprintf("%s of the address space (mm_struct %#x) of %s (pid %d)", member, mm.Addr(), comm, int32(tgid)), true
+			}
+		}
+	}
+	pgd, err := mm.MemberUint("pgd")
+	users, err2 := mm.MemberUint("mm_users.counter")
+	if err != nil || err2 != nil || pgd == 0 || pgd%4096 != 0 || pgd>>63 == 0 || int32(users) <= 0 {
+		return "", false
+	}
+	return fmt.Sprintf("%s of the address space mm_struct %#x", member, mm.Addr()), true
 }

@@ -1,0 +1,251 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// The stuck3 guest's scenarios: a journalled file system whose journal
+// commit cannot finish, a core dump that waits for a thread that cannot
+// exit, and a process's mmap_lock held by a reader of its memory whose
+// page fault waits for a FUSE READ. testdata/guests.go describes each
+// with its roles; the helper commands are in stuck3_cmds.go.
+
+const (
+	jbd2Name  = "kwalk-jbd2"
+	jbd2Mount = "/mnt/j"
+	// jbd2Image is the ext3 image the generator puts in the initramfs
+	// (busybox's mke2fs makes no journal).
+	jbd2Image = "/stuck3/ext3.img"
+	coreFile  = jbd2Mount + "/core"
+)
+
+// jbd2WaitFuncs are where a task waiting for a journal commit stands in
+// /proc/PID/stack (fs/jbd2/journal.c jbd2_log_wait_commit, from
+// jbd2_complete_transaction in ext4_sync_file's fsync); jbd2CommitFuncs
+// where the journal thread waits for its buffers' I/O (fs/jbd2/commit.c
+// jbd2_journal_commit_transaction, fs/buffer.c __wait_on_buffer) or its
+// data's write-back.
+var (
+	jbd2WaitFuncs   = []string{"jbd2_log_wait_commit"}
+	jbd2CommitFuncs = []string{"jbd2_journal_commit_transaction"}
+)
+
+// jbd2 puts the ext3 image on a loop device under a device-mapper linear
+// device, mounts it as ext4 at /mnt/j, writes and syncs a file, then
+// suspends the device (noflush, nolockfs) and changes the file's mode:
+// the change joins the running transaction without I/O. fsync of the
+// file (busybox sync FILE) then waits for the commit, and the journal
+// thread jbd2/dm-N-8 waits for its journal blocks, held on the suspended
+// device.
+func (s *stager) jbd2() error {
+	img := filepath.Join(stuckDir, "ext3.img")
+	for _, d := range []string{stuckDir, jbd2Mount} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
+	}
+	b, err := os.ReadFile(jbd2Image)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(img, b, 0o644); err != nil {
+		return err
+	}
+	disk, dev, ctl, err := dmLinearOverLoop(jbd2Name, img, uint64(len(b)))
+	if err != nil {
+		return err
+	}
+	defer unix.Close(ctl)
+	node := "/dev/" + disk
+	file := jbd2Mount + "/f"
+	for _, argv := range [][]string{
+		{"mount", "-t", "ext4", "-o", "data=ordered,noinit_itable,commit=600", node, jbd2Mount},
+		{"dd", "if=/dev/zero", "of=" + file, "bs=4096", "count=1", "conv=fsync"},
+		// The coredump scenario's blocker overwrites this file's block:
+		// no allocation, no metadata read, only write-back to wait for.
+		{"dd", "if=/dev/zero", "of=" + coreFile, "bs=4096", "count=1", "conv=fsync"},
+		{"sync"},
+	} {
+		if err := runQuiet(argv...); err != nil {
+			return err
+		}
+	}
+	if err := dmSuspend(ctl, jbd2Name, true, unix.DM_NOFLUSH_FLAG|unix.DM_SKIP_LOCKFS_FLAG); err != nil {
+		return err
+	}
+	if err := os.Chmod(file, 0o600); err != nil {
+		return err
+	}
+	pid, err := start("sync", file)
+	if err != nil {
+		return err
+	}
+	s.addRole("jbd2.fsync", pid)
+	err = poll(fmt.Sprintf("jbd2.fsync (pid %d) in D waiting for the commit", pid), func() bool {
+		st, err := readStat(fmt.Sprintf("/proc/%d/stat", pid))
+		return err == nil && st.state == "D" && stackHasAny(pid, pid, jbd2WaitFuncs...)
+	})
+	if err != nil {
+		return fmt.Errorf("jbd2.fsync: %w", withWhere(err, pid))
+	}
+	thread := fmt.Sprintf("jbd2/%s-8", disk)
+	jt := 0
+	err = poll(thread+" in D in its commit", func() bool {
+		jt = kthreadNamed(thread)
+		st, err := readStat(fmt.Sprintf("/proc/%d/stat", jt))
+		return jt > 0 && err == nil && st.state == "D" && stackHasAny(jt, jt, jbd2CommitFuncs...)
+	})
+	if err != nil {
+		return fmt.Errorf("jbd2 thread: %w", withWhere(err, jt))
+	}
+	s.addRole("jbd2.thread", jt)
+	s.meta = append(s.meta, "jbd2.name="+jbd2Name, "jbd2.disk="+disk,
+		fmt.Sprintf("jbd2.dev=%d:%d", unix.Major(dev), unix.Minor(dev)), "jbd2.mount="+jbd2Mount)
+	return nil
+}
+
+// kthreadNamed returns the pid of the task named comm, 0 if none.
+func kthreadNamed(comm string) int {
+	for _, pid := range numericDir("/proc") {
+		if strings.TrimSpace(readFile(fmt.Sprintf("/proc/%d/comm", pid))) == comm {
+			return pid
+		}
+	}
+	return 0
+}
+
+// dmLinearOverLoop puts img on a loop device under a new device-mapper
+// linear device called name and returns its disk name (dm-N), device
+// number and the open control file (the caller closes it).
+func dmLinearOverLoop(name, img string, size uint64) (string, uint64, int, error) {
+	loop, err := loopAttach(img)
+	if err != nil {
+		return "", 0, -1, err
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(loop, &st); err != nil {
+		return "", 0, -1, err
+	}
+	loopDev := fmt.Sprintf("%d:%d", unix.Major(st.Rdev), unix.Minor(st.Rdev))
+	ctl, err := unix.Open("/dev/mapper/control", unix.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return "", 0, -1, fmt.Errorf("device-mapper control: %w", err)
+	}
+	dev, err := dmCreate(ctl, name)
+	if err == nil {
+		err = dmLoadLinear(ctl, name, size/512, loopDev)
+	}
+	if err == nil {
+		err = dmSuspend(ctl, name, false, 0) // resume: the loaded table goes live
+	}
+	if err != nil {
+		unix.Close(ctl)
+		return "", 0, -1, err
+	}
+	disk := fmt.Sprintf("dm-%d", unix.Minor(dev))
+	node := "/dev/" + disk
+	if err := poll(node+" present", func() bool { _, err := os.Stat(node); return err == nil }); err != nil {
+		unix.Close(ctl)
+		return "", 0, -1, err
+	}
+	return disk, dev, ctl, nil
+}
+
+// coredump starts "hangfs coredump /mnt/j/core": a thread of it writes
+// and fsyncs a file of the suspended device (state D, write-back that
+// never ends, which SIGKILL does not interrupt), then its main thread
+// takes SIGQUIT with the default action: the kernel starts a core dump
+// (fs/coredump.c do_coredump), kills the other threads and waits in
+// coredump_wait for all of them to reach exit — the blocked one never
+// does.
+func (s *stager) coredump() error {
+	pid, err := start("hangfs", "coredump", coreFile)
+	if err != nil {
+		return err
+	}
+	s.addRole("coredump.dumper", pid)
+	blocker := 0
+	err = poll(fmt.Sprintf("pid %d: a thread in D, the main thread dumping core", pid), func() bool {
+		blocker = lockProgress(pid)
+		if blocker <= 0 {
+			return false
+		}
+		st, err1 := readStat(fmt.Sprintf("/proc/%d/task/%d/stat", pid, pid))
+		bt, err2 := readStat(fmt.Sprintf("/proc/%d/task/%d/stat", pid, blocker))
+		return err1 == nil && err2 == nil && st.state == "D" && bt.state == "D" &&
+			stackHasAny(pid, pid, "do_coredump", "vfs_coredump", "coredump_wait")
+	})
+	if err != nil {
+		return fmt.Errorf("coredump: %w", withWhere(err, pid))
+	}
+	s.addRole("coredump.blocker", blocker)
+	return nil
+}
+
+// mmaplock: mm.owner maps /mnt/q/data, whose READ is never answered;
+// mm.reader reads that address through /proc/OWNER/mem: get_user_pages
+// faults the page in holding the owner's mmap_lock for read, without
+// the retry that would drop it (mm/memory.c __access_remote_vm), and
+// waits for the READ. The owner then calls mmap and waits to write-lock
+// its mmap_lock (mm.owner, D); mm.ps ("cat /proc/OWNER/cmdline", what ps
+// does) waits to read-lock it behind the writer (D).
+func (s *stager) mmaplock() error {
+	srv, err := s.server("/mnt/q", modeHangRead)
+	if err != nil {
+		return err
+	}
+	s.addRole("mm.server", srv)
+	owner, err := start("hangfs", "mmapowner", "/mnt/q/data")
+	if err != nil {
+		return err
+	}
+	s.addRole("mm.owner", owner)
+	var addr int
+	if err := poll(fmt.Sprintf("pid %d mapped /mnt/q/data", owner), func() bool {
+		addr = lockProgress(owner)
+		return addr > 0
+	}); err != nil {
+		return withWhere(err, owner)
+	}
+	reader, err := start("hangfs", "peek", strconv.Itoa(owner), strconv.Itoa(addr))
+	if err != nil {
+		return err
+	}
+	s.addRole("mm.reader", reader)
+	if err := waitStack(reader, "request_wait_answer"); err != nil {
+		return fmt.Errorf("mm.reader: %w", err)
+	}
+	if err := os.WriteFile(mmapGoPath(owner), nil, 0o644); err != nil {
+		return err
+	}
+	if err := poll(fmt.Sprintf("mm.owner (pid %d) in D in mmap", owner), func() bool {
+		st, err := readStat(fmt.Sprintf("/proc/%d/task/%d/stat", owner, owner))
+		return err == nil && st.state == "D" && stackHasAny(owner, owner, "vm_mmap_pgoff", "do_mmap", "ksys_mmap_pgoff")
+	}); err != nil {
+		return fmt.Errorf("mm.owner: %w", withWhere(err, owner))
+	}
+	ps, err := start("cat", fmt.Sprintf("/proc/%d/cmdline", owner))
+	if err != nil {
+		return err
+	}
+	s.addRole("mm.ps", ps)
+	if err := poll(fmt.Sprintf("mm.ps (pid %d) in D reading the owner's memory", ps), func() bool {
+		st, err := readStat(fmt.Sprintf("/proc/%d/stat", ps))
+		return err == nil && st.state == "D" && stackHasAny(ps, ps, "get_mm_cmdline", "proc_pid_cmdline_read", "access_remote_vm", "__access_remote_vm")
+	}); err != nil {
+		return fmt.Errorf("mm.ps: %w", withWhere(err, ps))
+	}
+	time.Sleep(100 * time.Millisecond)
+	return nil
+}
+
+// mmapGoPath is the file whose creation tells "hangfs mmapowner" to call
+// mmap.
+func mmapGoPath(pid int) string { return lockProgressPath(pid) + ".go" }
