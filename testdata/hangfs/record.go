@@ -38,7 +38,11 @@ type role struct {
 	pid  int
 }
 
-func writeRecord(w io.Writer, meta []string, roles []role) error {
+// writeRecord writes the record. noMaps are processes whose maps are
+// left out: a scenario keeps their mmap_lock contended, and reading
+// /proc/PID/maps (which takes it, before 6.17's per-VMA reads) would
+// block the recorder.
+func writeRecord(w io.Writer, meta []string, roles []role, noMaps map[int]bool) error {
 	bw := bufio.NewWriterSize(w, 1<<16)
 	fmt.Fprintln(bw, truthBegin)
 	for _, m := range meta {
@@ -84,7 +88,7 @@ func writeRecord(w io.Writer, meta []string, roles []role) error {
 			}
 			written[pid], added = true, true
 			for _, tid := range numericDir(fmt.Sprintf("/proc/%d/task", pid)) {
-				writeTask(bw, pid, tid)
+				writeTask(bw, pid, tid, !noMaps[pid])
 			}
 		}
 	}
@@ -92,7 +96,7 @@ func writeRecord(w io.Writer, meta []string, roles []role) error {
 	return bw.Flush()
 }
 
-func writeTask(w io.Writer, pid, tid int) {
+func writeTask(w io.Writer, pid, tid int, maps bool) {
 	dir := fmt.Sprintf("/proc/%d/task/%d", pid, tid)
 	st, err := readStat(dir + "/stat")
 	if err != nil {
@@ -123,6 +127,9 @@ func writeTask(w io.Writer, pid, tid int) {
 			continue
 		}
 		fmt.Fprintf(w, "  fd %d -> %s\n", fd, target)
+	}
+	if !maps {
+		return
 	}
 	if maps, err := os.ReadFile(fmt.Sprintf("/proc/%d/maps", pid)); err == nil {
 		for _, l := range strings.Split(strings.TrimRight(string(maps), "\n"), "\n") {

@@ -48,6 +48,9 @@ const (
 type stager struct {
 	roles []role
 	meta  []string // KEY=VALUE lines the scenarios add to the record
+	// noMaps are processes whose /proc/PID/maps the record leaves out
+	// (their mmap_lock is kept contended).
+	noMaps map[int]bool
 }
 
 func (s *stager) addRole(name string, pid int) { s.roles = append(s.roles, role{name, pid}) }
@@ -119,7 +122,7 @@ func runScenarios(list string) error {
 	if err := os.WriteFile("/proc/sys/kernel/printk", []byte("1"), 0o644); err != nil {
 		fmt.Fprintf(os.Stderr, "hangfs: quiet console: %v\n", err)
 	}
-	if err := writeRecord(os.Stdout, meta, s.roles); err != nil {
+	if err := writeRecord(os.Stdout, meta, s.roles, s.noMaps); err != nil {
 		return err
 	}
 	if firePanic != nil {

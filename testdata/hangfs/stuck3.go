@@ -207,6 +207,7 @@ func (s *stager) mmaplock() error {
 		return err
 	}
 	s.addRole("mm.owner", owner)
+	s.noMaps = map[int]bool{owner: true}
 	var addr int
 	if err := poll(fmt.Sprintf("pid %d mapped /mnt/q/data", owner), func() bool {
 		addr = lockProgress(owner)
