@@ -31,6 +31,8 @@ var globalTypes = map[string]string{
 	"btf_modules": "struct list_head",
 	// fs/fuse/inode.c: LIST_HEAD(fuse_conn_list)
 	"fuse_conn_list": "struct list_head",
+	// kernel/workqueue.c: static DEFINE_IDR(worker_pool_idr)
+	"worker_pool_idr": "struct idr",
 	// init/version.c (kernel/utsname.c declares it)
 	"init_uts_ns": "struct uts_namespace",
 	// kernel/printk/printk.c: static struct printk_ringbuffer *prb

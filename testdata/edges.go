@@ -123,6 +123,13 @@ func Edges(sc string) []WaitEdge {
 			{"coredump.dumper", "coredump.blocker", "core dump: exit of the other threads"},
 			{"coredump.blocker", "", "write-back of /mnt/j/core on the suspended dm device kwalk-jbd2"},
 		}
+	case ScenarioSyncWB:
+		// fs/fs-writeback.c: sync_inodes_sb waits for the bdi's write-back
+		// work, run by a flusher kworker (wb_workfn) waiting for the page.
+		return []WaitEdge{
+			{"syncwb.sync", "syncwb.worker", "write-back work of the bdi of dm kwalk-jbd2"},
+			{"syncwb.worker", "", "write-back of /mnt/j/core on the suspended dm device kwalk-jbd2"},
+		}
 	case ScenarioMmapLock:
 		// The owner's mmap_lock is read-held by the reader (a hint: the
 		// kernel records only the last reader) and waited for by the

@@ -199,6 +199,13 @@ const (
 	// ("cat /proc/OWNER/cmdline", as ps does) waits to read-lock it
 	// behind the writer (D).
 	ScenarioMmapLock = "mmaplock"
+	// ScenarioSyncWB: /mnt/j/core's page, under write-back since the
+	// coredump scenario, is written again (dirty and under write-back);
+	// syncwb.sync ("sync") waits in wb_wait_for_completion (D) for the
+	// WB_SYNC_ALL write-back work it queued on the device's bdi, which a
+	// flusher kworker (syncwb.worker, in wb_workfn) runs and in which it
+	// waits for the page's write-back (D). Needs ScenarioCoredump first.
+	ScenarioSyncWB = "syncwb"
 )
 
 // Guest kinds.
@@ -215,7 +222,7 @@ const (
 	GuestKdumpOops     = "kdump-oops"
 	// GuestStuck2: pifutex + vfork + cgfrozen + ptraced + dmsuspend in one guest.
 	GuestStuck2 = "stuck2"
-	// GuestStuck3: jbd2 + coredump + mmaplock in one guest.
+	// GuestStuck3: jbd2 + coredump + syncwb + mmaplock in one guest.
 	GuestStuck3 = "stuck3"
 )
 
@@ -248,7 +255,7 @@ var kdumpHangs = []string{ScenarioSquare, ScenarioFrozen}
 
 var stuck2 = []string{ScenarioPIFutex, ScenarioVfork, ScenarioCgroupFrozen, ScenarioPtraced, ScenarioDMSuspended}
 
-var stuck3 = []string{ScenarioJbd2, ScenarioCoredump, ScenarioMmapLock}
+var stuck3 = []string{ScenarioJbd2, ScenarioCoredump, ScenarioSyncWB, ScenarioMmapLock}
 
 // Guests is the generated matrix. 5.10's cloud config has no
 // CONFIG_X86_5LEVEL, so its guest is 4-level.

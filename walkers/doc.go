@@ -10,6 +10,8 @@
 //	kmem     typed reads shared by all: list/hlist/rbtree/xarray/idr iterators,
 //	         member helpers (atomics, field layouts), kernel-pointer checks
 //	sched    tasks, states, pids, per-CPU data, run queues, signals, TaskRef
+//	workqueue worker pools, their pending work and the work each busy
+//	         worker runs
 //	printk   the kernel log ring buffer
 //	vfs      open files, fd tables, dentry and inode paths, mounts, superblocks
 //	block    disks, block devices, bios, device-mapper devices

@@ -37,6 +37,7 @@ const (
 	scJbd2     = "jbd2"     // fsync waits for a journal commit stuck on a suspended device
 	scCoredump = "coredump" // a core dump waits for a thread blocked on that device
 	scMmapLock = "mmaplock" // ps waits for an mmap_lock held by a reader in a FUSE READ
+	scSyncWB   = "syncwb"   // sync waits for a flusher worker stuck on that device
 )
 
 const (
@@ -100,6 +101,8 @@ func runScenarios(list string) error {
 			err = s.coredump()
 		case scMmapLock:
 			err = s.mmaplock()
+		case scSyncWB:
+			err = s.syncwb()
 		default:
 			err = fmt.Errorf("unknown scenario %q", name)
 		}

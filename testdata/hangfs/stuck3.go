@@ -189,6 +189,44 @@ func (s *stager) coredump() error {
 	return nil
 }
 
+// syncwb redirties /mnt/j/core's page, still under write-back (the
+// coredump scenario's), and runs sync: sync_inodes_sb queues a
+// WB_SYNC_ALL write-back work for the device's bdi and waits for it in
+// wb_wait_for_completion (fs/fs-writeback.c); the flusher kworker running
+// it (wb_workfn) waits in ext4_writepages for the page's write-back,
+// which the suspended device holds.
+func (s *stager) syncwb() error {
+	if err := runQuiet("dd", "if=/dev/zero", "of="+coreFile, "bs=4096", "count=1", "conv=notrunc"); err != nil {
+		return err
+	}
+	pid, err := start("sync")
+	if err != nil {
+		return err
+	}
+	s.addRole("syncwb.sync", pid)
+	if err := poll(fmt.Sprintf("syncwb.sync (pid %d) in D waiting for write-back work", pid), func() bool {
+		st, err := readStat(fmt.Sprintf("/proc/%d/stat", pid))
+		return err == nil && st.state == "D" && stackHasAny(pid, pid, "wb_wait_for_completion", "sync_inodes_sb")
+	}); err != nil {
+		return fmt.Errorf("syncwb.sync: %w", withWhere(err, pid))
+	}
+	worker := 0
+	if err := poll("a flusher kworker in D in wb_workfn", func() bool {
+		worker = 0
+		for _, p := range numericDir("/proc") {
+			st, err := readStat(fmt.Sprintf("/proc/%d/stat", p))
+			if err == nil && st.state == "D" && stackHas(p, p, "wb_workfn") {
+				worker = p
+			}
+		}
+		return worker != 0
+	}); err != nil {
+		return err
+	}
+	s.addRole("syncwb.worker", worker)
+	return nil
+}
+
 // mmaplock: mm.owner maps /mnt/q/data, whose READ is never answered;
 // mm.reader reads that address through /proc/OWNER/mem: get_user_pages
 // faults the page in holding the owner's mmap_lock for read, without

@@ -35,6 +35,8 @@ var rootKinds = map[string]string{
 	"jbd2.thread":      waitfor.RootBlockSuspended,
 	"coredump.dumper":  waitfor.RootBlockSuspended,
 	"coredump.blocker": waitfor.RootBlockSuspended,
+	"syncwb.sync":      waitfor.RootBlockSuspended,
+	"syncwb.worker":    waitfor.RootBlockSuspended,
 	"mm.reader":        waitfor.RootFuseNotAnswering,
 	"mm.owner":         waitfor.RootFuseNotAnswering,
 	"mm.ps":            waitfor.RootFuseNotAnswering,

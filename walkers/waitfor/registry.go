@@ -30,6 +30,7 @@ func Kinds() []*waitkind.Kind {
 		locking.PercpuRwsemWait,
 		locking.FileLockWait,
 		JournalWait,
+		WritebackWorkWait,
 		FuseTypesFreeWait,
 		locking.WaitQueueWait,
 	}

@@ -35,6 +35,9 @@ type Pool struct {
 	CPU  int // -1 for an unbound pool
 	// NrWorkers and NrIdle count the pool's workers and its idle ones.
 	NrWorkers, NrIdle int
+	// BH: a softirq (BH) pool (6.9+ POOL_BH): its work runs in softirq
+	// context, its one worker has no task.
+	BH bool
 	// Worklist is the address of the pool's list head of pending work.
 	Worklist uint64
 	Busy     []Worker
@@ -81,6 +84,13 @@ func readPool(p *symbols.Program, addr uint64, id int) (Pool, error) {
 	if cpu, err := o.Member("cpu"); err == nil {
 		if v, err := cpu.Int(); err == nil {
 			pool.CPU = int(v)
+		}
+	}
+	if et, err := p.Type("enum worker_pool_flags"); err == nil {
+		if bit, ok := et.EnumValue("POOL_BH"); ok {
+			if f, err := o.MemberUint("flags"); err == nil {
+				pool.BH = f&uint64(bit) != 0
+			}
 		}
 	}
 	if n, err := o.MemberUint("nr_workers"); err == nil {

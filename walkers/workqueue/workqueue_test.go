@@ -1,0 +1,73 @@
+package workqueue_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/kwalk/kwalk/testdata"
+	"github.com/kwalk/kwalk/walkers/sched"
+	"github.com/kwalk/kwalk/walkers/walktest"
+	"github.com/kwalk/kwalk/walkers/workqueue"
+)
+
+// The pools' workers are the guest's kworkers, and the busy ones are
+// those the record shows in process_one_work.
+func TestPoolsAgainstRecords(t *testing.T) {
+	for _, d := range testdata.Require(t, testdata.Filter{Format: testdata.FormatKdumpZlib}) {
+		t.Run(d.ID(), func(t *testing.T) {
+			p := walktest.OpenReal(t, testdata.RealDump{Path: d.Path(testdata.FormatKdumpZlib)})
+			pools, err := workqueue.Pools(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			workers, idle := 0, 0
+			for _, pl := range pools {
+				if pl.BH {
+					continue // its worker is no task
+				}
+				workers += pl.NrWorkers
+				idle += pl.NrIdle
+				if pl.NrIdle > pl.NrWorkers {
+					t.Errorf("pool %d: %d idle of %d workers", pl.ID, pl.NrIdle, pl.NrWorkers)
+				}
+			}
+			kworkers, inWork := 0, map[int]bool{}
+			for i := range d.Truth.Tasks {
+				tk := &d.Truth.Tasks[i]
+				// 6.9+ names rescuers kworker/R-WQ: not pool workers.
+				if strings.HasPrefix(tk.Comm, "kworker/") && !strings.HasPrefix(tk.Comm, "kworker/R-") {
+					kworkers++
+					if tk.InStack("process_one_work") {
+						inWork[tk.TID] = true
+					}
+				}
+			}
+			if workers != kworkers {
+				t.Errorf("pools count %d workers, the record %d kworkers", workers, kworkers)
+			}
+			busy := map[int]bool{}
+			for _, pl := range pools {
+				for _, w := range pl.Busy {
+					ref, err := sched.TaskRefAt(p, w.Task)
+					if err != nil {
+						t.Errorf("busy worker %#x: task %#x: %v", w.Addr, w.Task, err)
+						continue
+					}
+					busy[ref.PID] = true
+					if w.CurrentFunc == 0 || w.CurrentWork == 0 {
+						t.Errorf("busy worker %d runs no work", ref.PID)
+					}
+				}
+			}
+			// A worker can finish its work between the record and the
+			// dump: only one the record shows working yet the dump shows
+			// idle with others also idle is tolerated, never the reverse.
+			for tid := range busy {
+				if !inWork[tid] {
+					t.Errorf("worker %d busy in the dump, not in process_one_work in the record", tid)
+				}
+			}
+			t.Logf("%d pools, %d workers (%d idle), %d busy", len(pools), workers, idle, len(busy))
+		})
+	}
+}
