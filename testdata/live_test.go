@@ -177,7 +177,7 @@ func wantDeadlockRC(d *testdata.Dump) int {
 		return 2
 	case d.Has(testdata.ScenarioSquare), d.Has(testdata.ScenarioNetflix),
 		d.Has(testdata.ScenarioFrozen), d.Has(testdata.ScenarioFolio), d.Has(testdata.ScenarioMutex),
-		d.Has(testdata.ScenarioVfork), d.Has(testdata.ScenarioDMSuspended):
+		d.Has(testdata.ScenarioVfork), d.Has(testdata.ScenarioDMSuspended), d.Has(testdata.ScenarioJbd2):
 		return 1
 	}
 	return 0
@@ -283,6 +283,11 @@ func TestLiveDeadlockJSON(t *testing.T) {
 				{testdata.ScenarioCgroupFrozen, "cgfrozen.waiter", "holder-stopped", "cgfrozen.waiter", "cgfrozen.holder", nil},
 				{testdata.ScenarioPtraced, "ptraced.waiter", "holder-stopped", "ptraced.waiter", "ptraced.holder", nil},
 				{testdata.ScenarioDMSuspended, "dm.writer", "block-device-suspended", "", "", []string{"dm.direct"}},
+				// The stuck3 guest.
+				{testdata.ScenarioJbd2, "jbd2.fsync", "block-device-suspended", "", "", []string{"jbd2.thread"}},
+				{testdata.ScenarioCoredump, "coredump.dumper", "block-device-suspended", "", "", nil},
+				{testdata.ScenarioSyncWB, "syncwb.sync", "block-device-suspended", "", "", []string{"syncwb.worker"}},
+				{testdata.ScenarioMmapLock, "mm.ps", "fuse-server-not-answering", "mm.reader", "mm.server", []string{"mm.owner"}},
 			}
 			for _, ck := range checks {
 				if !d.Has(ck.scenario) {
