@@ -60,9 +60,13 @@ func nodeAddrs(p *symbols.Program) ([]int, []uint64, error) {
 		return []int{0}, []uint64{a}, nil
 	}
 	var online []int
+	// mm/page_alloc.c: unsigned int nr_node_ids bounds the node numbers
+	words := uint64(16) // nodemask_t { unsigned long bits[]; }, MAX_NUMNODES <= 1024
+	if n, err := readSymU32(p, "nr_node_ids"); err == nil && n > 0 && n <= 1024 {
+		words = (uint64(n) + 63) / 64
+	}
 	if a, err := p.Symbol("node_online_map"); err == nil {
-		// nodemask_t { unsigned long bits[]; }; MAX_NUMNODES <= 1024
-		for w := uint64(0); w < 16; w++ {
+		for w := uint64(0); w < words; w++ {
 			v, err := p.ReadU64(a + 8*w)
 			if err != nil {
 				break
