@@ -34,6 +34,7 @@ var registrations = [...]func(*Registry){
 	registerKmem,
 	registerSwap,
 	registerVM,
+	registerSig,
 }
 
 // Builtins adds every kwalk command to r.
