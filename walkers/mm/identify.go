@@ -71,7 +71,7 @@ func Identify(ctx context.Context, p *symbols.Program, addr uint64) (*Identity, 
 		id.Page = &pg
 		return id, nil
 	}
-	if base, err := directMapBase(p); err == nil && addr >= base && addr-base < 1<<46 {
+	if base, err := directMapBase(p); err == nil && addr >= base && (addr-base)>>l.pageShift < MaxPFN(p) {
 		pfn := (addr - base) >> l.pageShift
 		if ok, err := identifyDirect(ctx, p, id, pfn); ok {
 			return id, err

@@ -180,6 +180,8 @@ func TestDecodePage(t *testing.T) {
 				{"lru dirty DMA32", 5001, s.zoneBits(1, 0) | 1<<4 | 1<<3, 0, []string{"dirty", "lru"}, 1, false, 0},
 				{"slab head", 5000, s.zoneBits(1, 0) | 1<<9 | 1<<16, 0, []string{"slab", "head"}, 1, true, 0},
 				{"tail", 5002, s.zoneBits(1, 0), head | 1, nil, 1, false, head},
+				// 7.x compound_info: a mask + 1 (an order-3 head at pfn 5000)
+				{"tail by mask", 5006, s.zoneBits(1, 0), ^uint64(8*64-1) | 1, nil, 1, false, head},
 				{"cpupid bits not flags", 5003, s.zoneBits(1, 0) | 0xfff<<30, 0, nil, 1, false, 0},
 			}
 			for _, tc := range tests {

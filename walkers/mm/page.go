@@ -59,17 +59,41 @@ func PageToPFN(p *symbols.Program, page uint64) (uint64, bool) {
 		return 0, false
 	}
 	off := page - l.vmemmap
-	if off%l.pageSz != 0 || off/l.pageSz > 1<<40 {
+	if off%l.pageSz != 0 || off/l.pageSz >= MaxPFN(p) {
 		return 0, false
 	}
 	return off / l.pageSz, true
 }
 
 // IsPageAddr reports whether addr lies in the memory map (vmemmap .. the
-// struct page of the 2^46th pfn): it points into some struct page.
+// struct page of the last pfn of the nodes): it points into some struct
+// page.
 func IsPageAddr(p *symbols.Program, addr uint64) bool {
 	l, err := getLayout(p)
-	return err == nil && addr >= l.vmemmap && (addr-l.vmemmap)/l.pageSz < 1<<40
+	return err == nil && addr >= l.vmemmap && (addr-l.vmemmap)/l.pageSz < MaxPFN(p)
+}
+
+type maxPFNKey struct{}
+
+// MaxPFN returns one past the last pfn the nodes span (the end of the
+// highest node_start_pfn + node_spanned_pages), or 2^40 when the nodes
+// cannot be read.
+func MaxPFN(p *symbols.Program) uint64 {
+	v, _ := p.Memo(maxPFNKey{}, func() (any, error) {
+		nodes, _ := Nodes(p, false)
+		var end uint64
+		for _, n := range nodes {
+			end = max(end, n.StartPFN+n.Spanned)
+			for _, z := range n.Zones {
+				end = max(end, z.StartPFN+z.Spanned)
+			}
+		}
+		if end == 0 {
+			end = 1 << 40
+		}
+		return end, nil
+	})
+	return v.(uint64)
 }
 
 // ReadPage decodes the struct page of pfn.
@@ -98,7 +122,14 @@ func decodePage(p *symbols.Program, l *layout, addr, pfn uint64, b []byte) Page 
 	}
 	mc, _ := l.mapcount.UintAt(b)
 	if ch, ok := l.compound.UintAt(b); ok && ch&1 == 1 {
-		if h := ch - 1; h >= l.vmemmap && (h-l.vmemmap)%l.pageSz == 0 {
+		// include/linux/page-flags.h: a tail's compound_head is the head's
+		// address + 1; 7.x's compound_info may instead hold a mask + 1 that
+		// clears the tail's struct page address down to its head's.
+		h := ch - 1
+		if inv := ^h; inv != 0 && inv&(inv+1) == 0 && h>>63 == 1 {
+			h = addr & h
+		}
+		if h >= l.vmemmap && (h-l.vmemmap)%l.pageSz == 0 && h <= addr {
 			pg.Head = h
 		}
 	}
