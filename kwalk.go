@@ -25,6 +25,10 @@ import (
 	"github.com/kwalk/kwalk/symbols"
 )
 
+// ErrNoTypes is returned by Open when neither the dump's BTF nor a vmlinux
+// gives types.
+var ErrNoTypes = errors.New("no type information")
+
 // Options say where to find debug information and how to read the dump.
 type Options struct {
 	// Vmlinux is a vmlinux with DWARF (or at least a symtab/.BTF); optional.
@@ -177,7 +181,7 @@ func loadTypes(d *kcore.Dump, syms symbols.SymbolTable, opts Options, live bool)
 		warnings = append(warnings, fmt.Sprintf("module DWARF: %v", err))
 	}
 	if btf == nil {
-		return nil, warnings, fmt.Errorf("no type information: %w (the kernel may lack CONFIG_DEBUG_INFO_BTF; supply a vmlinux with DWARF from the linux-image-<release>-dbg package)", btfErr)
+		return nil, warnings, fmt.Errorf("%w: %w (the kernel may lack CONFIG_DEBUG_INFO_BTF; supply a vmlinux with DWARF from the linux-image-<release>-dbg package, or set DEBUGINFOD_URLS)", ErrNoTypes, btfErr)
 	}
 	return btf, warnings, nil
 }

@@ -23,17 +23,18 @@ const (
 
 // invocation is the parsed command line.
 type invocation struct {
-	mode      mode
-	dump      string // "" for the live kernel
-	vmlinux   string
-	systemMap string
-	debugDirs []string
-	zeroExcl  bool
-	forceBID  bool
-	json      bool
-	commands  string   // -c
-	inputFile string   // -i
-	words     []string // modeBatch: command and its args; modeScript: script and its args
+	mode         mode
+	dump         string // "" for the live kernel
+	vmlinux      string
+	systemMap    string
+	debugDirs    []string
+	zeroExcl     bool
+	forceBID     bool
+	noDebuginfod bool // --no-debuginfod
+	json         bool
+	commands     string   // -c
+	inputFile    string   // -i
+	words        []string // modeBatch: command and its args; modeScript: script and its args
 }
 
 // parseCommandLine parses kwalk's arguments. isCommand tells REPL command
@@ -96,6 +97,8 @@ func parseCommandLine(args []string, isCommand func(string) bool, stat func(stri
 			inv.zeroExcl = true
 		case name == "force-build-id" && !hasVal:
 			inv.forceBID = true
+		case name == "no-debuginfod" && !hasVal:
+			inv.noDebuginfod = true
 		case afterCommand:
 			return false, nil
 		case name == "json" && !hasVal:
@@ -252,6 +255,9 @@ flags:
   --debuginfo DIR      more places to look for vmlinux and module debug info (repeatable)
   --zero-excluded      read pages the dump left out as zeros
   --force-build-id     accept a vmlinux whose build-id differs from the dump's
+  --no-debuginfod      never fetch a vmlinux from $DEBUGINFOD_URLS (fetched by
+                       build-id, into elfutils' cache, when bt -l/-v or dis -l
+                       need DWARF or the kernel has no BTF; a cached one is used)
   --json               write each command's result as one line of JSON
                        (several commands: JSON lines, one document per command)
   -c 'CMDS'            run ';'-separated commands and exit

@@ -7,6 +7,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -82,7 +83,7 @@ func runSession(ctx context.Context, reg *repl.Registry, inv invocation, interac
 	}
 	var prog *symbols.Program
 	if needProg {
-		prog, err = openProgram(inv, stderr)
+		prog, err = openProgram(ctx, inv, stderr)
 		if err != nil {
 			fmt.Fprintln(stderr, "kwalk:", repl.Printable(err.Error()))
 			return repl.ExitNoInput
@@ -171,13 +172,31 @@ func runCommands(ctx context.Context, sess *repl.Session, inv invocation, stderr
 }
 
 // openProgram opens the dump (or the live kernel) with discovered debug info.
-func openProgram(inv invocation, stderr io.Writer) (*symbols.Program, error) {
+// Without a vmlinux, one comes from debuginfod ($DEBUGINFOD_URLS, unless
+// --no-debuginfod) when the commands need DWARF, when the kernel has no
+// BTF, or when elfutils' cache already holds it.
+func openProgram(ctx context.Context, inv invocation, stderr io.Writer) (*symbols.Program, error) {
 	opts := kwalk.Options{
 		Vmlinux:      inv.vmlinux,
 		SystemMap:    inv.systemMap,
 		DebugDirs:    inv.debugDirs,
 		ZeroExcluded: inv.zeroExcl,
 		ForceBuildID: inv.forceBID,
+	}
+	// debuginfo fetches the vmlinux of buildID when there is none yet.
+	debuginfo := func(buildID, release string, fetch bool) bool {
+		if opts.Vmlinux != "" || inv.noDebuginfod {
+			return false
+		}
+		p, err := fetchVmlinux(ctx, buildID, release, fetch, stderr)
+		if err != nil {
+			fmt.Fprintln(stderr, "kwalk: debuginfod:", repl.Printable(err.Error()))
+		}
+		if p == "" {
+			return false
+		}
+		opts.Vmlinux = p
+		return true
 	}
 	if inv.dump == "" {
 		var uts unix.Utsname
@@ -186,21 +205,33 @@ func openProgram(inv invocation, stderr io.Writer) (*symbols.Program, error) {
 			release = unix.ByteSliceToString(uts.Release[:])
 		}
 		applyDiscovery(&opts, discover("/", "", release))
+		debuginfo(liveBuildID(), release, needsDWARF(inv))
 		prog, err := kwalk.OpenLive(opts)
+		if errors.Is(err, kwalk.ErrNoTypes) && debuginfo(liveBuildID(), release, true) {
+			prog, err = kwalk.OpenLive(opts)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%w\n(no dump was named, so kwalk tried the running kernel; to analyse a crash dump, name it: kwalk VMCORE [VMLINUX])", err)
 		}
 		return prog, nil
 	}
 	d := discover("/", inv.dump, "")
+	var release, buildID string
 	if opts.Vmlinux == "" && d.Vmlinux == "" {
-		// The release (for /usr/lib/debug) is in the dump's VMCOREINFO.
-		if release := dumpRelease(d.Dump, inv.zeroExcl); release != "" {
+		// The release (for /usr/lib/debug) and build-id (for debuginfod)
+		// are in the dump's VMCOREINFO.
+		release, buildID = dumpRelease(d.Dump, inv.zeroExcl)
+		if release != "" {
 			d = discover("/", inv.dump, release)
 		}
 	}
 	applyDiscovery(&opts, d)
-	return kwalk.Open(d.Dump, opts)
+	debuginfo(buildID, release, needsDWARF(inv))
+	prog, err := kwalk.Open(d.Dump, opts)
+	if errors.Is(err, kwalk.ErrNoTypes) && debuginfo(buildID, release, true) {
+		prog, err = kwalk.Open(d.Dump, opts)
+	}
+	return prog, err
 }
 
 func applyDiscovery(opts *kwalk.Options, d discovered) {
@@ -210,14 +241,17 @@ func applyDiscovery(opts *kwalk.Options, d discovered) {
 	opts.DebugDirs = append(opts.DebugDirs, d.DebugDirs...)
 }
 
-// dumpRelease reads the kernel release from a dump's headers.
-func dumpRelease(path string, zero bool) string {
+// dumpRelease reads the kernel release and build-id from a dump's headers.
+func dumpRelease(path string, zero bool) (release, buildID string) {
 	d, err := kcore.Open(path, kcore.Options{ZeroExcluded: zero})
 	if err != nil {
-		return ""
+		return "", ""
 	}
 	defer d.Close()
-	return d.Release()
+	if info := d.VMCoreInfo(); info != nil {
+		buildID = info.BuildID()
+	}
+	return d.Release(), buildID
 }
 
 func warn(prog *symbols.Program, stderr io.Writer) {

@@ -59,7 +59,7 @@ func runScript(ctx context.Context, inv invocation, stdout, stderr io.Writer) in
 	}
 	var prog *symbols.Program
 	if hasMain {
-		if prog, err = openProgram(inv, stderr); err != nil {
+		if prog, err = openProgram(ctx, inv, stderr); err != nil {
 			fmt.Fprintln(stderr, "kwalk:", err)
 			return repl.ExitNoInput
 		}
