@@ -130,6 +130,13 @@ func Edges(sc string) []WaitEdge {
 			{"syncwb.sync", "syncwb.worker", "write-back work of the bdi of dm kwalk-jbd2"},
 			{"syncwb.worker", "", "write-back of /mnt/j/core on the suspended dm device kwalk-jbd2"},
 		}
+	case ScenarioLoopFuse:
+		// drivers/block/loop.c: the device's I/O is done by its worker,
+		// which reads the backing file through FUSE.
+		return []WaitEdge{
+			{"loop.reader", "loop.worker", "O_DIRECT read of the loop device over /mnt/l/data"},
+			{"loop.worker", "loop.server", "answer to FUSE READ on /mnt/l/data"},
+		}
 	case ScenarioMmapLock:
 		// The owner's mmap_lock is read-held by the reader (a hint: the
 		// kernel records only the last reader) and waited for by the

@@ -206,6 +206,13 @@ const (
 	// flusher kworker (syncwb.worker, in wb_workfn) runs and in which it
 	// waits for the page's write-back (D). Needs ScenarioCoredump first.
 	ScenarioSyncWB = "syncwb"
+	// ScenarioLoopFuse: /mnt/l/data (a FUSE file whose READ is never
+	// answered, server loop.server) is put on a loop device, and
+	// loop.reader ("dd if=/dev/loopN iflag=direct") waits in D for its
+	// bio; the loop device's worker (loop.worker: a kworker in
+	// loop_workfn, the loopN kthread before 5.13) waits for the READ of
+	// the backing file. Meta loop.dev names the device.
+	ScenarioLoopFuse = "loopfuse"
 )
 
 // Guest kinds.
@@ -222,7 +229,7 @@ const (
 	GuestKdumpOops     = "kdump-oops"
 	// GuestStuck2: pifutex + vfork + cgfrozen + ptraced + dmsuspend in one guest.
 	GuestStuck2 = "stuck2"
-	// GuestStuck3: jbd2 + coredump + syncwb + mmaplock in one guest.
+	// GuestStuck3: jbd2 + coredump + syncwb + mmaplock + loopfuse in one guest.
 	GuestStuck3 = "stuck3"
 )
 
@@ -255,7 +262,7 @@ var kdumpHangs = []string{ScenarioSquare, ScenarioFrozen}
 
 var stuck2 = []string{ScenarioPIFutex, ScenarioVfork, ScenarioCgroupFrozen, ScenarioPtraced, ScenarioDMSuspended}
 
-var stuck3 = []string{ScenarioJbd2, ScenarioCoredump, ScenarioSyncWB, ScenarioMmapLock}
+var stuck3 = []string{ScenarioJbd2, ScenarioCoredump, ScenarioSyncWB, ScenarioMmapLock, ScenarioLoopFuse}
 
 // Guests is the generated matrix. 5.10's cloud config has no
 // CONFIG_X86_5LEVEL, so its guest is 4-level.

@@ -288,6 +288,7 @@ func TestLiveDeadlockJSON(t *testing.T) {
 				{testdata.ScenarioCoredump, "coredump.dumper", "block-device-suspended", "", "", nil},
 				{testdata.ScenarioSyncWB, "syncwb.sync", "block-device-suspended", "", "", []string{"syncwb.worker"}},
 				{testdata.ScenarioMmapLock, "mm.ps", "fuse-server-not-answering", "mm.reader", "mm.server", []string{"mm.owner"}},
+				{testdata.ScenarioLoopFuse, "loop.reader", "fuse-server-not-answering", "", "loop.server", nil},
 			}
 			for _, ck := range checks {
 				if !d.Has(ck.scenario) {

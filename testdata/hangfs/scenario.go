@@ -38,6 +38,7 @@ const (
 	scCoredump = "coredump" // a core dump waits for a thread blocked on that device
 	scMmapLock = "mmaplock" // ps waits for an mmap_lock held by a reader in a FUSE READ
 	scSyncWB   = "syncwb"   // sync waits for a flusher worker stuck on that device
+	scLoopFuse = "loopfuse" // a loop device over a FUSE file whose READ hangs
 )
 
 const (
@@ -103,6 +104,8 @@ func runScenarios(list string) error {
 			err = s.mmaplock()
 		case scSyncWB:
 			err = s.syncwb()
+		case scLoopFuse:
+			err = s.loopfuse()
 		default:
 			err = fmt.Errorf("unknown scenario %q", name)
 		}

@@ -227,6 +227,49 @@ func (s *stager) syncwb() error {
 	return nil
 }
 
+// loopfuse puts /mnt/l/data, a FUSE file whose READ is never answered,
+// on a loop device and reads the device with O_DIRECT: the reader waits
+// in D for its bio; the loop device's worker (a kworker running
+// loop_workfn, or the "loopN" kthread before 5.13) reads the backing
+// file and waits for the READ (drivers/block/loop.c lo_read_simple).
+func (s *stager) loopfuse() error {
+	srv, err := s.server("/mnt/l", modeHangRead)
+	if err != nil {
+		return err
+	}
+	s.addRole("loop.server", srv)
+	loop, err := loopAttach("/mnt/l/data")
+	if err != nil {
+		return err
+	}
+	reader, err := start("dd", "if="+loop, "of=/dev/null", "bs=4096", "count=1", "iflag=direct")
+	if err != nil {
+		return err
+	}
+	s.addRole("loop.reader", reader)
+	if err := poll(fmt.Sprintf("loop.reader (pid %d) in D reading %s", reader, loop), func() bool {
+		st, err := readStat(fmt.Sprintf("/proc/%d/stat", reader))
+		return err == nil && st.state == "D"
+	}); err != nil {
+		return fmt.Errorf("loop.reader: %w", withWhere(err, reader))
+	}
+	worker := 0
+	if err := poll("the loop worker waiting for the FUSE READ", func() bool {
+		worker = 0
+		for _, p := range numericDir("/proc") {
+			if stackHas(p, p, "request_wait_answer") && stackHasAny(p, p, "loop_process_work", "loop_workfn", "loop_rootcg_workfn", "loop_queue_work", "lo_read_simple", "do_req_filebacked") {
+				worker = p
+			}
+		}
+		return worker != 0
+	}); err != nil {
+		return err
+	}
+	s.addRole("loop.worker", worker)
+	s.meta = append(s.meta, "loop.dev="+filepath.Base(loop))
+	return nil
+}
+
 // mmaplock: mm.owner maps /mnt/q/data, whose READ is never answered;
 // mm.reader reads that address through /proc/OWNER/mem: get_user_pages
 // faults the page in holding the owner's mmap_lock for read, without

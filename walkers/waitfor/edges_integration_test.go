@@ -37,6 +37,8 @@ var rootKinds = map[string]string{
 	"coredump.blocker": waitfor.RootBlockSuspended,
 	"syncwb.sync":      waitfor.RootBlockSuspended,
 	"syncwb.worker":    waitfor.RootBlockSuspended,
+	"loop.reader":      waitfor.RootFuseNotAnswering,
+	"loop.worker":      waitfor.RootFuseNotAnswering,
 	"mm.reader":        waitfor.RootFuseNotAnswering,
 	"mm.owner":         waitfor.RootFuseNotAnswering,
 	"mm.ps":            waitfor.RootFuseNotAnswering,

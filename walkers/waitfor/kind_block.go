@@ -12,6 +12,7 @@ import (
 	"github.com/kwalk/kwalk/walkers/sched"
 	"github.com/kwalk/kwalk/walkers/vfs"
 	"github.com/kwalk/kwalk/walkers/waitkind"
+	"github.com/kwalk/kwalk/walkers/workqueue"
 )
 
 // WaitBlockIO is TaskWait.Kind of a wait for block I/O to complete.
@@ -435,6 +436,9 @@ func (a *waitAnalysis) blockObject(w *TaskWait, t *sched.Task, dev *block.Device
 		}
 	}
 	if w.Object.State == "" {
+		if hs := a.driverWorkers(d); len(hs) > 0 {
+			w.Holders = append(w.Holders, hs...)
+		}
 		n := fmt.Sprintf("the I/O is on %s and has not completed", d.Label())
 		if d.InFlight != nil {
 			n += fmt.Sprintf(" (%d read(s), %d write(s) in flight on the disk)", d.InFlight[0], d.InFlight[1])
@@ -500,3 +504,69 @@ func blockIORemedies(r *Root) []string {
 	}
 	return nil
 }
+
+// driverWorkers returns the tasks that do a disk's I/O for its driver,
+// when the driver does it in a task of its own: the loop device's worker
+// (drivers/block/loop.c: a kworker running loop_workfn or
+// loop_rootcg_workfn for the device, 5.13+; the device's "loopN"
+// kthread, loop_device.worker_task, before), which reads and writes the
+// backing file — and waits for whatever that file waits for.
+func (a *waitAnalysis) driverWorkers(d *block.Disk) []Holder {
+	if d.Ops != "lo_fops" {
+		return nil
+	}
+	return a.Memo(loopWorkersKey(d.Addr), func() any {
+		var out []Holder
+		disk, err := a.p.Object("struct gendisk", d.Addr)
+		if err != nil {
+			return out
+		}
+		lo, err := disk.MemberUint("private_data")
+		if err != nil || lo == 0 {
+			return out
+		}
+		if lt, err := a.p.Type("struct loop_device"); err == nil && lt.HasMember("worker_task") {
+			lod, err := a.p.Object("struct loop_device", lo)
+			if err != nil {
+				return out
+			}
+			if tk, err := lod.MemberUint("worker_task"); err == nil && tk != 0 {
+				out = append(out, Holder{Task: a.Ref(tk), Certain: true,
+					How: "the loop device's kthread (loop_device.worker_task): it does the device's I/O on the backing file"})
+			}
+			return out
+		}
+		pools := a.Memo(workPoolsKey{}, func() any {
+			pl, err := workqueue.Pools(a.p)
+			if err != nil {
+				a.Warn(fmt.Sprintf("workqueue pools: %v", err))
+			}
+			return pl
+		}).([]workqueue.Pool)
+		rootOff, err1 := a.p.OffsetOf("struct loop_device", "rootcg_work")
+		workOff, err2 := a.p.OffsetOf("struct loop_worker", "work")
+		loOff, err3 := a.p.OffsetOf("struct loop_worker", "lo")
+		for _, pl := range pools {
+			for _, wk := range pl.Busy {
+				var of uint64
+				switch a.symbolAt(wk.CurrentFunc) {
+				case "loop_rootcg_workfn":
+					if err1 == nil {
+						of = wk.CurrentWork - rootOff
+					}
+				case "loop_workfn":
+					if err2 == nil && err3 == nil {
+						of, _ = a.p.ReadU64(wk.CurrentWork - workOff + loOff)
+					}
+				}
+				if of == lo {
+					out = append(out, Holder{Task: a.Ref(wk.Task), Certain: true,
+						How: fmt.Sprintf("kworker running the loop device's work (%s): it does the device's I/O on the backing file", a.symbolAt(wk.CurrentFunc))})
+				}
+			}
+		}
+		return out
+	}).([]Holder)
+}
+
+type loopWorkersKey uint64
