@@ -56,6 +56,9 @@ func (r *guestRun) generate(ctx context.Context) error {
 	if r.g.Trigger != "" {
 		return r.generateKdump(ctx) // kdump.go
 	}
+	if testdata.IsArm64(r.g) {
+		return r.generateArm64(ctx) // arm64.go
+	}
 	start := time.Now()
 	os.RemoveAll(r.tmp)
 	if err := os.MkdirAll(r.tmp, 0o755); err != nil {

@@ -68,6 +68,11 @@ func buildInitramfs(path string, pk *preparedKernel, hangfs, kwalk []byte, scena
 	if err != nil {
 		return fmt.Errorf("initramfs: %w (install busybox-static)", err)
 	}
+	return writeInitramfs(path, pk, busybox, hangfs, kwalk, scenarios, extraModules)
+}
+
+// writeInitramfs is buildInitramfs with the busybox binary given.
+func writeInitramfs(path string, pk *preparedKernel, busybox, hangfs, kwalk []byte, scenarios string, extraModules []string) error {
 	mods, err := pk.modulesFor(append([]string{"fuse", "qemu_fw_cfg"}, extraModules...)...)
 	if err != nil {
 		return fmt.Errorf("initramfs for %s: %w", pk.Release, err)

@@ -111,11 +111,11 @@ func run(only string, jobs int, force, list, noApt, dbg bool) error {
 			debugKernels = append(debugKernels, k)
 		}
 	}
-	for _, g := range testdata.Guests {
+	for _, g := range allGuests() {
 		if !selected(only, g) {
 			continue
 		}
-		k, ok := testdata.KernelByID(g.Kernel)
+		k, ok := kernelByID(g.Kernel)
 		if !ok {
 			return fmt.Errorf("guest %s/%s: no kernel %q in testdata.Kernels", g.Kernel, g.Name, g.Kernel)
 		}
@@ -350,6 +350,11 @@ func setupApt(log func(string, ...any)) error {
 
 // buildStatic builds the module's package pkg static, for the initramfs.
 func buildStatic(cache, name, pkg string, log func(string, ...any)) ([]byte, error) {
+	return buildStaticArch(cache, name, pkg, "amd64", log)
+}
+
+// buildStaticArch is buildStatic for GOARCH arch.
+func buildStaticArch(cache, name, pkg, arch string, log func(string, ...any)) ([]byte, error) {
 	gomod, err := exec.Command("go", "env", "GOMOD").Output()
 	if err != nil {
 		return nil, fmt.Errorf("go env GOMOD: %w", err)
@@ -364,7 +369,7 @@ func buildStatic(cache, name, pkg string, log func(string, ...any)) ([]byte, err
 	}
 	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", out, pkg)
 	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+arch)
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("build %s: %v\n%s", pkg, err, b)
 	}

@@ -1,0 +1,67 @@
+package testdata
+
+import (
+	"fmt"
+	"os"
+	"testing"
+)
+
+// Arm64Kernels are the pinned aarch64 kernels. The generator boots them
+// under qemu-system-aarch64 (TCG, -M virt -cpu max); they are kept apart
+// from Kernels so that the x86_64 matrix and its tests are unchanged.
+var Arm64Kernels = []Kernel{
+	{ID: "arm64-6.1", Suite: "bookworm", Packages: []Package{
+		{"linux-image-6.1.0-50-cloud-arm64-unsigned", "6.1.176-1"},
+	}},
+}
+
+// Arm64Guests are the aarch64 guests. PagingLevels is 4: the generator's
+// check that the guest did not enable x86 LA57 holds trivially.
+var Arm64Guests = []Guest{
+	{Name: GuestHangs, Kernel: "arm64-6.1", Scenarios: hangs, PagingLevels: 4, MemoryMB: 512, CPUs: 2},
+}
+
+// Arm64KernelByID returns the pinned aarch64 kernel with the given ID.
+func Arm64KernelByID(id string) (Kernel, bool) {
+	for _, k := range Arm64Kernels {
+		if k.ID == id {
+			return k, true
+		}
+	}
+	return Kernel{}, false
+}
+
+// IsArm64 reports whether g is an aarch64 guest.
+func IsArm64(g Guest) bool {
+	_, ok := Arm64KernelByID(g.Kernel)
+	return ok
+}
+
+// RequireArm64 returns the aarch64 dump of kernel and guest, skipping the
+// test when it has not been generated (failing it with
+// KWALK_REQUIRE_DUMPS=1).
+func RequireArm64(t testing.TB, kernel, guest string) *Dump {
+	t.Helper()
+	for _, g := range Arm64Guests {
+		if g.Kernel != kernel || g.Name != guest {
+			continue
+		}
+		k, _ := Arm64KernelByID(kernel)
+		k, err := ResolveKernel(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := LoadDir(DumpDir(g, k))
+		if err == nil {
+			return d
+		}
+		msg := fmt.Sprintf("MISSING real dump %s/%s (%v)\n  generate it with: go run ./testdata/gen -only %s/%s   (cache: %s)",
+			kernel, guest, err, kernel, guest, CacheDir())
+		if os.Getenv("KWALK_REQUIRE_DUMPS") == "1" {
+			t.Fatal(msg)
+		}
+		t.Skip("SKIP: " + msg)
+	}
+	t.Fatalf("no aarch64 guest %s/%s in Arm64Guests", kernel, guest)
+	return nil
+}
