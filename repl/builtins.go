@@ -17,6 +17,7 @@ var registrations = [...]func(*Registry){
 	registerList,
 	registerTree,
 	registerDev,
+	registerNet,
 	registerVtop,
 	registerSearch,
 	registerEval,

@@ -37,13 +37,14 @@ I/O in flight only.
 JSON: {"chrdevs":[{"major","name","base_minor","minors","cdev","ops"}],
 "blkdevs":[{"major","name","disk","ops"}]} without flags; with -d/-D
 {"disks":[{"disk" (as in deadlock: addr, name, major, first_minor, queue,
-mq, ops, in_flight, dm),"partitions":[{"name","major","minor","sectors"}],
+mq, ops, in_flight, dm),"partitions":[{"device","name","major","minor","sectors"}],
 "sectors","queue":{"addr","mq","mq_ops","elevator","flags","flag_names",
 "freeze_depth","frozen","quiesced","dying","hw_queues":[{"addr","num",
 "state","stopped","tags","sched_tags","nr_tags","busy","dispatch"}],
 "in_flight":[{"addr","tag","hw_queue","op","cmd_flags","sector","bytes",
 "start_time_ns","age_ns" (-1: unknown),"state"}]},"total","read","write",
-"driver"}],"warnings"}.`,
+"driver"}],"warnings"}. Addresses are hex strings, except in "disk",
+which is the block layer's description shared with deadlock.`,
 		Flags: []Flag{
 			{Name: "d", Help: "block devices, their queues and in-flight requests"},
 			{Name: "D", Help: "as -d, only the disks with I/O in flight"},
@@ -55,11 +56,21 @@ mq, ops, in_flight, dm),"partitions":[{"name","major","minor","sectors"}],
 
 // DevResult is dev's JSON document (see its help).
 type DevResult struct {
-	CharDevs  []block.Major `json:"chrdevs,omitempty"`
-	BlockDevs []BlockMajor  `json:"blkdevs,omitempty"`
-	Disks     []DevDisk     `json:"disks,omitempty"`
-	Warnings  []string      `json:"warnings,omitempty"`
+	CharDevs  []DevChar    `json:"chrdevs,omitempty"`
+	BlockDevs []BlockMajor `json:"blkdevs,omitempty"`
+	Disks     []DevDisk    `json:"disks,omitempty"`
+	Warnings  []string     `json:"warnings,omitempty"`
 	disks     bool
+}
+
+// DevChar is a character device region.
+type DevChar struct {
+	Major     int    `json:"major"`
+	Name      string `json:"name"`
+	BaseMinor int    `json:"base_minor"`
+	Minors    int    `json:"minors"`
+	CDev      Hex    `json:"cdev,omitempty"`
+	Ops       string `json:"ops,omitempty"`
 }
 
 // BlockMajor is a block major with the first disk of that major.
@@ -72,10 +83,10 @@ type BlockMajor struct {
 
 // DevDisk is one disk of dev -d.
 type DevDisk struct {
-	Disk       *block.Disk      `json:"disk"`
-	Sectors    uint64           `json:"sectors"`
-	Partitions []block.BlockDev `json:"partitions,omitempty"`
-	Queue      *block.Queue     `json:"queue,omitempty"`
+	Disk       *block.Disk `json:"disk"`
+	Sectors    uint64      `json:"sectors"`
+	Partitions []DevPart   `json:"partitions,omitempty"`
+	Queue      *DevQueue   `json:"queue,omitempty"`
 	// Total, Read and Write count the I/O in flight: the in-flight
 	// requests of a blk-mq queue (Read: REQ_OP_READ, Write: the others),
 	// the per-CPU counts of a bio-based disk.
@@ -83,6 +94,72 @@ type DevDisk struct {
 	Read   int64  `json:"read"`
 	Write  int64  `json:"write"`
 	Driver string `json:"driver"`
+}
+
+// DevPart is a partition of a disk.
+type DevPart struct {
+	Device  Hex    `json:"device"`
+	Name    string `json:"name"`
+	Major   int    `json:"major"`
+	Minor   int    `json:"minor"`
+	Sectors uint64 `json:"sectors"`
+}
+
+// DevQueue is block.Queue with addresses as strings.
+type DevQueue struct {
+	Addr        Hex          `json:"addr"`
+	MQ          bool         `json:"mq"`
+	MQOps       string       `json:"mq_ops,omitempty"`
+	Elevator    string       `json:"elevator,omitempty"`
+	Flags       Hex          `json:"flags"`
+	FlagNames   []string     `json:"flag_names,omitempty"`
+	FreezeDepth int          `json:"freeze_depth"`
+	Frozen      bool         `json:"frozen"`
+	Quiesced    bool         `json:"quiesced"`
+	Dying       bool         `json:"dying"`
+	HWQueues    []DevHWQueue `json:"hw_queues,omitempty"`
+	InFlight    []DevRequest `json:"in_flight,omitempty"`
+}
+
+// DevHWQueue is block.HWQueue with addresses as strings.
+type DevHWQueue struct {
+	Addr      Hex  `json:"addr"`
+	Num       int  `json:"num"`
+	State     Hex  `json:"state"`
+	Stopped   bool `json:"stopped"`
+	Tags      Hex  `json:"tags"`
+	SchedTags Hex  `json:"sched_tags,omitempty"`
+	NrTags    int  `json:"nr_tags"`
+	Busy      int  `json:"busy"`
+	Dispatch  int  `json:"dispatch"`
+}
+
+// DevRequest is block.Request with addresses as strings.
+type DevRequest struct {
+	Addr    Hex    `json:"addr"`
+	Tag     int    `json:"tag"`
+	HWQueue int    `json:"hw_queue"`
+	Op      string `json:"op"`
+	Flags   Hex    `json:"cmd_flags"`
+	Sector  uint64 `json:"sector"`
+	Bytes   uint64 `json:"bytes"`
+	StartNS uint64 `json:"start_time_ns"`
+	AgeNS   int64  `json:"age_ns"`
+	State   string `json:"state"`
+}
+
+func devQueue(q *block.Queue) *DevQueue {
+	d := &DevQueue{Addr: Hex(q.Addr), MQ: q.MQ, MQOps: q.MQOps, Elevator: q.Elevator, Flags: Hex(q.Flags),
+		FlagNames: q.FlagNames, FreezeDepth: q.FreezeDepth, Frozen: q.Frozen, Quiesced: q.Quiesced, Dying: q.Dying}
+	for _, h := range q.HWQueues {
+		d.HWQueues = append(d.HWQueues, DevHWQueue{Addr: Hex(h.Addr), Num: h.Num, State: Hex(h.State), Stopped: h.Stopped,
+			Tags: Hex(h.Tags), SchedTags: Hex(h.SchedTags), NrTags: h.NrTags, Busy: h.Busy, Dispatch: h.Dispatch})
+	}
+	for _, r := range q.InFlight {
+		d.InFlight = append(d.InFlight, DevRequest{Addr: Hex(r.Addr), Tag: r.Tag, HWQueue: r.HWQueue, Op: r.Op,
+			Flags: Hex(r.Flags), Sector: r.Sector, Bytes: r.Bytes, StartNS: r.StartNS, AgeNS: int64(r.Age), State: r.State})
+	}
+	return d
 }
 
 // ResultWarnings implements Warner.
@@ -99,9 +176,12 @@ func runDev(c *Call) (Result, error) {
 		}
 	}
 	if !c.Bool("d") && !c.Bool("D") {
-		var err error
-		res.CharDevs, err = block.CharMajors(c.Prog)
+		cm, err := block.CharMajors(c.Prog)
 		warn(err)
+		for _, m := range cm {
+			res.CharDevs = append(res.CharDevs, DevChar{Major: m.Major, Name: m.Name, BaseMinor: m.BaseMinor,
+				Minors: m.Minors, CDev: Hex(m.CDev), Ops: m.Ops})
+		}
 		bm, err := block.BlockMajors(c.Prog)
 		warn(err)
 		disks, err := block.Disks(c.Prog)
@@ -134,7 +214,8 @@ func runDev(c *Call) (Result, error) {
 		if b.Partition {
 			for i := range res.Disks {
 				if uint64(res.Disks[i].Disk.Addr) == b.Disk {
-					res.Disks[i].Partitions = append(res.Disks[i].Partitions, b)
+					res.Disks[i].Partitions = append(res.Disks[i].Partitions,
+						DevPart{Device: Hex(b.Device), Name: b.Name, Major: b.Major, Minor: b.Minor, Sectors: b.Sectors})
 				}
 			}
 			continue
@@ -152,7 +233,7 @@ func runDev(c *Call) (Result, error) {
 				for _, e := range q.Errors {
 					warn(fmt.Errorf("%s: %s", d.Name, e))
 				}
-				dd.Queue = q
+				dd.Queue = devQueue(q)
 				if q.MQ && q.MQOps != "" {
 					dd.Driver = q.MQOps
 				}
@@ -191,7 +272,7 @@ func (r DevResult) WriteText(w io.Writer) error {
 		for _, m := range r.CharDevs {
 			cdev := "(none)"
 			if m.CDev != 0 {
-				cdev = fmt.Sprintf("%x", m.CDev)
+				cdev = fmt.Sprintf("%x", uint64(m.CDev))
 			}
 			fmt.Fprintf(tw, "%4d\t%s\t%s\t%s\n", m.Major, m.Name, cdev, orNone(m.Ops))
 		}
@@ -291,10 +372,10 @@ func (d DevDisk) writeDetail(w io.Writer) error {
 			fmt.Fprintln(tw, "  REQUEST\tHCTX\tTAG\tOP\tSECTOR\tBYTES\tAGE")
 			for _, r := range q.InFlight {
 				age := "-"
-				if r.Age >= 0 {
-					age = r.Age.Round(time.Millisecond).String()
+				if r.AgeNS >= 0 {
+					age = time.Duration(r.AgeNS).Round(time.Millisecond).String()
 				}
-				fmt.Fprintf(tw, "  %x\t%d\t%d\t%s\t%d\t%d\t%s\n", r.Addr, r.HWQueue, r.Tag, r.Op, r.Sector, r.Bytes, age)
+				fmt.Fprintf(tw, "  %x\t%d\t%d\t%s\t%d\t%d\t%s\n", uint64(r.Addr), r.HWQueue, r.Tag, r.Op, r.Sector, r.Bytes, age)
 			}
 			tw.Flush()
 		}
@@ -303,7 +384,7 @@ func (d DevDisk) writeDetail(w io.Writer) error {
 	return err
 }
 
-func anyStopped(q *block.Queue) bool {
+func anyStopped(q *DevQueue) bool {
 	for _, h := range q.HWQueues {
 		if h.Stopped {
 			return true

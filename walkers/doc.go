@@ -15,6 +15,7 @@
 //	printk   the kernel log ring buffer
 //	vfs      open files, fd tables, dentry and inode paths, mounts, superblocks
 //	block    disks, block devices, bios, device-mapper devices
+//	net      network devices, sockets (of a task's open files)
 //	mm       pages and folios, zones, vm counters, the memory summary,
 //	         SLUB caches, vmalloc areas, swap, a task's VMAs, what an
 //	         address is

@@ -1,0 +1,13 @@
+// Package net decodes the network stack: the network devices of the
+// initial namespace (struct net_device on init_net.dev_base_head, with
+// their IPv4 addresses from in_device) and sockets (struct socket and
+// struct sock: family, type, protocol, state, addresses and ports,
+// queued data, a unix socket's path), found through the files of a task.
+//
+//	devs, err := net.Devices(p)          // like /proc/net/dev, ip addr
+//	socks, err := net.TaskSockets(p, t)  // a task's fds that are sockets
+//	s, err := net.ReadSocket(p, sockAddr) // one struct socket
+//
+// Layouts come from the dump's types; the kernel source file each comes
+// from is named where it is read. Every list is bounded.
+package net
