@@ -10,6 +10,7 @@
 //	kmem     typed reads shared by all: list/hlist/rbtree/xarray/idr iterators,
 //	         member helpers (atomics, field layouts), kernel-pointer checks
 //	sched    tasks, states, pids, per-CPU data, run queues, signals, TaskRef
+//	irq      interrupt descriptors: chips, actions, per-CPU counts, affinity
 //	workqueue worker pools, their pending work and the work each busy
 //	         worker runs
 //	printk   the kernel log ring buffer
