@@ -90,8 +90,11 @@ func (d *Dump) PhysBase() (uint64, bool) {
 }
 
 // PageTableRoot is the physical address of the kernel's top-level page
-// table and the paging depth (4 or 5).
+// table and the paging depth (x86_64: 4 or 5; arm64: 2 to 5).
 func (d *Dump) PageTableRoot() (root uint64, levels int, ok bool) {
+	if d.arm != nil && d.arm.rootErr == nil {
+		return d.arm.root, d.arm.levels, true
+	}
 	if d.paging == nil {
 		return 0, 0, false
 	}

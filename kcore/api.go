@@ -68,4 +68,9 @@ type CPUState struct {
 	CR4  uint64 // control register 4 when known (QEMU notes), else 0
 	// KernelGSBase is the per-CPU base when known (QEMU notes), else 0.
 	KernelGSBase uint64
+	// ARM64 are the registers of an arm64 CPU (Regs then holds only its
+	// pc, sp and fp in IP, SP and BP); nil on x86_64.
+	ARM64 *ARM64Regs
+	// rawRegs is the note's pr_reg, decoded once the architecture is known.
+	rawRegs []byte
 }

@@ -56,8 +56,11 @@ type Dump struct {
 
 	missed missedReads // reads that failed for want of the page (missed.go)
 
-	paging    *x86Paging // nil when virtual translation is unavailable
-	pagingErr error      // why paging is nil
+	arch      Arch
+	xlat      pager        // nil when virtual translation is unavailable
+	paging    *x86Paging   // the x86_64 pager, or nil
+	arm       *arm64Paging // the arm64 pager, or nil
+	pagingErr error        // why xlat is nil
 
 	directOnce sync.Once
 	directBase uint64

@@ -113,6 +113,7 @@ func interpretNotes(notes []elfNote, bo binary.ByteOrder) noteInfo {
 			var c CPUState
 			c.PID = int(int32(bo.Uint32(n.Desc[prstatusPIDOff:])))
 			c.Regs = decodeRegs(n.Desc[prstatusRegOff:], bo)
+			c.rawRegs = n.Desc[prstatusRegOff:]
 			c.CPU = len(ni.cpus)
 			ni.cpus = append(ni.cpus, c)
 		case n.Name == "CORE" && n.Type == ntTaskStruct:

@@ -64,11 +64,11 @@ func (d *Dump) ReadVirt(p []byte, addr uint64) error {
 	if d.live {
 		return d.readVirtLive(p, addr)
 	}
-	if d.paging == nil {
+	if d.xlat == nil {
 		return &ReadError{Addr: addr, Err: d.pagingErr}
 	}
 	for len(p) > 0 {
-		m, err := d.paging.translate(addr)
+		m, err := d.xlat.translate(addr)
 		if err != nil {
 			d.missed.note(err)
 			return &ReadError{Addr: addr, Err: err}
@@ -94,10 +94,10 @@ func (d *Dump) ReadVirt(p []byte, addr uint64) error {
 
 // VirtToPhys translates a kernel virtual address.
 func (d *Dump) VirtToPhys(va uint64) (uint64, error) {
-	if d.paging == nil {
+	if d.xlat == nil {
 		return 0, &ReadError{Addr: va, Err: d.pagingErr}
 	}
-	m, err := d.paging.translate(va)
+	m, err := d.xlat.translate(va)
 	if err != nil {
 		return 0, &ReadError{Addr: va, Err: err}
 	}
@@ -114,10 +114,10 @@ type Mapping struct {
 // [start, end), in address order, until fn returns false. It walks the
 // kernel page tables (not the linear kernel-image shortcut).
 func (d *Dump) Mappings(start, end uint64, fn func(Mapping) bool) error {
-	if d.paging == nil {
+	if d.xlat == nil {
 		return d.pagingErr
 	}
-	return d.paging.walkRange(start, end, 1, func(m mapping) bool {
+	return d.xlat.walkRange(start, end, 1, func(m mapping) bool {
 		return fn(Mapping{Virt: m.va, Phys: m.pa, Size: m.size})
 	})
 }
@@ -130,6 +130,10 @@ func (d *Dump) Mappings(start, end uint64, fn func(Mapping) bool) error {
 // large leaves below the kernel image. Computed once, on first use.
 func (d *Dump) DirectMapBase() (uint64, error) {
 	d.directOnce.Do(func() {
+		if d.arm != nil {
+			d.directBase, d.directErr = d.arm.findDirect(0)
+			return
+		}
 		if d.paging == nil {
 			d.directErr = d.pagingErr
 			return

@@ -57,8 +57,12 @@ func (d *Dump) setupMemory(vmciText []byte, fallbackPhysBase *uint64) {
 			d.stats.PageSize = int(ps)
 		}
 	}
-	if d.uts.Machine != "" && d.uts.Machine != "x86_64" {
-		d.pagingErr = fmt.Errorf("virtual address translation is implemented for x86_64, not %q", d.uts.Machine)
+	switch d.arch = d.decideArch(); d.arch {
+	case ArchARM64:
+		d.setupARM64()
+		return
+	case ArchUnknown:
+		d.pagingErr = fmt.Errorf("virtual address translation is implemented for x86_64 and aarch64, not %q", d.uts.Machine)
 		return
 	}
 	p := &x86Paging{phys: d.readPhysRaw, levels: 4, imageSize: defaultKernelImageSize}
@@ -108,6 +112,7 @@ func (d *Dump) setupMemory(vmciText []byte, fallbackPhysBase *uint64) {
 	p.root &^= p.smeMask
 	p.root &= pteAddrMask
 	d.paging = p
+	d.xlat = p
 }
 
 var errNoRoot = errors.New("no page-table root: no VMCOREINFO with SYMBOL(init_top_pgt) and no CR3 in the CPU notes")
