@@ -110,7 +110,7 @@ func runKmem(c *Call) (Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &KmemAddrResult{ID: id}, nil
+	return newKmemAddrResult(id), nil
 }
 
 // ---- kmem -i
@@ -183,8 +183,37 @@ func (r *KmemInfoResult) WriteText(w io.Writer) error {
 
 // KmemZonesResult is "kmem -z".
 type KmemZonesResult struct {
-	Nodes    []mm.Node `json:"nodes"`
-	Warnings []string  `json:"warnings,omitempty"`
+	Nodes    []KmemNode `json:"nodes"`
+	Warnings []string   `json:"warnings,omitempty"`
+}
+
+// KmemNode is one node of "kmem -z".
+type KmemNode struct {
+	ID       int          `json:"id"`
+	PgDat    Hex          `json:"pgdat"`
+	StartPFN uint64       `json:"start_pfn"`
+	Present  uint64       `json:"present_pages"`
+	Spanned  uint64       `json:"spanned_pages"`
+	Zones    []KmemZone   `json:"zones"`
+	Stats    []mm.Counter `json:"stats,omitempty"`
+}
+
+// KmemZone is one zone of "kmem -z".
+type KmemZone struct {
+	Index    int          `json:"index"`
+	Name     string       `json:"name"`
+	Zone     Hex          `json:"zone"`
+	StartPFN uint64       `json:"start_pfn"`
+	Spanned  uint64       `json:"spanned_pages"`
+	Present  uint64       `json:"present_pages"`
+	Managed  uint64       `json:"managed_pages"`
+	Free     uint64       `json:"free_pages"`
+	Min      uint64       `json:"min"`
+	Low      uint64       `json:"low"`
+	High     uint64       `json:"high"`
+	FreeArea []uint64     `json:"free_area"`
+	Stats    []mm.Counter `json:"stats,omitempty"`
+	Errors   []string     `json:"errors,omitempty"`
 }
 
 // ResultWarnings implements Warner.
@@ -208,7 +237,17 @@ func kmemZones(c *Call) (Result, error) {
 	if len(nodes) == 0 && err != nil {
 		return nil, err
 	}
-	r := &KmemZonesResult{Nodes: nodes}
+	r := &KmemZonesResult{Nodes: []KmemNode{}}
+	for _, n := range nodes {
+		kn := KmemNode{ID: n.ID, PgDat: Hex(n.Addr), StartPFN: n.StartPFN, Present: n.Present, Spanned: n.Spanned,
+			Zones: []KmemZone{}, Stats: n.Stats}
+		for _, z := range n.Zones {
+			kn.Zones = append(kn.Zones, KmemZone{Index: z.Index, Name: z.Name, Zone: Hex(z.Addr), StartPFN: z.StartPFN,
+				Spanned: z.Spanned, Present: z.Present, Managed: z.Managed, Free: z.Free, Min: z.Min, Low: z.Low,
+				High: z.High, FreeArea: z.FreeArea, Stats: z.Stats, Errors: z.Errors})
+		}
+		r.Nodes = append(r.Nodes, kn)
+	}
 	if err != nil {
 		r.Warnings = append(r.Warnings, err.Error())
 	}
@@ -220,7 +259,7 @@ func (r *KmemZonesResult) WriteText(w io.Writer) error {
 	var b strings.Builder
 	for _, n := range r.Nodes {
 		for _, z := range n.Zones {
-			fmt.Fprintf(&b, "NODE: %d  ZONE: %d  ADDR: %016x  NAME: %q\n", n.ID, z.Index, z.Addr, z.Name)
+			fmt.Fprintf(&b, "NODE: %d  ZONE: %d  ADDR: %016x  NAME: %q\n", n.ID, z.Index, uint64(z.Zone), z.Name)
 			if z.Spanned == 0 {
 				b.WriteString("  (unpopulated)\n\n")
 				continue
@@ -401,11 +440,18 @@ func (r KmemSlabRow) WriteText(w io.Writer) error {
 	return err
 }
 
-// KmemSlabsTail ends "kmem -S".
-type KmemSlabsTail struct {
+// KmemSlabsHead begins "kmem -S": the cache.
+type KmemSlabsHead struct {
 	Cache      Hex    `json:"cache"`
 	Name       string `json:"name"`
-	Slabs      int    `json:"slabs"`
+	Size       uint64 `json:"size"`
+	ObjectSize uint64 `json:"object_size"`
+}
+
+// KmemSlabsTail ends "kmem -S".
+type KmemSlabsTail struct {
+	Name       string `json:"-"`
+	Slabs      int    `json:"slab_count"`
 	Objects    uint64 `json:"objects"`
 	Allocated  uint64 `json:"allocated"`
 	Free       uint64 `json:"free"`
@@ -437,9 +483,9 @@ func kmemSlabs(c *Call) (Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Stream{Head: map[string]any{"cache": Hex(k.Addr), "name": k.Name, "size": k.Size, "object_size": k.ObjectSize},
+	return &Stream{Head: &KmemSlabsHead{Cache: Hex(k.Addr), Name: k.Name, Size: k.Size, ObjectSize: k.ObjectSize},
 		Field: "slabs", Rows: func(emit func(Result) error) (any, error) {
-			tail := &KmemSlabsTail{Cache: Hex(k.Addr), Name: k.Name}
+			tail := &KmemSlabsTail{Name: k.Name}
 			var rows uint64
 			unread, err := mm.CacheSlabs(c.Ctx, c.Prog, k, func(s mm.Slab) error {
 				row := KmemSlabRow{Slab: Hex(s.Page), Base: Hex(s.Base), Where: s.Where, Objects: s.Objects, InUse: s.InUse,
@@ -488,7 +534,7 @@ type KmemPageRow struct {
 	Count    int32    `json:"count"`
 	Mapcount int32    `json:"mapcount"`
 	Flags    Hex      `json:"flags"`
-	Names    []string `json:"flag_names"`
+	Names    []string `json:"flag_names,omitempty"`
 	Zone     string   `json:"zone,omitempty"`
 	Node     int      `json:"node"`
 	Type     string   `json:"page_type,omitempty"`
@@ -652,20 +698,71 @@ func (r *KmemFlagsResult) WriteText(w io.Writer) error {
 
 // KmemAddrResult is "kmem ADDR".
 type KmemAddrResult struct {
-	ID *mm.Identity `json:"identity"`
+	Addr Hex    `json:"address"`
+	Kind string `json:"kind"` // slab, page, memmap, vmalloc, stack, symbol, module, unknown
+	// Page is the page holding the address (page, slab) or the struct
+	// page it points into (memmap).
+	Page *KmemPageRow `json:"page,omitempty"`
+	// slab objects
+	Cache     string `json:"cache,omitempty"`
+	CacheAddr Hex    `json:"cache_addr,omitempty"`
+	ObjSize   uint64 `json:"object_size,omitempty"`
+	Slab      Hex    `json:"slab,omitempty"`
+	Object    Hex    `json:"object,omitempty"`
+	Offset    uint64 `json:"offset"`
+	State     string `json:"state,omitempty"` // allocated, free; absent when unknown
+	// vmalloc areas (and vmalloc'ed stacks)
+	Vmap *KmemVmap `json:"vmap_area,omitempty"`
+	// stacks
+	Task Hex    `json:"task,omitempty"`
+	PID  int    `json:"pid,omitempty"`
+	Comm string `json:"comm,omitempty"`
+	// kernel and module memory
+	Symbol   string   `json:"symbol,omitempty"`
+	Module   string   `json:"module,omitempty"`
+	Warnings []string `json:"warnings,omitempty"`
+	id       *mm.Identity
+}
+
+// KmemVmap is a vmalloc area.
+type KmemVmap struct {
+	Area      Hex    `json:"vmap_area"`
+	VM        Hex    `json:"vm_struct,omitempty"`
+	Start     Hex    `json:"start"`
+	End       Hex    `json:"end"`
+	Size      uint64 `json:"size"`
+	NrPages   uint64 `json:"nr_pages"`
+	Flags     Hex    `json:"flags"`
+	Caller    Hex    `json:"caller,omitempty"`
+	CallerSym string `json:"caller_sym,omitempty"`
+}
+
+func newKmemAddrResult(id *mm.Identity) *KmemAddrResult {
+	r := &KmemAddrResult{Addr: Hex(id.Addr), Kind: id.Kind, Cache: id.Cache, CacheAddr: Hex(id.CacheAddr),
+		ObjSize: id.ObjectSize, Slab: Hex(id.Slab), Object: Hex(id.Object), Offset: id.Offset, State: id.State, Task: Hex(id.TaskAddr),
+		PID: id.PID, Comm: id.Comm, Symbol: id.Symbol, Module: id.Module, Warnings: id.Notes, id: id}
+	if id.Page != nil {
+		row := pageRow(*id.Page)
+		r.Page = &row
+	}
+	if v := id.Vmap; v != nil {
+		r.Vmap = &KmemVmap{Area: Hex(v.Area), VM: Hex(v.VM), Start: Hex(v.Start), End: Hex(v.End), Size: v.Size,
+			NrPages: v.NrPages, Flags: Hex(v.Flags), Caller: Hex(v.Caller), CallerSym: v.CallerSym}
+	}
+	return r
 }
 
 // ResultWarnings implements Warner.
-func (r *KmemAddrResult) ResultWarnings() []string { return r.ID.Notes }
+func (r *KmemAddrResult) ResultWarnings() []string { return r.Warnings }
 
 // WriteText implements Result.
 func (r *KmemAddrResult) WriteText(w io.Writer) error {
-	id := r.ID
+	id := r.id
 	var b strings.Builder
 	switch id.Kind {
 	case mm.KindSlab:
 		b.WriteString("CACHE             OBJSIZE  NAME\n")
-		fmt.Fprintf(&b, "%016x  %s\n", id.CacheAddr, id.Cache)
+		fmt.Fprintf(&b, "%016x %8d  %s\n", id.CacheAddr, id.ObjectSize, id.Cache)
 		fmt.Fprintf(&b, "  SLAB              OBJECT            OFFSET  STATE\n")
 		st := id.State
 		if st == "" {

@@ -27,8 +27,22 @@ JSON: {"devices": [{"swap_info", "type", "path", "kind", "pages",
 
 // SwapResult is the result of "swap".
 type SwapResult struct {
-	Devices  []mm.SwapDevice `json:"devices"`
-	PageSize uint64          `json:"page_size"`
+	Devices  []SwapRow `json:"devices"`
+	PageSize uint64    `json:"page_size"`
+}
+
+// SwapRow is one swap area of "swap".
+type SwapRow struct {
+	Info     Hex      `json:"swap_info"`
+	Type     int      `json:"type"`
+	Path     string   `json:"path"`
+	Kind     string   `json:"kind"`
+	Pages    uint64   `json:"pages"`
+	Used     uint64   `json:"used_pages"`
+	Priority int      `json:"priority"`
+	Flags    Hex      `json:"flags"`
+	Active   bool     `json:"active"`
+	Errors   []string `json:"errors,omitempty"`
 }
 
 // ResultWarnings implements Warner.
@@ -50,10 +64,12 @@ func runSwap(c *Call) (Result, error) {
 	if err != nil && len(ds) == 0 {
 		return nil, err
 	}
-	if ds == nil {
-		ds = []mm.SwapDevice{}
+	r := &SwapResult{Devices: []SwapRow{}, PageSize: mm.PageSize(c.Prog)}
+	for _, d := range ds {
+		r.Devices = append(r.Devices, SwapRow{Info: Hex(d.Info), Type: d.Type, Path: d.Path, Kind: d.Kind, Pages: d.Pages,
+			Used: d.Used, Priority: d.Priority, Flags: Hex(d.Flags), Active: d.Active, Errors: d.Errors})
 	}
-	return &SwapResult{Devices: ds, PageSize: mm.PageSize(c.Prog)}, err
+	return r, err
 }
 
 // WriteText implements Result.
@@ -70,7 +86,7 @@ func (r *SwapResult) WriteText(w io.Writer) error {
 		if !d.Active {
 			path += " (being switched off)"
 		}
-		fmt.Fprintf(&b, "%016x  %-9s %9dk %9dk  %4.1f%% %4d  %s\n", d.Info, d.Kind, d.Pages*kb, d.Used*kb, pct, d.Priority, path)
+		fmt.Fprintf(&b, "%016x  %-9s %9dk %9dk  %4.1f%% %4d  %s\n", uint64(d.Info), d.Kind, d.Pages*kb, d.Used*kb, pct, d.Priority, path)
 	}
 	if len(r.Devices) == 0 {
 		b.WriteString("(no swap in use)\n")

@@ -68,16 +68,26 @@ func (h *VMHead) WriteText(w io.Writer) error {
 
 // VMRow is one VMA of "vm".
 type VMRow struct {
-	VMA       Hex           `json:"vma"`
-	Start     Hex           `json:"start"`
-	End       Hex           `json:"end"`
-	Flags     Hex           `json:"flags"`
-	FlagNames []string      `json:"flag_names"`
-	PgOff     uint64        `json:"pgoff"`
-	File      Hex           `json:"file,omitempty"`
-	Path      string        `json:"path"`
-	Pages     []mm.UserPage `json:"pages,omitempty"`
-	Errors    []string      `json:"errors,omitempty"`
+	VMA       Hex      `json:"vma"`
+	Start     Hex      `json:"start"`
+	End       Hex      `json:"end"`
+	Flags     Hex      `json:"flags"`
+	FlagNames []string `json:"flag_names"`
+	PgOff     uint64   `json:"pgoff"`
+	File      Hex      `json:"file,omitempty"`
+	Path      string   `json:"path"`
+	Pages     []VMPage `json:"pages,omitempty"`
+	Errors    []string `json:"errors,omitempty"`
+}
+
+// VMPage is one page of a VMA with "vm -p".
+type VMPage struct {
+	Virt    Hex    `json:"virt"`
+	Phys    Hex    `json:"phys,omitempty"` // when present
+	Present bool   `json:"present"`
+	Swapped bool   `json:"swapped,omitempty"`
+	InDump  bool   `json:"in_dump"`
+	Error   string `json:"error,omitempty"`
 }
 
 // ResultWarnings implements Warner.
@@ -99,17 +109,18 @@ func (r VMRow) WriteText(w io.Writer) error {
 	}
 	fmt.Fprintf(&b, "%016x %12x %12x %8x %s\n", uint64(r.VMA), uint64(r.Start), uint64(r.End), uint64(r.Flags), r.Path)
 	for _, pg := range r.Pages {
+		v, ph := uint64(pg.Virt), uint64(pg.Phys)
 		switch {
-		case pg.Err != "" && !pg.Present:
-			fmt.Fprintf(&b, "  %16x  (unreadable: %s)\n", pg.Virt, pg.Err)
+		case pg.Error != "" && !pg.Present:
+			fmt.Fprintf(&b, "  %16x  (unreadable: %s)\n", v, pg.Error)
 		case pg.Present && !pg.InDump:
-			fmt.Fprintf(&b, "  %16x  %12x  (not in dump)\n", pg.Virt, pg.Phys)
+			fmt.Fprintf(&b, "  %16x  %12x  (not in dump)\n", v, ph)
 		case pg.Present:
-			fmt.Fprintf(&b, "  %16x  %12x\n", pg.Virt, pg.Phys)
+			fmt.Fprintf(&b, "  %16x  %12x\n", v, ph)
 		case pg.Swapped:
-			fmt.Fprintf(&b, "  %16x  (swapped)\n", pg.Virt)
+			fmt.Fprintf(&b, "  %16x  (swapped)\n", v)
 		default:
-			fmt.Fprintf(&b, "  %16x  (not present)\n", pg.Virt)
+			fmt.Fprintf(&b, "  %16x  (not present)\n", v)
 		}
 	}
 	_, err := io.WriteString(w, b.String())
@@ -152,8 +163,10 @@ func runVM(c *Call) (Result, error) {
 		MM: Hex(m.Addr), PGD: Hex(m.PGD), RSS: m.RSSPages, TotalVM: m.TotalVM}
 	withPages := c.Bool("p")
 	return &Stream{Head: head, Field: "vmas", Rows: func(emit func(Result) error) (any, error) {
-		if err := emit(head); err != nil {
-			return nil, err
+		if !c.JSON { // the JSON document begins with the head's members
+			if err := emit(head); err != nil {
+				return nil, err
+			}
 		}
 		tail := &VMTail{}
 		if !ok {
@@ -168,7 +181,9 @@ func runVM(c *Call) (Result, error) {
 				FlagNames: mm.VMFlagNames(v.Flags), PgOff: v.PgOff, File: Hex(v.File), Path: v.Path, Errors: v.Errors}
 			if withPages {
 				for va := v.Start; va < v.End && !tail.Truncated; va += ps {
-					row.Pages = append(row.Pages, mm.TranslateUser(c.Prog, m.PGD, va))
+					up := mm.TranslateUser(c.Prog, m.PGD, va)
+					row.Pages = append(row.Pages, VMPage{Virt: Hex(up.Virt), Phys: Hex(up.Phys), Present: up.Present,
+						Swapped: up.Swapped, InDump: up.InDump, Error: up.Err})
 					if pages++; pages >= vmMaxPages {
 						tail.Truncated = true
 					}

@@ -22,30 +22,31 @@ const (
 
 // Identity is what an address is (crash's "kmem ADDR").
 type Identity struct {
-	Addr uint64 `json:"addr"`
-	Kind string `json:"kind"`
+	Addr uint64
+	Kind string
 	// Page is the page holding the address (direct map, slab), or the
 	// struct page the address points into (memmap).
-	Page *Page `json:"page,omitempty"`
+	Page *Page
 	// Slab objects.
-	Cache     string `json:"cache,omitempty"`
-	CacheAddr uint64 `json:"cache_addr,omitempty"`
-	Slab      uint64 `json:"slab,omitempty"`
-	Object    uint64 `json:"object,omitempty"`
-	Offset    uint64 `json:"offset"`
+	Cache      string
+	CacheAddr  uint64
+	ObjectSize uint64
+	Slab       uint64
+	Object     uint64
+	Offset     uint64
 	// State is "allocated", "free" or "" when the freelists could not be
 	// read; FreeWhere says which freelist or sheaf holds a free object.
-	State string `json:"state,omitempty"`
+	State string
 	// Vmalloc areas and stacks.
-	Vmap *VmapArea `json:"vmap_area,omitempty"`
+	Vmap *VmapArea
 	// Stacks: the task whose kernel stack holds the address.
-	TaskAddr uint64 `json:"task,omitempty"`
-	PID      int    `json:"pid,omitempty"`
-	Comm     string `json:"comm,omitempty"`
+	TaskAddr uint64
+	PID      int
+	Comm     string
 	// Symbols: "name+0xoff", its type letter and the module ("" for vmlinux).
-	Symbol string   `json:"symbol,omitempty"`
-	Module string   `json:"module,omitempty"`
-	Notes  []string `json:"notes,omitempty"`
+	Symbol string
+	Module string
+	Notes  []string
 }
 
 // threadSize is THREAD_SIZE on x86_64 (arch/x86/include/asm/page_64_types.h,
@@ -135,7 +136,7 @@ func identifyDirect(ctx context.Context, p *symbols.Program, id *Identity, pfn u
 		return true, nil
 	}
 	id.Kind = KindSlab
-	id.Cache, id.CacheAddr, id.Slab = c.Name, c.Addr, head.Addr
+	id.Cache, id.CacheAddr, id.ObjectSize, id.Slab = c.Name, c.Addr, c.ObjectSize, head.Addr
 	s := c.readSlab(p, head.Addr, "")
 	if s.Base == 0 || c.Size == 0 {
 		id.Notes = append(id.Notes, s.Errors...)

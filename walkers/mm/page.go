@@ -9,35 +9,35 @@ import (
 
 // Page is one struct page, decoded.
 type Page struct {
-	Addr  uint64 `json:"page"` // the struct page
-	PFN   uint64 `json:"pfn"`
-	Phys  uint64 `json:"phys"`
-	Flags uint64 `json:"flags"`
+	Addr  uint64 // the struct page
+	PFN   uint64
+	Phys  uint64
+	Flags uint64
 	// FlagNames are the names of the set flag bits below the zone and node
 	// fields (the kernel's own names, see PageFlagNames).
-	FlagNames []string `json:"flag_names"`
+	FlagNames []string
 	// Zone and Node come from the top bits of flags; -1 when the layout
 	// of those bits could not be found.
-	Zone     int    `json:"zone"`
-	ZoneName string `json:"zone_name,omitempty"`
-	Node     int    `json:"node"`
-	Refcount int32  `json:"refcount"`
-	Mapcount int32  `json:"mapcount"` // _mapcount + 1 (0 for an unmapped page); not for typed pages
+	Zone     int
+	ZoneName string
+	Node     int
+	Refcount int32
+	Mapcount int32 // _mapcount + 1 (0 for an unmapped page); not for typed pages
 	// PageType names a typed page of 6.9+ (page_type's top byte: "slab",
 	// "buddy", ...) or "" for other pages.
-	PageType string `json:"page_type,omitempty"`
-	Mapping  uint64 `json:"mapping"`
+	PageType string
+	Mapping  uint64
 	// Anon tells an anonymous page (PAGE_MAPPING_ANON in mapping's low
 	// bit: mapping then points at an anon_vma).
-	Anon    bool   `json:"anon,omitempty"`
-	Index   uint64 `json:"index"`
-	Private uint64 `json:"private"`
+	Anon    bool
+	Index   uint64
+	Private uint64
 	// Head is the head page of a compound page this page is a tail of
 	// (0 for a head or a single page).
-	Head uint64 `json:"head,omitempty"`
+	Head uint64
 	// Slab marks a slab page; SlabCache is its kmem_cache.
-	Slab      bool   `json:"slab,omitempty"`
-	SlabCache uint64 `json:"slab_cache,omitempty"`
+	Slab      bool
+	SlabCache uint64
 }
 
 // PFNToPage returns the address of the struct page of pfn

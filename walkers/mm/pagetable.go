@@ -16,19 +16,19 @@ const (
 
 // UserPage is the translation of one user virtual page.
 type UserPage struct {
-	Virt uint64 `json:"virt"`
+	Virt uint64
 	// Phys is the physical address when Present.
-	Phys    uint64 `json:"phys,omitempty"`
-	Present bool   `json:"present"`
+	Phys    uint64
+	Present bool
 	// Swapped marks a non-present entry that is not empty (a swap or
 	// migration entry, include/linux/swapops.h).
-	Swapped bool `json:"swapped,omitempty"`
+	Swapped bool
 	// InDump is false when the page is present but its memory is not in
 	// the dump (filtered out).
-	InDump bool `json:"in_dump"`
+	InDump bool
 	// Err says why the translation could not be done (a page table not in
 	// the dump).
-	Err string `json:"error,omitempty"`
+	Err string
 }
 
 // TranslateUser walks the page tables of the mm whose pgd is at kernel
@@ -38,6 +38,10 @@ func TranslateUser(p *symbols.Program, pgd, va uint64) UserPage {
 	up := UserPage{Virt: va}
 	if p.Dump == nil {
 		up.Err = "no dump"
+		return up
+	}
+	if m := p.Dump.Machine(); m != "" && m != "x86_64" {
+		up.Err = fmt.Sprintf("page tables of %s are not supported", m)
 		return up
 	}
 	levels := 4

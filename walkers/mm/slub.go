@@ -15,29 +15,29 @@ const maxPartialScan = 10000
 
 // Cache is one SLUB cache (struct kmem_cache, mm/slab.h).
 type Cache struct {
-	Addr       uint64 `json:"cache"`
-	Name       string `json:"name"`
-	ObjectSize uint64 `json:"object_size"` // the caller's size
-	Size       uint64 `json:"size"`        // the object with its metadata: the stride
-	Offset     uint64 `json:"offset"`      // of the free pointer in a free object
-	Flags      uint64 `json:"flags"`
-	PerSlab    uint64 `json:"objects_per_slab"` // oo: objects of a slab of the preferred order
-	Order      uint   `json:"order"`            // oo: pages of a slab = 1 << Order
+	Addr       uint64
+	Name       string
+	ObjectSize uint64 // the caller's size
+	Size       uint64 // the object with its metadata: the stride
+	Offset     uint64 // of the free pointer in a free object
+	Flags      uint64
+	PerSlab    uint64 // oo: objects of a slab of the preferred order
+	Order      uint   // oo: pages of a slab = 1 << Order
 	// Slabs and Objects are the nodes' nr_slabs and total_objects
 	// (CONFIG_SLUB_DEBUG counters, exact); Partial the slabs on the
 	// nodes' partial lists.
-	Slabs   uint64 `json:"slabs"`
-	Objects uint64 `json:"objects"`
-	Partial uint64 `json:"partial_slabs"`
+	Slabs   uint64
+	Objects uint64
+	Partial uint64
 	// Free is the free objects of the nodes' partial slabs; Active is
 	// Objects - Free. Like /proc/slabinfo, objects free on a slab a CPU
 	// holds (or in a 7.x per-CPU sheaf) count as active: Active is an
 	// upper bound. FreeEstimate tells that a partial list was longer than
 	// the scan bound and Free was extrapolated.
-	Free         uint64   `json:"free"`
-	Active       uint64   `json:"active"`
-	FreeEstimate bool     `json:"free_estimate,omitempty"`
-	Errors       []string `json:"errors,omitempty"`
+	Free         uint64
+	Active       uint64
+	FreeEstimate bool
+	Errors       []string
 
 	random   uint64 // freelist obfuscation (CONFIG_SLAB_FREELIST_HARDENED)
 	hardened bool
@@ -256,19 +256,19 @@ func directMapBase(p *symbols.Program) (uint64, error) {
 
 // Slab is one slab of a cache and the state of its objects.
 type Slab struct {
-	Page    uint64 `json:"slab"` // its struct slab / struct page
-	Base    uint64 `json:"base"` // address of its first object
-	Objects uint64 `json:"objects"`
-	InUse   uint64 `json:"inuse"`
-	Frozen  bool   `json:"frozen,omitempty"`
+	Page    uint64 // its struct slab / struct page
+	Base    uint64 // address of its first object
+	Objects uint64
+	InUse   uint64
+	Frozen  bool
 	// Where names the list the slab was found on: "partial", "cpu N",
 	// "cpu N partial", "full" or "memmap" (found scanning struct pages).
-	Where string `json:"where"`
+	Where string
 	// Free marks the free objects by index, from the slab's freelist and,
 	// for a CPU's slab, the CPU's freelist; nil when the freelists could
 	// not be read (then only InUse is known).
-	Free   []bool   `json:"-"`
-	Errors []string `json:"errors,omitempty"`
+	Free   []bool
+	Errors []string
 }
 
 // slabOfPage reads the slab at struct page/slab address sp of cache c.
@@ -377,10 +377,11 @@ func (c *Cache) cpuSlabs(p *symbols.Program) (slabs map[uint64]int, freelists ma
 	return
 }
 
-// sheafObjects returns the objects held in the 7.x per-CPU sheaves of c
-// (mm/slub.c struct slub_percpu_sheaves: main, spare; struct slab_sheaf
-// objects[size]): free to the cache's users though their slabs count them
-// in use.
+// sheafObjects returns the objects held in the 7.x sheaves of c: each
+// CPU's (mm/slub.c struct slub_percpu_sheaves: main, spare) and the full
+// sheaves of each node's barn (struct node_barn sheaves_full); struct
+// slab_sheaf holds objects[size]. They are free to the cache's users though
+// their slabs count them in use.
 func (c *Cache) sheafObjects(p *symbols.Program) map[uint64]bool {
 	out := map[uint64]bool{}
 	pc, err := c.obj.MemberUint("cpu_sheaves")
@@ -390,6 +391,42 @@ func (c *Cache) sheafObjects(p *symbols.Program) map[uint64]bool {
 	objOff, err := p.OffsetOf("struct slab_sheaf", "objects")
 	if err != nil {
 		return out
+	}
+	addSheaf := func(sh uint64) {
+		so, err := p.Object("struct slab_sheaf", sh)
+		if err != nil {
+			return
+		}
+		n, err := so.MemberUint("size")
+		if err != nil || n > 4096 {
+			return
+		}
+		for i := uint64(0); i < n; i++ {
+			if v, err := p.ReadU64(sh + objOff + 8*i); err == nil {
+				out[v] = true
+			}
+		}
+	}
+	// the full sheaves of each node's barn (per_node[nid].barn->sheaves_full)
+	ids, _, _ := nodeAddrs(p)
+	for _, nid := range ids {
+		barn, err := c.obj.MemberUint(fmt.Sprintf("per_node[%d].barn", nid))
+		if err != nil || barn == 0 {
+			continue
+		}
+		bo, err := p.Object("struct node_barn", barn)
+		if err != nil {
+			continue
+		}
+		head, err := bo.Member("sheaves_full")
+		if err != nil {
+			continue
+		}
+		if shs, err := kmem.ListEntries(head, "struct slab_sheaf", "barn_list"); err == nil {
+			for _, sh := range shs {
+				addSheaf(sh.Addr())
+			}
+		}
 	}
 	cpus, _ := p.PossibleCPUs()
 	for _, cpu := range cpus {
@@ -402,22 +439,8 @@ func (c *Cache) sheafObjects(p *symbols.Program) map[uint64]bool {
 			return out
 		}
 		for _, m := range []string{"main", "spare"} {
-			sh, err := ps.MemberUint(m)
-			if err != nil || sh == 0 {
-				continue
-			}
-			so, err := p.Object("struct slab_sheaf", sh)
-			if err != nil {
-				continue
-			}
-			n, err := so.MemberUint("size")
-			if err != nil || n > 4096 {
-				continue
-			}
-			for i := uint64(0); i < n; i++ {
-				if v, err := p.ReadU64(sh + objOff + 8*i); err == nil {
-					out[v] = true
-				}
+			if sh, err := ps.MemberUint(m); err == nil && sh != 0 {
+				addSheaf(sh)
 			}
 		}
 	}

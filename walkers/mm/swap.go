@@ -17,17 +17,17 @@ const (
 // SwapDevice is one swap area, as /proc/swaps shows it (mm/swapfile.c
 // swap_show).
 type SwapDevice struct {
-	Info     uint64 `json:"swap_info"` // struct swap_info_struct
-	Type     int    `json:"type"`      // its index in swap_info[]
-	Path     string `json:"path"`
-	Kind     string `json:"kind"`  // "partition" or "file"
-	Pages    uint64 `json:"pages"` // usable pages (si->pages)
-	Used     uint64 `json:"used_pages"`
-	Priority int    `json:"priority"`
-	Flags    uint64 `json:"flags"`
+	Info     uint64 // struct swap_info_struct
+	Type     int    // its index in swap_info[]
+	Path     string
+	Kind     string // "partition" or "file"
+	Pages    uint64 // usable pages (si->pages)
+	Used     uint64
+	Priority int
+	Flags    uint64
 	// Active is false for an area being switched off (SWP_WRITEOK clear).
-	Active bool     `json:"active"`
-	Errors []string `json:"errors,omitempty"`
+	Active bool
+	Errors []string
 }
 
 // SwapDevices returns the swap areas in use: swap_info[0..nr_swapfiles)

@@ -15,28 +15,28 @@ const maxVMAs = 1 << 20
 
 // VMA is one struct vm_area_struct.
 type VMA struct {
-	Addr  uint64 `json:"vma"`
-	Start uint64 `json:"start"`
-	End   uint64 `json:"end"`
-	Flags uint64 `json:"flags"`
-	PgOff uint64 `json:"pgoff"`
-	File  uint64 `json:"file,omitempty"`
+	Addr  uint64
+	Start uint64
+	End   uint64
+	Flags uint64
+	PgOff uint64
+	File  uint64
 	// Path is the mapped file's path, or the name /proc/PID/maps gives an
 	// anonymous area ("[heap]", "[stack]", "[vdso]"), "" for others.
-	Path   string   `json:"path"`
-	Errors []string `json:"errors,omitempty"`
+	Path   string
+	Errors []string
 }
 
 // MM is a task's address space (struct mm_struct).
 type MM struct {
-	Addr       uint64 `json:"mm"`
-	PGD        uint64 `json:"pgd"`
-	RSSPages   uint64 `json:"rss_pages"`
-	TotalVM    uint64 `json:"total_vm_pages"`
-	MapCount   uint64 `json:"map_count"`
-	StartBrk   uint64 `json:"start_brk"`
-	Brk        uint64 `json:"brk"`
-	StartStack uint64 `json:"start_stack"`
+	Addr       uint64
+	PGD        uint64
+	RSSPages   uint64
+	TotalVM    uint64
+	MapCount   uint64
+	StartBrk   uint64
+	Brk        uint64
+	StartStack uint64
 	obj        symbols.Object
 }
 
@@ -179,17 +179,19 @@ func readVMA(p *symbols.Program, o symbols.Object, names *vmaNamer) VMA {
 // VMFlagNames names the bits of vm_flags (include/linux/mm.h VM_READ...),
 // as crash's "vm" does.
 func VMFlagNames(f uint64) []string {
+	// include/linux/mm.h (5.10–6.x values; 7.x keeps them as bit numbers)
 	names := []struct {
 		bit  uint64
 		name string
 	}{
 		{0x1, "READ"}, {0x2, "WRITE"}, {0x4, "EXEC"}, {0x8, "SHARED"},
 		{0x10, "MAYREAD"}, {0x20, "MAYWRITE"}, {0x40, "MAYEXEC"}, {0x80, "MAYSHARE"},
-		{0x100, "GROWSDOWN"}, {0x400, "PFNMAP"}, {0x1000, "LOCKED"}, {0x2000, "IO"},
-		{0x4000, "SEQ_READ"}, {0x8000, "RAND_READ"}, {0x10000, "DONTCOPY"}, {0x20000, "DONTEXPAND"},
-		{0x80000, "ACCOUNT"}, {0x100000, "NORESERVE"}, {0x200000, "HUGETLB"},
-		{0x800000, "SYNC"}, {0x1000000, "ARCH_1"}, {0x2000000, "WIPEONFORK"}, {0x4000000, "DONTDUMP"},
-		{0x10000000, "MIXEDMAP"}, {0x20000000, "HUGEPAGE"}, {0x40000000, "NOHUGEPAGE"}, {0x80000000, "MERGEABLE"},
+		{0x100, "GROWSDOWN"}, {0x200, "UFFD_MISSING"}, {0x400, "PFNMAP"}, {0x1000, "UFFD_WP"},
+		{0x2000, "LOCKED"}, {0x4000, "IO"}, {0x8000, "SEQ_READ"}, {0x10000, "RAND_READ"},
+		{0x20000, "DONTCOPY"}, {0x40000, "DONTEXPAND"}, {0x80000, "LOCKONFAULT"}, {0x100000, "ACCOUNT"},
+		{0x200000, "NORESERVE"}, {0x400000, "HUGETLB"}, {0x800000, "SYNC"}, {0x1000000, "ARCH_1"},
+		{0x2000000, "WIPEONFORK"}, {0x4000000, "DONTDUMP"}, {0x8000000, "SOFTDIRTY"}, {0x10000000, "MIXEDMAP"},
+		{0x20000000, "HUGEPAGE"}, {0x40000000, "NOHUGEPAGE"}, {0x80000000, "MERGEABLE"},
 	}
 	var out []string
 	for _, n := range names {

@@ -14,17 +14,17 @@ const maxVmapAreas = 1 << 20
 // VmapArea is one busy vmalloc area (struct vmap_area, its struct
 // vm_struct when it has one), as /proc/vmallocinfo lists them.
 type VmapArea struct {
-	Area    uint64 `json:"vmap_area"`
-	Start   uint64 `json:"start"`
-	End     uint64 `json:"end"`
-	VM      uint64 `json:"vm_struct,omitempty"`
-	Size    uint64 `json:"size"`
-	Flags   uint64 `json:"flags"`
-	NrPages uint64 `json:"nr_pages"`
-	Phys    uint64 `json:"phys_addr,omitempty"`
-	Caller  uint64 `json:"caller,omitempty"`
+	Area    uint64
+	Start   uint64
+	End     uint64
+	VM      uint64
+	Size    uint64
+	Flags   uint64
+	NrPages uint64
+	Phys    uint64
+	Caller  uint64
 	// CallerSym is the caller's symbol ("alloc_thread_stack_node+0x4c").
-	CallerSym string `json:"caller_sym,omitempty"`
+	CallerSym string
 }
 
 // VmapAreas returns the busy vmalloc areas in address order: the

@@ -10,37 +10,37 @@ import (
 
 // Node is one NUMA node (struct pglist_data, include/linux/mmzone.h).
 type Node struct {
-	ID       int    `json:"id"`
-	Addr     uint64 `json:"pgdat"`
-	StartPFN uint64 `json:"start_pfn"`
-	Present  uint64 `json:"present_pages"`
-	Spanned  uint64 `json:"spanned_pages"`
-	Zones    []Zone `json:"zones"`
+	ID       int
+	Addr     uint64
+	StartPFN uint64
+	Present  uint64
+	Spanned  uint64
+	Zones    []Zone
 	// Stats are the node's vm_stat counters (enum node_stat_item).
-	Stats []Counter `json:"stats,omitempty"`
+	Stats []Counter
 }
 
 // Zone is one struct zone.
 type Zone struct {
-	Node     int    `json:"node"`
-	Index    int    `json:"index"`
-	Name     string `json:"name"`
-	Addr     uint64 `json:"zone"`
-	StartPFN uint64 `json:"start_pfn"`
-	Spanned  uint64 `json:"spanned_pages"`
-	Present  uint64 `json:"present_pages"`
-	Managed  uint64 `json:"managed_pages"`
+	Node     int
+	Index    int
+	Name     string
+	Addr     uint64
+	StartPFN uint64
+	Spanned  uint64
+	Present  uint64
+	Managed  uint64
 	// Free is vm_stat[NR_FREE_PAGES], the kernel's global view (per-CPU
 	// deltas not folded in, as /proc/zoneinfo shows it).
-	Free uint64 `json:"free_pages"`
+	Free uint64
 	// Min, Low and High are the watermarks (_watermark[WMARK_*] plus
 	// watermark_boost, as the kernel's min_wmark_pages() and friends).
 	Min, Low, High uint64
 	// FreeArea is the number of free blocks of each order (free_area[].nr_free).
-	FreeArea []uint64       `json:"free_area"`
-	Stats    []Counter      `json:"stats,omitempty"`
-	Errors   []string       `json:"errors,omitempty"`
-	Obj      symbols.Object `json:"-"`
+	FreeArea []uint64
+	Stats    []Counter
+	Errors   []string
+	Obj      symbols.Object
 }
 
 // Populated reports whether the zone has pages (managed_pages != 0 is
