@@ -365,7 +365,7 @@ func (d DevDisk) writeDetail(w io.Writer) error {
 			if h.Stopped {
 				stopped = " STOPPED"
 			}
-			fmt.Fprintf(&b, "  HCTX %d %x: tags %d/%d busy, %d on dispatch%s\n", h.Num, h.Addr, h.Busy, h.NrTags, h.Dispatch, stopped)
+			fmt.Fprintf(&b, "  HCTX %d %x: tags %d/%d busy, %d on dispatch%s\n", h.Num, uint64(h.Addr), h.Busy, h.NrTags, h.Dispatch, stopped)
 		}
 		if len(q.InFlight) > 0 {
 			tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)

@@ -70,6 +70,10 @@ func TestDevRealDumps(t *testing.T) {
 						Name       string `json:"name"`
 						Major      int    `json:"major"`
 						FirstMinor int    `json:"first_minor"`
+						DM         *struct {
+							Name      string `json:"name"`
+							Suspended bool   `json:"suspended"`
+						} `json:"dm"`
 					} `json:"disk"`
 					Sectors    uint64 `json:"sectors"`
 					Partitions []struct {
@@ -85,6 +89,7 @@ func TestDevRealDumps(t *testing.T) {
 			run("dev -d", &disks)
 			var parts []string
 			inflight := map[string]int64{}
+			suspended := 0
 			for _, dk := range disks.Disks {
 				// block/genhd.c show_partition: disks and partitions
 				// with a capacity, #blocks in KiB.
@@ -97,6 +102,13 @@ func TestDevRealDumps(t *testing.T) {
 					}
 				}
 				inflight[dk.Disk.Name] = dk.Total
+				if dk.Disk.DM != nil && dk.Disk.DM.Suspended {
+					suspended++
+				}
+			}
+			// The dmsuspend scenario leaves a device-mapper device suspended.
+			if d.Has("dmsuspend") && suspended == 0 {
+				t.Errorf("dev -d: no suspended device-mapper device, the guest staged dmsuspend")
 			}
 			var want []string
 			for _, l := range d.Truth.Files["/proc/partitions"] {
