@@ -573,7 +573,7 @@ func pageRow(pg mm.Page) KmemPageRow {
 
 // KmemPagesTail ends "kmem -p".
 type KmemPagesTail struct {
-	Pages      uint64 `json:"pages"`
+	Pages      uint64 `json:"page_count"`
 	Unreadable uint64 `json:"unreadable_pages"`
 	Truncated  bool   `json:"truncated,omitempty"`
 }
