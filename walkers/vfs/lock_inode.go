@@ -20,16 +20,18 @@ type InodeDesc struct {
 	Dir bool `json:"dir,omitempty"`
 }
 
+// String names the inode by its path when known: "directory /mnt/w
+// (fuse.hangfs inode 1)", "/mnt/w/data (fuse.hangfs inode 2)", "inode on
+// sda1 (ext4 inode 12)". The number is the file system's own (st_ino):
+// FUSE servers and others may choose any 64-bit value.
 func (d InodeDesc) String() string {
 	where := d.Path
 	if where == "" {
-		where = "on " + d.Dev
+		where = "inode on " + d.Dev
+	} else if d.Dir {
+		where = "directory " + where
 	}
-	kind := "inode"
-	if d.Dir {
-		kind = "directory"
-	}
-	return fmt.Sprintf("%s %d %s (%s)", kind, d.Ino, where, d.Fs)
+	return fmt.Sprintf("%s (%s inode %d)", where, d.Fs, d.Ino)
 }
 
 // sIFMT and sIFDIR are the file type bits of i_mode (include/uapi/linux/stat.h).

@@ -42,7 +42,9 @@ func TestPoolsAgainstRecords(t *testing.T) {
 					}
 				}
 			}
-			if workers != kworkers {
+			// A pool's manager starts and reaps idle workers at any time: one
+			// or two may come or go between the record and the dump.
+			if d := workers - kworkers; d < -2 || d > 2 {
 				t.Errorf("pools count %d workers, the record %d kworkers", workers, kworkers)
 			}
 			busy := map[int]bool{}
