@@ -19,7 +19,7 @@ func registerPs(r *Registry) {
 	r.Add(&Command{
 		Name:    "ps",
 		Summary: "list tasks (threads) with state, CPU and command",
-		Usage:   "ps [-m] [-G] [-t] [-k|-u] [-x] [-s STATES] [-c GLOB] [PID|TASK|COMM]...",
+		Usage:   "ps [-k|-u] [-G] [-A] [-x] [-y POLICY] [-s STATES] [--comm GLOB] [--tgid] [-m|-l|-p|-c|-t|-g|-r|-S] [PID|TASK|COMM]...",
 		Help: `Lists every task, threads included, like crash: the per-CPU idle tasks
 (swapper/N, PID 0), then by PID. ">" marks a task running on a CPU.
 %MEM, VSZ and RSS (KB) are those of the task's mm, as /proc/PID/status.
@@ -28,10 +28,26 @@ T stopped, t traced, Z zombie, X dead, P parked, I idle. Kernel threads'
 names are in brackets. Arguments select tasks by PID, task_struct address
 or command name (a glob); several arguments select their union.
 
-With -m, each task is shown with the time since it last ran
-(sched_info.last_arrival against its CPU's runqueue clock), most recently
-run first, as "[days hh:mm:ss.mmm] [ST] PID: ... TASK: ... CPU: ...
-COMMAND: ...", with crash's two-letter states.
+Filters (any together): -k kernel threads, -u user tasks, -G thread-group
+leaders, -A the task each CPU's runqueue was running (rq->curr), -x
+exiting tasks, -y POLICY scheduling policies (NORMAL FIFO RR BATCH IDLE
+DEADLINE or numbers, comma-separated), -s STATES, --comm GLOB.
+
+Views, one at a time, as crash shows them (each task as "PID: ... TASK:
+... CPU: ... COMMAND: ..."):
+  -m  time since each task last ran (sched_info.last_arrival against its
+      CPU's runqueue clock) as "[days hh:mm:ss.mmm] [ST]", most recent first
+  -l  the raw last_arrival timestamp (ns of its CPU's rq clock), most
+      recent first
+  -p  the parental hierarchy: real_parent links from swapper/0 down to
+      each task
+  -c  the children of each task (tasks whose real_parent it is)
+  -t  run time (uptime less start_boottime), start time (ns after boot)
+      and the user and system time charged to the thread (ns)
+  -g  tasks by thread group: the leader, then its other threads
+  -r  the thread group's resource limits (signal->rlim)
+  -S  how many of the selected tasks are in each state (RU, IN, UN, ...)
+Before crash's flags came in, --tgid was -t and --comm was -c.
 
 JSON: {"tasks": [{"pid", "tid", "tgid", "ppid", "ns_pids", "cpu", "task"
 (address string), "state" (letter), "crash_state", "raw_state",
@@ -39,19 +55,35 @@ JSON: {"tasks": [{"pid", "tid", "tgid", "ppid", "ns_pids", "cpu", "task"
 "flags" (hex string), "flag_names", "comm", "name", "kthread", "exiting",
 "on_cpu", "idle", "since_ran_ns" (absent when unknown), "rss_kb", "vsz_kb",
 "mem_percent" (of _totalram_pages), "sig_pnd", "shd_pnd"
-(16 hex digits like /proc), "errors"}], "warnings": [...]}. In text mode
-the warnings and each task's errors go to stderr, not into the table.`,
+(16 hex digits like /proc), "last_arrival" (-l), "policy" (-y),
+"times" (-t: {"start_time_ns", "start_boottime_ns", "utime_ns",
+"stime_ns", "run_time_ns"}), "rlimits" (-r: [{"name", "cur", "max"}],
+18446744073709551615 for unlimited), "errors"}], "groups" (-p, -c, -g:
+[{"task": row, "ancestors": [rows, swapper/0 first], "children": [rows],
+"threads": [rows]}]), "summary" (-S: {"RU": n, ...}), "warnings": [...]}.
+In text mode the warnings and each task's errors go to stderr, not into
+the table.`,
 		Flags: []Flag{
 			{Name: "m", Help: "show the time since each task last ran, most recent first"},
+			{Name: "l", Help: "show each task's last_arrival timestamp (ns), most recent first"},
+			{Name: "p", Help: "show the parental hierarchy of each task"},
+			{Name: "c", Help: "show the children of each task"},
+			{Name: "t", Help: "show run time, start time and user/system time"},
+			{Name: "g", Help: "show tasks by thread group: leader, then its threads"},
+			{Name: "r", Help: "show the resource limits"},
+			{Name: "S", Help: "show how many tasks are in each state"},
+			{Name: "A", Help: "only the task running on each CPU (rq->curr)"},
+			{Name: "y", Arg: "POLICY", Help: "only tasks with these scheduling policies (NORMAL,FIFO,RR,BATCH,IDLE,DEADLINE or numbers)"},
 			{Name: "G", Help: "only thread-group leaders (processes)"},
-			{Name: "t", Help: "show the thread-group id (TGID) column"},
 			{Name: "k", Help: "only kernel threads"},
 			{Name: "u", Help: "only user tasks"},
 			{Name: "x", Help: "only exiting tasks (PF_EXITING)"},
 			{Name: "s", Arg: "STATES", Help: "only tasks in these states: letters (D, S, DZ) or crash names (UN,ZO)"},
-			{Name: "c", Arg: "GLOB", Help: "only tasks whose command matches GLOB"},
+			{Name: "comm", Arg: "GLOB", Help: "only tasks whose command matches GLOB (was -c)"},
+			{Name: "tgid", Help: "show the thread-group id (TGID) column (was -t)"},
 		},
-		Examples: []string{"ps", "ps -s D", "ps -m", "ps -G -u", "ps -c 'kworker*'", "ps 1 hangfs", "ps --json -s D"},
+		Examples: []string{"ps", "ps -s D", "ps -m", "ps -G -u --tgid", "ps --comm 'kworker*'", "ps 1 hangfs",
+			"ps -p 1234", "ps -c 1", "ps -g 1234", "ps -t 1", "ps -r 1", "ps -S", "ps -A", "ps -y FIFO", "ps -l", "ps --json -s D"},
 		Complete: func(c *Completion) []string { return c.Pids() },
 		Run:      runPs,
 	})
@@ -73,42 +105,53 @@ func walkerTasks(ctx context.Context, prog *symbols.Program) ([]TaskInfo, error)
 
 // PsRow is one task of "ps".
 type PsRow struct {
-	PID        int      `json:"pid"`
-	TID        int      `json:"tid"`
-	TGID       int      `json:"tgid"`
-	PPID       int      `json:"ppid"`
-	NSPIDs     []int    `json:"ns_pids,omitempty"`
-	CPU        int      `json:"cpu"`
-	Task       Hex      `json:"task"`
-	State      string   `json:"state"`
-	CrashState string   `json:"crash_state"`
-	RawState   Hex      `json:"raw_state"`
-	StateNames string   `json:"state_names"` // "TASK_UNINTERRUPTIBLE|TASK_WAKEKILL" (killable), "...|TASK_NOLOAD" (idle)
-	ExitState  Hex      `json:"exit_state"`
-	Flags      Hex      `json:"flags"`
-	FlagNames  string   `json:"flag_names"`
-	Comm       string   `json:"comm"`
-	Name       string   `json:"name"`
-	Kthread    bool     `json:"kthread"`
-	Exiting    bool     `json:"exiting"`
-	OnCPU      bool     `json:"on_cpu"`
-	Idle       bool     `json:"idle"`
-	SinceRanNs *int64   `json:"since_ran_ns,omitempty"` // absent when unknown
-	RSSKB      uint64   `json:"rss_kb"`
-	VSZKB      uint64   `json:"vsz_kb"`
-	MemPercent float64  `json:"mem_percent"`
-	SigPnd     string   `json:"sig_pnd"`
-	ShdPnd     string   `json:"shd_pnd"`
-	Errors     []string `json:"errors,omitempty"`
+	PID        int     `json:"pid"`
+	TID        int     `json:"tid"`
+	TGID       int     `json:"tgid"`
+	PPID       int     `json:"ppid"`
+	NSPIDs     []int   `json:"ns_pids,omitempty"`
+	CPU        int     `json:"cpu"`
+	Task       Hex     `json:"task"`
+	State      string  `json:"state"`
+	CrashState string  `json:"crash_state"`
+	RawState   Hex     `json:"raw_state"`
+	StateNames string  `json:"state_names"` // "TASK_UNINTERRUPTIBLE|TASK_WAKEKILL" (killable), "...|TASK_NOLOAD" (idle)
+	ExitState  Hex     `json:"exit_state"`
+	Flags      Hex     `json:"flags"`
+	FlagNames  string  `json:"flag_names"`
+	Comm       string  `json:"comm"`
+	Name       string  `json:"name"`
+	Kthread    bool    `json:"kthread"`
+	Exiting    bool    `json:"exiting"`
+	OnCPU      bool    `json:"on_cpu"`
+	Idle       bool    `json:"idle"`
+	SinceRanNs *int64  `json:"since_ran_ns,omitempty"` // absent when unknown
+	RSSKB      uint64  `json:"rss_kb"`
+	VSZKB      uint64  `json:"vsz_kb"`
+	MemPercent float64 `json:"mem_percent"`
+	SigPnd     string  `json:"sig_pnd"`
+	ShdPnd     string  `json:"shd_pnd"`
+	// LastArrival is sched_info.last_arrival (-l).
+	LastArrival *uint64 `json:"last_arrival,omitempty"`
+	// Policy is the scheduling policy's name (-y).
+	Policy  string         `json:"policy,omitempty"`
+	Times   *PsTimes       `json:"times,omitempty"`
+	Rlimits []sched.Rlimit `json:"rlimits,omitempty"`
+	Errors  []string       `json:"errors,omitempty"`
 }
 
 // PsResult is the result of "ps".
 type PsResult struct {
-	Tasks    []PsRow  `json:"tasks"`
-	Warnings []string `json:"warnings,omitempty"`
+	Tasks []PsRow `json:"tasks"`
+	// Groups are the hierarchies of -p, -c and -g, one per task shown.
+	Groups []PsGroup `json:"groups,omitempty"`
+	// Summary counts the tasks by crash state (-S).
+	Summary  map[string]int `json:"summary,omitempty"`
+	Warnings []string       `json:"warnings,omitempty"`
 
 	lastRan  bool
 	showTGID bool
+	view     string // "l", "p", "c", "t", "g", "r", "S" or ""
 }
 
 func psRow(t sched.Task) PsRow {
@@ -140,17 +183,40 @@ func runPs(c *Call) (Result, error) {
 	if len(ts) == 0 && werr != nil {
 		return nil, werr
 	}
-	res := &PsResult{lastRan: c.Bool("m"), showTGID: c.Bool("t")}
+	view, err := psView(c)
+	if err != nil {
+		return nil, err
+	}
+	var policies map[int]bool
+	if c.IsSet("y") {
+		if policies, err = parsePolicies(c.String("y")); err != nil {
+			return nil, err
+		}
+	}
+	var active map[uint64]bool
+	if c.Bool("A") {
+		cur, aerr := sched.ActiveTasks(c.Prog)
+		if len(cur) == 0 && aerr != nil {
+			return nil, aerr
+		}
+		active = map[uint64]bool{}
+		for _, a := range cur {
+			active[a] = true
+		}
+		if aerr != nil {
+			werr = joinErr(werr, aerr)
+		}
+	}
+	res := &PsResult{lastRan: view == "m", showTGID: c.Bool("tgid"), view: view}
+	var sel []sched.Task
 	// Memory columns like crash: threads share their process's mm.
 	pageKB := sched.PageSize(c.Prog) / 1024
 	totalPages, _ := sched.TotalRAMPages(c.Prog)
 	memByTGID := map[int]sched.TaskMem{}
 	if werr != nil {
-		for _, e := range strings.Split(werr.Error(), "\n") {
-			res.Warnings = append(res.Warnings, e)
-		}
+		res.Warnings = append(res.Warnings, strings.Split(werr.Error(), "\n")...)
 	}
-	glob := c.String("c")
+	glob := c.String("comm")
 	for _, t := range ts {
 		if err := c.Ctx.Err(); err != nil {
 			return nil, err
@@ -162,10 +228,21 @@ func runPs(c *Call) (Result, error) {
 			c.Bool("x") && !t.Exiting(),
 			states != nil && !states[t.State],
 			glob != "" && !psGlobMatch(glob, t.Comm, t.Name),
-			len(c.Args) > 0 && !psSelected(c.Args, t):
+			len(c.Args) > 0 && !psSelected(c.Args, t),
+			active != nil && !active[t.Addr]:
 			continue
 		}
 		row := psRow(t)
+		if policies != nil {
+			pol, err := t.Policy()
+			if err != nil {
+				return nil, err
+			}
+			if !policies[pol] {
+				continue
+			}
+			row.Policy = sched.PolicyName(pol)
+		}
 		if !t.Kthread() && !t.Idle {
 			m, ok := memByTGID[t.TGID]
 			if !ok {
@@ -181,6 +258,14 @@ func runPs(c *Call) (Result, error) {
 			}
 		}
 		res.Tasks = append(res.Tasks, row)
+		sel = append(sel, t)
+	}
+	if active != nil {
+		// By CPU, as crash lists them.
+		sort.SliceStable(res.Tasks, func(i, j int) bool { return res.Tasks[i].CPU < res.Tasks[j].CPU })
+	}
+	if err := psFillView(c, res, ts, sel); err != nil {
+		return nil, err
 	}
 	if res.lastRan {
 		sort.SliceStable(res.Tasks, func(i, j int) bool {
@@ -259,7 +344,9 @@ func psCommName(r PsRow) string {
 // WriteText implements Result.
 func (r *PsResult) WriteText(w io.Writer) error {
 	var b strings.Builder
-	if r.lastRan {
+	if r.view != "" && r.view != "m" {
+		r.writeView(&b)
+	} else if r.lastRan {
 		for _, t := range r.Tasks {
 			fmt.Fprintf(&b, "[%s] [%s]  PID: %-6d TASK: %016x  CPU: %-3d COMMAND: %q\n",
 				formatSinceRan(t.SinceRanNs), t.CrashState, t.TID, uint64(t.Task), t.CPU, t.Comm)

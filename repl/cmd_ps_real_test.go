@@ -128,7 +128,7 @@ func TestTaskCommandsRealDump(t *testing.T) {
 		t.Errorf("log: %d records, first %+v", len(log.Records), log.Records[:min(1, len(log.Records))])
 	}
 	// Text forms render without error and say something.
-	for _, line := range []string{"ps", "ps -m", "ps -G -u -t", "ps -c 'kworker*'", "files 1", "mount", "log -n 3 -l -c"} {
+	for _, line := range []string{"ps", "ps -m", "ps -G -u --tgid", "ps --comm 'kworker*'", "files 1", "mount", "log -n 3 -l -c"} {
 		out.Reset()
 		if st := s.Exec(context.Background(), line); st != ExitOK || out.Len() == 0 {
 			t.Errorf("%s: status %d, %d bytes; stderr %s", line, st, out.Len(), errb.String())

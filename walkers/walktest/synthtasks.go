@@ -29,7 +29,8 @@ func NewSynthTaskKernel(ncpu int, legacy bool) *SynthTaskKernel {
 		symtest.M("rcu", symtest.Array(b.U64, 2)), symtest.M("numbers", symtest.Array(upid, 1))))
 	ty.Add(symtest.Layout("signal_struct", symtest.M("sigcnt", b.U32), symtest.M("live", b.U32), symtest.M("nr_threads", b.S32),
 		symtest.M("thread_head", b.ListHead), symtest.M("wait_chldexit", symtest.Array(b.U64, 3)), symtest.M("curr_target", symtest.Ptr(b.Void)),
-		symtest.M("shared_pending", sigpending)))
+		symtest.M("shared_pending", sigpending),
+		symtest.M("rlim", symtest.Array(symtest.Layout("rlimit", symtest.M("rlim_cur", b.U64), symtest.M("rlim_max", b.U64)), 16))))
 	ti := symtest.Layout("thread_info", symtest.M("flags", b.U64), symtest.M("syscall_work", b.U64), symtest.M("status", b.U32), symtest.M("cpu", b.U32))
 	schedInfo := symtest.Layout("sched_info", symtest.M("pcount", b.U64), symtest.M("run_delay", b.U64), symtest.M("last_arrival", b.U64), symtest.M("last_queued", b.U64))
 	task := &symbols.Type{Kind: symbols.KindStruct, Name: "task_struct"}
@@ -57,6 +58,8 @@ func NewSynthTaskKernel(ncpu int, legacy bool) *SynthTaskKernel {
 	if !legacy {
 		fields = append(fields, symtest.M("worker_private", symtest.Ptr(b.Void)))
 	}
+	fields = append(fields, symtest.M("policy", b.U32), symtest.M("utime", b.U64), symtest.M("stime", b.U64),
+		symtest.M("start_time", b.U64), symtest.M("start_boottime", b.U64))
 	symtest.LayoutInto(task, fields)
 	ty.Add(task)
 	ty.Add(symtest.Layout("rq", symtest.M("nr_running", b.U32), symtest.M("clock", b.U64), symtest.M("curr", symtest.Ptr(task)), symtest.M("idle", symtest.Ptr(task))))

@@ -1,0 +1,266 @@
+package repl
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/kwalk/kwalk/testdata"
+	"github.com/kwalk/kwalk/testdata/truth"
+	"github.com/kwalk/kwalk/walkers/walktest"
+)
+
+// crashFlagDump is one generated hangs dump, opened, with a session on it.
+type crashFlagDump struct {
+	t   *testing.T
+	d   *testdata.Dump
+	rec *truth.Record
+	s   *Session
+	out bytes.Buffer
+	err bytes.Buffer
+}
+
+// hangsDumps returns the hangs guests' dumps of every kernel.
+var hangsDumps = func(t *testing.T) []*testdata.Dump {
+	return testdata.Require(t, testdata.Filter{Guest: "hangs"})
+}
+
+// eachHangsDump runs f on the hangs guest of every kernel the cache has.
+func eachHangsDump(t *testing.T, f func(cd *crashFlagDump)) {
+	for _, d := range hangsDumps(t) {
+		t.Run(d.ID(), func(t *testing.T) {
+			path := d.Path(testdata.FormatKdumpZlib)
+			if path == "" {
+				fs := d.Formats()
+				if len(fs) == 0 {
+					t.Skipf("SKIP: %s has no dump file", d.ID())
+				}
+				path = d.Path(fs[0])
+			}
+			p := walktest.OpenReal(t, testdata.RealDump{Name: d.ID(), Path: path})
+			cd := &crashFlagDump{t: t, d: d, rec: d.Truth}
+			cd.s = NewSession(p, NewDefaultRegistry(), &cd.out, &cd.err)
+			f(cd)
+		})
+	}
+}
+
+// text runs line and returns its text output.
+func (cd *crashFlagDump) text(line string) string {
+	cd.t.Helper()
+	cd.out.Reset()
+	cd.err.Reset()
+	if st := cd.s.Exec(context.Background(), line); st != ExitOK {
+		cd.t.Fatalf("%s: status %d: %s", line, st, cd.err.String())
+	}
+	return cd.out.String()
+}
+
+// json runs line with --json and decodes it into v.
+func (cd *crashFlagDump) json(line string, v any) {
+	cd.t.Helper()
+	out := cd.text(line + " --json")
+	if err := json.Unmarshal([]byte(out), v); err != nil {
+		cd.t.Fatalf("%s --json: %v in %.300q", line, err, out)
+	}
+}
+
+// recorder reports whether tid belongs to the process that printed the
+// record (it went on running after it).
+func (cd *crashFlagDump) recorder(w truth.Task) bool {
+	return walktest.RecorderTask(cd.rec, w.TID) || w.PID == walktest.RecorderPID(cd.rec)
+}
+
+// TestPsCrashFlagsRealDumps checks ps -p -c -g -S -A -y -t against the
+// guest's record: parents against PPid, thread groups against Tgid, state
+// counts against the recorded states.
+func TestPsCrashFlagsRealDumps(t *testing.T) {
+	eachHangsDump(t, func(cd *crashFlagDump) {
+		t := cd.t
+		var all PsResult
+		cd.json("ps", &all)
+		byTID := map[int]PsRow{}
+		for _, r := range all.Tasks {
+			if !r.Idle {
+				byTID[r.TID] = r
+			}
+		}
+
+		// -p: each task's parent (the last ancestor) is its PPid's task.
+		var res PsResult
+		cd.json("ps -p", &res)
+		parentOf := map[int]PsRow{}
+		for _, g := range res.Groups {
+			if !g.Task.Idle && len(g.Ancestors) > 0 {
+				parentOf[g.Task.TID] = g.Ancestors[len(g.Ancestors)-1]
+				if a := g.Ancestors[0]; a.TID != 0 || a.Comm != "swapper/0" {
+					t.Errorf("ps -p %d: the hierarchy starts at %d %s", g.Task.TID, a.TID, a.Comm)
+				}
+			}
+		}
+		checked := 0
+		for _, w := range cd.rec.Tasks {
+			if w.PPID < 0 || cd.recorder(w) {
+				continue
+			}
+			par, ok := parentOf[w.TID]
+			if !ok || par.TGID != w.PPID {
+				t.Errorf("ps -p %d: parent %+v, the record says PPid %d", w.TID, par.TGID, w.PPID)
+			}
+			checked++
+		}
+		if checked == 0 {
+			t.Errorf("ps -p: no task of the record checked")
+		}
+
+		// -c: every task is the child of the task -p names its parent, and
+		// of no other.
+		res = PsResult{}
+		cd.json("ps -c", &res)
+		childOf := map[int]int{}
+		for _, g := range res.Groups {
+			for _, ch := range g.Children {
+				if prev, dup := childOf[ch.TID]; dup {
+					t.Errorf("ps -c: %d is a child of %d and %d", ch.TID, prev, g.Task.TID)
+				}
+				childOf[ch.TID] = g.Task.TGID
+			}
+		}
+		for _, w := range cd.rec.Tasks {
+			if w.PPID < 0 || cd.recorder(w) {
+				continue
+			}
+			if got, ok := childOf[w.TID]; !ok || got != w.PPID {
+				t.Errorf("ps -c: %d is a child of tgid %d (found %v), the record says PPid %d", w.TID, got, ok, w.PPID)
+			}
+		}
+
+		// -g: each group holds exactly the record's threads of that tgid.
+		res = PsResult{}
+		cd.json("ps -g", &res)
+		groups := map[int]map[int]bool{}
+		for _, g := range res.Groups {
+			if g.Task.Idle {
+				continue
+			}
+			if !g.Task.Kthread && g.Task.TID != g.Task.TGID {
+				t.Errorf("ps -g: group %d led by %d", g.Task.TGID, g.Task.TID)
+			}
+			m := map[int]bool{g.Task.TID: true}
+			for _, th := range g.Threads {
+				if th.TGID != g.Task.TGID {
+					t.Errorf("ps -g: thread %d (tgid %d) in group %d", th.TID, th.TGID, g.Task.TGID)
+				}
+				m[th.TID] = true
+			}
+			groups[g.Task.TGID] = m
+		}
+		for _, w := range cd.rec.Tasks {
+			if !cd.recorder(w) && !groups[w.PID][w.TID] {
+				t.Errorf("ps -g: tid %d not in group %d", w.TID, w.PID)
+			}
+		}
+
+		// -S: the counts of the listing's states, and at least the record's.
+		res = PsResult{}
+		cd.json("ps -S", &res)
+		want := map[string]int{}
+		for _, r := range all.Tasks {
+			want[r.CrashState]++
+		}
+		for st, n := range want {
+			if res.Summary[st] != n {
+				t.Errorf("ps -S: %s %d, the listing has %d", st, res.Summary[st], n)
+			}
+		}
+		crashOf := map[byte]string{'R': "RU", 'S': "IN", 'D': "UN", 'T': "ST", 't': "TR", 'Z': "ZO", 'X': "DE", 'I': "ID", 'P': "PA"}
+		recCount := map[string]int{}
+		for _, w := range cd.rec.Tasks {
+			if !cd.recorder(w) {
+				recCount[crashOf[w.State]]++
+			}
+		}
+		for st, n := range recCount {
+			if res.Summary[st] < n {
+				t.Errorf("ps -S: %s %d, the record has %d tasks in that state", st, res.Summary[st], n)
+			}
+		}
+		if sum := cd.text("ps -S"); !strings.Contains(sum, "  IN: ") {
+			t.Errorf("ps -S text: %q", sum)
+		}
+
+		// -A: one task per CPU, each on its CPU.
+		var si SysInfo
+		cd.json("sys", &si)
+		res = PsResult{}
+		cd.json("ps -A", &res)
+		cpus := map[int]bool{}
+		for _, r := range res.Tasks {
+			if cpus[r.CPU] {
+				t.Errorf("ps -A: two tasks on cpu %d", r.CPU)
+			}
+			cpus[r.CPU] = true
+			if w := cd.rec.Task(r.TID); w != nil && !r.Idle && !cd.recorder(*w) && w.CPU >= 0 && w.CPU != r.CPU {
+				t.Errorf("ps -A: pid %d active on cpu %d, recorded on cpu %d", r.TID, r.CPU, w.CPU)
+			}
+		}
+		if len(res.Tasks) != si.CPUs {
+			t.Errorf("ps -A: %d tasks, %d CPUs", len(res.Tasks), si.CPUs)
+		}
+
+		// -y FIFO: the stopper threads (sched_set_stop_task makes them
+		// SCHED_FIFO), one per CPU.
+		res = PsResult{}
+		cd.json("ps -y FIFO", &res)
+		mig := 0
+		for _, r := range res.Tasks {
+			if r.Policy != "FIFO" {
+				t.Errorf("ps -y FIFO: pid %d policy %q", r.TID, r.Policy)
+			}
+			if strings.HasPrefix(r.Comm, "migration/") {
+				mig++
+			}
+		}
+		if mig != si.CPUs {
+			t.Errorf("ps -y FIFO: %d migration threads, %d CPUs", mig, si.CPUs)
+		}
+
+		// -t: run time is uptime less start; a child starts after its parent.
+		res = PsResult{}
+		cd.json("ps -t", &res)
+		start := map[int]uint64{}
+		for _, r := range res.Tasks {
+			if r.Times == nil || r.Times.RunTimeNs == nil {
+				t.Errorf("ps -t: pid %d has no times: %v", r.TID, r.Errors)
+				continue
+			}
+			if si.UptimeSeconds != nil && float64(*r.Times.RunTimeNs)/1e9 > *si.UptimeSeconds+1 {
+				t.Errorf("ps -t: pid %d ran %d ns, longer than the uptime %.1f s", r.TID, *r.Times.RunTimeNs, *si.UptimeSeconds)
+			}
+			if !r.Idle {
+				start[r.TID] = r.Times.StartBootNs
+			}
+		}
+		for _, w := range cd.rec.Tasks {
+			if w.PPID > 0 && !cd.recorder(w) && w.IsLeader() {
+				if s, ps := start[w.TID], start[w.PPID]; s < ps {
+					t.Errorf("ps -t: pid %d started at %d, before its parent %d at %d", w.TID, s, w.PPID, ps)
+				}
+			}
+		}
+
+		// -r: init's limits, 16 of them, soft at most hard.
+		res = PsResult{}
+		cd.json("ps -r 1", &res)
+		if len(res.Tasks) != 1 || len(res.Tasks[0].Rlimits) != 16 {
+			t.Fatalf("ps -r 1: %+v", res.Tasks)
+		}
+		for _, l := range res.Tasks[0].Rlimits {
+			if l.Cur > l.Max {
+				t.Errorf("ps -r 1: %s soft %d above hard %d", l.Name, l.Cur, l.Max)
+			}
+		}
+	})
+}
