@@ -30,9 +30,11 @@ Exit status (batch): 0 nothing stuck, 1 stuck chains, 2 a cycle,
 wait's object could not be read (a truncated or filtered dump), so what
 was not seen may be what is stuck; the report lists what could not be
 read, and the chains found among the rest. With -a, every blocked task's
-wait is listed too; with -v, how each wait was established. Text is
-wrapped to the terminal ($COLUMNS, else the terminal's width, else 100
-columns). Warnings go to stderr.
+wait is listed too; with -v, how each wait was established. The text
+starts with one line per root cause (what, how many tasks for how long,
+the first fix), then tells each chain; on a terminal it is wrapped to
+its width ($COLUMNS when set), in a pipe or file each line stays whole.
+Warnings go to stderr.
 
 JSON: the waitfor.DeadlockReport, schema in docs/deadlock-json.md.`,
 		Flags: []Flag{{Name: "a", Help: "also list every blocked task's wait"},
@@ -203,6 +205,7 @@ func (d DeadlockResult) WriteText(w io.Writer) error {
 			fmt.Fprintf(w, "  - %s\n", s)
 		}
 	}
+	writeRootSummary(w, d.Chains, d.width)
 	for i, c := range d.Chains {
 		writeChainText(w, i+1, c, d.width, d.verbose)
 	}

@@ -12,9 +12,13 @@ import (
 	"github.com/kwalk/kwalk/walkers/waitkind"
 )
 
-// textWidth is the width reports wrap to: $COLUMNS, else the width of the
-// terminal on stdout, else 100 columns (a pipe or a file).
+// textWidth is the width reports wrap to on a terminal: its width (or
+// $COLUMNS when set); 0 — no wrapping — when stdout is a pipe or a file,
+// so that each line stays whole for grep.
 func textWidth() int {
+	if !isTerminal(os.Stdout) {
+		return 0
+	}
 	if n, err := strconv.Atoi(os.Getenv("COLUMNS")); err == nil && n >= 40 {
 		return n
 	}
@@ -22,6 +26,31 @@ func textWidth() int {
 		return cols
 	}
 	return 100
+}
+
+// writeRootSummary writes one line per chain before the chains: its root
+// cause, how many tasks it blocks and for how long, and the first fix.
+func writeRootSummary(w io.Writer, chains []waitfor.Chain, width int) {
+	if len(chains) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "\nroot causes:")
+	for i, c := range chains {
+		var longest time.Duration
+		for _, x := range append(append([]waitkind.TaskWait(nil), c.Path...), c.Others...) {
+			longest = max(longest, x.Task.BlockedFor)
+		}
+		line := fmt.Sprintf("#%d %s (%d task(s)", i+1, c.Root.Summary, c.Blocked)
+		if longest > 0 {
+			line += fmt.Sprintf(", blocked up to %s", longest.Round(time.Second))
+		}
+		line += ")"
+		if len(c.Remedy) > 0 {
+			fix, _, _ := strings.Cut(c.Remedy[0], "  #")
+			line += " — fix: " + strings.TrimSpace(fix)
+		}
+		wrapTo(w, "  ", "      ", line, width)
+	}
 }
 
 // maxSameNames bounds the names listed for the waiters that wait on the
@@ -33,9 +62,6 @@ const maxSameNames = 8
 // remarks indented under it, wrapped to width; the other waiters of an
 // object already shown are counted and named on one line, not repeated.
 func writeChainText(w io.Writer, n int, c waitfor.Chain, width int, verbose bool) {
-	if width <= 0 {
-		width = 100
-	}
 	certain := "certain"
 	switch {
 	case c.Root.Incomplete:
@@ -118,9 +144,13 @@ func writeChainText(w io.Writer, n int, c waitfor.Chain, width int, verbose bool
 }
 
 // wrapTo writes text after first, wrapped at spaces to width columns,
-// continuation lines after rest. A word longer than a line (a path) is
-// kept whole.
+// continuation lines after rest; width 0 does not wrap. A word longer
+// than a line (a path) is kept whole.
 func wrapTo(w io.Writer, first, rest, text string, width int) {
+	if width <= 0 {
+		fmt.Fprintln(w, first+text)
+		return
+	}
 	prefix := first
 	line := prefix
 	empty := true

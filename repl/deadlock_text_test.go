@@ -3,6 +3,7 @@ package repl
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kwalk/kwalk/walkers/sched"
 	"github.com/kwalk/kwalk/walkers/waitfor"
@@ -55,5 +56,20 @@ func TestChainTextGroupsSameObject(t *testing.T) {
 		if len(l) > 100 {
 			t.Errorf("line longer than 100 columns: %q", l)
 		}
+	}
+}
+
+// One line per root cause, with the count, the longest wait and the fix
+// (its comment dropped); a pipe gets whole lines.
+func TestRootSummary(t *testing.T) {
+	c := waitfor.Chain{Root: waitkind.Root{Kind: "filesystem-frozen", Summary: "filesystem /mnt/frz is frozen"}, Blocked: 3,
+		Remedy: []string{"fsfreeze -u /mnt/frz  # thaw the filesystem (FITHAW)"}}
+	c.Path = []waitkind.TaskWait{{Task: waitkind.BlockedTask{BlockedFor: 19 * time.Second}}}
+	c.Others = []waitkind.TaskWait{{Task: waitkind.BlockedTask{BlockedFor: 42 * time.Second}}}
+	var b strings.Builder
+	writeRootSummary(&b, []waitfor.Chain{c}, 0)
+	want := "\nroot causes:\n  #1 filesystem /mnt/frz is frozen (3 task(s), blocked up to 42s) — fix: fsfreeze -u /mnt/frz\n"
+	if b.String() != want {
+		t.Errorf("got %q, want %q", b.String(), want)
 	}
 }
