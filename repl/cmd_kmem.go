@@ -32,7 +32,11 @@ func registerKmem(r *Registry) {
             slabs, slab size. TOTAL and SLABS are the nodes' exact
             counters; ALLOCATED is TOTAL minus the free objects of the
             nodes' partial slabs, like /proc/slabinfo's active_objs, so
-            objects free on a slab a CPU holds count as allocated.
+            objects free on a slab a CPU holds (or, on 7.x, in a sheaf)
+            count as allocated: an upper bound, marked "~" when a partial
+            list was too long to scan whole. The JSON also has the
+            nodes' partial slabs, the CPUs' slabs and partial slabs (to
+            6.x) and the objects in sheaves (7.x).
   -S CACHE  every slab of CACHE, found in the memory map (full slabs too),
             and each object: [ADDR] allocated, ADDR free (from the slab's
             freelist, the holding CPU's freelist and, on 7.x, the CPUs'
@@ -334,6 +338,9 @@ type KmemCacheRow struct {
 	Total        uint64   `json:"total"`
 	Slabs        uint64   `json:"slabs"`
 	PartialSlabs uint64   `json:"partial_slabs"`
+	CPUSlabs     int      `json:"cpu_slabs"`
+	CPUPartial   int      `json:"cpu_partial_slabs"`
+	SheafObjects int      `json:"sheaf_objects,omitempty"`
 	SlabSize     uint64   `json:"slab_size"`
 	PerSlab      uint64   `json:"objects_per_slab"`
 	Estimate     bool     `json:"allocated_estimate,omitempty"`
@@ -383,7 +390,8 @@ func kmemCaches(c *Call) (Result, error) {
 			found = true
 			row := KmemCacheRow{Cache: Hex(k.Addr), Name: k.Name, ObjectSize: k.ObjectSize, Size: k.Size,
 				Allocated: k.Active, Total: k.Objects, Slabs: k.Slabs, PartialSlabs: k.Partial,
-				SlabSize: ps << k.Order, PerSlab: k.PerSlab, Estimate: k.FreeEstimate, Errors: k.Errors, header: first}
+				SlabSize: ps << k.Order, PerSlab: k.PerSlab,
+				CPUSlabs: k.CPUSlabs, CPUPartial: k.CPUPartial, SheafObjects: k.SheafObjects, Estimate: k.FreeEstimate, Errors: k.Errors, header: first}
 			first = false
 			return emit(row)
 		})
@@ -539,6 +547,7 @@ type KmemPageRow struct {
 	Node     int      `json:"node"`
 	Type     string   `json:"page_type,omitempty"`
 	Head     Hex      `json:"head,omitempty"`
+	Order    int      `json:"order,omitempty"` // of a compound head (folio): 1 << order pages; -1 unreadable
 	Cache    Hex      `json:"slab_cache,omitempty"`
 	header   bool
 }
@@ -556,6 +565,9 @@ func (r KmemPageRow) WriteText(w io.Writer) error {
 	if r.Head != 0 {
 		names = append(names, fmt.Sprintf("tail(head %x)", uint64(r.Head)))
 	}
+	if r.Order != 0 {
+		names = append(names, fmt.Sprintf("order:%d", r.Order))
+	}
 	m := uint64(r.Mapping)
 	if r.Cache != 0 {
 		m = uint64(r.Cache)
@@ -568,7 +580,7 @@ func (r KmemPageRow) WriteText(w io.Writer) error {
 func pageRow(pg mm.Page) KmemPageRow {
 	return KmemPageRow{Page: Hex(pg.Addr), Phys: Hex(pg.Phys), PFN: pg.PFN, Mapping: Hex(pg.Mapping), Index: pg.Index,
 		Count: pg.Refcount, Mapcount: pg.Mapcount, Flags: Hex(pg.Flags), Names: pg.FlagNames, Zone: pg.ZoneName,
-		Node: pg.Node, Type: pg.PageType, Head: Hex(pg.Head), Cache: Hex(pg.SlabCache)}
+		Node: pg.Node, Type: pg.PageType, Head: Hex(pg.Head), Order: pg.Order, Cache: Hex(pg.SlabCache)}
 }
 
 // KmemPagesTail ends "kmem -p".

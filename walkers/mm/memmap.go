@@ -56,6 +56,10 @@ func ScanPages(ctx context.Context, p *symbols.Program, fn func(Page) bool) (unr
 				}
 				for i := uint64(0); i < cnt; i++ {
 					pg := decodePage(p, l, addr+i*l.pageSz, pfn+i, b[i*l.pageSz:(i+1)*l.pageSz])
+					if pg.IsHead(p) {
+						// the first tail follows in the chunk, or is read
+						pg.Order = folioOrder(p, l, pg.Addr)
+					}
 					if !fn(pg) {
 						return unreadable, nil
 					}

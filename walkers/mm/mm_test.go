@@ -72,6 +72,7 @@ func newSynthMM(t *testing.T, nodeWidth uint, flagNames bool) *synthMM {
 		symtest.F("lru", k.ListHead, 8),
 		symtest.F("compound_head", u64, 8),
 		symtest.F("slab_list", k.ListHead, 8),
+		symtest.F("compound_order", k.U8, 17), // of page[1] (5.x)
 		symtest.F("mapping", u64, 24),
 		symtest.F("slab_cache", u64, 24),
 		symtest.F("index", u64, 32),
@@ -196,6 +197,14 @@ func TestDecodePage(t *testing.T) {
 					pg.Slab != tc.slab || pg.Head != tc.headOut || pg.Phys != tc.pfn<<12 {
 					t.Errorf("nodes %d names %v, %s: got %+v", nodeWidth, names, tc.name, pg)
 				}
+			}
+			// the head at pfn 5000 begins an order-3 compound page
+			s.k.Mem.WriteU8(s.vmemmap+5001*64+17, 3)
+			if pg, err := ReadPage(p, 5000); err != nil || pg.Order != 3 {
+				t.Errorf("head order: %+v %v", pg, err)
+			}
+			if pg, err := ReadPage(p, 5001); err != nil || pg.Order != 0 {
+				t.Errorf("not a head: order %d %v", pg.Order, err)
 			}
 			_, src, _ := PageFlagNames(p)
 			if want := map[bool]string{true: "pageflag_names", false: "enum pageflags"}[names]; src != want {

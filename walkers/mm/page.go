@@ -35,6 +35,10 @@ type Page struct {
 	// Head is the head page of a compound page this page is a tail of
 	// (0 for a head or a single page).
 	Head uint64
+	// Order is the order of the compound page (folio) this head page
+	// begins: 1 << Order pages; 0 for a single page and tails, -1 when it
+	// could not be read.
+	Order int
 	// Slab marks a slab page; SlabCache is its kmem_cache.
 	Slab      bool
 	SlabCache uint64
@@ -108,7 +112,43 @@ func ReadPage(p *symbols.Program, pfn uint64) (Page, error) {
 		return Page{Addr: addr, PFN: pfn, Phys: pfn << l.pageShift, Zone: -1, Node: -1},
 			fmt.Errorf("struct page %#x (pfn %#x): %w", addr, pfn, err)
 	}
-	return decodePage(p, l, addr, pfn, buf), nil
+	pg := decodePage(p, l, addr, pfn, buf)
+	if pg.IsHead(p) {
+		pg.Order = folioOrder(p, l, addr)
+	}
+	return pg, nil
+}
+
+// IsHead reports whether PG_head is set: the first page of a compound
+// page (a large folio).
+func (pg *Page) IsHead(p *symbols.Program) bool {
+	l, err := getLayout(p)
+	if err != nil {
+		return false
+	}
+	bit, ok := l.bits["PG_head"]
+	return ok && pg.Flags&(1<<bit) != 0
+}
+
+// folioOrder reads the order of the compound page whose head is at head,
+// from its first tail: struct folio _folio_order (6.1–6.5), the low byte
+// of _flags_1 (6.6+, folio_order()), or struct page compound_order (5.x).
+func folioOrder(p *symbols.Program, l *layout, head uint64) int {
+	var off uint64
+	if o, err := p.OffsetOf("struct folio", "_folio_order"); err == nil {
+		off = o
+	} else if o, err := p.OffsetOf("struct folio", "_flags_1"); err == nil {
+		off = o
+	} else if o, err := p.OffsetOf("struct page", "compound_order"); err == nil {
+		off = l.pageSz + o
+	} else {
+		return -1
+	}
+	var b [1]byte
+	if err := p.Mem.ReadVirt(b[:], head+off); err != nil || b[0] > 30 {
+		return -1
+	}
+	return int(b[0])
 }
 
 func decodePage(p *symbols.Program, l *layout, addr, pfn uint64, b []byte) Page {

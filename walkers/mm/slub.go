@@ -34,8 +34,15 @@ type Cache struct {
 	// holds (or in a 7.x per-CPU sheaf) count as active: Active is an
 	// upper bound. FreeEstimate tells that a partial list was longer than
 	// the scan bound and Free was extrapolated.
-	Free         uint64
-	Active       uint64
+	Free   uint64
+	Active uint64
+	// CPUSlabs counts the CPUs holding a slab of the cache and CPUPartial
+	// the slabs on the CPUs' partial lists (kmem_cache_cpu.slab and
+	// .partial, to 6.x; 7.x CPUs hold sheaves of objects instead, counted
+	// in SheafObjects).
+	CPUSlabs     int
+	CPUPartial   int
+	SheafObjects int
 	FreeEstimate bool
 	Errors       []string
 
@@ -207,6 +214,55 @@ func (c *Cache) count(p *symbols.Program) {
 		c.Free = c.Objects
 	}
 	c.Active = c.Objects - c.Free
+	c.countCPU(p, sl)
+}
+
+// maxCPUPartial bounds a CPU's partial list (mm/slub.c caps it at a few
+// dozen slabs: s->cpu_partial_slabs).
+const maxCPUPartial = 1024
+
+// countCPU counts the slabs the CPUs hold: their active slab and their
+// partial list, linked by slab->next (page->next before 5.17).
+func (c *Cache) countCPU(p *symbols.Program, sl *slabLayout) {
+	c.SheafObjects = len(c.sheafObjects(p))
+	pc, err := c.obj.MemberUint("cpu_slab")
+	if err != nil || pc == 0 {
+		return
+	}
+	nextOff, err := p.OffsetOf(sl.slabType, "next")
+	if err != nil {
+		return
+	}
+	cpus, _ := p.PossibleCPUs()
+	for _, cpu := range cpus {
+		a, err := p.PerCPUAddr(pc, cpu)
+		if err != nil {
+			continue
+		}
+		cc, err := p.Object("struct kmem_cache_cpu", a)
+		if err != nil {
+			return
+		}
+		sp, err := cc.MemberUint("slab")
+		if err != nil {
+			sp, _ = cc.MemberUint("page")
+		}
+		if sp != 0 {
+			c.CPUSlabs++
+		}
+		next, err := cc.MemberUint("partial")
+		for n := 0; err == nil && next != 0; n++ {
+			if n >= maxCPUPartial {
+				c.Errors = append(c.Errors, fmt.Sprintf("cpu %d partial list longer than %d slabs", cpu, maxCPUPartial))
+				break
+			}
+			c.CPUPartial++
+			next, err = p.ReadU64(next + nextOff)
+		}
+		if err != nil {
+			c.Errors = append(c.Errors, fmt.Sprintf("cpu %d partial list: %v", cpu, err))
+		}
+	}
 }
 
 // Caches reads every cache with its counts, calling fn for each in list
