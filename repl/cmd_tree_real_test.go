@@ -34,8 +34,9 @@ type treeDocEntry struct {
 // TestTreeRealDumps runs tree on each generated dump: the IRQ descriptors
 // (a radix tree before 6.5, the sparse_irqs maple tree after) hold every
 // numbered line of the guest's /proc/interrupts, each desc at its own irq;
-// init's mm_mt holds its /proc/1/maps; the free vmap areas' rbtree is in
-// address order.
+// init's mm_mt holds its /proc/1/maps and the page cache of its executable
+// holds folios of that mapping at their index; the free vmap areas'
+// rbtree is in address order.
 func TestTreeRealDumps(t *testing.T) {
 	for _, d := range testdata.GeneratedDumps(t) {
 		t.Run(d.Name, func(t *testing.T) {
@@ -64,7 +65,7 @@ func TestTreeRealDumps(t *testing.T) {
 				if i >= len(e.Members) {
 					t.Fatalf("entry %#x: members %+v", uint64(e.Address), e.Members)
 				}
-				v, err := strconv.ParseUint(fmt.Sprint(e.Members[i].Value), 10, 64)
+				v, err := strconv.ParseUint(fmt.Sprint(e.Members[i].Value), 0, 64) // a number, or a pointer's "0x..."
 				if err != nil {
 					t.Fatalf("entry %#x: member %s is %v", uint64(e.Address), e.Members[i].Name, e.Members[i].Value)
 				}
@@ -118,6 +119,34 @@ func TestTreeRealDumps(t *testing.T) {
 				t.Errorf("no free vmap areas")
 			}
 
+			task, err := sched.TaskByPID(p, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The page cache of init's executable: each entry is a folio
+			// (a page before 5.16) of that mapping at its index.
+			if mapping, err := task.Obj.MemberUint("mm->exe_file->f_inode->i_mapping"); err == nil && mapping != 0 {
+				typ := "folio"
+				if ft, err := p.Type("struct folio"); err != nil || !ft.HasMember("index") {
+					typ = "page"
+				}
+				pages := 0
+				for _, e := range run(fmt.Sprintf("tree -t xarray -r address_space.i_pages -s %s.mapping,index %#x", typ, mapping)).Entries {
+					if uint64(e.Address)&1 != 0 {
+						continue // a value entry (a shadow of an evicted page)
+					}
+					pages++
+					if member(e, 0) != mapping || e.Index == nil || member(e, 1) != *e.Index {
+						t.Errorf("page cache of %#x: %s %#x at %v has mapping %#x index %d", mapping, typ, uint64(e.Address), e.Index, member(e, 0), member(e, 1))
+					}
+				}
+				if pages == 0 {
+					t.Errorf("init's executable has no page in the page cache")
+				}
+			} else {
+				t.Logf("no exe_file mapping: %v", err)
+			}
+
 			// init's VMAs.
 			if _, err := p.Type("struct maple_tree"); err != nil {
 				return
@@ -126,10 +155,6 @@ func TestTreeRealDumps(t *testing.T) {
 			if rt == nil || len(rt.Maps) == 0 {
 				t.Logf("the record has no /proc/1/maps")
 				return
-			}
-			task, err := sched.TaskByPID(p, 1)
-			if err != nil {
-				t.Fatal(err)
 			}
 			mm, err := task.Obj.MemberUint("mm")
 			if err != nil {
