@@ -38,6 +38,13 @@ func TestDevRealDumps(t *testing.T) {
 				if err := json.Unmarshal(out.Bytes(), v); err != nil {
 					t.Fatalf("%s: %v", line, err)
 				}
+				// The document is exactly the Go type of repl/schema.md.
+				dec := json.NewDecoder(bytes.NewReader(out.Bytes()))
+				dec.DisallowUnknownFields()
+				var doc DevResult
+				if err := dec.Decode(&doc); err != nil {
+					t.Errorf("%s: not a DevResult: %v", line, err)
+				}
 			}
 			var dev struct {
 				CharDevs []struct {

@@ -39,6 +39,13 @@ func TestNetRealDumps(t *testing.T) {
 				if err := json.Unmarshal(out.Bytes(), v); err != nil {
 					t.Fatalf("%s: %v", line, err)
 				}
+				// The document is exactly the Go type of repl/schema.md.
+				dec := json.NewDecoder(bytes.NewReader(out.Bytes()))
+				dec.DisallowUnknownFields()
+				var doc NetResult
+				if err := dec.Decode(&doc); err != nil {
+					t.Errorf("%s: not a NetResult: %v", line, err)
+				}
 			}
 			var devs NetResult
 			run("net", &devs)
