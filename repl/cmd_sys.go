@@ -127,8 +127,15 @@ func runSys(c *Call) (Result, error) {
 
 type tkInfo struct {
 	uptime time.Duration
-	wall   time.Time
+	// mono is CLOCK_MONOTONIC at the last tick (tkr_mono.base): the
+	// clock printk's timestamps follow (local_clock stops in suspend too).
+	mono time.Duration
+	wall time.Time
 }
+
+// bootWall is the wall-clock time of boot as the log's timestamps count
+// from it: the wall time at the last tick less the monotonic time then.
+func (tk tkInfo) bootWall() time.Time { return tk.wall.Add(-tk.mono) }
 
 // readTimekeeper reads the core timekeeper (kernel/time/timekeeping.c):
 // up to 6.12 "static struct { seqcount_raw_spinlock_t seq; struct
@@ -166,7 +173,15 @@ func readTimekeeper(p *symbols.Program) (tkInfo, bool) {
 	if int64(sec) < 946684800 || int64(sec) > 7258118400 || int64(base) < 0 || int64(boot) < 0 {
 		return tkInfo{}, false
 	}
-	return tkInfo{uptime: time.Duration(base + boot), wall: time.Unix(int64(sec), 0).UTC()}, true
+	// The wall clock's nanoseconds are tkr_mono.xtime_nsec >> shift
+	// (kernel/time/timekeeping.c tk_xtime).
+	var nsec int64
+	if xn, err := tk.MemberUint("tkr_mono.xtime_nsec"); err == nil {
+		if sh, err := tk.MemberUint("tkr_mono.shift"); err == nil && sh < 64 && xn>>sh < 1e9 {
+			nsec = int64(xn >> sh)
+		}
+	}
+	return tkInfo{uptime: time.Duration(base + boot), mono: time.Duration(base), wall: time.Unix(int64(sec), nsec).UTC()}, true
 }
 
 // loadAverage reads avenrun[3], fixed point with FSHIFT 11

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kwalk/kwalk/testdata"
 	"github.com/kwalk/kwalk/testdata/truth"
@@ -262,5 +264,65 @@ func TestPsCrashFlagsRealDumps(t *testing.T) {
 				t.Errorf("ps -r 1: %s soft %d above hard %d", l.Name, l.Cur, l.Max)
 			}
 		}
+	})
+}
+
+// TestLogCrashFlagsRealDumps checks log -T against the log itself: the
+// RTC driver's "setting system clock to ... (EPOCH)" line, read back with
+// -T, is at the time it states; -d finds dev_printk devices; -a reads the
+// audit queues.
+func TestLogCrashFlagsRealDumps(t *testing.T) {
+	eachHangsDump(t, func(cd *crashFlagDump) {
+		t := cd.t
+		var lr LogResult
+		cd.json("log -T", &lr)
+		if lr.BootTime == nil {
+			t.Fatalf("log -T: no boot time")
+		}
+		found := false
+		for _, r := range lr.Records {
+			i := strings.Index(r.Text, "setting system clock to ")
+			j := strings.LastIndex(r.Text, "(")
+			if i < 0 || j < 0 {
+				continue
+			}
+			epoch, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(r.Text[j+1:]), ")"), 10, 64)
+			if err != nil {
+				t.Errorf("log: %q: %v", r.Text, err)
+				continue
+			}
+			found = true
+			// The RTC counts whole seconds; local_clock and the monotonic
+			// clock may part by a little more.
+			got := lr.BootTime.Add(time.Duration(r.TimeNs))
+			if d := got.Sub(time.Unix(epoch, 0)); d < -2*time.Second || d > 2*time.Second {
+				t.Errorf("log -T: %q printed at %s, %v from the time it states", r.Text, got, d)
+			}
+			if txt := cd.text("log -T -g 'setting system clock'"); !strings.Contains(txt, got.UTC().Format("Mon Jan _2 15:04:05 2006")) {
+				t.Errorf("log -T text: %q lacks %s", txt, got.UTC().Format(time.ANSIC))
+			}
+		}
+		if !found {
+			t.Errorf("log: no RTC \"setting system clock\" line to check -T against")
+		}
+		var si SysInfo
+		cd.json("sys", &si)
+		if n := len(lr.Records); n > 0 && si.CrashTime != nil {
+			if last := lr.BootTime.Add(time.Duration(lr.Records[n-1].TimeNs)); last.After(si.CrashTime.Add(2 * time.Second)) {
+				t.Errorf("log -T: the last record at %s is after the crash time %s", last, si.CrashTime)
+			}
+		}
+		lr = LogResult{}
+		cd.json("log -d", &lr)
+		devs := 0
+		for _, r := range lr.Records {
+			if r.Subsystem != "" {
+				devs++
+			}
+		}
+		if devs == 0 {
+			t.Errorf("log -d: no record has a device")
+		}
+		cd.text("log -a")
 	})
 }

@@ -20,6 +20,11 @@ type LogRecord struct {
 	Flags    int    `json:"flags"`     // LOG_NEWLINE 2, LOG_CONT 8 (kernel/printk/printk_ringbuffer.h users)
 	CallerID uint32 `json:"caller_id"` // 0x80000000|cpu or a thread id (CONFIG_PRINTK_CALLER)
 	Text     string `json:"text"`
+	// Subsystem and Device are the dev_printk caller's device
+	// (printk_info.dev_info, include/linux/dev_printk.h): "pci" and
+	// "+pci:0000:00:01.0", as /dev/kmsg shows them; empty for plain printk.
+	Subsystem string `json:"subsystem,omitempty"`
+	Device    string `json:"device,omitempty"`
 }
 
 // Caller renders the caller id like printk's prefix: "T123" or "C1".
@@ -65,7 +70,7 @@ type prbLayout struct {
 	sizeBits, data                          kmem.Field
 	descSize, stateVar, lposBegin, lposNext kmem.Field
 	infoSize, seq, tsNsec, textLen, fac     kmem.Field
-	callerID                                kmem.Field
+	callerID, devSubsys, devDevice          kmem.Field
 	// flags:5 and level:3 share the byte after facility.
 	levelBits symbols.Member
 	flagsBits symbols.Member
@@ -102,6 +107,8 @@ func newPrbLayout(p *symbols.Program) (*prbLayout, error) {
 		textLen:   kmem.FieldOf(info, "text_len"),
 		fac:       kmem.FieldOf(info, "facility"),
 		callerID:  kmem.FieldOf(info, "caller_id"),
+		devSubsys: kmem.FieldOf(info, "dev_info.subsystem"),
+		devDevice: kmem.FieldOf(info, "dev_info.device"),
 	}
 	for name, f := range map[string]kmem.Field{"desc_ring.count_bits": l.countBits, "desc_ring.descs": l.descs,
 		"desc_ring.infos": l.infos, "desc_ring.head_id": l.headID, "desc_ring.tail_id": l.tailID,
@@ -227,6 +234,14 @@ func Log(p *symbols.Program) ([]LogRecord, error) {
 		}
 		if v, ok := l.callerID.UintAt(info); ok {
 			r.CallerID = uint32(v)
+		}
+		for _, f := range []struct {
+			fld kmem.Field
+			dst *string
+		}{{l.devSubsys, &r.Subsystem}, {l.devDevice, &r.Device}} {
+			if f.fld.OK && f.fld.Off+f.fld.Size <= uint64(len(info)) {
+				*f.dst = kmem.CString(info[f.fld.Off : f.fld.Off+f.fld.Size])
+			}
 		}
 		r.Level = bitsAt(l.levelBits, info)
 		r.Flags = bitsAt(l.flagsBits, info)

@@ -19,7 +19,7 @@ func NewSynthLog() *SynthLog {
 	desc := ty.Add(symtest.Layout("prb_desc", symtest.M("state_var", atomicLong), symtest.M("text_blk_lpos", lpos)))
 	info := &symbols.Type{Kind: symbols.KindStruct, Name: "printk_info"}
 	symtest.LayoutInto(info, []symtest.Field{symtest.M("seq", b.U64), symtest.M("ts_nsec", b.U64), symtest.M("text_len", b.U16), symtest.M("facility", b.U8), symtest.M("flagslevel", b.U8),
-		symtest.M("caller_id", b.U32), symtest.M("dev_info", symtest.Array(b.Char, 64))})
+		symtest.M("caller_id", b.U32), symtest.M("dev_info", symtest.Layout("dev_printk_info", symtest.M("subsystem", symtest.Array(b.Char, 16)), symtest.M("device", symtest.Array(b.Char, 48))))})
 	// flags:5 and level:3 bitfields in the byte after facility.
 	byteOff := info.Members[4].Offset
 	info.Members[4] = symbols.Member{Name: "flags", Type: b.U8, Offset: byteOff, BitOffset: byteOff * 8, BitSize: 5}
@@ -74,4 +74,12 @@ func (l *SynthLog) Record(id, state, begin, next uint64, seq uint64, level int, 
 		l.Mem.WriteU64(l.data+off, id)
 		l.Mem.Write(l.data+off+8, []byte(text))
 	}
+}
+
+// SetDevice writes the dev_printk subsystem and device of descriptor id's
+// info.
+func (l *SynthLog) SetDevice(id uint64, subsystem, device string) {
+	in := l.Infos + (id&3)*l.Size("struct printk_info")
+	l.Mem.Write(in+l.Off("struct printk_info", "dev_info.subsystem"), append([]byte(subsystem), 0))
+	l.Mem.Write(in+l.Off("struct printk_info", "dev_info.device"), append([]byte(device), 0))
 }
