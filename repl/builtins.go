@@ -35,6 +35,7 @@ var registrations = [...]func(*Registry){
 	registerKmem,
 	registerSwap,
 	registerVM,
+	registerTimer,
 	registerRunq,
 	registerIRQ,
 	registerSig,

@@ -11,6 +11,7 @@
 //	         member helpers (atomics, field layouts), kernel-pointer checks
 //	sched    tasks, states, pids, per-CPU data, run queues, signals, TaskRef
 //	irq      interrupt descriptors: chips, actions, per-CPU counts, affinity
+//	timers   timer wheels and hrtimers per CPU
 //	workqueue worker pools, their pending work and the work each busy
 //	         worker runs
 //	printk   the kernel log ring buffer
