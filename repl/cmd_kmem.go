@@ -800,6 +800,9 @@ func (r *KmemAddrResult) WriteText(w io.Writer) error {
 			mod = " [" + id.Module + "]"
 		}
 		fmt.Fprintf(&b, "%016x (%s) %s%s\n", id.Addr, id.Kind, id.Symbol, mod)
+		if v := id.Vmap; v != nil {
+			fmt.Fprintf(&b, "  vmalloc area %016x-%016x caller %s\n", v.Start, v.End, v.CallerSym)
+		}
 	case mm.KindUnknown:
 		fmt.Fprintf(&b, "%x: address not found in the memory map, slab caches, vmalloc areas, stacks or symbols\n", id.Addr)
 	}

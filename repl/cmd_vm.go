@@ -44,8 +44,8 @@ type VMHead struct {
 	PID     int    `json:"pid"`
 	Comm    string `json:"comm"`
 	Task    Hex    `json:"task"`
-	MM      Hex    `json:"mm"`
-	PGD     Hex    `json:"pgd"`
+	MM      Hex    `json:"mm,omitempty"`
+	PGD     Hex    `json:"pgd,omitempty"`
 	RSS     uint64 `json:"rss_pages"`
 	TotalVM uint64 `json:"total_vm_pages"`
 	NoMM    bool   `json:"no_mm,omitempty"`

@@ -86,6 +86,15 @@ func Identify(ctx context.Context, p *symbols.Program, addr uint64) (*Identity, 
 			id.Notes = append(id.Notes, "vmalloc areas: "+err.Error())
 		}
 		identifyStack(ctx, p, id)
+		if id.Kind == KindVmalloc && p.Syms != nil {
+			// module memory is vmalloc'ed (module_alloc, execmem)
+			if s, off, ok := p.Syms.LookupAddr(addr); ok && s.Module != "" {
+				id.Kind, id.Module, id.Symbol, id.Offset = KindModule, s.Module, s.Name, off
+				if off != 0 {
+					id.Symbol += fmt.Sprintf("+%#x", off)
+				}
+			}
+		}
 		return id, nil
 	} else if err != nil {
 		id.Notes = append(id.Notes, "vmalloc areas: "+err.Error())

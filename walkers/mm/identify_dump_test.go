@@ -50,6 +50,15 @@ func TestIdentifyRealDump(t *testing.T) {
 			if id.Kind != mm.KindSymbol || id.Symbol != "init_task+0x10" {
 				t.Errorf("init_task+16: %+v", id)
 			}
+			// module text (vmalloc'ed) names the module and symbol
+			if ms, err := p.Syms.Lookup("fuse_get_unique"); err == nil && ms.Module == "fuse" {
+				if id, err = mm.Identify(ctx, p, ms.Addr+1); err != nil {
+					t.Fatal(err)
+				}
+				if id.Kind != mm.KindModule || id.Module != "fuse" || id.Symbol != "fuse_get_unique+0x1" || id.Vmap == nil {
+					t.Errorf("fuse_get_unique+1: %+v", id)
+				}
+			}
 			areas, err := mm.VmapAreas(p)
 			if err != nil || len(areas) == 0 {
 				t.Fatalf("vmalloc areas: %d, %v", len(areas), err)
