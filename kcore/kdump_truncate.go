@@ -67,7 +67,7 @@ func (k *kdumpFile) checkTruncation() error {
 // largest end of page data among them.
 func (k *kdumpFile) tailDataEnd() (int64, error) {
 	n := int64(k.dumpedPages)
-	buf := make([]byte, descChunk*pageDescSize)
+	buf := make([]byte, min(n, descChunk)*pageDescSize)
 	var maxEnd int64
 	lastOff := int64(-1)
 	for hi := n; hi > 0; {
@@ -100,7 +100,7 @@ func (k *kdumpFile) tailDataEnd() (int64, error) {
 // does not hold.
 func (k *kdumpFile) countMissing() (uint64, error) {
 	n := int64(k.dumpedPages)
-	buf := make([]byte, descChunk*pageDescSize)
+	buf := make([]byte, min(n, descChunk)*pageDescSize)
 	var missing uint64
 	for lo := int64(0); lo < n; lo += descChunk {
 		cnt := min(descChunk, n-lo)

@@ -58,10 +58,10 @@ func FuzzListHeadNodes(f *testing.F) {
 	for i := 0; i < 5; i++ {
 		b.ListAddTail(head, b.Alloc(16))
 	}
-	d, o := fuzzSeed(b, head)
+	d, o := fuzzSparseSeed(b, head)
 	f.Add(d, o)
 	f.Fuzz(func(t *testing.T, data []byte, off uint16) {
-		p := fuzzKernel(data).Program()
+		p := fuzzSparseKernel(data).Program()
 		if got, _ := ListHeadNodes(p, fuzzRoot(off), "", fuzzLimit); len(got) > fuzzLimit {
 			t.Fatalf("%d nodes beyond the limit", len(got))
 		}
@@ -77,10 +77,10 @@ func FuzzHlistNodes(f *testing.F) {
 	for i := 0; i < 4; i++ {
 		b.HlistAddHead(head, b.Alloc(16))
 	}
-	d, o := fuzzSeed(b, head)
+	d, o := fuzzSparseSeed(b, head)
 	f.Add(d, o)
 	f.Fuzz(func(t *testing.T, data []byte, off uint16) {
-		if got, _ := HlistNodes(fuzzKernel(data).Program(), fuzzRoot(off), "", fuzzLimit); len(got) > fuzzLimit {
+		if got, _ := HlistNodes(fuzzSparseKernel(data).Program(), fuzzRoot(off), "", fuzzLimit); len(got) > fuzzLimit {
 			t.Fatalf("%d nodes beyond the limit", len(got))
 		}
 	})
@@ -99,10 +99,10 @@ func FuzzRBTreeNodes(f *testing.F) {
 	}
 	b.Mem.WriteU64(prev+b.Off("struct rb_node", "rb_right"), b.NewObj("struct rb_node"))
 	b.Mem.WriteU64(root, prev)
-	d, o := fuzzSeed(b, root)
+	d, o := fuzzSparseSeed(b, root)
 	f.Add(d, o)
 	f.Fuzz(func(t *testing.T, data []byte, off uint16) {
-		if got, _ := RBTreeNodes(fuzzKernel(data).Program(), fuzzRoot(off), "", fuzzLimit); len(got) > fuzzLimit {
+		if got, _ := RBTreeNodes(fuzzSparseKernel(data).Program(), fuzzRoot(off), "", fuzzLimit); len(got) > fuzzLimit {
 			t.Fatalf("%d nodes beyond the limit", len(got))
 		}
 	})
@@ -113,11 +113,11 @@ func FuzzXArray(f *testing.F) {
 	xa := b.NewObj("struct xarray")
 	b.Mem.WriteU64(xa+b.Off("struct xarray", "xa_head"), b.BuildXArray(map[uint64]uint64{
 		0: 0xffff888000aa0000, 5: 0xffff888000aa0040, 64: 0xffff888000aa0080, 4097: 0xffff888000aa00c0}))
-	data, off := fuzzSeed(b, xa)
+	data, off := fuzzSparseSeed(b, xa)
 	f.Add(data, off, uint64(5))
 	f.Add(data, off, uint64(4097))
 	f.Fuzz(func(t *testing.T, data []byte, off uint16, index uint64) {
-		b := fuzzKernel(data)
+		b := fuzzSparseKernel(data)
 		p := b.Program()
 		got, err := XArrayEntries(p, fuzzRoot(off), "")
 		for i := 1; err == nil && i < len(got); i++ {
