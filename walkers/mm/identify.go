@@ -3,6 +3,7 @@ package mm
 import (
 	"context"
 	"fmt"
+	"sort"
 
 	"github.com/kwalk/kwalk/symbols"
 	"github.com/kwalk/kwalk/walkers/sched"
@@ -185,24 +186,60 @@ func identifyDirect(ctx context.Context, p *symbols.Program, id *Identity, pfn u
 	return true, nil
 }
 
-// identifyStack looks for the task whose kernel stack (task->stack,
-// THREAD_SIZE bytes) holds id.Addr.
-func identifyStack(ctx context.Context, p *symbols.Program, id *Identity) {
-	tasks, err := sched.TasksContext(ctx, p)
-	if err != nil && len(tasks) == 0 {
-		id.Notes = append(id.Notes, "tasks: "+err.Error())
-		return
+// stackRange is a task's kernel stack.
+type stackRange struct {
+	base, task uint64
+	pid        int
+	comm       string
+}
+
+type stacksKey struct{}
+
+// stacks returns every task's kernel stack (task->stack, THREAD_SIZE
+// bytes), sorted by base; kept for the program when it is a dump (a live
+// kernel's tasks change).
+func stacks(ctx context.Context, p *symbols.Program) ([]stackRange, error) {
+	build := func() (any, error) {
+		tasks, err := sched.TasksContext(ctx, p)
+		if err != nil && len(tasks) == 0 {
+			return nil, err
+		}
+		out := make([]stackRange, 0, len(tasks))
+		for _, t := range tasks {
+			st, serr := t.Obj.MemberUint("stack")
+			if serr != nil || st == 0 {
+				continue
+			}
+			out = append(out, stackRange{st, t.Addr, t.PID, t.Comm})
+		}
+		sort.Slice(out, func(i, j int) bool { return out[i].base < out[j].base })
+		return out, err
 	}
-	for _, t := range tasks {
-		st, err := t.Obj.MemberUint("stack")
-		if err != nil || st == 0 {
-			continue
+	if p.Dump == nil || p.Dump.Live() {
+		v, err := build()
+		if v == nil {
+			return nil, err
 		}
-		if id.Addr >= st && id.Addr < st+threadSize {
-			id.Kind = KindStack
-			id.TaskAddr, id.PID, id.Comm = t.Addr, t.PID, t.Comm
-			id.Offset = id.Addr - st
-			return
-		}
+		return v.([]stackRange), err
+	}
+	v, err := p.Memo(stacksKey{}, build)
+	if v == nil {
+		return nil, err
+	}
+	return v.([]stackRange), err
+}
+
+// identifyStack looks for the task whose kernel stack holds id.Addr.
+func identifyStack(ctx context.Context, p *symbols.Program, id *Identity) {
+	ss, err := stacks(ctx, p)
+	if err != nil {
+		id.Notes = append(id.Notes, "tasks: "+err.Error())
+	}
+	i := sort.Search(len(ss), func(i int) bool { return ss[i].base > id.Addr }) - 1
+	if i >= 0 && id.Addr < ss[i].base+threadSize {
+		s := ss[i]
+		id.Kind = KindStack
+		id.TaskAddr, id.PID, id.Comm = s.task, s.pid, s.comm
+		id.Offset = id.Addr - s.base
 	}
 }

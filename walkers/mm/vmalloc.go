@@ -63,7 +63,7 @@ func VmapAreas(p *symbols.Program) ([]VmapArea, error) {
 	if err != nil {
 		return nil, err
 	}
-	t, err := p.Type("struct vmap_area")
+	vl, err := vmapLayoutOf(p)
 	if err != nil {
 		return nil, err
 	}
@@ -75,7 +75,7 @@ func VmapAreas(p *symbols.Program) ([]VmapArea, error) {
 			firstErr = err
 		}
 		for _, n := range nodes {
-			va, err := readVmapArea(p, p.ObjectAt(t, n-rbOff))
+			va, err := vl.read(p, n-rbOff)
 			if err != nil {
 				if firstErr == nil {
 					firstErr = err
@@ -89,30 +89,56 @@ func VmapAreas(p *symbols.Program) ([]VmapArea, error) {
 	return out, firstErr
 }
 
-func readVmapArea(p *symbols.Program, o symbols.Object) (VmapArea, error) {
-	va := VmapArea{Area: o.Addr()}
-	var err error
-	if va.Start, err = o.MemberUint("va_start"); err != nil {
-		return va, err
-	}
-	if va.End, err = o.MemberUint("va_end"); err != nil {
-		return va, err
-	}
-	va.Size = va.End - va.Start
-	vm, err := o.MemberUint("vm")
-	if err != nil || vm == 0 || !kmem.IsKernelPointer(vm) {
-		return va, nil
-	}
-	vo, err := p.Object("struct vm_struct", vm)
+// vmapLayout places the members of struct vmap_area and struct vm_struct
+// read as one block each.
+type vmapLayout struct {
+	vaSize, vmSize                                uint64
+	vaStart, vaEnd, vaVM                          kmem.Field
+	vmSizeF, vmFlags, vmNrPages, vmPhys, vmCaller kmem.Field
+}
+
+func vmapLayoutOf(p *symbols.Program) (*vmapLayout, error) {
+	va, err := p.Type("struct vmap_area")
 	if err != nil {
+		return nil, err
+	}
+	vm, err := p.Type("struct vm_struct")
+	if err != nil {
+		return nil, err
+	}
+	l := &vmapLayout{vaSize: va.Resolve().Size, vmSize: vm.Resolve().Size,
+		vaStart: kmem.FieldOf(va, "va_start"), vaEnd: kmem.FieldOf(va, "va_end"), vaVM: kmem.FieldOf(va, "vm"),
+		vmSizeF: kmem.FieldOf(vm, "size"), vmFlags: kmem.FieldOf(vm, "flags"), vmNrPages: kmem.FieldOf(vm, "nr_pages"),
+		vmPhys: kmem.FieldOf(vm, "phys_addr"), vmCaller: kmem.FieldOf(vm, "caller")}
+	if !l.vaStart.OK || !l.vaEnd.OK {
+		return nil, fmt.Errorf("struct vmap_area: no va_start/va_end")
+	}
+	return l, nil
+}
+
+func (l *vmapLayout) read(p *symbols.Program, addr uint64) (VmapArea, error) {
+	va := VmapArea{Area: addr}
+	b := make([]byte, l.vaSize)
+	if err := p.Mem.ReadVirt(b, addr); err != nil {
+		return va, fmt.Errorf("vmap_area %#x: %w", addr, err)
+	}
+	va.Start, _ = l.vaStart.UintAt(b)
+	va.End, _ = l.vaEnd.UintAt(b)
+	va.Size = va.End - va.Start
+	vm, _ := l.vaVM.UintAt(b)
+	if vm == 0 || !kmem.IsKernelPointer(vm) {
 		return va, nil
+	}
+	vb := make([]byte, l.vmSize)
+	if err := p.Mem.ReadVirt(vb, vm); err != nil {
+		return va, nil // the area stands without its vm_struct
 	}
 	va.VM = vm
-	va.Size, _ = vo.MemberUint("size")
-	va.Flags, _ = vo.MemberUint("flags")
-	va.NrPages, _ = vo.MemberUint("nr_pages")
-	va.Phys, _ = vo.MemberUint("phys_addr")
-	va.Caller, _ = vo.MemberUint("caller")
+	va.Size, _ = l.vmSizeF.UintAt(vb)
+	va.Flags, _ = l.vmFlags.UintAt(vb)
+	va.NrPages, _ = l.vmNrPages.UintAt(vb)
+	va.Phys, _ = l.vmPhys.UintAt(vb)
+	va.Caller, _ = l.vmCaller.UintAt(vb)
 	if va.Caller != 0 {
 		va.CallerSym = p.SymbolizeAddr(va.Caller)
 	}
