@@ -101,6 +101,22 @@ func TestXArray(t *testing.T) {
 	if got, err := XArrayEntries(p, xa, "xa"); err != nil || len(got) != len(entries) {
 		t.Errorf("with internal entries: %d entries, %v", len(got), err)
 	}
+	// A child whose shift is not its parent's less 6 would put its
+	// entries at wrong indices: the walk says the array is corrupt.
+	child := xaToNode(mustRead(t, p, slot+8*1)) // the node of indices 4096-8191
+	shiftAt := child + b.Off("struct xa_node", "shift")
+	orig := byte(mustRead(t, p, shiftAt))
+	b.Mem.WriteU8(shiftAt, 3)
+	if _, err := XArrayEntries(p, xa, "xa"); !errors.Is(err, ErrListCorrupt) {
+		t.Errorf("child with a wrong shift: %v", err)
+	}
+	if _, _, err := XArrayLoad(p, xa, 4096, "xa"); !errors.Is(err, ErrListCorrupt) {
+		t.Errorf("XArrayLoad through a child with a wrong shift: %v", err)
+	}
+	b.Mem.WriteU8(shiftAt, orig)
+	if got, err := XArrayEntries(p, xa, "xa"); err != nil || len(got) != len(entries) {
+		t.Errorf("shift restored: %d entries, %v", len(got), err)
+	}
 	// A node that points at itself is a cycle, not an endless walk.
 	b.Mem.WriteU64(slot+8*1, head)
 	if _, err := XArrayEntries(p, xa, "xa"); err == nil || !errors.Is(err, symbols.ErrCycle) {
@@ -142,4 +158,13 @@ func TestRBTreeNodes(t *testing.T) {
 	if _, err := RBTreeNodes(p, root, "rb", 0); err == nil || !errors.Is(err, symbols.ErrCycle) {
 		t.Errorf("cycle: %v", err)
 	}
+}
+
+func mustRead(t *testing.T, p *symbols.Program, addr uint64) uint64 {
+	t.Helper()
+	v, err := p.ReadU64(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
 }

@@ -48,13 +48,14 @@ func XArrayEntries(p *symbols.Program, addr uint64, name string) ([]XEntry, erro
 		}
 		return w.out, nil
 	}
-	err = w.node(xaToNode(head), 0, 0)
+	err = w.node(xaToNode(head), 0, 0, -1)
 	return w.out, err
 }
 
 type xaNodeLayout struct {
 	shiftOff, slotsOff uint64
 	chunk              uint64 // XA_CHUNK_SIZE, from the type of slots
+	chunkShift         uint64 // XA_CHUNK_SHIFT: log2(chunk)
 }
 
 func xaNodeLayoutOf(p *symbols.Program) (xaNodeLayout, error) {
@@ -76,6 +77,12 @@ func xaNodeLayoutOf(p *symbols.Program) (xaNodeLayout, error) {
 		return l, fmt.Errorf("struct xa_node.slots is %s, expected an array of pointers", m.Type)
 	}
 	l.chunk = at.Len
+	if l.chunk&(l.chunk-1) != 0 {
+		return l, fmt.Errorf("struct xa_node.slots has %d entries, not a power of 2", l.chunk)
+	}
+	for 1<<l.chunkShift < l.chunk {
+		l.chunkShift++
+	}
 	return l, nil
 }
 
@@ -91,7 +98,10 @@ func xaIsInternal(e uint64) bool { return e&3 == 2 }
 func xaIsNode(e uint64) bool     { return xaIsInternal(e) && e > 4096 }
 func xaToNode(e uint64) uint64   { return e - 2 }
 
-func (w *xaWalker) node(addr, base uint64, depth int) error {
+// node walks the xa_node at addr, whose first index is base; want is
+// the shift its parent implies (its own minus XA_CHUNK_SHIFT), -1 for the
+// top node.
+func (w *xaWalker) node(addr, base uint64, depth int, want int) error {
 	if depth > 16 {
 		return fmt.Errorf("%s: %w: node %#x nested deeper than any xarray", w.name, ErrListCorrupt, addr)
 	}
@@ -104,8 +114,8 @@ func (w *xaWalker) node(addr, base uint64, depth int) error {
 		return fmt.Errorf("%s: xa_node %#x: %w", w.name, addr, err)
 	}
 	shift := uint64(sb[0])
-	if shift >= 64 {
-		return fmt.Errorf("%s: %w: xa_node %#x has shift %d", w.name, ErrListCorrupt, addr, shift)
+	if shift >= 64 || (want >= 0 && shift != uint64(want)) {
+		return fmt.Errorf("%s: %w: xa_node %#x has shift %d (expected %d)", w.name, ErrListCorrupt, addr, shift, want)
 	}
 	slots := make([]byte, 8*w.lay.chunk)
 	if err := w.p.Mem.ReadVirt(slots, addr+w.lay.slotsOff); err != nil {
@@ -116,13 +126,16 @@ func (w *xaWalker) node(addr, base uint64, depth int) error {
 		if e == 0 {
 			continue
 		}
+		if (i<<shift)>>shift != i || base+i<<shift < base {
+			return fmt.Errorf("%s: %w: xa_node %#x slot %d is beyond any index", w.name, ErrListCorrupt, addr, i)
+		}
 		idx := base + i<<shift
 		switch {
 		case xaIsNode(e):
-			if shift == 0 {
+			if shift < w.lay.chunkShift {
 				return fmt.Errorf("%s: %w: leaf xa_node %#x points at node %#x", w.name, ErrListCorrupt, addr, e)
 			}
-			if err := w.node(xaToNode(e), idx, depth+1); err != nil {
+			if err := w.node(xaToNode(e), idx, depth+1, int(shift-w.lay.chunkShift)); err != nil {
 				return err
 			}
 		case xaIsInternal(e):
@@ -162,6 +175,7 @@ func XArrayLoad(p *symbols.Program, addr, index uint64, name string) (value uint
 	if err != nil {
 		return 0, false, fmt.Errorf("%s: %w", name, err)
 	}
+	want := -1 // the shift the parent implies
 	for depth := 0; xaIsNode(entry); depth++ {
 		if depth > 16 {
 			return 0, false, fmt.Errorf("%s: %w: nodes nested deeper than any xarray", name, ErrListCorrupt)
@@ -172,9 +186,10 @@ func XArrayLoad(p *symbols.Program, addr, index uint64, name string) (value uint
 			return 0, false, fmt.Errorf("%s: xa_node %#x: %w", name, node, err)
 		}
 		shift := uint64(sb[0])
-		if shift >= 64 {
-			return 0, false, fmt.Errorf("%s: %w: xa_node %#x has shift %d", name, ErrListCorrupt, node, shift)
+		if shift >= 64 || (want >= 0 && shift != uint64(want)) {
+			return 0, false, fmt.Errorf("%s: %w: xa_node %#x has shift %d (expected %d)", name, ErrListCorrupt, node, shift, want)
 		}
+		want = int(shift) - int(lay.chunkShift)
 		if depth == 0 && shift+6 < 64 && index>>shift >= lay.chunk {
 			return 0, false, nil // beyond the top node's reach
 		}
@@ -191,6 +206,9 @@ func XArrayLoad(p *symbols.Program, addr, index uint64, name string) (value uint
 		}
 		if shift == 0 {
 			break
+		}
+		if want < 0 && xaIsNode(entry) {
+			return 0, false, fmt.Errorf("%s: %w: xa_node %#x (shift %d) points at node %#x", name, ErrListCorrupt, node, shift, entry)
 		}
 	}
 	if entry == 0 || xaIsInternal(entry) {
