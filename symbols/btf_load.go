@@ -153,7 +153,12 @@ func LoadBTFFromMemory(mem kcore.Memory, syms SymbolTable) (*BTFTypes, error) {
 	}
 	start, err := syms.Lookup("__start_BTF")
 	if err != nil {
-		return nil, fmt.Errorf("BTF from memory: %w", err)
+		// No data symbols in kallsyms (btf_scan.go).
+		addr, size, serr := findBTFInImage(mem, syms)
+		if serr != nil {
+			return nil, fmt.Errorf("BTF from memory: %w; looking for its header in the image: %v", err, serr)
+		}
+		return LoadBTFFromMemoryAt(mem, addr, size, syms)
 	}
 	stop, err := syms.Lookup("__stop_BTF")
 	if err != nil {

@@ -105,6 +105,13 @@ func LoadKernelSymbols(mem kcore.Memory, info VMCoreInfo, opts SymbolOptions) (S
 			continue
 		}
 		t, err := a.run()
+		if err == nil && opts.Source == SourceAuto && a.src != SourceSystemMap && opts.SystemMap != "" && lacksData(t) {
+			// kallsyms without CONFIG_KALLSYMS_ALL has no data symbols
+			// (init_task, runqueues...): the System.map given has them.
+			if sm, serr := asTable(LoadSystemMap(opts.SystemMap, info)); serr == nil {
+				return sm, nil
+			}
+		}
 		if err == nil {
 			return t, nil
 		}
@@ -128,6 +135,13 @@ func LoadKernelSymbols(mem kcore.Memory, info VMCoreInfo, opts SymbolOptions) (S
 }
 
 var errNotGiven = errors.New("no file given")
+
+// lacksData reports whether a symbol table has only text symbols: no
+// init_task, which every kernel has as data.
+func lacksData(t SymbolTable) bool {
+	_, err := t.Lookup("init_task")
+	return err != nil
+}
 
 func asTable[T SymbolTable](t T, err error) (SymbolTable, error) {
 	if err != nil {
