@@ -14,6 +14,7 @@ import (
 type runInfo struct {
 	cpu  int
 	regs *Registers
+	arm  *kcore.ARM64Regs // arm64: the CPU's registers
 }
 
 // cpuStates returns the per-CPU registers the image saved, if any. The kcore
@@ -76,6 +77,7 @@ func (u *Unwinder) runningOn(task symbols.Object) (*runInfo, error) {
 	for _, s := range states {
 		if s.CPU == cpu {
 			ri.regs = FullRegisters(s.Regs)
+			ri.arm = s.ARM64
 			return ri, nil
 		}
 	}

@@ -19,6 +19,8 @@ type Unwinder struct {
 	// (ret_from_fork in 5.10/6.1, ret_from_fork_asm since 6.6;
 	// arch/x86/entry/entry_64.S): their ORC entry applies unshifted.
 	retFromFork []uint64
+	// arm64 is set on an arm64 kernel: frame records, not ORC (arm64.go).
+	arm64 *arm64Layout
 }
 
 type unwinderKey struct{}
@@ -41,6 +43,11 @@ func NewUnwinder(p *symbols.Program) (*Unwinder, error) {
 		return nil, err
 	}
 	u.ptregs = newPtRegsLayout(p)
+	if l, ok := newARM64Layout(p); ok {
+		u.arm64 = l
+		u.orcErr = errors.New("arm64 kernels unwind by frame records")
+		return u, nil
+	}
 	u.orc, u.orcErr = loadORC(p)
 	for _, name := range []string{"ret_from_fork", "ret_from_fork_asm"} {
 		if a, err := p.Symbol(name); err == nil {
@@ -55,6 +62,9 @@ func NewUnwinder(p *symbols.Program) (*Unwinder, error) {
 func (u *Unwinder) Method() string {
 	if u.orc != nil {
 		return "orc"
+	}
+	if u.arm64 != nil {
+		return "frame records"
 	}
 	return "frame pointers"
 }
@@ -81,6 +91,10 @@ func (u *Unwinder) Stack(task symbols.Object) (*Trace, error) {
 	tr.StackBase, tr.StackTop = base, base+u.task.threadSize
 	mem := &stackMem{mem: u.p.Mem}
 	mem.add(tr.StackBase, tr.StackTop, StackTask, "task stack")
+	if u.arm64 != nil {
+		u.arm64Stack(task, tr, mem)
+		return tr, nil
+	}
 
 	run, err := u.runningOn(task)
 	if err != nil {

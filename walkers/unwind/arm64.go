@@ -1,0 +1,277 @@
+package unwind
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/kwalk/kwalk/kcore"
+	"github.com/kwalk/kwalk/symbols"
+)
+
+// arm64 kernels keep frame pointers: each function with a frame stores a
+// frame record {x29, x30} and points x29 at it, so [fp] is the caller's
+// frame record and [fp+8] the return address (AAPCS64;
+// arch/arm64/kernel/stacktrace.c unwind_next). Return addresses on the
+// stack are signed with pointer authentication when the kernel has
+// CONFIG_ARM64_PTR_AUTH_KERNEL: the PAC bits are stripped with
+// KERNELPACMASK (arch/arm64/include/asm/pointer_auth.h
+// ptrauth_strip_kernel_insn_pac). Exception entry (kernel_entry,
+// arch/arm64/kernel/entry.S) saves a struct pt_regs whose stackframe[2]
+// is a frame record {x29, elr} of the interrupted code, or {0, 0} (the
+// final record) for an entry from EL0.
+
+// arm64Layout is what the arm64 unwinder needs of the types.
+type arm64Layout struct {
+	// offsets in task_struct of thread.cpu_context.{fp, sp, pc, x19}
+	// (arch/arm64/include/asm/processor.h struct cpu_context).
+	ctxFP, ctxSP, ctxPC, ctxX19 uint64
+	// struct pt_regs (arch/arm64/include/asm/ptrace.h).
+	regsX, regsSP, regsPC, regsPState, regsFrame, regsSize uint64
+	pacMask                                                uint64
+}
+
+// newARM64Layout reads the arm64 layouts from the types; ok is false when
+// the kernel is not arm64 (task_struct.thread has no cpu_context).
+func newARM64Layout(p *symbols.Program) (*arm64Layout, bool) {
+	task, err := p.Type("struct task_struct")
+	if err != nil {
+		return nil, false
+	}
+	l := &arm64Layout{}
+	for _, m := range []struct {
+		dst  *uint64
+		path string
+	}{
+		{&l.ctxFP, "thread.cpu_context.fp"}, {&l.ctxSP, "thread.cpu_context.sp"},
+		{&l.ctxPC, "thread.cpu_context.pc"}, {&l.ctxX19, "thread.cpu_context.x19"},
+	} {
+		off, err := p.OffsetOfType(task, m.path)
+		if err != nil {
+			return nil, false
+		}
+		*m.dst = off
+	}
+	// user_pt_regs order, used when the type lacks a member: regs[31],
+	// sp, pc, pstate.
+	l.regsX, l.regsSP, l.regsPC, l.regsPState, l.regsSize = 0, 31*8, 32*8, 33*8, 34*8
+	if t, err := p.Type("struct pt_regs"); err == nil && t.IsAggregate() {
+		for _, m := range []struct {
+			dst  *uint64
+			path string
+		}{{&l.regsX, "regs"}, {&l.regsSP, "sp"}, {&l.regsPC, "pc"}, {&l.regsPState, "pstate"}, {&l.regsFrame, "stackframe"}} {
+			if off, err := p.OffsetOfType(t, m.path); err == nil {
+				*m.dst = off
+			}
+		}
+		l.regsSize = t.Resolve().Size
+	}
+	l.pacMask = defaultPACMask
+	if p.Dump != nil {
+		if m := p.Dump.PACMask(); m != 0 {
+			l.pacMask = m
+		}
+	}
+	return l, true
+}
+
+// defaultPACMask is KERNELPACMASK of a 48-bit-VA kernel: bits 63..48
+// but bit 55, which selects the TTBR (pointer_auth.h ptrauth_kernel_pac_mask).
+const defaultPACMask = 0xff7f_0000_0000_0000
+
+// strip removes a pointer-authentication code from a kernel text address.
+// Addresses of the kernel half (bit 55 set) get the PAC bits set.
+func (l *arm64Layout) strip(addr uint64) uint64 {
+	if addr&(1<<55) != 0 {
+		return addr | l.pacMask
+	}
+	return addr &^ l.pacMask
+}
+
+// arm64Regs makes a Registers for the common registers of an arm64 frame:
+// pc in IP, sp in SP, fp (x29) in BP.
+func arm64Regs(pc, sp, fp uint64, haveSP bool) *Registers {
+	r := &Registers{}
+	r.Set(RegIP, pc)
+	r.Set(RegBP, fp)
+	if haveSP {
+		r.Set(RegSP, sp)
+	}
+	return r
+}
+
+// arm64Stack unwinds task on an arm64 kernel.
+func (u *Unwinder) arm64Stack(task symbols.Object, tr *Trace, mem *stackMem) {
+	l := u.arm64
+	run, err := u.runningOn(task)
+	if err != nil {
+		tr.Err = err
+		return
+	}
+	var pc, fp, sp uint64
+	if run != nil {
+		tr.Running, tr.CPU = true, run.cpu
+		if run.arm == nil {
+			why := "the dump has no saved registers for that CPU"
+			if u.p.Dump != nil && u.p.Dump.Live() {
+				why = "a live kernel: running tasks cannot be unwound"
+			}
+			tr.Err = fmt.Errorf("task is running on CPU %d and %s", run.cpu, why)
+			return
+		}
+		if run.arm.UserMode() {
+			tr.UserMode = true
+			tr.UserRegs = &ExceptionFrame{User: true, Regs: arm64Regs(run.arm.PC, run.arm.SP, run.arm.X[29], true)}
+			return
+		}
+		u.addARM64CPUStacks(mem, run.cpu)
+		pc, fp, sp = l.strip(run.arm.PC), run.arm.X[29], run.arm.SP
+	} else {
+		rd := func(off uint64) (uint64, error) { return u.p.ReadU64(task.Addr() + off) }
+		if pc, err = rd(l.ctxPC); err == nil {
+			if fp, err = rd(l.ctxFP); err == nil {
+				sp, err = rd(l.ctxSP)
+			}
+		}
+		if err != nil {
+			tr.Err = fmt.Errorf("thread.cpu_context: %w", err)
+			return
+		}
+		pc = l.strip(pc)
+	}
+	u.arm64Walk(tr, mem, pc, fp, sp, run != nil)
+}
+
+// addARM64CPUStacks adds cpu's IRQ stack: the per-CPU irq_stack_ptr points
+// at its base, IRQ_STACK_SIZE == THREAD_SIZE (arch/arm64/kernel/irq.c,
+// arch/arm64/include/asm/memory.h).
+func (u *Unwinder) addARM64CPUStacks(mem *stackMem, cpu int) {
+	if lo, err := perCPUPointer(u.p, "irq_stack_ptr", cpu); err == nil && lo != 0 {
+		mem.add(lo, lo+u.task.threadSize, StackIRQ, fmt.Sprintf("irq stack of cpu %d", cpu))
+	}
+}
+
+var errFrameRecord = errors.New("frame record outside the stack or not 16-byte aligned")
+
+// arm64Walk follows the frame records from (pc, fp). The first frame's pc
+// is exact when it comes from a CPU's registers.
+func (u *Unwinder) arm64Walk(tr *Trace, mem *stackMem, pc, fp, sp uint64, exact bool) {
+	l := u.arm64
+	f := Frame{Level: 0, IP: pc, RSP: sp, Exact: exact, Regs: arm64Regs(pc, sp, fp, true)}
+	f.Stack, _ = mem.kindOf(sp)
+	u.symbolize(&f, exact)
+	tr.Frames = append(tr.Frames, f)
+	prevFP := uint64(0)
+	for level := 1; ; level++ {
+		if fp == 0 {
+			return // the outermost frame
+		}
+		if level >= MaxFrames {
+			tr.Err = errTooDeep
+			return
+		}
+		if fp&15 != 0 || mem.region(fp, 16) == nil {
+			tr.Err = fmt.Errorf("fp %#x: %w", fp, errFrameRecord)
+			return
+		}
+		k0, r0 := mem.kindOf(prevFP)
+		_, r1 := mem.kindOf(fp)
+		if prevFP != 0 && r0 == r1 && k0 != StackUnknown && fp <= prevFP {
+			tr.Err = fmt.Errorf("fp %#x -> %#x: %w", prevFP, fp, errWrongWay)
+			return
+		}
+		next, err := mem.readU64(fp)
+		if err != nil {
+			tr.Err = err
+			return
+		}
+		ret, err := mem.readU64(fp + 8)
+		if err != nil {
+			tr.Err = err
+			return
+		}
+		cur := &tr.Frames[len(tr.Frames)-1]
+		cur.CFA = fp + 16
+		// The record may be a pt_regs' stackframe: the state of the
+		// interrupted code (an exception or IRQ, or user space).
+		if exc := u.arm64Exception(mem, fp, next, ret); exc != nil {
+			cur.Exception = exc
+			if exc.User {
+				tr.UserRegs = exc
+				return
+			}
+			pcX, _ := exc.Regs.Get(RegIP)
+			spX, _ := exc.Regs.Get(RegSP)
+			nf := Frame{Level: level, SP: exc.Addr + l.regsPC, IP: l.strip(pcX), RSP: spX, Exact: true, Regs: exc.Regs}
+			nf.Stack, _ = mem.kindOf(spX)
+			u.symbolize(&nf, true)
+			tr.Frames = append(tr.Frames, nf)
+			prevFP, fp = fp, next
+			continue
+		}
+		if next == 0 && ret == 0 {
+			return // the final frame record
+		}
+		ip := l.strip(ret)
+		nf := Frame{Level: level, SP: fp + 8, IP: ip, RSP: fp + 16, Regs: arm64Regs(ip, 0, next, false)}
+		nf.Stack, _ = mem.kindOf(fp)
+		u.symbolize(&nf, false)
+		tr.Frames = append(tr.Frames, nf)
+		prevFP, fp = fp, next
+	}
+}
+
+// arm64Exception returns the pt_regs whose stackframe is the record at fp
+// (holding next, ret), when there is one: the record must lie where
+// stackframe lies in a pt_regs on the stack, and agree with that pt_regs'
+// x29 and pc (EL1 entries) or be the zero final record of an EL0 entry.
+func (u *Unwinder) arm64Exception(mem *stackMem, fp, next, ret uint64) *ExceptionFrame {
+	l := u.arm64
+	if l.regsFrame == 0 || fp < l.regsFrame {
+		return nil
+	}
+	base := fp - l.regsFrame
+	if mem.region(base, l.regsSize) == nil {
+		return nil
+	}
+	pc, err1 := mem.readU64(base + l.regsPC)
+	x29, err2 := mem.readU64(base + l.regsX + 29*8)
+	sp, err3 := mem.readU64(base + l.regsSP)
+	pstate, err4 := mem.readU64(base + l.regsPState)
+	if err := errors.Join(err1, err2, err3, err4); err != nil {
+		return nil
+	}
+	user := pstate&0xc == 0 && pstate>>32 == 0
+	switch {
+	case user && next == 0 && ret == 0:
+	case !user && next == x29 && l.strip(ret) == l.strip(pc):
+	default:
+		return nil
+	}
+	regs := arm64Regs(pc, sp, x29, true)
+	return &ExceptionFrame{Addr: base, User: user, Regs: regs}
+}
+
+// ARM64Registers reads the full arm64 register set of a pt_regs at addr
+// (for showing an exception frame).
+func (u *Unwinder) ARM64Registers(addr uint64) (*kcore.ARM64Regs, error) {
+	if u.arm64 == nil {
+		return nil, errors.New("not an arm64 kernel")
+	}
+	var r kcore.ARM64Regs
+	for i := range r.X {
+		v, err := u.p.ReadU64(addr + u.arm64.regsX + uint64(i)*8)
+		if err != nil {
+			return nil, err
+		}
+		r.X[i] = v
+	}
+	var err error
+	if r.SP, err = u.p.ReadU64(addr + u.arm64.regsSP); err != nil {
+		return nil, err
+	}
+	if r.PC, err = u.p.ReadU64(addr + u.arm64.regsPC); err != nil {
+		return nil, err
+	}
+	r.PState, err = u.p.ReadU64(addr + u.arm64.regsPState)
+	return &r, err
+}
