@@ -15,7 +15,7 @@ func registerSys(r *Registry) {
 	r.Add(&Command{
 		Name:    "sys",
 		Summary: "system summary: release, machine, CPUs, memory, crash time, uptime, sources",
-		Usage:   "sys",
+		Usage:   "sys [-i | -t | config]",
 		Help: `Shows what crash's sys shows: the dump file and format, kernel release and
 version, machine, CPUs, memory size, crash time, uptime and load average
 (from the timekeeper and avenrun), task count, and where symbols and types
@@ -25,8 +25,24 @@ JSON: {"dumpfile","format","live","release","version","machine",
 "nodename","cpus","memory_bytes","page_size","crash_time" (RFC 3339),
 "crash_time_source","uptime_seconds","load_average":[3],"tasks",
 "blocked_tasks" (in D state),"panic" (the log line saying why it died),
-"kaslr_offset","symbols","types","warnings":[...]}.`,
-		Examples: []string{"sys", "sys --json"},
+"kaslr_offset","symbols","types","warnings":[...]}.
+
+sys -i shows the firmware's DMI identification (dmi_ident[] of
+drivers/firmware/dmi_scan.c): BIOS, system, board and chassis strings.
+JSON: {"dmi":[{"name","value"}]}.
+
+sys -t shows the kernel's taint: tainted_mask and the letter of each set
+flag (taint_flags[] of kernel/panic.c). JSON: {"mask","letters",
+"flags":[{"bit","letter","name"}]}.
+
+sys config prints the kernel's build configuration from its embedded
+copy (CONFIG_IKCONFIG: kernel_config_data, gzip between IKCFG_ST and
+IKCFG_ED); a kernel built without it says so. JSON: {"config":[lines]}.`,
+		Flags: []Flag{
+			{Name: "i", Help: "show the DMI (SMBIOS) identification strings"},
+			{Name: "t", Help: "show the kernel's taint flags"},
+		},
+		Examples: []string{"sys", "sys -t", "sys -i", "sys config", "sys --json"},
 		Run:      runSys,
 	})
 }
@@ -63,6 +79,9 @@ type SysInfo struct {
 }
 
 func runSys(c *Call) (Result, error) {
+	if r, done, err := runSysSub(c); done {
+		return r, err
+	}
 	p := c.Prog
 	var si SysInfo
 	if d := p.Dump; d != nil {

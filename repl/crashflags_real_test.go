@@ -326,3 +326,72 @@ func TestLogCrashFlagsRealDumps(t *testing.T) {
 		cd.text("log -a")
 	})
 }
+
+// TestSysModCrashFlagsRealDumps checks sys -t and mod -t against the
+// log's "module verification failed ... tainting kernel" and the record's
+// /proc/modules, sys -i against the log's "DMI:" line.
+func TestSysModCrashFlagsRealDumps(t *testing.T) {
+	eachHangsDump(t, func(cd *crashFlagDump) {
+		t := cd.t
+		var lr LogResult
+		cd.json("log", &lr)
+		unsigned := map[string]bool{} // modules the log says tainted the kernel unsigned
+		dmiLine := ""
+		for _, r := range lr.Records {
+			if mod, ok := strings.CutSuffix(r.Text, ": module verification failed: signature and/or required key missing - tainting kernel"); ok {
+				unsigned[mod] = true
+			}
+			if strings.HasPrefix(r.Text, "DMI: ") && strings.Contains(r.Text, "BIOS") {
+				dmiLine = r.Text
+			}
+		}
+		var taint SysTaint
+		cd.json("sys -t", &taint)
+		if len(unsigned) > 0 && !strings.Contains(taint.Letters, "E") {
+			t.Errorf("sys -t: %q, but the log says %v tainted the kernel unsigned", taint.Letters, unsigned)
+		}
+		var mods ModList
+		cd.json("mod -t", &mods)
+		got := map[string]string{}
+		for _, m := range mods.Modules {
+			got[m.Name] = *m.Taints
+			if taint.Mask == 0 {
+				t.Errorf("mod -t: %s tainted %s, the kernel is not", m.Name, *m.Taints)
+			}
+		}
+		for m := range unsigned {
+			if !strings.Contains(got[m], "E") {
+				t.Errorf("mod -t: %s has taints %q, the log says it is unsigned", m, got[m])
+			}
+		}
+		// /proc/modules: "fuse 139264 3 - Live 0x0000000000000000 (E)".
+		for _, line := range cd.rec.Files["/proc/modules"] {
+			f := strings.Fields(line)
+			if len(f) == 0 {
+				continue
+			}
+			want := ""
+			if l := f[len(f)-1]; strings.HasPrefix(l, "(") {
+				want = strings.Trim(l, "()")
+			}
+			if got[f[0]] != want {
+				t.Errorf("mod -t: %s taints %q, /proc/modules says %q", f[0], got[f[0]], want)
+			}
+		}
+		var dmi SysDMI
+		cd.json("sys -i", &dmi)
+		vals := map[string]string{}
+		for _, d := range dmi.DMI {
+			vals[d.Name] = d.Value
+		}
+		if dmiLine == "" {
+			t.Errorf("log: no DMI line to check sys -i against")
+		}
+		for _, f := range []string{"SYS_VENDOR", "PRODUCT_NAME", "BIOS_VERSION", "BIOS_DATE"} {
+			if vals[f] == "" || !strings.Contains(dmiLine, vals[f]) {
+				t.Errorf("sys -i: %s %q is not in the log's %q", f, vals[f], dmiLine)
+			}
+		}
+		cd.text("mod -S")
+	})
+}
