@@ -6,13 +6,15 @@ import (
 	"testing"
 )
 
-// Arm64Kernels are the pinned aarch64 kernels. The generator boots them
+// Arm64Kernels are the pinned aarch64 kernels. Debian's arm64 kernels
+// are built without CONFIG_KALLSYMS_ALL: kallsyms has no data symbols, so
+// the -dbg package's System.map is fetched for them. The generator boots them
 // under qemu-system-aarch64 (TCG, -M virt -cpu max); they are kept apart
 // from Kernels so that the x86_64 matrix and its tests are unchanged.
 var Arm64Kernels = []Kernel{
 	{ID: "arm64-6.1", Suite: "bookworm", Packages: []Package{
 		{"linux-image-6.1.0-50-cloud-arm64-unsigned", "6.1.176-1"},
-	}},
+	}, Debug: &Package{"linux-image-6.1.0-50-cloud-arm64-dbg", "6.1.176-1"}},
 }
 
 // Arm64Guests are the aarch64 guests. PagingLevels is 4: the generator's
@@ -53,6 +55,9 @@ func RequireArm64(t testing.TB, kernel, guest string) *Dump {
 		}
 		d, err := LoadDir(DumpDir(g, k))
 		if err == nil {
+			if root, err := DebugRoot(k); err == nil {
+				d.DebugRoot = root
+			}
 			return d
 		}
 		msg := fmt.Sprintf("MISSING real dump %s/%s (%v)\n  generate it with: go run ./testdata/gen -only %s/%s   (cache: %s)",

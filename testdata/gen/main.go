@@ -106,7 +106,7 @@ func run(only string, jobs int, force, list, noApt, dbg bool) error {
 	}
 	var todo []work
 	var debugKernels []testdata.Kernel
-	for _, k := range testdata.Kernels {
+	for _, k := range append(append([]testdata.Kernel{}, testdata.Kernels...), testdata.Arm64Kernels...) {
 		if _, err := testdata.DebugRoot(k); dbg && k.Debug != nil && err != nil && selectedKernel(only, k.ID) {
 			debugKernels = append(debugKernels, k)
 		}
