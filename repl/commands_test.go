@@ -130,7 +130,7 @@ func TestCommandsText(t *testing.T) {
 		{"eval 1 +", ExitUsage, nil, nil},
 		{"eval nosuchsym", ExitUsage, nil, nil},
 		{"help -a", ExitOK, []string{"NAME\n  dis - ", "NAME\n  whatis - ", "Per-task commands: "}, nil},
-		{"help foreach", ExitOK, []string{"Per-task commands: ", "task."}, nil},
+		{"help foreach", ExitOK, []string{"Per-task commands: ", ", task, vm."}, nil},
 		{"help rd", ExitOK, []string{"USAGE", "rd [-p]", "-64", "--json", "EXAMPLES"}, nil},
 	}
 	for _, tc := range tests {
