@@ -136,6 +136,10 @@ func Edges(sc string) []WaitEdge {
 		return []WaitEdge{
 			{"loop.reader", "loop.worker", "O_DIRECT read of the loop device over /mnt/l/data"},
 			{"loop.worker", "loop.server", "answer to FUSE READ on /mnt/l/data"},
+			// block/blk-mq.c: a freeze waits for the requests in flight;
+			// block/blk-core.c blk_queue_enter waits for the freeze.
+			{"loop.freezer", "loop.worker", "freeze of the loop device's queue (its read in flight)"},
+			{"loop.entrant", "loop.freezer", "the loop device's frozen queue"},
 		}
 	case ScenarioMmapLock:
 		// The owner's mmap_lock is read-held by the reader (a hint: the

@@ -211,7 +211,11 @@ const (
 	// loop.reader ("dd if=/dev/loopN iflag=direct") waits in D for its
 	// bio; the loop device's worker (loop.worker: a kworker in
 	// loop_workfn, the loopN kthread before 5.13) waits for the READ of
-	// the backing file. Meta loop.dev names the device.
+	// the backing file. loop.freezer ("echo 64 > .../queue/nr_requests")
+	// then waits in D for the queue's freeze (blk_mq_freeze_queue_wait)
+	// until the read ends, and loop.entrant (a second O_DIRECT dd) waits
+	// in D to enter the frozen queue (blk_queue_enter). Meta loop.dev
+	// names the device.
 	ScenarioLoopFuse = "loopfuse"
 )
 

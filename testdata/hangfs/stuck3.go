@@ -266,7 +266,33 @@ func (s *stager) loopfuse() error {
 		return err
 	}
 	s.addRole("loop.worker", worker)
-	s.meta = append(s.meta, "loop.dev="+filepath.Base(loop))
+	// Changing nr_requests freezes the queue (block/blk-mq.c
+	// blk_mq_update_nr_requests): the writer waits for the read in
+	// flight to end; I/O started after it waits for the freeze to end.
+	dev := filepath.Base(loop)
+	freezer, err := start("sh", "-c", "echo 64 > /sys/block/"+dev+"/queue/nr_requests")
+	if err != nil {
+		return err
+	}
+	s.addRole("loop.freezer", freezer)
+	if err := poll(fmt.Sprintf("loop.freezer (pid %d) in D freezing %s's queue", freezer, dev), func() bool {
+		st, err := readStat(fmt.Sprintf("/proc/%d/stat", freezer))
+		return err == nil && st.state == "D" && stackHasAny(freezer, freezer, "blk_mq_freeze_queue_wait", "blk_mq_update_nr_requests", "queue_requests_store")
+	}); err != nil {
+		return fmt.Errorf("loop.freezer: %w", withWhere(err, freezer))
+	}
+	entrant, err := start("dd", "if="+loop, "of=/dev/null", "bs=4096", "count=1", "skip=8", "iflag=direct")
+	if err != nil {
+		return err
+	}
+	s.addRole("loop.entrant", entrant)
+	if err := poll(fmt.Sprintf("loop.entrant (pid %d) in D waiting for the frozen queue", entrant), func() bool {
+		st, err := readStat(fmt.Sprintf("/proc/%d/stat", entrant))
+		return err == nil && st.state == "D" && stackHasAny(entrant, entrant, "blk_queue_enter", "__bio_queue_enter", "bio_queue_enter", "__submit_bio", "submit_bio_noacct")
+	}); err != nil {
+		return fmt.Errorf("loop.entrant: %w", withWhere(err, entrant))
+	}
+	s.meta = append(s.meta, "loop.dev="+dev)
 	return nil
 }
 

@@ -39,6 +39,8 @@ var rootKinds = map[string]string{
 	"syncwb.worker":    waitfor.RootBlockSuspended,
 	"loop.reader":      waitfor.RootFuseNotAnswering,
 	"loop.worker":      waitfor.RootFuseNotAnswering,
+	"loop.freezer":     waitfor.RootFuseNotAnswering,
+	"loop.entrant":     waitfor.RootFuseNotAnswering,
 	"mm.reader":        waitfor.RootFuseNotAnswering,
 	"mm.owner":         waitfor.RootFuseNotAnswering,
 	"mm.ps":            waitfor.RootFuseNotAnswering,

@@ -70,6 +70,11 @@ func detectBlockIO(c waitkind.Context, t *sched.Task) (TaskWait, bool) {
 	if tr := a.Trace(t); tr != nil && len(tr.Frames) > 0 && !a.HasFrame(t, blockIOFrames) {
 		return TaskWait{}, false
 	}
+	// A bio still waiting to enter a frozen queue has not been issued:
+	// that wait is the queue freeze's (kind_queue.go).
+	if a.HasFrame(t, queueEnterFrames) {
+		return TaskWait{}, false
+	}
 	if w, ok := a.writebackWait(t); ok {
 		return w, true
 	}

@@ -31,6 +31,7 @@ func Kinds() []*waitkind.Kind {
 		locking.FileLockWait,
 		JournalWait,
 		WritebackWorkWait,
+		QueueFreezeWait,
 		FuseTypesFreeWait,
 		locking.WaitQueueWait,
 	}
