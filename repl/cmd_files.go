@@ -14,7 +14,7 @@ func registerFiles(r *Registry) {
 	r.Add(&Command{
 		Name:    "files",
 		Summary: "open files of a task: fd, file, dentry, inode, type, path",
-		Usage:   "files [PID|TASK-ADDR]...",
+		Usage:   "files [-c] [-R REF] [PID|TASK-ADDR]... | files -d DENTRY | files -p INODE",
 		Help: `Lists the open file descriptors of the current task (see set), or of each
 task given by pid or task_struct address, like crash: the task's root and
 working directory, then one line per fd with the struct file, dentry and
@@ -23,10 +23,29 @@ as /proc/PID/fd shows it ("pipe:[1234]", "socket:[5678]",
 "anon_inode:[eventpoll]", " (deleted)" for unlinked files). /dev/fuse files
 are marked [fuse].
 
+-c shows instead of the file and dentry each fd's i_mapping and how many
+pages of it are in the page cache (nrpages).
+-R REF shows only the fds that refer to REF, in every process when no
+task is given: a struct file, dentry or inode address (hex), a path,
+a file name, "socket:[N]" or "pipe:[N]", or an fd number (decimal).
+-d DENTRY shows a dentry: its inode, superblock, type and path.
+-p INODE lists the pages of an inode's page cache (i_mapping->i_pages),
+by index; evicted pages' shadow entries are counted, not listed.
+
 JSON: {"tasks": [{"pid", "comm", "task", "root", "cwd", "files": [{"fd",
 "file", "dentry", "inode", "ino", "type", "fs_type", "path", "flags",
-"pos", "count", "fuse_dev", "errors"}], "error"}]}; addresses are strings.`,
-		Examples: []string{"files", "files 1", "foreach files", "files --json 110"},
+"pos", "count", "fuse_dev", "mapping" (-c), "nrpages" (-c), "errors"}],
+"error"}]}; addresses are strings. -d: {"dentry", "inode", "super",
+"type", "fs_type", "path"}. -p: {"inode", "mapping", "nrpages",
+"pages": [{"index", "page"}], "shadows", "error"}.`,
+		Flags: []Flag{
+			{Name: "c", Help: "show each file's page-cache mapping and page count"},
+			{Name: "R", Arg: "REF", Help: "only fds referring to REF (address, path, name, socket:[N], fd)"},
+			{Name: "d", Arg: "DENTRY", Help: "show the dentry at this address"},
+			{Name: "p", Arg: "INODE", Help: "list the page-cache pages of the inode at this address"},
+		},
+		Examples: []string{"files", "files 1", "foreach files", "files --json 110", "files -c 1", "files -R socket:[12345]",
+			"files -R /mnt/w", "files -d ffff8a83c20db400", "files -p ffff8a83c1f3a8e8"},
 		PerTask:  true,
 		Complete: func(c *Completion) []string { return c.Pids() },
 		Run:      runFiles,
@@ -134,6 +153,8 @@ type FileRow struct {
 	Pos     int64    `json:"pos"`
 	Count   int64    `json:"count"`
 	FuseDev bool     `json:"fuse_dev"`
+	Mapping *Hex     `json:"mapping,omitempty"` // -c
+	NrPages *uint64  `json:"nrpages,omitempty"` // -c
 	Errors  []string `json:"errors,omitempty"`
 }
 
@@ -152,14 +173,21 @@ type FilesTask struct {
 // FilesResult is the result of "files".
 type FilesResult struct {
 	Tasks []FilesTask `json:"tasks"`
+
+	cache bool   // -c
+	ref   string // -R
 }
 
 func runFiles(c *Call) (Result, error) {
-	objs, err := argTasks(c)
+	if r, done, err := runFilesSub(c); done {
+		return r, err
+	}
+	objs, err := filesTasks(c)
 	if err != nil {
 		return nil, err
 	}
-	res := &FilesResult{}
+	ref := c.String("R")
+	res := &FilesResult{cache: c.Bool("c"), ref: ref, Tasks: []FilesTask{}}
 	for _, o := range objs {
 		if err := c.Ctx.Err(); err != nil {
 			return nil, err
@@ -177,11 +205,27 @@ func runFiles(c *Call) (Result, error) {
 			ft.Error = err.Error()
 		}
 		for _, f := range files {
-			ft.Files = append(ft.Files, FileRow{
+			if ref != "" && !fileRefers(f, ref) {
+				continue
+			}
+			row := FileRow{
 				FD: f.FD, File: Hex(f.File), Dentry: Hex(f.Dentry), Inode: Hex(f.Inode), Ino: f.Ino,
 				Type: f.Type, FSType: f.FSType, Path: f.Path, Flags: Hex(f.Flags), Pos: f.Pos,
 				Count: f.Count, FuseDev: f.Fuse, Errors: f.Errors,
-			})
+			}
+			if res.cache && f.Inode != 0 {
+				m, err := vfs.InodeMapping(c.Prog, f.Inode)
+				if err != nil {
+					row.Errors = append(row.Errors, err.Error())
+				} else {
+					h, n := Hex(m.Mapping), m.NrPages
+					row.Mapping, row.NrPages = &h, &n
+				}
+			}
+			ft.Files = append(ft.Files, row)
+		}
+		if ref != "" && len(ft.Files) == 0 && ft.Error == "" {
+			continue // -R: only the tasks that refer to it
 		}
 		res.Tasks = append(res.Tasks, ft)
 	}
@@ -191,6 +235,9 @@ func runFiles(c *Call) (Result, error) {
 // WriteText implements Result, crash's layout.
 func (r *FilesResult) WriteText(w io.Writer) error {
 	var b strings.Builder
+	if r.ref != "" && len(r.Tasks) == 0 {
+		fmt.Fprintf(&b, "no open file refers to %s\n", r.ref)
+	}
 	for i, t := range r.Tasks {
 		if i > 0 {
 			b.WriteByte('\n')
@@ -202,7 +249,9 @@ func (r *FilesResult) WriteText(w io.Writer) error {
 		if len(t.Files) == 0 && t.Error == "" {
 			b.WriteString("No open files\n")
 		}
-		if len(t.Files) > 0 {
+		if len(t.Files) > 0 && r.cache {
+			fmt.Fprintf(&b, " FD       INODE            I_MAPPING         NRPAGES  TYPE  PATH\n")
+		} else if len(t.Files) > 0 {
 			fmt.Fprintf(&b, " FD       FILE              DENTRY            INODE        TYPE  PATH\n")
 		}
 		for _, f := range t.Files {
@@ -213,6 +262,15 @@ func (r *FilesResult) WriteText(w io.Writer) error {
 			typ := f.Type
 			if typ == "" {
 				typ = "UNKN"
+			}
+			if r.cache {
+				var mapping Hex
+				var n uint64
+				if f.Mapping != nil {
+					mapping, n = *f.Mapping, *f.NrPages
+				}
+				fmt.Fprintf(&b, "%3d  %016x  %016x  %7d  %-4s  %s\n", f.FD, uint64(f.Inode), uint64(mapping), n, typ, path)
+				continue
 			}
 			fmt.Fprintf(&b, "%3d  %016x  %016x  %016x  %-4s  %s\n", f.FD, uint64(f.File), uint64(f.Dentry), uint64(f.Inode), typ, path)
 		}

@@ -260,6 +260,7 @@ func runForeach(c *Call) (Result, error) {
 				return nil, UsageErrorf("foreach: bad command %q", command)
 			}
 			sc.Task = t.Task
+			sc.foreachTask = true
 			sc.JSON = c.JSON
 			sc.prog = c.prog
 			r, rerr := runSafely(sc)

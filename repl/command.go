@@ -100,6 +100,8 @@ type Call struct {
 
 	cmd    *Command
 	flags  map[string]string // set flags by canonical name
+	// foreachTask: foreach runs the command for Task, one of many.
+	foreachTask bool
 	status int
 	prog   *progress
 }

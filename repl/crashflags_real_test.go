@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -393,5 +394,86 @@ func TestSysModCrashFlagsRealDumps(t *testing.T) {
 			}
 		}
 		cd.text("mod -S")
+	})
+}
+
+// TestFilesCrashFlagsRealDumps checks files -R against the record's fd
+// links (every pipe and socket the record shows, found in exactly the
+// fds that link to it), -d against the record's paths, -c and -p against
+// each other.
+func TestFilesCrashFlagsRealDumps(t *testing.T) {
+	eachHangsDump(t, func(cd *crashFlagDump) {
+		t := cd.t
+		type fdKey struct{ pid, fd int }
+		want := map[string]map[fdKey]bool{}
+		for _, w := range cd.rec.Tasks {
+			if cd.recorder(w) {
+				continue
+			}
+			for _, fd := range w.FDs {
+				if strings.HasPrefix(fd.Target, "pipe:[") || strings.HasPrefix(fd.Target, "socket:[") {
+					if want[fd.Target] == nil {
+						want[fd.Target] = map[fdKey]bool{}
+					}
+					want[fd.Target][fdKey{w.PID, fd.Num}] = true
+				}
+			}
+		}
+		if len(want) == 0 {
+			t.Errorf("the record has no pipe or socket fd to check files -R against")
+		}
+		for target, fds := range want {
+			var res FilesResult
+			cd.json("files -R "+target, &res)
+			got := map[fdKey]bool{}
+			for _, ft := range res.Tasks {
+				for _, f := range ft.Files {
+					if ft.PID != walktest.RecorderPID(cd.rec) {
+						got[fdKey{ft.PID, f.FD}] = true
+					}
+					if f.Path != target {
+						t.Errorf("files -R %s: pid %d fd %d is %s", target, ft.PID, f.FD, f.Path)
+					}
+				}
+			}
+			if len(got) != len(fds) {
+				t.Errorf("files -R %s: %v, the record has %v", target, got, fds)
+			}
+			for k := range fds {
+				if !got[k] {
+					t.Errorf("files -R %s: pid %d fd %d missing", target, k.pid, k.fd)
+				}
+			}
+		}
+		// init's files: -d gives each regular file's path (from its
+		// filesystem's root, a suffix of the record's), -c's nrpages bound
+		// -p's pages.
+		var res FilesResult
+		cd.json("files -c 1", &res)
+		checked := 0
+		for _, f := range res.Tasks[0].Files {
+			if f.Type != "REG" || f.NrPages == nil {
+				continue
+			}
+			var d FilesDentry
+			cd.json(fmt.Sprintf("files -d %x", uint64(f.Dentry)), &d)
+			if d.Inode != f.Inode || d.Type != "REG" || !strings.HasSuffix(f.Path, d.Path) {
+				t.Errorf("files -d %x: %+v; files says inode %x path %s", uint64(f.Dentry), d, uint64(f.Inode), f.Path)
+			}
+			var pg FilesPages
+			cd.json(fmt.Sprintf("files -p %x", uint64(f.Inode)), &pg)
+			if pg.NrPages != *f.NrPages || uint64(len(pg.Pages)) > pg.NrPages || (pg.NrPages > 0 && len(pg.Pages) == 0) {
+				t.Errorf("files -p %x: %d pages listed, nrpages %d (files -c: %d)", uint64(f.Inode), len(pg.Pages), pg.NrPages, *f.NrPages)
+			}
+			for i := 1; i < len(pg.Pages); i++ {
+				if pg.Pages[i].Index <= pg.Pages[i-1].Index {
+					t.Errorf("files -p %x: index %d after %d", uint64(f.Inode), pg.Pages[i].Index, pg.Pages[i-1].Index)
+				}
+			}
+			checked++
+		}
+		if checked == 0 {
+			t.Errorf("files -c 1: no regular file to check -d and -p on")
+		}
 	})
 }
