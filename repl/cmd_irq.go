@@ -28,12 +28,12 @@ action and no count. -a shows each descriptor's affinity (and effective
 affinity) as CPU lists. The architecture's own lines of /proc/interrupts
 (NMI, LOC, ...) are not shown.
 
-JSON: {"cpus": [online CPU ids], "irqs": [{"irq", "addr", "hwirq",
+JSON: {"cpus": [online CPU ids], "irqs": [{"irq", "desc", "hwirq",
 "has_domain", "chip", "chip_name", "flow_name", "handle_irq",
 "handle_irq_symbol", "depth", "actions": [{"addr", "name", "handler",
 "handler_symbol", "thread_fn", "thread_fn_symbol", "flags", "dev_id"}],
 "counts" (indexed by CPU id), "total", "affinity", "effective_affinity",
-"errors"}], "warnings"}; addresses are numbers.`,
+"errors"}], "warnings"}.`,
 		Flags: []Flag{
 			{Name: "s", Help: "per-CPU counts, like /proc/interrupts"},
 			{Name: "a", Help: "affinity of each descriptor"},
@@ -45,18 +45,61 @@ JSON: {"cpus": [online CPU ids], "irqs": [{"irq", "addr", "hwirq",
 
 // IRQResult is the result of "irq".
 type IRQResult struct {
-	CPUs     []int      `json:"cpus"`
-	IRQs     []irq.Desc `json:"irqs"`
-	Warnings []string   `json:"warnings,omitempty"`
+	CPUs     []int    `json:"cpus"`
+	IRQs     []IRQRow `json:"irqs"`
+	Warnings []string `json:"warnings,omitempty"`
 
-	mode   string // "", "s", "a", "detail"
-	onlyID bool
+	descs []irq.Desc
+	mode  string // "", "s", "a", "detail"
+}
+
+// IRQRow is one descriptor of "irq" (irq.Desc with addresses as strings).
+type IRQRow struct {
+	IRQ               int            `json:"irq"`
+	Desc              Hex            `json:"desc"`
+	HWIRQ             uint64         `json:"hwirq"`
+	HasDomain         bool           `json:"has_domain"`
+	Chip              Hex            `json:"chip"`
+	ChipName          string         `json:"chip_name"`
+	FlowName          string         `json:"flow_name"`
+	HandleIRQ         Hex            `json:"handle_irq"`
+	HandleIRQSymbol   string         `json:"handle_irq_symbol"`
+	Depth             int            `json:"depth"`
+	Actions           []IRQActionRow `json:"actions"`
+	Counts            []uint64       `json:"counts"`
+	Total             uint64         `json:"total"`
+	Affinity          []int          `json:"affinity"`
+	EffectiveAffinity []int          `json:"effective_affinity,omitempty"`
+	Errors            []string       `json:"errors,omitempty"`
+}
+
+// IRQActionRow is one irqaction of "irq".
+type IRQActionRow struct {
+	Addr           Hex    `json:"addr"`
+	Name           string `json:"name"`
+	Handler        Hex    `json:"handler"`
+	HandlerSymbol  string `json:"handler_symbol"`
+	ThreadFn       Hex    `json:"thread_fn,omitempty"`
+	ThreadFnSymbol string `json:"thread_fn_symbol,omitempty"`
+	Flags          Hex    `json:"flags"`
+	DevID          Hex    `json:"dev_id"`
+}
+
+func irqRow(d irq.Desc) IRQRow {
+	r := IRQRow{IRQ: d.IRQ, Desc: Hex(d.Addr), HWIRQ: d.HWIRQ, HasDomain: d.HasDomain, Chip: Hex(d.Chip), ChipName: d.ChipName,
+		FlowName: d.FlowName, HandleIRQ: Hex(d.HandleIRQ), HandleIRQSymbol: d.HandleIRQS, Depth: d.Depth, Actions: []IRQActionRow{},
+		Counts: d.Counts, Total: d.Total, Affinity: d.Affinity, EffectiveAffinity: d.EffectiveAffinity, Errors: d.Errors}
+	for _, a := range d.Actions {
+		r.Actions = append(r.Actions, IRQActionRow{Addr: Hex(a.Addr), Name: a.Name, Handler: Hex(a.Handler), HandlerSymbol: a.HandlerS,
+			ThreadFn: Hex(a.ThreadFn), ThreadFnSymbol: a.ThreadS, Flags: Hex(a.Flags), DevID: Hex(a.DevID)})
+	}
+	return r
 }
 
 // ResultWarnings implements Warner.
 func (r *IRQResult) ResultWarnings() []string {
 	out := append([]string(nil), r.Warnings...)
-	for _, d := range r.IRQs {
+	for _, d := range r.descs {
 		for _, e := range d.Errors {
 			out = append(out, fmt.Sprintf("irq %d: %s", d.IRQ, e))
 		}
@@ -80,7 +123,7 @@ func runIRQ(c *Call) (Result, error) {
 	if ds == nil && err != nil {
 		return nil, err
 	}
-	res := &IRQResult{IRQs: []irq.Desc{}}
+	res := &IRQResult{IRQs: []IRQRow{}}
 	if err != nil {
 		res.Warnings = append(res.Warnings, err.Error())
 	}
@@ -97,7 +140,8 @@ func runIRQ(c *Call) (Result, error) {
 		} else if c.Bool("s") && !d.Shown() {
 			continue
 		}
-		res.IRQs = append(res.IRQs, d)
+		res.descs = append(res.descs, d)
+		res.IRQs = append(res.IRQs, irqRow(d))
 	}
 	for n := range want {
 		return nil, fmt.Errorf("irq %d: no descriptor", n)
@@ -123,7 +167,7 @@ func (r *IRQResult) WriteText(w io.Writer) error {
 			fmt.Fprintf(&b, " %10s", fmt.Sprintf("CPU%d", c))
 		}
 		b.WriteString("\n")
-		for _, d := range r.IRQs {
+		for _, d := range r.descs {
 			fmt.Fprintf(&b, "%4d:", d.IRQ)
 			for _, c := range r.CPUs {
 				var n uint64
@@ -148,11 +192,11 @@ func (r *IRQResult) WriteText(w io.Writer) error {
 		}
 	case "a":
 		b.WriteString(" IRQ NAME                 AFFINITY     EFFECTIVE\n")
-		for _, d := range r.IRQs {
+		for _, d := range r.descs {
 			fmt.Fprintf(&b, "%4d %-20s %-12s %s\n", d.IRQ, irqDash(d.ActionNames()), cpuList(d.Affinity), cpuList(d.EffectiveAffinity))
 		}
 	case "detail":
-		for i, d := range r.IRQs {
+		for i, d := range r.descs {
 			if i > 0 {
 				b.WriteString("\n")
 			}
@@ -174,7 +218,7 @@ func (r *IRQResult) WriteText(w io.Writer) error {
 		}
 	default:
 		b.WriteString(" IRQ   IRQ_DESC/_DATA      IRQACTION      NAME\n")
-		for _, d := range r.IRQs {
+		for _, d := range r.descs {
 			if len(d.Actions) == 0 {
 				fmt.Fprintf(&b, "%4d   %016x  (unused)\n", d.IRQ, d.Addr)
 				continue

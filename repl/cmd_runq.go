@@ -31,14 +31,15 @@ sched_info.last_arrival (the rq clock, ns, when it last started running).
 -g shows the task-group hierarchy: each group's task_group and cfs_rq
 addresses and its number of runnable entities. -c limits to CPUs.
 
-JSON: {"runqueues": [{"cpu", "addr", "clock", "nr_running", "current"
+JSON: {"runqueues": [{"cpu", "rq", "clock", "nr_running", "current"
 (task), "idle", "cfs": group, "rt_prio_array", "rt": [{"prio", "tasks":
 [task]}], "dl_root", "dl": [task], "dl_servers", "throttled": [group
 paths], "errors"}]}; a group is {"entity", "cfs_rq", "task_group",
 "name", "vruntime", "deadline", "throttled", "nr_running", "entries":
-[{"task"} or {"group"}]}; a task is {"addr", "pid", "tgid", "comm",
-"prio", "entity", "vruntime", "deadline", "vlag", "delayed",
-"last_arrival", "state"}. Addresses and times are numbers.`,
+[{"task"} or {"group"}]}; a task is {"task", "pid", "tgid", "comm",
+"prio", "state", "entity", "vruntime", "deadline", "vlag", "delayed",
+"last_arrival"}. Times (clock, vruntime, deadline, last_arrival) are
+nanosecond numbers.`,
 		Flags: []Flag{
 			{Name: "t", Help: "timestamps: rq clock and each task's last arrival"},
 			{Name: "g", Help: "the task-group hierarchy with addresses"},
@@ -51,15 +52,117 @@ paths], "errors"}]}; a group is {"entity", "cfs_rq", "task_group",
 
 // RunqResult is the result of "runq".
 type RunqResult struct {
-	Runqueues []sched.Runq `json:"runqueues"`
+	Runqueues []RunqRow `json:"runqueues"`
 
+	qs                 []sched.Runq
 	timestamps, groups bool
+}
+
+// RunqRow is one CPU's run queue of "runq".
+type RunqRow struct {
+	CPU         int           `json:"cpu"`
+	Rq          Hex           `json:"rq"`
+	Clock       uint64        `json:"clock"`
+	NrRunning   int           `json:"nr_running"`
+	Current     *RunqTaskRow  `json:"current,omitempty"`
+	Idle        bool          `json:"idle"`
+	CFS         RunqGroupRow  `json:"cfs"`
+	RTPrioArray Hex           `json:"rt_prio_array"`
+	RT          []RunqRTRow   `json:"rt"`
+	DLRoot      Hex           `json:"dl_root"`
+	DL          []RunqTaskRow `json:"dl"`
+	DLServers   []string      `json:"dl_servers,omitempty"`
+	Throttled   []string      `json:"throttled,omitempty"`
+	Errors      []string      `json:"errors,omitempty"`
+}
+
+// RunqTaskRow is a task of "runq".
+type RunqTaskRow struct {
+	Task        Hex    `json:"task"`
+	PID         int    `json:"pid"`
+	TGID        int    `json:"tgid"`
+	Comm        string `json:"comm"`
+	Prio        int    `json:"prio"`
+	State       string `json:"state"`
+	Entity      Hex    `json:"entity,omitempty"`
+	Vruntime    uint64 `json:"vruntime,omitempty"`
+	Deadline    uint64 `json:"deadline,omitempty"`
+	Vlag        int64  `json:"vlag,omitempty"`
+	Delayed     bool   `json:"delayed,omitempty"`
+	LastArrival uint64 `json:"last_arrival,omitempty"`
+}
+
+// RunqGroupRow is a cfs_rq of "runq": the root one or a task group's.
+type RunqGroupRow struct {
+	Entity    Hex            `json:"entity,omitempty"`
+	CfsRq     Hex            `json:"cfs_rq"`
+	TaskGroup Hex            `json:"task_group"`
+	Name      string         `json:"name"`
+	Vruntime  uint64         `json:"vruntime,omitempty"`
+	Deadline  uint64         `json:"deadline,omitempty"`
+	Throttled bool           `json:"throttled"`
+	NrRunning int            `json:"nr_running"`
+	Entries   []RunqEntryRow `json:"entries"`
+}
+
+// RunqEntryRow is one entity of a cfs_rq: a task or a group.
+type RunqEntryRow struct {
+	Task  *RunqTaskRow  `json:"task,omitempty"`
+	Group *RunqGroupRow `json:"group,omitempty"`
+}
+
+// RunqRTRow is one RT priority's list.
+type RunqRTRow struct {
+	Prio  int           `json:"prio"`
+	Tasks []RunqTaskRow `json:"tasks"`
+}
+
+func runqTaskRow(t sched.RunqTask) RunqTaskRow {
+	return RunqTaskRow{Task: Hex(t.Addr), PID: t.PID, TGID: t.TGID, Comm: t.Comm, Prio: t.Prio, State: t.State, Entity: Hex(t.Entity),
+		Vruntime: t.Vruntime, Deadline: t.Deadline, Vlag: t.Vlag, Delayed: t.Delayed, LastArrival: t.LastArrival}
+}
+
+func runqGroupRow(g *sched.CFSGroup) RunqGroupRow {
+	r := RunqGroupRow{Entity: Hex(g.Entity), CfsRq: Hex(g.CfsRq), TaskGroup: Hex(g.TaskGroup), Name: g.Name, Vruntime: g.Vruntime,
+		Deadline: g.Deadline, Throttled: g.Throttled, NrRunning: g.NrRunning, Entries: []RunqEntryRow{}}
+	for _, e := range g.Entries {
+		switch {
+		case e.Task != nil:
+			t := runqTaskRow(*e.Task)
+			r.Entries = append(r.Entries, RunqEntryRow{Task: &t})
+		case e.Group != nil:
+			sub := runqGroupRow(e.Group)
+			r.Entries = append(r.Entries, RunqEntryRow{Group: &sub})
+		}
+	}
+	return r
+}
+
+func runqRow(q *sched.Runq) RunqRow {
+	r := RunqRow{CPU: q.CPU, Rq: Hex(q.Addr), Clock: q.Clock, NrRunning: q.NrRunning, Idle: q.Idle, CFS: runqGroupRow(&q.CFS),
+		RTPrioArray: Hex(q.RTArray), RT: []RunqRTRow{}, DLRoot: Hex(q.DLRoot), DL: []RunqTaskRow{}, DLServers: q.DLServers,
+		Throttled: q.Throttled, Errors: q.Errors}
+	if q.Current != nil {
+		t := runqTaskRow(*q.Current)
+		r.Current = &t
+	}
+	for _, rt := range q.RT {
+		row := RunqRTRow{Prio: rt.Prio, Tasks: []RunqTaskRow{}}
+		for _, t := range rt.Tasks {
+			row.Tasks = append(row.Tasks, runqTaskRow(t))
+		}
+		r.RT = append(r.RT, row)
+	}
+	for _, t := range q.DL {
+		r.DL = append(r.DL, runqTaskRow(t))
+	}
+	return r
 }
 
 // ResultWarnings implements Warner.
 func (r *RunqResult) ResultWarnings() []string {
 	var out []string
-	for _, q := range r.Runqueues {
+	for _, q := range r.qs {
 		for _, e := range q.Errors {
 			out = append(out, fmt.Sprintf("cpu %d: %s", q.CPU, e))
 		}
@@ -85,12 +188,16 @@ func runRunq(c *Call) (Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &RunqResult{Runqueues: qs, timestamps: c.Bool("t"), groups: c.Bool("g")}, nil
+	res := &RunqResult{Runqueues: []RunqRow{}, qs: qs, timestamps: c.Bool("t"), groups: c.Bool("g")}
+	for i := range qs {
+		res.Runqueues = append(res.Runqueues, runqRow(&qs[i]))
+	}
+	return res, nil
 }
 
 // WriteText implements Result.
 func (r *RunqResult) WriteText(w io.Writer) error {
-	for i, q := range r.Runqueues {
+	for i, q := range r.qs {
 		var b strings.Builder
 		if i > 0 {
 			b.WriteString("\n")

@@ -30,13 +30,14 @@ timekeeping update before the dump (tk_core.timekeeper.tkr_mono.base,
 within a tick of the dump) plus the clock base's offset; /proc/timer_list
 prints ktime_get() as "now at". -C limits to CPUs.
 
-JSON: {"jiffies", "bases": [{"cpu", "index", "name", "addr", "clk",
-"next_expiry", "running_timer", "timers": [{"addr", "expires",
-"function", "symbol", "flags", "index"}], "errors"}]}; with -r {"now",
-"has_now", "cpus": [{"cpu", "addr", "expires_next", "hres_active",
-"clock_bases": [{"index", "clockid", "name", "addr", "offset", "timers":
-[{"addr", "softexpires", "expires", "function", "symbol"}]}],
-"errors"}]}. Addresses and times are numbers.`,
+JSON: {"jiffies", "bases": [{"cpu", "index", "name", "base", "clk",
+"next_expiry", "running_timer", "timers": [{"timer_list", "expires",
+"tte", "function", "symbol", "flags", "bucket"}], "errors"}]}; with -r
+{"now" (monotonic ns), "has_now", "cpus": [{"cpu", "hrtimer_cpu_base",
+"expires_next", "hres_active", "clock_bases": [{"index", "clockid",
+"name", "hrtimer_clock_base", "offset", "now", "timers": [{"hrtimer",
+"softexpires", "expires", "tte", "function", "symbol"}]}],
+"errors"}]}; times are nanosecond (-r) or jiffy numbers.`,
 		Flags: []Flag{
 			{Name: "r", Help: "hrtimers instead of the timer wheels"},
 			{Name: "C", Arg: "CPUS", Help: "only these CPUs (comma-separated)"},
@@ -48,21 +49,119 @@ JSON: {"jiffies", "bases": [{"cpu", "index", "name", "addr", "clk",
 
 // TimerResult is the result of "timer" (the timer wheels).
 type TimerResult struct {
-	Jiffies uint64        `json:"jiffies"`
-	Bases   []timers.Base `json:"bases"`
+	Jiffies uint64         `json:"jiffies"`
+	Bases   []TimerBaseRow `json:"bases"`
+
+	bases []timers.Base
+}
+
+// TimerBaseRow is one timer base of "timer".
+type TimerBaseRow struct {
+	CPU          int        `json:"cpu"`
+	Index        int        `json:"index"`
+	Name         string     `json:"name"`
+	Base         Hex        `json:"base"`
+	Clk          uint64     `json:"clk"`
+	NextExpiry   uint64     `json:"next_expiry"`
+	RunningTimer Hex        `json:"running_timer,omitempty"`
+	Timers       []TimerRow `json:"timers"`
+	Errors       []string   `json:"errors,omitempty"`
+}
+
+// TimerRow is one struct timer_list of "timer".
+type TimerRow struct {
+	TimerList Hex    `json:"timer_list"`
+	Expires   uint64 `json:"expires"`
+	TTE       int64  `json:"tte"` // expires - jiffies
+	Function  Hex    `json:"function"`
+	Symbol    string `json:"symbol"`
+	Flags     Hex    `json:"flags"`
+	Bucket    int    `json:"bucket"`
 }
 
 // HRTimerResult is the result of "timer -r".
 type HRTimerResult struct {
-	Now    int64            `json:"now"`
-	HasNow bool             `json:"has_now"`
-	CPUs   []timers.CPUBase `json:"cpus"`
+	Now    int64          `json:"now"`
+	HasNow bool           `json:"has_now"`
+	CPUs   []HRCPUBaseRow `json:"cpus"`
+
+	cpus []timers.CPUBase
+}
+
+// HRCPUBaseRow is one CPU's hrtimer_cpu_base of "timer -r".
+type HRCPUBaseRow struct {
+	CPU         int              `json:"cpu"`
+	CPUBase     Hex              `json:"hrtimer_cpu_base"`
+	ExpiresNext int64            `json:"expires_next"`
+	HresActive  bool             `json:"hres_active"`
+	ClockBases  []HRClockBaseRow `json:"clock_bases"`
+	Errors      []string         `json:"errors,omitempty"`
+}
+
+// HRClockBaseRow is one hrtimer_clock_base of "timer -r".
+type HRClockBaseRow struct {
+	Index     int          `json:"index"`
+	ClockID   int          `json:"clockid"`
+	Name      string       `json:"name"`
+	ClockBase Hex          `json:"hrtimer_clock_base"`
+	Offset    int64        `json:"offset"`
+	Now       int64        `json:"now,omitempty"` // the clock's time: monotonic now plus offset
+	Timers    []HRTimerRow `json:"timers"`
+}
+
+// HRTimerRow is one struct hrtimer of "timer -r".
+type HRTimerRow struct {
+	HRTimer     Hex    `json:"hrtimer"`
+	SoftExpires int64  `json:"softexpires"`
+	Expires     int64  `json:"expires"`
+	TTE         *int64 `json:"tte,omitempty"` // expires - now, when now is known
+	Function    Hex    `json:"function"`
+	Symbol      string `json:"symbol"`
+}
+
+func timerBaseRows(bs []timers.Base, jiffies uint64) []TimerBaseRow {
+	out := []TimerBaseRow{}
+	for _, b := range bs {
+		r := TimerBaseRow{CPU: b.CPU, Index: b.Index, Name: b.Name, Base: Hex(b.Addr), Clk: b.Clk, NextExpiry: b.NextExpiry,
+			RunningTimer: Hex(b.Running), Timers: []TimerRow{}, Errors: b.Errors}
+		for _, t := range b.Timers {
+			r.Timers = append(r.Timers, TimerRow{TimerList: Hex(t.Addr), Expires: t.Expires, TTE: int64(t.Expires - jiffies),
+				Function: Hex(t.Function), Symbol: t.Symbol, Flags: Hex(t.Flags), Bucket: t.Index})
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func hrCPURows(cs []timers.CPUBase, now int64, hasNow bool) []HRCPUBaseRow {
+	out := []HRCPUBaseRow{}
+	for _, c := range cs {
+		r := HRCPUBaseRow{CPU: c.CPU, CPUBase: Hex(c.Addr), ExpiresNext: c.ExpiresNext, HresActive: c.HresActive,
+			ClockBases: []HRClockBaseRow{}, Errors: c.Errors}
+		for _, b := range c.Bases {
+			br := HRClockBaseRow{Index: b.Index, ClockID: b.ClockID, Name: b.Name, ClockBase: Hex(b.Addr), Offset: b.Offset, Timers: []HRTimerRow{}}
+			if hasNow {
+				br.Now = now + b.Offset
+			}
+			for _, t := range b.Timers {
+				tr := HRTimerRow{HRTimer: Hex(t.Addr), SoftExpires: t.SoftExpires, Expires: t.Expires, Function: Hex(t.Function), Symbol: t.Symbol}
+				if hasNow {
+					tte := t.Expires - br.Now
+					tr.TTE = &tte
+				}
+				br.Timers = append(br.Timers, tr)
+			}
+			r.ClockBases = append(r.ClockBases, br)
+		}
+		out = append(out, r)
+	}
+	return out
 }
 
 // ResultWarnings implements Warner.
 func (r *TimerResult) ResultWarnings() []string {
 	var out []string
-	for _, b := range r.Bases {
+	for _, b := range r.bases {
 		for _, e := range b.Errors {
 			out = append(out, fmt.Sprintf("cpu %d %s: %s", b.CPU, b.Name, e))
 		}
@@ -76,7 +175,7 @@ func (r *HRTimerResult) ResultWarnings() []string {
 	if !r.HasNow {
 		out = append(out, "the timekeeper (tk_core) cannot be read: TTE not shown")
 	}
-	for _, c := range r.CPUs {
+	for _, c := range r.cpus {
 		for _, e := range c.Errors {
 			out = append(out, fmt.Sprintf("cpu %d: %s", c.CPU, e))
 		}
@@ -103,11 +202,9 @@ func runTimer(c *Call) (Result, error) {
 		if cs == nil && err != nil {
 			return nil, err
 		}
-		r := &HRTimerResult{CPUs: cs}
+		r := &HRTimerResult{cpus: cs}
 		r.Now, r.HasNow = timers.MonotonicNow(c.Prog)
-		if r.CPUs == nil {
-			r.CPUs = []timers.CPUBase{}
-		}
+		r.CPUs = hrCPURows(cs, r.Now, r.HasNow)
 		return r, err
 	}
 	j, err := timers.Jiffies(c.Prog)
@@ -118,17 +215,14 @@ func runTimer(c *Call) (Result, error) {
 	if bs == nil && err != nil {
 		return nil, err
 	}
-	if bs == nil {
-		bs = []timers.Base{}
-	}
-	return &TimerResult{Jiffies: j, Bases: bs}, err
+	return &TimerResult{Jiffies: j, Bases: timerBaseRows(bs, j), bases: bs}, err
 }
 
 // WriteText implements Result.
 func (r *TimerResult) WriteText(w io.Writer) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "JIFFIES\n%d\n", r.Jiffies)
-	for _, base := range r.Bases {
+	for _, base := range r.bases {
 		fmt.Fprintf(&b, "TIMER_BASES[%d][%s]: %x  CLK: %d  NEXT_EXPIRY: %d\n", base.CPU, base.Name, base.Addr, base.Clk, base.NextExpiry)
 		if len(base.Timers) == 0 {
 			b.WriteString("  (none)\n")
@@ -160,7 +254,7 @@ func symOrHex(s string, a uint64) string {
 // WriteText implements Result.
 func (r *HRTimerResult) WriteText(w io.Writer) error {
 	var b strings.Builder
-	for i, c := range r.CPUs {
+	for i, c := range r.cpus {
 		if i > 0 {
 			b.WriteString("\n")
 		}

@@ -18,6 +18,7 @@ func TestRunqueuesMatchTasks(t *testing.T) {
 	for _, d := range testdata.GeneratedDumps(t) {
 		t.Run(d.Name, func(t *testing.T) {
 			p := walktest.OpenReal(t, d)
+			needDataSymbols(t, p)
 			qs, err := Runqueues(p, nil)
 			if err != nil {
 				t.Fatal(err)
