@@ -94,16 +94,28 @@ func TestMemoryCommandsGeneratedDumps(t *testing.T) {
 			if want := len(d.Truth.Files["/proc/swaps"]) - 1; want >= 0 && len(sw.Devices) != want {
 				t.Errorf("swap: %d devices, record %d", len(sw.Devices), want)
 			}
-			var vm struct {
-				VMHead
-				VMAs []VMRow `json:"vmas"`
-				VMTail
-			}
+			var vm VMResult
 			decode("vm 1", &vm)
 			if vm.PID != 1 || len(vm.VMAs) == 0 || vm.VMAs[0].Path == "" || vm.VMAs == nil {
 				t.Errorf("vm 1: %+v", vm)
 			}
 
+			var fe struct {
+				Command string `json:"command"`
+				Tasks   []struct {
+					PID    int      `json:"pid"`
+					Comm   string   `json:"comm"`
+					Task   Hex      `json:"task"`
+					CPU    int      `json:"cpu"`
+					Result VMResult `json:"result"`
+					Error  string   `json:"error"`
+				} `json:"tasks"`
+				Warnings []string `json:"warnings"`
+			}
+			decode("foreach 1 vm", &fe)
+			if len(fe.Tasks) != 1 || fe.Tasks[0].Error != "" || len(fe.Tasks[0].Result.VMAs) != len(vm.VMAs) {
+				t.Errorf("foreach 1 vm: %+v", fe)
+			}
 			for _, tc := range []struct{ line, want string }{
 				{"kmem -i", "COMMIT LIMIT"},
 				{"kmem -s", "OBJSIZE  ALLOCATED     TOTAL  SLABS  SSIZE  NAME"},

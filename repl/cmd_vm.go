@@ -9,8 +9,8 @@ import (
 	"github.com/kwalk/kwalk/walkers/sched"
 )
 
-// vmMaxPages bounds the pages "vm -p" translates.
-const vmMaxPages = 1 << 20
+// vmMaxPages bounds the pages "vm -p" translates (1 GiB of 4 KiB pages).
+const vmMaxPages = 1 << 18
 
 func registerVM(r *Registry) {
 	r.Add(&Command{
@@ -129,7 +129,7 @@ func (r VMRow) WriteText(w io.Writer) error {
 
 // VMTail ends "vm".
 type VMTail struct {
-	VMAs      int    `json:"vma_count"`
+	VMCount   int    `json:"vma_count"`
 	Truncated bool   `json:"truncated,omitempty"`
 	Error     string `json:"error,omitempty"`
 }
@@ -138,6 +138,41 @@ type VMTail struct {
 func (t *VMTail) ResultWarnings() []string {
 	if t.Error != "" {
 		return []string{t.Error}
+	}
+	return nil
+}
+
+// VMResult is the result of "vm": the head's members, "vmas", then the
+// tail's. It is held whole (a process has at most vm.max_map_count VMAs,
+// 65530 by default, and -p is bounded) so that foreach can run it.
+type VMResult struct {
+	VMHead
+	VMAs []VMRow `json:"vmas"`
+	VMTail
+}
+
+// ResultWarnings implements Warner.
+func (r *VMResult) ResultWarnings() []string {
+	out := r.VMTail.ResultWarnings()
+	for _, v := range r.VMAs {
+		out = append(out, v.ResultWarnings()...)
+	}
+	return out
+}
+
+// WriteText implements Result.
+func (r *VMResult) WriteText(w io.Writer) error {
+	if err := r.VMHead.WriteText(w); err != nil {
+		return err
+	}
+	for _, v := range r.VMAs {
+		if err := v.WriteText(w); err != nil {
+			return err
+		}
+	}
+	if r.Truncated {
+		_, err := fmt.Fprintf(w, "(truncated after %d pages)\n", vmMaxPages)
+		return err
 	}
 	return nil
 }
@@ -159,42 +194,38 @@ func runVM(c *Call) (Result, error) {
 		return nil, err
 	}
 	ps := mm.PageSize(c.Prog)
-	head := &VMHead{PID: t.PID, Comm: t.Comm, Task: Hex(t.Addr), NoMM: !ok, pageKB: ps / 1024,
-		MM: Hex(m.Addr), PGD: Hex(m.PGD), RSS: m.RSSPages, TotalVM: m.TotalVM}
+	r := &VMResult{VMHead: VMHead{PID: t.PID, Comm: t.Comm, Task: Hex(t.Addr), NoMM: !ok, pageKB: ps / 1024,
+		MM: Hex(m.Addr), PGD: Hex(m.PGD), RSS: m.RSSPages, TotalVM: m.TotalVM}, VMAs: []VMRow{}}
+	if !ok {
+		return r, nil
+	}
 	withPages := c.Bool("p")
-	return &Stream{Head: head, Field: "vmas", Rows: func(emit func(Result) error) (any, error) {
-		if !c.JSON { // the JSON document begins with the head's members
-			if err := emit(head); err != nil {
-				return nil, err
-			}
+	var pages uint64
+	werr := m.VMAs(c.Prog, func(v mm.VMA) error {
+		if err := c.Ctx.Err(); err != nil {
+			return err
 		}
-		tail := &VMTail{}
-		if !ok {
-			return tail, nil
-		}
-		var pages uint64
-		werr := m.VMAs(c.Prog, func(v mm.VMA) error {
-			if err := c.Ctx.Err(); err != nil {
-				return err
-			}
-			row := VMRow{VMA: Hex(v.Addr), Start: Hex(v.Start), End: Hex(v.End), Flags: Hex(v.Flags),
-				FlagNames: mm.VMFlagNames(v.Flags), PgOff: v.PgOff, File: Hex(v.File), Path: v.Path, Errors: v.Errors}
-			if withPages {
-				for va := v.Start; va < v.End && !tail.Truncated; va += ps {
-					up := mm.TranslateUser(c.Prog, m.PGD, va)
-					row.Pages = append(row.Pages, VMPage{Virt: Hex(up.Virt), Phys: Hex(up.Phys), Present: up.Present,
-						Swapped: up.Swapped, InDump: up.InDump, Error: up.Err})
-					if pages++; pages >= vmMaxPages {
-						tail.Truncated = true
-					}
+		row := VMRow{VMA: Hex(v.Addr), Start: Hex(v.Start), End: Hex(v.End), Flags: Hex(v.Flags),
+			FlagNames: mm.VMFlagNames(v.Flags), PgOff: v.PgOff, File: Hex(v.File), Path: v.Path, Errors: v.Errors}
+		if withPages {
+			for va := v.Start; va < v.End && !r.Truncated; va += ps {
+				up := mm.TranslateUser(c.Prog, m.PGD, va)
+				row.Pages = append(row.Pages, VMPage{Virt: Hex(up.Virt), Phys: Hex(up.Phys), Present: up.Present,
+					Swapped: up.Swapped, InDump: up.InDump, Error: up.Err})
+				if pages++; pages >= vmMaxPages {
+					r.Truncated = true
 				}
 			}
-			tail.VMAs++
-			return emit(row)
-		})
-		if werr != nil {
-			tail.Error = werr.Error()
 		}
-		return tail, nil
-	}}, nil
+		r.VMAs = append(r.VMAs, row)
+		r.VMCount++
+		return nil
+	})
+	if werr != nil {
+		if c.Ctx.Err() != nil {
+			return nil, werr
+		}
+		r.Error = werr.Error()
+	}
+	return r, nil
 }
