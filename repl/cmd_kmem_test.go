@@ -23,6 +23,9 @@ func TestMemoryCommandsGeneratedDumps(t *testing.T) {
 		}
 		t.Run(d.Name, func(t *testing.T) {
 			prog := walktest.OpenReal(t, d)
+			if _, err := prog.Symbol("init_task"); err != nil || (prog.Dump != nil && prog.Dump.Machine() != "x86_64") {
+				t.Skipf("SKIP: not an x86_64 dump with data symbols (%v)", err)
+			}
 			run := func(line string) (string, string, int) {
 				var out, errb bytes.Buffer
 				s := NewSession(prog, NewDefaultRegistry(), &out, &errb)

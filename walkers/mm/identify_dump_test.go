@@ -18,6 +18,7 @@ func TestIdentifyRealDump(t *testing.T) {
 	for _, d := range testdata.GeneratedDumps(t) {
 		t.Run(d.Name, func(t *testing.T) {
 			p := walktest.OpenReal(t, d)
+			needX86Kernel(t, p)
 			ctx := context.Background()
 			task, err := sched.TaskByPID(p, 1)
 			if err != nil {
@@ -83,6 +84,7 @@ func TestCacheSlabsRealDump(t *testing.T) {
 	for _, d := range testdata.GeneratedDumps(t) {
 		t.Run(d.Name, func(t *testing.T) {
 			p := walktest.OpenReal(t, d)
+			needX86Kernel(t, p)
 			for _, name := range []string{"task_struct", "kmalloc-64", "dentry", "vm_area_struct"} {
 				c, err := mm.FindCache(p, name)
 				if err != nil {

@@ -2,6 +2,7 @@ package mm_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/kwalk/kwalk/testdata"
@@ -19,6 +20,7 @@ func TestFilteredDumpMarksMissing(t *testing.T) {
 		t.Run(d.ID(), func(t *testing.T) {
 			full := walktest.OpenReal(t, testdata.RealDump{Name: d.ID() + " elf", Path: d.Path(testdata.FormatELF)})
 			filt := walktest.OpenReal(t, testdata.RealDump{Name: d.ID() + " d31", Path: d.Path(testdata.FormatMakedumpfileZlib31)})
+			needX86Kernel(t, full)
 
 			mf, err1 := mm.ReadMemInfo(full)
 			md, err2 := mm.ReadMemInfo(filt)
@@ -61,7 +63,9 @@ func TestFilteredDumpMarksMissing(t *testing.T) {
 						if f := fullVMAs[v.Addr]; (v.Start != 0 || v.End != 0) && (v.Start != f.Start || v.End != f.End) {
 							t.Errorf("vma %#x: %#x-%#x, full dump %#x-%#x", v.Addr, v.Start, v.End, f.Start, f.End)
 						}
-						if v.Path != "" && v.Path != fullVMAs[v.Addr].Path {
+						// a path cut where a dentry was left out is marked "…/rest"
+						partial := strings.HasPrefix(v.Path, "…") && strings.HasSuffix(fullVMAs[v.Addr].Path, strings.TrimPrefix(v.Path, "…"))
+						if v.Path != "" && v.Path != fullVMAs[v.Addr].Path && !partial {
 							t.Errorf("vma %#x: path %q, full dump %q", v.Addr, v.Path, fullVMAs[v.Addr].Path)
 						}
 						continue
