@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/kwalk/kwalk/kcore"
 	"github.com/kwalk/kwalk/symbols"
 	"github.com/kwalk/kwalk/walkers/unwind"
 )
@@ -163,6 +164,7 @@ type BtRegs struct {
 	// RIPSymbol names the interrupted instruction ("native_safe_halt+11").
 	RIPSymbol string `json:"rip_symbol,omitempty"`
 	regs      *unwind.Registers
+	arm64     *kcore.ARM64Regs
 }
 
 // BtWord is one stack word (bt -f).
@@ -334,7 +336,14 @@ func btLine(p *symbols.Program, f *unwind.Frame) string {
 }
 
 func btRegs(e *unwind.ExceptionFrame) *BtRegs {
-	r := &BtRegs{Addr: Hex(e.Addr), Partial: e.Partial, User: e.User, Regs: map[string]Hex{}, regs: e.Regs}
+	r := &BtRegs{Addr: Hex(e.Addr), Partial: e.Partial, User: e.User, Regs: map[string]Hex{}, regs: e.Regs, arm64: e.ARM64}
+	if a := e.ARM64; a != nil {
+		for i, v := range a.X {
+			r.Regs[fmt.Sprintf("x%d", i)] = Hex(v)
+		}
+		r.Regs["sp"], r.Regs["pc"], r.Regs["pstate"] = Hex(a.SP), Hex(a.PC), Hex(a.PState)
+		return r
+	}
 	for reg := unwind.RegR15; reg <= unwind.RegSS; reg++ {
 		if v, ok := e.Regs.Get(reg); ok {
 			r.Regs[reg.String()] = Hex(v)
@@ -423,6 +432,10 @@ func levelPad(level int) string {
 
 // writeRegs prints a saved register block like crash's exception frames.
 func writeRegs(b *strings.Builder, r *BtRegs) {
+	if r.arm64 != nil {
+		writeARM64Regs(b, r)
+		return
+	}
 	get := func(reg unwind.Reg) string {
 		if v, ok := r.regs.Get(reg); ok {
 			return fmt.Sprintf("%016x", v)
@@ -466,4 +479,26 @@ func writeFrameVars(b *strings.Builder, scopes []BtScope) {
 			fmt.Fprintf(b, "    %s = %s\n", v.Name, v.Text)
 		}
 	}
+}
+
+// writeARM64Regs prints an arm64 register block in crash's arm64 layout:
+// PC, LR, SP and PSTATE, then x29 down to x0, three a line.
+func writeARM64Regs(b *strings.Builder, r *BtRegs) {
+	a := r.arm64
+	if !r.User {
+		pc := fmt.Sprintf("%016x", a.PC)
+		if r.RIPSymbol != "" {
+			pc = r.RIPSymbol
+		}
+		fmt.Fprintf(b, "    [exception PC: %s]\n", pc)
+	}
+	fmt.Fprintf(b, "     PC: %016x   LR: %016x   SP: %016x\n", a.PC, a.X[30], a.SP)
+	for i := 29; i >= 0; i -= 3 {
+		b.WriteString("   ")
+		for j := i; j > i-3 && j >= 0; j-- {
+			fmt.Fprintf(b, " %3s: %016x", fmt.Sprintf("X%d", j), a.X[j])
+		}
+		b.WriteByte('\n')
+	}
+	fmt.Fprintf(b, "    PSTATE: %08x\n", a.PState)
 }

@@ -120,7 +120,7 @@ func (u *Unwinder) arm64Stack(task symbols.Object, tr *Trace, mem *stackMem) {
 		}
 		if run.arm.UserMode() {
 			tr.UserMode = true
-			tr.UserRegs = &ExceptionFrame{User: true, Regs: arm64Regs(run.arm.PC, run.arm.SP, run.arm.X[29], true)}
+			tr.UserRegs = &ExceptionFrame{User: true, Regs: arm64Regs(run.arm.PC, run.arm.SP, run.arm.X[29], true), ARM64: run.arm}
 			return
 		}
 		u.addARM64CPUStacks(mem, run.cpu)
@@ -247,31 +247,15 @@ func (u *Unwinder) arm64Exception(mem *stackMem, fp, next, ret uint64) *Exceptio
 	default:
 		return nil
 	}
-	regs := arm64Regs(pc, sp, x29, true)
-	return &ExceptionFrame{Addr: base, User: user, Regs: regs}
-}
-
-// ARM64Registers reads the full arm64 register set of a pt_regs at addr
-// (for showing an exception frame).
-func (u *Unwinder) ARM64Registers(addr uint64) (*kcore.ARM64Regs, error) {
-	if u.arm64 == nil {
-		return nil, errors.New("not an arm64 kernel")
-	}
-	var r kcore.ARM64Regs
-	for i := range r.X {
-		v, err := u.p.ReadU64(addr + u.arm64.regsX + uint64(i)*8)
+	exc := &ExceptionFrame{Addr: base, User: user, Regs: arm64Regs(pc, sp, x29, true)}
+	full := kcore.ARM64Regs{SP: sp, PC: pc, PState: pstate}
+	for i := range full.X {
+		v, err := mem.readU64(base + l.regsX + uint64(i)*8)
 		if err != nil {
-			return nil, err
+			return exc
 		}
-		r.X[i] = v
+		full.X[i] = v
 	}
-	var err error
-	if r.SP, err = u.p.ReadU64(addr + u.arm64.regsSP); err != nil {
-		return nil, err
-	}
-	if r.PC, err = u.p.ReadU64(addr + u.arm64.regsPC); err != nil {
-		return nil, err
-	}
-	r.PState, err = u.p.ReadU64(addr + u.arm64.regsPState)
-	return &r, err
+	exc.ARM64 = &full
+	return exc
 }

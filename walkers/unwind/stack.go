@@ -3,6 +3,7 @@ package unwind
 import (
 	"fmt"
 
+	"github.com/kwalk/kwalk/kcore"
 	"github.com/kwalk/kwalk/symbols"
 	"github.com/kwalk/kwalk/walkers/sched"
 )
@@ -104,6 +105,9 @@ type ExceptionFrame struct {
 	// interrupt taken in user space).
 	User bool       `json:"user,omitempty"`
 	Regs *Registers `json:"-"`
+	// ARM64 is the whole register set on arm64 (Regs then holds only pc,
+	// sp and fp); nil on x86_64.
+	ARM64 *kcore.ARM64Regs `json:"-"`
 }
 
 // Trace is the kernel stack trace of one task.
