@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/kwalk/kwalk/kcore"
 	"github.com/kwalk/kwalk/symbols"
 	"golang.org/x/arch/x86/x86asm"
 )
@@ -59,6 +60,9 @@ const maxDisBytes = 1 << 20
 func runDis(c *Call) (Result, error) {
 	if err := c.NeedArgs(1, 2); err != nil {
 		return nil, err
+	}
+	if d := c.Prog.Dump; d != nil && d.Arch() != kcore.ArchX86_64 {
+		return nil, fmt.Errorf("dis: only x86_64 instructions are decoded; this dump is %s", d.Arch())
 	}
 	start, err := evalAddr(c.Prog, c.Args[0])
 	if err != nil {

@@ -240,6 +240,9 @@ func (u *Unwinder) arm64Exception(mem *stackMem, fp, next, ret uint64) *Exceptio
 	if err := errors.Join(err1, err2, err3, err4); err != nil {
 		return nil
 	}
+	if pc == 0 {
+		return nil // a zeroed pt_regs (kernel threads, idle tasks): the final record
+	}
 	user := pstate&0xc == 0 && pstate>>32 == 0
 	switch {
 	case user && next == 0 && ret == 0:
