@@ -1,0 +1,133 @@
+package unwind
+
+import (
+	"encoding/binary"
+	"errors"
+	"testing"
+
+	"github.com/kwalk/kwalk/kcore"
+	"github.com/kwalk/kwalk/symbols"
+)
+
+// flatMem is kernel memory of one range.
+type flatMem struct {
+	base uint64
+	b    []byte
+}
+
+func (m *flatMem) ReadVirt(p []byte, addr uint64) error {
+	if addr < m.base || addr-m.base+uint64(len(p)) > uint64(len(m.b)) {
+		return &kcore.ReadError{Addr: addr, Err: kcore.ErrNotMapped}
+	}
+	copy(p, m.b[addr-m.base:])
+	return nil
+}
+
+func (m *flatMem) ReadPhys(p []byte, addr uint64) error { return errors.New("no physical memory") }
+
+func (m *flatMem) put(addr, v uint64) { binary.LittleEndian.PutUint64(m.b[addr-m.base:], v) }
+
+func TestARM64FrameRecords(t *testing.T) {
+	const (
+		base    = 0xffff_8000_0830_0000
+		size    = 16 << 10
+		pac     = 0x003a_0000_0000_0000 // PAC bits in a signed return address
+		text    = 0xffff_a42c_f800_0000
+		regsOff = 0x100 // pt_regs at base+regsOff in the IRQ case
+	)
+	l := &arm64Layout{regsX: 0, regsSP: 31 * 8, regsPC: 32 * 8, regsPState: 33 * 8, regsFrame: 0x130, regsSize: 0x150, pacMask: defaultPACMask}
+	for _, tc := range []struct {
+		name      string
+		build     func(m *flatMem) (pc, fp uint64)
+		want      []uint64 // frame IPs
+		user, exc bool
+		err       bool
+	}{
+		{"sleeping to EL0 entry", func(m *flatMem) (uint64, uint64) {
+			top := uint64(base + size)
+			regs := top - l.regsSize
+			m.put(regs+l.regsPC, 0x44e03c) // user pc
+			m.put(regs+l.regsPState, 0)    // EL0t
+			fp2 := regs + l.regsFrame      // final record {0, 0}
+			fp1 := uint64(base + 0x3e00)   // caller's record
+			m.put(fp1, fp2)                // -> final record
+			m.put(fp1+8, (text+0x200)&^defaultPACMask|pac|1<<55)
+			fp0 := uint64(base + 0x3d00)
+			m.put(fp0, fp1)
+			m.put(fp0+8, (text+0x100)&^defaultPACMask|pac|1<<55)
+			return text + 0x10, fp0
+		}, []uint64{text + 0x10, text + 0x100, text + 0x200}, true, false, false},
+		{"IRQ in the kernel", func(m *flatMem) (uint64, uint64) {
+			regs := uint64(base + regsOff)
+			rec := regs + l.regsFrame
+			outer := uint64(base + 0x3f00) // the interrupted code's record
+			m.put(regs+l.regsPC, text+0x400)
+			m.put(regs+29*8, outer)
+			m.put(regs+l.regsSP, base+0x3000)
+			m.put(regs+l.regsPState, 0x3c5) // EL1h
+			m.put(rec, outer)
+			m.put(rec+8, text+0x400)
+			fp0 := uint64(base + 0x80)
+			m.put(fp0, rec)
+			m.put(fp0+8, (text+0x300)&^defaultPACMask|pac|1<<55)
+			return text + 0x20, fp0
+		}, []uint64{text + 0x20, text + 0x300, text + 0x400}, false, true, false},
+		{"cycle", func(m *flatMem) (uint64, uint64) {
+			fp0 := uint64(base + 0x200)
+			m.put(fp0, fp0)
+			m.put(fp0+8, text+0x100)
+			return text, fp0
+		}, []uint64{text, text + 0x100}, false, false, true},
+		{"off the stack", func(m *flatMem) (uint64, uint64) {
+			return text, base - 0x100
+		}, []uint64{text}, false, false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := &flatMem{base: base, b: make([]byte, size)}
+			pc, fp := tc.build(m)
+			u := &Unwinder{p: &symbols.Program{Mem: m}, arm64: l}
+			mem := &stackMem{mem: m}
+			mem.add(base, base+size, StackTask, "task stack")
+			tr := &Trace{}
+			u.arm64Walk(tr, mem, pc, fp, base+0x100, true)
+			var got []uint64
+			exc := false
+			for _, f := range tr.Frames {
+				got = append(got, f.IP)
+				if f.Exception != nil && !f.Exception.User {
+					exc = true
+				}
+			}
+			if len(got) != len(tc.want) {
+				t.Fatalf("frames %x, want %x (err %v)", got, tc.want, tr.Err)
+			}
+			for i := range got {
+				if got[i] != tc.want[i] {
+					t.Errorf("frame %d ip %#x, want %#x", i, got[i], tc.want[i])
+				}
+			}
+			if (tr.UserRegs != nil) != tc.user {
+				t.Errorf("user regs %v, want %v", tr.UserRegs != nil, tc.user)
+			}
+			if exc != tc.exc {
+				t.Errorf("kernel exception frame %v, want %v", exc, tc.exc)
+			}
+			if (tr.Err != nil) != tc.err {
+				t.Errorf("err %v, want error %v", tr.Err, tc.err)
+			}
+		})
+	}
+}
+
+func TestARM64Strip(t *testing.T) {
+	l := &arm64Layout{pacMask: 0xff7f_0000_0000_0000}
+	for _, c := range []struct{ in, want uint64 }{
+		{0x003a_a42c_f89a_f1a0 | 1<<55, 0xffff_a42c_f89a_f1a0},
+		{0xffff_a42c_f89a_f1a0, 0xffff_a42c_f89a_f1a0},
+		{0x0012_0000_0044_e03c, 0x44e03c},
+	} {
+		if got := l.strip(c.in); got != c.want {
+			t.Errorf("strip(%#x) = %#x, want %#x", c.in, got, c.want)
+		}
+	}
+}
