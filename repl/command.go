@@ -100,10 +100,10 @@ type Call struct {
 
 	cmd    *Command
 	flags  map[string]string // set flags by canonical name
-	// foreachTask: foreach runs the command for Task, one of many.
-	foreachTask bool
 	status int
 	prog   *progress
+	// foreachTask: foreach runs the command for Task, one of many.
+	foreachTask bool
 }
 
 // Bool reports whether boolean flag name was given.
