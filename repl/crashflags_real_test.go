@@ -12,6 +12,7 @@ import (
 
 	"github.com/kwalk/kwalk/testdata"
 	"github.com/kwalk/kwalk/testdata/truth"
+	"github.com/kwalk/kwalk/walkers/vfs"
 	"github.com/kwalk/kwalk/walkers/walktest"
 )
 
@@ -474,6 +475,73 @@ func TestFilesCrashFlagsRealDumps(t *testing.T) {
 		}
 		if checked == 0 {
 			t.Errorf("files -c 1: no regular file to check -d and -p on")
+		}
+	})
+}
+
+// TestMountCrashFlagsRealDumps checks mount -f against the record's fd
+// links (each file under a mount point is listed under that mount with
+// its process), -n (and its old name -t) against the initial namespace,
+// -i's inodes against I_DIRTY.
+func TestMountCrashFlagsRealDumps(t *testing.T) {
+	eachHangsDump(t, func(cd *crashFlagDump) {
+		t := cd.t
+		var plain, byTask, byOld MountResult
+		cd.json("mount", &plain)
+		cd.json("mount -n 1", &byTask)
+		cd.json("mount -t 1", &byOld)
+		if len(byTask.Mounts) != len(plain.Mounts) || len(byOld.Mounts) != len(plain.Mounts) {
+			t.Errorf("mount -n 1: %d mounts, -t 1: %d, mount: %d", len(byTask.Mounts), len(byOld.Mounts), len(plain.Mounts))
+		}
+		var res MountResult
+		cd.json("mount -f", &res)
+		// A file is listed under a mount whose mount point prefixes its
+		// path: the deepest, or one below it when the file was opened
+		// before the deeper mount covered it (init's /dev/console on the
+		// rootfs, opened before devtmpfs was mounted on /dev).
+		checked := 0
+		for _, w := range cd.rec.Tasks {
+			if cd.recorder(w) {
+				continue
+			}
+			for _, fd := range w.FDs {
+				if !strings.HasPrefix(fd.Target, "/") || strings.HasSuffix(fd.Target, " (deleted)") {
+					continue
+				}
+				found := ""
+				for _, m := range res.Mounts {
+					mp := strings.TrimSuffix(m.MountPoint, "/") + "/"
+					if m.OpenFiles == nil || !(strings.HasPrefix(fd.Target, mp) || fd.Target == m.MountPoint) {
+						continue
+					}
+					for _, f := range *m.OpenFiles {
+						for _, pid := range f.PIDs {
+							if f.Path == fd.Target && pid == w.PID {
+								found = m.MountPoint
+							}
+						}
+					}
+				}
+				if found == "" {
+					t.Errorf("mount -f: pid %d's fd %d (%s) under no mount", w.PID, fd.Num, fd.Target)
+				}
+				checked++
+			}
+		}
+		if checked == 0 {
+			t.Errorf("mount -f: the record has no file to check")
+		}
+		res = MountResult{}
+		cd.json("mount -i", &res)
+		for _, m := range res.Mounts {
+			if m.DirtyInodes == nil {
+				continue
+			}
+			for _, d := range *m.DirtyInodes {
+				if d.State&vfs.IDirty == 0 {
+					t.Errorf("mount -i: inode %#x state %#x is not dirty", d.Inode, d.State)
+				}
+			}
 		}
 	})
 }
