@@ -1,6 +1,7 @@
 package repl
 
 import (
+	"encoding/binary"
 	"fmt"
 	"io"
 	"strconv"
@@ -15,7 +16,7 @@ func registerStruct(r *Registry) {
 		r.Add(&Command{
 			Name:    kw,
 			Summary: "show a " + kw + " definition, member offsets, or an object at an address",
-			Usage:   kw + " [-o] NAME[.MEMBER[,MEMBER...]] [ADDR [COUNT]]",
+			Usage:   kw + " [-o] [-r] [-l OFFSET] NAME[.MEMBER[,MEMBER...]] [ADDR [COUNT]]",
 			Help: `Without ADDR, shows the definition of ` + kw + ` NAME (with -o, each member's
 offset), or of one member ("` + kw + ` NAME.MEMBER").
 With ADDR (a hex address, symbol or symbol+offset), prints the object at
@@ -24,6 +25,10 @@ char arrays as strings, pointers in hex with the symbol they point at.
 A member list after the name ("task_struct.comm,pid") prints only those
 members; members may be paths ("se.vruntime", "mm->total_vm").
 COUNT prints that many consecutive objects (a negative count goes back).
+-l OFFSET says ADDR points at a member inside the object (a list_head
+on a list, say), not at its start: OFFSET is "TYPE.MEMBER" or a number of
+bytes, taken off ADDR. -r prints the object's raw bytes as 64-bit words
+instead of its members.
 
 JSON: the definition is a TypeDef (name, kind, size, members with byte
 offset, bit_offset, bit_size); an object is {"type","address","value"}
@@ -31,9 +36,12 @@ with value an object keyed by member name (see schema.md).`,
 			Flags: []Flag{
 				{Name: "o", Help: "show member offsets (definition) or the address of each member (object)"},
 				{Name: "x", Help: "print integers in hex"},
+				{Name: "l", Arg: "OFFSET", Help: "ADDR is at this member (TYPE.MEMBER or bytes) inside the object"},
+				{Name: "r", Help: "print the object's raw bytes as 64-bit words"},
 			},
 			Examples: []string{kw + " task_struct", kw + " -o task_struct", kw + " task_struct ffff888003a1c000",
-				kw + " task_struct.comm,pid,se.vruntime ffff888003a1c000", kw + " list_head init_task+0x10"},
+				kw + " task_struct.comm,pid,se.vruntime ffff888003a1c000", kw + " list_head init_task+0x10",
+				kw + " -l task_struct.tasks task_struct ffff888003a1c9a8", kw + " -r list_head init_task+0x10"},
 			Complete: completeTypeThenSymbol,
 			Run:      func(c *Call) (Result, error) { return runStruct(c, kw) },
 		})
@@ -41,10 +49,13 @@ with value an object keyed by member name (see schema.md).`,
 	r.Add(&Command{
 		Name:    "whatis",
 		Summary: "show the type of a symbol, or a type's definition",
-		Usage:   "whatis SYMBOL|TYPE|TYPE.MEMBER",
+		Usage:   "whatis [-o] SYMBOL|[struct|union|enum] TYPE|TYPE.MEMBER",
 		Help: `For a global variable, prints its declaration ("struct task_struct init_task;");
-for a function symbol, its address; for a type, its definition like "struct".`,
-		Examples: []string{"whatis init_task", "whatis task_struct", "whatis u64", "whatis task_struct.se"},
+for a function symbol, its address; for a type, its definition like
+"struct" ("whatis struct X" as crash users write it, or "whatis X"); -o
+shows the members' offsets.`,
+		Flags:    []Flag{{Name: "o", Help: "show member offsets"}},
+		Examples: []string{"whatis init_task", "whatis task_struct", "whatis struct task_struct", "whatis -o struct list_head", "whatis u64", "whatis task_struct.se"},
 		Complete: completeTypeThenSymbol,
 		Run:      runWhatis,
 	})
@@ -152,6 +163,13 @@ func runStruct(c *Call, kw string) (Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if l := c.String("l"); l != "" {
+		off, err := memberOffsetArg(c, l)
+		if err != nil {
+			return nil, err
+		}
+		addr -= off
+	}
 	count := int64(1)
 	if len(c.Args) == 3 {
 		if count, err = parseSignedCount(c.Args[2]); err != nil {
@@ -165,6 +183,12 @@ func runStruct(c *Call, kw string) (Result, error) {
 	}
 	if n > 4096 {
 		return nil, UsageErrorf("count %d: at most 4096 objects", count)
+	}
+	if c.Bool("r") {
+		if n != 1 || members != "" {
+			return nil, UsageErrorf("%s -r: one whole object only", kw)
+		}
+		return rawObject(c, addr, size)
 	}
 	if n == 1 {
 		return objectAt(c, t, addr, members, c.Bool("o"))
@@ -313,10 +337,22 @@ func hexifyInts(s string) string {
 }
 
 func runWhatis(c *Call) (Result, error) {
-	if err := c.NeedArgs(1, 1); err != nil {
+	if err := c.NeedArgs(1, 2); err != nil {
 		return nil, err
 	}
 	arg := c.Args[0]
+	if len(c.Args) == 2 {
+		switch arg {
+		case "struct", "union", "enum":
+			// "whatis struct X": the keyword names the kind.
+			t, err := lookupTypeLoose(c.Prog, arg+" "+c.Args[1])
+			if err != nil {
+				return nil, err
+			}
+			return newTypeDef(t, c.Bool("o")), nil
+		}
+		return nil, UsageErrorf("usage: %s", c.cmd.Usage)
+	}
 	if !strings.ContainsAny(arg, ".>") {
 		if v, err := c.Prog.Variable(arg); err == nil {
 			return TypeDef{Name: v.Type().String(), Kind: v.Type().Kind.String(), Size: typeSize(v.Type()),
@@ -343,9 +379,68 @@ func runWhatis(c *Call) (Result, error) {
 		return nil, fmt.Errorf("not a symbol with a known type, nor a type: %w", err)
 	}
 	if members != "" {
-		return memberDef(c.Prog, t, members, false)
+		return memberDef(c.Prog, t, members, c.Bool("o"))
 	}
-	return newTypeDef(t, false), nil
+	return newTypeDef(t, c.Bool("o")), nil
+}
+
+// memberOffsetArg reads struct -l's OFFSET: "TYPE.MEMBER" or a number.
+func memberOffsetArg(c *Call, s string) (uint64, error) {
+	if v, err := strconv.ParseUint(s, 0, 64); err == nil {
+		return v, nil
+	}
+	typ, member, ok := strings.Cut(s, ".")
+	if !ok {
+		return 0, UsageErrorf("-l %s: give TYPE.MEMBER or a number of bytes", s)
+	}
+	t, err := lookupTypeLoose(c.Prog, typ)
+	if err != nil {
+		return 0, err
+	}
+	return c.Prog.OffsetOfType(t, member)
+}
+
+// StructRaw is the result of struct -r.
+type StructRaw struct {
+	Address Hex    `json:"address"`
+	Size    uint64 `json:"size"`
+	Words   []Hex  `json:"words"` // 64-bit little-endian words; a partial last word is zero-padded
+}
+
+// maxRawObject bounds struct -r (task_struct is ~10 KB).
+const maxRawObject = 1 << 20
+
+func rawObject(c *Call, addr, size uint64) (StructRaw, error) {
+	if size == 0 || size > maxRawObject {
+		return StructRaw{}, fmt.Errorf("-r: an object of %d bytes", size)
+	}
+	buf := make([]byte, (size+7)&^7)
+	if err := c.Prog.Mem.ReadVirt(buf[:size], addr); err != nil {
+		return StructRaw{}, fmt.Errorf("%d bytes at %#x: %w", size, addr, err)
+	}
+	r := StructRaw{Address: Hex(addr), Size: size}
+	for i := 0; i < len(buf); i += 8 {
+		r.Words = append(r.Words, Hex(binary.LittleEndian.Uint64(buf[i:])))
+	}
+	return r, nil
+}
+
+// WriteText implements Result, rd -64's layout.
+func (r StructRaw) WriteText(w io.Writer) error {
+	var b strings.Builder
+	for i, v := range r.Words {
+		if i%2 == 0 {
+			fmt.Fprintf(&b, "%016x:  ", uint64(r.Address)+uint64(8*i))
+		}
+		fmt.Fprintf(&b, "%016x", uint64(v))
+		if i%2 == 1 || i == len(r.Words)-1 {
+			b.WriteByte('\n')
+		} else {
+			b.WriteByte(' ')
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
 }
 
 // typeSize is the size of t after typedefs, 0 for void.
