@@ -15,7 +15,7 @@ func registerBt(r *Registry) {
 	r.Add(&Command{
 		Name:    "bt",
 		Summary: "kernel stack backtrace of a task, with the syscall it is in",
-		Usage:   "bt [-a | -c CPU[,CPU...]] [-f] [-l] [-v] [PID|TASK-ADDR]...",
+		Usage:   "bt [-a | -c CPU[,CPU...]] [-f] [-l] [-v] [-t|-T] [PID|TASK-ADDR]...",
 		Help: `Unwinds the kernel stack of the current context task (see set), of each
 task given by pid or task_struct address, or with -a (-c CPUS) of the
 task running on each CPU (on those CPUs). -a lists every CPU the kernel
@@ -41,6 +41,11 @@ user memory when the dump holds the page; fds shown with their file path).
 A task that entered the kernel from user space by an exception or an
 interrupt (a page fault on a FUSE mapping, say) shows the entry stub.
 
+-t lists instead every stack word that is a kernel text address, from
+the innermost frame to the top of the stack, as "[SLOT] SYMBOL+OFF at
+ADDR"; -T from the stack's base. Old return addresses show up too: it
+is a scan, not an unwind ("text_symbols" in JSON, as "words").
+
 -f also prints the stack words of each frame; -l adds file:line when DWARF
 is loaded (nothing extra otherwise). -v prints under each frame its
 function's parameters and locals (and those of functions inlined there)
@@ -65,6 +70,8 @@ JSON: {"traces": [{"pid", "comm", "task", "cpu", "running", "user_mode",
 			{Name: "f", Help: "print the stack words of each frame"},
 			{Name: "l", Help: "show file:line of each frame when DWARF is loaded"},
 			{Name: "v", Help: "show each frame's parameters and locals from DWARF"},
+			{Name: "t", Help: "list the text symbols on the stack from the innermost frame up (a scan, not an unwind)"},
+			{Name: "T", Help: "list the text symbols on the whole stack, from its base"},
 		},
 		Examples: []string{"bt", "bt 114", "bt -a", "bt -c 1", "bt -f 112", "foreach bt", "bt --json 114"},
 		PerTask:  true,
@@ -77,6 +84,7 @@ JSON: {"traces": [{"pid", "comm", "task", "cpu", "running", "user_mode",
 type BtResult struct {
 	Traces []BtTrace `json:"traces"`
 	words  bool
+	scan   string // "t" or "T": the text-symbol scan instead of frames
 }
 
 // BtTrace is one task's backtrace.
@@ -96,8 +104,11 @@ type BtTrace struct {
 	Syscall   *BtSyscall `json:"syscall,omitempty"`
 	// UserEntry says how a task that is not in a syscall entered the
 	// kernel from user space: the entry stub (a page fault, an interrupt).
-	UserEntry string          `json:"user_entry,omitempty"`
-	syscall   *unwind.Syscall // for text
+	UserEntry string `json:"user_entry,omitempty"`
+	// TextSymbols (-t, -T) are the stack words that are kernel text
+	// addresses, from the innermost frame (-T: the stack's base) up.
+	TextSymbols []BtWord        `json:"text_symbols,omitempty"`
+	syscall     *unwind.Syscall // for text
 }
 
 // BtFrame is one frame.
@@ -195,6 +206,14 @@ func runBt(c *Call) (Result, error) {
 		return nil, err
 	}
 	res := &BtResult{words: c.Bool("f")}
+	if c.Bool("t") && c.Bool("T") {
+		return nil, UsageErrorf("bt: -t and -T exclude each other")
+	}
+	if c.Bool("t") {
+		res.scan = "t"
+	} else if c.Bool("T") {
+		res.scan = "T"
+	}
 	for _, t := range tasks {
 		if err := c.Ctx.Err(); err != nil {
 			return nil, err
@@ -202,6 +221,9 @@ func runBt(c *Call) (Result, error) {
 		bt, err := btTrace(c, t)
 		if err != nil {
 			return nil, err
+		}
+		if res.scan != "" {
+			btTextScan(c, t, &bt, res.scan == "T")
 		}
 		res.Traces = append(res.Traces, bt)
 	}
@@ -355,6 +377,16 @@ func btRegs(e *unwind.ExceptionFrame) *BtRegs {
 // WriteText implements Result: crash's bt layout.
 func (r *BtResult) WriteText(w io.Writer) error {
 	var b strings.Builder
+	if r.scan != "" {
+		for i, t := range r.Traces {
+			if i > 0 {
+				b.WriteByte('\n')
+			}
+			writeTextScan(&b, &t)
+		}
+		_, err := io.WriteString(w, b.String())
+		return err
+	}
 	for i, t := range r.Traces {
 		if i > 0 {
 			b.WriteByte('\n')
@@ -501,4 +533,49 @@ func writeARM64Regs(b *strings.Builder, r *BtRegs) {
 		b.WriteByte('\n')
 	}
 	fmt.Fprintf(b, "    PSTATE: %08x\n", a.PState)
+}
+
+// btTextScan fills bt -t/-T: every stack word that is a kernel text
+// address, from the innermost frame's slot (fromBase: the stack's lowest
+// address) to the top of the stack, as crash's bt -t lists them. Return
+// addresses of finished calls are among them: it is a scan, not an unwind.
+func btTextScan(c *Call, task symbols.Object, bt *BtTrace, fromBase bool) {
+	p := c.Prog
+	words, err := unwind.ReadStackWords(p, task)
+	if err != nil || words == nil {
+		if err != nil && bt.Error == "" {
+			bt.Error = "stack: " + err.Error()
+		}
+		return
+	}
+	lo := words.Base
+	if !fromBase && len(bt.Frames) > 0 && words.Contains(uint64(bt.Frames[0].SP)) {
+		lo = uint64(bt.Frames[0].SP)
+	}
+	start, ws := words.Range(lo, words.Top)
+	for j, w := range ws {
+		if w == 0 || p.Syms == nil {
+			continue
+		}
+		if s, off, ok := p.Syms.LookupAddr(w); ok && s.IsText() {
+			bt.TextSymbols = append(bt.TextSymbols, BtWord{Addr: Hex(start + uint64(j)*8), Value: Hex(w), Symbol: fmt.Sprintf("%s+%#x", s.Name, off)})
+		}
+	}
+}
+
+func writeTextScan(b *strings.Builder, t *BtTrace) {
+	cpu := fmt.Sprint(t.CPU)
+	if t.CPU < 0 {
+		cpu = "-"
+	}
+	fmt.Fprintf(b, "PID: %-7d TASK: %x  CPU: %-3s COMMAND: %q\n", t.PID, uint64(t.Task), cpu, t.Comm)
+	if len(t.Frames) > 0 && t.Frames[0].Symbol != "" {
+		fmt.Fprintf(b, "              START: %s at %x\n", t.Frames[0].Symbol, uint64(t.Frames[0].IP))
+	}
+	if t.Error != "" {
+		fmt.Fprintf(b, "    (%s)\n", t.Error)
+	}
+	for _, w := range t.TextSymbols {
+		fmt.Fprintf(b, "  [%016x] %s at %x\n", uint64(w.Addr), w.Symbol, uint64(w.Value))
+	}
 }

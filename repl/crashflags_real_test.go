@@ -545,3 +545,48 @@ func TestMountCrashFlagsRealDumps(t *testing.T) {
 		}
 	})
 }
+
+// TestBtTextScanRealDumps checks bt -t and -T: every frame the unwinder
+// finds has its return-address slot among the text symbols -t lists, and
+// -T lists all -t lists and more, for the record's sleeping tasks.
+func TestBtTextScanRealDumps(t *testing.T) {
+	eachHangsDump(t, func(cd *crashFlagDump) {
+		t := cd.t
+		checked := 0
+		for _, w := range cd.rec.Tasks {
+			if cd.recorder(w) || len(w.Stack) == 0 || w.State == 'R' || checked >= 10 {
+				continue
+			}
+			checked++
+			var bt, scan, whole BtResult
+			id := strconv.Itoa(w.TID)
+			cd.json("bt "+id, &bt)
+			cd.json("bt -t "+id, &scan)
+			cd.json("bt -T "+id, &whole)
+			slots := map[Hex]Hex{}
+			for _, s := range scan.Traces[0].TextSymbols {
+				slots[s.Addr] = s.Value
+			}
+			for _, f := range bt.Traces[0].Frames {
+				if f.Exception != nil || f.Guess {
+					continue
+				}
+				if v, ok := slots[f.SP]; !ok || v != f.IP {
+					t.Errorf("bt -t %d: frame #%d %s at slot %x not listed (%x)", w.TID, f.Level, f.Symbol, uint64(f.SP), uint64(v))
+				}
+			}
+			all := map[Hex]bool{}
+			for _, s := range whole.Traces[0].TextSymbols {
+				all[s.Addr] = true
+			}
+			for a := range slots {
+				if !all[a] {
+					t.Errorf("bt -T %d: lacks slot %x that -t lists", w.TID, uint64(a))
+				}
+			}
+		}
+		if checked == 0 {
+			t.Errorf("no recorded sleeping task to check bt -t on")
+		}
+	})
+}
