@@ -1,6 +1,7 @@
 package repl
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -164,6 +165,29 @@ func devQueue(q *block.Queue) *DevQueue {
 
 // ResultWarnings implements Warner.
 func (r DevResult) ResultWarnings() []string { return r.Warnings }
+
+// MarshalJSON writes the lists of the mode dev ran in, empty ones as [].
+func (r DevResult) MarshalJSON() ([]byte, error) {
+	if r.disks {
+		return json.Marshal(struct {
+			Disks    []DevDisk `json:"disks"`
+			Warnings []string  `json:"warnings,omitempty"`
+		}{nonNil(r.Disks), r.Warnings})
+	}
+	return json.Marshal(struct {
+		CharDevs  []DevChar    `json:"chrdevs"`
+		BlockDevs []BlockMajor `json:"blkdevs"`
+		Warnings  []string     `json:"warnings,omitempty"`
+	}{nonNil(r.CharDevs), nonNil(r.BlockDevs), r.Warnings})
+}
+
+// nonNil is s, or an empty slice for nil (JSON [] rather than null).
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
 
 func runDev(c *Call) (Result, error) {
 	if err := c.NeedArgs(0, 0); err != nil {

@@ -1,6 +1,7 @@
 package repl
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -46,9 +47,27 @@ JSON: {"devices":[{"addr","name","ifindex","flags","flag_names","mtu",
 
 // NetResult is net's JSON document (see its help).
 type NetResult struct {
-	Devices []NetDevice `json:"devices,omitempty"`
-	Tasks   []NetTask   `json:"tasks,omitempty"`
-	sockets bool
+	Devices  []NetDevice `json:"devices,omitempty"`
+	Tasks    []NetTask   `json:"tasks,omitempty"`
+	Warnings []string    `json:"warnings,omitempty"`
+	sockets  bool
+}
+
+// ResultWarnings implements Warner: why the device list is partial.
+func (r NetResult) ResultWarnings() []string { return r.Warnings }
+
+// MarshalJSON writes the list of the mode net ran in, empty as [].
+func (r NetResult) MarshalJSON() ([]byte, error) {
+	if r.sockets {
+		return json.Marshal(struct {
+			Tasks    []NetTask `json:"tasks"`
+			Warnings []string  `json:"warnings,omitempty"`
+		}{nonNil(r.Tasks), r.Warnings})
+	}
+	return json.Marshal(struct {
+		Devices  []NetDevice `json:"devices"`
+		Warnings []string    `json:"warnings,omitempty"`
+	}{nonNil(r.Devices), r.Warnings})
 }
 
 // NetDevice is one network device of net.
@@ -115,7 +134,10 @@ func runNet(c *Call) (Result, error) {
 			res.Devices = append(res.Devices, NetDevice{Addr: Hex(d.Addr), Name: d.Name, Index: d.Index, Flags: Hex(d.Flags),
 				FlagNames: d.FlagSet, MTU: d.MTU, Type: d.Type, HWAddr: d.HWAddr, IPv4: d.IPv4, Errors: d.Errors})
 		}
-		return res, err
+		if err != nil {
+			res.Warnings = append(res.Warnings, err.Error())
+		}
+		return res, nil
 	}
 	objs, err := argTasks(c)
 	if err != nil {
