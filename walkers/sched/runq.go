@@ -58,6 +58,9 @@ type Runq struct {
 	NrRunning int       `json:"nr_running"`
 	Current   *RunqTask `json:"current"`
 	Idle      bool      `json:"idle"` // current is the CPU's idle task
+	// Stop is the CPU's stop-class task (migration/N) when it is queued
+	// and not current: the highest class, kept in no queue.
+	Stop *RunqTask `json:"stop,omitempty"`
 	// CFS is the root cfs_rq (rq->cfs); group entities hold their queue.
 	CFS     CFSGroup   `json:"cfs"`
 	RTArray uint64     `json:"rt_prio_array"`
@@ -91,7 +94,11 @@ func (r *Runq) Tasks() []RunqTask {
 	for _, q := range r.RT {
 		out = append(out, q.Tasks...)
 	}
-	return append(out, r.DL...)
+	out = append(out, r.DL...)
+	if r.Stop != nil {
+		out = append(out, *r.Stop)
+	}
+	return out
 }
 
 // maxRunqEntries bounds one queue's walk; maxGroupDepth the nesting of
@@ -195,6 +202,16 @@ func readRunq(p *symbols.Program, l *runqLayout, cpu int) Runq {
 		r.Current = &t
 		if idle, err := rq.MemberUint("idle"); err == nil && idle == cur {
 			r.Idle = true
+		}
+		// The stop class (kernel/sched/stop_task.c) has one task per CPU,
+		// rq->stop (migration/N), queued by its on_rq alone: in no tree.
+		if stop, err := rq.MemberUint("stop"); err == nil && stop != 0 && stop != cur {
+			if o, err := p.Object("struct task_struct", stop); err == nil {
+				if onrq, err := o.MemberUint("on_rq"); err == nil && onrq == 1 { // TASK_ON_RQ_QUEUED
+					t := l.task(p, stop)
+					r.Stop = &t
+				}
+			}
 		}
 	}
 	// CFS: rq->cfs, the root task group's queue (kernel/sched/sched.h).
