@@ -6,6 +6,7 @@ import (
 
 	"github.com/kwalk/kwalk/symbols"
 	"github.com/kwalk/kwalk/walkers/kmem"
+	"github.com/kwalk/kwalk/walkers/sched"
 )
 
 // Queue is a disk's struct request_queue (include/linux/blkdev.h) and,
@@ -134,7 +135,8 @@ func ReadQueue(p *symbols.Program, addr, disk uint64) (*Queue, error) {
 	}
 	hctxs, err := hwContexts(p, q)
 	note(err)
-	now, clock := monotonicNow(p)
+	mono, clock := sched.MonotonicNow(p)
+	now := uint64(mono)
 	for _, h := range hctxs {
 		hw, reqs, err := readHWQueue(p, h, addr)
 		note(err)
@@ -415,32 +417,4 @@ func diskDead(p *symbols.Program, disk uint64) bool {
 	}
 	st, err := d.MemberUint("state")
 	return err == nil && st&(1<<2) != 0
-}
-
-// monotonicNow is CLOCK_MONOTONIC at the last tick before the dump
-// (kernel/time/timekeeping.c: tk_core.timekeeper.tkr_mono.base, or
-// timekeeper_data[0] in 6.13+): what request start times are read
-// against.
-func monotonicNow(p *symbols.Program) (uint64, bool) {
-	addr, err := p.Symbol("tk_core")
-	if err != nil {
-		if addr, err = p.Symbol("timekeeper_data"); err != nil {
-			return 0, false
-		}
-	}
-	tt, err := p.Type("struct timekeeper")
-	if err != nil {
-		return 0, false
-	}
-	off := uint64(8)
-	if o, err := p.OffsetOf("struct tk_data", "timekeeper"); err == nil {
-		off = o
-	} else if sz, err := p.SizeOf("seqcount_raw_spinlock_t"); err == nil {
-		off = (sz + 7) &^ 7
-	}
-	base, err := p.ObjectAt(tt, addr+off).MemberUint("tkr_mono.base")
-	if err != nil || int64(base) <= 0 {
-		return 0, false
-	}
-	return base, true
 }

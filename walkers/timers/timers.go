@@ -7,6 +7,7 @@ import (
 
 	"github.com/kwalk/kwalk/symbols"
 	"github.com/kwalk/kwalk/walkers/kmem"
+	"github.com/kwalk/kwalk/walkers/sched"
 )
 
 // Timer is one struct timer_list on a timer wheel.
@@ -360,32 +361,8 @@ func perCPUTyped(p *symbols.Program, name, typ string, cpu int) (symbols.Object,
 }
 
 // MonotonicNow is CLOCK_MONOTONIC at the last timekeeping update before
-// the dump (kernel/time/timekeeping.c: tk_core.timekeeper.tkr_mono.base;
-// 6.13+ timekeeper_data[0], struct tk_data): within a tick of the time
-// the dump was taken.
-func MonotonicNow(p *symbols.Program) (int64, bool) {
-	addr, err := p.Symbol("tk_core")
-	if err != nil {
-		if addr, err = p.Symbol("timekeeper_data"); err != nil {
-			return 0, false
-		}
-	}
-	tt, err := p.Type("struct timekeeper")
-	if err != nil {
-		return 0, false
-	}
-	off := uint64(8)
-	if o, err := p.OffsetOf("struct tk_data", "timekeeper"); err == nil {
-		off = o
-	} else if sz, err := p.SizeOf("seqcount_raw_spinlock_t"); err == nil {
-		off = (sz + 7) &^ 7
-	}
-	base, err := p.ObjectAt(tt, addr+off).MemberUint("tkr_mono.base")
-	if err != nil || int64(base) <= 0 {
-		return 0, false
-	}
-	return int64(base), true
-}
+// the dump (sched.MonotonicNow): what timer expiries are relative to.
+func MonotonicNow(p *symbols.Program) (int64, bool) { return sched.MonotonicNow(p) }
 
 // probeBases counts the struct timer_base in a row at cpu's timer_bases
 // that belong to cpu: base->cpu == cpu and base->clk within a day of

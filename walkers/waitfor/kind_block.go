@@ -12,7 +12,6 @@ import (
 	"github.com/kwalk/kwalk/walkers/sched"
 	"github.com/kwalk/kwalk/walkers/vfs"
 	"github.com/kwalk/kwalk/walkers/waitkind"
-	"github.com/kwalk/kwalk/walkers/workqueue"
 )
 
 // WaitBlockIO is TaskWait.Kind of a wait for block I/O to complete.
@@ -541,13 +540,7 @@ func (a *waitAnalysis) driverWorkers(d *block.Disk) []Holder {
 			}
 			return out
 		}
-		pools := a.Memo(workPoolsKey{}, func() any {
-			pl, err := workqueue.Pools(a.p)
-			if err != nil {
-				a.Warn(fmt.Sprintf("workqueue pools: %v", err))
-			}
-			return pl
-		}).([]workqueue.Pool)
+		pools := a.workPools()
 		rootOff, err1 := a.p.OffsetOf("struct loop_device", "rootcg_work")
 		workOff, err2 := a.p.OffsetOf("struct loop_worker", "work")
 		loOff, err3 := a.p.OffsetOf("struct loop_worker", "lo")

@@ -40,13 +40,7 @@ func decodeWritebackWorkWait(c waitkind.Context, t *sched.Task, f waitkind.Found
 	w := TaskWait{Task: c.Blocked(t), Kind: WaitWritebackWork, Certain: true,
 		How: "wait_queue_entry on the task's stack, linked into backing_dev_info.wb_waitq (fs/fs-writeback.c wb_wait_for_completion)"}
 	w.Object = WaitObject{Type: "backing_dev_info", Addr: bdi.Addr(), What: "the write-back work it queued on bdi " + name}
-	pools := c.Memo(workPoolsKey{}, func() any {
-		pl, err := workqueue.Pools(p)
-		if err != nil {
-			c.Warn(fmt.Sprintf("workqueue pools: %v", err))
-		}
-		return pl
-	}).([]workqueue.Pool)
+	pools := c.(*waitAnalysis).workPools()
 	workOff, err := p.OffsetOf("struct bdi_writeback", "dwork.work")
 	if err != nil {
 		w.Certain = false
@@ -75,3 +69,15 @@ func decodeWritebackWorkWait(c waitkind.Context, t *sched.Task, f waitkind.Found
 }
 
 type workPoolsKey struct{}
+
+// workPools reads the workqueue worker pools once per analysis; a pool
+// that could not be read is a warning (its workers are not holders).
+func (a *waitAnalysis) workPools() []workqueue.Pool {
+	return a.Memo(workPoolsKey{}, func() any {
+		pl, err := workqueue.Pools(a.p)
+		if err != nil {
+			a.Warn(fmt.Sprintf("workqueue pools: %v", err))
+		}
+		return pl
+	}).([]workqueue.Pool)
+}
