@@ -1,0 +1,236 @@
+package unwind
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/kwalk/kwalk/symbols"
+)
+
+// Searches of a stack for saved register blocks (crash's bt -e and -E),
+// the CPU stacks they search, and an unwind from a given stack address
+// (bt -S, -I). None of this changes how Stack unwinds.
+
+// StackRegion is one kernel stack, [Lo, Hi).
+type StackRegion struct {
+	Lo, Hi uint64
+	Kind   StackKind
+	Name   string // "irq stack of cpu 1", "NMI stack of cpu 0"
+}
+
+// errARM64Search: the searches read x86_64's struct pt_regs.
+var errARM64Search = errors.New("searching a stack for pt_regs is implemented for x86_64 only (arm64 exception frames are found by the unwind through their frame records)")
+
+// CPUStacks lists cpu's IRQ stack and exception stacks (x86_64: the
+// per-CPU hardirq_stack_ptr and cea_exception_stacks; arm64: the IRQ
+// stack, irq_stack_ptr), lowest first. Stacks whose pointers cannot be
+// read are left out.
+func CPUStacks(p *symbols.Program, cpu int) ([]StackRegion, error) {
+	u, err := UnwinderFor(p)
+	if err != nil {
+		return nil, err
+	}
+	mem := &stackMem{mem: p.Mem}
+	if u.arm64 != nil {
+		u.addARM64CPUStacks(mem, cpu)
+	} else {
+		u.addCPUStacks(mem, cpu)
+	}
+	out := make([]StackRegion, 0, len(mem.regions))
+	for _, r := range mem.regions {
+		out = append(out, StackRegion{Lo: r.lo, Hi: r.hi, Kind: r.kind, Name: r.name})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Lo < out[j].Lo })
+	return out, nil
+}
+
+// Segment selectors and RFLAGS bits a saved x86_64 pt_regs holds
+// (arch/x86/include/asm/segment.h: __KERNEL_CS 0x10, __KERNEL_DS 0x18,
+// __USER_DS 0x2b, __USER_CS 0x33, user32CS in syscall.go;
+// arch/x86/include/uapi/asm/processor-flags.h: bit 1 always set, bits 3,
+// 5, 15 and 22-63 reserved as zero).
+const (
+	kernelCS         = 0x10
+	kernelDS         = 0x18
+	userDS           = 0x2b
+	userCS           = 0x33
+	flagsFixed       = 1 << 1
+	flagsReserved    = 1<<3 | 1<<5 | 1<<15 | ^uint64(1<<22-1)
+	userAddressLimit = 0x0000800000000000 // above: not a user address (4-level paging; 5-level user space ends lower still for plain mmaps)
+	kernelHalf       = 0xffff800000000000
+)
+
+// PlausiblePtRegs reports whether r, read as a struct pt_regs, looks like
+// one entry code saved: a kernel or user code segment with its stack
+// segment, RFLAGS with its fixed bit set and reserved bits clear, and an
+// instruction pointer in kernel text (kernel mode) or in the user half
+// (user mode), with a stack pointer of the same half. user says which.
+func PlausiblePtRegs(p *symbols.Program, r *Registers) (user, ok bool) {
+	cs, _ := r.Get(RegCS)
+	ss, _ := r.Get(RegSS)
+	fl, _ := r.Get(RegFlags)
+	ip, _ := r.Get(RegIP)
+	sp, _ := r.Get(RegSP)
+	if fl&flagsFixed == 0 || fl&flagsReserved != 0 || sp == 0 || ip == 0 {
+		return false, false
+	}
+	switch cs {
+	case kernelCS:
+		if ss != 0 && ss != kernelDS || sp < kernelHalf || sp&7 != 0 || p.Syms == nil {
+			return false, false
+		}
+		sym, _, found := p.Syms.LookupAddr(ip)
+		return false, found && sym.IsText()
+	case userCS, user32CS:
+		return true, ss == userDS && ip < userAddressLimit && sp < userAddressLimit
+	}
+	return false, false
+}
+
+// maxSearchBytes bounds one search (a stack is at most maxStackRegion).
+const maxSearchBytes = maxStackRegion
+
+// SearchExceptionFrames scans [lo, hi) for every 8-byte aligned struct
+// pt_regs that PlausiblePtRegs accepts, lowest address first (crash's
+// bt -e on a task stack, bt -E on IRQ and exception stacks). It is a
+// search, not an unwind: a block left by an earlier interrupt that
+// returned long ago is found as well. Pages that cannot be read are
+// skipped and named in the error, with what was found elsewhere.
+func SearchExceptionFrames(p *symbols.Program, lo, hi uint64) ([]ExceptionFrame, error) {
+	u, err := UnwinderFor(p)
+	if err != nil {
+		return nil, err
+	}
+	if u.arm64 != nil {
+		return nil, errARM64Search
+	}
+	if hi <= lo || hi-lo > maxSearchBytes {
+		return nil, fmt.Errorf("search of [%#x, %#x): not a stack (at most %d bytes)", lo, hi, maxSearchBytes)
+	}
+	lo &^= 7
+	buf := make([]byte, hi-lo)
+	bad := map[uint64]error{} // page-aligned address -> why unreadable
+	for a := lo; a < hi; {
+		end := min((a+4096)&^4095, hi)
+		if err := p.Mem.ReadVirt(buf[a-lo:end-lo], a); err != nil {
+			bad[a&^4095] = err
+		}
+		a = end
+	}
+	readable := func(a, n uint64) bool {
+		for pg := a &^ 4095; pg < a+n; pg += 4096 {
+			if _, miss := bad[pg]; miss {
+				return false
+			}
+		}
+		return true
+	}
+	size := u.ptregs.size
+	var out []ExceptionFrame
+	for a := lo; a+size <= hi; a += 8 {
+		if !readable(a, size) {
+			continue
+		}
+		r := &Registers{}
+		for reg := Reg(0); reg < numPtRegs; reg++ {
+			off := a - lo + u.ptregs.off[reg]
+			r.Set(reg, binary.LittleEndian.Uint64(buf[off:]))
+		}
+		user, ok := PlausiblePtRegs(p, r)
+		if !ok {
+			continue
+		}
+		out = append(out, ExceptionFrame{Addr: a, User: user, Regs: r})
+	}
+	if len(bad) > 0 {
+		pages := make([]uint64, 0, len(bad))
+		for pg := range bad {
+			pages = append(pages, pg)
+		}
+		sort.Slice(pages, func(i, j int) bool { return pages[i] < pages[j] })
+		return out, fmt.Errorf("%d page(s) of [%#x, %#x) unreadable, not searched (first %#x: %w)", len(pages), lo, hi, pages[0], bad[pages[0]])
+	}
+	return out, nil
+}
+
+// SearchTaskExceptionFrames is SearchExceptionFrames over task's kernel
+// stack (crash's bt -e).
+func SearchTaskExceptionFrames(p *symbols.Program, task symbols.Object) ([]ExceptionFrame, error) {
+	u, err := UnwinderFor(p)
+	if err != nil {
+		return nil, err
+	}
+	base, err := u.task.stackBase(task)
+	if err != nil {
+		return nil, err
+	}
+	return SearchExceptionFrames(p, base, base+u.task.threadSize)
+}
+
+// StackFrom unwinds task's kernel stack from a given place instead of its
+// saved or running state (crash's bt -S SP and -I IP): with ip 0, sp is a
+// stack slot holding a return address (the bracketed address of a frame
+// line, or of bt -t's list), and the unwind starts at that return address
+// with the stack pointer just above the slot; with ip set, ip is the
+// instruction and sp the stack pointer there. sp must lie on the task's
+// stack or on an IRQ or exception stack of a CPU. Registers other than
+// ip and sp are unknown, so a function whose frame is found through rbp
+// stops the unwind. x86_64 only.
+func StackFrom(p *symbols.Program, task symbols.Object, ip, sp uint64) (*Trace, error) {
+	u, err := UnwinderFor(p)
+	if err != nil {
+		return nil, err
+	}
+	if u.arm64 != nil {
+		return nil, errors.New("unwinding from a given stack address is implemented for x86_64 only (arm64 frame records start from a frame pointer)")
+	}
+	tr := &Trace{Task: task.Addr(), Method: u.Method(), CPU: -1}
+	base, err := u.task.stackBase(task)
+	if err != nil {
+		return nil, err
+	}
+	tr.StackBase, tr.StackTop = base, base+u.task.threadSize
+	mem := &stackMem{mem: u.p.Mem}
+	mem.add(tr.StackBase, tr.StackTop, StackTask, "task stack")
+	if mem.region(sp, 8) == nil {
+		var cpus []int
+		if cpu, err := u.taskCPU(task); err == nil {
+			cpus = append(cpus, cpu)
+		}
+		if online, err := u.p.OnlineCPUs(); err == nil {
+			cpus = append(cpus, online...)
+		}
+		cpus = append(cpus, ActiveCPUs(u.p)...)
+		seen := map[int]bool{}
+		for _, cpu := range cpus {
+			if seen[cpu] || len(seen) >= maxSearchCPUs {
+				continue
+			}
+			seen[cpu] = true
+			u.addCPUStacks(mem, cpu)
+			if mem.region(sp, 8) != nil {
+				break
+			}
+		}
+	}
+	if mem.region(sp, 8) == nil {
+		return nil, fmt.Errorf("stack address %#x: %w", sp, errOffStack)
+	}
+	st := unwState{sp: sp, ip: ip, signal: true}
+	if ip == 0 {
+		if st.ip, err = mem.readU64(sp); err != nil {
+			return nil, fmt.Errorf("return address at %#x: %w", sp, err)
+		}
+		st.slot, st.sp, st.signal = sp, sp+8, false
+	}
+	st.known.Set(RegIP, st.ip)
+	st.known.Set(RegSP, st.sp)
+	u.walk(tr, mem, st)
+	return tr, nil
+}
+
+// maxSearchCPUs bounds the CPUs whose stacks StackFrom adds (NR_CPUS on
+// x86_64 is at most 8192).
+const maxSearchCPUs = 8192

@@ -1,0 +1,89 @@
+package unwind
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+// writePtRegs writes a struct pt_regs (the synthetic kernel's layout) at
+// addr with the given registers, the others zero.
+func (k *kernel) writePtRegs(addr uint64, regs map[Reg]uint64) {
+	for r := Reg(0); r < numPtRegs; r++ {
+		k.Mem.WriteU64(addr+uint64(r)*8, regs[r])
+	}
+}
+
+func TestSearchExceptionFrames(t *testing.T) {
+	k := newKernel(orcV3)
+	k.sym("do_thing", tText+0x1400, 0x100, 'T')
+	k.sym("some_data", tText+0x800000, 0x100, 'D')
+	top := k.mapStack()
+	k.sleepAt(top - 0x200)
+	kernelAt, userAt := uint64(tStack+0x1000), top-168
+	k.writePtRegs(kernelAt, map[Reg]uint64{RegCS: 0x10, RegSS: 0x18, RegFlags: 0x246, RegIP: tText + 0x1410, RegSP: tStack + 0x1200, RegAX: 7})
+	k.writePtRegs(userAt, map[Reg]uint64{RegCS: 0x33, RegSS: 0x2b, RegFlags: 0x246, RegIP: 0x7f0000001234, RegSP: 0x7ffc00001000, RegOrigAX: 1})
+	// Near misses: each breaks one rule.
+	decoys := []map[Reg]uint64{
+		{RegCS: 0x10, RegSS: 0x18, RegFlags: 0x246, RegIP: tText + 0x800010, RegSP: tStack + 0x1200}, // ip in data
+		{RegCS: 0x10, RegSS: 0x18, RegFlags: 0x244, RegIP: tText + 0x1410, RegSP: tStack + 0x1200},   // flags bit 1 clear
+		{RegCS: 0x10, RegSS: 0x18, RegFlags: 0x8246, RegIP: tText + 0x1410, RegSP: tStack + 0x1200},  // reserved bit 15
+		{RegCS: 0x10, RegSS: 0x2b, RegFlags: 0x246, RegIP: tText + 0x1410, RegSP: tStack + 0x1200},   // user ss in kernel mode
+		{RegCS: 0x33, RegSS: 0x2b, RegFlags: 0x246, RegIP: tText + 0x1410, RegSP: 0x7ffc00001000},    // user cs, kernel ip
+		{RegCS: 0x33, RegSS: 0x2b, RegFlags: 0x246, RegIP: 0x400000, RegSP: 0},                       // no user sp
+	}
+	for i, d := range decoys {
+		k.writePtRegs(tStack+0x2000+uint64(i)*0x200, d)
+	}
+	p := k.program()
+	got, err := SearchTaskExceptionFrames(p, taskObj(t, p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 {
+		t.Fatalf("found %d frames, want 2: %+v", len(got), got)
+	}
+	if got[0].Addr != kernelAt || got[0].User || got[1].Addr != userAt || !got[1].User {
+		t.Fatalf("frames at %#x (user %v), %#x (user %v); want %#x kernel, %#x user",
+			got[0].Addr, got[0].User, got[1].Addr, got[1].User, kernelAt, userAt)
+	}
+	if v, _ := got[0].Regs.Get(RegAX); v != 7 {
+		t.Errorf("kernel frame ax = %d, want 7", v)
+	}
+
+	// A search over memory the image lacks says so.
+	if _, err := SearchExceptionFrames(p, tStack+defaultThreadSize, tStack+defaultThreadSize+4096); err == nil || !strings.Contains(err.Error(), "unreadable") {
+		t.Errorf("search of an unmapped page: err %v", err)
+	}
+	if _, err := SearchExceptionFrames(p, tStack, tStack+maxSearchBytes+8); err == nil {
+		t.Errorf("oversized search accepted")
+	}
+}
+
+func TestStackFrom(t *testing.T) {
+	p, want := userTask(t, orcV3)
+	task := taskObj(t, p)
+	full := taskStack(t, p)
+	for _, c := range []struct {
+		name   string
+		ip, sp uint64
+		want   []string
+	}{
+		{"slot of frame 2", 0, full.Frames[2].SP, want[2:]},
+		{"ip and sp of frame 1", full.Frames[1].IP, full.Frames[1].RSP, want[1:]},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			tr, err := StackFrom(p, task, c.ip, c.sp)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantFrames(t, tr, strings.Join(c.want, " "))
+			if tr.UserRegs == nil {
+				t.Errorf("no user registers at the end")
+			}
+		})
+	}
+	if _, err := StackFrom(p, task, 0, tStack-4096); !errors.Is(err, errOffStack) {
+		t.Errorf("sp off every stack: err %v", err)
+	}
+}
