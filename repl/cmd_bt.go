@@ -15,7 +15,7 @@ func registerBt(r *Registry) {
 	r.Add(&Command{
 		Name:    "bt",
 		Summary: "kernel stack backtrace of a task, with the syscall it is in",
-		Usage:   "bt [-a | -c CPU[,CPU...]] [-f] [-l] [-v] [-t|-T] [PID|TASK-ADDR]...",
+		Usage:   "bt [-a | -c CPU[,CPU...]] [-f|-F|-FF] [-l] [-v] [-t|-T] [-e] [-E] [-s [-x|-d]] [-R REF] [-S SP [-I IP]] [PID|TASK-ADDR]...",
 		Help: `Unwinds the kernel stack of the current context task (see set), of each
 task given by pid or task_struct address, or with -a (-c CPUS) of the
 task running on each CPU (on those CPUs). -a lists every CPU the kernel
@@ -46,7 +46,11 @@ the innermost frame to the top of the stack, as "[SLOT] SYMBOL+OFF at
 ADDR"; -T from the stack's base. Old return addresses show up too: it
 is a scan, not an unwind ("text_symbols" in JSON, as "words").
 
--f also prints the stack words of each frame; -l adds file:line when DWARF
+-f also prints the stack words of each frame; -F prints them symbolically
+like crash: a word that is a kernel symbol's address as SYMBOL+OFF, one
+that points into a slab object as [CACHE] (-FF: [ADDR:CACHE], ADDR the
+object's start), other words in hex ("words": [{"addr", "value",
+"symbol", "cache", "object"}]). -l adds file:line when DWARF
 is loaded (nothing extra otherwise). -v prints under each frame its
 function's parameters and locals (and those of functions inlined there)
 from DWARF, evaluated at the frame's pc with the registers known there:
@@ -54,6 +58,38 @@ callee-saved registers are carried outwards through each callee's call
 frame information; caller-saved ones are lost in outer frames, shown as
 <not recoverable>, like values on entry; <optimized out> where no location
 covers the pc. Pointers show their type (a struct dentry * its name).
+
+Frames always show the offset into the function, in hex; -s is accepted
+for crash's scripts (crash shows offsets only with it), -d (-sd) prints
+offsets in decimal, -x (-sx) in hex.
+
+-R REF shows only the traces that reference REF: a function name (any
+compiler suffix: mutex_lock matches mutex_lock.constprop.0), or a text
+address inside a frame's function. Without a task argument (and outside
+foreach) it looks through every task, unlike crash's current-context
+default: "bt -R rwsem_down_write_slowpath" lists the tasks whose stack
+goes through it.
+
+-S SP unwinds from the stack slot SP (a frame's bracketed address, or one
+of bt -t's) instead of the task's saved state: the return address stored
+there starts the trace. With -I IP, IP is the instruction and SP the stack
+pointer there. Handy when the normal unwind stops early or to look at
+frames left below the current one. x86_64 only.
+
+-e searches the task's whole stack for saved register blocks (struct
+pt_regs) and prints each as KERNEL-MODE or USER-MODE EXCEPTION FRAME AT
+ADDR: a block with a kernel or user code segment and its stack segment,
+RFLAGS with bit 1 set and its reserved bits clear, and an instruction
+pointer in kernel text (kernel mode) or the user half. It is a search:
+blocks of interrupts that returned long ago are found too. -E does the
+same on each CPU's IRQ stack and exception stacks (NMI, #DB, #DF, #MC,
+#VC; -c CPUS for some CPUs), task arguments aside. x86_64 only.
+
+crash's -o (its older x86_64 backtrace) is not offered: it lists the
+kernel text addresses found on the stack, which is what -t and -T show,
+and a frame-pointer walk would follow garbage on kernels built for ORC
+(no CONFIG_FRAME_POINTER: rbp is an ordinary register). kwalk already
+unwinds with frame pointers on kernels that have no ORC.
 
 JSON: {"traces": [{"pid", "comm", "task", "cpu", "running", "user_mode",
 "stack_base", "stack_top", "method", "error", "frames": [{"level", "sp",
@@ -63,7 +99,9 @@ JSON: {"traces": [{"pid", "comm", "task", "cpu", "running", "user_mode",
 "known", "text", "addr", "reason"}]}],
 "words": [{"addr", "value", "symbol"}]}], "user_regs": {...},
 "user_entry", "syscall": {"nr", "name", "abi", "text", "args": [{"name", "value",
-"text", "error"}]}}]}.`,
+"text", "error"}]}, "exception_frames" (-e: [{"addr", "user", "regs",
+"rip_symbol"}]), "search_error" (-e)}], "cpu_stacks" (-E: [{"cpu",
+"name", "kind", "base", "top", "exception_frames", "error"}])}.`,
 		Flags: []Flag{
 			{Name: "a", Help: "the task running on each CPU (from the dump's CPU registers)"},
 			{Name: "c", Arg: "CPUS", Help: "the task running on these CPUs (comma-separated)"},
@@ -72,8 +110,20 @@ JSON: {"traces": [{"pid", "comm", "task", "cpu", "running", "user_mode",
 			{Name: "v", Help: "show each frame's parameters and locals from DWARF"},
 			{Name: "t", Help: "list the text symbols on the stack from the innermost frame up (a scan, not an unwind)"},
 			{Name: "T", Help: "list the text symbols on the whole stack, from its base"},
+			{Name: "F", Help: "like -f, with stack words shown as symbols and slab caches ([CACHE])"},
+			{Name: "FF", Help: "like -F, with slab objects shown as [ADDR:CACHE]"},
+			{Name: "s", Help: "show symbol+offset (always shown; for crash's scripts)"},
+			{Name: "x", Aliases: []string{"sx"}, Help: "show offsets in hex (the default)"},
+			{Name: "d", Aliases: []string{"sd"}, Help: "show offsets in decimal"},
+			{Name: "R", Arg: "REF", Help: "only traces referencing this function name or text address"},
+			{Name: "S", Arg: "SP", Help: "unwind from this stack slot (its return address) instead of the saved state"},
+			{Name: "I", Arg: "IP", Help: "with -S: start at this instruction, SP being the stack pointer there"},
+			{Name: "e", Help: "search the task's stack for saved register blocks (exception frames)"},
+			{Name: "E", Help: "search each CPU's IRQ and exception stacks for exception frames"},
+			{Name: "o", Help: "crash's old x86_64 backtrace: not offered (see help bt)"},
 		},
-		Examples: []string{"bt", "bt 114", "bt -a", "bt -c 1", "bt -f 112", "foreach bt", "bt --json 114"},
+		Examples: []string{"bt", "bt 114", "bt -a", "bt -c 1", "bt -f 112", "bt -FF 112", "foreach bt -R mutex_lock",
+			"bt -e 112", "bt -E", "bt -S ffffc9000064bd38 112", "foreach bt", "bt --json 114"},
 		PerTask:  true,
 		Complete: func(c *Completion) []string { return c.Pids() },
 		Run:      runBt,
@@ -83,8 +133,11 @@ JSON: {"traces": [{"pid", "comm", "task", "cpu", "running", "user_mode",
 // BtResult is bt's result: one trace per task.
 type BtResult struct {
 	Traces []BtTrace `json:"traces"`
-	words  bool
-	scan   string // "t" or "T": the text-symbol scan instead of frames
+	// CPUStacks (-E) are the CPUs' IRQ and exception stacks searched.
+	CPUStacks []BtCPUStack `json:"cpu_stacks,omitempty"`
+	words     bool
+	scan      string // "t" or "T": the text-symbol scan instead of frames
+	fmt       btFormat
 }
 
 // BtTrace is one task's backtrace.
@@ -107,8 +160,12 @@ type BtTrace struct {
 	UserEntry string `json:"user_entry,omitempty"`
 	// TextSymbols (-t, -T) are the stack words that are kernel text
 	// addresses, from the innermost frame (-T: the stack's base) up.
-	TextSymbols []BtWord        `json:"text_symbols,omitempty"`
-	syscall     *unwind.Syscall // for text
+	TextSymbols []BtWord `json:"text_symbols,omitempty"`
+	// ExceptionFrames (-e) are the register blocks found on the stack,
+	// lowest address first; SearchError says what could not be searched.
+	ExceptionFrames []*BtRegs       `json:"exception_frames,omitempty"`
+	SearchError     string          `json:"search_error,omitempty"`
+	syscall         *unwind.Syscall // for text
 }
 
 // BtFrame is one frame.
@@ -183,6 +240,10 @@ type BtWord struct {
 	Addr   Hex    `json:"addr"`
 	Value  Hex    `json:"value"`
 	Symbol string `json:"symbol,omitempty"`
+	// Cache and Object (-F): the slab cache of the object the word points
+	// into, and that object's start.
+	Cache  string `json:"cache,omitempty"`
+	Object Hex    `json:"object,omitempty"`
 }
 
 // BtSyscall is the decoded system call.
@@ -195,17 +256,42 @@ type BtSyscall struct {
 }
 
 func runBt(c *Call) (Result, error) {
+	if c.Bool("o") {
+		return nil, UsageErrorf("bt -o: not offered: crash's old x86_64 backtrace lists the kernel text addresses on the stack, which bt -t and -T show; a frame-pointer walk would follow garbage on kernels built for ORC (rbp is an ordinary register there), and kwalk already unwinds by frame pointers on kernels without ORC")
+	}
+	bf, err := btFlags(c) // cmd_bt_flags.go
+	if err != nil {
+		return nil, err
+	}
+	if c.Bool("E") {
+		return runBtCPUStacks(c, bf)
+	}
+	var res Result
 	if c.Bool("a") || c.IsSet("c") {
 		if len(c.Args) > 0 {
 			return nil, UsageErrorf("bt -a and -c take no task arguments")
 		}
-		return runBtCPUs(c) // cmd_bt_cpus.go
+		res, err = runBtCPUs(c) // cmd_bt_cpus.go
+	} else {
+		res, err = runBtTasks(c)
 	}
-	tasks, err := argTasks(c)
 	if err != nil {
 		return nil, err
 	}
-	res := &BtResult{words: c.Bool("f")}
+	return bf.finish(c, res.(*BtResult))
+}
+
+func runBtTasks(c *Call) (Result, error) {
+	tasks, err := btRefTasks(c) // cmd_bt_flags.go: bt -R alone looks at every task
+	if err != nil {
+		return nil, err
+	}
+	if tasks == nil {
+		if tasks, err = argTasks(c); err != nil {
+			return nil, err
+		}
+	}
+	res := &BtResult{words: btWantWords(c)}
 	if c.Bool("t") && c.Bool("T") {
 		return nil, UsageErrorf("bt: -t and -T exclude each other")
 	}
@@ -250,7 +336,7 @@ func btTrace(c *Call, task symbols.Object) (BtTrace, error) {
 	p := c.Prog
 	ti := taskInfo(task)
 	bt := BtTrace{PID: ti.PID, Comm: ti.Comm, Task: Hex(task.Addr()), CPU: ti.CPU, Frames: []BtFrame{}}
-	tr, err := unwind.Stack(p, task)
+	tr, err := btUnwind(c, task) // cmd_bt_flags.go: -S/-I, else unwind.Stack
 	if err != nil {
 		bt.Error = err.Error()
 		return bt, nil
@@ -262,9 +348,10 @@ func btTrace(c *Call, task symbols.Object) (BtTrace, error) {
 	bt.StackBase, bt.StackTop, bt.Method = Hex(tr.StackBase), Hex(tr.StackTop), tr.Method
 	bt.Error = tr.ErrorString()
 	var words *unwind.StackWords
-	if c.Bool("f") {
+	if btWantWords(c) {
 		words, _ = unwind.ReadStackWords(p, task)
 	}
+	sym := newBtSymbolizer(c, words) // -F: symbols and slab caches
 	var vars [][]unwind.FrameScopeVars
 	if c.Bool("v") {
 		if vars, err = unwind.FrameVariables(p, tr); err != nil {
@@ -299,7 +386,9 @@ func btTrace(c *Call, task symbols.Object) (BtTrace, error) {
 			lo, ws := words.Range(f.RSP, hi)
 			for j, w := range ws {
 				bw := BtWord{Addr: Hex(lo + uint64(j)*8), Value: Hex(w)}
-				if w != 0 && p.Syms != nil {
+				if sym != nil {
+					sym.describe(&bw)
+				} else if w != 0 && p.Syms != nil {
 					if s, off, ok := p.Syms.LookupAddr(w); ok && s.IsText() {
 						bw.Symbol = fmt.Sprintf("%s+%#x", s.Name, off)
 					}
@@ -377,6 +466,11 @@ func btRegs(e *unwind.ExceptionFrame) *BtRegs {
 // WriteText implements Result: crash's bt layout.
 func (r *BtResult) WriteText(w io.Writer) error {
 	var b strings.Builder
+	if r.CPUStacks != nil {
+		writeCPUStacks(&b, r.CPUStacks) // cmd_bt_flags.go
+		_, err := io.WriteString(w, b.String())
+		return err
+	}
 	if r.scan != "" {
 		for i, t := range r.Traces {
 			if i > 0 {
@@ -391,25 +485,29 @@ func (r *BtResult) WriteText(w io.Writer) error {
 		if i > 0 {
 			b.WriteByte('\n')
 		}
-		t.writeText(&b, r.words)
+		t.writeText(&b, r.words, r.fmt)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
 }
 
-func (t *BtTrace) writeText(b *strings.Builder, words bool) {
+func (t *BtTrace) writeText(b *strings.Builder, words bool, bf btFormat) {
 	cpu := fmt.Sprint(t.CPU)
 	if t.CPU < 0 {
 		cpu = "-"
 	}
 	fmt.Fprintf(b, "PID: %-7d TASK: %x  CPU: %-3s COMMAND: %q\n", t.PID, uint64(t.Task), cpu, t.Comm)
+	if bf.search {
+		writeExceptionSearch(b, t) // cmd_bt_flags.go
+		return
+	}
 	if t.UserMode {
 		fmt.Fprintf(b, "    (running in user mode on CPU %d: no kernel frames)\n", t.CPU)
 	}
 	for _, f := range t.Frames {
 		name := fmt.Sprintf("%#x", uint64(f.IP))
 		if f.Symbol != "" {
-			name = fmt.Sprintf("%s+%#x", f.Symbol, uint64(f.Offset))
+			name = f.Symbol + bf.offset(uint64(f.Offset))
 			if f.Module != "" {
 				name += " [" + f.Module + "]"
 			}
@@ -430,7 +528,8 @@ func (t *BtTrace) writeText(b *strings.Builder, words bool) {
 			for i := 0; i < len(f.Words); i += 2 {
 				fmt.Fprintf(b, "    %016x:", uint64(f.Words[i].Addr))
 				for j := i; j < i+2 && j < len(f.Words); j++ {
-					fmt.Fprintf(b, " %016x", uint64(f.Words[j].Value))
+					b.WriteByte(' ')
+					b.WriteString(bf.word(&f.Words[j]))
 				}
 				b.WriteByte('\n')
 			}

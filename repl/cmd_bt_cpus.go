@@ -35,7 +35,7 @@ func runBtCPUs(c *Call) (Result, error) {
 	if d := c.Prog.Dump; d != nil {
 		noteProblems = d.NoteProblems()
 	}
-	res := &BtResult{words: c.Bool("f")}
+	res := &BtResult{words: btWantWords(c)}
 	for _, cpu := range cpus {
 		if err := c.Ctx.Err(); err != nil {
 			return nil, err

@@ -52,14 +52,17 @@ func CPUStacks(p *symbols.Program, cpu int) ([]StackRegion, error) {
 // arch/x86/include/uapi/asm/processor-flags.h: bit 1 always set, bits 3,
 // 5, 15 and 22-63 reserved as zero).
 const (
-	kernelCS         = 0x10
-	kernelDS         = 0x18
-	userDS           = 0x2b
-	userCS           = 0x33
-	flagsFixed       = 1 << 1
-	flagsReserved    = 1<<3 | 1<<5 | 1<<15 | ^uint64(1<<22-1)
-	userAddressLimit = 0x0000800000000000 // above: not a user address (4-level paging; 5-level user space ends lower still for plain mmaps)
-	kernelHalf       = 0xffff800000000000
+	kernelCS      = 0x10
+	kernelDS      = 0x18
+	userDS        = 0x2b
+	userCS        = 0x33
+	flagsFixed    = 1 << 1
+	flagsReserved = 1<<3 | 1<<5 | 1<<15 | ^uint64(1<<22-1)
+	// User space ends below 1<<47 with 4-level paging and 1<<56 with
+	// 5-level; kernel space starts at 0xffff800000000000 and
+	// 0xff00000000000000 (Documentation/arch/x86/x86_64/mm.rst).
+	userAddressLimit = 1 << 56
+	kernelHalf       = 0xff00000000000000
 )
 
 // PlausiblePtRegs reports whether r, read as a struct pt_regs, looks like
@@ -175,9 +178,10 @@ func SearchTaskExceptionFrames(p *symbols.Program, task symbols.Object) ([]Excep
 // line, or of bt -t's list), and the unwind starts at that return address
 // with the stack pointer just above the slot; with ip set, ip is the
 // instruction and sp the stack pointer there. sp must lie on the task's
-// stack or on an IRQ or exception stack of a CPU. Registers other than
-// ip and sp are unknown, so a function whose frame is found through rbp
-// stops the unwind. x86_64 only.
+// stack or on an IRQ or exception stack of a CPU. A slot that the task's
+// own unwind passes through gives that unwind's state there; elsewhere
+// only ip and sp are known, and rbp, which functions that keep a frame
+// pointer need, is guessed (guessBP). x86_64 only.
 func StackFrom(p *symbols.Program, task symbols.Object, ip, sp uint64) (*Trace, error) {
 	u, err := UnwinderFor(p)
 	if err != nil {
@@ -218,6 +222,14 @@ func StackFrom(p *symbols.Program, task symbols.Object, ip, sp uint64) (*Trace, 
 	if mem.region(sp, 8) == nil {
 		return nil, fmt.Errorf("stack address %#x: %w", sp, errOffStack)
 	}
+	if ip == 0 {
+		// A slot the task's own unwind passes through: its state there,
+		// rbp included, rather than a guess.
+		if st, ok := u.stateAtSlot(task, mem, sp); ok {
+			u.walk(tr, mem, st)
+			return tr, nil
+		}
+	}
 	st := unwState{sp: sp, ip: ip, signal: true}
 	if ip == 0 {
 		if st.ip, err = mem.readU64(sp); err != nil {
@@ -227,8 +239,112 @@ func StackFrom(p *symbols.Program, task symbols.Object, ip, sp uint64) (*Trace, 
 	}
 	st.known.Set(RegIP, st.ip)
 	st.known.Set(RegSP, st.sp)
+	if u.orc != nil {
+		st = u.guessBP(mem, tr, st)
+	}
 	u.walk(tr, mem, st)
 	return tr, nil
+}
+
+// stateAtSlot replays the task's own unwind (as Stack starts it, without
+// the stack-scan fallback) and returns its state at the frame whose return
+// address was read from slot; ok is false when the unwind does not pass
+// through slot.
+func (u *Unwinder) stateAtSlot(task symbols.Object, mem *stackMem, slot uint64) (unwState, bool) {
+	var st unwState
+	run, err := u.runningOn(task)
+	if err != nil {
+		return st, false
+	}
+	if run != nil {
+		if run.regs == nil {
+			return st, false
+		}
+		u.addCPUStacks(mem, run.cpu)
+		st = unwState{signal: true, regs: run.regs, full: true, known: *run.regs}
+		st.ip, _ = run.regs.Get(RegIP)
+		st.sp, _ = run.regs.Get(RegSP)
+		st.bp, _ = run.regs.Get(RegBP)
+	} else if st, err = u.sleepingState(task, mem); err != nil {
+		return st, false
+	}
+	base, _ := u.task.stackBase(task)
+	core := &unwindCore{mem: mem, orc: u.orc, ptregs: u.ptregs, taskPtRegs: base + u.task.threadSize - u.ptregs.size}
+	for i := 0; i < MaxFrames; i++ {
+		if st.slot == slot {
+			return st, true
+		}
+		res, err := core.step(&st)
+		if err != nil || res.end || (res.exc != nil && res.exc.User) {
+			return st, false
+		}
+		st = res.next
+	}
+	return st, false
+}
+
+// guessBP supplies rbp for an unwind started by StackFrom, which knows
+// only ip and sp: a function that keeps a frame pointer finds its CFA
+// through rbp (ORC sp_reg BP), and rbp is also what later frames inherit.
+// When the unwind from st does not reach the end of the stack cleanly,
+// each stack word above sp whose next word is a return address is tried
+// as rbp (push %rbp; mov %rsp,%rbp leaves the caller's rbp at rbp and the
+// return address at rbp+8). Stale return addresses of finished calls lie
+// there too, so among the candidates from which the unwind ends cleanly
+// the lowest whose call instruction calls ip's own function directly is
+// taken, else the lowest reached by an indirect call, else the lowest.
+// st is returned unchanged when none unwinds cleanly.
+func (u *Unwinder) guessBP(mem *stackMem, tr *Trace, st unwState) unwState {
+	core := &unwindCore{mem: mem, orc: u.orc, ptregs: u.ptregs, taskPtRegs: tr.StackTop - u.ptregs.size}
+	if u.unwindsCleanly(core, st) {
+		return st
+	}
+	r := mem.region(st.sp, 8)
+	if r == nil || u.p.Syms == nil {
+		return st
+	}
+	var fnStart uint64
+	if sym, _, ok := u.p.Syms.LookupAddr(st.ip); ok {
+		fnStart = sym.Addr
+	}
+	var best unwState
+	bestRank := 0 // 3: calls ip's function; 2: an indirect call; 1: calls another function
+	for i, a := 0, st.sp; i < maxScanWords && a+16 <= r.hi && bestRank < 3; i, a = i+1, a+8 {
+		ret, err := mem.readU64(a + 8)
+		if err != nil || !u.isReturnAddress(core, ret) {
+			continue
+		}
+		rank := 2
+		if target, direct := directCallTarget(u.p, ret); direct {
+			rank = 1
+			if fnStart != 0 && target == fnStart {
+				rank = 3
+			}
+		}
+		if rank <= bestRank {
+			continue
+		}
+		cand := st
+		cand.bp = a
+		cand.known.Set(RegBP, a)
+		if u.unwindsCleanly(core, cand) {
+			best, bestRank = cand, rank
+		}
+	}
+	if bestRank == 0 {
+		return st
+	}
+	return best
+}
+
+// directCallTarget returns where the call ending just before ret goes
+// when it is a direct call (e8 rel32); ok is false for other calls.
+func directCallTarget(p *symbols.Program, ret uint64) (uint64, bool) {
+	var b [5]byte
+	if err := p.Mem.ReadVirt(b[:], ret-5); err != nil || b[0] != 0xe8 {
+		return 0, false
+	}
+	return ret + uint64(int64(int32(binary.LittleEndian.Uint32(b[1:])))), true
 }
 
 // maxSearchCPUs bounds the CPUs whose stacks StackFrom adds (NR_CPUS on
