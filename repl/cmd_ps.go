@@ -19,7 +19,7 @@ func registerPs(r *Registry) {
 	r.Add(&Command{
 		Name:    "ps",
 		Summary: "list tasks (threads) with state, CPU and command",
-		Usage:   "ps [-k|-u] [-G] [-A] [-x] [-y POLICY] [-s STATES] [--comm GLOB] [--tgid] [-m|-l|-p|-c|-t|-g|-r|-S] [PID|TASK|COMM]...",
+		Usage:   "ps [-k|-u] [-G] [-I] [-A] [-x] [-y POLICY] [--state STATES] [--comm GLOB] [-s] [-H] [--tgid] [-m|-l [-C CPUS]|-p|-c|-t|-g|-r|-S|-Y|-a] [PID|TASK|COMM]...",
 		Help: `Lists every task, threads included, like crash: the per-CPU idle tasks
 (swapper/N, PID 0), then by PID. ">" marks a task running on a CPU.
 %MEM, VSZ and RSS (KB) are those of the task's mm, as /proc/PID/status.
@@ -29,9 +29,15 @@ names are in brackets. Arguments select tasks by PID, task_struct address
 or command name (a glob); several arguments select their union.
 
 Filters (any together): -k kernel threads, -u user tasks, -G thread-group
-leaders, -A the task each CPU's runqueue was running (rq->curr), -x
-exiting tasks, -y POLICY scheduling policies (NORMAL FIFO RR BATCH IDLE
-DEADLINE or numbers, comma-separated), -s STATES, --comm GLOB.
+leaders, -I no idle tasks (swapper/N), -A the task each CPU's runqueue was
+running (rq->curr), -x exiting tasks, -y POLICY scheduling policies
+(NORMAL FIFO RR BATCH IDLE DEADLINE or numbers, comma-separated), --state
+STATES (letters D, DZ or crash's names UN,ZO), --comm GLOB.
+
+-s shows the KSTACKP column instead of TASK, as crash: the kernel stack
+pointer saved at the task's last switch (thread.sp on x86_64,
+thread.cpu_context.sp on arm64), "--" for a task running on a CPU, whose
+saved value is stale. -H leaves out the header line.
 
 Views, one at a time, as crash shows them (each task as "PID: ... TASK:
 ... CPU: ... COMMAND: ..."):
@@ -47,7 +53,15 @@ Views, one at a time, as crash shows them (each task as "PID: ... TASK:
   -g  tasks by thread group: the leader, then its other threads
   -r  the thread group's resource limits (signal->rlim)
   -S  how many of the selected tasks are in each state (RU, IN, UN, ...)
-Before crash's flags came in, --tgid was -t and --comm was -c.
+  -Y  the scheduling policy and priority (task->prio: 0-99 real-time,
+      100-139 normal, 120 being nice 0) of each task, in the table
+  -a  the command line and environment of user tasks, read from their
+      memory (mm->arg_start..arg_end, env_start..env_end); dumps that
+      leave out user pages (makedumpfile -d 31) cannot show them and say so
+-C CPUS with -l or -m lists the tasks of each of these CPUs in a block
+(comma-separated, ranges "0-3", or "a"/"all").
+Before crash's flags came in, --tgid was -t, --comm was -c and --state
+was -s.
 
 JSON: {"tasks": [{"pid", "tid", "tgid", "ppid", "ns_pids", "cpu", "task"
 (address string), "state" (letter), "crash_state", "raw_state",
@@ -56,7 +70,8 @@ JSON: {"tasks": [{"pid", "tid", "tgid", "ppid", "ns_pids", "cpu", "task"
 "on_cpu", "idle", "since_ran_ns" (absent when unknown), "rss_kb", "vsz_kb",
 "mem_percent" (of _totalram_pages), "sig_pnd", "shd_pnd"
 (16 hex digits like /proc), "last_arrival" (-l), "policy" (-y),
-"times" (-t: {"start_time_ns", "start_boottime_ns", "utime_ns",
+"kstackp" (-s, absent for running tasks), "prio" (-Y), "args", "env"
+(-a: strings), "times" (-t: {"start_time_ns", "start_boottime_ns", "utime_ns",
 "stime_ns", "run_time_ns"}), "rlimits" (-r: [{"name", "cur", "max"}],
 18446744073709551615 for unlimited), "errors"}], "groups" (-p, -c, -g:
 [{"task": row, "ancestors": [rows, swapper/0 first], "children": [rows],
@@ -78,12 +93,18 @@ the table.`,
 			{Name: "k", Help: "only kernel threads"},
 			{Name: "u", Help: "only user tasks"},
 			{Name: "x", Help: "only exiting tasks (PF_EXITING)"},
-			{Name: "s", Arg: "STATES", Help: "only tasks in these states: letters (D, S, DZ) or crash names (UN,ZO)"},
+			{Name: "I", Help: "leave out the idle tasks (swapper/N)"},
+			{Name: "state", Arg: "STATES", Help: "only tasks in these states: letters (D, S, DZ) or crash names (UN,ZO) (was -s)"},
+			{Name: "s", Help: "show the saved kernel stack pointer (KSTACKP) instead of the task address"},
+			{Name: "H", Help: "no header line"},
+			{Name: "Y", Help: "show each task's scheduling policy and priority"},
+			{Name: "a", Help: "show the command line and environment of user tasks"},
+			{Name: "C", Arg: "CPUS", Help: "with -l or -m: the tasks of these CPUs, a block per CPU"},
 			{Name: "comm", Arg: "GLOB", Help: "only tasks whose command matches GLOB (was -c)"},
 			{Name: "tgid", Help: "show the thread-group id (TGID) column (was -t)"},
 		},
-		Examples: []string{"ps", "ps -s D", "ps -m", "ps -G -u --tgid", "ps --comm 'kworker*'", "ps 1 hangfs",
-			"ps -p 1234", "ps -c 1", "ps -g 1234", "ps -t 1", "ps -r 1", "ps -S", "ps -A", "ps -y FIFO", "ps -l", "ps --json -s D"},
+		Examples: []string{"ps", "ps --state D", "ps -us", "ps -Y -I", "ps -a hangfs", "ps -m -C 0", "ps -m", "ps -G -u --tgid", "ps --comm 'kworker*'", "ps 1 hangfs",
+			"ps -p 1234", "ps -c 1", "ps -g 1234", "ps -t 1", "ps -r 1", "ps -S", "ps -A", "ps -y FIFO", "ps -l", "ps --json --state D"},
 		Complete: func(c *Completion) []string { return c.Pids() },
 		Run:      runPs,
 	})
@@ -133,8 +154,16 @@ type PsRow struct {
 	ShdPnd     string  `json:"shd_pnd"`
 	// LastArrival is sched_info.last_arrival (-l).
 	LastArrival *uint64 `json:"last_arrival,omitempty"`
-	// Policy is the scheduling policy's name (-y).
-	Policy  string         `json:"policy,omitempty"`
+	// Policy is the scheduling policy's name (-y, -Y).
+	Policy string `json:"policy,omitempty"`
+	// KStackP (-s) is the kernel stack pointer saved at the last switch;
+	// absent for a task running on a CPU.
+	KStackP *Hex `json:"kstackp,omitempty"`
+	// Prio (-Y) is task->prio.
+	Prio *int `json:"prio,omitempty"`
+	// Args and Env (-a) are the command line and environment strings.
+	Args    []string       `json:"args,omitempty"`
+	Env     []string       `json:"env,omitempty"`
 	Times   *PsTimes       `json:"times,omitempty"`
 	Rlimits []sched.Rlimit `json:"rlimits,omitempty"`
 	Errors  []string       `json:"errors,omitempty"`
@@ -151,7 +180,10 @@ type PsResult struct {
 
 	lastRan  bool
 	showTGID bool
-	view     string // "l", "p", "c", "t", "g", "r", "S" or ""
+	view     string // "l", "p", "c", "t", "g", "r", "S", "Y", "a" or ""
+	kstackp  bool   // -s: KSTACKP instead of TASK
+	noHeader bool   // -H
+	perCPU   []int  // -C: the CPUs of -l/-m's blocks
 }
 
 func psRow(t sched.Task) PsRow {
@@ -175,7 +207,7 @@ func runPs(c *Call) (Result, error) {
 	if c.Bool("k") && c.Bool("u") {
 		return nil, UsageErrorf("ps: -k and -u exclude each other")
 	}
-	states, err := parseStates(c.String("s"))
+	states, err := parseStates(c.String("state"))
 	if err != nil {
 		return nil, err
 	}
@@ -207,7 +239,17 @@ func runPs(c *Call) (Result, error) {
 			werr = joinErr(werr, aerr)
 		}
 	}
-	res := &PsResult{lastRan: view == "m", showTGID: c.Bool("tgid"), view: view}
+	res := &PsResult{lastRan: view == "m", showTGID: c.Bool("tgid"), view: view, kstackp: c.Bool("s"), noHeader: c.Bool("H")}
+	if res.perCPU, err = psCPUBlocks(c, view); err != nil { // cmd_ps_crash.go
+		return nil, err
+	}
+	var cpuSet map[int]bool
+	if res.perCPU != nil {
+		cpuSet = map[int]bool{}
+		for _, cpu := range res.perCPU {
+			cpuSet[cpu] = true
+		}
+	}
 	var sel []sched.Task
 	// Memory columns like crash: threads share their process's mm.
 	pageKB := sched.PageSize(c.Prog) / 1024
@@ -226,6 +268,8 @@ func runPs(c *Call) (Result, error) {
 			c.Bool("k") && !(t.Kthread() || t.Idle),
 			c.Bool("u") && (t.Kthread() || t.Idle),
 			c.Bool("x") && !t.Exiting(),
+			c.Bool("I") && t.Idle,
+			cpuSet != nil && !cpuSet[t.CPU],
 			states != nil && !states[t.State],
 			glob != "" && !psGlobMatch(glob, t.Comm, t.Name),
 			len(c.Args) > 0 && !psSelected(c.Args, t),
@@ -233,6 +277,9 @@ func runPs(c *Call) (Result, error) {
 			continue
 		}
 		row := psRow(t)
+		if c.Bool("s") {
+			psKStackP(&row, t) // cmd_ps_crash.go
+		}
 		if policies != nil {
 			pol, err := t.Policy()
 			if err != nil {
@@ -293,7 +340,7 @@ func parseStates(s string) (map[string]bool, error) {
 		}
 		for _, ch := range part {
 			if !strings.ContainsRune("RSDTtXZPI", ch) {
-				return nil, UsageErrorf("ps -s: unknown state %q (use R S D T t X Z P I or RU IN UN ST TR DE ZO PA ID)", string(ch))
+				return nil, UsageErrorf("ps --state: unknown state %q (use R S D T t X Z P I or RU IN UN ST TR DE ZO PA ID)", string(ch))
 			}
 			set[string(ch)] = true
 		}
@@ -344,18 +391,28 @@ func psCommName(r PsRow) string {
 // WriteText implements Result.
 func (r *PsResult) WriteText(w io.Writer) error {
 	var b strings.Builder
-	if r.view != "" && r.view != "m" {
+	switch {
+	case r.perCPU != nil:
+		r.writeCPUBlocks(&b) // cmd_ps_crash.go
+	case r.view == "Y" || r.view == "a":
+		r.writeCrashView(&b) // cmd_ps_crash.go
+	case r.view != "" && r.view != "m":
 		r.writeView(&b)
-	} else if r.lastRan {
+	case r.lastRan:
 		for _, t := range r.Tasks {
-			fmt.Fprintf(&b, "[%s] [%s]  PID: %-6d TASK: %016x  CPU: %-3d COMMAND: %q\n",
-				formatSinceRan(t.SinceRanNs), t.CrashState, t.TID, uint64(t.Task), t.CPU, t.Comm)
+			writeSinceRanLine(&b, t)
 		}
-	} else {
-		if r.showTGID {
-			fmt.Fprintf(&b, "   PID    TGID    PPID  CPU        TASK        ST  %%MEM      VSZ      RSS  COMM\n")
-		} else {
-			fmt.Fprintf(&b, "   PID    PPID  CPU        TASK        ST  %%MEM      VSZ      RSS  COMM\n")
+	default:
+		col := "        TASK        "
+		if r.kstackp {
+			col = "      KSTACKP       "
+		}
+		switch {
+		case r.noHeader:
+		case r.showTGID:
+			fmt.Fprintf(&b, "   PID    TGID    PPID  CPU%sST  %%MEM      VSZ      RSS  COMM\n", col)
+		default:
+			fmt.Fprintf(&b, "   PID    PPID  CPU%sST  %%MEM      VSZ      RSS  COMM\n", col)
 		}
 		for _, t := range r.Tasks {
 			mark := " "
@@ -363,10 +420,11 @@ func (r *PsResult) WriteText(w io.Writer) error {
 				mark = ">"
 			}
 			mem := fmt.Sprintf("%4.1f %8d %8d", t.MemPercent, t.VSZKB, t.RSSKB)
+			ptr := r.pointer(t) // cmd_ps_crash.go
 			if r.showTGID {
-				fmt.Fprintf(&b, "%s%6d  %6d  %6d  %3d  %016x  %s   %s  %s\n", mark, t.TID, t.TGID, t.PPID, t.CPU, uint64(t.Task), t.State, mem, psCommName(t))
+				fmt.Fprintf(&b, "%s%6d  %6d  %6d  %3d  %s  %s   %s  %s\n", mark, t.TID, t.TGID, t.PPID, t.CPU, ptr, t.State, mem, psCommName(t))
 			} else {
-				fmt.Fprintf(&b, "%s%6d  %6d  %3d  %016x  %s   %s  %s\n", mark, t.TID, t.PPID, t.CPU, uint64(t.Task), t.State, mem, psCommName(t))
+				fmt.Fprintf(&b, "%s%6d  %6d  %3d  %s  %s   %s  %s\n", mark, t.TID, t.PPID, t.CPU, ptr, t.State, mem, psCommName(t))
 			}
 		}
 	}

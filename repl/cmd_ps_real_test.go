@@ -60,10 +60,10 @@ func TestTaskCommandsRealDump(t *testing.T) {
 			t.Errorf("ps: tid %d: %+v; record %c pid %d", w.TID, r, w.State, w.PID)
 		}
 	}
-	runJSON(t, s, &out, "ps -s D", &ps)
+	runJSON(t, s, &out, "ps --state D", &ps)
 	for _, r := range ps.Tasks {
 		if w := rec.Task(r.TID); r.State != "D" || w == nil || w.State != 'D' {
-			t.Errorf("ps -s D lists tid %d state %s", r.TID, r.State)
+			t.Errorf("ps --state D lists tid %d state %s", r.TID, r.State)
 		}
 	}
 	var files FilesResult
@@ -135,7 +135,7 @@ func TestTaskCommandsRealDump(t *testing.T) {
 		}
 	}
 	out.Reset()
-	if st := s.Exec(context.Background(), "ps -s Q"); st != ExitUsage {
-		t.Errorf("ps -s Q: status %d, want %d", st, ExitUsage)
+	if st := s.Exec(context.Background(), "ps --state Q"); st != ExitUsage {
+		t.Errorf("ps --state Q: status %d, want %d", st, ExitUsage)
 	}
 }

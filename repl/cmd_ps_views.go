@@ -35,7 +35,7 @@ type PsGroup struct {
 }
 
 // psViews are ps's view flags, which exclude each other.
-var psViews = []string{"m", "l", "p", "c", "t", "g", "r", "S"}
+var psViews = []string{"m", "l", "p", "c", "t", "g", "r", "S", "Y", "a"}
 
 func psView(c *Call) (string, error) {
 	view := ""
@@ -126,6 +126,8 @@ func psFillView(c *Call, res *PsResult, all, sel []sched.Task) error {
 		}
 	case "p", "c", "g":
 		return psFillGroups(c, res, all, sel)
+	case "Y", "a":
+		return psFillCrashView(c, res, sel) // cmd_ps_crash.go
 	}
 	return nil
 }
