@@ -62,6 +62,12 @@ func Devices(p *symbols.Program) ([]Device, error) {
 	if err != nil {
 		return nil, err
 	}
+	return NamespaceDevices(p, net)
+}
+
+// NamespaceDevices returns the network devices of the network namespace
+// (struct net) at net, in the order of its dev_base_head.
+func NamespaceDevices(p *symbols.Program, net uint64) ([]Device, error) {
 	head, err := p.OffsetOf("struct net", "dev_base_head")
 	if err != nil {
 		return nil, err
@@ -70,7 +76,7 @@ func Devices(p *symbols.Program) ([]Device, error) {
 	if err != nil {
 		return nil, err
 	}
-	nodes, err := kmem.ListHeadNodes(p, net+head, "init_net.dev_base_head", maxDevices)
+	nodes, err := kmem.ListHeadNodes(p, net+head, fmt.Sprintf("net %#x dev_base_head", net), maxDevices)
 	out := make([]Device, 0, len(nodes))
 	for _, n := range nodes {
 		d, err2 := ReadDevice(p, n-link)

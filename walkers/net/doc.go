@@ -1,10 +1,14 @@
-// Package net decodes the network stack: the network devices of the
-// initial namespace (struct net_device on init_net.dev_base_head, with
-// their IPv4 addresses from in_device) and sockets (struct socket and
-// struct sock: family, type, protocol, state, addresses and ports,
-// queued data, a unix socket's path), found through the files of a task.
+// Package net decodes the network stack: the network devices of a
+// namespace (struct net_device on net.dev_base_head, with their IPv4
+// addresses from in_device), the ARP cache (arp_tbl's neighbours) and
+// sockets (struct socket and struct sock: family, type, protocol, state,
+// addresses and ports, queued data, a unix socket's path), found through
+// the files of a task.
 //
 //	devs, err := net.Devices(p)          // like /proc/net/dev, ip addr
+//	ns, err := net.TaskNetNamespace(p, task) // task->nsproxy->net_ns
+//	devs, err = net.NamespaceDevices(p, ns)
+//	arp, err := net.ARPCache(p)          // like /proc/net/arp, ip neigh
 //	socks, err := net.TaskSockets(p, t)  // a task's fds that are sockets
 //	s, err := net.ReadSocket(p, sockAddr) // one struct socket
 //
