@@ -15,11 +15,20 @@ func registerNet(r *Registry) {
 	r.Add(&Command{
 		Name:    "net",
 		Summary: "network devices, or the sockets of tasks",
-		Usage:   "net [-s [PID|TASK-ADDR]...]",
+		Usage:   "net [-s [PID|TASK-ADDR]...] [-n [PID|TASK-ADDR]] [-a]",
 		Help: `Without flags, lists the network devices of the initial network namespace
 (init_net.dev_base_head, the order of /proc/net/dev), like crash's net:
 the net_device, its name, IPv4 addresses (from its in_device), MTU,
 hardware address and IFF_* flags.
+
+-n lists instead the devices of a network namespace: that of the current
+task, or of the task given (task->nsproxy->net_ns), like crash's net -n;
+"namespace" in JSON is the struct net's address.
+
+-a lists the ARP cache (arp_tbl's neighbours, every namespace's), like
+crash's net -a and /proc/net/arp: the struct neighbour, the IPv4 address,
+the device's hardware type (ARPHRD_*), the hardware address, the device
+and the NUD_* state.
 
 -s lists the open sockets of the current task, or of each task given by
 pid or task_struct address, like crash's net -s: fd, struct socket,
@@ -32,25 +41,33 @@ listener's backlog), and the socket inode's number (the N of the fd's
 "socket:[N]" link).
 
 JSON: {"devices":[{"addr","name","ifindex","flags","flag_names","mtu",
-"type","hw_addr","ipv4":[],"errors"}]}, with -s {"tasks":[{"pid","comm",
+"type","hw_addr","ipv4":[],"errors"}],"namespace" (-n)}, with -a
+{"arp":[{"addr","ip","hw_type","hw_type_name","hw_addr","device",
+"device_addr","state","state_names","errors"}]}, with -s {"tasks":[{"pid","comm",
 "task","sockets":[{"fd","file","inode","socket","sock","family",
 "family_num","type","protocol","proto_name","state","sk_state",
 "listening","local","remote","local_port","remote_port","recv_q",
 "send_q","peer","errors"}],"error"}]}; addresses are hex strings.`,
 		Flags: []Flag{
 			{Name: "s", Help: "the sockets of the current task, or of the tasks given"},
+			{Name: "n", Help: "the devices of the network namespace of the current task, or of the task given"},
+			{Name: "a", Help: "the ARP cache"},
 		},
-		Examples: []string{"net", "net -s", "net -s 1234 1", "net -s --json"},
+		Examples: []string{"net", "net -s", "net -s 1234 1", "net -s --json", "net -n 1234", "net -a"},
 		Run:      runNet,
 	})
 }
 
 // NetResult is net's JSON document (see its help).
 type NetResult struct {
-	Devices  []NetDevice `json:"devices,omitempty"`
-	Tasks    []NetTask   `json:"tasks,omitempty"`
-	Warnings []string    `json:"warnings,omitempty"`
-	sockets  bool
+	Devices []NetDevice `json:"devices,omitempty"`
+	// Namespace (-n) is the struct net whose devices these are.
+	Namespace Hex           `json:"namespace,omitempty"`
+	Tasks     []NetTask     `json:"tasks,omitempty"`
+	ARP       []NetNeighbor `json:"arp,omitempty"`
+	Warnings  []string      `json:"warnings,omitempty"`
+	sockets   bool
+	arp       bool
 }
 
 // ResultWarnings implements Warner: why the device list is partial.
@@ -64,10 +81,17 @@ func (r NetResult) MarshalJSON() ([]byte, error) {
 			Warnings []string  `json:"warnings,omitempty"`
 		}{nonNil(r.Tasks), r.Warnings})
 	}
+	if r.arp {
+		return json.Marshal(struct {
+			ARP      []NetNeighbor `json:"arp"`
+			Warnings []string      `json:"warnings,omitempty"`
+		}{nonNil(r.ARP), r.Warnings})
+	}
 	return json.Marshal(struct {
-		Devices  []NetDevice `json:"devices"`
-		Warnings []string    `json:"warnings,omitempty"`
-	}{nonNil(r.Devices), r.Warnings})
+		Devices   []NetDevice `json:"devices"`
+		Namespace Hex         `json:"namespace,omitempty"`
+		Warnings  []string    `json:"warnings,omitempty"`
+	}{nonNil(r.Devices), r.Namespace, r.Warnings})
 }
 
 // NetDevice is one network device of net.
@@ -121,15 +145,41 @@ type NetSocket struct {
 }
 
 func runNet(c *Call) (Result, error) {
-	if !c.Bool("s") {
-		if err := c.NeedArgs(0, 0); err != nil {
-			return nil, err
+	n := 0
+	for _, f := range []string{"s", "n", "a"} {
+		if c.Bool(f) {
+			n++
 		}
-		devs, err := net.Devices(c.Prog)
+	}
+	if n > 1 {
+		return nil, UsageErrorf("net: -s, -n and -a exclude each other")
+	}
+	if c.Bool("a") {
+		return runNetARP(c) // cmd_net_crash.go
+	}
+	if !c.Bool("s") {
+		var devs []net.Device
+		var err error
+		res := NetResult{}
+		if c.Bool("n") {
+			if err := c.NeedArgs(0, 1); err != nil {
+				return nil, err
+			}
+			ns, nerr := netNamespaceOf(c) // cmd_net_crash.go
+			if nerr != nil {
+				return nil, nerr
+			}
+			res.Namespace = Hex(ns)
+			devs, err = net.NamespaceDevices(c.Prog, ns)
+		} else {
+			if err := c.NeedArgs(0, 0); err != nil {
+				return nil, err
+			}
+			devs, err = net.Devices(c.Prog)
+		}
 		if err != nil && len(devs) == 0 {
 			return nil, err
 		}
-		res := NetResult{}
 		for _, d := range devs {
 			res.Devices = append(res.Devices, NetDevice{Addr: Hex(d.Addr), Name: d.Name, Index: d.Index, Flags: Hex(d.Flags),
 				FlagNames: d.FlagSet, MTU: d.MTU, Type: d.Type, HWAddr: d.HWAddr, IPv4: d.IPv4, Errors: d.Errors})
@@ -171,6 +221,9 @@ func runNet(c *Call) (Result, error) {
 
 // WriteText implements Result: crash's net and net -s layouts.
 func (r NetResult) WriteText(w io.Writer) error {
+	if r.arp {
+		return r.writeARP(w) // cmd_net_crash.go
+	}
 	if !r.sockets {
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "   NET_DEVICE\tNAME\tIP ADDRESS(ES)\tMTU\tHWADDR\tFLAGS")
