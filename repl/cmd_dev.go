@@ -15,7 +15,7 @@ func registerDev(r *Registry) {
 	r.Add(&Command{
 		Name:    "dev",
 		Summary: "character and block device majors; block devices with their queues and in-flight I/O",
-		Usage:   "dev [-d | -D]",
+		Usage:   "dev [-d | -D | -i]",
 		Help: `Without flags, lists the registered character device regions (major,
 name, struct cdev and its file operations) and block majors (major, name,
 and the first disk of that major with its block_device_operations), as
@@ -35,6 +35,11 @@ targets and the bios deferred while suspended. Bio-based disks count
 I/O in flight from their per-CPU statistics. -D is -d for the disks with
 I/O in flight only.
 
+-i lists the I/O port and I/O memory resources, like crash's dev -i and
+/proc/ioports and /proc/iomem: the trees under ioport_resource and
+iomem_resource (kernel/resource.c), each struct resource with its range
+(inclusive) and name, children indented under their parent.
+
 JSON: {"chrdevs":[{"major","name","base_minor","minors","cdev","ops"}],
 "blkdevs":[{"major","name","disk","ops"}]} without flags; with -d/-D
 {"disks":[{"disk" (as in deadlock: addr, name, major, first_minor, queue,
@@ -44,13 +49,15 @@ mq, ops, in_flight, dm),"partitions":[{"device","name","major","minor","sectors"
 "state","stopped","tags","sched_tags","nr_tags","busy","dispatch"}],
 "in_flight":[{"addr","tag","hw_queue","op","cmd_flags","sector","bytes",
 "start_time_ns","age_ns" (-1: unknown),"state"}]},"total","read","write",
-"driver"}],"warnings"}. Addresses are hex strings, except in "disk",
+"driver"}],"warnings"}; with -i {"ioports":[{"addr","start","end","name",
+"flags","depth","errors"}],"iomem":[...],"warnings"}. Addresses are hex strings, except in "disk",
 which is the block layer's description shared with deadlock.`,
 		Flags: []Flag{
 			{Name: "d", Help: "block devices, their queues and in-flight requests"},
 			{Name: "D", Help: "as -d, only the disks with I/O in flight"},
+			{Name: "i", Help: "I/O port and I/O memory resources (/proc/ioports, /proc/iomem)"},
 		},
-		Examples: []string{"dev", "dev -d", "dev -D --json"},
+		Examples: []string{"dev", "dev -d", "dev -D --json", "dev -i"},
 		Run:      runDev,
 	})
 }
@@ -60,8 +67,12 @@ type DevResult struct {
 	CharDevs  []DevChar    `json:"chrdevs,omitempty"`
 	BlockDevs []BlockMajor `json:"blkdevs,omitempty"`
 	Disks     []DevDisk    `json:"disks,omitempty"`
-	Warnings  []string     `json:"warnings,omitempty"`
+	// IOPorts and IOMem (-i) are the resource trees, root first.
+	IOPorts   []DevResource `json:"ioports,omitempty"`
+	IOMem     []DevResource `json:"iomem,omitempty"`
+	Warnings  []string      `json:"warnings,omitempty"`
 	disks     bool
+	resources bool
 }
 
 // DevChar is a character device region.
@@ -168,6 +179,13 @@ func (r DevResult) ResultWarnings() []string { return r.Warnings }
 
 // MarshalJSON writes the lists of the mode dev ran in, empty ones as [].
 func (r DevResult) MarshalJSON() ([]byte, error) {
+	if r.resources {
+		return json.Marshal(struct {
+			IOPorts  []DevResource `json:"ioports"`
+			IOMem    []DevResource `json:"iomem"`
+			Warnings []string      `json:"warnings,omitempty"`
+		}{nonNil(r.IOPorts), nonNil(r.IOMem), r.Warnings})
+	}
 	if r.disks {
 		return json.Marshal(struct {
 			Disks    []DevDisk `json:"disks"`
@@ -192,6 +210,12 @@ func nonNil[T any](s []T) []T {
 func runDev(c *Call) (Result, error) {
 	if err := c.NeedArgs(0, 0); err != nil {
 		return nil, err
+	}
+	if c.Bool("i") {
+		if c.Bool("d") || c.Bool("D") {
+			return nil, UsageErrorf("dev: -i and -d/-D exclude each other")
+		}
+		return runDevResources(c) // cmd_dev_crash.go
 	}
 	res := DevResult{}
 	warn := func(err error) {
@@ -290,6 +314,9 @@ func runDev(c *Call) (Result, error) {
 
 // WriteText implements Result: crash's dev and dev -d layouts.
 func (r DevResult) WriteText(w io.Writer) error {
+	if r.resources {
+		return r.writeResources(w) // cmd_dev_crash.go
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	if !r.disks {
 		fmt.Fprintln(tw, "CHRDEV\tNAME\tCDEV\tOPERATIONS")
