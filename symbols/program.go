@@ -76,6 +76,9 @@ func NewProgram(mem kcore.Memory, syms SymbolTable, types TypeSource) *Program {
 	if d, ok := mem.(*kcore.Dump); ok {
 		p.Dump = d
 	}
+	if ds, ok := syms.(*DataSymTable); ok {
+		ds.Discover(p) // kallsyms without data symbols (datasyms.go)
+	}
 	return p
 }
 

@@ -2,6 +2,7 @@ package symbols
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -287,9 +288,13 @@ func (c *CombinedTable) Parts() []SymbolTable { return slices.Clone(c.parts) }
 // kernel/kallsyms.c kallsyms_lookup_name also asks vmlinux before modules).
 func (c *CombinedTable) Lookup(name string) (Symbol, error) {
 	var first *Symbol
+	var missing *MissingDataSymbolError
 	for i, p := range c.parts {
 		s, err := p.Lookup(name)
 		if err != nil {
+			if i == 0 {
+				errors.As(err, &missing)
+			}
 			continue
 		}
 		if i == 0 && s.isGlobal() {
@@ -301,6 +306,9 @@ func (c *CombinedTable) Lookup(name string) (Symbol, error) {
 	}
 	if first != nil {
 		return *first, nil
+	}
+	if missing != nil {
+		return Symbol{}, missing // says why and what to supply
 	}
 	return Symbol{}, fmt.Errorf("%w: %s (in %s)", ErrNoSymbol, name, c.Describe())
 }

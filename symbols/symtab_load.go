@@ -112,6 +112,11 @@ func LoadKernelSymbols(mem kcore.Memory, info VMCoreInfo, opts SymbolOptions) (S
 				return sm, nil
 			}
 		}
+		if err == nil && (a.src == SourceKallsyms || a.src == SourceScan) && lacksData(t) {
+			// No System.map: the data symbols are found from the dump
+			// (datasyms.go) once the types are loaded (NewProgram).
+			return newDataSymTable(t, mem, info), nil
+		}
 		if err == nil {
 			return t, nil
 		}

@@ -1,0 +1,357 @@
+package symbols
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+)
+
+// Static variables found by what they hold. Each signature is checked
+// through pointers back to the candidate, so that it cannot match by
+// chance; more than one match is an error, not a choice.
+
+// maxDataScan bounds the image data read for a signature.
+const maxDataScan = 64 << 20
+
+// dataRange returns the part of the image that holds its data and bss as
+// far as the symbols found so far show: from the lowest to past the
+// highest data symbol above the init text (the per-CPU and init sections
+// lie below, include/asm-generic/vmlinux.lds.h and the arch's
+// vmlinux.lds.S put .data and .bss after __init_end).
+func (t *DataSymTable) dataRange(img imageLayout) (uint64, uint64, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	lo, hi := uint64(0), uint64(0)
+	pcpuLo, pcpuHi := uint64(0), uint64(0)
+	if s, ok := t.found["__per_cpu_start"]; ok {
+		pcpuLo = s.Addr
+	}
+	if s, ok := t.found["__per_cpu_end"]; ok {
+		pcpuHi = s.Addr
+	}
+	for _, s := range t.found {
+		a := s.Addr
+		if a < img.einittext || !img.inImage(a) || a >= pcpuLo && a <= pcpuHi {
+			continue
+		}
+		if lo == 0 || a < lo {
+			lo = a
+		}
+		if a > hi {
+			hi = a
+		}
+	}
+	if lo == 0 {
+		return 0, 0, errors.New("no data symbol found to place the image's data")
+	}
+	lo &^= 4095
+	hi = (hi | 4095) + 1
+	if hi-lo > maxDataScan {
+		return 0, 0, fmt.Errorf("data symbols span %#x-%#x, more than %d MiB", lo, hi, maxDataScan>>20)
+	}
+	return lo, hi, nil
+}
+
+// dataRegion reads the image's data as dataRange places it, extended by
+// dataScanMargin (the .bss may end past the last exported variable), once
+// for all signatures.
+func (t *DataSymTable) dataRegion(p *Program, img imageLayout) (uint64, uint64, []byte, error) {
+	t.mu.Lock()
+	if t.data != nil {
+		defer t.mu.Unlock()
+		return t.dataLo, t.dataLo + uint64(len(t.data)), t.data, nil
+	}
+	t.mu.Unlock()
+	lo, hi, err := t.dataRange(img)
+	if err != nil {
+		return 0, 0, nil, err
+	}
+	hi += dataScanMargin
+	buf, err := readRegion(p.Mem, lo, hi)
+	if err != nil {
+		return 0, 0, nil, err
+	}
+	t.mu.Lock()
+	t.data, t.dataLo = buf, lo
+	t.mu.Unlock()
+	return lo, hi, buf, nil
+}
+
+// findModulesHead finds kernel/module/main.c's static LIST_HEAD(modules):
+// a list head in the image's data whose first and last entries are
+// struct modules (module.mkobj.mod points back at the module, kernel/
+// module/sysfs.c mod_sysfs_init) linked back to it. With no module loaded
+// the head points at itself and cannot be told from any other empty list:
+// that is an error.
+func findModulesHead(p *Program, img imageLayout, t *DataSymTable) (Symbol, error) {
+	l, err := moduleLayoutOf(p)
+	if err != nil {
+		return Symbol{}, err
+	}
+	mt, err := p.Type("struct module")
+	if err != nil {
+		return Symbol{}, err
+	}
+	if _, err := p.OffsetOfType(mt, "mkobj.mod"); err != nil {
+		return Symbol{}, err
+	}
+	lo, hi, buf, err := t.dataRegion(p, img)
+	if err != nil {
+		return Symbol{}, err
+	}
+	isModule := func(node uint64) bool {
+		if node < l.listOff || node >= lo && node < hi {
+			return false
+		}
+		if img.modHi != 0 && (node < img.modLo || node >= img.modHi) {
+			return false
+		}
+		mod := node - l.listOff
+		self, err := p.ObjectAt(mt, mod).MemberUint("mkobj.mod")
+		return err == nil && self == mod
+	}
+	pr := newPageReader(p)
+	var heads []uint64
+	for off := uint64(0); off+16 <= uint64(len(buf)); off += 8 {
+		next := binary.LittleEndian.Uint64(buf[off:])
+		prev := binary.LittleEndian.Uint64(buf[off+8:])
+		if next < l.listOff || prev < l.listOff || img.inImage(next) || img.inImage(prev) ||
+			img.modHi != 0 && (next < img.modLo || next >= img.modHi) {
+			continue
+		}
+		// Linked back first (one read rules out most pointers), then
+		// the modules themselves.
+		head := lo + off
+		np, err1 := pr.u64(next + 8)
+		if err1 != nil || np != head {
+			continue
+		}
+		pn, err2 := pr.u64(prev)
+		if err2 != nil || pn != head || !isModule(next) || !isModule(prev) {
+			continue
+		}
+		heads = append(heads, head)
+	}
+	switch len(heads) {
+	case 0:
+		return Symbol{}, fmt.Errorf("no list head in %#x-%#x links struct modules (no module loaded?)", lo, hi)
+	case 1:
+		return Symbol{Name: "modules", Addr: heads[0], Type: 'd'}, nil
+	}
+	return Symbol{}, fmt.Errorf("%d list heads in %#x-%#x link struct modules", len(heads), lo, hi)
+}
+
+// maxSigModules bounds the walk of the modules list for signatures.
+const maxSigModules = 8192
+
+// loadedModules returns the struct module addresses on the modules list.
+func loadedModules(p *Program, head uint64) (map[uint64]bool, error) {
+	l, err := moduleLayoutOf(p)
+	if err != nil {
+		return nil, err
+	}
+	mods := map[uint64]bool{}
+	next, err := p.ReadU64(head)
+	if err != nil {
+		return nil, fmt.Errorf("modules.next at %#x: %w", head, err)
+	}
+	for next != head {
+		if len(mods) >= maxSigModules {
+			return nil, fmt.Errorf("modules list longer than %d", maxSigModules)
+		}
+		if next < l.listOff || mods[next-l.listOff] {
+			return nil, fmt.Errorf("modules list: %w at %#x", ErrCycle, next)
+		}
+		mods[next-l.listOff] = true
+		if next, err = p.ReadU64(next); err != nil {
+			return nil, fmt.Errorf("modules list at %#x: %w", next, err)
+		}
+	}
+	return mods, nil
+}
+
+// findBTFModulesHead finds kernel/bpf/btf.c's static LIST_HEAD(btf_modules)
+// (CONFIG_DEBUG_INFO_BTF_MODULES): a list head in the image's data whose
+// first and last entries are struct btf_modules (btf_modules.go) that name
+// a loaded module and link back to it. Module BTF is read through it.
+func findBTFModulesHead(p *Program, img imageLayout, t *DataSymTable, modulesHead uint64) (Symbol, error) {
+	b, ok := p.Types.(*BTFTypes)
+	if !ok {
+		return Symbol{}, fmt.Errorf("the types (%s) are not BTF", p.Types.Describe())
+	}
+	b.mu.Lock()
+	l, err := b.btfModuleLayoutLocked()
+	b.mu.Unlock()
+	if err != nil {
+		return Symbol{}, err
+	}
+	mods, err := loadedModules(p, modulesHead)
+	if err != nil {
+		return Symbol{}, err
+	}
+	if len(mods) == 0 {
+		return Symbol{}, errors.New("no module loaded")
+	}
+	lo, hi, buf, err := t.dataRegion(p, img)
+	if err != nil {
+		return Symbol{}, err
+	}
+	isEntry := func(node uint64) bool {
+		if node < l.listOff || node >= lo && node < hi || img.inImage(node) {
+			return false
+		}
+		m, err := p.ReadU64(node - l.listOff + l.moduleOff)
+		return err == nil && mods[m]
+	}
+	pr := newPageReader(p)
+	var heads []uint64
+	for off := uint64(0); off+16 <= uint64(len(buf)); off += 8 {
+		next := binary.LittleEndian.Uint64(buf[off:])
+		prev := binary.LittleEndian.Uint64(buf[off+8:])
+		if next < l.listOff || prev < l.listOff || img.inImage(next) || img.inImage(prev) {
+			continue
+		}
+		head := lo + off
+		np, err1 := pr.u64(next + 8)
+		if err1 != nil || np != head {
+			continue
+		}
+		pn, err2 := pr.u64(prev)
+		if err2 != nil || pn != head || !isEntry(next) || !isEntry(prev) {
+			continue
+		}
+		heads = append(heads, head)
+	}
+	switch len(heads) {
+	case 0:
+		return Symbol{}, fmt.Errorf("no list head in %#x-%#x links struct btf_modules", lo, hi)
+	case 1:
+		return Symbol{Name: "btf_modules", Addr: heads[0], Type: 'd'}, nil
+	}
+	return Symbol{}, fmt.Errorf("%d list heads in %#x-%#x link struct btf_modules", len(heads), lo, hi)
+}
+
+// findTkCore finds kernel/time/timekeeping.c's (up to 6.12)
+//
+//	static struct {
+//		seqcount_raw_spinlock_t seq;
+//		struct timekeeper timekeeper;
+//	} tk_core ____cacheline_aligned;
+//
+// by its timekeeper: tkr_mono.clock and tkr_raw.clock point at the same
+// struct clocksource, whose read is a kernel function, with a non-zero
+// mult, a shift below 64 and a wall clock between 2000 and 2200. The
+// shadow_timekeeper next to it is a copy that matches too; it is a bare
+// struct timekeeper, not cache-line aligned behind a seqcount, so only the
+// candidate whose wrapper starts on a cache line and whose seqcount is
+// even (no update in progress) is taken. 6.13+ keep timekeeper_data[]
+// (struct tk_data), which this does not look for.
+func findTkCore(p *Program, img imageLayout, t *DataSymTable) (Symbol, error) {
+	if _, err := p.Type("struct tk_data"); err == nil {
+		return Symbol{}, errors.New("this kernel keeps timekeeper_data[] (struct tk_data), not tk_core")
+	}
+	tt, err := p.Type("struct timekeeper")
+	if err != nil {
+		return Symbol{}, err
+	}
+	monoClock, err1 := p.OffsetOfType(tt, "tkr_mono.clock")
+	rawClock, err2 := p.OffsetOfType(tt, "tkr_raw.clock")
+	if err := errors.Join(err1, err2); err != nil {
+		return Symbol{}, err
+	}
+	readOff, err := p.OffsetOf("struct clocksource", "read")
+	if err != nil {
+		return Symbol{}, err
+	}
+	// The wrapper's timekeeper follows the seqcount (as repl/cmd_sys.go
+	// and walkers/sched/clock.go read it).
+	seqSize, err := p.SizeOf("seqcount_raw_spinlock_t")
+	if err != nil {
+		return Symbol{}, err
+	}
+	off := (seqSize + 7) &^ 7
+	lo, hi, buf, err := t.dataRegion(p, img)
+	if err != nil {
+		return Symbol{}, err
+	}
+	end := max(monoClock, rawClock) + 8
+	pr := newPageReader(p)
+	var cands []uint64
+	for x := off; x+end <= uint64(len(buf)); x += 8 {
+		c := binary.LittleEndian.Uint64(buf[x+monoClock:])
+		if c == 0 || c != binary.LittleEndian.Uint64(buf[x+rawClock:]) {
+			continue
+		}
+		rd, err := pr.u64(c + readOff)
+		if err != nil || !img.isText(rd) {
+			continue
+		}
+		tk := p.ObjectAt(tt, lo+x)
+		mult, err1 := tk.MemberUint("tkr_mono.mult")
+		shift, err2 := tk.MemberUint("tkr_mono.shift")
+		sec, err3 := tk.MemberUint("xtime_sec")
+		if errors.Join(err1, err2, err3) != nil || mult == 0 || shift >= 64 ||
+			int64(sec) < 946684800 || int64(sec) > 7258118400 {
+			continue
+		}
+		w := lo + x - off
+		seq := binary.LittleEndian.Uint32(buf[x-off:])
+		if w%tkCacheLine != 0 || seq%2 != 0 {
+			continue
+		}
+		cands = append(cands, w)
+	}
+	switch len(cands) {
+	case 0:
+		return Symbol{}, fmt.Errorf("no timekeeper in %#x-%#x", lo, hi)
+	case 1:
+		return Symbol{Name: "tk_core", Addr: cands[0], Type: 'b'}, nil
+	}
+	return Symbol{}, fmt.Errorf("%d candidates in %#x-%#x", len(cands), lo, hi)
+}
+
+// tkCacheLine is the smallest L1_CACHE_BYTES of the 64-bit architectures
+// kwalk reads (64 on x86_64 and arm64's 6.x kernels; arm64 5.10 has 128,
+// which is a multiple).
+const tkCacheLine = 64
+
+// dataScanMargin extends the signature scans past the highest data symbol
+// found (tk_core is in .bss, which may end past the last exported
+// variable; past the image's end the pages are unmapped and read as zero).
+const dataScanMargin = 4 << 20
+
+// pageReader reads u64s through a bounded cache of pages: the signature
+// scans follow thousands of pointers into a few hundred pages.
+type pageReader struct {
+	p     *Program
+	pages map[uint64][]byte // nil entry: the page could not be read
+}
+
+// maxCachedPages bounds a pageReader's cache (16 MiB).
+const maxCachedPages = 4096
+
+func newPageReader(p *Program) *pageReader {
+	return &pageReader{p: p, pages: map[uint64][]byte{}}
+}
+
+func (r *pageReader) u64(addr uint64) (uint64, error) {
+	pg, off := addr&^4095, addr&4095
+	if off > 4096-8 {
+		return r.p.ReadU64(addr)
+	}
+	b, ok := r.pages[pg]
+	if !ok {
+		if len(r.pages) >= maxCachedPages {
+			return r.p.ReadU64(addr)
+		}
+		b = make([]byte, 4096)
+		if err := r.p.Mem.ReadVirt(b, pg); err != nil {
+			b = nil
+		}
+		r.pages[pg] = b
+	}
+	if b == nil {
+		return r.p.ReadU64(addr) // the error, as a direct read gives it
+	}
+	return binary.LittleEndian.Uint64(b[off:]), nil
+}
