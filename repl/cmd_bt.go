@@ -15,7 +15,7 @@ func registerBt(r *Registry) {
 	r.Add(&Command{
 		Name:    "bt",
 		Summary: "kernel stack backtrace of a task, with the syscall it is in",
-		Usage:   "bt [-a | -c CPU[,CPU...]] [-f|-F|-FF] [-l] [-v] [-t|-T] [-e] [-E] [-s [-x|-d]] [-R REF] [-S SP [-I IP]] [PID|TASK-ADDR]...",
+		Usage:   "bt [-a | -c CPU[,CPU...] [-n idle] | -p | -g] [-f|-F|-FF] [-l] [-v] [-t|-T] [-e] [-E] [-s [-x|-d]] [-R REF] [-S SP [-I IP]] [PID|TASK-ADDR]...",
 		Help: `Unwinds the kernel stack of the current context task (see set), of each
 task given by pid or task_struct address, or with -a (-c CPUS) of the
 task running on each CPU (on those CPUs). -a lists every CPU the kernel
@@ -85,6 +85,10 @@ blocks of interrupts that returned long ago are found too. -E does the
 same on each CPU's IRQ stack and exception stacks (NMI, #DB, #DF, #MC,
 #VC; -c CPUS for some CPUs), task arguments aside. x86_64 only.
 
+-p unwinds the task that panicked; -g every thread of the task's thread
+group, the leader first; -n idle with -a or -c leaves out the frames of
+the CPUs' idle tasks (their headers stay).
+
 crash's -o (its older x86_64 backtrace) is not offered: it lists the
 kernel text addresses found on the stack, which is what -t and -T show,
 and a frame-pointer walk would follow garbage on kernels built for ORC
@@ -121,6 +125,9 @@ JSON: {"traces": [{"pid", "comm", "task", "cpu", "running", "user_mode",
 			{Name: "e", Help: "search the task's stack for saved register blocks (exception frames)"},
 			{Name: "E", Help: "search each CPU's IRQ and exception stacks for exception frames"},
 			{Name: "o", Help: "crash's old x86_64 backtrace: not offered (see help bt)"},
+			{Name: "p", Help: "the task that panicked"},
+			{Name: "g", Help: "every thread of the task's thread group, the leader first"},
+			{Name: "n", Arg: "idle", Help: "with -a or -c: leave out the idle tasks' frames"},
 		},
 		Examples: []string{"bt", "bt 114", "bt -a", "bt -c 1", "bt -f 112", "bt -FF 112", "bt -R rwsem_down_write_slowpath",
 			"bt -e 112", "bt -E", "bt -S ffffc9000064bd38 112", "foreach bt", "bt --json 114"},
@@ -287,7 +294,7 @@ func runBtTasks(c *Call) (Result, error) {
 		return nil, err
 	}
 	if tasks == nil {
-		if tasks, err = argTasks(c); err != nil {
+		if tasks, err = btArgTasks(c); err != nil { // cmd_bt_flags.go: -p, -g
 			return nil, err
 		}
 	}

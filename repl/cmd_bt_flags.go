@@ -45,8 +45,9 @@ func (f btFormat) word(w *BtWord) string {
 
 // btFlagSet is what bt's crash flags asked for.
 type btFlagSet struct {
-	fmt btFormat
-	ref string // -R
+	fmt    btFormat
+	ref    string // -R
+	noIdle bool   // -n idle
 }
 
 // btWantWords: -f, -F and -FF show each frame's stack words.
@@ -83,7 +84,70 @@ func btFlags(c *Call) (*btFlagSet, error) {
 	if c.Bool("e") && (c.Bool("t") || c.Bool("T")) {
 		return nil, UsageErrorf("bt: -e and -t/-T exclude each other")
 	}
+	if c.IsSet("n") {
+		if c.String("n") != "idle" {
+			return nil, UsageErrorf("bt -n: only \"-n idle\" is known")
+		}
+		if !c.Bool("a") && !c.IsSet("c") {
+			return nil, UsageErrorf("bt -n idle: only with -a or -c")
+		}
+		bf.noIdle = true
+	}
+	if c.Bool("p") && (len(c.Args) > 0 || c.Bool("a") || c.IsSet("c") || c.Bool("g")) {
+		return nil, UsageErrorf("bt -p: the panic task alone (no tasks, -a, -c or -g)")
+	}
+	if c.Bool("g") && (c.Bool("a") || c.IsSet("c")) {
+		return nil, UsageErrorf("bt -g: give tasks, not -a or -c")
+	}
 	return bf, nil
+}
+
+// btArgTasks are the tasks bt unwinds: the panic task (-p), the tasks
+// given or the current one, with -g each one's whole thread group.
+func btArgTasks(c *Call) ([]symbols.Object, error) {
+	if c.Bool("p") {
+		t, err := panicTask(c.Prog)
+		if err != nil {
+			return nil, fmt.Errorf("bt -p: %w", err)
+		}
+		return []symbols.Object{t}, nil
+	}
+	tasks, err := argTasks(c)
+	if err != nil || !c.Bool("g") {
+		return tasks, err
+	}
+	all, err := sched.TasksContext(c.Ctx, c.Prog)
+	if len(all) == 0 && err != nil {
+		return nil, fmt.Errorf("bt -g: the task list: %w", err)
+	}
+	var out []symbols.Object
+	seen := map[int]bool{}
+	for _, o := range tasks {
+		t, err := sched.TaskFromObject(o)
+		if err != nil {
+			return nil, err
+		}
+		if t.Idle || seen[t.TGID] {
+			if t.Idle {
+				out = append(out, o)
+			}
+			continue
+		}
+		seen[t.TGID] = true
+		var leader []symbols.Object
+		var rest []symbols.Object
+		for _, m := range all {
+			switch {
+			case m.Idle || m.TGID != t.TGID:
+			case m.IsLeader():
+				leader = append(leader, m.Obj)
+			default:
+				rest = append(rest, m.Obj)
+			}
+		}
+		out = append(append(out, leader...), rest...)
+	}
+	return out, nil
 }
 
 // finish applies -R, -e and the format to a result of unwound traces.
@@ -98,6 +162,13 @@ func (bf *btFlagSet) finish(c *Call, res *BtResult) (Result, error) {
 			}
 		}
 		res.Traces = kept
+	}
+	if bf.noIdle {
+		for i := range res.Traces {
+			if t := &res.Traces[i]; t.PID == 0 && t.Task != 0 {
+				t.Frames, t.UserRegs, t.Syscall, t.syscall, t.Error = []BtFrame{}, nil, nil, nil, ""
+			}
+		}
 	}
 	if bf.fmt.search {
 		for i := range res.Traces {

@@ -233,6 +233,27 @@ func TestBtCrashFlagsRealDumps(t *testing.T) {
 				t.Errorf("bt -E: IRQ stacks of %d CPUs, dump has %d", len(irq), len(allCPUs(p)))
 			}
 
+			// -n idle: the idle tasks' headers without frames, the others'
+			// traces as bt -a gives them.
+			var all, noIdle btJSON
+			execJSON(t, s, &out, &errb, "bt -a", &all)
+			execJSON(t, s, &out, &errb, "bt -a -n idle", &noIdle)
+			if len(all.Traces) != len(noIdle.Traces) {
+				t.Errorf("bt -a -n idle: %d traces, bt -a %d", len(noIdle.Traces), len(all.Traces))
+			} else {
+				for i, tr := range noIdle.Traces {
+					idle := tr.PID == 0
+					if idle && len(tr.Frames) != 0 || !idle && len(tr.Frames) != len(all.Traces[i].Frames) {
+						t.Errorf("bt -a -n idle: pid %d has %d frames (bt -a: %d)", tr.PID, len(tr.Frames), len(all.Traces[i].Frames))
+					}
+				}
+			}
+			for _, bad := range []string{"bt -n idle 1", "bt -a -n busy", "bt -p 1", "bt -I ffffffff81000000 1", "bt -S 1 -a"} {
+				if st := s.Exec(context.Background(), bad); st != ExitUsage {
+					t.Errorf("%s: status %d, want %d", bad, st, ExitUsage)
+				}
+			}
+
 			// -d: decimal offsets; -o: refused as a usage error.
 			var tid int
 			for tid = range stuck {
@@ -244,6 +265,91 @@ func TestBtCrashFlagsRealDumps(t *testing.T) {
 			}
 			if st := s.Exec(context.Background(), "bt -o"); st != ExitUsage {
 				t.Errorf("bt -o: status %d, want %d", st, ExitUsage)
+			}
+		})
+	}
+}
+
+// TestBtPanicExceptionRealDumps checks bt -p and -e on the dumps of a
+// kernel oops: the panic task's first frame is the faulting instruction,
+// and -e finds the kernel-mode pt_regs the oops saved with that RIP.
+func TestBtPanicExceptionRealDumps(t *testing.T) {
+	for _, d := range testdata.GeneratedDumps(t) {
+		if !strings.Contains(d.Name, "kdump-oops") {
+			continue
+		}
+		t.Run(d.Name, func(t *testing.T) {
+			p := walktest.OpenReal(t, d)
+			var out, errb bytes.Buffer
+			s := NewSession(p, NewDefaultRegistry(), &out, &errb)
+			var bt btJSON
+			execJSON(t, s, &out, &errb, "bt -p", &bt)
+			if len(bt.Traces) != 1 || len(bt.Traces[0].Frames) == 0 {
+				t.Fatalf("bt -p: %+v", bt)
+			}
+			rip := bt.Traces[0].Frames[0].IP
+			var e struct {
+				Traces []struct {
+					ExceptionFrames []struct {
+						User bool              `json:"user"`
+						Regs map[string]string `json:"regs"`
+					} `json:"exception_frames"`
+				} `json:"traces"`
+			}
+			execJSON(t, s, &out, &errb, "bt -p -e", &e)
+			found := false
+			for _, ef := range e.Traces[0].ExceptionFrames {
+				found = found || (!ef.User && ef.Regs["ip"] == rip)
+			}
+			if !found {
+				t.Errorf("bt -p -e: no kernel-mode frame with ip %s (the panic task's first frame) in %+v", rip, e.Traces[0].ExceptionFrames)
+			}
+		})
+	}
+}
+
+// TestBtThreadGroupRealDumps checks bt -g against the record's thread
+// groups: the leader first, then every other thread of its tgid.
+func TestBtThreadGroupRealDumps(t *testing.T) {
+	for _, d := range testdata.GeneratedDumps(t) {
+		if !strings.Contains(d.Name, "/hangs") {
+			continue
+		}
+		t.Run(d.Name, func(t *testing.T) {
+			groups := map[int][]int{}
+			for _, w := range d.Truth.Tasks {
+				if !walktest.RecorderTask(d.Truth, w.TID) && w.PID != walktest.RecorderPID(d.Truth) {
+					groups[w.PID] = append(groups[w.PID], w.TID)
+				}
+			}
+			tgid, n := 0, 0
+			for g, tids := range groups {
+				if len(tids) > n {
+					tgid, n = g, len(tids)
+				}
+			}
+			if n < 2 {
+				t.Skip("no multi-threaded process in the record")
+			}
+			p := walktest.OpenReal(t, d)
+			var out, errb bytes.Buffer
+			s := NewSession(p, NewDefaultRegistry(), &out, &errb)
+			var bt btJSON
+			execJSON(t, s, &out, &errb, fmt.Sprintf("bt -g %d", groups[tgid][n-1]), &bt)
+			got := map[int]bool{}
+			for _, tr := range bt.Traces {
+				got[tr.PID] = true
+			}
+			if len(bt.Traces) == 0 || bt.Traces[0].PID != tgid {
+				t.Errorf("bt -g: first trace is not the leader %d", tgid)
+			}
+			for _, tid := range groups[tgid] {
+				if !got[tid] {
+					t.Errorf("bt -g: thread %d of %d missing", tid, tgid)
+				}
+			}
+			if len(bt.Traces) != len(groups[tgid]) {
+				t.Errorf("bt -g: %d traces, the record has %d threads in group %d", len(bt.Traces), len(groups[tgid]), tgid)
 			}
 		})
 	}

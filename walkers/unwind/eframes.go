@@ -147,6 +147,9 @@ func SearchExceptionFrames(p *symbols.Program, lo, hi uint64) ([]ExceptionFrame,
 		}
 		out = append(out, ExceptionFrame{Addr: a, User: user, Regs: r})
 	}
+	if npages := (hi - (lo &^ 4095) + 4095) / 4096; uint64(len(bad)) == npages {
+		return nil, fmt.Errorf("[%#x, %#x): no page readable (not mapped, or not in the dump): %w", lo, hi, bad[lo&^4095])
+	}
 	if len(bad) > 0 {
 		pages := make([]uint64, 0, len(bad))
 		for pg := range bad {

@@ -52,8 +52,14 @@ func TestSearchExceptionFrames(t *testing.T) {
 	}
 
 	// A search over memory the image lacks says so.
-	if _, err := SearchExceptionFrames(p, tStack+defaultThreadSize, tStack+defaultThreadSize+4096); err == nil || !strings.Contains(err.Error(), "unreadable") {
+	if _, err := SearchExceptionFrames(p, tStack+defaultThreadSize, tStack+defaultThreadSize+4096); err == nil || !strings.Contains(err.Error(), "no page readable") {
 		t.Errorf("search of an unmapped page: err %v", err)
+	}
+	// One page of two missing: the other is searched, the error says so.
+	k.Mem.Unmap(tStack + 0x2000)
+	got, err = SearchExceptionFrames(p, tStack, tStack+0x3000)
+	if err == nil || !strings.Contains(err.Error(), "1 page(s)") || len(got) != 1 || got[0].Addr != kernelAt {
+		t.Errorf("search past a missing page: %d frames, err %v", len(got), err)
 	}
 	if _, err := SearchExceptionFrames(p, tStack, tStack+maxSearchBytes+8); err == nil {
 		t.Errorf("oversized search accepted")
