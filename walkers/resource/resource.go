@@ -8,12 +8,12 @@ import (
 
 // Resource is one struct resource of a tree.
 type Resource struct {
-	Addr   uint64 `json:"addr"`
-	Start  uint64 `json:"start"`
-	End    uint64 `json:"end"` // inclusive
-	Name   string `json:"name"`
-	Flags  uint64 `json:"flags"`
-	Depth  int    `json:"depth"` // 0: the root
+	Addr  uint64 `json:"addr"`
+	Start uint64 `json:"start"`
+	End   uint64 `json:"end"` // inclusive
+	Name  string `json:"name"`
+	Flags uint64 `json:"flags"`
+	Depth int    `json:"depth"` // 0: the root
 	// Errors are what could not be read of it (its name).
 	Errors []string `json:"errors,omitempty"`
 }
