@@ -26,8 +26,9 @@ import (
 //     offset in the per-CPU section, whose link address follows from the
 //     exported per-CPU variables (include/linux/percpu-defs.h
 //     EXPORT_PER_CPU_SYMBOL);
-//   - memory signatures for a few static variables: the modules list head
-//     (kernel/module/main.c, static LIST_HEAD(modules)).
+//   - memory signatures for a few static variables, each checked through
+//     pointers back to it (datasyms_sig.go): the list heads modules,
+//     btf_modules and super_blocks, and the timekeeper tk_core.
 //
 // A symbol none of these give is reported by name with the hint to supply
 // System.map: a guess is never returned.
@@ -226,6 +227,13 @@ func (t *DataSymTable) Discover(p *Program) {
 			t.note("btf_modules: %v", err)
 		} else {
 			t.add(srcSignature, []Symbol{m})
+		}
+	}
+	if _, err := t.Lookup("super_blocks"); err != nil {
+		if s, err := findSuperBlocks(p, img, t); err != nil {
+			t.note("super_blocks: %v", err)
+		} else {
+			t.add(srcSignature, []Symbol{s})
 		}
 	}
 	if _, err := t.Lookup("tk_core"); err != nil {

@@ -77,12 +77,68 @@ func (t *DataSymTable) dataRegion(p *Program, img imageLayout) (uint64, uint64, 
 	return lo, hi, buf, nil
 }
 
+// listHeadSig describes a static LIST_HEAD by its entries.
+type listHeadSig struct {
+	name   string // the symbol
+	what   string // the entries, for errors ("struct modules")
+	inImg  bool   // entries may lie in the image (else they never do)
+	inMods bool   // entries lie in module memory when it is known
+	// entry reports whether a node (the address of the list_head in an
+	// entry) is an entry; it is asked only after the node links back to
+	// the candidate head.
+	entry func(node uint64) bool
+}
+
+// findListHead finds the one list head in the image's data whose first
+// and last entries link back to it and pass sig.entry. None (an empty
+// list cannot be told from any other) or several are errors.
+func findListHead(p *Program, img imageLayout, t *DataSymTable, sig listHeadSig) (Symbol, error) {
+	lo, hi, buf, err := t.dataRegion(p, img)
+	if err != nil {
+		return Symbol{}, err
+	}
+	outside := func(node uint64) bool {
+		if node < 4096 || node >= lo && node < hi {
+			return false
+		}
+		if !sig.inImg && img.inImage(node) {
+			return false
+		}
+		return !sig.inMods || img.modHi == 0 || node >= img.modLo && node < img.modHi
+	}
+	pr := newPageReader(p)
+	var heads []uint64
+	for off := uint64(0); off+16 <= uint64(len(buf)); off += 8 {
+		next := binary.LittleEndian.Uint64(buf[off:])
+		prev := binary.LittleEndian.Uint64(buf[off+8:])
+		if !outside(next) || !outside(prev) {
+			continue
+		}
+		// Linked back first (one read rules out most pointers), then
+		// the entries themselves.
+		head := lo + off
+		np, err1 := pr.u64(next + 8)
+		if err1 != nil || np != head {
+			continue
+		}
+		pn, err2 := pr.u64(prev)
+		if err2 != nil || pn != head || !sig.entry(next) || !sig.entry(prev) {
+			continue
+		}
+		heads = append(heads, head)
+	}
+	switch len(heads) {
+	case 0:
+		return Symbol{}, fmt.Errorf("no list head in %#x-%#x links %s (none there?)", lo, hi, sig.what)
+	case 1:
+		return Symbol{Name: sig.name, Addr: heads[0], Type: 'd'}, nil
+	}
+	return Symbol{}, fmt.Errorf("%d list heads in %#x-%#x link %s", len(heads), lo, hi, sig.what)
+}
+
 // findModulesHead finds kernel/module/main.c's static LIST_HEAD(modules):
-// a list head in the image's data whose first and last entries are
-// struct modules (module.mkobj.mod points back at the module, kernel/
-// module/sysfs.c mod_sysfs_init) linked back to it. With no module loaded
-// the head points at itself and cannot be told from any other empty list:
-// that is an error.
+// its entries are struct modules whose mkobj.mod points back at the module
+// (kernel/module/sysfs.c mod_sysfs_init).
 func findModulesHead(p *Program, img imageLayout, t *DataSymTable) (Symbol, error) {
 	l, err := moduleLayoutOf(p)
 	if err != nil {
@@ -95,50 +151,50 @@ func findModulesHead(p *Program, img imageLayout, t *DataSymTable) (Symbol, erro
 	if _, err := p.OffsetOfType(mt, "mkobj.mod"); err != nil {
 		return Symbol{}, err
 	}
-	lo, hi, buf, err := t.dataRegion(p, img)
+	return findListHead(p, img, t, listHeadSig{name: "modules", what: "struct modules", inMods: true,
+		entry: func(node uint64) bool {
+			if node < l.listOff {
+				return false
+			}
+			mod := node - l.listOff
+			self, err := p.ObjectAt(mt, mod).MemberUint("mkobj.mod")
+			return err == nil && self == mod
+		}})
+}
+
+// findSuperBlocks finds fs/super.c's static LIST_HEAD(super_blocks): its
+// entries are struct super_blocks (through s_list) whose root dentry
+// belongs to them (s_root->d_sb).
+func findSuperBlocks(p *Program, img imageLayout, t *DataSymTable) (Symbol, error) {
+	sbt, err := p.Type("struct super_block")
 	if err != nil {
 		return Symbol{}, err
 	}
-	isModule := func(node uint64) bool {
-		if node < l.listOff || node >= lo && node < hi {
-			return false
-		}
-		if img.modHi != 0 && (node < img.modLo || node >= img.modHi) {
-			return false
-		}
-		mod := node - l.listOff
-		self, err := p.ObjectAt(mt, mod).MemberUint("mkobj.mod")
-		return err == nil && self == mod
+	listOff, err := p.OffsetOfType(sbt, "s_list")
+	if err != nil {
+		return Symbol{}, err
 	}
-	pr := newPageReader(p)
-	var heads []uint64
-	for off := uint64(0); off+16 <= uint64(len(buf)); off += 8 {
-		next := binary.LittleEndian.Uint64(buf[off:])
-		prev := binary.LittleEndian.Uint64(buf[off+8:])
-		if next < l.listOff || prev < l.listOff || img.inImage(next) || img.inImage(prev) ||
-			img.modHi != 0 && (next < img.modLo || next >= img.modHi) {
-			continue
-		}
-		// Linked back first (one read rules out most pointers), then
-		// the modules themselves.
-		head := lo + off
-		np, err1 := pr.u64(next + 8)
-		if err1 != nil || np != head {
-			continue
-		}
-		pn, err2 := pr.u64(prev)
-		if err2 != nil || pn != head || !isModule(next) || !isModule(prev) {
-			continue
-		}
-		heads = append(heads, head)
+	rootOff, err := p.OffsetOfType(sbt, "s_root")
+	if err != nil {
+		return Symbol{}, err
 	}
-	switch len(heads) {
-	case 0:
-		return Symbol{}, fmt.Errorf("no list head in %#x-%#x links struct modules (no module loaded?)", lo, hi)
-	case 1:
-		return Symbol{Name: "modules", Addr: heads[0], Type: 'd'}, nil
+	dsbOff, err := p.OffsetOf("struct dentry", "d_sb")
+	if err != nil {
+		return Symbol{}, err
 	}
-	return Symbol{}, fmt.Errorf("%d list heads in %#x-%#x link struct modules", len(heads), lo, hi)
+	return findListHead(p, img, t, listHeadSig{name: "super_blocks", what: "struct super_blocks",
+		entry: func(node uint64) bool {
+			if node < listOff {
+				return false
+			}
+			sb := node - listOff
+			root, err := p.ReadU64(sb + rootOff)
+			if err != nil || root == 0 {
+				return false
+			}
+			back, err := p.ReadU64(root + dsbOff)
+			return err == nil && back == sb
+		}})
 }
 
 // maxSigModules bounds the walk of the modules list for signatures.
@@ -192,43 +248,14 @@ func findBTFModulesHead(p *Program, img imageLayout, t *DataSymTable, modulesHea
 	if len(mods) == 0 {
 		return Symbol{}, errors.New("no module loaded")
 	}
-	lo, hi, buf, err := t.dataRegion(p, img)
-	if err != nil {
-		return Symbol{}, err
-	}
-	isEntry := func(node uint64) bool {
-		if node < l.listOff || node >= lo && node < hi || img.inImage(node) {
-			return false
-		}
-		m, err := p.ReadU64(node - l.listOff + l.moduleOff)
-		return err == nil && mods[m]
-	}
-	pr := newPageReader(p)
-	var heads []uint64
-	for off := uint64(0); off+16 <= uint64(len(buf)); off += 8 {
-		next := binary.LittleEndian.Uint64(buf[off:])
-		prev := binary.LittleEndian.Uint64(buf[off+8:])
-		if next < l.listOff || prev < l.listOff || img.inImage(next) || img.inImage(prev) {
-			continue
-		}
-		head := lo + off
-		np, err1 := pr.u64(next + 8)
-		if err1 != nil || np != head {
-			continue
-		}
-		pn, err2 := pr.u64(prev)
-		if err2 != nil || pn != head || !isEntry(next) || !isEntry(prev) {
-			continue
-		}
-		heads = append(heads, head)
-	}
-	switch len(heads) {
-	case 0:
-		return Symbol{}, fmt.Errorf("no list head in %#x-%#x links struct btf_modules", lo, hi)
-	case 1:
-		return Symbol{Name: "btf_modules", Addr: heads[0], Type: 'd'}, nil
-	}
-	return Symbol{}, fmt.Errorf("%d list heads in %#x-%#x link struct btf_modules", len(heads), lo, hi)
+	return findListHead(p, img, t, listHeadSig{name: "btf_modules", what: "struct btf_modules",
+		entry: func(node uint64) bool {
+			if node < l.listOff {
+				return false
+			}
+			m, err := p.ReadU64(node - l.listOff + l.moduleOff)
+			return err == nil && mods[m]
+		}})
 }
 
 // findTkCore finds kernel/time/timekeeping.c's (up to 6.12)
