@@ -15,7 +15,7 @@ func registerBt(r *Registry) {
 	r.Add(&Command{
 		Name:    "bt",
 		Summary: "kernel stack backtrace of a task, with the syscall it is in",
-		Usage:   "bt [-a | -c CPU[,CPU...] [-n idle] | -p | -g] [-f|-F|-FF] [-l] [-v] [-t|-T] [-e] [-E] [-s [-x|-d]] [-R REF] [-S SP [-I IP]] [PID|TASK-ADDR]...",
+		Usage:   "bt [-a | -c CPU[,CPU...] [-n idle] | -p | -g] [-f|-F|-FF] [-l] [-v] [-t|-T|-r] [-e] [-E] [-s [-x|-d]] [-R REF] [-S SP [-I IP]] [PID|TASK-ADDR]...",
 		Help: `Unwinds the kernel stack of the current context task (see set), of each
 task given by pid or task_struct address, or with -a (-c CPUS) of the
 task running on each CPU (on those CPUs). -a lists every CPU the kernel
@@ -85,6 +85,9 @@ blocks of interrupts that returned long ago are found too. -E does the
 same on each CPU's IRQ stack and exception stacks (NMI, #DB, #DF, #MC,
 #VC; -c CPUS for some CPUs), task arguments aside. x86_64 only.
 
+-r dumps the task's whole kernel stack, two words a line from its base
+("raw_stack" in JSON, as "words"; with -F/-FF shown symbolically).
+
 -p unwinds the task that panicked; -g every thread of the task's thread
 group, the leader first; -n idle with -a or -c leaves out the frames of
 the CPUs' idle tasks (their headers stay).
@@ -104,7 +107,8 @@ JSON: {"traces": [{"pid", "comm", "task", "cpu", "running", "user_mode",
 "words": [{"addr", "value", "symbol"}]}], "user_regs": {...},
 "user_entry", "syscall": {"nr", "name", "abi", "text", "args": [{"name", "value",
 "text", "error"}]}, "exception_frames" (-e: [{"addr", "user", "regs",
-"rip_symbol"}]), "search_error" (-e)}], "cpu_stacks" (-E: [{"cpu",
+"rip_symbol"}]), "raw_stack" (-r: words), "search_error" (-e, -r: what
+could not be read)}], "cpu_stacks" (-E: [{"cpu",
 "name", "kind", "base", "top", "exception_frames", "error"}])}.`,
 		Flags: []Flag{
 			{Name: "a", Help: "the task running on each CPU (from the dump's CPU registers)"},
@@ -126,6 +130,7 @@ JSON: {"traces": [{"pid", "comm", "task", "cpu", "running", "user_mode",
 			{Name: "E", Help: "search each CPU's IRQ and exception stacks for exception frames"},
 			{Name: "o", Help: "crash's old x86_64 backtrace: not offered (see help bt)"},
 			{Name: "p", Help: "the task that panicked"},
+			{Name: "r", Help: "dump the whole kernel stack, two words a line"},
 			{Name: "g", Help: "every thread of the task's thread group, the leader first"},
 			{Name: "n", Arg: "idle", Help: "with -a or -c: leave out the idle tasks' frames"},
 		},
@@ -170,9 +175,11 @@ type BtTrace struct {
 	TextSymbols []BtWord `json:"text_symbols,omitempty"`
 	// ExceptionFrames (-e) are the register blocks found on the stack,
 	// lowest address first; SearchError says what could not be searched.
-	ExceptionFrames []*BtRegs       `json:"exception_frames,omitempty"`
-	SearchError     string          `json:"search_error,omitempty"`
-	syscall         *unwind.Syscall // for text
+	ExceptionFrames []*BtRegs `json:"exception_frames,omitempty"`
+	// RawStack (-r) is every word of the stack, from its base.
+	RawStack    []BtWord        `json:"raw_stack,omitempty"`
+	SearchError string          `json:"search_error,omitempty"`
+	syscall     *unwind.Syscall // for text
 }
 
 // BtFrame is one frame.
@@ -506,6 +513,10 @@ func (t *BtTrace) writeText(b *strings.Builder, words bool, bf btFormat) {
 	fmt.Fprintf(b, "PID: %-7d TASK: %x  CPU: %-3s COMMAND: %q\n", t.PID, uint64(t.Task), cpu, t.Comm)
 	if bf.search {
 		writeExceptionSearch(b, t) // cmd_bt_flags.go
+		return
+	}
+	if bf.raw {
+		writeRawStack(b, t, bf) // cmd_bt_flags.go
 		return
 	}
 	if t.UserMode {

@@ -20,6 +20,7 @@ type btFormat struct {
 	decimal  bool // -d: offsets in decimal
 	symbolic int  // 1: -F, 2: -FF
 	search   bool // -e: the exception frames found instead of the trace
+	raw      bool // -r: the whole stack instead of the trace
 }
 
 // offset renders a symbol offset: "+0x2f5", or "+757" with -d.
@@ -67,6 +68,10 @@ func btFlags(c *Call) (*btFlagSet, error) {
 		bf.fmt.symbolic = 1
 	}
 	bf.fmt.search = c.Bool("e")
+	bf.fmt.raw = c.Bool("r")
+	if bf.fmt.raw && (bf.fmt.search || c.Bool("t") || c.Bool("T")) {
+		return nil, UsageErrorf("bt: -r excludes -e, -t and -T")
+	}
 	if c.IsSet("R") && strings.TrimSpace(bf.ref) == "" {
 		return nil, UsageErrorf("bt -R: give a function name or a text address")
 	}
@@ -176,6 +181,14 @@ func (bf *btFlagSet) finish(c *Call, res *BtResult) (Result, error) {
 				return nil, err
 			}
 			btSearchTask(c, &res.Traces[i])
+		}
+	}
+	if bf.fmt.raw {
+		for i := range res.Traces {
+			if err := c.Ctx.Err(); err != nil {
+				return nil, err
+			}
+			btRawStack(c, &res.Traces[i])
 		}
 	}
 	return res, nil
@@ -480,5 +493,58 @@ func writeCPUStacks(b *strings.Builder, stacks []BtCPUStack) {
 		if s.Error != "" {
 			fmt.Fprintf(b, "  (search incomplete: %s)\n", s.Error)
 		}
+	}
+}
+
+// btRawStack is -r: every word of the task's stack, from its base.
+func btRawStack(c *Call, t *BtTrace) {
+	if t.Task == 0 {
+		return
+	}
+	task, err := c.Prog.Object("struct task_struct", uint64(t.Task))
+	if err != nil {
+		t.SearchError = err.Error()
+		return
+	}
+	words, err := unwind.ReadStackWords(c.Prog, task)
+	if err != nil {
+		t.SearchError = err.Error()
+		return
+	}
+	sym := newBtSymbolizer(c, words)
+	for i, w := range words.Words {
+		bw := BtWord{Addr: Hex(words.Base + uint64(i)*8), Value: Hex(w)}
+		if _, ok := words.At(uint64(bw.Addr)); !ok {
+			continue // a page the dump lacks
+		}
+		if sym != nil {
+			sym.describe(&bw)
+		} else if w != 0 && c.Prog.Syms != nil {
+			if s, off, ok := c.Prog.Syms.LookupAddr(w); ok && s.IsText() {
+				bw.Symbol = fmt.Sprintf("%s+%#x", s.Name, off)
+			}
+		}
+		t.RawStack = append(t.RawStack, bw)
+	}
+	if len(words.Missing) > 0 {
+		t.SearchError = fmt.Sprintf("%d page(s) of the stack not in the dump, left out", len(words.Missing))
+	}
+}
+
+// writeRawStack prints -r: two words a line, a gap where pages are
+// missing.
+func writeRawStack(b *strings.Builder, t *BtTrace, bf btFormat) {
+	for i := 0; i < len(t.RawStack); {
+		w := t.RawStack[i]
+		fmt.Fprintf(b, "  %016x: %s", uint64(w.Addr), bf.word(&t.RawStack[i]))
+		i++
+		if i < len(t.RawStack) && t.RawStack[i].Addr == w.Addr+8 && (uint64(w.Addr)/8)%2 == 0 {
+			fmt.Fprintf(b, " %s", bf.word(&t.RawStack[i]))
+			i++
+		}
+		b.WriteByte('\n')
+	}
+	if t.SearchError != "" {
+		fmt.Fprintf(b, "    (%s)\n", t.SearchError)
 	}
 }

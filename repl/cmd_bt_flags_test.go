@@ -98,6 +98,12 @@ type btJSON struct {
 			User bool   `json:"user"`
 		} `json:"exception_frames"`
 		SearchError string `json:"search_error"`
+		StackBase   string `json:"stack_base"`
+		StackTop    string `json:"stack_top"`
+		RawStack    []struct {
+			Addr  string `json:"addr"`
+			Value string `json:"value"`
+		} `json:"raw_stack"`
 	} `json:"traces"`
 	CPUStacks []struct {
 		CPU    int    `json:"cpu"`
@@ -183,6 +189,25 @@ func TestBtCrashFlagsRealDumps(t *testing.T) {
 						if got[i].IP != tr.Frames[i+2].IP || got[i].SP != tr.Frames[i+2].SP {
 							t.Errorf("bt -S frame %d: %s at %s, want %s at %s", i, got[i].Symbol, got[i].SP, tr.Frames[i+2].Symbol, tr.Frames[i+2].SP)
 						}
+					}
+				}
+				// -r: every word of the stack; each frame's slot holds its
+				// return address.
+				var raw btJSON
+				execJSON(t, s, &out, &errb, fmt.Sprintf("bt -r %d", tid), &raw)
+				words := map[string]string{}
+				for _, w := range raw.Traces[0].RawStack {
+					words[w.Addr] = w.Value
+				}
+				var base, top uint64
+				fmt.Sscanf(tr.StackBase, "0x%x", &base)
+				fmt.Sscanf(tr.StackTop, "0x%x", &top)
+				if raw.Traces[0].SearchError == "" && uint64(len(words)) != (top-base)/8 {
+					t.Errorf("bt -r %d: %d words, the stack [%s, %s) has %d", tid, len(words), tr.StackBase, tr.StackTop, (top-base)/8)
+				}
+				for _, f := range tr.Frames[1:] {
+					if v, ok := words[f.SP]; ok && v != f.IP {
+						t.Errorf("bt -r %d: word at %s is %s, frame %s returns to %s", tid, f.SP, v, f.Symbol, f.IP)
 					}
 				}
 				// -e finds the user registers the unwind ended at.
