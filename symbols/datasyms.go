@@ -28,7 +28,8 @@ import (
 //     EXPORT_PER_CPU_SYMBOL);
 //   - memory signatures for a few static variables, each checked through
 //     pointers back to it (datasyms_sig.go): the list heads modules,
-//     btf_modules and super_blocks, and the timekeeper tk_core.
+//     btf_modules and super_blocks, the idr worker_pool_idr and the
+//     timekeeper tk_core.
 //
 // A symbol none of these give is reported by name with the hint to supply
 // System.map: a guess is never returned.
@@ -232,6 +233,13 @@ func (t *DataSymTable) Discover(p *Program) {
 	if _, err := t.Lookup("super_blocks"); err != nil {
 		if s, err := findSuperBlocks(p, img, t); err != nil {
 			t.note("super_blocks: %v", err)
+		} else {
+			t.add(srcSignature, []Symbol{s})
+		}
+	}
+	if _, err := t.Lookup("worker_pool_idr"); err != nil {
+		if s, err := findWorkerPoolIDR(p, img, t); err != nil {
+			t.note("worker_pool_idr: %v", err)
 		} else {
 			t.add(srcSignature, []Symbol{s})
 		}

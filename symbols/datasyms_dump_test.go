@@ -27,7 +27,7 @@ func TestDataSymbolsAgainstSystemMap(t *testing.T) {
 	need := []string{
 		"init_task", "__per_cpu_offset", "nr_cpu_ids", "__cpu_online_mask", "__cpu_possible_mask",
 		"runqueues", "irq_stack_ptr", "timer_bases", "hrtimer_bases", "prb", "init_uts_ns",
-		"jiffies_64", "avenrun", "_totalram_pages", "tk_core", "modules", "btf_modules", "super_blocks",
+		"jiffies_64", "avenrun", "_totalram_pages", "tk_core", "modules", "btf_modules", "super_blocks", "worker_pool_idr",
 	}
 	for _, f := range []testdata.Format{testdata.FormatELF, testdata.FormatKdumpZlib} {
 		path := d.Path(f)

@@ -382,3 +382,80 @@ func (r *pageReader) u64(addr uint64) (uint64, error) {
 	}
 	return binary.LittleEndian.Uint64(b[off:]), nil
 }
+
+// maxXADepth bounds the descent of an xarray (64-bit indices, 6 bits a
+// level).
+const maxXADepth = 12
+
+// findWorkerPoolIDR finds kernel/workqueue.c's static
+// DEFINE_IDR(worker_pool_idr). workqueue_init_early gives the per-CPU
+// pools their ids first, the boot CPU's normal-priority pool id 0
+// (worker_pool_assign_id, idr_alloc from 0), so the idr's index 0 is
+// &per_cpu(cpu_worker_pools, 0)[0], whose id is 0: the idr is the one
+// struct idr in the image's data, with idr_base 0, whose xarray leads down
+// its first slots (lib/xarray.c: a node pointer is tagged 2 and its
+// slots[0] covers index 0) to that pool.
+func findWorkerPoolIDR(p *Program, img imageLayout, t *DataSymTable) (Symbol, error) {
+	pools, err := t.Lookup("cpu_worker_pools")
+	if err != nil {
+		return Symbol{}, err
+	}
+	pcpu, err := p.PerCPUOffset(0)
+	if err != nil {
+		return Symbol{}, err
+	}
+	want := pools.Addr + pcpu
+	if id, err := p.Object("struct worker_pool", want); err != nil {
+		return Symbol{}, err
+	} else if v, err := id.MemberUint("id"); err != nil || v != 0 {
+		return Symbol{}, fmt.Errorf("cpu 0's first worker pool at %#x has id %d (%v), not 0", want, v, err)
+	}
+	rtOff, err1 := p.OffsetOf("struct idr", "idr_rt")
+	baseOff, err2 := p.OffsetOf("struct idr", "idr_base")
+	headOff, err3 := p.OffsetOf("struct xarray", "xa_head")
+	shiftOff, err4 := p.OffsetOf("struct xa_node", "shift")
+	slotsOff, err5 := p.OffsetOf("struct xa_node", "slots")
+	if err := errors.Join(err1, err2, err3, err4, err5); err != nil {
+		return Symbol{}, err
+	}
+	lo, _, buf, err := t.dataRegion(p, img)
+	if err != nil {
+		return Symbol{}, err
+	}
+	pr := newPageReader(p)
+	leadsTo := func(entry uint64) bool {
+		for depth := 0; depth < maxXADepth; depth++ {
+			if entry&3 != 2 || entry <= 4096 {
+				return entry == want
+			}
+			node := entry - 2
+			shift, err := pr.u64(node + shiftOff)
+			if err != nil || shift&0xff > 63 {
+				return false
+			}
+			if entry, err = pr.u64(node + slotsOff); err != nil {
+				return false
+			}
+		}
+		return false
+	}
+	at := rtOff + headOff
+	var cands []uint64
+	for off := uint64(0); off+max(at, baseOff)+8 <= uint64(len(buf)); off += 8 {
+		head := binary.LittleEndian.Uint64(buf[off+at:])
+		if head != want && (head&3 != 2 || img.inImage(head)) {
+			continue
+		}
+		if binary.LittleEndian.Uint32(buf[off+baseOff:]) != 0 || !leadsTo(head) {
+			continue
+		}
+		cands = append(cands, lo+off)
+	}
+	switch len(cands) {
+	case 0:
+		return Symbol{}, fmt.Errorf("no struct idr in the image's data leads to cpu 0's worker pool %#x", want)
+	case 1:
+		return Symbol{Name: "worker_pool_idr", Addr: cands[0], Type: 'd'}, nil
+	}
+	return Symbol{}, fmt.Errorf("%d struct idrs lead to cpu 0's worker pool %#x", len(cands), want)
+}
