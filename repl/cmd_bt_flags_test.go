@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kwalk/kwalk/repl/internal/synth"
 	"github.com/kwalk/kwalk/symbols"
 	"github.com/kwalk/kwalk/testdata"
 	"github.com/kwalk/kwalk/walkers/unwind"
@@ -377,5 +378,21 @@ func TestBtThreadGroupRealDumps(t *testing.T) {
 				t.Errorf("bt -g: %d traces, the record has %d threads in group %d", len(bt.Traces), len(groups[tgid]), tgid)
 			}
 		})
+	}
+}
+
+// TestCrashFlagsBareKernel runs the new flags of bt, ps, net and dev on a
+// kernel without the types they read: an error, never a panic.
+func TestCrashFlagsBareKernel(t *testing.T) {
+	k := synth.New()
+	for _, line := range []string{"bt -F", "bt -FF 1", "bt -e", "bt -E", "bt -E -c 0", "bt -R schedule", "bt -S ffffc90000000000 1",
+		"bt -S ffffc90000000000 -I schedule+4 1", "bt -r", "bt -p", "bt -g 1", "bt -a -n idle", "bt -sd", "ps -s", "ps -Y", "ps -a",
+		"ps -m -C 0-3", "ps -H -I", "net -n", "net -n 1", "net -a", "dev -i"} {
+		var out, errb bytes.Buffer
+		s := NewSession(k.Prog, NewDefaultRegistry(), &out, &errb)
+		s.Exec(context.Background(), line)
+		if strings.Contains(errb.String(), "internal error") {
+			t.Errorf("%s: %s", line, errb.String())
+		}
 	}
 }
