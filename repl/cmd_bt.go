@@ -3,7 +3,6 @@ package repl
 import (
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 
 	"github.com/kwalk/kwalk/kcore"
@@ -112,7 +111,7 @@ could not be read)}], "cpu_stacks" (-E: [{"cpu",
 "name", "kind", "base", "top", "exception_frames", "error"}])}.`,
 		Flags: []Flag{
 			{Name: "a", Help: "the task running on each CPU (from the dump's CPU registers)"},
-			{Name: "c", Arg: "CPUS", Help: "the task running on these CPUs (comma-separated)"},
+			{Name: "c", Arg: "CPUS", Help: "the task running on these CPUs (\"1,8,9-14\")"},
 			{Name: "f", Help: "print the stack words of each frame"},
 			{Name: "l", Help: "show file:line of each frame when DWARF is loaded"},
 			{Name: "v", Help: "show each frame's parameters and locals from DWARF"},
@@ -330,15 +329,11 @@ func runBtTasks(c *Call) (Result, error) {
 	return res, nil
 }
 
-// parseCPUList parses "0,2,5".
+// parseCPUList parses bt -c's "0,2,5" or "1-3,8", like crash's -c.
 func parseCPUList(s string) ([]int, error) {
-	var cpus []int
-	for _, f := range strings.Split(s, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || n < 0 {
-			return nil, UsageErrorf("-c: %q is not a CPU number", f)
-		}
-		cpus = append(cpus, n)
+	cpus, err := parseCPURanges(s) // cmd_ps_crash.go
+	if err != nil {
+		return nil, UsageErrorf("-c: %q is not a list of CPUs (\"1,8,9-14\")", s)
 	}
 	return cpus, nil
 }
