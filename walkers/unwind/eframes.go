@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/kwalk/kwalk/kcore"
 	"github.com/kwalk/kwalk/symbols"
 )
 
@@ -19,9 +20,6 @@ type StackRegion struct {
 	Kind   StackKind
 	Name   string // "irq stack of cpu 1", "NMI stack of cpu 0"
 }
-
-// errARM64Search: the searches read x86_64's struct pt_regs.
-var errARM64Search = errors.New("searching a stack for pt_regs is implemented for x86_64 only (arm64 exception frames are found by the unwind through their frame records)")
 
 // CPUStacks lists cpu's IRQ stack and exception stacks (x86_64: the
 // per-CPU hardirq_stack_ptr and cea_exception_stacks; arm64: the IRQ
@@ -92,11 +90,70 @@ func PlausiblePtRegs(p *symbols.Program, r *Registers) (user, ok bool) {
 	return false, false
 }
 
+// arm64 PSTATE modes (arch/arm64/include/uapi/asm/ptrace.h): EL0t for
+// user space (PSR_MODE32_BIT set for a 32-bit task), EL1t and EL1h for
+// the kernel; the upper 32 bits hold no flags.
+const (
+	psrModeMask = 0x1f
+	psrEL0t     = 0x00
+	psrUsr32    = 0x10
+	psrEL1t     = 0x04
+	psrEL1h     = 0x05
+	// arm64 user addresses are below 1<<52 at most (52-bit VA).
+	arm64UserLimit = 1 << 52
+)
+
+// arm64PlausiblePtRegs reads b as an arm64 struct pt_regs at addr and
+// reports whether entry code saved it (arch/arm64/kernel/entry.S
+// kernel_entry): a user (EL0) or kernel (EL1) PSTATE mode, a pc and sp of
+// the same half, the kernel's pc in its text, and the frame record the
+// entry stores in stackframe: {x29, pc} for an entry from EL1, {0, 0} for
+// one from EL0.
+func (u *Unwinder) arm64PlausiblePtRegs(b []byte, addr uint64) (ExceptionFrame, bool) {
+	l := u.arm64
+	rd := func(off uint64) uint64 { return binary.LittleEndian.Uint64(b[off:]) }
+	pc, sp, pstate := rd(l.regsPC), rd(l.regsSP), rd(l.regsPState)
+	x29 := rd(l.regsX + 29*8)
+	if pstate>>32 != 0 || pc == 0 || sp == 0 {
+		return ExceptionFrame{}, false
+	}
+	var user bool
+	switch pstate & psrModeMask {
+	case psrEL0t, psrUsr32:
+		user = true
+		if pc >= arm64UserLimit || sp >= arm64UserLimit {
+			return ExceptionFrame{}, false
+		}
+	case psrEL1t, psrEL1h:
+		if sp < kernelHalf || sp&15 != 0 || u.p.Syms == nil {
+			return ExceptionFrame{}, false
+		}
+		sym, _, found := u.p.Syms.LookupAddr(l.strip(pc))
+		if !found || !sym.IsText() {
+			return ExceptionFrame{}, false
+		}
+	default:
+		return ExceptionFrame{}, false
+	}
+	if l.regsFrame != 0 && l.regsFrame+16 <= uint64(len(b)) {
+		fp, lr := rd(l.regsFrame), rd(l.regsFrame+8)
+		if user && (fp != 0 || lr != 0) || !user && (fp != x29 || l.strip(lr) != l.strip(pc)) {
+			return ExceptionFrame{}, false
+		}
+	}
+	full := kcore.ARM64Regs{SP: sp, PC: pc, PState: pstate}
+	for i := range full.X {
+		full.X[i] = rd(l.regsX + uint64(i)*8)
+	}
+	return ExceptionFrame{Addr: addr, User: user, Regs: arm64Regs(pc, sp, x29, true), ARM64: &full}, true
+}
+
 // maxSearchBytes bounds one search (a stack is at most maxStackRegion).
 const maxSearchBytes = maxStackRegion
 
 // SearchExceptionFrames scans [lo, hi) for every 8-byte aligned struct
-// pt_regs that PlausiblePtRegs accepts, lowest address first (crash's
+// pt_regs that PlausiblePtRegs (arm64: arm64PlausiblePtRegs) accepts,
+// lowest address first (crash's
 // bt -e on a task stack, bt -E on IRQ and exception stacks). It is a
 // search, not an unwind: a block left by an earlier interrupt that
 // returned long ago is found as well. Pages that cannot be read are
@@ -106,9 +163,11 @@ func SearchExceptionFrames(p *symbols.Program, lo, hi uint64) ([]ExceptionFrame,
 	if err != nil {
 		return nil, err
 	}
-	if u.arm64 != nil {
-		return nil, errARM64Search
-	}
+	return u.searchExceptionFrames(lo, hi)
+}
+
+func (u *Unwinder) searchExceptionFrames(lo, hi uint64) ([]ExceptionFrame, error) {
+	p := u.p
 	if hi <= lo || hi-lo > maxSearchBytes {
 		return nil, fmt.Errorf("search of [%#x, %#x): not a stack (at most %d bytes)", lo, hi, maxSearchBytes)
 	}
@@ -130,10 +189,21 @@ func SearchExceptionFrames(p *symbols.Program, lo, hi uint64) ([]ExceptionFrame,
 		}
 		return true
 	}
-	size := u.ptregs.size
+	var size uint64
+	if u.arm64 != nil {
+		size = u.arm64.regsSize
+	} else {
+		size = u.ptregs.size
+	}
 	var out []ExceptionFrame
 	for a := lo; a+size <= hi; a += 8 {
 		if !readable(a, size) {
+			continue
+		}
+		if u.arm64 != nil {
+			if ef, ok := u.arm64PlausiblePtRegs(buf[a-lo:a-lo+size], a); ok {
+				out = append(out, ef)
+			}
 			continue
 		}
 		r := &Registers{}

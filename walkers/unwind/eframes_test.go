@@ -4,6 +4,9 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/kwalk/kwalk/symbols"
+	"github.com/kwalk/kwalk/symbols/symtest"
 )
 
 // writePtRegs writes a struct pt_regs (the synthetic kernel's layout) at
@@ -91,5 +94,43 @@ func TestStackFrom(t *testing.T) {
 	}
 	if _, err := StackFrom(p, task, 0, tStack-4096); !errors.Is(err, errOffStack) {
 		t.Errorf("sp off every stack: err %v", err)
+	}
+}
+
+func TestSearchExceptionFramesARM64(t *testing.T) {
+	const (
+		base = 0xffff_8000_0830_0000
+		size = 16 << 10
+		text = 0xffff_a42c_f800_0000
+	)
+	l := &arm64Layout{regsX: 0, regsSP: 31 * 8, regsPC: 32 * 8, regsPState: 33 * 8, regsFrame: 0x130, regsSize: 0x150, pacMask: defaultPACMask}
+	m := &flatMem{base: base, b: make([]byte, size)}
+	syms := symtest.NewSymbols()
+	syms.Add("el1_interrupt", text, 0x1000, 'T')
+	u := &Unwinder{p: &symbols.Program{Mem: m, Syms: syms}, arm64: l}
+	put := func(regs uint64, pc, sp, pstate, x29, fp, lr uint64) {
+		m.put(regs+l.regsPC, pc)
+		m.put(regs+l.regsSP, sp)
+		m.put(regs+l.regsPState, pstate)
+		m.put(regs+29*8, x29)
+		m.put(regs+l.regsFrame, fp)
+		m.put(regs+l.regsFrame+8, lr)
+	}
+	kernelAt, userAt := uint64(base+0x1000), uint64(base+size-0x150)
+	put(kernelAt, text+0x40, base+0x1800, 0x3c5, base+0x1900, base+0x1900, text+0x40) // EL1h, record {x29, pc}
+	put(userAt, 0x44e03c, 0xffffe5dd9000, 0, 0x1234, 0, 0)                              // EL0t, final record
+	// Near misses: a record that disagrees, a pc outside text, EL2.
+	put(base+0x2000, text+0x40, base+0x1800, 0x3c5, base+0x1900, base+0x1a00, text+0x40)
+	put(base+0x2400, text+0x2000, base+0x1800, 0x3c5, base+0x1900, base+0x1900, text+0x2000)
+	put(base+0x2800, text+0x40, base+0x1800, 0x3c9, base+0x1900, base+0x1900, text+0x40)
+	got, err := u.searchExceptionFrames(base, base+size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].Addr != kernelAt || got[0].User || got[1].Addr != userAt || !got[1].User || got[0].ARM64 == nil {
+		t.Fatalf("found %+v; want kernel at %#x, user at %#x", got, kernelAt, userAt)
+	}
+	if got[0].ARM64.X[29] != base+0x1900 || got[1].ARM64.PC != 0x44e03c {
+		t.Errorf("registers: %+v %+v", got[0].ARM64, got[1].ARM64)
 	}
 }
