@@ -118,7 +118,7 @@ func TestSearchExceptionFramesARM64(t *testing.T) {
 	}
 	kernelAt, userAt := uint64(base+0x1000), uint64(base+size-0x150)
 	put(kernelAt, text+0x40, base+0x1800, 0x3c5, base+0x1900, base+0x1900, text+0x40) // EL1h, record {x29, pc}
-	put(userAt, 0x44e03c, 0xffffe5dd9000, 0, 0x1234, 0, 0)                              // EL0t, final record
+	put(userAt, 0x44e03c, 0xffffe5dd9000, 0, 0x1234, 0, 0)                            // EL0t, final record
 	// Near misses: a record that disagrees, a pc outside text, EL2.
 	put(base+0x2000, text+0x40, base+0x1800, 0x3c5, base+0x1900, base+0x1a00, text+0x40)
 	put(base+0x2400, text+0x2000, base+0x1800, 0x3c5, base+0x1900, base+0x1900, text+0x2000)
