@@ -105,7 +105,7 @@ JSON: {"traces": [{"pid", "comm", "task", "cpu", "running", "user_mode",
 "exception": {"addr", "partial", "user", "regs": {NAME: hex}},
 "vars": [{"function", "inlined", "vars": [{"name", "param", "type", "value",
 "known", "text", "addr", "reason"}]}],
-"words": [{"addr", "value", "symbol"}]}], "user_regs": {...},
+"words": [{"addr", "value", "symbol", "cache", "object"}]}], "user_regs": {...},
 "user_entry", "syscall": {"nr", "name", "abi", "text", "args": [{"name", "value",
 "text", "error"}]}, "exception_frames" (-e: [{"addr", "user", "regs",
 "rip_symbol"}]), "raw_stack" (-r: words), "search_error" (-e, -r: what
