@@ -33,6 +33,9 @@ var globalTypes = map[string]string{
 	"fuse_conn_list": "struct list_head",
 	// kernel/workqueue.c: static DEFINE_IDR(worker_pool_idr)
 	"worker_pool_idr": "struct idr",
+	// kernel/rcu/tree.c: static struct rcu_state rcu_state; int rcu_num_nodes
+	"rcu_state":     "struct rcu_state",
+	"rcu_num_nodes": "int",
 	// init/version.c (kernel/utsname.c declares it)
 	"init_uts_ns": "struct uts_namespace",
 	// kernel/printk/printk.c: static struct printk_ringbuffer *prb

@@ -23,6 +23,12 @@ type Worker struct {
 	Pool        uint64 // its struct worker_pool
 	CurrentWork uint64 // the struct work_struct it runs
 	CurrentFunc uint64 // that work's function
+	// CurrentPwq is the struct pool_workqueue the work was queued through
+	// (its wq member names the workqueue).
+	CurrentPwq uint64
+	// CurrentColor is the flush colour of the work it runs (6.1+:
+	// worker.current_color), -1 when the kernel does not record it.
+	CurrentColor int
 	// Scheduled is the address of the worker's scheduled list head: work
 	// queued behind the one it runs (flush barriers among them).
 	Scheduled uint64
@@ -144,6 +150,13 @@ func readWorker(p *symbols.Program, addr, pool uint64) (Worker, error) {
 	}
 	w.CurrentWork, _ = o.MemberUint("current_work")
 	w.CurrentFunc, _ = o.MemberUint("current_func")
+	w.CurrentPwq, _ = o.MemberUint("current_pwq")
+	w.CurrentColor = -1
+	if o.Type().HasMember("current_color") {
+		if c, err := o.MemberUint("current_color"); err == nil {
+			w.CurrentColor = int(int32(c))
+		}
+	}
 	if s, err := o.Member("scheduled"); err == nil {
 		w.Scheduled = s.Addr()
 	}

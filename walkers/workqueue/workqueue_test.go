@@ -73,3 +73,54 @@ func TestPoolsAgainstRecords(t *testing.T) {
 		})
 	}
 }
+
+// The workqueues list decodes on every dump: the system workqueues are
+// on it, every busy worker's work was queued through a pool_workqueue of
+// one of them, and on the guests where nothing is stuck no flush is in
+// progress.
+func TestWorkqueuesReal(t *testing.T) {
+	for _, d := range testdata.Require(t, testdata.Filter{Format: testdata.FormatKdumpZlib}) {
+		t.Run(d.ID(), func(t *testing.T) {
+			p := walktest.OpenReal(t, testdata.RealDump{Path: d.Path(testdata.FormatKdumpZlib)})
+			wqs, err := workqueue.Workqueues(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			byAddr := map[uint64]workqueue.Workqueue{}
+			names := map[string]bool{}
+			for _, wq := range wqs {
+				byAddr[wq.Addr] = wq
+				names[wq.Name] = true
+				if wq.Name == "" {
+					t.Errorf("workqueue %#x has no name", wq.Addr)
+				}
+				if n, err := workqueue.InFlight(p, wq.Addr, wq.FlushColor); err != nil || n < 0 {
+					t.Errorf("workqueue %s: in flight %d: %v", wq.Name, n, err)
+				}
+				if (d.Guest.Name == testdata.GuestIdle || d.Guest.Name == testdata.GuestScale) && wq.FirstFlusher != 0 {
+					t.Errorf("workqueue %s: a flush in progress on a guest where nothing is stuck", wq.Name)
+				}
+			}
+			for _, n := range []string{"events", "events_unbound", "events_freezable"} {
+				if !names[n] {
+					t.Errorf("no workqueue %q among %d", n, len(wqs))
+				}
+			}
+			pools, err := workqueue.Pools(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, pl := range pools {
+				for _, w := range pl.Busy {
+					wq, err := workqueue.PwqWorkqueue(p, w.CurrentPwq)
+					if err != nil {
+						t.Errorf("busy worker %#x: pwq %#x: %v", w.Addr, w.CurrentPwq, err)
+					} else if _, ok := byAddr[wq]; !ok {
+						t.Errorf("busy worker %#x runs work of %#x, on no workqueues list", w.Addr, wq)
+					}
+				}
+			}
+			t.Logf("%d workqueues", len(wqs))
+		})
+	}
+}
