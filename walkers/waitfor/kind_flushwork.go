@@ -105,7 +105,11 @@ func decodeFlushWork(c waitkind.Context, t *sched.Task, f waitkind.Found) (TaskW
 	pools := a.workPools()
 	// The barrier itself running: its worker is completing it.
 	if wk, ok := workqueue.Running(pools, work); ok {
-		w.Holders = []Holder{{Task: c.Ref(wk.Task), Certain: true, How: "kworker running the flush barrier itself: the flush is completing"}}
+		if wk.Task == 0 {
+			w.Note = "a BH worker runs the flush barrier itself (softirq): the flush is completing"
+		} else {
+			w.Holders = []Holder{{Task: c.Ref(wk.Task), Certain: true, How: "kworker running the flush barrier itself: the flush is completing"}}
+		}
 		return w, true
 	}
 	pl, err := workqueue.Locate(p, pools, work)
@@ -116,9 +120,16 @@ func decodeFlushWork(c waitkind.Context, t *sched.Task, f waitkind.Found) (TaskW
 	}
 	switch pl.Where {
 	case workqueue.Scheduled:
+		w.Object.State = "running"
 		pool := pools[pl.Pool]
 		wk := pool.Busy[pl.Worker]
 		fn := a.funcName(wk.CurrentFunc)
+		if wk.Task == 0 {
+			// A BH pool's worker (6.9+ POOL_BH) runs in softirq: no task.
+			w.Object.What = fmt.Sprintf("work %s, running in softirq on BH worker pool %d", fn, pool.ID)
+			w.Note = fmt.Sprintf("work %s runs in softirq context (BH worker pool %d) and has not finished", fn, pool.ID)
+			break
+		}
 		ref := c.Ref(wk.Task)
 		wqName := a.workqueueName(wk.CurrentPwq)
 		w.Object.What = fmt.Sprintf("work %s%s, running on %s", fn, wqName, taskName(ref))
@@ -129,6 +140,7 @@ func decodeFlushWork(c waitkind.Context, t *sched.Task, f waitkind.Found) (TaskW
 			w.Note += fmt.Sprintf(" (%d more work item(s) ahead of the barrier on its scheduled list)", pl.Ahead)
 		}
 	case workqueue.Worklist:
+		w.Object.State = "queued"
 		pool := pools[pl.Pool]
 		target := "the work"
 		if pl.Prev != 0 {
@@ -145,6 +157,9 @@ func decodeFlushWork(c waitkind.Context, t *sched.Task, f waitkind.Found) (TaskW
 		w.Object.What = fmt.Sprintf("%s, queued on %s, not started", target, where)
 		var busy []string
 		for _, wk := range pool.Busy {
+			if wk.Task == 0 {
+				continue // a BH pool's worker: no task
+			}
 			ref := c.Ref(wk.Task)
 			fn := a.funcName(wk.CurrentFunc)
 			busy = append(busy, fmt.Sprintf("%s runs %s", taskName(ref), fn))
@@ -159,6 +174,7 @@ func decodeFlushWork(c waitkind.Context, t *sched.Task, f waitkind.Found) (TaskW
 			w.Note += "; no worker of the pool is running work"
 		}
 	default:
+		w.Object.State = "queued"
 		target := "the work"
 		if pl.Prev != 0 {
 			if fn, err := workqueue.WorkFunc(p, pl.Prev); err == nil {
@@ -265,7 +281,7 @@ func decodeFlushWorkqueue(c waitkind.Context, t *sched.Task, f waitkind.Found) (
 	}
 	for _, pl := range a.workPools() {
 		for _, wk := range pl.Busy {
-			if wk.CurrentPwq == 0 {
+			if wk.CurrentPwq == 0 || wk.Task == 0 {
 				continue
 			}
 			if owner, err := workqueue.PwqWorkqueue(p, wk.CurrentPwq); err != nil || owner != wq.Addr {
@@ -294,7 +310,7 @@ func classifyFlush(w *TaskWait, r *Root) bool {
 	if w.Kind != WaitFlushWork && w.Kind != WaitFlushWorkqueue {
 		return false
 	}
-	if w.Error != "" && len(r.Holders) == 0 {
+	if (w.Error != "" && len(r.Holders) == 0) || (w.Kind == WaitFlushWork && w.Object.State == "") {
 		return false
 	}
 	certain := false
@@ -302,10 +318,10 @@ func classifyFlush(w *TaskWait, r *Root) bool {
 		certain = certain || h.Certain
 	}
 	switch {
-	case w.Kind == WaitFlushWork && certain:
+	case w.Kind == WaitFlushWork && w.Object.State == "running":
 		r.Kind = RootWorkNotFinishing
 		r.Summary = w.Note + " (kernel/workqueue.c __flush_work)"
-	case w.Kind == WaitFlushWork:
+	case w.Kind == WaitFlushWork && w.Object.State == "queued":
 		// Queued, not started: the note says where and behind what.
 		r.Kind = RootWorkNotStarted
 		r.Summary = fmt.Sprintf("%s; %s flushes it (kernel/workqueue.c __flush_work)", w.Note, taskName(w.Task.TaskRef))

@@ -138,6 +138,20 @@ func TestFlushWorkWait(t *testing.T) {
 				root: RootWorkNotStarted, summary: "work my_work_fn has not started: 2 work item(s) ahead of the barrier on the worklist of worker pool 3 (CPU 1), which has 2 worker(s), 0 idle; busy: kworker/0:1 (pid 62) runs other_work_fn; modprobe (pid 61) flushes it"},
 		},
 		{
+			name: "the work runs in softirq on a BH pool",
+			build: func(s *flushScene) {
+				p := s.pool(4, 0, 1, 0)
+				target := s.work(symMyWorkFn)
+				sch := s.Alloc(16)
+				s.pools[p].Busy = append(s.pools[p].Busy, workqueue.Worker{Addr: s.Alloc(64), CurrentWork: target,
+					CurrentFunc: symMyWorkFn, CurrentColor: -1, Scheduled: sch})
+				barr := s.flusher(61)
+				s.List(sch, barr+8)
+			},
+			want: want{what: "work my_work_fn, running in softirq on BH worker pool 4", note: "runs in softirq context",
+				root: RootWorkNotFinishing, rootSure: true, summary: "work my_work_fn runs in softirq context (BH worker pool 4) and has not finished"},
+		},
+		{
 			name: "pending on an unbound pool nobody works on",
 			build: func(s *flushScene) {
 				p := s.pool(9, -1, 1, 1)

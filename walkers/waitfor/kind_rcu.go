@@ -163,8 +163,12 @@ func rcuHolders(a *waitAnalysis, s *rcu.State, exp bool, w *TaskWait) string {
 		if exp {
 			return fmt.Sprintf("no expedited RCU grace period is in progress (expedited_sequence %d): the one it needs has not started", int64(s.ExpSeq))
 		}
-		return fmt.Sprintf("no RCU grace period is in progress (last g=%d, %s): the grace-period kthread %s has not started the one it needs, or the callbacks after it have not been invoked",
-			s.GP, rcu.GPStateName(s.GPState), taskName(kt))
+		gpk := "the grace-period kthread"
+		if s.GPKthread != 0 {
+			gpk += " " + taskName(kt)
+		}
+		return fmt.Sprintf("no RCU grace period is in progress (last g=%d, %s): %s has not started the one it needs, or the callbacks after it have not been invoked",
+			s.GP, rcu.GPStateName(s.GPState), gpk)
 	}
 	if !exp {
 		if s.HasAge {
