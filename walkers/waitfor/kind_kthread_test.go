@@ -6,8 +6,10 @@ import (
 
 	"github.com/kwalk/kwalk/symbols"
 	"github.com/kwalk/kwalk/symbols/symtest"
+	"github.com/kwalk/kwalk/testdata"
 	"github.com/kwalk/kwalk/walkers/sched"
 	"github.com/kwalk/kwalk/walkers/unwind"
+	"github.com/kwalk/kwalk/walkers/walktest"
 )
 
 // kindScene is a stack fixture whose tasks have frames, states and flags,
@@ -186,6 +188,65 @@ func TestKthreadStopWait(t *testing.T) {
 					t.Errorf("root %+v remedies %q", c.Root, c.Remedy)
 				}
 			}
+		})
+	}
+}
+
+// On every dump each kthread's struct kthread is found (worker_private or
+// set_child_tid, by the types; kernel/kthread.c): a workqueue worker's kthread->data is its
+// struct worker, whose task is the kthread; where struct kthread records
+// its task (6.14+), that is the kthread.
+func TestKthreadOfRealDumps(t *testing.T) {
+	for _, d := range testdata.Require(t, testdata.Filter{Format: testdata.FormatKdumpZlib}) {
+		t.Run(d.ID(), func(t *testing.T) {
+			p := walktest.OpenReal(t, testdata.RealDump{Path: d.Path(testdata.FormatKdumpZlib)})
+			tasks, err := sched.Tasks(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checked := 0
+			for i := range tasks {
+				tk := &tasks[i]
+				if !tk.Kthread() || tk.Idle || tk.State == "X" || tk.State == "Z" {
+					continue
+				}
+				kt, err := kthreadOf(p, tk)
+				if err == nil && kt == 0 && tk.Comm == "kthreadd" {
+					continue // 5.10: kthreadd, started by kernel_thread (init/main.c rest_init), has none
+				}
+				if err != nil || kt == 0 {
+					t.Errorf("kthread %d (%s): struct kthread %#x: %v", tk.PID, tk.Comm, kt, err)
+					continue
+				}
+				ko, err := p.Object("struct kthread", kt)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if ko.Type().HasMember("task") {
+					if back, err := ko.MemberUint("task"); err != nil || back != tk.Addr {
+						t.Errorf("kthread %d (%s): struct kthread %#x names task %#x", tk.PID, tk.Comm, kt, back)
+					}
+					checked++
+				}
+				if tk.Flags&sched.PFWQWorker != 0 {
+					data, err := ko.MemberUint("data")
+					if err != nil {
+						t.Fatal(err)
+					}
+					wk, err := p.Object("struct worker", data)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if wt, err := wk.MemberUint("task"); err != nil || wt != tk.Addr {
+						t.Errorf("kworker %d (%s): kthread->data %#x is a worker of task %#x", tk.PID, tk.Comm, data, wt)
+					}
+					checked++
+				}
+			}
+			if checked == 0 {
+				t.Error("no kthread checked")
+			}
+			t.Logf("%d kthread structs checked", checked)
 		})
 	}
 }
