@@ -194,7 +194,8 @@ func (s *State) readNodes(p *symbols.Program, o symbols.Object) error {
 	var firstErr error
 	for i := 0; i < n; i++ {
 		addr := arr.Addr() + uint64(i)*esz
-		nd, par, err := readNode(p, addr, i)
+		nd, par, warns, err := readNode(p, addr, i)
+		s.Errors = append(s.Errors, warns...)
 		if err != nil {
 			if firstErr == nil {
 				firstErr = err
@@ -210,14 +211,16 @@ func (s *State) readNodes(p *symbols.Program, o symbols.Object) error {
 	return firstErr
 }
 
-func readNode(p *symbols.Program, addr uint64, i int) (Node, uint64, error) {
+// readNode reads one rcu_node; a reader list that could not be followed
+// whole is a warning (the readers read so far are kept).
+func readNode(p *symbols.Program, addr uint64, i int) (Node, uint64, []string, error) {
 	o, err := p.Object("struct rcu_node", addr)
 	if err != nil {
-		return Node{}, 0, err
+		return Node{}, 0, nil, err
 	}
 	nd := Node{Index: i, Addr: addr}
 	if nd.QSMask, err = o.MemberUint("qsmask"); err != nil {
-		return Node{}, 0, fmt.Errorf("rcu_node %d (%#x): %w", i, addr, err)
+		return Node{}, 0, nil, fmt.Errorf("rcu_node %d (%#x): %w", i, addr, err)
 	}
 	nd.ExpMask, _ = o.MemberUint("expmask")
 	for _, f := range []struct {
@@ -226,11 +229,11 @@ func readNode(p *symbols.Program, addr uint64, i int) (Node, uint64, error) {
 	}{{"grplo", &nd.GrpLo}, {"grphi", &nd.GrpHi}, {"level", &nd.Level}} {
 		m, err := o.Member(f.name)
 		if err != nil {
-			return Node{}, 0, fmt.Errorf("rcu_node %d (%#x): %w", i, addr, err)
+			return Node{}, 0, nil, fmt.Errorf("rcu_node %d (%#x): %w", i, addr, err)
 		}
 		v, err := m.Int()
 		if err != nil {
-			return Node{}, 0, fmt.Errorf("rcu_node %d (%#x) %s: %w", i, addr, f.name, err)
+			return Node{}, 0, nil, fmt.Errorf("rcu_node %d (%#x) %s: %w", i, addr, f.name, err)
 		}
 		*f.to = int(v)
 	}
@@ -240,8 +243,9 @@ func readNode(p *symbols.Program, addr uint64, i int) (Node, uint64, error) {
 	}
 	blkd, err := o.Member("blkd_tasks")
 	if err != nil {
-		return nd, par, nil // no preemptible-RCU readers to look for
+		return nd, par, nil, nil // no preemptible-RCU readers to look for
 	}
+	var warns []string
 	for _, f := range []struct {
 		name string
 		to   *[]uint64
@@ -253,10 +257,10 @@ func readNode(p *symbols.Program, addr uint64, i int) (Node, uint64, error) {
 		tasks, err := readers(p, blkd.Addr(), first)
 		*f.to = tasks
 		if err != nil {
-			return nd, par, fmt.Errorf("rcu_node %d (%#x) %s: %w", i, addr, f.name, err)
+			warns = append(warns, fmt.Sprintf("rcu_node %d (%#x) %s: %v", i, addr, f.name, err))
 		}
 	}
-	return nd, par, nil
+	return nd, par, warns, nil
 }
 
 // readers lists the tasks on a blkd_tasks list from the node first to the

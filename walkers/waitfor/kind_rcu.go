@@ -148,6 +148,11 @@ func decodeRCUExpedited(c waitkind.Context, t *sched.Task, f waitkind.Found) (Ta
 // for, and returns one sentence saying it (the root summary when the
 // chain ends here).
 func rcuHolders(a *waitAnalysis, s *rcu.State, exp bool, w *TaskWait) string {
+	if len(s.Errors) > 0 {
+		// The blockers rest on what could be read of the tree.
+		w.Certain = false
+		w.Error = appendErr(w.Error, "rcu_state read in part: "+strings.Join(s.Errors, "; "))
+	}
 	var head string
 	inProgress := s.InProgress
 	readers, cpus := s.BlockingReaders(), s.PendingCPUs()

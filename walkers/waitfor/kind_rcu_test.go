@@ -136,7 +136,8 @@ func TestRCUGracePeriodWait(t *testing.T) {
 		certain bool // the holders'
 		note    string
 		root    string
-		sure    bool // the root's
+		sure    bool   // the root's
+		errPart string // a part of the wait's error
 	}
 	for _, tc := range []struct {
 		name  string
@@ -203,6 +204,21 @@ func TestRCUGracePeriodWait(t *testing.T) {
 				note: "expedited RCU grace period (expedited_sequence 65) is in progress: CPU 1 (running hog (pid 71)) has not passed a quiescent state"},
 		},
 		{
+			name: "a damaged reader list: the readers read, and the error",
+			build: func(s *rcuScene) {
+				s.gp(400|1, 5, 40)
+				reader, _ := s.task(70, "reader", "R")
+				other, _ := s.task(72, "other", "R")
+				// reader → other → reader …, never back to blkd_tasks.
+				s.List(s.rcuState+rnBlkdTasks, reader+offRCUNodeEntry, other+offRCUNodeEntry)
+				s.Mem.WriteU64(other+offRCUNodeEntry, reader+offRCUNodeEntry)
+				s.Mem.WriteU64(s.rcuState+rnGPTasks, reader+offRCUNodeEntry)
+				s.synchronizer(80, symWakemeAfterRCU, synchronizeFrames...)
+			},
+			want: want{kind: WaitRCUGracePeriod, holders: []int{70, 72}, certain: true, root: RootRCUStall, errPart: "corrupt list",
+				note: "RCU grace period g=401 has lasted 40s (RCU_GP_WAIT_FQS): reader reader (pid 70) was preempted"},
+		},
+		{
 			name: "a completion that is no rcu_synchronize's",
 			build: func(s *rcuScene) {
 				s.gp(400|1, 5, 40)
@@ -227,7 +243,10 @@ func TestRCUGracePeriodWait(t *testing.T) {
 			if w.Kind != tc.want.kind || !strings.HasPrefix(w.Note, tc.want.note) {
 				t.Errorf("wait %s note %q, want %s %q", w.Kind, w.Note, tc.want.kind, tc.want.note)
 			}
-			if w.Kind != "completion" && (w.Object.Type != "rcu_state" || w.Object.Addr != s.rcuState || !w.Certain) {
+			if !strings.Contains(w.Error, tc.want.errPart) || (tc.want.errPart == "") != (w.Error == "") {
+				t.Errorf("error %q, want one with %q", w.Error, tc.want.errPart)
+			}
+			if w.Kind != "completion" && (w.Object.Type != "rcu_state" || w.Object.Addr != s.rcuState || w.Certain != (w.Error == "")) {
 				t.Errorf("object %+v certain %v", w.Object, w.Certain)
 			}
 			var pids []int
