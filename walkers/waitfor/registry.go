@@ -20,6 +20,7 @@ func Kinds() []*waitkind.Kind {
 		CoredumpExitWait,
 		BlockIOWait,
 		locking.RtMutexWait,
+		locking.FutexWait,
 		locking.MutexWait,
 		locking.RwsemWait,
 		locking.RwsemReadWait,
