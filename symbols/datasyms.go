@@ -54,6 +54,9 @@ type DataSymTable struct {
 	// from dataLo; dropped when discovery ends.
 	data   []byte
 	dataLo uint64
+	// pcpuLo, pcpuHi bound the per-CPU section's variables (link
+	// addresses), which are no place for the signatures to look.
+	pcpuLo, pcpuHi uint64
 }
 
 // newDataSymTable wraps a kallsyms table that lacks data symbols.
@@ -213,6 +216,13 @@ func (t *DataSymTable) Discover(p *Program) {
 		t.note("per-CPU variables: %v", err)
 	}
 	t.add(srcPerCPU, pc)
+	if _, err := t.Lookup("runqueues"); err != nil {
+		if s, err := runqueuesSymbol(p); err != nil {
+			t.note("runqueues: %v", err)
+		} else {
+			t.add(srcSignature, []Symbol{s})
+		}
+	}
 	modules, err := t.Lookup("modules")
 	if err != nil {
 		m, err := findModulesHead(p, img, t)

@@ -17,7 +17,8 @@ import (
 // run queue is reached from init_task: its idle task's se.cfs_rq is
 // &cpu_rq(cpu)->cfs (kernel/sched/core.c init_idle -> __set_task_cpu ->
 // set_task_rq, with root_task_group.cfs_rq[cpu] = &rq->cfs from
-// sched_init; CONFIG_FAIR_GROUP_SCHED).
+// sched_init; CONFIG_FAIR_GROUP_SCHED). Without the DATASEC (Debian's
+// 5.10 BTF has none) only runqueues is found, that way.
 
 // percpuSectionName is the BTF DATASEC of per-CPU variables.
 const percpuSectionName = ".data..percpu"
@@ -78,9 +79,12 @@ func perCPUSymbols(p *Program, t *DataSymTable) ([]Symbol, error) {
 	for n, off := range offs {
 		out = append(out, Symbol{Name: n, Addr: start + off, Type: 'D'})
 	}
-	out = append(out,
-		Symbol{Name: "__per_cpu_start", Addr: start, Type: 'D'},
-		Symbol{Name: "__per_cpu_end", Addr: start + size, Type: 'D'})
+	// __per_cpu_end is not published: the linker pads the section past
+	// the DATASEC's size (x86_64 6.1: 0x33104 in BTF, 0x34000 linked).
+	out = append(out, Symbol{Name: "__per_cpu_start", Addr: start, Type: 'D'})
+	t.mu.Lock()
+	t.pcpuLo, t.pcpuHi = start, start+size
+	t.mu.Unlock()
 	return out, nil
 }
 
@@ -120,14 +124,25 @@ func perCPUStart(p *Program, t *DataSymTable, offs map[string]uint64) (uint64, s
 	return s, "from init_task's run queue", nil
 }
 
-// perCPUStartFromInitTask: cpu_rq(cpu) = init_task.se.cfs_rq - offsetof(struct
-// rq, cfs), and cpu_rq(cpu) = __per_cpu_start + off(runqueues) +
-// __per_cpu_offset[cpu].
+// perCPUStartFromInitTask: the section starts off(runqueues) below the
+// run queues' link address.
 func perCPUStartFromInitTask(p *Program, offs map[string]uint64) (uint64, error) {
 	rqOff, ok := offs["runqueues"]
 	if !ok {
 		return 0, errors.New("BTF has no VAR runqueues")
 	}
+	rq, err := runqueuesFromInitTask(p)
+	if err != nil {
+		return 0, err
+	}
+	return rq - rqOff, nil
+}
+
+// runqueuesFromInitTask returns the link address of the per-CPU
+// runqueues: cpu_rq(cpu) = init_task.se.cfs_rq - offsetof(struct rq, cfs)
+// (CONFIG_FAIR_GROUP_SCHED), and cpu_rq(cpu) = &runqueues +
+// __per_cpu_offset[cpu].
+func runqueuesFromInitTask(p *Program) (uint64, error) {
 	task, err := p.Variable("init_task")
 	if err != nil {
 		return 0, err
@@ -148,7 +163,20 @@ func perCPUStartFromInitTask(p *Program, offs map[string]uint64) (uint64, error)
 	if err != nil {
 		return 0, err
 	}
-	return cfsRq - cfsOff - rqOff - pcpu, nil
+	return cfsRq - cfsOff - pcpu, nil
+}
+
+// runqueuesSymbol finds runqueues alone, for kernels whose BTF has no
+// per-CPU section (Debian's 5.10), checked as verifyPerCPUStart checks.
+func runqueuesSymbol(p *Program) (Symbol, error) {
+	rq, err := runqueuesFromInitTask(p)
+	if err != nil {
+		return Symbol{}, err
+	}
+	if err := verifyRunqueues(p, rq); err != nil {
+		return Symbol{}, fmt.Errorf("runqueues at %#x: %w", rq, err)
+	}
+	return Symbol{Name: "runqueues", Addr: rq, Type: 'D'}, nil
 }
 
 // taskCPU reads a task's CPU: task_struct.cpu (5.16+) or
@@ -166,14 +194,19 @@ func taskCPU(task Object) (int, error) {
 	return int(v), nil
 }
 
-// verifyPerCPUStart checks the section address against the run queues:
-// each possible CPU's rq->cpu is that CPU (kernel/sched/core.c sched_init).
-// A kernel whose struct rq has no cpu (!CONFIG_SMP) is not checked.
+// verifyPerCPUStart checks the section address against the run queues.
 func verifyPerCPUStart(p *Program, start uint64, offs map[string]uint64) error {
 	rqOff, ok := offs["runqueues"]
 	if !ok {
 		return nil
 	}
+	return verifyRunqueues(p, start+rqOff)
+}
+
+// verifyRunqueues checks a link address of runqueues: each possible CPU's
+// rq->cpu is that CPU (kernel/sched/core.c sched_init). A kernel whose
+// struct rq has no cpu (!CONFIG_SMP) is not checked.
+func verifyRunqueues(p *Program, runqueues uint64) error {
 	rqt, err := p.Type("struct rq")
 	if err != nil || !rqt.HasMember("cpu") {
 		return nil
@@ -191,12 +224,12 @@ func verifyPerCPUStart(p *Program, start uint64, offs map[string]uint64) error {
 		if pcpu == 0 && cpu > 0 {
 			continue // not a possible CPU: __per_cpu_offset keeps its boot value
 		}
-		got, err := p.ObjectAt(rqt, start+rqOff+pcpu).MemberUint("cpu")
+		got, err := p.ObjectAt(rqt, runqueues+pcpu).MemberUint("cpu")
 		if err != nil {
 			return fmt.Errorf("cpu %d's run queue: %w", cpu, err)
 		}
 		if got != uint64(cpu) {
-			return fmt.Errorf("cpu %d's run queue at %#x says cpu %d", cpu, start+rqOff+pcpu, got)
+			return fmt.Errorf("cpu %d's run queue at %#x says cpu %d", cpu, runqueues+pcpu, got)
 		}
 		checked++
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Static variables found by what they hold. Each signature is checked
@@ -14,24 +15,19 @@ import (
 const maxDataScan = 64 << 20
 
 // dataRange returns the part of the image that holds its data and bss as
-// far as the symbols found so far show: from the lowest to past the
-// highest data symbol above the init text (the per-CPU and init sections
-// lie below, include/asm-generic/vmlinux.lds.h and the arch's
-// vmlinux.lds.S put .data and .bss after __init_end).
+// far as the symbols found so far show: from the lowest to the highest
+// variable that is neither text nor per-CPU. Where .data lies differs by
+// architecture (arm64 after the init sections, x86_64 before them with
+// .bss after; include/asm-generic/vmlinux.lds.h and each arch's
+// vmlinux.lds.S), so both sides are covered; the init sections between are
+// unmapped after boot and read as zero.
 func (t *DataSymTable) dataRange(img imageLayout) (uint64, uint64, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	lo, hi := uint64(0), uint64(0)
-	pcpuLo, pcpuHi := uint64(0), uint64(0)
-	if s, ok := t.found["__per_cpu_start"]; ok {
-		pcpuLo = s.Addr
-	}
-	if s, ok := t.found["__per_cpu_end"]; ok {
-		pcpuHi = s.Addr
-	}
 	for _, s := range t.found {
 		a := s.Addr
-		if a < img.einittext || !img.inImage(a) || a >= pcpuLo && a <= pcpuHi {
+		if !img.inImage(a) || img.isText(a) || a >= t.pcpuLo && a < t.pcpuHi {
 			continue
 		}
 		if lo == 0 || a < lo {
@@ -101,7 +97,9 @@ func findListHead(p *Program, img imageLayout, t *DataSymTable, sig listHeadSig)
 		if node < 4096 || node >= lo && node < hi {
 			return false
 		}
-		if !sig.inImg && img.inImage(node) {
+		// The image ends with the data read (x86_64 keeps modules
+		// within a GiB above _stext, so inImage would be too wide).
+		if !sig.inImg && node >= img.stext && node < hi {
 			return false
 		}
 		return !sig.inMods || img.modHi == 0 || node >= img.modLo && node < img.modHi
@@ -389,26 +387,44 @@ const maxXADepth = 12
 
 // findWorkerPoolIDR finds kernel/workqueue.c's static
 // DEFINE_IDR(worker_pool_idr). workqueue_init_early gives the per-CPU
-// pools their ids first, the boot CPU's normal-priority pool id 0
+// pools their ids first, the boot CPU's first pool id 0
 // (worker_pool_assign_id, idr_alloc from 0), so the idr's index 0 is
-// &per_cpu(cpu_worker_pools, 0)[0], whose id is 0: the idr is the one
+// &per_cpu(cpu_worker_pools, 0)[0] (bh_worker_pools, 6.9+), whose id is
+// 0: the idr is the one
 // struct idr in the image's data, with idr_base 0, whose xarray leads down
 // its first slots (lib/xarray.c: a node pointer is tagged 2 and its
 // slots[0] covers index 0) to that pool.
 func findWorkerPoolIDR(p *Program, img imageLayout, t *DataSymTable) (Symbol, error) {
-	pools, err := t.Lookup("cpu_worker_pools")
-	if err != nil {
-		return Symbol{}, err
-	}
 	pcpu, err := p.PerCPUOffset(0)
 	if err != nil {
 		return Symbol{}, err
 	}
-	want := pools.Addr + pcpu
-	if id, err := p.Object("struct worker_pool", want); err != nil {
-		return Symbol{}, err
-	} else if v, err := id.MemberUint("id"); err != nil || v != 0 {
-		return Symbol{}, fmt.Errorf("cpu 0's first worker pool at %#x has id %d (%v), not 0", want, v, err)
+	// 6.9+ give the BH pools (per-CPU bh_worker_pools) their ids before
+	// the normal ones (workqueue_init_early); the pool with id 0 is the
+	// first pool of whichever comes first.
+	var want uint64
+	var tried []string
+	for _, name := range []string{"bh_worker_pools", "cpu_worker_pools"} {
+		pools, err := t.Lookup(name)
+		if err != nil {
+			continue
+		}
+		pool, err := p.Object("struct worker_pool", pools.Addr+pcpu)
+		if err != nil {
+			return Symbol{}, err
+		}
+		id, err := pool.MemberUint("id")
+		if err == nil && id == 0 {
+			want = pools.Addr + pcpu
+			break
+		}
+		tried = append(tried, fmt.Sprintf("%s on cpu 0 has id %d (%v)", name, id, err))
+	}
+	if want == 0 {
+		if len(tried) == 0 {
+			return Symbol{}, errors.New("neither cpu_worker_pools nor bh_worker_pools is known (no BTF .data..percpu?)")
+		}
+		return Symbol{}, fmt.Errorf("no per-CPU worker pool has id 0: %s", strings.Join(tried, "; "))
 	}
 	rtOff, err1 := p.OffsetOf("struct idr", "idr_rt")
 	baseOff, err2 := p.OffsetOf("struct idr", "idr_base")
@@ -418,7 +434,7 @@ func findWorkerPoolIDR(p *Program, img imageLayout, t *DataSymTable) (Symbol, er
 	if err := errors.Join(err1, err2, err3, err4, err5); err != nil {
 		return Symbol{}, err
 	}
-	lo, _, buf, err := t.dataRegion(p, img)
+	lo, hi, buf, err := t.dataRegion(p, img)
 	if err != nil {
 		return Symbol{}, err
 	}
@@ -443,7 +459,7 @@ func findWorkerPoolIDR(p *Program, img imageLayout, t *DataSymTable) (Symbol, er
 	var cands []uint64
 	for off := uint64(0); off+max(at, baseOff)+8 <= uint64(len(buf)); off += 8 {
 		head := binary.LittleEndian.Uint64(buf[off+at:])
-		if head != want && (head&3 != 2 || img.inImage(head)) {
+		if head != want && (head&3 != 2 || head >= img.stext && head < hi) {
 			continue
 		}
 		if binary.LittleEndian.Uint32(buf[off+baseOff:]) != 0 || !leadsTo(head) {
