@@ -48,7 +48,6 @@ type DataSymTable struct {
 	// symbol that is missing.
 	notes   []string
 	counts  map[string]int // symbols found per source, for Describe
-	done    bool
 	started bool
 	// data is the image's data as the signatures read it (dataRegion),
 	// from dataLo; dropped when discovery ends.
@@ -191,7 +190,6 @@ func (t *DataSymTable) Discover(p *Program) {
 	t.mu.Unlock()
 	defer func() {
 		t.mu.Lock()
-		t.done = true
 		t.data = nil
 		t.mu.Unlock()
 	}()
