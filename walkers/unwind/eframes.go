@@ -263,14 +263,10 @@ func StackFrom(p *symbols.Program, task symbols.Object, ip, sp uint64) (*Trace, 
 	if u.arm64 != nil {
 		return nil, errors.New("unwinding from a given stack address is implemented for x86_64 only (arm64 frame records start from a frame pointer)")
 	}
-	tr := &Trace{Task: task.Addr(), Method: u.Method(), CPU: -1}
-	base, err := u.task.stackBase(task)
+	tr, mem, err := u.taskTrace(task)
 	if err != nil {
 		return nil, err
 	}
-	tr.StackBase, tr.StackTop = base, base+u.task.threadSize
-	mem := &stackMem{mem: u.p.Mem}
-	mem.add(tr.StackBase, tr.StackTop, StackTask, "task stack")
 	if mem.region(sp, 8) == nil {
 		var cpus []int
 		if cpu, err := u.taskCPU(task); err == nil {

@@ -83,14 +83,10 @@ func (u *Unwinder) ORCFormat() string {
 
 // Stack unwinds task's kernel stack (see the package function Stack).
 func (u *Unwinder) Stack(task symbols.Object) (*Trace, error) {
-	tr := &Trace{Task: task.Addr(), Method: u.Method(), CPU: -1}
-	base, err := u.task.stackBase(task)
+	tr, mem, err := u.taskTrace(task)
 	if err != nil {
 		return nil, err
 	}
-	tr.StackBase, tr.StackTop = base, base+u.task.threadSize
-	mem := &stackMem{mem: u.p.Mem}
-	mem.add(tr.StackBase, tr.StackTop, StackTask, "task stack")
 	if u.arm64 != nil {
 		u.arm64Stack(task, tr, mem)
 		return tr, nil
@@ -245,3 +241,17 @@ func (u *Unwinder) symbolize(f *Frame, exact bool) {
 
 // errNotTask: the object is not a task_struct.
 var errNotTask = errors.New("not a struct task_struct")
+
+// taskTrace starts a Trace of task's kernel stack: its bounds, and the
+// stack memory holding only the task stack so far.
+func (u *Unwinder) taskTrace(task symbols.Object) (*Trace, *stackMem, error) {
+	tr := &Trace{Task: task.Addr(), Method: u.Method(), CPU: -1}
+	base, err := u.task.stackBase(task)
+	if err != nil {
+		return nil, nil, err
+	}
+	tr.StackBase, tr.StackTop = base, base+u.task.threadSize
+	mem := &stackMem{mem: u.p.Mem}
+	mem.add(tr.StackBase, tr.StackTop, StackTask, "task stack")
+	return tr, mem, nil
+}

@@ -2,6 +2,7 @@ package waitfor
 
 import (
 	"fmt"
+	"github.com/kwalk/kwalk/symbols"
 	"strings"
 
 	"github.com/kwalk/kwalk/walkers/locking"
@@ -82,13 +83,11 @@ func (a *waitAnalysis) funcName(fn uint64) string {
 func decodeFlushWork(c waitkind.Context, t *sched.Task, f waitkind.Found) (TaskWait, bool) {
 	a := c.(*waitAnalysis)
 	p := a.p
-	coff, err1 := p.OffsetOf("struct completion", "wait")
-	doneOff, err2 := p.OffsetOf("struct wq_barrier", "done")
-	workOff, err3 := p.OffsetOf("struct wq_barrier", "work")
-	if err1 != nil || err2 != nil || err3 != nil || f.Object < coff+doneOff {
+	barr, ok := completionOwner(p, f.Object, "struct wq_barrier", "done")
+	workOff, err := p.OffsetOf("struct wq_barrier", "work")
+	if !ok || err != nil {
 		return locking.CompletionWait.Decode(c, t, f)
 	}
-	barr := f.Object - coff - doneOff
 	// wq_barrier.task is the flusher (insert_wq_barrier: current, "purely
 	// informational"): the check that this completion is a barrier's.
 	bo, err := p.Object("struct wq_barrier", barr)
@@ -220,13 +219,11 @@ func (a *waitAnalysis) workqueues() []workqueue.Workqueue {
 func decodeFlushWorkqueue(c waitkind.Context, t *sched.Task, f waitkind.Found) (TaskWait, bool) {
 	a := c.(*waitAnalysis)
 	p := a.p
-	coff, err1 := p.OffsetOf("struct completion", "wait")
-	doneOff, err2 := p.OffsetOf("struct wq_flusher", "done")
-	listOff, err3 := p.OffsetOf("struct wq_flusher", "list")
-	if err1 != nil || err2 != nil || err3 != nil || f.Object < coff+doneOff {
+	fl, ok := completionOwner(p, f.Object, "struct wq_flusher", "done")
+	listOff, err := p.OffsetOf("struct wq_flusher", "list")
+	if !ok || err != nil {
 		return locking.CompletionWait.Decode(c, t, f)
 	}
-	fl := f.Object - coff - doneOff
 	// Which workqueue: the one whose first_flusher is this flusher, or
 	// whose flusher_queue / flusher_overflow the flusher's list reaches.
 	wqs := a.workqueues()
@@ -352,4 +349,16 @@ func flushRemedies(r *Root) []string {
 		out = append(out, "look at the worker pool's busy workers (bt each): a work item that does not return, or a CPU hogged so no new worker runs")
 	}
 	return out
+}
+
+// completionOwner returns the address of the typ whose completion member
+// holds the swait_queue_head at wait (a waiter's Found.Object), or false
+// when a type is missing or the address cannot be one.
+func completionOwner(p *symbols.Program, wait uint64, typ, member string) (uint64, bool) {
+	coff, err1 := p.OffsetOf("struct completion", "wait")
+	off, err2 := p.OffsetOf(typ, member)
+	if err1 != nil || err2 != nil || wait < coff+off {
+		return 0, false
+	}
+	return wait - coff - off, true
 }
