@@ -108,6 +108,13 @@ func Edges(sc string) []WaitEdge {
 			{"dm.writer", "", "write-back of /mnt/dm/f on the suspended dm device kwalk-stuck"},
 			{"dm.direct", "", "O_DIRECT write of /mnt/dm/g on the suspended dm device kwalk-stuck"},
 		}
+	case ScenarioNBD:
+		// drivers/block/nbd.c sends each request over the device's socket;
+		// only the server at the other end completes it with its reply.
+		return []WaitEdge{
+			{"nbd.reader", "nbd.server", "read of /dev/nbd0, whose server is stopped"},
+			{"nbdtcp.reader", "nbdtcp.server", "O_DIRECT read of /dev/nbd1, whose server does not answer"},
+		}
 	case ScenarioJbd2:
 		// fs/jbd2/journal.c jbd2_log_wait_commit waits for the journal's
 		// thread (journal_t.j_task) to commit; fs/jbd2/commit.c waits for

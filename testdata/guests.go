@@ -170,6 +170,19 @@ const (
 	// dm.suspended, dm.inflight (/sys/block/dm-N/inflight), dm.mount,
 	// dm.loop and dm.loopdev name it.
 	ScenarioDMSuspended = "dmsuspend"
+	// ScenarioNBD: two network block devices (drivers/block/nbd.c) set up
+	// by hangfs as nbd-client does (NBD_SET_SOCK, then NBD_DO_IT: the
+	// client, nbd.client/nbdtcp.client, sleeps there in S for the
+	// connection's life), each served by a child hangfs (nbd.server,
+	// nbdtcp.server) that answers the partition scan and a first read.
+	// nbd0 runs over a unix socketpair; its server is then stopped
+	// (SIGSTOP) and nbd.reader ("dd if=/dev/nbd0 bs=4096 skip=768") waits
+	// in D for its page's read. nbd1 runs over TCP on 127.0.0.1; its
+	// server goes on reading requests but never answers again, and
+	// nbdtcp.reader ("dd ... iflag=direct") waits in D for its bio. Meta
+	// nbd.dev, nbd.transport, nbd.pid (/sys/block/nbdN/pid), nbd.inflight
+	// and the same for nbdtcp.
+	ScenarioNBD = "nbd"
 
 	// The stuck3 guest's scenarios (testdata/hangfs/stuck3.go).
 
@@ -231,7 +244,7 @@ const (
 	GuestKdumpHungTask = "kdump-hungtask"
 	GuestKdumpSysrq    = "kdump-sysrq"
 	GuestKdumpOops     = "kdump-oops"
-	// GuestStuck2: pifutex + vfork + cgfrozen + ptraced + dmsuspend in one guest.
+	// GuestStuck2: pifutex + vfork + cgfrozen + ptraced + dmsuspend + nbd in one guest.
 	GuestStuck2 = "stuck2"
 	// GuestStuck3: jbd2 + coredump + syncwb + mmaplock + loopfuse in one guest.
 	GuestStuck3 = "stuck3"
@@ -264,7 +277,7 @@ var stuck = []string{ScenarioFrozen, ScenarioLocks, ScenarioStopped, ScenarioFol
 
 var kdumpHangs = []string{ScenarioSquare, ScenarioFrozen}
 
-var stuck2 = []string{ScenarioPIFutex, ScenarioVfork, ScenarioCgroupFrozen, ScenarioPtraced, ScenarioDMSuspended}
+var stuck2 = []string{ScenarioPIFutex, ScenarioVfork, ScenarioCgroupFrozen, ScenarioPtraced, ScenarioDMSuspended, ScenarioNBD}
 
 var stuck3 = []string{ScenarioJbd2, ScenarioCoredump, ScenarioSyncWB, ScenarioMmapLock, ScenarioLoopFuse}
 
@@ -284,8 +297,8 @@ var Guests = []Guest{
 	{Name: GuestKdumpOops, Kernel: "6.1", Scenarios: kdumpHangs, PagingLevels: 5, MemoryMB: 512, CPUs: 2, Modules: []string{"loop"}, Trigger: TriggerOops},
 	{Name: GuestKdumpSysrq, Kernel: "sid", Scenarios: kdumpHangs, PagingLevels: 5, MemoryMB: 512, CPUs: 2, Modules: []string{"loop"}, Trigger: TriggerSysrqC},
 	{Name: GuestKdumpOops, Kernel: "sid", Scenarios: kdumpHangs, PagingLevels: 4, MemoryMB: 512, CPUs: 2, Modules: []string{"loop"}, Trigger: TriggerOops},
-	{Name: GuestStuck2, Kernel: "6.1", Scenarios: stuck2, PagingLevels: 4, MemoryMB: 256, CPUs: 2, Modules: []string{"loop", "dm_mod"}},
-	{Name: GuestStuck2, Kernel: "sid", Scenarios: stuck2, PagingLevels: 5, MemoryMB: 256, CPUs: 2, Modules: []string{"loop", "dm_mod"}},
+	{Name: GuestStuck2, Kernel: "6.1", Scenarios: stuck2, PagingLevels: 4, MemoryMB: 256, CPUs: 2, Modules: []string{"loop", "dm_mod", "nbd"}},
+	{Name: GuestStuck2, Kernel: "sid", Scenarios: stuck2, PagingLevels: 5, MemoryMB: 256, CPUs: 2, Modules: []string{"loop", "dm_mod", "nbd"}},
 	{Name: GuestStuck3, Kernel: "6.1", Scenarios: stuck3, PagingLevels: 4, MemoryMB: 256, CPUs: 2, Modules: []string{"loop", "dm_mod"}},
 	{Name: GuestStuck3, Kernel: "sid", Scenarios: stuck3, PagingLevels: 5, MemoryMB: 256, CPUs: 2, Modules: []string{"loop", "dm_mod"}},
 }

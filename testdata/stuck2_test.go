@@ -39,6 +39,7 @@ func TestStuck2Records(t *testing.T) {
 				{ScenarioCgroupFrozen, checkCgroupFrozen},
 				{ScenarioPtraced, checkPtraced},
 				{ScenarioDMSuspended, checkDMSuspended},
+				{ScenarioNBD, checkNBD},
 			} {
 				if !d.Has(c.scenario) {
 					t.Errorf("stuck2 guest without scenario %s", c.scenario)
@@ -179,4 +180,29 @@ func inStackPrefix(tk *truth.Task, fn string) bool {
 		}
 	}
 	return false
+}
+
+// Where the NBD readers wait (/proc/PID/stack): the buffered reader for its
+// locked page (mm/filemap.c), the O_DIRECT reader for its bio
+// (block/fops.c).
+var (
+	nbdReadWaitFuncs   = []string{"folio_wait_bit_common", "folio_put_wait_locked", "__folio_lock_killable", "filemap_update_page"}
+	nbdDirectWaitFuncs = []string{"__blkdev_direct_IO_simple", "__blkdev_direct_IO", "blkdev_direct_IO", "__blkdev_direct_IO_async"}
+)
+
+func checkNBD(t *testing.T, rec *truth.Record, role roleFunc) {
+	wantTask(t, "nbd.reader", role("nbd.reader"), 'D', nbdReadWaitFuncs...)
+	wantTask(t, "nbdtcp.reader", role("nbdtcp.reader"), 'D', nbdDirectWaitFuncs...)
+	wantTask(t, "nbd.server", role("nbd.server"), 'T')
+	wantTask(t, "nbdtcp.server", role("nbdtcp.server"), 'S')
+	for _, n := range []string{"nbd", "nbdtcp"} {
+		c := role(n + ".client")
+		wantTask(t, n+".client", c, 'S')
+		if c != nil && rec.Meta[n+".pid"] != fmt.Sprint(c.TID) {
+			t.Errorf("meta %s.pid %q (/sys/block/%s/pid), want the client %d", n, rec.Meta[n+".pid"], rec.Meta[n+".dev"], c.TID)
+		}
+		if f := strings.Fields(rec.Meta[n+".inflight"]); len(f) != 2 || f[0] == "0" {
+			t.Errorf("meta %s.inflight %q (/sys/block/%s/inflight), want a read in flight", n, rec.Meta[n+".inflight"], rec.Meta[n+".dev"])
+		}
+	}
 }

@@ -15,6 +15,8 @@
 //	hangfs pifutex PATH hold|wait    hold or wait for a PI futex in PATH's first word (stuck2_cmds.go)
 //	hangfs vfork                     vfork a child that pauses before it would exec
 //	hangfs ptrace PID                keep every thread of PID in a ptrace stop
+//	hangfs nbd DEV unix|tcp          an NBD client of DEV with its own server (nbd.go)
+//	hangfs nbdserve                  the NBD server on fd 3
 package main
 
 import (
@@ -103,6 +105,13 @@ func run(args []string) error {
 			return fmt.Errorf("usage: hangfs peek PID ADDR")
 		}
 		return peek(rest[0], rest[1])
+	case "nbd":
+		if len(rest) != 2 {
+			return fmt.Errorf("usage: hangfs nbd DEV unix|tcp")
+		}
+		return nbdClient(rest[0], rest[1])
+	case "nbdserve":
+		return nbdServe()
 	case "ptrace":
 		if len(rest) != 1 {
 			return fmt.Errorf("usage: hangfs ptrace PID")

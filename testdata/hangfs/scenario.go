@@ -32,6 +32,7 @@ const (
 	scCgFrozen  = "cgfrozen"  // a flock holder frozen by the cgroup v2 freezer, a waiter
 	scPtraced   = "ptraced"   // a flock holder kept in a ptrace stop, a waiter
 	scDMSuspend = "dmsuspend" // writers of a suspended device-mapper device
+	scNBD       = "nbd"       // readers of NBD devices whose servers do not answer (nbd.go)
 
 	// The stuck3 guest's (stuck3.go).
 	scJbd2     = "jbd2"     // fsync waits for a journal commit stuck on a suspended device
@@ -96,6 +97,8 @@ func runScenarios(list string) error {
 			err = s.ptraced()
 		case scDMSuspend:
 			err = s.dmsuspend()
+		case scNBD:
+			err = s.nbd()
 		case scJbd2:
 			err = s.jbd2()
 		case scCoredump:

@@ -30,6 +30,8 @@ var rootKinds = map[string]string{
 	"ptraced.waiter":  waitfor.RootHolderStopped,
 	"dm.writer":       waitfor.RootBlockSuspended,
 	"dm.direct":       waitfor.RootBlockSuspended,
+	"nbd.reader":      waitfor.RootHolderStopped,
+	"nbdtcp.reader":   waitfor.RootBlockServer,
 	// The stuck3 guest.
 	"jbd2.fsync":       waitfor.RootBlockSuspended,
 	"jbd2.thread":      waitfor.RootBlockSuspended,
