@@ -131,7 +131,18 @@ func nbdClient(dev, transport string) error {
 		}
 	}
 	// NBD_DO_IT returns when the connection ends (nbd.c
-	// nbd_start_device_ioctl waits for the receive work to finish).
+	// nbd_start_device_ioctl waits for the receive work to finish). It
+	// waits interruptibly and shuts the sockets down on any signal, and
+	// the Go runtime signals its threads (preemption, SIGCHLD): this
+	// thread, locked since init, takes no signal from here on, as
+	// nbd-client's single thread takes none.
+	var all unix.Sigset_t
+	for i := range all.Val {
+		all.Val[i] = ^uint64(0)
+	}
+	if err := unix.PthreadSigmask(unix.SIG_BLOCK, &all, nil); err != nil {
+		return fmt.Errorf("nbd: block signals: %w", err)
+	}
 	if _, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), nbdDoIt, 0); e != 0 {
 		return fmt.Errorf("nbd: NBD_DO_IT %s: %w", dev, e)
 	}

@@ -18,7 +18,12 @@
 //	reqs, err := block.InFlightRequests(p, disk)
 //	for _, r := range reqs { ... r.Op, r.Sector, r.Bytes, r.Age ... }
 //
-// Layouts are read from the dump's types (BTF, module BTF for dm_mod);
+// ReadNBD decodes a network block device (drivers/block/nbd.c): its
+// connections' sockets (which walkers/net resolves to the server process),
+// whether they are dead, the request timeout, the client's pid and the
+// runtime flags.
+//
+// Layouts are read from the dump's types (BTF, module BTF for dm_mod and nbd);
 // device-mapper is a module, so its part is empty when dm_mod is not
 // loaded or its types are missing. The kernel source file each layout
 // comes from is named where it is read. Every list is bounded.

@@ -76,7 +76,10 @@ type Request struct {
 	Age     time.Duration `json:"age_ns"`
 	// State is enum mq_rq_state: "idle", "in-flight", "complete".
 	State string `json:"state"`
-	hctx  uint64 // mq_hctx
+	// Bio is the first of the request's bios (rq->bio, chained by
+	// bi_next; BioChain reads them), 0 for a request without data.
+	Bio  uint64 `json:"bio,omitempty"`
+	hctx uint64 // mq_hctx
 }
 
 // maxHWQueues and maxTags bound a queue's walk.
@@ -312,6 +315,7 @@ func readRequest(p *symbols.Program, addr uint64) (Request, uint64, error) {
 	r.Sector, _ = o.MemberUint("__sector")
 	r.Bytes, _ = o.MemberUint("__data_len")
 	r.StartNS, _ = o.MemberUint("start_time_ns")
+	r.Bio, _ = o.MemberUint("bio")
 	if st, err := o.Member("state"); err == nil {
 		v, _ := st.Uint()
 		// enum mq_rq_state (block/blk-mq.h): MQ_RQ_IDLE, MQ_RQ_IN_FLIGHT, MQ_RQ_COMPLETE.

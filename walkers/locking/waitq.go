@@ -192,8 +192,21 @@ var WaitQueueWait = &waitkind.Kind{
 	Verb:    "sleeps on",
 	Waiter:  &waitQueueEntry,
 	NoOwner: true,
+	Idle:    waitsForInput,
 	Decode:  decodeWaitQueueWait,
 }
+
+// waitsForInput are the frames of a task that sleeps until input comes
+// or time passes, by design: poll, select and epoll (fs/select.c,
+// fs/eventpoll.c), reads of a pipe or a socket (fs/pipe.c pipe_read,
+// net/core/sock.c sk_wait_data, net/unix/af_unix.c), accept
+// (net/ipv4/inet_connection_sock.c inet_csk_accept), sleeps (kernel/time/
+// hrtimer.c do_nanosleep), wait4 (kernel/exit.c do_wait) and pause/
+// sigsuspend/sigtimedwait. A holder (a server) found sleeping there is
+// alive and waiting for work, not blocked: the chain ends at it.
+var waitsForInput = waitkind.NewFrames("ep_poll", "do_epoll_wait", "do_sys_poll", "do_select", "core_sys_select",
+	"pipe_read", "sk_wait_data", "unix_stream_read_generic", "unix_dgram_recvmsg", "inet_csk_accept",
+	"do_nanosleep", "hrtimer_nanosleep", "do_wait", "sys_pause", "__x64_sys_pause", "sigsuspend", "do_sigtimedwait")
 
 func decodeWaitQueueWait(c waitkind.Context, t *sched.Task, f waitkind.Found) (waitkind.TaskWait, bool) {
 	e := WaitEntry(c.Prog(), f.Waiter)

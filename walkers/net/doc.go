@@ -11,6 +11,11 @@
 //	arp, err := net.ARPCache(p)          // like /proc/net/arp, ip neigh
 //	socks, err := net.TaskSockets(p, t)  // a task's fds that are sockets
 //	s, err := net.ReadSocket(p, sockAddr) // one struct socket
+//	owners, err := net.PeerOwners(p, tasks, s) // who has the other end
+//
+// PeerOwners finds the process serving a connection on this machine: the
+// holder of a unix socket's peer, or of the TCP/UDP socket whose
+// addresses are the connection's, swapped.
 //
 // Layouts come from the dump's types; the kernel source file each comes
 // from is named where it is read. Every list is bounded.

@@ -66,13 +66,22 @@ func detectBlockIO(c waitkind.Context, t *sched.Task) (TaskWait, bool) {
 	// Without frames (a stack that did not unwind) the structures below
 	// are specific enough: a PG_writeback waiter of a file on a block
 	// device, a dio whose waiter is the task, a bio that names it.
-	if tr := a.Trace(t); tr != nil && len(tr.Frames) > 0 && !a.HasFrame(t, blockIOFrames) {
-		return TaskWait{}, false
+	unwound := false
+	if tr := a.Trace(t); tr != nil && len(tr.Frames) > 0 {
+		unwound = true
+		if !a.HasFrame(t, blockIOFrames) && !a.HasFrame(t, folioLockFrames) {
+			return TaskWait{}, false
+		}
 	}
 	// A bio still waiting to enter a frozen queue has not been issued:
 	// that wait is the queue freeze's (kind_queue.go).
 	if a.HasFrame(t, queueEnterFrames) {
 		return TaskWait{}, false
+	}
+	if !unwound || a.HasFrame(t, folioLockFrames) {
+		if w, ok := a.readWait(t); ok {
+			return w, true
+		}
 	}
 	if w, ok := a.writebackWait(t); ok {
 		return w, true
@@ -149,6 +158,130 @@ func (a *waitAnalysis) bufferWait(t *sched.Task) (TaskWait, bool) {
 		return w, true
 	}
 	return TaskWait{}, false
+}
+
+// folioLockFrames are where a task sleeps on a folio's lock bit (mm/
+// filemap.c folio_wait_bit_common; wait_on_page_bit_common in 5.10).
+var folioLockFrames = waitkind.NewFrames("folio_wait_bit_common", "wait_on_page_bit_common")
+
+// readWait: a wait_page_queue on t's stack for PG_locked of a folio of a
+// file on a block device that is not uptodate. A page-cache folio is
+// locked, not uptodate, while its read is in flight (mm/filemap.c
+// filemap_read_folio, mm/readahead.c: the folio is added locked and
+// unlocked by the read's completion, mpage_end_io / end_buffer_async_read
+// / iomap's read end_io): the task waits for the device. The request that
+// carries the folio is looked for among the disk's in-flight requests
+// (blk-mq) or a suspended dm device's deferred bios. A locked folio that
+// is uptodate is someone's lock, not I/O: left to the folio kind.
+func (a *waitAnalysis) readWait(t *sched.Task) (TaskWait, bool) {
+	for _, sw := range a.findStackWaiters(t) {
+		if sw.broken != "" || sw.shape.w.Type != "struct wait_queue_entry" || a.wakeFunc(sw) != "wake_page_function" {
+			continue
+		}
+		w, ok := locking.FolioWaitKind.Decode(a, t, waitkind.Found{Waiter: sw.addr, How: stackHow})
+		fr := w.Object.Folio
+		if !ok || fr == nil || fr.Bit != "PG_locked" || fr.Inode == 0 {
+			continue
+		}
+		uptodate, err := a.folioFlag(fr.Folio, "PG_uptodate")
+		if err != nil || uptodate {
+			continue
+		}
+		dev := a.blockDeviceOfInode(fr.Inode)
+		if dev == nil {
+			continue
+		}
+		var bio *block.Bio
+		found := ""
+		if dm := dev.Disk.DM; dm != nil {
+			for i := range dm.Deferred {
+				if dm.Deferred[i].HasPage(fr.Folio) {
+					bio, found = &dm.Deferred[i], "its bio is deferred on the dm device"
+					break
+				}
+			}
+		} else if rq, b := a.requestWithPage(dev.Disk, fr.Folio); rq != nil {
+			bio = b
+			found = fmt.Sprintf("in-flight request %#x (tag %d, %s of %d bytes at sector %d) carries it", rq.Addr, rq.Tag, rq.Op, rq.Bytes, rq.Sector)
+		}
+		what := strings.TrimPrefix(w.Object.What, "PG_locked of ")
+		w.Kind = WaitBlockIO
+		w.How = "wait_page_queue (PG_locked) on the task's stack, linked into the folio wait table; the folio is not uptodate: locked for its read from the block device"
+		if found != "" {
+			w.How += "; " + found
+		}
+		w.Note = ""
+		w.Object.What = "read of " + what
+		a.blockObject(&w, t, dev, "read of a page-cache folio", bio)
+		if found == "" {
+			// The read's request was not seen: the lock may be held for
+			// another reason; the device is then a likely, not a proven,
+			// holder.
+			for i := range w.Holders {
+				w.Holders[i].Certain = false
+			}
+			w.Note += "; no in-flight request was found carrying the folio"
+		}
+		return w, true
+	}
+	return TaskWait{}, false
+}
+
+// folioFlag reads one page flag (enum pageflags, include/linux/
+// page-flags.h) of the folio or page at addr: folio.flags (memdesc_flags_t
+// in 7.x, one word), page.flags in 5.10.
+func (a *waitAnalysis) folioFlag(addr uint64, name string) (bool, error) {
+	e, err := a.p.Type("enum pageflags")
+	if err != nil {
+		return false, err
+	}
+	bit, ok := e.EnumValue(name)
+	if !ok || bit < 0 || bit > 63 {
+		return false, fmt.Errorf("enum pageflags has no %s", name)
+	}
+	off, err := a.p.OffsetOf("struct folio", "flags")
+	if err != nil { // 5.10: pages only
+		if off, err = a.p.OffsetOf("struct page", "flags"); err != nil {
+			return false, err
+		}
+	}
+	v, err := a.p.ReadU64(addr + off)
+	if err != nil {
+		return false, err
+	}
+	return v&(1<<uint(bit)) != 0, nil
+}
+
+type inFlightKey uint64
+
+// maxRequestBios bounds the bios read per request.
+const maxRequestBios = 64
+
+// requestWithPage returns the in-flight request of disk d (blk-mq) one of
+// whose bios holds the page, and that bio.
+func (a *waitAnalysis) requestWithPage(d *block.Disk, page uint64) (*block.Request, *block.Bio) {
+	if !d.MQ {
+		return nil, nil
+	}
+	reqs := a.Memo(inFlightKey(d.Addr), func() any {
+		rs, err := block.InFlightRequests(a.p, d)
+		if err != nil {
+			a.Warn(fmt.Sprintf("disk %s: in-flight requests: %v", d.Name, err))
+		}
+		return rs
+	}).([]block.Request)
+	for i := range reqs {
+		if reqs[i].Bio == 0 {
+			continue
+		}
+		bios, _, _ := block.BioChain(a.p, reqs[i].Bio, maxRequestBios)
+		for j := range bios {
+			if bios[j].HasPage(page) {
+				return &reqs[i], &bios[j]
+			}
+		}
+	}
+	return nil, nil
 }
 
 // writebackWait: a wait_page_queue on t's stack for PG_writeback of a
@@ -448,6 +581,13 @@ func (a *waitAnalysis) blockObject(w *TaskWait, t *sched.Task, dev *block.Device
 			n += fmt.Sprintf(" (%d read(s), %d write(s) in flight on the disk)", d.InFlight[0], d.InFlight[1])
 		}
 		notes = append(notes, n)
+		if d.IsNBD() {
+			if s := a.nbdServerOf(d); s != nil {
+				ref.Server = s.ref
+				w.Holders = append(w.Holders, s.holders...)
+				notes = append(notes, s.note)
+			}
+		}
 	}
 	w.Object.What += " on " + d.Label()
 	w.Object.Container = d.Addr
@@ -458,6 +598,9 @@ func (a *waitAnalysis) blockObject(w *TaskWait, t *sched.Task, dev *block.Device
 // classifyBlockIO: a chain ending at block I/O is rooted in the device.
 func classifyBlockIO(w *TaskWait, r *Root) bool {
 	b := w.Object.Block
+	if b != nil && b.Server != nil && w.Object.State == "" {
+		return classifyBlockServer(w, r)
+	}
 	if b == nil || len(r.Holders) > 0 {
 		return false
 	}
@@ -493,6 +636,8 @@ func blockIORemedies(r *Root) []string {
 	}
 	b := r.Object.Block
 	switch r.Kind {
+	case RootBlockServer:
+		return blockServerRemedies(r)
 	case RootBlockSuspended:
 		name := b.DM.Name
 		if name == "" {

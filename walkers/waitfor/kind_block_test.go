@@ -27,7 +27,7 @@ func newBlockScene(t *testing.T) *blockScene {
 	ty.Struct("folio", 64, symtest.F("flags", ty.Get("unsigned long"), 0), symtest.F("mapping", ty.Ptr(nil), 24),
 		symtest.F("index", ty.Get("unsigned long"), 32))
 	ty.Add(&symbols.Type{Kind: symbols.KindEnum, Name: "pageflags", Size: 4,
-		Enumerators: []symbols.Enumerator{{Name: "PG_locked", Value: 0}, {Name: "PG_writeback", Value: 3}}})
+		Enumerators: []symbols.Enumerator{{Name: "PG_locked", Value: 0}, {Name: "PG_uptodate", Value: 2}, {Name: "PG_writeback", Value: 3}}})
 	s := &blockScene{stackFixture: f, blk: blk, table: f.Alloc(256 * 24)}
 	for i := uint64(0); i < 256; i++ {
 		f.List(s.table + i*24 + 8)
@@ -124,15 +124,29 @@ func TestBlockIOWait(t *testing.T) {
 				"I/O in flight on vda, not completing", "look at the device under vda", false}},
 		},
 		{
-			name: "a folio lock wait is no block wait",
+			name: "a lock wait on an uptodate folio is no block wait",
 			build: func(s *blockScene) []uint64 {
 				_, bdev := s.blk.Disk("vda", 253, 0, walktest.SymVirtblkFops, true)
 				fo := s.folio(s.blk.File(bdev, 7), 2)
+				s.Mem.WriteU64(fo, 1<<0|1<<2) // PG_locked, PG_uptodate: someone's lock, no read
 				w, st := s.stackTask(40, "cat")
 				s.folioWaiter(w, st, 0x3e00, fo, 0, 11)
 				return []uint64{w}
 			},
 			want: []want{{pid: 40}},
+		},
+		{
+			name: "a lock wait on a folio being read is a wait for the disk",
+			build: func(s *blockScene) []uint64 {
+				_, bdev := s.blk.Disk("vda", 253, 0, walktest.SymVirtblkFops, true)
+				fo := s.folio(s.blk.File(bdev, 7), 2)
+				s.Mem.WriteU64(fo, 1<<0) // PG_locked, not uptodate: its read is in flight
+				w, st := s.stackTask(42, "cat")
+				s.folioWaiter(w, st, 0x3e00, fo, 0, 11)
+				return []uint64{w}
+			},
+			want: []want{{42, WaitBlockIO, "folio", "read of folio", "", false, RootBlockIOStuck,
+				"I/O in flight on vda, not completing", "look at the device under vda", false}},
 		},
 		{
 			name: "write-back of a file on no block device",

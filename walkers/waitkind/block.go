@@ -22,6 +22,35 @@ type BlockRef struct {
 	Bio *BioRef `json:"bio,omitempty"`
 	// DM is set for device-mapper devices.
 	DM *DMRef `json:"dm,omitempty"`
+	// Server is set for a disk whose I/O a user-space server completes
+	// over the network (a network block device).
+	Server *ServerRef `json:"server,omitempty"`
+}
+
+// ServerRef is the server a network block device's requests wait for.
+type ServerRef struct {
+	// Protocol is "nbd" (drivers/block/nbd.c).
+	Protocol string `json:"protocol"`
+	// Conns are the device's connections: "TCP 127.0.0.1:40312 →
+	// 127.0.0.1:10809", "unix socket", with " (dead)" for a failed one.
+	Conns []string `json:"connections"`
+	// Live is how many connections are not marked dead.
+	Live int `json:"live"`
+	// Remote: no connection's other end is on this machine; Unowned: it
+	// is, but no process has it open.
+	Remote  bool `json:"remote,omitempty"`
+	Unowned bool `json:"unowned,omitempty"`
+	// ClientPID is the process that set the device up and sleeps in
+	// NBD_DO_IT (nbd-client), 0 when unknown or set up over netlink.
+	ClientPID int `json:"client_pid,omitempty"`
+	// NoTimeout: requests never time out (tag_set.timeout 0), so they
+	// wait for the server for ever.
+	NoTimeout bool `json:"no_timeout,omitempty"`
+	// Disconnecting: a disconnect was requested or happened
+	// (NBD_RT_DISCONNECT_REQUESTED, NBD_RT_DISCONNECTED).
+	Disconnecting bool `json:"disconnecting,omitempty"`
+	// Flags are the device's NBD_RT_* runtime flags.
+	Flags []string `json:"flags,omitempty"`
 }
 
 // BioRef summarises a struct bio.
