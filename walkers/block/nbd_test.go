@@ -90,7 +90,7 @@ func TestReadNBD(t *testing.T) {
 		},
 		{
 			name: "nbd_device of another disk", withPid: true,
-			build: func(s *walktest.SynthBlock, dev, cfg uint64) { s.Mem.WriteU64(dev+48, 0xffff888000dead00) },
+			build:   func(s *walktest.SynthBlock, dev, cfg uint64) { s.Mem.WriteU64(dev+48, 0xffff888000dead00) },
 			errPart: "names disk",
 		},
 	} {
