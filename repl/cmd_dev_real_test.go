@@ -26,6 +26,7 @@ func TestDevRealDumps(t *testing.T) {
 				t.Skip("the record has no /proc/devices")
 			}
 			p := walktest.OpenReal(t, d)
+			needDataSymbols(t, p, "chrdevs", "major_names")
 			var out, errb bytes.Buffer
 			s := NewSession(p, NewDefaultRegistry(), &out, &errb)
 			run := func(line string, v any) {

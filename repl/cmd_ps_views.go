@@ -86,6 +86,10 @@ func psFillView(c *Call, res *PsResult, all, sel []sched.Task) error {
 			return *res.Tasks[i].LastArrival > *res.Tasks[j].LastArrival
 		})
 	case "t":
+		// staleClock is how far the dump's uptime (the timekeeper as of
+		// its last update) may lag a task's start time before the start
+		// is taken for wrong rather than recent.
+		const staleClock = 2 * uint64(time.Second)
 		tk, tkOK := readTimekeeper(c.Prog)
 		for i, t := range sel {
 			tt, err := t.Times()
@@ -96,6 +100,12 @@ func psFillView(c *Call, res *PsResult, all, sel []sched.Task) error {
 			pt := &PsTimes{TaskTimes: tt}
 			if up := uint64(tk.uptime); tkOK && up >= tt.StartBootNs {
 				run := up - tt.StartBootNs
+				pt.RunTimeNs = &run
+			} else if tkOK && tt.StartBootNs-up <= staleClock {
+				// Started after the timekeeper's last update (it is
+				// brought forward at ticks; an idle CPU skips them): it
+				// has run for less than the clock's lag.
+				run := uint64(0)
 				pt.RunTimeNs = &run
 			}
 			res.Tasks[i].Times = pt
