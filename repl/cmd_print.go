@@ -22,7 +22,10 @@ variable ("p runqueues:1.nr_running"; a per-CPU NAME alone lists the
 copies' addresses), and "(TYPE)EXPR" casts: a number cast
 to a pointer type is that pointer ("((struct task_struct *)ADDR)->comm"),
 to a struct type the object at that address. The type comes from DWARF when a vmlinux is loaded, else BTF and
-kwalk's table of well-known globals.
+kwalk's table of well-known globals. A global none of them types (most
+are untyped without DWARF: BTF types only per-CPU variables) is still
+read under a cast or through its address: "p (unsigned long)max_pfn",
+"p *(atomic_long_t *)&_totalram_pages", "p &max_pfn".
 
 JSON: {"expr","type","address","value"}, value as for struct.`,
 		Flags: []Flag{{Name: "x", Help: "print integers in hex"}},

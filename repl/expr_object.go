@@ -1,6 +1,7 @@
 package repl
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -36,6 +37,9 @@ func evalObject(prog *symbols.Program, expr string) (symbols.Object, error) {
 	}
 	if p.pos < len(p.toks) {
 		return symbols.Object{}, UsageErrorf("%s: unexpected %q", src, abbreviate(p.toks[p.pos]))
+	}
+	if v.untyped != "" {
+		return symbols.Object{}, p.untypedError(v)
 	}
 	if !v.isObj {
 		return symbols.Object{}, UsageErrorf("%s: a bare number has no type (cast it: (struct T *)ADDR)", src)
@@ -89,6 +93,21 @@ type exprVal struct {
 	obj   symbols.Object
 	isObj bool
 	num   uint64
+	// untyped names a global kallsyms knows but no type source types
+	// (BTF has no VAR for it, no DWARF): num is its address. A cast reads
+	// it as that type, & takes its address; anything else is an error
+	// that says how to type it.
+	untyped string
+}
+
+// untypedError is the error for a global whose type is unknown, used
+// where a type is needed.
+func (p *exprParser) untypedError(v exprVal) error {
+	msg := fmt.Sprintf("%s: type of global %q unknown (no DWARF, and BTF types no variable of that name); it is at %#x", p.src, v.untyped, v.num)
+	if w, err := p.prog.ReadU64(v.num); err == nil {
+		msg += fmt.Sprintf(", first word %#x", w)
+	}
+	return fmt.Errorf("%w: %s: give it a type, p (TYPE)%s or p *(TYPE *)&%s, or read it: rd %s", symbols.ErrNoType, msg, v.untyped, v.untyped, v.untyped)
 }
 
 type exprParser struct {
@@ -126,6 +145,9 @@ func (p *exprParser) unary() (exprVal, error) {
 		if err != nil {
 			return v, err
 		}
+		if v.untyped != "" {
+			return v, p.untypedError(v)
+		}
 		if !v.isObj {
 			return v, UsageErrorf("%s: dereference of a bare number (cast it first)", p.src)
 		}
@@ -136,6 +158,10 @@ func (p *exprParser) unary() (exprVal, error) {
 		v, err := p.unary()
 		if err != nil {
 			return v, err
+		}
+		if v.untyped != "" {
+			// &NAME of an untyped global: a void pointer to it.
+			return exprVal{obj: p.prog.Value(symbols.PointerTo(&symbols.Type{Kind: symbols.KindVoid}), v.num), isObj: true}, nil
 		}
 		if !v.isObj {
 			return v, UsageErrorf("%s: address of a number", p.src)
@@ -155,6 +181,9 @@ func (p *exprParser) postfix() (exprVal, error) {
 		return v, err
 	}
 	for {
+		if v.untyped != "" && (p.peek() == "." || p.peek() == "->" || p.peek() == "[") {
+			return v, p.untypedError(v)
+		}
 		switch p.peek() {
 		case ".", "->":
 			p.next()
@@ -201,6 +230,11 @@ func (p *exprParser) primary() (exprVal, error) {
 			if err != nil {
 				return v, err
 			}
+			if v.untyped != "" {
+				// (TYPE)NAME of an untyped global: read it as TYPE.
+				o := p.prog.ObjectAt(typ, v.num)
+				return exprVal{obj: o, isObj: true}, nil
+			}
 			if v.isObj {
 				if r := typ.Resolve(); r != nil && r.Kind == symbols.KindPointer {
 					if vt := v.obj.Type().Resolve(); vt != nil && (vt.Kind == symbols.KindPointer || vt.Kind == symbols.KindInt) {
@@ -245,6 +279,8 @@ func (p *exprParser) primary() (exprVal, error) {
 			return exprVal{obj: o, isObj: true}, nil
 		} else if n, ok := parseBareNumber(t); ok {
 			return exprVal{num: n}, nil
+		} else if addr, serr := p.prog.Symbol(t); serr == nil && errors.Is(err, symbols.ErrNoType) {
+			return exprVal{untyped: t, num: addr}, nil
 		} else {
 			return exprVal{}, err
 		}
