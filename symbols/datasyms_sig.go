@@ -180,6 +180,14 @@ func findSuperBlocks(p *Program, img imageLayout, t *DataSymTable) (Symbol, erro
 	if err != nil {
 		return Symbol{}, err
 	}
+	typeOff, err := p.OffsetOfType(sbt, "s_type")
+	if err != nil {
+		return Symbol{}, err
+	}
+	nameOff, err := p.OffsetOf("struct file_system_type", "name")
+	if err != nil {
+		return Symbol{}, err
+	}
 	return findListHead(p, img, t, listHeadSig{name: "super_blocks", what: "struct super_blocks",
 		entry: func(node uint64) bool {
 			if node < listOff {
@@ -191,8 +199,39 @@ func findSuperBlocks(p *Program, img imageLayout, t *DataSymTable) (Symbol, erro
 				return false
 			}
 			back, err := p.ReadU64(root + dsbOff)
-			return err == nil && back == sb
+			if err != nil || back != sb {
+				return false
+			}
+			// The pointers of other lists' small objects can close such
+			// a loop by chance (a trace event class's fields did): the
+			// superblock's file system type must also be named.
+			fst, err := p.ReadU64(sb + typeOff)
+			if err != nil || fst < 4096 {
+				return false
+			}
+			np, err := p.ReadU64(fst + nameOff)
+			if err != nil {
+				return false
+			}
+			name, err := p.ReadString(np, 64)
+			return err == nil && fsTypeName(name)
 		}})
+}
+
+// fsTypeName reports whether s can be a file system type's name
+// ("ext4", "fuse.sshfs" is the subtype's; "cgroup2", "9p", "nfs4"):
+// 1-32 lowercase letters, digits, '_', '-' or '.'.
+func fsTypeName(s string) bool {
+	if len(s) == 0 || len(s) > 32 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 // maxSigModules bounds the walk of the modules list for signatures.
