@@ -69,6 +69,13 @@ var tcpStates = []string{"", "ESTABLISHED", "SYN_SENT", "SYN_RECV", "FIN_WAIT1",
 var ssStates = []string{"FREE", "UNCONNECTED", "CONNECTING", "CONNECTED", "DISCONNECTING"}
 
 // IP protocols (include/uapi/linux/in.h).
+// ipprotoMPTCP is IPPROTO_MPTCP (include/uapi/linux/in.h): Go's
+// listeners ask for it by default since Go 1.24. An MPTCP listener's
+// backlog is counted like TCP's; its established sockets (struct
+// mptcp_sock) have no tcp_sock sequence numbers: their queues are the
+// buffer memory in use.
+const ipprotoMPTCP = 262
+
 var ipProtos = map[int]string{0: "IP", 1: "ICMP", 6: "TCP", 17: "UDP", 58: "ICMPV6", 132: "SCTP", 136: "UDPLITE", 255: "RAW", 262: "MPTCP"}
 
 const (
@@ -217,7 +224,7 @@ func (s *Socket) inet(p *symbols.Program, sk symbols.Object) error {
 			*m.dst = netip.AddrFrom16([16]byte(b)).String()
 		}
 	}
-	if s.Protocol == 6 {
+	if s.Protocol == 6 || s.Protocol == ipprotoMPTCP && s.Listen {
 		if s.Listen {
 			v, err := sk.MemberUint("sk_ack_backlog")
 			s.RecvQ = v
@@ -246,11 +253,13 @@ func (s *Socket) inet(p *symbols.Program, sk symbols.Object) error {
 // memQueues reads the receive and send buffer memory in use
 // (sk_rmem_alloc, sk_wmem_alloc_get: the refcount less its bias of 1).
 func (s *Socket) memQueues(sk symbols.Object) error {
-	r, err := sk.MemberUint("sk_backlog.rmem_alloc")
+	// atomic_t sk_backlog.rmem_alloc (sk_rmem_alloc), refcount_t
+	// sk_wmem_alloc (include/net/sock.h).
+	r, err := memberCounter(sk, "sk_backlog.rmem_alloc", "sk_backlog.rmem_alloc.counter")
 	if err != nil {
 		return err
 	}
-	w, err := sk.MemberUint("sk_wmem_alloc")
+	w, err := memberCounter(sk, "sk_wmem_alloc", "sk_wmem_alloc.refs.counter")
 	if err != nil {
 		return err
 	}
@@ -259,6 +268,20 @@ func (s *Socket) memQueues(sk symbols.Object) error {
 		s.SendQ = uint64(uint32(w - 1))
 	}
 	return nil
+}
+
+// memberCounter reads the first of paths that is an integer: a counter
+// that is a plain int on some kernels and an atomic_t or refcount_t on
+// others.
+func memberCounter(o symbols.Object, paths ...string) (uint64, error) {
+	var err error
+	for _, path := range paths {
+		var v uint64
+		if v, err = o.MemberUint(path); err == nil {
+			return v, nil
+		}
+	}
+	return 0, err
 }
 
 // unix reads a unix socket's path and peer (net/unix/af_unix.c,
