@@ -107,6 +107,7 @@ func Edges(sc string) []WaitEdge {
 		return []WaitEdge{
 			{"dm.writer", "", "write-back of /mnt/dm/f on the suspended dm device kwalk-stuck"},
 			{"dm.direct", "", "O_DIRECT write of /mnt/dm/g on the suspended dm device kwalk-stuck"},
+			{"dm.throttled", "", "write of /mnt/dm/h throttled (balance_dirty_pages) behind the suspended dm device kwalk-stuck"},
 		}
 	case ScenarioNBD:
 		// drivers/block/nbd.c sends each request over the device's socket;

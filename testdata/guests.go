@@ -165,10 +165,13 @@ const (
 	// (dmsetup suspend --noflush --nolockfs), so new bios are deferred and
 	// never complete. dm.writer ("dd ... of=/mnt/dm/f conv=fsync") waits
 	// in D for write-back of its page; dm.direct ("dd ... of=/mnt/dm/g
-	// oflag=direct conv=notrunc") waits in D for its O_DIRECT bio. No task
-	// holds anything. Meta dm.name, dm.disk (dm-N), dm.dev (MAJOR:MINOR),
-	// dm.suspended, dm.inflight (/sys/block/dm-N/inflight), dm.mount,
-	// dm.loop and dm.loopdev name it.
+	// oflag=direct conv=notrunc") waits in D for its O_DIRECT bio; then,
+	// with vm.dirty_bytes at 1 MiB, dm.throttled ("dd ... of=/mnt/dm/h
+	// bs=64k count=64") is throttled in D in balance_dirty_pages, its dirty
+	// pages never written. No task holds anything. Meta dm.name, dm.disk
+	// (dm-N), dm.dev (MAJOR:MINOR), dm.suspended, dm.inflight
+	// (/sys/block/dm-N/inflight), dm.mount, dm.loop, dm.loopdev and
+	// dm.dirty_bytes name it.
 	ScenarioDMSuspended = "dmsuspend"
 	// ScenarioNBD: two network block devices (drivers/block/nbd.c) set up
 	// by hangfs as nbd-client does (NBD_SET_SOCK, then NBD_DO_IT: the

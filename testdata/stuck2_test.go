@@ -152,7 +152,11 @@ var (
 func checkDMSuspended(t *testing.T, rec *truth.Record, role roleFunc) {
 	wantTask(t, "dm.writer", role("dm.writer"), 'D', writebackWaitFuncs...)
 	wantTask(t, "dm.direct", role("dm.direct"), 'D', directIOWaitFuncs...)
+	wantTask(t, "dm.throttled", role("dm.throttled"), 'D', "balance_dirty_pages")
 	m := rec.Meta
+	if m["dm.dirty_bytes"] != "1048576" {
+		t.Errorf("meta dm.dirty_bytes %q, want the 1 MiB the stager set", m["dm.dirty_bytes"])
+	}
 	if m["dm.name"] != "kwalk-stuck" || m["dm.sysname"] != m["dm.name"] {
 		t.Errorf("meta dm.name %q, dm.sysname %q (/sys/block/%s/dm/name), want kwalk-stuck", m["dm.name"], m["dm.sysname"], m["dm.disk"])
 	}

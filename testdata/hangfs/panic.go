@@ -167,6 +167,7 @@ func bindCPU(tid, cpu int) error {
 func announce(trigger string) {
 	drainConsole() // the record first: kernel messages go out at once
 	fmt.Printf("KWALK-LIVE-NOTE skipped for a kdump guest (trigger %s): it runs no kwalk live\n", trigger)
+	drainConsole() // or the kernel's line below can land inside this one
 	if err := os.WriteFile("/proc/sys/kernel/printk", []byte("7"), 0o644); err != nil {
 		fmt.Fprintf(os.Stderr, "hangfs: verbose console: %v\n", err)
 	}

@@ -255,6 +255,28 @@ func (s *stager) dmsuspend() error {
 			return fmt.Errorf("%s: %w", w.role, withWhere(err, pid))
 		}
 	}
+	// A buffered writer that dirties more than the dirty limit is
+	// throttled (mm/page-writeback.c balance_dirty_pages) until write-back
+	// brings the dirty pages down, which it never does on a suspended
+	// device. A small limit (what an administrator sets with
+	// vm.dirty_bytes) makes a 4 MiB write enough on this small guest.
+	for _, kv := range [][2]string{{"dirty_background_bytes", "262144"}, {"dirty_bytes", "1048576"}} {
+		if err := os.WriteFile("/proc/sys/vm/"+kv[0], []byte(kv[1]), 0o644); err != nil {
+			return fmt.Errorf("vm.%s: %w", kv[0], err)
+		}
+	}
+	pid, err := start("dd", "if=/dev/zero", "of="+dmMount+"/h", "bs=65536", "count=64")
+	if err != nil {
+		return err
+	}
+	s.addRole("dm.throttled", pid)
+	err = poll(fmt.Sprintf("dm.throttled (pid %d) in D, throttled", pid), func() bool {
+		st, err := readStat(fmt.Sprintf("/proc/%d/stat", pid))
+		return err == nil && st.state == "D" && stackHasAny(pid, pid, "balance_dirty_pages")
+	})
+	if err != nil {
+		return fmt.Errorf("dm.throttled: %w", withWhere(err, pid))
+	}
 	// Let queued bios settle, then record what sysfs says of the device.
 	time.Sleep(200 * time.Millisecond)
 	s.meta = append(s.meta, "dm.name="+dmName, "dm.disk="+disk,
@@ -263,7 +285,8 @@ func (s *stager) dmsuspend() error {
 		"dm.sysname="+strings.TrimSpace(readFile(sysDM+"name")),
 		"dm.suspended="+strings.TrimSpace(readFile(sysDM+"suspended")),
 		"dm.inflight="+strings.Join(strings.Fields(readFile("/sys/block/"+disk+"/inflight")), " "),
-		"dm.mount="+dmMount, "dm.loop="+filepath.Base(loop), "dm.loopdev="+loopDev)
+		"dm.mount="+dmMount, "dm.loop="+filepath.Base(loop), "dm.loopdev="+loopDev,
+		"dm.dirty_bytes="+strings.TrimSpace(readFile("/proc/sys/vm/dirty_bytes")))
 	return nil
 }
 

@@ -30,6 +30,7 @@ var rootKinds = map[string]string{
 	"ptraced.waiter":  waitfor.RootHolderStopped,
 	"dm.writer":       waitfor.RootBlockSuspended,
 	"dm.direct":       waitfor.RootBlockSuspended,
+	"dm.throttled":    waitfor.RootBlockSuspended,
 	"nbd.reader":      waitfor.RootHolderStopped,
 	"nbdtcp.reader":   waitfor.RootBlockServer,
 	// The stuck3 guest.

@@ -69,7 +69,7 @@ func detectBlockIO(c waitkind.Context, t *sched.Task) (TaskWait, bool) {
 	unwound := false
 	if tr := a.Trace(t); tr != nil && len(tr.Frames) > 0 {
 		unwound = true
-		if !a.HasFrame(t, blockIOFrames) && !a.HasFrame(t, folioLockFrames) {
+		if !a.HasFrame(t, blockIOFrames) && !a.HasFrame(t, folioLockFrames) && !a.HasFrame(t, throttleFrames) {
 			return TaskWait{}, false
 		}
 	}
@@ -77,6 +77,11 @@ func detectBlockIO(c waitkind.Context, t *sched.Task) (TaskWait, bool) {
 	// that wait is the queue freeze's (kind_queue.go).
 	if a.HasFrame(t, queueEnterFrames) {
 		return TaskWait{}, false
+	}
+	if !unwound || a.HasFrame(t, throttleFrames) {
+		if w, ok := a.throttleWait(t); ok {
+			return w, true
+		}
 	}
 	if !unwound || a.HasFrame(t, folioLockFrames) {
 		if w, ok := a.readWait(t); ok {
@@ -158,6 +163,138 @@ func (a *waitAnalysis) bufferWait(t *sched.Task) (TaskWait, bool) {
 		return w, true
 	}
 	return TaskWait{}, false
+}
+
+// throttleFrames are where a writer is throttled for dirtying pages
+// faster than they are written (mm/page-writeback.c).
+var throttleFrames = waitkind.NewFrames("balance_dirty_pages", "balance_dirty_pages_ratelimited_flags", "balance_dirty_pages_ratelimited")
+
+// throttleWait: t pauses in balance_dirty_pages, in a loop of short
+// sleeps (io_schedule_timeout, TASK_KILLABLE), until write-back brings the
+// dirty and under-write-back pages of its bdi_writeback (and globally)
+// under the dirty limit. The global dirty_throttle_control it keeps on its
+// stack (GDTC_INIT: .wb, .wb_completions = &wb->completions) names the
+// bdi_writeback, whose backing_dev_info is a disk's. On a device whose
+// I/O has stopped the writer never goes on; on a healthy one throttling
+// is how writers are paced, not a hang: the wait is reported only when
+// the device is suspended, served by a server, or has a request in flight
+// for blockStuckAfter or more.
+func (a *waitAnalysis) throttleWait(t *sched.Task) (TaskWait, bool) {
+	wbOff, err1 := a.p.OffsetOf("struct dirty_throttle_control", "wb")
+	complOff, err2 := a.p.OffsetOf("struct dirty_throttle_control", "wb_completions")
+	wbComplOff, err3 := a.p.OffsetOf("struct bdi_writeback", "completions")
+	bdiOff, err4 := a.p.OffsetOf("struct bdi_writeback", "bdi")
+	if err1 != nil || err2 != nil || err3 != nil || err4 != nil {
+		return TaskWait{}, false
+	}
+	stack, base := a.Stack(t)
+	var dtc, wb uint64
+	for off := 0; off+8 <= len(stack); off += 8 {
+		start := off - int(wbOff)
+		if start < 0 || start+int(complOff)+8 > len(stack) {
+			continue
+		}
+		v := binary.LittleEndian.Uint64(stack[off:])
+		if !kmem.IsKernelPointer(v) || binary.LittleEndian.Uint64(stack[start+int(complOff):]) != v+wbComplOff {
+			continue
+		}
+		dtc, wb = base+uint64(start), v
+		break
+	}
+	if wb == 0 {
+		return TaskWait{}, false
+	}
+	bdi, err := a.p.ReadU64(wb + bdiOff)
+	if err != nil || bdi == 0 {
+		return TaskWait{}, false
+	}
+	dev := a.deviceOfBDI(bdi)
+	if dev == nil {
+		return TaskWait{}, false
+	}
+	w := TaskWait{Task: a.Blocked(t), Kind: WaitBlockIO, Certain: true,
+		How: "dirty_throttle_control on the task's stack (mm/page-writeback.c balance_dirty_pages) naming its bdi_writeback, whose backing_dev_info is the disk's"}
+	what := "write-back of the dirty pages it is throttled on"
+	if o, err := a.p.Object("struct dirty_throttle_control", dtc); err == nil {
+		dirty, e1 := o.MemberUint("dirty")
+		thresh, e2 := o.MemberUint("thresh")
+		if e1 == nil && e2 == nil && thresh > 0 {
+			what = fmt.Sprintf("write-back of dirty pages (throttled: %d pages dirty or under write-back against a limit of %d)", dirty, thresh)
+		}
+	}
+	w.Object = WaitObject{Type: "bdi_writeback", Addr: wb, What: what}
+	a.blockObject(&w, t, dev, "dirty page throttling (balance_dirty_pages)", nil)
+	if w.Object.State != "suspended" && (w.Object.Block == nil || w.Object.Block.Server == nil) && !a.oldRequest(dev.Disk) {
+		return TaskWait{}, false
+	}
+	return w, true
+}
+
+type bdiDisksKey struct{}
+
+// deviceOfBDI returns the whole-disk block device whose backing_dev_info
+// is bdi (gendisk.bdi, 5.15+; request_queue.backing_dev_info before):
+// through bdi->owner, the disk's struct device (block/genhd.c
+// device_add_disk: bdi_register_owner(disk->bdi, disk_to_dev(disk)),
+// which is &disk->part0->bd_device since 5.11), checked to lead back;
+// else by looking through the disks.
+func (a *waitAnalysis) deviceOfBDI(bdi uint64) *block.Device {
+	ownerOff, err1 := a.p.OffsetOf("struct backing_dev_info", "owner")
+	devOff, err2 := a.p.OffsetOf("struct block_device", "bd_device")
+	if err1 == nil && err2 == nil {
+		owner, err := a.p.ReadU64(bdi + ownerOff)
+		if err == nil && owner > devOff {
+			if b, err := block.ReadBdev(a.p, owner-devOff); err == nil && b.PartNo == 0 && b.Disk != 0 {
+				if g, err := a.p.Object("struct gendisk", b.Disk); err == nil {
+					if gb, err := g.MemberUint("bdi"); err == nil && gb == bdi {
+						return a.blockDevice(b.Addr)
+					}
+				}
+			}
+		}
+	}
+	byBDI := a.Memo(bdiDisksKey{}, func() any {
+		m := map[uint64]uint64{}
+		disks, err := block.Disks(a.p)
+		if err != nil {
+			a.Warn(fmt.Sprintf("disks: %v", err))
+		}
+		for _, d := range disks {
+			g, err := a.p.Object("struct gendisk", d.Addr)
+			if err != nil {
+				continue
+			}
+			b, err := g.MemberUint("bdi")
+			if err != nil && d.Queue != 0 {
+				if q, err2 := a.p.Object("struct request_queue", d.Queue); err2 == nil {
+					b, err = q.MemberUint("backing_dev_info")
+				}
+			}
+			part0, err2 := g.MemberUint("part0")
+			if err == nil && err2 == nil && b != 0 && part0 != 0 {
+				m[b] = part0
+			}
+		}
+		return m
+	}).(map[uint64]uint64)
+	if part0, ok := byBDI[bdi]; ok {
+		return a.blockDevice(part0)
+	}
+	return nil
+}
+
+// oldRequest reports whether a request of the blk-mq disk d has been in
+// flight for blockStuckAfter or more.
+func (a *waitAnalysis) oldRequest(d *block.Disk) bool {
+	if !d.MQ {
+		return false
+	}
+	for _, r := range a.inFlight(d) {
+		if r.Age >= blockStuckAfter {
+			return true
+		}
+	}
+	return false
 }
 
 // folioLockFrames are where a task sleeps on a folio's lock bit (mm/
@@ -254,6 +391,18 @@ func (a *waitAnalysis) folioFlag(addr uint64, name string) (bool, error) {
 
 type inFlightKey uint64
 
+// inFlight returns the requests the blk-mq disk d's driver holds, read
+// once per disk.
+func (a *waitAnalysis) inFlight(d *block.Disk) []block.Request {
+	return a.Memo(inFlightKey(d.Addr), func() any {
+		rs, err := block.InFlightRequests(a.p, d)
+		if err != nil {
+			a.Warn(fmt.Sprintf("disk %s: in-flight requests: %v", d.Name, err))
+		}
+		return rs
+	}).([]block.Request)
+}
+
 // maxRequestBios bounds the bios read per request.
 const maxRequestBios = 64
 
@@ -263,13 +412,7 @@ func (a *waitAnalysis) requestWithPage(d *block.Disk, page uint64) (*block.Reque
 	if !d.MQ {
 		return nil, nil
 	}
-	reqs := a.Memo(inFlightKey(d.Addr), func() any {
-		rs, err := block.InFlightRequests(a.p, d)
-		if err != nil {
-			a.Warn(fmt.Sprintf("disk %s: in-flight requests: %v", d.Name, err))
-		}
-		return rs
-	}).([]block.Request)
+	reqs := a.inFlight(d)
 	for i := range reqs {
 		if reqs[i].Bio == 0 {
 			continue

@@ -62,6 +62,41 @@ func (s *blockScene) folioWaiter(task, stack, off, folio uint64, bit uint32, buc
 	s.List(s.table+bucket*24+8, q+16+24)
 }
 
+// throttleTypes adds mm/page-writeback.c's dirty_throttle_control, the
+// bdi_writeback and backing_dev_info it leads to, and the members that tie
+// a bdi to its disk (gendisk.bdi, backing_dev_info.owner =
+// &part0->bd_device), re-registering block_device and gendisk with them.
+func (s *blockScene) throttleTypes() {
+	ty := s.Types
+	u8, u32, i32, ulong, char := ty.Get("u8"), ty.Get("u32"), ty.Get("int"), ty.Get("unsigned long"), ty.Get("char")
+	dev := ty.Struct("device", 16, symtest.F("devt", u32, 0))
+	bdev := ty.Struct("block_device", 64, symtest.F("bd_dev", u32, 0), symtest.F("bd_disk", ty.Ptr(ty.Get("struct gendisk")), 8),
+		symtest.F("bd_partno", u8, 16), symtest.F("bd_device", dev, 24))
+	bdi := ty.Struct("backing_dev_info", 32, symtest.F("owner", ty.Ptr(dev), 8))
+	ty.Struct("gendisk", 128, symtest.F("major", i32, 0), symtest.F("first_minor", i32, 4), symtest.F("disk_name", ty.Array(char, 32), 8),
+		symtest.F("part0", ty.Ptr(bdev), 40), symtest.F("fops", ty.Ptr(nil), 48), symtest.F("queue", ty.Ptr(ty.Get("struct request_queue")), 56),
+		symtest.F("private_data", ty.Ptr(nil), 64), symtest.F("bdi", ty.Ptr(bdi), 80))
+	fprop := ty.Struct("fprop_local_percpu", 16)
+	wb := ty.Struct("bdi_writeback", 64, symtest.F("bdi", ty.Ptr(bdi), 0), symtest.F("completions", fprop, 16))
+	ty.Struct("dirty_throttle_control", 96, symtest.F("dom", ty.Ptr(nil), 0), symtest.F("gdtc", ty.Ptr(nil), 8),
+		symtest.F("wb", ty.Ptr(wb), 16), symtest.F("wb_completions", ty.Ptr(fprop), 24), symtest.F("avail", ulong, 32),
+		symtest.F("dirty", ulong, 40), symtest.F("thresh", ulong, 48))
+}
+
+// throttled gives disk a bdi and its writeback, and puts on the task's
+// stack the global dirty_throttle_control of balance_dirty_pages.
+func (s *blockScene) throttled(disk, bdev, stack uint64, dirty, thresh uint64) {
+	bdi, wb := s.Alloc(32), s.Alloc(64)
+	s.Mem.WriteU64(disk+80, bdi)
+	s.Mem.WriteU64(bdi+8, bdev+24) // owner: &part0->bd_device
+	s.Mem.WriteU64(wb, bdi)
+	dtc := stack + 0x3d00
+	s.Mem.WriteU64(dtc+16, wb)
+	s.Mem.WriteU64(dtc+24, wb+16)
+	s.Mem.WriteU64(dtc+40, dirty)
+	s.Mem.WriteU64(dtc+48, thresh)
+}
+
 func TestBlockIOWait(t *testing.T) {
 	const suspended = 1<<0 | 1<<1 // DMF_BLOCK_IO_FOR_SUSPEND | DMF_SUSPENDED
 	type want struct {
@@ -122,6 +157,30 @@ func TestBlockIOWait(t *testing.T) {
 			},
 			want: []want{{30, WaitBlockIO, "bio", "synchronous FLUSH of 0 bytes", "", true, RootBlockIOStuck,
 				"I/O in flight on vda, not completing", "look at the device under vda", false}},
+		},
+		{
+			name: "a writer throttled behind a suspended dm device",
+			build: func(s *blockScene) []uint64 {
+				s.throttleTypes()
+				disk, bdev := s.blk.Disk("dm-0", 254, 0, walktest.SymDMBlkDops, false)
+				s.blk.DM(disk, "kwalk-stuck", suspended, 0, 0)
+				w, st := s.stackTask(50, "dd")
+				s.throttled(disk, bdev, st, 266, 256)
+				return []uint64{w}
+			},
+			want: []want{{50, WaitBlockIO, "bdi_writeback", "throttled: 266 pages dirty or under write-back against a limit of 256", "suspended", false,
+				RootBlockSuspended, "block device dm-0 (kwalk-stuck) is suspended", "dmsetup resume kwalk-stuck", true}},
+		},
+		{
+			name: "throttling on a working disk is pacing, not a wait",
+			build: func(s *blockScene) []uint64 {
+				s.throttleTypes()
+				disk, bdev := s.blk.Disk("vda", 253, 0, walktest.SymVirtblkFops, false)
+				w, st := s.stackTask(51, "cp")
+				s.throttled(disk, bdev, st, 300, 256)
+				return []uint64{w}
+			},
+			want: []want{{pid: 51}},
 		},
 		{
 			name: "a lock wait on an uptodate folio is no block wait",
