@@ -170,6 +170,18 @@ func TestBtCrashFlagsRealDumps(t *testing.T) {
 					}
 				}
 			}
+			// foreach bt -R prints the same tasks' traces and nothing
+			// (not even a blank line) for the others.
+			out.Reset()
+			if st := s.Exec(context.Background(), "foreach bt -R "+ref); st != ExitOK {
+				t.Errorf("foreach bt -R %s: status %d: %s", ref, st, errb.String())
+			}
+			if n := strings.Count(out.String(), "PID: "); n != len(listed) {
+				t.Errorf("foreach bt -R %s: %d task headers, bt -R lists %d", ref, n, len(listed))
+			}
+			if strings.Contains(out.String(), "\n\n\n") || strings.HasPrefix(out.String(), "\n") {
+				t.Errorf("foreach bt -R %s: blank lines for tasks it does not list: %.200q", ref, out.String())
+			}
 
 			for tid := range stuck {
 				var full btJSON

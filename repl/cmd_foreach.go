@@ -1,6 +1,7 @@
 package repl
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -98,7 +99,23 @@ func (r foreachRow) MarshalJSON() ([]byte, error) { return json.Marshal(r.Foreac
 // command's output or error, and a blank line.
 func (r foreachRow) WriteText(w io.Writer) error {
 	e := r.ForeachEntry
-	if th, ok := e.Result.(TaskHeaderer); !ok || !th.HasTaskHeader() {
+	th, ok := e.Result.(TaskHeaderer)
+	if ok && th.HasTaskHeader() && e.Error == "" {
+		// A result that prints its own header and, for this task,
+		// nothing at all (bt -R of a task that does not pass through
+		// the reference) leaves no blank line either.
+		var b bytes.Buffer
+		if err := e.Result.WriteText(&b); err != nil {
+			return err
+		}
+		if b.Len() == 0 {
+			return nil
+		}
+		b.WriteByte('\n')
+		_, err := w.Write(b.Bytes())
+		return err
+	}
+	if !ok || !th.HasTaskHeader() {
 		if _, err := fmt.Fprintf(w, "PID: %-7d TASK: %x  CPU: %-3d COMMAND: %q\n", e.PID, uint64(e.Task), e.CPU, e.Comm); err != nil {
 			return err
 		}
