@@ -73,7 +73,8 @@ goes through it.
 of bt -t's) instead of the task's saved state: the return address stored
 there starts the trace. With -I IP, IP is the instruction and SP the stack
 pointer there. Handy when the normal unwind stops early or to look at
-frames left below the current one. x86_64 only.
+frames left below the current one. On arm64 the trace starts at the first
+frame record (saved fp, lr) at or above SP.
 
 -e searches the task's whole stack for saved register blocks (struct
 pt_regs) and prints each as KERNEL-MODE or USER-MODE EXCEPTION FRAME AT

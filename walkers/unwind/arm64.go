@@ -262,3 +262,77 @@ func (u *Unwinder) arm64Exception(mem *stackMem, fp, next, ret uint64) *Exceptio
 	exc.ARM64 = &full
 	return exc
 }
+
+// maxRecordSearch bounds how far above a given stack address arm64StackFrom
+// looks for a frame record.
+const maxRecordSearch = 4096
+
+// arm64StackFrom unwinds from stack address sp (bt -S): the frame records
+// are what arm64 unwinds by (arch/arm64/kernel/stacktrace.c), so the walk
+// starts at the first plausible record at or above sp — 16-byte aligned
+// on a known stack, its saved lr in kernel text, its saved fp 0 or a
+// record higher on a stack. Without ip, sp is taken as the slot of a
+// return address (the bracketed address of a frame line: the lr of the
+// record below it) when it is one, and the unwind starts at that return
+// address; with ip, ip is the instruction whose frame holds sp.
+func (u *Unwinder) arm64StackFrom(task symbols.Object, tr *Trace, mem *stackMem, ip, sp uint64) (*Trace, error) {
+	l := u.arm64
+	if mem.region(sp, 8) == nil {
+		if cpu, err := u.taskCPU(task); err == nil {
+			u.addARM64CPUStacks(mem, cpu)
+		}
+		if online, err := u.p.OnlineCPUs(); err == nil {
+			for i, cpu := range online {
+				if mem.region(sp, 8) != nil || i >= maxSearchCPUs {
+					break
+				}
+				u.addARM64CPUStacks(mem, cpu)
+			}
+		}
+	}
+	if mem.region(sp, 8) == nil {
+		return nil, fmt.Errorf("stack address %#x: %w", sp, errOffStack)
+	}
+	record := func(fp uint64) (next, ret uint64, ok bool) {
+		if fp&15 != 0 || mem.region(fp, 16) == nil {
+			return 0, 0, false
+		}
+		next, err1 := mem.readU64(fp)
+		ret, err2 := mem.readU64(fp + 8)
+		if err1 != nil || err2 != nil || !u.isTextAddr(l.strip(ret)) {
+			return 0, 0, false
+		}
+		if next != 0 && (next <= fp || next&15 != 0 || mem.region(next, 16) == nil) {
+			return 0, 0, false
+		}
+		return next, ret, true
+	}
+	if ip == 0 && sp >= 8 {
+		if next, ret, ok := record(sp - 8); ok {
+			u.arm64Walk(tr, mem, l.strip(ret), next, sp+8, false)
+			return tr, nil
+		}
+	}
+	for fp := (sp + 15) &^ 15; fp < sp+maxRecordSearch; fp += 16 {
+		if _, ret, ok := record(fp); ok {
+			if ip == 0 {
+				next, _ := mem.readU64(fp)
+				u.arm64Walk(tr, mem, l.strip(ret), next, fp+16, false)
+			} else {
+				u.arm64Walk(tr, mem, ip, fp, sp, false)
+			}
+			return tr, nil
+		}
+	}
+	return nil, fmt.Errorf("stack address %#x: no arm64 frame record in the %d bytes above it", sp, maxRecordSearch)
+}
+
+// isTextAddr reports whether a is in a text symbol (kernel or module).
+func (u *Unwinder) isTextAddr(a uint64) bool {
+	if u.p.Syms == nil {
+		return false
+	}
+	sym, _, ok := u.p.Syms.LookupAddr(a)
+	return ok && (sym.Type == 't' || sym.Type == 'T')
+}
+

@@ -3,10 +3,12 @@ package unwind
 import (
 	"encoding/binary"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/kwalk/kwalk/kcore"
 	"github.com/kwalk/kwalk/symbols"
+	"github.com/kwalk/kwalk/symbols/symtest"
 )
 
 // flatMem is kernel memory of one range.
@@ -129,5 +131,62 @@ func TestARM64Strip(t *testing.T) {
 		if got := l.strip(c.in); got != c.want {
 			t.Errorf("strip(%#x) = %#x, want %#x", c.in, got, c.want)
 		}
+	}
+}
+
+func TestARM64StackFrom(t *testing.T) {
+	const (
+		base = 0xffff_8000_0840_0000
+		size = 16 << 10
+		text = 0xffff_a42c_f800_0000
+	)
+	l := &arm64Layout{pacMask: defaultPACMask}
+	m := &flatMem{base: base, b: make([]byte, size)}
+	syms := symtest.NewSymbols()
+	syms.Add("func_a", text, 0x100, 'T')
+	syms.Add("func_b", text+0x100, 0x100, 'T')
+	syms.Add("func_c", text+0x200, 0x100, 'T')
+	syms.Add("some_data", text+0x1000, 0x100, 'D')
+	// Three frame records: {fp, lr} chained upwards, then the final one.
+	m.put(base+0x100, base+0x200)
+	m.put(base+0x108, text+0x10)
+	m.put(base+0x200, base+0x300)
+	m.put(base+0x208, text+0x110)
+	// A decoy below them: lr not in text.
+	m.put(base+0x80, base+0x200)
+	m.put(base+0x88, text+0x1010)
+	for _, tc := range []struct {
+		name    string
+		ip, sp  uint64
+		want    []string
+		wantErr bool
+	}{
+		{"the slot of a return address", 0, base + 0x108, []string{"func_a", "func_b"}, false},
+		{"an address below a record", 0, base + 0x60, []string{"func_a", "func_b"}, false},
+		{"with the instruction", text + 0x240, base + 0xf0, []string{"func_c", "func_a", "func_b"}, false},
+		{"no record above", 0, base + size - 64, nil, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			u := &Unwinder{p: &symbols.Program{Mem: m, Syms: syms}, arm64: l}
+			mem := &stackMem{mem: m}
+			mem.add(base, base+size, StackTask, "task stack")
+			tr, err := u.arm64StackFrom(symbols.Object{}, &Trace{}, mem, tc.ip, tc.sp)
+			if tc.wantErr {
+				if err == nil {
+					t.Fatalf("trace %+v, want an error", tr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, f := range tr.Frames {
+				got = append(got, f.Symbol)
+			}
+			if strings.Join(got, " ") != strings.Join(tc.want, " ") {
+				t.Errorf("frames %v, want %v (err %v)", got, tc.want, tr.Err)
+			}
+		})
 	}
 }

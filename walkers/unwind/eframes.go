@@ -2,7 +2,6 @@ package unwind
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"sort"
 
@@ -254,18 +253,19 @@ func SearchTaskExceptionFrames(p *symbols.Program, task symbols.Object) ([]Excep
 // stack or on an IRQ or exception stack of a CPU. A slot that the task's
 // own unwind passes through gives that unwind's state there; elsewhere
 // only ip and sp are known, and rbp, which functions that keep a frame
-// pointer need, is guessed (guessBP). x86_64 only.
+// pointer need, is guessed (guessBP). On arm64 the walk starts at the first frame record at
+// or above sp (arm64StackFrom).
 func StackFrom(p *symbols.Program, task symbols.Object, ip, sp uint64) (*Trace, error) {
 	u, err := UnwinderFor(p)
 	if err != nil {
 		return nil, err
 	}
-	if u.arm64 != nil {
-		return nil, errors.New("unwinding from a given stack address is implemented for x86_64 only (arm64 frame records start from a frame pointer)")
-	}
 	tr, mem, err := u.taskTrace(task)
 	if err != nil {
 		return nil, err
+	}
+	if u.arm64 != nil {
+		return u.arm64StackFrom(task, tr, mem, ip, sp)
 	}
 	if mem.region(sp, 8) == nil {
 		var cpus []int
