@@ -335,4 +335,3 @@ func (u *Unwinder) isTextAddr(a uint64) bool {
 	sym, _, ok := u.p.Syms.LookupAddr(a)
 	return ok && (sym.Type == 't' || sym.Type == 'T')
 }
-
