@@ -29,7 +29,10 @@ import (
 //   - memory signatures for a few static variables, each checked through
 //     pointers back to it (datasyms_sig.go): the list heads modules,
 //     btf_modules and super_blocks, the idr worker_pool_idr and the
-//     timekeeper tk_core.
+//     timekeeper tk_core;
+//   - on arm64, the code of small functions known to use a variable
+//     (datasyms_textref.go): irq_desc_tree or sparse_irqs, chrdevs,
+//     major_names.
 //
 // A symbol none of these give is reported by name with the hint to supply
 // System.map: a guess is never returned.
@@ -125,7 +128,7 @@ func (t *DataSymTable) Describe() string {
 		return t.inner.Describe() + "; no data symbols in kallsyms"
 	}
 	var parts []string
-	for _, src := range []string{srcVMCoreInfo, srcKsymtab, srcPerCPU, srcSignature} {
+	for _, src := range []string{srcVMCoreInfo, srcKsymtab, srcPerCPU, srcSignature, srcTextRef} {
 		if n := t.counts[src]; n > 0 {
 			parts = append(parts, fmt.Sprintf("%d from %s", n, src))
 		}
@@ -139,6 +142,7 @@ const (
 	srcKsymtab    = "the export table"
 	srcPerCPU     = "BTF .data..percpu"
 	srcSignature  = "memory signatures"
+	srcTextRef    = "the code that uses them"
 )
 
 // Found returns the data symbols discovery found, sorted by name.
@@ -257,6 +261,13 @@ func (t *DataSymTable) Discover(p *Program) {
 			t.note("tk_core: %v", err)
 		} else {
 			t.add(srcSignature, []Symbol{s})
+		}
+	}
+	if isARM64Dump(p) {
+		syms, notes := textRefSymbols(p, t)
+		t.add(srcTextRef, syms)
+		for _, n := range notes {
+			t.note("%s", n)
 		}
 	}
 }
