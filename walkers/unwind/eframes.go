@@ -67,18 +67,21 @@ const (
 // segment, RFLAGS with its fixed bit set and reserved bits clear, and an
 // instruction pointer in kernel text (kernel mode) or in the user half
 // (user mode), with a stack pointer of the same half. user says which.
+// A user frame's reserved RFLAGS bits are not checked: the entry saves
+// what SYSCALL left in r11, and a real 6.12 dump (under QEMU's TCG) holds
+// 0x4f088246 there.
 func PlausiblePtRegs(p *symbols.Program, r *Registers) (user, ok bool) {
 	cs, _ := r.Get(RegCS)
 	ss, _ := r.Get(RegSS)
 	fl, _ := r.Get(RegFlags)
 	ip, _ := r.Get(RegIP)
 	sp, _ := r.Get(RegSP)
-	if fl&flagsFixed == 0 || fl&flagsReserved != 0 || sp == 0 || ip == 0 {
+	if fl&flagsFixed == 0 || sp == 0 || ip == 0 {
 		return false, false
 	}
 	switch cs {
 	case kernelCS:
-		if ss != 0 && ss != kernelDS || sp < kernelHalf || sp&7 != 0 || p.Syms == nil {
+		if fl&flagsReserved != 0 || ss != 0 && ss != kernelDS || sp < kernelHalf || sp&7 != 0 || p.Syms == nil {
 			return false, false
 		}
 		sym, _, found := p.Syms.LookupAddr(ip)
