@@ -2,9 +2,11 @@ package mm_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 
+	"github.com/kwalk/kwalk/kcore"
 	"github.com/kwalk/kwalk/testdata"
 	"github.com/kwalk/kwalk/walkers/mm"
 	"github.com/kwalk/kwalk/walkers/sched"
@@ -52,7 +54,13 @@ func TestFilteredDumpMarksMissing(t *testing.T) {
 				}
 				var vmas []mm.VMA
 				if err := m2.VMAs(filt, func(v mm.VMA) error { vmas = append(vmas, v); return nil }); err != nil {
-					t.Fatal(err)
+					// A node of the VMA tree itself may be left out (6.12):
+					// the walk must then say so, naming the page.
+					if !errors.Is(err, kcore.ErrExcluded) {
+						t.Fatal(err)
+					}
+					t.Logf("pid %d: the VMA walk stops where the filtered dump lacks a page: %v", pid, err)
+					unreadable++
 				}
 				for _, v := range vmas {
 					if len(v.Errors) > 0 {

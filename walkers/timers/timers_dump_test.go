@@ -68,7 +68,8 @@ func parseTimerList(lines []string) (timers []recHRTimer, now int64, err error) 
 // in expiry order; and each recorded timer not yet due at the dump is
 // still queued, on the same CPU and clock, with the same callback and soft
 // and hard expiry — allowing the per-CPU tick and the deadline servers'
-// timers (re-armed by the kernel itself) and at most a quarter of the others to have been cancelled.
+// timers and the soft-lockup watchdog's (re-armed by the kernel itself)
+// and at most a quarter of the others, or one, to have been cancelled.
 func TestHRTimersMatchTimerList(t *testing.T) {
 	for _, d := range testdata.GeneratedDumps(t) {
 		t.Run(d.Name, func(t *testing.T) {
@@ -137,14 +138,20 @@ func TestHRTimersMatchTimerList(t *testing.T) {
 				// (kernel/time/tick-sched.c); the deadline servers' timer
 				// (6.12+ rq->fair_server.dl_timer) restarts as the server is
 				// replenished (kernel/sched/deadline.c).
-				if strings.HasPrefix(r.fn, "tick_") || r.fn == "dl_task_timer" {
+				// The soft-lockup watchdog's timer re-arms itself every
+				// period (kernel/watchdog.c watchdog_timer_fn), and the
+				// dump's clock is the timekeeper's last update, which lags
+				// on idle CPUs: a period may have passed unseen.
+				if strings.HasPrefix(r.fn, "tick_") || r.fn == "dl_task_timer" || r.fn == "watchdog_timer_fn" {
 					rearmed++
 					continue
 				}
 				eligible++
 				t.Logf("not found: %+v", r)
 			}
-			if found*4 < eligible*3 {
+			// A sleeper's timer (hrtimer_wakeup) goes when the sleeper is
+			// woken early; one such of a handful is no error.
+			if missing := eligible - found; missing > max(1, eligible/4) {
 				t.Errorf("%d of %d recorded timers still pending at the dump found", found, eligible)
 			}
 			t.Logf("%d recorded timers, %d pending at the dump found of %d (%d tick or server timers re-armed)", len(rec), found, eligible, rearmed)
