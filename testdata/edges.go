@@ -115,6 +115,7 @@ func Edges(sc string) []WaitEdge {
 		return []WaitEdge{
 			{"nbd.reader", "nbd.server", "read of /dev/nbd0, whose server is stopped"},
 			{"nbdtcp.reader", "nbdtcp.server", "O_DIRECT read of /dev/nbd1, whose server does not answer"},
+			{"nbdtcp.tagwait", "nbdtcp.server", "a request tag of /dev/nbd1, all held by requests its server does not answer"},
 		}
 	case ScenarioJbd2:
 		// fs/jbd2/journal.c jbd2_log_wait_commit waits for the journal's

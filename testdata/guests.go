@@ -182,7 +182,10 @@ const (
 	// (SIGSTOP) and nbd.reader ("dd if=/dev/nbd0 bs=4096 skip=768") waits
 	// in D for its page's read. nbd1 runs over TCP on 127.0.0.1; its
 	// server goes on reading requests but never answers again, and
-	// nbdtcp.reader ("dd ... iflag=direct") waits in D for its bio. Meta
+	// nbdtcp.reader ("dd ... iflag=direct") waits in D for its bio; nbd1's
+	// nr_requests is 4 (set before the stall), so three more O_DIRECT
+	// readers (nbdtcp.fill1-3) take the other requests and a fourth
+	// (nbdtcp.tagwait) waits in D for a tag (blk_mq_get_tag). Meta
 	// nbd.dev, nbd.transport, nbd.pid (/sys/block/nbdN/pid), nbd.inflight
 	// and the same for nbdtcp.
 	ScenarioNBD = "nbd"
@@ -304,6 +307,10 @@ var Guests = []Guest{
 	{Name: GuestStuck2, Kernel: "sid", Scenarios: stuck2, PagingLevels: 5, MemoryMB: 256, CPUs: 2, Modules: []string{"loop", "dm_mod", "nbd"}},
 	{Name: GuestStuck3, Kernel: "6.1", Scenarios: stuck3, PagingLevels: 4, MemoryMB: 256, CPUs: 2, Modules: []string{"loop", "dm_mod"}},
 	{Name: GuestStuck3, Kernel: "sid", Scenarios: stuck3, PagingLevels: 5, MemoryMB: 256, CPUs: 2, Modules: []string{"loop", "dm_mod"}},
+	// Debian stable's kernel (trixie) with every stuck scenario too.
+	{Name: GuestStuck, Kernel: "6.12", Scenarios: stuck, PagingLevels: 4, MemoryMB: 256, CPUs: 2, Modules: []string{"loop"}},
+	{Name: GuestStuck2, Kernel: "6.12", Scenarios: stuck2, PagingLevels: 4, MemoryMB: 256, CPUs: 2, Modules: []string{"loop", "dm_mod", "nbd"}},
+	{Name: GuestStuck3, Kernel: "6.12", Scenarios: stuck3, PagingLevels: 4, MemoryMB: 256, CPUs: 2, Modules: []string{"loop", "dm_mod"}},
 }
 
 // KernelByID returns the pinned kernel with the given ID.

@@ -206,6 +206,7 @@ func checkNBD(t *testing.T, rec *truth.Record, role roleFunc) {
 	wantTask(t, "nbdtcp.reader", role("nbdtcp.reader"), 'D', nbdDirectWaitFuncs...)
 	wantTask(t, "nbd.server", role("nbd.server"), 'T')
 	wantTask(t, "nbdtcp.server", role("nbdtcp.server"), 'S')
+	wantTask(t, "nbdtcp.tagwait", role("nbdtcp.tagwait"), 'D', "blk_mq_get_tag")
 	for _, n := range []string{"nbd", "nbdtcp"} {
 		c := role(n + ".client")
 		wantTask(t, n+".client", c, 'S')

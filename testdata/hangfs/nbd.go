@@ -256,6 +256,16 @@ func (s *stager) nbd() error {
 		if err := runQuiet("dd", "if="+node, "of=/dev/null", "bs=4096", "count=1"); err != nil {
 			return err
 		}
+		if !d.stop {
+			// Few requests (block/blk-mq-sysfs.c nr_requests, at its
+			// minimum BLKDEV_MIN_RQ): set while nothing is in flight,
+			// since the change freezes the queue. With the server
+			// silent, the readers below take every tag and the last
+			// waits for one (block/blk-mq-tag.c blk_mq_get_tag).
+			if err := os.WriteFile("/sys/block/"+d.dev+"/queue/nr_requests", []byte(strconv.Itoa(nbdRequests)), 0o644); err != nil {
+				return fmt.Errorf("%s nr_requests: %w", d.dev, err)
+			}
+		}
 		if d.stop {
 			if err := unix.Kill(server, unix.SIGSTOP); err != nil {
 				return err
@@ -278,6 +288,11 @@ func (s *stager) nbd() error {
 		if err != nil {
 			return withWhere(err, reader)
 		}
+		if !d.stop {
+			if err := s.nbdFillTags(d.name, d.dev); err != nil {
+				return err
+			}
+		}
 		time.Sleep(100 * time.Millisecond)
 		s.meta = append(s.meta, d.name+".dev="+d.dev,
 			d.name+".transport="+d.transport,
@@ -286,3 +301,40 @@ func (s *stager) nbd() error {
 	}
 	return nil
 }
+
+// nbdRequests is the request limit set on the TCP device (the smallest
+// the kernel takes).
+const nbdRequests = 4
+
+// nbdTagFuncs are where a task waits for a free request tag (block/
+// blk-mq-tag.c).
+var nbdTagFuncs = []string{"blk_mq_get_tag"}
+
+// nbdFillTags starts O_DIRECT readers of dev (name.fillN) until its
+// nbdRequests requests are all in flight, then one more (name.tagwait),
+// which waits for a tag.
+func (s *stager) nbdFillTags(name, dev string) error {
+	for i := 1; i <= nbdRequests; i++ {
+		role := fmt.Sprintf("%s.fill%d", name, i)
+		funcs := nbdDirectFuncs
+		if i == nbdRequests {
+			role, funcs = name+".tagwait", nbdTagFuncs
+		}
+		// The first reader holds one request; these hold the rest.
+		pid, err := start("dd", "if=/dev/"+dev, "of=/dev/null", "bs=4096", "count=1",
+			"skip="+strconv.Itoa(512+64*i), "iflag=direct")
+		if err != nil {
+			return err
+		}
+		s.addRole(role, pid)
+		err = poll(fmt.Sprintf("%s (pid %d) in D in one of %v", role, pid, funcs), func() bool {
+			st, err := readStat(fmt.Sprintf("/proc/%d/stat", pid))
+			return err == nil && st.state == "D" && stackHasAny(pid, pid, funcs...)
+		})
+		if err != nil {
+			return withWhere(err, pid)
+		}
+	}
+	return nil
+}
+

@@ -169,3 +169,40 @@ func nbdConns(s *walktest.SynthBlock, cfg uint64, dead ...bool) {
 	s.Mem.WriteU64(cfg+24, socks)
 	s.Mem.WriteU32(cfg+32, uint32(len(dead)))
 }
+
+func TestTagWaitHeads(t *testing.T) {
+	for _, embedded := range []bool{true, false} {
+		k, s := newScene()
+		ty := k.Types
+		wqh := ty.Struct("wait_queue_head", 24)
+		ws := ty.Struct("sbq_wait_state", 32, symtest.F("wait_cnt", ty.Get("int"), 0), symtest.F("wait", wqh, 8))
+		sbq := ty.Struct("sbitmap_queue", 64, symtest.F("ws", ty.Ptr(ws), 40))
+		tagsAddr := s.Alloc(256)
+		var sbqs [2]uint64
+		if embedded { // 5.16+: struct sbitmap_queue bitmap_tags, breserved_tags
+			ty.Struct("blk_mq_tags", 256, symtest.F("nr_tags", ty.Get("u32"), 0), symtest.F("bitmap_tags", sbq, 64), symtest.F("breserved_tags", sbq, 128))
+			sbqs = [2]uint64{tagsAddr + 64, tagsAddr + 128}
+		} else { // 5.10: pointers
+			ty.Struct("blk_mq_tags", 256, symtest.F("nr_tags", ty.Get("u32"), 0), symtest.F("bitmap_tags", ty.Ptr(sbq), 16), symtest.F("breserved_tags", ty.Ptr(sbq), 24))
+			sbqs = [2]uint64{s.Alloc(64), s.Alloc(64)}
+			s.Mem.WriteU64(tagsAddr+16, sbqs[0])
+			s.Mem.WriteU64(tagsAddr+24, sbqs[1])
+		}
+		var want []uint64
+		for _, q := range sbqs {
+			arr := s.Alloc(8 * 32)
+			s.Mem.WriteU64(q+40, arr)
+			for i := uint64(0); i < 8; i++ {
+				want = append(want, arr+32*i+8)
+			}
+		}
+		p := program(k, s)
+		got, err := block.TagWaitHeads(p, tagsAddr)
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("embedded %v: heads %#x, %v; want %#x", embedded, got, err, want)
+		}
+		if got, err := block.TagWaitHeads(p, 0); got != nil || err != nil {
+			t.Errorf("no tags: %v %v", got, err)
+		}
+	}
+}

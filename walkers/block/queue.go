@@ -296,6 +296,66 @@ func readHWQueue(p *symbols.Program, addr, q uint64) (HWQueue, []Request, error)
 	return hw, out, nil
 }
 
+// sbqWaitQueues is SBQ_WAIT_QUEUES (include/linux/sbitmap.h): the wait
+// queues an sbitmap_queue spreads its waiters over.
+const sbqWaitQueues = 8
+
+// TagWaitHeads returns the wait_queue_heads where tasks wait for a free
+// tag of the blk_mq_tags at tags (block/blk-mq-tag.c blk_mq_get_tag:
+// sbitmap_prepare_to_wait on bt->ws[]): those of its bitmap_tags and
+// breserved_tags (struct sbitmap_queue, embedded since 5.16, pointers in
+// 5.10), each sbq->ws[SBQ_WAIT_QUEUES] of struct sbq_wait_state { ...
+// wait }.
+func TagWaitHeads(p *symbols.Program, tags uint64) ([]uint64, error) {
+	if tags == 0 {
+		return nil, nil
+	}
+	tt, err := p.Type("struct blk_mq_tags")
+	if err != nil {
+		return nil, err
+	}
+	wsOff, err := p.OffsetOf("struct sbitmap_queue", "ws")
+	if err != nil {
+		return nil, err
+	}
+	waitOff, err := p.OffsetOf("struct sbq_wait_state", "wait")
+	if err != nil {
+		return nil, err
+	}
+	size, err := p.SizeOf("struct sbq_wait_state")
+	if err != nil {
+		return nil, err
+	}
+	var out []uint64
+	for _, name := range []string{"bitmap_tags", "breserved_tags"} {
+		m, ok := tt.FindMember(name)
+		if !ok {
+			continue
+		}
+		off, _ := p.OffsetOfType(tt, name)
+		sbq := tags + off
+		if rt := m.Type.Resolve(); rt != nil && rt.Kind == symbols.KindPointer {
+			if sbq, err = p.ReadU64(tags + off); err != nil {
+				return out, err
+			}
+		}
+		if sbq == 0 {
+			continue
+		}
+		ws, err := p.ReadU64(sbq + wsOff)
+		if err != nil {
+			return out, fmt.Errorf("sbitmap_queue %#x: ws: %w", sbq, err)
+		}
+		if ws == 0 {
+			continue
+		}
+		for i := uint64(0); i < sbqWaitQueues; i++ {
+			out = append(out, ws+i*size+waitOff)
+		}
+	}
+	return out, nil
+}
+
 // readRequest decodes the request at addr and returns its queue.
 func readRequest(p *symbols.Program, addr uint64) (Request, uint64, error) {
 	r := Request{Addr: addr, Age: -1}

@@ -33,6 +33,7 @@ var rootKinds = map[string]string{
 	"dm.throttled":    waitfor.RootBlockSuspended,
 	"nbd.reader":      waitfor.RootHolderStopped,
 	"nbdtcp.reader":   waitfor.RootBlockServer,
+	"nbdtcp.tagwait":  waitfor.RootBlockServer,
 	// The stuck3 guest.
 	"jbd2.fsync":       waitfor.RootBlockSuspended,
 	"jbd2.thread":      waitfor.RootBlockSuspended,

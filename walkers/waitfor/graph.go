@@ -175,7 +175,10 @@ func (g *graph) groups() []group {
 	type rootKey struct {
 		cycle int
 		task  uint64
-		obj   uint64 // roots that wait on one object no task holds
+		obj   uint64 // roots that wait on one object
+		// holder is, for roots that wait on one object held by tasks that
+		// are not blocked, the lowest of those tasks.
+		holder uint64
 	}
 	memo := map[uint64]rootKey{}
 	var resolve func(t uint64, depth int, visiting map[uint64]bool) rootKey
@@ -205,19 +208,28 @@ func (g *graph) groups() []group {
 	}
 	// Chains that end at one object nobody holds (a frozen filesystem's
 	// writers, the waiters of one folio) are one root cause: one group.
+	// So are chains that end at one object held by the same tasks, none
+	// of them blocked (the waiters of one lock whose owner runs, the
+	// readers of one network block device whose server does not answer).
 	byObject := func(k rootKey) rootKey {
 		if k.cycle >= 0 {
 			return k
 		}
 		w := g.waits[k.task]
-		if len(w.Holders) > 0 {
+		var holder uint64
+		for _, h := range w.Holders {
+			if h.Task.Addr != k.task && (holder == 0 || h.Task.Addr < holder) {
+				holder = h.Task.Addr
+			}
+		}
+		if len(w.Holders) > 0 && holder == 0 {
 			return k
 		}
 		if o := w.Object.Container; o != 0 {
-			return rootKey{cycle: -1, obj: o}
+			return rootKey{cycle: -1, obj: o, holder: holder}
 		}
 		if o := w.Object.Addr; o != 0 {
-			return rootKey{cycle: -1, obj: o}
+			return rootKey{cycle: -1, obj: o, holder: holder}
 		}
 		return k
 	}

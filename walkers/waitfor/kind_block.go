@@ -69,7 +69,7 @@ func detectBlockIO(c waitkind.Context, t *sched.Task) (TaskWait, bool) {
 	unwound := false
 	if tr := a.Trace(t); tr != nil && len(tr.Frames) > 0 {
 		unwound = true
-		if !a.HasFrame(t, blockIOFrames) && !a.HasFrame(t, folioLockFrames) && !a.HasFrame(t, throttleFrames) {
+		if !a.HasFrame(t, blockIOFrames) && !a.HasFrame(t, folioLockFrames) && !a.HasFrame(t, throttleFrames) && !a.HasFrame(t, tagFrames) {
 			return TaskWait{}, false
 		}
 	}
@@ -77,6 +77,11 @@ func detectBlockIO(c waitkind.Context, t *sched.Task) (TaskWait, bool) {
 	// that wait is the queue freeze's (kind_queue.go).
 	if a.HasFrame(t, queueEnterFrames) {
 		return TaskWait{}, false
+	}
+	if !unwound || a.HasFrame(t, tagFrames) {
+		if w, ok := a.tagWait(t); ok {
+			return w, true
+		}
 	}
 	if !unwound || a.HasFrame(t, throttleFrames) {
 		if w, ok := a.throttleWait(t); ok {
@@ -163,6 +168,140 @@ func (a *waitAnalysis) bufferWait(t *sched.Task) (TaskWait, bool) {
 		return w, true
 	}
 	return TaskWait{}, false
+}
+
+// tagFrames are where a task waits for a free request tag (block/
+// blk-mq-tag.c): every request of its hardware queue is taken.
+var tagFrames = waitkind.NewFrames("blk_mq_get_tag")
+
+// tagQueue is a hardware queue's tag set, where a tag wait leads.
+type tagQueue struct {
+	disk  *block.Disk
+	part0 uint64
+	hw    block.HWQueue
+	sched bool // the I/O scheduler's tags (sched_tags), not the driver's
+	tags  uint64
+}
+
+type tagHeadsKey struct{}
+
+// maxTagWaitWalk bounds the wait-queue entries walked from a waiter to
+// its head.
+const maxTagWaitWalk = 4096
+
+// tagHeads maps the tag wait-queue heads of every blk-mq disk's hardware
+// queues to the queue, once per analysis.
+func (a *waitAnalysis) tagHeads() map[uint64]tagQueue {
+	return a.Memo(tagHeadsKey{}, func() any {
+		out := map[uint64]tagQueue{}
+		disks, err := block.Disks(a.p)
+		if err != nil {
+			a.Warn(fmt.Sprintf("disks: %v", err))
+		}
+		for _, d := range disks {
+			if !d.MQ || d.Queue == 0 {
+				continue
+			}
+			g, err := a.p.Object("struct gendisk", d.Addr)
+			if err != nil {
+				continue
+			}
+			part0, err := g.MemberUint("part0")
+			if err != nil {
+				continue
+			}
+			q, err := block.ReadQueue(a.p, d.Queue, d.Addr)
+			if err != nil {
+				a.Warn(fmt.Sprintf("disk %s: %v", d.Name, err))
+				continue
+			}
+			for _, hw := range q.HWQueues {
+				for _, tq := range []tagQueue{{tags: hw.Tags}, {tags: hw.SchedTags, sched: true}} {
+					heads, err := block.TagWaitHeads(a.p, tq.tags)
+					if err != nil {
+						a.Warn(fmt.Sprintf("disk %s hardware queue %d: %v", d.Name, hw.Num, err))
+					}
+					tq.disk, tq.part0, tq.hw = d, part0, hw
+					for _, h := range heads {
+						out[h] = tq
+					}
+				}
+			}
+		}
+		return out
+	}).(map[uint64]tagQueue)
+}
+
+// tagWait: t sleeps in blk_mq_get_tag on a wait queue of a hardware
+// queue's tags (a DEFINE_SBQ_WAIT entry on its stack, queued by
+// sbitmap_prepare_to_wait): every request is taken, and it waits for one
+// to complete. The requests in flight are the device's: the wait joins
+// the device's chain.
+func (a *waitAnalysis) tagWait(t *sched.Task) (TaskWait, bool) {
+	heads := a.tagHeads()
+	if len(heads) == 0 {
+		return TaskWait{}, false
+	}
+	headOff, err := a.p.OffsetOf("struct wait_queue_head", "head")
+	if err != nil {
+		return TaskWait{}, false
+	}
+	for _, sw := range a.findStackWaiters(t) {
+		if sw.broken != "" || sw.shape.w.Type != "struct wait_queue_entry" {
+			continue
+		}
+		var tq tagQueue
+		found := false
+		n := sw.node
+		for i := 0; i < maxTagWaitWalk && !found; i++ {
+			next, err := a.p.ReadU64(n)
+			if err != nil || next == 0 || next == sw.node {
+				break
+			}
+			n = next
+			if n >= headOff {
+				tq, found = heads[n-headOff]
+			}
+		}
+		if !found {
+			continue
+		}
+		dev := a.blockDevice(tq.part0)
+		if dev == nil {
+			continue
+		}
+		kind := "driver"
+		if tq.sched {
+			kind = "I/O scheduler's"
+		}
+		w := TaskWait{Task: a.Blocked(t), Kind: WaitBlockIO, Certain: true,
+			How: fmt.Sprintf("wait_queue_entry on the task's stack, queued on a wait queue of the %s tags of %s's hardware queue %d (block/blk-mq-tag.c blk_mq_get_tag)", kind, tq.disk.Name, tq.hw.Num)}
+		what := fmt.Sprintf("a free request tag of %s (hardware queue %d", tq.disk.Name, tq.hw.Num)
+		if !tq.sched && tq.hw.NrTags > 0 {
+			what += fmt.Sprintf(": %d of %d driver tags in use", tq.hw.Busy, tq.hw.NrTags)
+		}
+		if n, oldest := a.oldestRequest(tq.disk); n > 0 {
+			what += fmt.Sprintf("; %d request(s) in flight", n)
+			if oldest > 0 {
+				what += ", the oldest for " + oldest.Round(time.Second).String()
+			}
+		}
+		w.Object = WaitObject{Type: "blk_mq_tags", Addr: tq.tags, What: what + ")"}
+		a.blockObject(&w, t, dev, "a free request tag (blk_mq_get_tag)", nil)
+		return w, true
+	}
+	return TaskWait{}, false
+}
+
+// oldestRequest returns how many requests the blk-mq disk d's driver
+// holds and the age of the oldest (0 when unknown).
+func (a *waitAnalysis) oldestRequest(d *block.Disk) (int, time.Duration) {
+	rs := a.inFlight(d)
+	var oldest time.Duration
+	for _, r := range rs {
+		oldest = max(oldest, r.Age)
+	}
+	return len(rs), oldest
 }
 
 // throttleFrames are where a writer is throttled for dirtying pages

@@ -251,8 +251,10 @@ func TestFlushWorkqueueWait(t *testing.T) {
 			w.Holders[0].How != "kworker running work my_work_fn of workqueue events (worker pool 2)" {
 			t.Errorf("pid %d: holders %+v", want.pid, w.Holders)
 		}
+		// Both flushers wait on one workqueue held by one kworker: one
+		// chain, whose root is the flush in progress's (certain).
 		c := chainOfPID(cs, want.pid)
-		if c == nil || c.Root.Kind != RootWorkNotFinishing || c.Root.Certain != want.certain ||
+		if c == nil || c.Root.Kind != RootWorkNotFinishing || !c.Root.Certain || c.Blocked != 2 ||
 			!strings.Contains(c.Root.Summary, "kworker/0:1 (pid 60) runs the work queued on workqueue events and does not finish it") {
 			t.Fatalf("pid %d: chain %+v", want.pid, c)
 		}
