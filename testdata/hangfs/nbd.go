@@ -337,4 +337,3 @@ func (s *stager) nbdFillTags(name, dev string) error {
 	}
 	return nil
 }
-
