@@ -14,7 +14,7 @@ func registerList(r *Registry) {
 	r.Add(&Command{
 		Name:    "list",
 		Summary: "walk a linked list, printing each entry's address or contents",
-		Usage:   "list [-H] [-o STRUCT.MEMBER|OFFSET] [-s STRUCT[.MEMBER,...]] [-c COUNT] START",
+		Usage:   "list [-H|-h] [-r] [-o STRUCT.MEMBER|OFFSET] [-l STRUCT.MEMBER|OFFSET] [-s|-S STRUCT[.MEMBER,...]] [-e END] [-c COUNT] START",
 		Help: `Follows next pointers from START, like crash's list. By default the next
 pointer is at offset 0 of each entry. With -o STRUCT.MEMBER (or a byte
 OFFSET) the entries are structures linked through a struct list_head or
@@ -23,8 +23,14 @@ next pointer at that member: each printed address is the structure's
 -H says START is a list head that is not itself an entry (a global
 struct list_head, or one embedded in another object): the walk starts at
 its next and ends when it comes back to it. Without -H the walk ends at
-NULL or back at START. -s prints each entry as that struct (or only the
-listed members). The walk stops at COUNT entries (default 1000000), on a
+NULL or back at START. -h says START is the list_head (or next pointer)
+inside an entry, not the entry: the entry is START less the offset. -r
+walks backwards, through list_head.prev (a struct list_head at the
+member). -l gives the offset of the list_head in the entry when it is not
+-o's (the link is followed at -o within the list_head, the entry is found
+-l before it). -s (or crash's -S) prints each entry as that struct (or
+only the listed members). -e END stops before the entry at END (or whose
+link is at END). The walk stops at COUNT entries (default 1000000), on a
 read error, and on a loop that does not return to the start (said on
 stderr). Entries are written as they are walked.
 
@@ -32,8 +38,13 @@ JSON: {"entries":[{"address","value"|"members"}],"error","warnings"};
 value and members as for struct; error is why the walk stopped early.`,
 		Flags: []Flag{
 			{Name: "H", Help: "START is a list head, not an entry"},
+			{Name: "h", Help: "START is the list_head (next pointer) inside an entry"},
+			{Name: "r", Help: "walk backwards, through list_head.prev"},
 			{Name: "o", Arg: "STRUCT.MEMBER|OFFSET", Help: "the member (or byte offset) holding the next pointer / list_head"},
+			{Name: "l", Arg: "STRUCT.MEMBER|OFFSET", Help: "the list_head's offset in the entry, when not -o's"},
 			{Name: "s", Arg: "STRUCT[.MEMBER,...]", Help: "print each entry as this struct, or these members of it"},
+			{Name: "S", Arg: "STRUCT[.MEMBER,...]", Help: "as -s (crash reads the members without gdb; kwalk always does)"},
+			{Name: "e", Arg: "END", Help: "stop before the entry at END"},
 			{Name: "c", Arg: "COUNT", Default: "1000000", Help: "stop after COUNT entries"},
 		},
 		Examples: []string{"list -H -o task_struct.tasks -s task_struct.comm,pid init_task.tasks",
@@ -109,19 +120,50 @@ func runList(c *Call) (Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	var off uint64
-	if o := c.String("o"); o != "" {
-		if v, err := strconv.ParseUint(o, 0, 64); err == nil {
-			off = v
-		} else {
-			st, member, ok := strings.Cut(o, ".")
-			if !ok {
-				return nil, UsageErrorf("-o %s: want STRUCT.MEMBER or an offset", o)
-			}
-			if off, err = c.Prog.OffsetOf(st, member); err != nil {
-				return nil, err
-			}
+	if c.Bool("H") && c.Bool("h") {
+		return nil, UsageErrorf("-H and -h: START is either a list head or an entry's list_head")
+	}
+	if c.IsSet("s") && c.IsSet("S") {
+		return nil, UsageErrorf("-s and -S are one option: give one")
+	}
+	offsetOf := func(flag string) (uint64, error) {
+		o := c.String(flag)
+		if o == "" {
+			return 0, nil
 		}
+		if v, err := strconv.ParseUint(o, 0, 64); err == nil {
+			return v, nil
+		}
+		st, member, ok := strings.Cut(o, ".")
+		if !ok {
+			return 0, UsageErrorf("-%s %s: want STRUCT.MEMBER or an offset", flag, o)
+		}
+		return c.Prog.OffsetOf(st, member)
+	}
+	off, err := offsetOf("o")
+	if err != nil {
+		return nil, err
+	}
+	// entryOff is how far the link is from the entry's start: -o's
+	// offset, or -l's list_head offset plus -o's place in the list_head.
+	entryOff := off
+	if c.IsSet("l") {
+		l, err := offsetOf("l")
+		if err != nil {
+			return nil, err
+		}
+		entryOff = l + off
+	}
+	var end uint64
+	if e := c.String("e"); e != "" {
+		if end, err = evalAddr(c.Prog, e); err != nil {
+			return nil, err
+		}
+	}
+	// -r follows list_head.prev, the word after next.
+	step := uint64(0)
+	if c.Bool("r") {
+		step = 8
 	}
 	max, err := c.Int("c")
 	if err != nil || max <= 0 {
@@ -129,7 +171,11 @@ func runList(c *Call) (Result, error) {
 	}
 	var show *symbols.Type
 	var members string
-	if s := c.String("s"); s != "" {
+	sflag := c.String("s")
+	if sflag == "" {
+		sflag = c.String("S")
+	}
+	if s := sflag; s != "" {
 		var name string
 		name, members, _ = strings.Cut(s, ".")
 		if show, err = lookupTypeLoose(c.Prog, name); err != nil {
@@ -142,8 +188,8 @@ func runList(c *Call) (Result, error) {
 		seen := make(map[uint64]bool)
 		// link is the address of the next pointer (entry + off).
 		link := start
-		if !c.Bool("H") {
-			link = start + off
+		if !c.Bool("H") && !c.Bool("h") {
+			link = start + entryOff
 		}
 		head := link
 		first := true
@@ -155,9 +201,9 @@ func runList(c *Call) (Result, error) {
 				c.Progress("list: %d entries", n)
 			}
 			if c.Bool("H") || !first {
-				next, err := c.Prog.ReadU64(link)
+				next, err := c.Prog.ReadU64(link + step)
 				if err != nil {
-					tail.Error = fmt.Sprintf("reading the next pointer at %#x: %v", link, err)
+					tail.Error = fmt.Sprintf("reading the next pointer at %#x: %v", link+step, err)
 					break
 				}
 				if next == 0 || next == head {
@@ -166,14 +212,17 @@ func runList(c *Call) (Result, error) {
 				link = next
 			}
 			first = false
+			if end != 0 && (link == end || link-entryOff == end) {
+				break
+			}
 			if seen[link] {
 				tail.Error = fmt.Sprintf("loop: %#x met again after %d entries", link, n)
 				break
 			}
 			seen[link] = true
-			e := ListEntry{Address: Hex(link - off)}
+			e := ListEntry{Address: Hex(link - entryOff)}
 			if show != nil {
-				or, err := objectAt(c, show, link-off, members, false)
+				or, err := objectAt(c, show, link-entryOff, members, false)
 				if err != nil {
 					e.Value = &Node{Type: show, Err: err.Error()}
 				} else {

@@ -104,6 +104,12 @@ func TestCommandsText(t *testing.T) {
 		{"list jiffies", ExitOK, []string{"ffffffff82a00000\n100007fc0\n"}, []string{"list: stopped"}}, // the stop is said on stderr
 		{"list -o nosuch.member init_task", ExitFailed, nil, nil},
 		{"list -o tasks init_task", ExitUsage, nil, nil},
+		{"list -h -o task_struct.tasks ffffffff82a0c010", ExitOK, []string{"ffffffff82a0c000\nffff888000100000\nffff888000101000\n"}, nil},
+		{"list -h -o 0 -l task_struct.tasks ffffffff82a0c010", ExitOK, []string{"ffffffff82a0c000\nffff888000100000\nffff888000101000\n"}, nil},
+		{"list -H -r -o task_struct.tasks init_task.tasks", ExitOK, []string{"ffff888000101000\nffff888000100000\n"}, nil},
+		{"list -o task_struct.tasks -e ffff888000101000 init_task", ExitOK, []string{"ffffffff82a0c000\nffff888000100000\n"}, []string{"ffff888000101000"}},
+		{"list -H -o task_struct.tasks -S task_struct.pid init_task.tasks", ExitOK, []string{"pid = 1,"}, nil},
+		{"list -H -h init_task.tasks", ExitUsage, nil, nil},
 		{"mod nosuch", ExitOK, nil, []string{"demo_mod"}},
 		{"set", ExitFailed, nil, nil},
 		{"set 42", ExitOK, []string{"PID: 42", `COMMAND: "hangfs"`, "TASK_UNINTERRUPTIBLE"}, nil},
