@@ -55,6 +55,13 @@ func TestCommandsText(t *testing.T) {
 		{"rd -8 init_task+0x40 4", ExitOK, []string{"73 77 61 70", "swap"}, nil},
 		{"rd -a linux_banner", ExitOK, []string{"Linux version 6.1.0-synthetic"}, nil},
 		{"rd -s init_task+0x50 2", ExitOK, []string{"do_exit"}, nil},
+		{"rd -S init_task+0x50 2", ExitOK, []string{"do_exit"}, nil},
+		{"rd -N -32 jiffies 2", ExitOK, []string{fmt.Sprintf("%08x %08x", bswap32(uint32(uint64(synth.Jiffies)&0xffffffff)), bswap32(uint32(uint64(synth.Jiffies)>>32)))}, nil},
+		{"rd -8 -o 0x40 init_task 4", ExitOK, []string{"ffffffff82a0c040:  73 77 61 70"}, nil},
+		{"rd -8 -e init_task+0x44 init_task+0x40", ExitOK, []string{"73 77 61 70 "}, []string{"73 77 61 70 70"}},
+		{"rd -e init_task init_task+0x40", ExitUsage, nil, nil},
+		{"rd -p -u 0x1000", ExitUsage, nil, nil},
+		{"rd -e init_task+8 init_task 4", ExitUsage, nil, nil},
 		{"rd -p 100000 1", ExitOK, []string{"100000:  0000000100000001"}, nil},
 		{"rd 10", ExitFailed, nil, nil},
 		{"rd linux_banner 600", ExitOK, []string{"rd: stopped: read virtual address 0xffffffff82a03000"}, nil},
@@ -337,3 +344,6 @@ func TestNoSymbolTable(t *testing.T) {
 		}
 	}
 }
+
+func bswap32(v uint32) uint32 { return v>>24 | v>>8&0xff00 | v<<8&0xff0000 | v<<24 }
+
