@@ -61,6 +61,9 @@ type IRQRow struct {
 	HasDomain         bool           `json:"has_domain"`
 	Chip              Hex            `json:"chip"`
 	ChipName          string         `json:"chip_name"`
+	PrintChip         string         `json:"print_chip,omitempty"`
+	Trigger           string         `json:"trigger,omitempty"`
+	Hidden            bool           `json:"hidden,omitempty"`
 	FlowName          string         `json:"flow_name"`
 	HandleIRQ         Hex            `json:"handle_irq"`
 	HandleIRQSymbol   string         `json:"handle_irq_symbol"`
@@ -87,6 +90,7 @@ type IRQActionRow struct {
 
 func irqRow(d irq.Desc) IRQRow {
 	r := IRQRow{IRQ: d.IRQ, Desc: Hex(d.Addr), HWIRQ: d.HWIRQ, HasDomain: d.HasDomain, Chip: Hex(d.Chip), ChipName: d.ChipName,
+		PrintChip: d.PrintChip, Trigger: d.Trigger, Hidden: d.Hidden,
 		FlowName: d.FlowName, HandleIRQ: Hex(d.HandleIRQ), HandleIRQSymbol: d.HandleIRQS, Depth: d.Depth, Actions: []IRQActionRow{},
 		Counts: d.Counts, Total: d.Total, Affinity: d.Affinity, EffectiveAffinity: d.EffectiveAffinity, Errors: d.Errors}
 	for _, a := range d.Actions {
@@ -176,11 +180,20 @@ func (r *IRQResult) WriteText(w io.Writer) error {
 				}
 				fmt.Fprintf(&b, " %10d", n)
 			}
-			fmt.Fprintf(&b, " %8s", d.ChipName)
+			chip := d.ChipName
+			if d.PrintChip != "" {
+				// The kernel prints this chip's name through a callback
+				// kwalk cannot run: name the callback.
+				chip = "(" + d.PrintChip + ")"
+			}
+			fmt.Fprintf(&b, " %8s", chip)
 			if d.HasDomain {
 				fmt.Fprintf(&b, " %3d", d.HWIRQ)
 			} else {
 				b.WriteString("    ")
+			}
+			if d.Trigger != "" {
+				fmt.Fprintf(&b, " %-8s", d.Trigger)
 			}
 			if d.FlowName != "" {
 				fmt.Fprintf(&b, "-%-8s", d.FlowName)

@@ -78,8 +78,17 @@ func TestIRQRealDumps(t *testing.T) {
 				want := strings.Join(f[1+ncpu:], " ")
 				var b strings.Builder
 				b.WriteString(ds.ChipName)
+				if ds.PrintChip != "" {
+					// A chip that prints its own name (irq_print_chip):
+					// the record's first word is that name.
+					b.Reset()
+					b.WriteString(f[1+ncpu])
+				}
 				if ds.HasDomain {
 					fmt.Fprintf(&b, " %d", ds.HWIRQ)
+				}
+				if ds.Trigger != "" {
+					b.WriteString(" " + ds.Trigger)
 				}
 				if ds.FlowName != "" {
 					fmt.Fprintf(&b, "-%s", ds.FlowName)

@@ -67,12 +67,12 @@ type RdResult struct {
 	User bool `json:"user,omitempty"`
 	PID  int  `json:"pid,omitempty"`
 	// File and Bytes: -r wrote Bytes bytes to File.
-	File  string `json:"file,omitempty"`
-	Bytes uint64 `json:"bytes,omitempty"`
-	Error string `json:"error,omitempty"`
-	decimal  bool
-	network  bool
-	raw      []byte
+	File    string `json:"file,omitempty"`
+	Bytes   uint64 `json:"bytes,omitempty"`
+	Error   string `json:"error,omitempty"`
+	decimal bool
+	network bool
+	raw     []byte
 }
 
 // maxRdBytes bounds one rd.

@@ -41,7 +41,7 @@ func TestTreeRealDumps(t *testing.T) {
 	for _, d := range testdata.GeneratedDumps(t) {
 		t.Run(d.Name, func(t *testing.T) {
 			p := walktest.OpenReal(t, d)
-			needDataSymbols(t, p, "sparse_irqs|irq_desc_tree")
+			needDataSymbols(t, p, "sparse_irqs|irq_desc_tree", "free_vmap_area_root")
 			var out, errb bytes.Buffer
 			s := NewSession(p, NewDefaultRegistry(), &out, &errb)
 			run := func(line string) treeDoc {

@@ -346,4 +346,3 @@ func TestNoSymbolTable(t *testing.T) {
 }
 
 func bswap32(v uint32) uint32 { return v>>24 | v>>8&0xff00 | v<<8&0xff0000 | v<<24 }
-

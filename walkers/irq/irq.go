@@ -6,6 +6,7 @@ import (
 	"math/bits"
 	"sort"
 
+	"github.com/kwalk/kwalk/kcore"
 	"github.com/kwalk/kwalk/symbols"
 	"github.com/kwalk/kwalk/walkers/kmem"
 )
@@ -32,6 +33,16 @@ type Desc struct {
 	HasDomain bool   `json:"has_domain"`
 	Chip      uint64 `json:"chip"`
 	ChipName  string `json:"chip_name"` // irq_chip.name; "None" without a chip
+	// PrintChip names the chip's irq_print_chip, which prints its name
+	// in /proc/interrupts instead of irq_chip.name (the GIC's "GIC-0").
+	PrintChip string `json:"print_chip,omitempty"`
+	// Trigger is "Level" or "Edge" (IRQD_LEVEL of the irq data's state),
+	// which /proc/interrupts shows on kernels with
+	// CONFIG_GENERIC_IRQ_SHOW_LEVEL (arm64, not x86): set there only.
+	Trigger string `json:"trigger,omitempty"`
+	// Hidden: _IRQ_HIDDEN (arm64's IPIs): /proc/interrupts leaves the
+	// descriptor out (the architecture lists IPIs itself).
+	Hidden bool `json:"hidden,omitempty"`
 	// FlowName is irq_desc.name ("edge", "fasteoi"), set by the flow
 	// handler's installer; "" when none.
 	FlowName   string   `json:"flow_name"`
@@ -49,9 +60,25 @@ type Desc struct {
 	Errors            []string `json:"errors,omitempty"`
 }
 
-// Shown reports whether /proc/interrupts would show the descriptor: it has
-// actions or a non-zero count (kernel/irq/proc.c show_interrupts).
-func (d Desc) Shown() bool { return len(d.Actions) > 0 || d.Total != 0 }
+// Shown reports whether /proc/interrupts would show the descriptor: it is
+// not hidden and has a non-zero count, or actions other than a chained
+// handler's (kernel/irq/proc.c show_interrupts).
+func (d Desc) Shown() bool { return !d.Hidden && (d.Total != 0 || len(d.Actions) > 0 && !d.Chained()) }
+
+// Chained reports a chained flow handler's descriptor: its action is
+// kernel/irq/chip.c's chained_action, whose handler is bad_chained_irq
+// (irq_desc_is_chained).
+func (d Desc) Chained() bool {
+	return len(d.Actions) == 1 && d.Actions[0].HandlerS == "bad_chained_irq"
+}
+
+// Bits no type carries: _IRQ_HIDDEN is IRQ_HIDDEN of include/linux/irq.h's
+// anonymous enum (1 << 20, since 5.11; unused before), IRQD_LEVEL of its
+// irqd state enum (BIT(13)).
+const (
+	irqHidden = 1 << 20
+	irqdLevel = 1 << 13
+)
 
 // ActionNames joins the actions' names with ", " as /proc/interrupts does.
 func (d Desc) ActionNames() string {
@@ -161,6 +188,20 @@ func readDesc(p *symbols.Program, irq int, addr uint64, cpus []int) Desc {
 		}
 		if err != nil {
 			bad("chip name", err)
+		}
+		if pc, err := c.MemberUint("irq_print_chip"); err == nil && pc != 0 {
+			d.PrintChip = symbols.BaseName(p.SymbolizeAddr(pc))
+		}
+	}
+	if v, err := o.MemberUint("status_use_accessors"); err == nil {
+		d.Hidden = v&irqHidden != 0
+	}
+	if p.Dump != nil && p.Dump.Arch() == kcore.ArchARM64 { // CONFIG_GENERIC_IRQ_SHOW_LEVEL
+		if v, err := o.MemberUint("irq_common_data.state_use_accessors"); err == nil {
+			d.Trigger = "Edge"
+			if v&irqdLevel != 0 {
+				d.Trigger = "Level"
+			}
 		}
 	}
 	if np, err := o.MemberUint("name"); err == nil && np != 0 {
