@@ -95,6 +95,14 @@ func arm64Answers(t *testing.T, path string, opts kwalk.Options, d *testdata.Dum
 		out["bt"] = bts.String()
 		out["log"] = run("log")
 		checkARM64Log(t, d.Console, d.Dir, out["log"])
+		// The IRQ and device tables start at static variables a text-only
+		// kallsyms lacks (found from the code that uses them).
+		out["irq"] = run("irq -s")
+		out["dev"] = run("dev")
+		out["dis"] = run("dis irq_to_desc")
+		if !regexp.MustCompile(`bl 0x[0-9a-f]+ <(radix_tree_lookup|mtree_load)>`).MatchString(out["dis"]) || !strings.Contains(out["dis"], "adrp x") {
+			t.Errorf("dis irq_to_desc: no adrp, or no call of radix_tree_lookup or mtree_load:\n%s", out["dis"])
+		}
 	})
 	return out
 }

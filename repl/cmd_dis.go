@@ -1,21 +1,24 @@
 package repl
 
 import (
+	"encoding/binary"
 	"fmt"
 	"io"
 	"strings"
 
 	"github.com/kwalk/kwalk/kcore"
 	"github.com/kwalk/kwalk/symbols"
+	"golang.org/x/arch/arm64/arm64asm"
 	"golang.org/x/arch/x86/x86asm"
 )
 
 func registerDis(r *Registry) {
 	r.Add(&Command{
 		Name:    "dis",
-		Summary: "disassemble kernel code (x86_64)",
+		Summary: "disassemble kernel code (x86_64, arm64)",
 		Usage:   "dis [-r|-f] [-l] [-i] [-b] SYMBOL|ADDR [COUNT]",
-		Help: `Disassembles at a symbol or address, AT&T syntax like crash (-i: Intel).
+		Help: `Disassembles at a symbol or address, AT&T syntax like crash (-i: Intel);
+arm64 code in GNU syntax, PC-relative targets as addresses.
 Given a function name and no COUNT, the whole function is shown; given an
 address, COUNT instructions (default 1). -r shows the function from its
 start up to and including ADDR (useful for a return address from a
@@ -61,8 +64,18 @@ func runDis(c *Call) (Result, error) {
 	if err := c.NeedArgs(1, 2); err != nil {
 		return nil, err
 	}
-	if d := c.Prog.Dump; d != nil && d.Arch() != kcore.ArchX86_64 {
-		return nil, fmt.Errorf("dis: only x86_64 instructions are decoded; this dump is %s", d.Arch())
+	arm64 := false
+	if d := c.Prog.Dump; d != nil {
+		switch d.Arch() {
+		case kcore.ArchX86_64:
+		case kcore.ArchARM64:
+			arm64 = true
+			if c.Bool("i") {
+				return nil, UsageErrorf("dis -i: Intel syntax is x86's; arm64 code is shown in GNU syntax")
+			}
+		default:
+			return nil, fmt.Errorf("dis: instructions of %s are not decoded", d.Arch())
+		}
 	}
 	start, err := evalAddr(c.Prog, c.Args[0])
 	if err != nil {
@@ -157,19 +170,16 @@ func runDis(c *Call) (Result, error) {
 			buf, bufAt = nb, pc
 		}
 		code := buf[pc-bufAt:]
-		inst, derr := x86asm.Decode(code, 64)
-		text := ""
-		length := 1
-		if cet := cetInstruction(code); cet != "" {
-			// x86asm does not know the CET landing pads functions start
-			// with (CONFIG_X86_KERNEL_IBT, 6.2+).
-			text, length = cet, 4
-		} else if derr != nil {
-			text = "(bad)"
+		var text string
+		var length int
+		if arm64 {
+			text, length = disARM64(c, code, pc)
 		} else {
-			length = inst.Len
-			text = syntax(inst, pc, symname)
-			text = annotateTargets(c, inst, pc, text)
+			text, length = disX86(c, code, pc, syntax, symname)
+		}
+		if length > len(code) {
+			res.Error = fmt.Sprintf("the instruction at %#x runs past readable memory", pc)
+			break
 		}
 		in := Instruction{
 			Address: Hex(pc), Symbol: c.Prog.SymbolizeAddr(pc),
@@ -190,6 +200,62 @@ func runDis(c *Call) (Result, error) {
 		pc += uint64(length)
 	}
 	return res, nil
+}
+
+// disX86 decodes one x86_64 instruction at pc.
+func disX86(c *Call, code []byte, pc uint64, syntax func(x86asm.Inst, uint64, x86asm.SymLookup) string, symname x86asm.SymLookup) (string, int) {
+	if cet := cetInstruction(code); cet != "" {
+		// x86asm does not know the CET landing pads functions start with
+		// (CONFIG_X86_KERNEL_IBT, 6.2+).
+		return cet, 4
+	}
+	inst, err := x86asm.Decode(code, 64)
+	if err != nil {
+		return "(bad)", 1
+	}
+	return annotateTargets(c, inst, pc, syntax(inst, pc, symname)), inst.Len
+}
+
+// disARM64 decodes one arm64 instruction at pc (GNU syntax): PC-relative
+// operands (branches, ADR, ADRP's page) are shown as addresses, with the
+// symbol of a branch or ADR target.
+func disARM64(c *Call, code []byte, pc uint64) (string, int) {
+	if len(code) < 4 {
+		return "(bad)", len(code) + 1
+	}
+	inst, err := arm64asm.Decode(code[:4])
+	if err != nil {
+		return fmt.Sprintf(".inst\t%#08x", binary.LittleEndian.Uint32(code)), 4
+	}
+	text := strings.TrimSpace(arm64asm.GNUSyntax(inst))
+	if inst.Op == arm64asm.HINT {
+		if name, ok := arm64Hints[text]; ok {
+			return name, 4
+		}
+	}
+	for _, a := range inst.Args {
+		rel, ok := a.(arm64asm.PCRel)
+		if !ok {
+			continue
+		}
+		target := uint64(int64(pc) + int64(rel))
+		if inst.Op == arm64asm.ADRP {
+			target = uint64(int64(pc&^0xfff) + int64(rel))
+		}
+		text = strings.Replace(text, rel.String(), fmt.Sprintf("%#x", target), 1)
+		if s := c.Prog.SymbolizeAddr(target); !strings.HasPrefix(s, "0x") && inst.Op != arm64asm.ADRP {
+			text += " <" + s + ">"
+		}
+	}
+	return text, 4
+}
+
+// arm64Hints name the HINT instructions arm64 kernels are full of
+// (pointer authentication and branch target identification; Arm ARM
+// C6.2 PACIASP, AUTIASP, BTI), which arm64asm prints by number.
+var arm64Hints = map[string]string{
+	"hint #0x19": "paciasp", "hint #0x1b": "pacibsp", "hint #0x1d": "autiasp", "hint #0x1f": "autibsp",
+	"hint #0x20": "bti", "hint #0x22": "bti c", "hint #0x24": "bti j", "hint #0x26": "bti jc",
 }
 
 // readCode reads up to a page (and at least the bytes up to the page end
