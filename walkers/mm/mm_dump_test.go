@@ -273,6 +273,9 @@ func TestCachesMatchSlabinfo(t *testing.T) {
 				if c.Active > c.Objects {
 					t.Errorf("cache %s: %d active of %d", name, c.Active, c.Objects)
 				}
+				if recordGrows[name] {
+					continue
+				}
 				totalRec += r.num * r.objsize
 				totalGot += c.Objects * c.Size
 			}
@@ -286,6 +289,11 @@ func TestCachesMatchSlabinfo(t *testing.T) {
 		})
 	}
 }
+
+// recordGrows are the caches the record itself fills after it reads
+// /proc/slabinfo: it then reads /proc/PID/* of every task, whose inodes
+// and dentries stay cached (10,000 threads: +17 MB on the scale guest).
+var recordGrows = map[string]bool{"proc_inode_cache": true, "dentry": true, "lsm_inode_cache": true, "filp": true}
 
 // TestSwapMatchesRecord: swap against /proc/swaps.
 func TestSwapMatchesRecord(t *testing.T) {
