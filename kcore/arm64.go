@@ -172,28 +172,40 @@ func (p *arm64Paging) translate(va uint64) (mapping, error) {
 	return m, err
 }
 
-// walk reads the page tables for va.
+// walk reads the kernel page tables for va.
 func (p *arm64Paging) walk(va uint64) (mapping, error) {
-	table := p.root
+	m, _, err := p.walkFrom(p.root, va)
+	return m, err
+}
+
+// walkFrom reads the page tables rooted at physical address root for va
+// (the kernel's, or a process's: mm->pgd is what TTBR0 points at, in the
+// same format) and returns the last entry read, the one that is not
+// valid when the address is not mapped.
+func (p *arm64Paging) walkFrom(root, va uint64) (mapping, uint64, error) {
+	table := root
 	var buf [8]byte
 	for level := p.levels - 1; level >= 0; level-- {
 		epa := table + p.index(va, level)*8
 		if err := p.phys(buf[:], epa); err != nil {
-			return mapping{}, fmt.Errorf("reading level-%d page-table entry at phys %#x: %w", p.levels-1-level, epa, err)
+			return mapping{}, 0, fmt.Errorf("reading level-%d page-table entry at phys %#x: %w", p.levels-1-level, epa, err)
 		}
 		e := binary.LittleEndian.Uint64(buf[:])
 		size := uint64(1) << p.levelShift(level)
 		switch {
 		case e&1 == 0:
-			return mapping{}, ErrNotMapped
+			if level != 0 {
+				e = 0 // only a last-level entry can be a swap entry
+			}
+			return mapping{}, e, ErrNotMapped
 		case level == 0 && e&2 == 0: // reserved encoding at the last level
-			return mapping{}, ErrNotMapped
+			return mapping{}, e, ErrNotMapped
 		case level == 0 || e&2 == 0: // page, or block
-			return mapping{va: va &^ (size - 1), pa: p.outAddr(e) &^ (size - 1), size: size}, nil
+			return mapping{va: va &^ (size - 1), pa: p.outAddr(e) &^ (size - 1), size: size}, e, nil
 		}
 		table = p.outAddr(e)
 	}
-	return mapping{}, ErrNotMapped
+	return mapping{}, 0, ErrNotMapped
 }
 
 // walkRange calls fn for every leaf mapping that intersects [start, end),
@@ -290,3 +302,37 @@ func (p *arm64Paging) findDirect(firstRAM uint64) (uint64, error) {
 	}
 	return 0, fmt.Errorf("the arm64 linear map (PHYS_OFFSET %#x, %d-bit VA) does not map phys %#x in the page tables", p.physOffset, p.vaBits, pa)
 }
+
+// UserTableEntry is one user address's translation through a process's
+// page tables (UserTranslate).
+type UserTableEntry struct {
+	Phys    uint64 // the physical address of the byte, when Present
+	Present bool
+	// Entry is the last-level entry read when the address is not
+	// mapped: non-zero for a swap or migration entry.
+	Entry uint64
+}
+
+// UserTranslate translates user address va through the arm64 page tables
+// rooted at physical address root (a process's mm->pgd); for other
+// architectures it returns ErrUnsupported, their walk is the caller's.
+// A read that fails is the error; an address that is not mapped is
+// Present false.
+func (d *Dump) UserTranslate(root, va uint64) (UserTableEntry, error) {
+	p, ok := d.xlat.(*arm64Paging)
+	if !ok {
+		return UserTableEntry{}, errors.New("user page tables are walked by kcore on arm64 only")
+	}
+	if p.kernelHalf(va) || va>>p.vaBits != 0 {
+		return UserTableEntry{}, ErrNonCanonical
+	}
+	m, e, err := p.walkFrom(root, va)
+	switch {
+	case errors.Is(err, ErrNotMapped):
+		return UserTableEntry{Entry: e}, nil
+	case err != nil:
+		return UserTableEntry{}, err
+	}
+	return UserTableEntry{Phys: m.pa + (va - m.va), Present: true}, nil
+}
+

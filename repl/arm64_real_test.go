@@ -100,6 +100,25 @@ func arm64Answers(t *testing.T, path string, opts kwalk.Options, d *testdata.Dum
 		out["irq"] = run("irq -s")
 		out["dev"] = run("dev")
 		out["dis"] = run("dis irq_to_desc")
+		// User memory through a process's page tables: init's executable
+		// starts with the ELF magic, and its arguments are readable.
+		if init := d.Truth.Task(1); init != nil {
+			for _, m := range init.Maps {
+				f := strings.Fields(m)
+				if len(f) >= 6 && f[2] == "00000000" && strings.HasPrefix(f[5], "/") {
+					start, _, _ := strings.Cut(f[0], "-")
+					out["rd -u"] = run("set 1; rd -u -8 " + start + " 4")
+					if !strings.Contains(out["rd -u"], "7f 45 4c 46") {
+						t.Errorf("rd -u of %s in pid 1: %q, want the ELF magic", start, out["rd -u"])
+					}
+					break
+				}
+			}
+		}
+		out["ps -a"] = run("ps -a 1")
+		if strings.Contains(out["ps -a"], "ARG: (none)") {
+			t.Errorf("ps -a 1: no arguments read:\n%s", out["ps -a"])
+		}
 		if !regexp.MustCompile(`bl 0x[0-9a-f]+ <(radix_tree_lookup|mtree_load)>`).MatchString(out["dis"]) || !strings.Contains(out["dis"], "adrp x") {
 			t.Errorf("dis irq_to_desc: no adrp, or no call of radix_tree_lookup or mtree_load:\n%s", out["dis"])
 		}

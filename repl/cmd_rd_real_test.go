@@ -15,8 +15,8 @@ import (
 // mapping at file offset 0) and finds the ELF magic there.
 func TestRdUserRealDumps(t *testing.T) {
 	for _, d := range testdata.GeneratedDumps(t) {
-		if d.Generated == nil || testdata.IsArm64(d.Generated.Guest) {
-			continue // arm64 user page tables are not walked yet
+		if d.Generated == nil {
+			continue
 		}
 		t.Run(d.Name, func(t *testing.T) {
 			init := d.Truth.Task(1)

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 
+	"github.com/kwalk/kwalk/kcore"
 	"github.com/kwalk/kwalk/symbols"
 )
 
@@ -38,6 +39,25 @@ func TranslateUser(p *symbols.Program, pgd, va uint64) UserPage {
 	up := UserPage{Virt: va}
 	if p.Dump == nil {
 		up.Err = "no dump"
+		return up
+	}
+	if p.Dump.Arch() == kcore.ArchARM64 {
+		// arch/arm64: mm->pgd in TTBR0's format, the kernel's walk.
+		root, err := p.Dump.VirtToPhys(pgd)
+		if err != nil {
+			up.Err = fmt.Sprintf("pgd %#x: %v", pgd, err)
+			return up
+		}
+		e, err := p.Dump.UserTranslate(root, va)
+		if err != nil {
+			up.Err = err.Error()
+			return up
+		}
+		up.Phys, up.Present, up.Swapped = e.Phys, e.Present, !e.Present && e.Entry != 0
+		if up.Present {
+			var one [1]byte
+			up.InDump = p.Dump.ReadPhys(one[:], up.Phys) == nil
+		}
 		return up
 	}
 	if m := p.Dump.Machine(); m != "" && m != "x86_64" {

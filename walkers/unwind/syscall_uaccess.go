@@ -99,6 +99,16 @@ func pagingLevels(p *symbols.Program) int {
 
 // translate walks the user page tables for va.
 func (m *userMem) translate(va uint64) (uint64, error) {
+	if d := m.p.Dump; d != nil && d.Arch() == kcore.ArchARM64 {
+		e, err := d.UserTranslate(m.root, va)
+		if err != nil {
+			return 0, &kcore.ReadError{Addr: va, Err: err}
+		}
+		if !e.Present {
+			return 0, &kcore.ReadError{Addr: va, Err: kcore.ErrNotMapped}
+		}
+		return e.Phys, nil
+	}
 	shiftTop := uint(12 + 9*m.levels - 1)
 	if va>>shiftTop != 0 {
 		return 0, &kcore.ReadError{Addr: va, Err: kcore.ErrNonCanonical}
