@@ -335,4 +335,3 @@ func (d *Dump) UserTranslate(root, va uint64) (UserTableEntry, error) {
 	}
 	return UserTableEntry{Phys: m.pa + (va - m.va), Present: true}, nil
 }
-
