@@ -217,7 +217,7 @@ func checkARM64Ps(t *testing.T, rec *truth.Record, out string) {
 // by frame (function and offset), in kwalk's unwind, in order.
 // /proc/PID/stack leaves out the scheduler's functions, which kwalk shows.
 func checkARM64Bt(t *testing.T, rec *truth.Record, run func(string) string) {
-	n := 0
+	n, syscalls := 0, 0
 	for _, task := range rec.Tasks {
 		if task.State != 'D' || len(task.Stack) == 0 {
 			continue
@@ -249,9 +249,22 @@ func checkARM64Bt(t *testing.T, rec *truth.Record, run func(string) string) {
 		if task.PID == task.TID && task.State == 'D' && tr.UserRegs == nil {
 			t.Errorf("bt %d: the unwind did not reach the entry from user space", task.TID)
 		}
+		// The system call: the recorded stack's __arm64_sys_NAME frame.
+		for _, f := range task.Stack {
+			if name, ok := strings.CutPrefix(f.Func, "__arm64_sys_"); ok {
+				syscalls++
+				if tr.Syscall == nil || tr.Syscall.Name != name {
+					t.Errorf("bt %d: syscall %+v, the recorded stack is in %s", task.TID, tr.Syscall, f.Func)
+				}
+				break
+			}
+		}
 	}
 	if n == 0 {
 		t.Error("the record has no task in D")
+	}
+	if syscalls == 0 {
+		t.Error("no recorded D stack is in a system call")
 	}
 }
 

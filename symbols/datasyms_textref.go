@@ -178,6 +178,23 @@ func textRefSymbols(p *Program, t *DataSymTable) ([]Symbol, []string) {
 	try("blkdev_show", "major_names", func(a uint64) bool {
 		return verifyMajorTable(p, a, "struct blk_major_name", "major")
 	})
+	// arch/arm64/kernel/syscall.c: do_el0_svc passes sys_call_table to
+	// el0_svc_common (inlined into el0_svc on some builds).
+	try("do_el0_svc,el0_svc,el0_svc_common", "sys_call_table", func(a uint64) bool {
+		n := 0
+		for i := uint64(0); i < 8; i++ {
+			e, err := p.ReadU64(a + 8*i)
+			if err != nil {
+				return false
+			}
+			sym, off, ok := t.inner.LookupAddr(e)
+			if !ok || off != 0 || !(strings.HasPrefix(sym.Name, "__arm64_sys_") || sym.Name == "sys_ni_syscall" || sym.Name == "__arm64_sys_ni_syscall") {
+				return false
+			}
+			n++
+		}
+		return n == 8
+	})
 	// block/genhd.c: the disks' class, named "block".
 	try("blk_lookup_devt,device_add_disk,disk_release,part_devt", "block_class", func(a uint64) bool {
 		off, err := p.OffsetOf("struct class", "name")

@@ -90,6 +90,9 @@ func DecodeSyscall(p *symbols.Program, task symbols.Object, tr *Trace, opts Sysc
 	if tr == nil || tr.UserRegs == nil || tr.UserRegs.Regs == nil || tr.UserRegs.Partial {
 		return nil, nil
 	}
+	if tr.UserRegs.ARM64 != nil {
+		return decodeARM64Syscall(p, task, tr, opts)
+	}
 	r := tr.UserRegs.Regs
 	origAX, _ := r.Get(RegOrigAX)
 	if int64(origAX) < 0 {
@@ -127,6 +130,66 @@ func DecodeSyscall(p *symbols.Program, task symbols.Object, tr *Trace, opts Sysc
 	if err == nil && sc.Nr >= 0 && sc.Nr < int64(len(names)) {
 		sc.Name = names[sc.Nr]
 	}
+	args := make([]uint64, 0, len(regs))
+	for _, reg := range regs {
+		v, _ := r.Get(reg)
+		if sc.ABI == "ia32" {
+			v = uint64(uint32(v))
+		}
+		args = append(args, v)
+	}
+	decodeArgs(p, task, sc, args, opts)
+	return sc, nil
+}
+
+// arm64SyscallFuncs are the C entry points of arm64 system calls
+// (arch/arm64/kernel/syscall.c, entry-common.c).
+var arm64SyscallFuncs = map[string]bool{"el0_svc": true, "el0_svc_common": true, "do_el0_svc": true, "invoke_syscall": true, "el0_svc_compat": true}
+
+// decodeARM64Syscall decodes an arm64 system call from the user pt_regs
+// (arch/arm64/include/asm/ptrace.h): the number in syscallno (-1: none;
+// regs[8] as the task passed it), the arguments in orig_x0 (x0 is
+// overwritten by the return value) and x1-x5, named through
+// sys_call_table (__arm64_sys_NAME; a 32-bit task's compat_sys_call_table
+// is not decoded).
+func decodeARM64Syscall(p *symbols.Program, task symbols.Object, tr *Trace, opts SyscallOptions) (*Syscall, error) {
+	inSyscall := false
+	for _, f := range tr.Frames {
+		inSyscall = inSyscall || arm64SyscallFuncs[symbols.BaseName(f.Symbol)]
+	}
+	if !inSyscall {
+		return nil, nil
+	}
+	a := tr.UserRegs.ARM64
+	if a.PState&psrUsr32 != 0 {
+		return nil, nil // AArch32 task: the compat table
+	}
+	regs, err := p.Object("struct pt_regs", tr.UserRegs.Addr)
+	if err != nil {
+		return nil, err
+	}
+	nr, err := regs.MemberUint("syscallno")
+	if err != nil {
+		return nil, err
+	}
+	if int32(nr) < 0 {
+		return nil, nil
+	}
+	x0, err := regs.MemberUint("orig_x0")
+	if err != nil {
+		x0 = a.X[0]
+	}
+	sc := &Syscall{ABI: "arm64", Nr: int64(int32(nr)), UserIP: a.PC, UserSP: a.SP}
+	if names, err := syscallNames(p, "sys_call_table"); err == nil && sc.Nr < int64(len(names)) {
+		sc.Name = names[sc.Nr]
+	}
+	decodeArgs(p, task, sc, []uint64{x0, a.X[1], a.X[2], a.X[3], a.X[4], a.X[5]}, opts)
+	return sc, nil
+}
+
+// decodeArgs renders the arguments of sc (values in argument order) by
+// the call's prototype when kwalk knows it, else six hex words.
+func decodeArgs(p *symbols.Program, task symbols.Object, sc *Syscall, args []uint64, opts SyscallOptions) {
 	proto, known := syscallProtos[sc.Name]
 	n := len(proto)
 	if !known {
@@ -146,19 +209,14 @@ func DecodeSyscall(p *symbols.Program, task symbols.Object, tr *Trace, opts Sysc
 	if maxStr <= 0 {
 		maxStr = 256
 	}
-	for i := 0; i < n && i < len(regs); i++ {
-		v, _ := r.Get(regs[i])
-		if sc.ABI == "ia32" {
-			v = uint64(uint32(v))
-		}
-		arg := SyscallArg{Value: v, Kind: ArgHex}
+	for i := 0; i < n && i < len(args); i++ {
+		arg := SyscallArg{Value: args[i], Kind: ArgHex}
 		if known {
 			arg.Name, arg.Kind = proto[i].name, proto[i].kind
 		}
 		renderArg(p, task, &arg, user, maxStr, opts)
 		sc.Args = append(sc.Args, arg)
 	}
-	return sc, nil
 }
 
 // renderArg fills arg.Text (and arg.Err) by kind.
@@ -351,7 +409,7 @@ func loadSyscallNames(p *symbols.Program, table string) ([]string, error) {
 // syscallBaseName strips the ABI wrapper prefix from a syscall symbol
 // (arch/x86/include/asm/syscall_wrapper.h).
 func syscallBaseName(sym string) string {
-	for _, pre := range []string{"__x64_sys_", "__ia32_compat_sys_", "__ia32_sys_", "__x32_compat_sys_", "__x64_compat_sys_", "__se_sys_", "__do_sys_", "compat_sys_", "sys_"} {
+	for _, pre := range []string{"__arm64_sys_", "__arm64_compat_sys_", "__x64_sys_", "__ia32_compat_sys_", "__ia32_sys_", "__x32_compat_sys_", "__x64_compat_sys_", "__se_sys_", "__do_sys_", "compat_sys_", "sys_"} {
 		if strings.HasPrefix(sym, pre) {
 			name := strings.TrimPrefix(sym, pre)
 			if name == "ni_syscall" {

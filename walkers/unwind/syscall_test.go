@@ -133,6 +133,7 @@ func TestSyscallBaseName(t *testing.T) {
 	for in, want := range map[string]string{
 		"__x64_sys_unlinkat": "unlinkat", "__ia32_compat_sys_openat": "openat",
 		"__ia32_sys_write": "write", "__x64_sys_ni_syscall": "", "sys_ni_syscall": "", "foo": "",
+		"__arm64_sys_ftruncate": "ftruncate", "__arm64_sys_ni_syscall": "", "__arm64_compat_sys_openat": "openat",
 	} {
 		if got := syscallBaseName(in); got != want {
 			t.Errorf("%s: %q, want %q", in, got, want)
