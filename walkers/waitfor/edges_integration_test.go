@@ -55,7 +55,14 @@ var rootKinds = map[string]string{
 // whose holders include the holding role, and its chain has the root cause
 // a user needs. Benign sleepers are in no wait.
 func TestDeadlockStagedEdges(t *testing.T) {
-	for _, d := range testdata.Require(t, testdata.Filter{Format: testdata.FormatKdumpZlibFlat}) {
+	dumps := testdata.Require(t, testdata.Filter{Format: testdata.FormatKdumpZlibFlat})
+	// The aarch64 guest, read with nothing but the dump (no System.map).
+	for _, g := range testdata.Arm64Guests {
+		if d := testdata.RequireArm64(t, g.Kernel, g.Name); d != nil && d.Path(testdata.FormatKdumpZlibFlat) != "" {
+			dumps = append(dumps, d)
+		}
+	}
+	for _, d := range dumps {
 		edges := d.Edges()
 		if len(edges) == 0 {
 			continue
