@@ -266,7 +266,8 @@ func loadedModules(p *Program, head uint64) (map[uint64]bool, error) {
 // findBTFModulesHead finds kernel/bpf/btf.c's static LIST_HEAD(btf_modules)
 // (CONFIG_DEBUG_INFO_BTF_MODULES): a list head in the image's data whose
 // first and last entries are struct btf_modules (btf_modules.go) that name
-// a loaded module and link back to it. Module BTF is read through it.
+// a loaded module, whose BTF bears the module's name. Module BTF is read
+// through it.
 func findBTFModulesHead(p *Program, img imageLayout, t *DataSymTable, modulesHead uint64) (Symbol, error) {
 	b, ok := p.Types.(*BTFTypes)
 	if !ok {
@@ -290,8 +291,25 @@ func findBTFModulesHead(p *Program, img imageLayout, t *DataSymTable, modulesHea
 			if node < l.listOff {
 				return false
 			}
-			m, err := p.ReadU64(node - l.listOff + l.moduleOff)
-			return err == nil && mods[m]
+			bm := node - l.listOff
+			m, err := p.ReadU64(bm + l.moduleOff)
+			if err != nil || !mods[m] {
+				return false
+			}
+			// Other lists of small objects can hold a module pointer at
+			// that offset (a 6.1 arm64 dump had one): the module's BTF is
+			// named after it (struct btf.name, kernel/bpf/btf.c
+			// btf_parse_module).
+			if l.nameLen == 0 || l.modNameLen == 0 {
+				return true
+			}
+			btf, err := p.ReadU64(bm + l.btfOff)
+			if err != nil || btf == 0 {
+				return false
+			}
+			bn, err1 := p.ReadString(btf+l.nameOff, int(l.nameLen))
+			mn, err2 := p.ReadString(m+l.modNameOff, int(l.modNameLen))
+			return err1 == nil && err2 == nil && bn != "" && bn == mn
 		}})
 }
 

@@ -20,8 +20,13 @@ type Disk struct {
 	// requests on hardware queues. Otherwise the disk is bio-based
 	// (device-mapper, md, zram, …): bios go straight to its driver.
 	MQ bool `json:"mq"`
-	// Ops names disk->fops (dm_blk_dops, lo_fops, virtblk_fops).
-	Ops string `json:"ops,omitempty"`
+	// Ops names disk->fops (dm_blk_dops, lo_fops, virtblk_fops); OpsModule
+	// is the module that owns them (fops->owner: "dm_mod", "loop", "nbd";
+	// "" for built-in code), which names the driver where kallsyms has no
+	// data symbols (a kernel without CONFIG_KALLSYMS_ALL keeps none for
+	// modules either).
+	Ops       string `json:"ops,omitempty"`
+	OpsModule string `json:"ops_module,omitempty"`
 	// InFlight is the block layer's count of I/O started on the whole
 	// disk and not yet ended (reads, writes): the per-CPU part_stat
 	// in_flight of part0 (block/blk-core.c bdev_start_io_acct), what
@@ -32,6 +37,12 @@ type Disk struct {
 	DM *MappedDevice `json:"dm,omitempty"`
 	// Errors are members that could not be read.
 	Errors []string `json:"errors,omitempty"`
+}
+
+// Driver reports whether the disk's operations are ops, by their symbol
+// or, without one, by the module that owns them.
+func (d *Disk) Driver(ops, module string) bool {
+	return d.Ops == ops || d.Ops == "" && d.OpsModule == module
 }
 
 // Label names the disk for reports: "dm-0 (dm kwalk-stuck)".
@@ -64,6 +75,13 @@ func ReadDisk(p *symbols.Program, addr uint64) (*Disk, error) {
 	d.Queue = get("queue")
 	if fops := get("fops"); fops != 0 {
 		d.Ops = symbolName(p, fops)
+		if f, err := p.Object("struct block_device_operations", fops); err == nil {
+			if owner, err := f.MemberUint("owner"); err == nil && owner != 0 {
+				if m, err := p.Object("struct module", owner); err == nil {
+					d.OpsModule, _ = m.MemberString("name")
+				}
+			}
+		}
 	}
 	if d.Queue != 0 {
 		if q, err := p.Object("struct request_queue", d.Queue); err == nil {

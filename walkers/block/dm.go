@@ -98,7 +98,7 @@ func mappedDeviceOf(p *symbols.Program, d *Disk) (*MappedDevice, bool, error) {
 	if err != nil || !t.HasMember("disk") {
 		return nil, false, nil
 	}
-	if d.Ops != "" && d.Ops != "dm_blk_dops" {
+	if d.Ops != "" && d.Ops != "dm_blk_dops" || d.Ops == "" && d.OpsModule != "" && d.OpsModule != "dm_mod" {
 		return nil, false, nil
 	}
 	disk, err := p.Object("struct gendisk", d.Addr)

@@ -75,7 +75,7 @@ var nbdRuntimeFlags = map[int]string{
 const maxNBDConns = 256
 
 // IsNBD reports whether the disk is a network block device.
-func (d *Disk) IsNBD() bool { return d.Ops == "nbd_fops" }
+func (d *Disk) IsNBD() bool { return d.Driver("nbd_fops", "nbd") }
 
 // ReadNBD decodes the network block device behind disk (whose Ops must be
 // nbd_fops); the layouts come from the nbd module's BTF.

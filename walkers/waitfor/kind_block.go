@@ -943,7 +943,7 @@ func blockIORemedies(r *Root) []string {
 // kthread, loop_device.worker_task, before), which reads and writes the
 // backing file — and waits for whatever that file waits for.
 func (a *waitAnalysis) driverWorkers(d *block.Disk) []Holder {
-	if d.Ops != "lo_fops" {
+	if !d.Driver("lo_fops", "loop") {
 		return nil
 	}
 	return a.Memo(loopWorkersKey(d.Addr), func() any {
