@@ -7,8 +7,10 @@ import (
 )
 
 // Arm64Kernels are the pinned aarch64 kernels. Debian's arm64 kernels
-// are built without CONFIG_KALLSYMS_ALL: kallsyms has no data symbols, so
-// the -dbg package's System.map is fetched for them. The generator boots them
+// are built without CONFIG_KALLSYMS_ALL: kallsyms has no data symbols,
+// which kwalk finds in the dump itself (symbols/datasyms.go); the -dbg
+// package's System.map is fetched so that tests can compare the two
+// readings. The generator boots them
 // under qemu-system-aarch64 (TCG, -M virt -cpu max); they are kept apart
 // from Kernels so that the x86_64 matrix and its tests are unchanged.
 var Arm64Kernels = []Kernel{
@@ -21,6 +23,7 @@ var Arm64Kernels = []Kernel{
 // check that the guest did not enable x86 LA57 holds trivially.
 var Arm64Guests = []Guest{
 	{Name: GuestHangs, Kernel: "arm64-6.1", Scenarios: hangs, PagingLevels: 4, MemoryMB: 512, CPUs: 2},
+	{Name: GuestStuck2, Kernel: "arm64-6.1", Scenarios: stuck2, PagingLevels: 4, MemoryMB: 512, CPUs: 2, Modules: []string{"loop", "dm_mod", "nbd"}},
 }
 
 // Arm64KernelByID returns the pinned aarch64 kernel with the given ID.
@@ -70,3 +73,33 @@ func RequireArm64(t testing.TB, kernel, guest string) *Dump {
 	t.Fatalf("no aarch64 guest %s/%s in Arm64Guests", kernel, guest)
 	return nil
 }
+
+// Arm64Dumps returns the dumps of the aarch64 guests that have been
+// generated, for tests that read them with nothing but the dump. A
+// missing one is logged (a failure with KWALK_REQUIRE_DUMPS=1).
+func Arm64Dumps(t testing.TB) []*Dump {
+	t.Helper()
+	var out []*Dump
+	for _, g := range Arm64Guests {
+		k, _ := Arm64KernelByID(g.Kernel)
+		k, err := ResolveKernel(k)
+		if err == nil {
+			var d *Dump
+			if d, err = LoadDir(DumpDir(g, k)); err == nil {
+				if root, err := DebugRoot(k); err == nil {
+					d.DebugRoot = root
+				}
+				out = append(out, d)
+				continue
+			}
+		}
+		msg := fmt.Sprintf("MISSING real dump %s/%s (%v): go run ./testdata/gen -only %s/%s", g.Kernel, g.Name, err, g.Kernel, g.Name)
+		if os.Getenv("KWALK_REQUIRE_DUMPS") == "1" {
+			t.Error(msg)
+		} else {
+			t.Log(msg)
+		}
+	}
+	return out
+}
+

@@ -56,9 +56,9 @@ var rootKinds = map[string]string{
 // a user needs. Benign sleepers are in no wait.
 func TestDeadlockStagedEdges(t *testing.T) {
 	dumps := testdata.Require(t, testdata.Filter{Format: testdata.FormatKdumpZlibFlat})
-	// The aarch64 guest, read with nothing but the dump (no System.map).
-	for _, g := range testdata.Arm64Guests {
-		if d := testdata.RequireArm64(t, g.Kernel, g.Name); d != nil && d.Path(testdata.FormatKdumpZlibFlat) != "" {
+	// The aarch64 guests, read with nothing but the dump (no System.map).
+	for _, d := range testdata.Arm64Dumps(t) {
+		if d.Path(testdata.FormatKdumpZlibFlat) != "" {
 			dumps = append(dumps, d)
 		}
 	}

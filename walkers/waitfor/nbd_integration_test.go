@@ -18,7 +18,7 @@ import (
 // /proc/net/unix lists as connected, or the /proc/net/tcp socket whose
 // ports are the connection's, swapped.
 func TestNBDServersMatchRecord(t *testing.T) {
-	for _, d := range testdata.Require(t, testdata.Filter{Format: testdata.FormatKdumpZlibFlat}) {
+	for _, d := range append(testdata.Require(t, testdata.Filter{Format: testdata.FormatKdumpZlibFlat}), testdata.Arm64Dumps(t)...) {
 		if !d.Has(testdata.ScenarioNBD) {
 			continue
 		}
