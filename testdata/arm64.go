@@ -102,4 +102,3 @@ func Arm64Dumps(t testing.TB) []*Dump {
 	}
 	return out
 }
-
