@@ -118,6 +118,25 @@ func Identify(ctx context.Context, p *symbols.Program, addr uint64) (*Identity, 
 	return id, nil
 }
 
+// SlabObject identifies addr only when it lies in a slab object of the
+// direct map (its cache, object and offset): the cheap part of Identify,
+// with no search of vmalloc areas, stacks or symbols.
+func SlabObject(ctx context.Context, p *symbols.Program, addr uint64) (*Identity, bool) {
+	l, err := getLayout(p)
+	if err != nil {
+		return nil, false
+	}
+	base, err := directMapBase(p)
+	if err != nil || addr < base || (addr-base)>>l.pageShift >= MaxPFN(p) {
+		return nil, false
+	}
+	id := &Identity{Addr: addr, Kind: KindUnknown}
+	if ok, _ := identifyDirect(ctx, p, id, (addr-base)>>l.pageShift); !ok || id.Kind != KindSlab || id.Cache == "" {
+		return nil, false
+	}
+	return id, true
+}
+
 // identifyDirect identifies a direct-map address by its page; ok false
 // when the pfn has no readable struct page.
 func identifyDirect(ctx context.Context, p *symbols.Program, id *Identity, pfn uint64) (bool, error) {

@@ -1,9 +1,12 @@
 package waitkind
 
 import (
+	"context"
 	"fmt"
+	"strings"
 
 	"github.com/kwalk/kwalk/symbols"
+	"github.com/kwalk/kwalk/walkers/mm"
 	"github.com/kwalk/kwalk/walkers/vfs"
 )
 
@@ -35,6 +38,9 @@ func DescribeLock(p *symbols.Program, addr uint64, typ string) string {
 				return "f_pos_lock of open file " + path + " (read/write/lseek on a shared file, fs/file.c fdget_pos)"
 			}
 		}
+	}
+	if d, ok := describeInSlab(p, addr, typ); ok {
+		return d
 	}
 	if p.Syms != nil {
 		if s, off, ok := p.Syms.LookupAddr(addr); ok && !s.IsText() && (s.Size == 0 || off < s.Size) {
@@ -130,4 +136,69 @@ func describeMmapLock(p *symbols.Program, addr uint64) (string, bool) {
 		return "", false
 	}
 	return fmt.Sprintf("%s of the address space mm_struct %#x", member, mm.Addr()), true
+}
+
+// describeInSlab names a lock or wait queue that lies in a slab object:
+// "wait_queue_head fuse_inode.page_waitq (object 0x... of cache
+// fuse_inode)" when the cache's name is a struct's (the dedicated caches:
+// KMEM_CACHE(name) names them after the struct) whose member at that
+// offset has the lock's type; else its offset in the object.
+func describeInSlab(p *symbols.Program, addr uint64, typ string) (string, bool) {
+	id, ok := mm.SlabObject(context.Background(), p, addr)
+	if !ok {
+		return "", false
+	}
+	for _, name := range cacheStructs(id.Cache) {
+		t, err := p.Type("struct " + name)
+		if err != nil || t.Size == 0 || t.Size > id.ObjectSize+64 {
+			continue
+		}
+		if path, ok := memberAt(t, id.Offset, typ, 0); ok {
+			return fmt.Sprintf("%s %s.%s (object %#x of cache %s)", typ, name, path, id.Object, id.Cache), true
+		}
+	}
+	return fmt.Sprintf("%s at %#x (offset %#x in object %#x of cache %s)", typ, addr, id.Offset, id.Object, id.Cache), true
+}
+
+// cacheStructs are the struct names a slab cache's objects may be:
+// "task_struct", "mm_struct", "fuse_inode"; "signal_cache" → signal_cache,
+// signal, signal_struct, signal_info; "kmalloc-64" none.
+func cacheStructs(cache string) []string {
+	if strings.HasPrefix(cache, "kmalloc-") || strings.HasPrefix(cache, "dma-kmalloc") {
+		return nil
+	}
+	out := []string{cache}
+	if t := strings.TrimSuffix(cache, "_cache"); t != cache {
+		out = append(out, t, t+"_struct", t+"_info")
+	}
+	return out
+}
+
+// maxMemberDepth bounds the nesting memberAt follows.
+const maxMemberDepth = 6
+
+// memberAt returns the path of the member of t at byte offset off whose
+// type is named want ("wait_queue_head", "mutex"), descending into
+// embedded structs and unions.
+func memberAt(t *symbols.Type, off uint64, want string, depth int) (string, bool) {
+	t = t.Resolve()
+	if t == nil || depth > maxMemberDepth || (t.Kind != symbols.KindStruct && t.Kind != symbols.KindUnion) {
+		return "", false
+	}
+	for _, m := range t.Members {
+		mt := m.Type.Resolve()
+		if mt == nil || off < m.Offset || off >= m.Offset+mt.Size {
+			continue
+		}
+		if off == m.Offset && (mt.Name == want || m.Type.Name == want || m.Type.Name == want+"_t") {
+			return m.Name, true
+		}
+		if sub, ok := memberAt(mt, off-m.Offset, want, depth+1); ok {
+			if m.Name == "" {
+				return sub, true
+			}
+			return m.Name + "." + sub, true
+		}
+	}
+	return "", false
 }
