@@ -28,7 +28,7 @@ import (
 //     EXPORT_PER_CPU_SYMBOL);
 //   - memory signatures for a few static variables, each checked through
 //     pointers back to it (datasyms_sig.go): the list heads modules,
-//     btf_modules and super_blocks, the idr worker_pool_idr and the
+//     btf_modules, super_blocks and slab_caches, the idr worker_pool_idr and the
 //     timekeeper tk_core;
 //   - on arm64, the code of small functions known to use a variable
 //     (datasyms_textref.go): irq_desc_tree or sparse_irqs, chrdevs,
@@ -245,6 +245,13 @@ func (t *DataSymTable) Discover(p *Program) {
 	if _, err := t.Lookup("super_blocks"); err != nil {
 		if s, err := findSuperBlocks(p, img, t); err != nil {
 			t.note("super_blocks: %v", err)
+		} else {
+			t.add(srcSignature, []Symbol{s})
+		}
+	}
+	if _, err := t.Lookup("slab_caches"); err != nil {
+		if s, err := findSlabCaches(p, img, t); err != nil {
+			t.note("slab_caches: %v", err)
 		} else {
 			t.add(srcSignature, []Symbol{s})
 		}

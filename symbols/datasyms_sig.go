@@ -234,6 +234,46 @@ func fsTypeName(s string) bool {
 	return true
 }
 
+// findSlabCaches finds mm/slab_common.c's static LIST_HEAD(slab_caches):
+// its entries are struct kmem_caches (through list) with a printable name
+// and an object size no larger than the slot size.
+func findSlabCaches(p *Program, img imageLayout, t *DataSymTable) (Symbol, error) {
+	kt, err := p.Type("struct kmem_cache")
+	if err != nil {
+		return Symbol{}, err
+	}
+	listOff, err1 := p.OffsetOfType(kt, "list")
+	nameOff, err2 := p.OffsetOfType(kt, "name")
+	sizeOff, err3 := p.OffsetOfType(kt, "size")
+	objOff, err4 := p.OffsetOfType(kt, "object_size")
+	if err := errors.Join(err1, err2, err3, err4); err != nil {
+		return Symbol{}, err
+	}
+	return findListHead(p, img, t, listHeadSig{name: "slab_caches", what: "struct kmem_caches",
+		entry: func(node uint64) bool {
+			if node < listOff {
+				return false
+			}
+			c := node - listOff
+			np, err := p.ReadU64(c + nameOff)
+			if err != nil || np == 0 {
+				return false
+			}
+			name, err := p.ReadString(np, 64)
+			size, err1 := p.ReadU32(c + sizeOff)
+			obj, err2 := p.ReadU32(c + objOff)
+			if err != nil || err1 != nil || err2 != nil || name == "" || obj == 0 || obj > size || size > 1<<26 {
+				return false
+			}
+			for i := 0; i < len(name); i++ {
+				if name[i] < 0x20 || name[i] > 0x7e {
+					return false
+				}
+			}
+			return true
+		}})
+}
+
 // maxSigModules bounds the walk of the modules list for signatures.
 const maxSigModules = 8192
 

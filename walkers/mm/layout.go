@@ -6,8 +6,10 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/kwalk/kwalk/kcore"
 	"github.com/kwalk/kwalk/symbols"
 	"github.com/kwalk/kwalk/walkers/kmem"
+	"github.com/kwalk/kwalk/walkers/sched"
 )
 
 // ErrNoMemmap is returned when the memory map (vmemmap) cannot be found.
@@ -69,16 +71,6 @@ func buildLayout(p *symbols.Program) (*layout, error) {
 			l.vmemmap = a
 		}
 	}
-	if l.vmemmap == 0 {
-		// arch/x86/kernel/head64.c: unsigned long vmemmap_base
-		a, err := p.Symbol("vmemmap_base")
-		if err != nil {
-			return nil, fmt.Errorf("%w: no VMCOREINFO vmemmap and %v", ErrNoMemmap, err)
-		}
-		if l.vmemmap, err = p.ReadU64(a); err != nil {
-			return nil, fmt.Errorf("%w: read vmemmap_base: %v", ErrNoMemmap, err)
-		}
-	}
 	t, err := p.Type("struct page")
 	if err != nil {
 		return nil, err
@@ -87,6 +79,25 @@ func buildLayout(p *symbols.Program) (*layout, error) {
 	l.pageSz = t.Resolve().Size
 	if l.pageSz == 0 {
 		return nil, fmt.Errorf("struct page has no size")
+	}
+	if l.vmemmap == 0 {
+		// arch/x86/kernel/head64.c: unsigned long vmemmap_base
+		a, err := p.Symbol("vmemmap_base")
+		if err == nil {
+			if l.vmemmap, err = p.ReadU64(a); err != nil {
+				return nil, fmt.Errorf("%w: read vmemmap_base: %v", ErrNoMemmap, err)
+			}
+		} else if p.Dump != nil && p.Dump.Arch() == kcore.ArchARM64 {
+			// arm64's vmemmap is a macro of VA_BITS, the struct page
+			// size and memstart_addr (arch/arm64/include/asm/memory.h),
+			// whose formula changed across versions: found instead from
+			// pages whose frame is known.
+			if l.vmemmap, err = vmemmapFromStacks(p, l.pageSz, l.pageShift); err != nil {
+				return nil, fmt.Errorf("%w: %v", ErrNoMemmap, err)
+			}
+		} else {
+			return nil, fmt.Errorf("%w: no VMCOREINFO vmemmap and %v", ErrNoMemmap, err)
+		}
 	}
 	// 7.x: memdesc_flags_t flags { unsigned long f; }
 	l.flags, _ = kmem.FirstField(t, "flags.f", "flags")
@@ -223,4 +234,55 @@ func PageSize(p *symbols.Program) uint64 {
 		return l.pageSize
 	}
 	return 4096
+}
+
+// maxVmemmapTasks bounds the tasks vmemmapFromStacks looks at.
+const maxVmemmapTasks = 16
+
+// vmemmapFromStacks finds the memory map's base from tasks' vmalloc'ed
+// kernel stacks (CONFIG_VMAP_STACK, kernel/fork.c alloc_thread_stack_node):
+// task->stack_vm_area->pages[0] is the struct page of the stack's first
+// page, whose frame the page tables give, so vmemmap = page - pfn *
+// sizeof(struct page). Three tasks must agree.
+func vmemmapFromStacks(p *symbols.Program, pageSz uint64, pageShift uint) (uint64, error) {
+	tasks, err := sched.Tasks(p)
+	if err != nil && len(tasks) == 0 {
+		return 0, fmt.Errorf("tasks for the memory map: %w", err)
+	}
+	votes := map[uint64]int{}
+	seen := 0
+	for _, t := range tasks {
+		if seen >= maxVmemmapTasks {
+			break
+		}
+		vm, err1 := t.Obj.MemberUint("stack_vm_area")
+		stack, err2 := t.Obj.MemberUint("stack")
+		if err1 != nil || err2 != nil || vm == 0 || stack == 0 {
+			continue
+		}
+		o, err := p.Object("struct vm_struct", vm)
+		if err != nil {
+			continue
+		}
+		pages, err := o.MemberUint("pages")
+		if err != nil || pages == 0 {
+			continue
+		}
+		page, err := p.ReadU64(pages)
+		if err != nil || page == 0 {
+			continue
+		}
+		pa, err := p.Dump.VirtToPhys(stack)
+		if err != nil {
+			continue
+		}
+		seen++
+		votes[page-(pa>>pageShift)*pageSz]++
+	}
+	for base, n := range votes {
+		if n >= 3 && n*2 > seen {
+			return base, nil
+		}
+	}
+	return 0, fmt.Errorf("no VMCOREINFO vmemmap, and the stacks of %d tasks do not agree on it (%d answers)", seen, len(votes))
 }
