@@ -115,6 +115,19 @@ func arm64Answers(t *testing.T, path string, opts kwalk.Options, d *testdata.Dum
 				}
 			}
 		}
+		// The memory map and the slab caches (vmemmap and slab_caches,
+		// found in the dump): init's task_struct is a slab object.
+		out["kmem -s"] = run("kmem -s")
+		if !regexp.MustCompile(`(?m) task_struct$`).MatchString(out["kmem -s"]) {
+			t.Errorf("kmem -s: no task_struct cache:\n%.2000s", out["kmem -s"])
+		}
+		var ps1 PsResult
+		if err := json.Unmarshal([]byte(run("ps --json 1")), &ps1); err == nil && len(ps1.Tasks) == 1 {
+			out["kmem task"] = run(fmt.Sprintf("kmem %#x", uint64(ps1.Tasks[0].Task)))
+			if !strings.Contains(out["kmem task"], "task_struct") {
+				t.Errorf("kmem of init's task_struct: %q", out["kmem task"])
+			}
+		}
 		out["ps -a"] = run("ps -a 1")
 		if strings.Contains(out["ps -a"], "ARG: (none)") {
 			t.Errorf("ps -a 1: no arguments read:\n%s", out["ps -a"])
