@@ -151,7 +151,10 @@ func TestLivePs(t *testing.T) {
 					t.Errorf("task %d: live ps comm %q, record %q", tk.TID, got[0].comm, tk.Comm)
 				}
 				role, isStaged := staged[tk.PID]
-				if isStaged && tk.State == 'D' && got[0].state != "D" {
+				// A throttled writer wakes every 200 ms to look at the
+				// dirty counts again (mm/page-writeback.c): R at times.
+				pacing := role == "dm.throttled" && got[0].state == "R"
+				if isStaged && tk.State == 'D' && got[0].state != "D" && !pacing {
 					t.Errorf("staged %s task %d (%s): live ps state %s, record D", role, tk.TID, tk.Comm, got[0].state)
 				}
 			}
