@@ -195,6 +195,29 @@ func textRefSymbols(p *Program, t *DataSymTable) ([]Symbol, []string) {
 		}
 		return n == 8
 	})
+	// mm/swapfile.c swp_swap_info reads swap_info[type] and nothing else:
+	// an array whose set slots are swap_info_structs of their own type
+	// (all NULL on a machine that never had swap).
+	try("swp_swap_info", "swap_info", func(a uint64) bool {
+		off, err := p.OffsetOf("struct swap_info_struct", "type")
+		if err != nil {
+			return false
+		}
+		for i := uint64(0); i < 8; i++ {
+			e, err := p.ReadU64(a + 8*i)
+			if err != nil {
+				return false
+			}
+			if e == 0 {
+				continue
+			}
+			var b [1]byte
+			if p.Mem.ReadVirt(b[:], e+off) != nil || uint64(int8(b[0])) != i {
+				return false
+			}
+		}
+		return true
+	})
 	// block/genhd.c: the disks' class, named "block".
 	try("blk_lookup_devt,device_add_disk,disk_release,part_devt", "block_class", func(a uint64) bool {
 		off, err := p.OffsetOf("struct class", "name")

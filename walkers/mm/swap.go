@@ -39,7 +39,16 @@ func SwapDevices(p *symbols.Program) ([]SwapDevice, error) {
 	}
 	n, err := readSymU32(p, "nr_swapfiles")
 	if err != nil {
-		return nil, err
+		// A text-only kallsyms may lack it: swap_info's slots are
+		// filled in order and never freed (mm/swapfile.c
+		// alloc_swap_info), so they are the leading non-NULL ones.
+		n = 0
+		for ; n < 64; n++ {
+			sp, rerr := p.ReadU64(a + 8*uint64(n))
+			if rerr != nil || sp == 0 {
+				break
+			}
+		}
 	}
 	if n > 64 { // MAX_SWAPFILES is 32 minus the special swap types
 		return nil, fmt.Errorf("nr_swapfiles is %d: not believable", n)
