@@ -128,6 +128,7 @@ func arm64Answers(t *testing.T, path string, opts kwalk.Options, d *testdata.Dum
 				t.Errorf("kmem of init's task_struct: %q", out["kmem task"])
 			}
 		}
+		out["swap"] = run("swap")
 		out["ps -a"] = run("ps -a 1")
 		if strings.Contains(out["ps -a"], "ARG: (none)") {
 			t.Errorf("ps -a 1: no arguments read:\n%s", out["ps -a"])
