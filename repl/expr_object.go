@@ -107,7 +107,7 @@ func (p *exprParser) untypedError(v exprVal) error {
 	if w, err := p.prog.ReadU64(v.num); err == nil {
 		msg += fmt.Sprintf(", first word %#x", w)
 	}
-	return fmt.Errorf("%w: %s: give it a type, p (TYPE)%s or p *(TYPE *)&%s, or read it: rd %s", symbols.ErrNoType, msg, v.untyped, v.untyped, v.untyped)
+	return fmt.Errorf("%w: %s: give it a type, p (TYPE)%s or p *(TYPE *)&%s, read it (rd %s), or give kwalk the kernel's DWARF, which types every global (--vmlinux from the linux-image-RELEASE-dbg package, or $DEBUGINFOD_URLS)", symbols.ErrNoType, msg, v.untyped, v.untyped, v.untyped)
 }
 
 type exprParser struct {
