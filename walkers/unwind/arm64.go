@@ -156,7 +156,9 @@ var errFrameRecord = errors.New("frame record outside the stack or not 16-byte a
 // is exact when it comes from a CPU's registers.
 func (u *Unwinder) arm64Walk(tr *Trace, mem *stackMem, pc, fp, sp uint64, exact bool) {
 	l := u.arm64
-	f := Frame{Level: 0, IP: pc, RSP: sp, Exact: exact, Regs: arm64Regs(pc, sp, fp, true)}
+	// The first frame's bracketed address is its stack pointer (crash
+	// shows the same; it has no return-address slot of its own).
+	f := Frame{Level: 0, SP: sp, IP: pc, RSP: sp, Exact: exact, Regs: arm64Regs(pc, sp, fp, true)}
 	f.Stack, _ = mem.kindOf(sp)
 	u.symbolize(&f, exact)
 	tr.Frames = append(tr.Frames, f)
