@@ -32,8 +32,13 @@ func TestFilteredDumpMarksMissing(t *testing.T) {
 			if mf.Total != md.Total || mf.Free != md.Free || mf.Slab != md.Slab || mf.Committed != md.Committed {
 				t.Errorf("memory summary differs: full %+v, filtered %+v", mf, md)
 			}
-			if len(md.Notes) > 0 {
-				t.Errorf("filtered dump notes: %v", md.Notes)
+			// A slab page the dump tool left out (sid's makedumpfile
+			// excludes some) may hide part of a walk (Buffers walks the
+			// block device inodes): said, naming the page, never guessed.
+			for _, n := range md.Notes {
+				if !strings.Contains(n, "excluded from the dump") {
+					t.Errorf("filtered dump note: %s", n)
+				}
 			}
 
 			present, missing, unreadable := 0, 0, 0
