@@ -49,3 +49,15 @@ func TestDecodeARM64Refs(t *testing.T) {
 		})
 	}
 }
+
+// FuzzDecodeARM64Refs: any bytes decode without a panic, and every
+// reference and call comes from a whole instruction.
+func FuzzDecodeARM64Refs(f *testing.F) {
+	f.Add(uint64(0x1000), []byte{0x21, 0x00, 0x00, 0x90, 0x21, 0x40, 0x09, 0x91})
+	f.Fuzz(func(t *testing.T, addr uint64, code []byte) {
+		c := decodeARM64Refs(addr, code)
+		if len(c.refs)+len(c.calls) > len(code)/4 {
+			t.Fatalf("%d refs and %d calls from %d bytes", len(c.refs), len(c.calls), len(code))
+		}
+	})
+}

@@ -90,6 +90,10 @@ func (s Socket) Endpoints() string {
 	return s.Family + " socket"
 }
 
+// RemoteAddr is an inet socket's remote end, "10.0.0.9:10809" or
+// "[::1]:10809".
+func (s Socket) RemoteAddr() string { return hostPort(s.Remote, s.RemotePt) }
+
 func hostPort(host string, port int) string {
 	if strings.Contains(host, ":") {
 		return fmt.Sprintf("[%s]:%d", host, port)

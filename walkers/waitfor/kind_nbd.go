@@ -76,7 +76,7 @@ func (a *waitAnalysis) nbdServerOf(d *block.Disk) *nbdServer {
 				if sock.FamilyNum == 2 || sock.FamilyNum == 10 {
 					remote++
 					if len(notes) < maxNBDNoteConns {
-						notes = append(notes, fmt.Sprintf("its server at %s is not on this machine (%s)", serverAddr(sock), desc))
+						notes = append(notes, fmt.Sprintf("its server at %s is not on this machine (%s)", sock.RemoteAddr(), desc))
 					}
 				} else {
 					unowned++
@@ -113,14 +113,6 @@ func (a *waitAnalysis) nbdServerOf(d *block.Disk) *nbdServer {
 		}
 		return s
 	}).(*nbdServer)
-}
-
-// serverAddr is the server end of an inet connection.
-func serverAddr(s net.Socket) string {
-	if strings.Contains(s.Remote, ":") {
-		return fmt.Sprintf("[%s]:%d", s.Remote, s.RemotePt)
-	}
-	return fmt.Sprintf("%s:%d", s.Remote, s.RemotePt)
 }
 
 // classifyBlockServer: a chain ending at the I/O of a network block
