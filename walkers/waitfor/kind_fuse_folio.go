@@ -27,14 +27,21 @@ func (a *waitAnalysis) linkFolioReads(ws []TaskWait) {
 	for i := range ws {
 		w := &ws[i]
 		fr := w.Object.Folio
-		if w.Kind != locking.WaitFolio || fr == nil || fr.Inode == 0 || len(w.Holders) > 0 || fr.Bit != "PG_locked" {
-			continue // a READ holds the lock bit only (PG_writeback is the write side's)
+		if w.Kind != locking.WaitFolio || fr == nil || fr.Inode == 0 || len(w.Holders) > 0 {
+			continue
+		}
+		if fr.Bit == "PG_writeback" {
+			a.linkFolioWrite(w)
+			continue
+		}
+		if fr.Bit != "PG_locked" {
+			continue // a READ holds the lock bit only
 		}
 		nodeid, conn, ok := a.fuseNode(fr.Inode)
 		if !ok {
 			continue
 		}
-		req, verified := a.readCovering(conn, nodeid, fr.Offset)
+		req, verified := a.requestCovering(conn, "READ", nodeid, fr.Offset)
 		if req == nil {
 			continue
 		}
@@ -95,32 +102,71 @@ func (a *waitAnalysis) fuseNode(inode uint64) (uint64, *fuse.FuseConn, bool) {
 	return id, conn, true
 }
 
-// readCovering finds a READ request of nodeid on conn, preferring one
-// whose range (fuse_io_args.read.in: offset, size) holds off; verified
-// says the range was read and holds it.
-func (a *waitAnalysis) readCovering(conn *fuse.FuseConn, nodeid, off uint64) (*fuse.FuseReq, bool) {
+// linkFolioWrite gives a wait for the write-back of a FUSE file's folio
+// the WRITE that carries it. Since fuse writes back folios in place
+// (fs/fuse/file.c fuse_writepages, 6.14+; before, a temporary page
+// ended the folio's write-back at once and waiters used page_waitq,
+// kind_fuse_waitq.go), PG_writeback stays set until the server answers
+// the WRITE (fuse_writepage_end); nobody waits for that request but the
+// server can end it.
+func (a *waitAnalysis) linkFolioWrite(w *TaskWait) {
+	fr := w.Object.Folio
+	nodeid, conn, ok := a.fuseNode(fr.Inode)
+	if !ok {
+		return
+	}
+	req, verified := a.requestCovering(conn, "WRITE", nodeid, fr.Offset)
+	if req == nil {
+		return
+	}
+	how := fmt.Sprintf("FUSE WRITE #%d of the same file", req.Unique)
+	if verified {
+		how += fmt.Sprintf(" (its range holds offset %d)", fr.Offset)
+	} else {
+		how += " (its offset not read: a WRITE of the file, maybe of another folio)"
+	}
+	for _, h := range a.fuseHolders(conn.Addr) {
+		h.Certain = false
+		h.How = how + " carries the folio's write-back: it ends when the server answers; " + h.How
+		w.Holders = append(w.Holders, h)
+	}
+	w.Object.Fuse = a.fuseRef(req)
+	w.Note = fmt.Sprintf("the folio is under write-back by FUSE WRITE #%d (%s) on connection %d", req.Unique, req.Queue, conn.ID)
+}
+
+// requestCovering finds a request of opcode op (READ or WRITE) of nodeid
+// on conn, preferring one whose range (fuse_io_args.read.in or
+// write.in: offset, size) holds off; verified says the range was read
+// and holds it.
+func (a *waitAnalysis) requestCovering(conn *fuse.FuseConn, op string, nodeid, off uint64) (*fuse.FuseReq, bool) {
 	var any *fuse.FuseReq
 	for i := range conn.Requests {
 		if i >= maxFolioReadCheck {
 			break
 		}
 		r := &conn.Requests[i]
-		if r.Op != "READ" || r.NodeID != nodeid {
+		if r.Op != op || r.NodeID != nodeid {
 			continue
 		}
 		if any == nil {
 			any = r
 		}
-		if lo, n, ok := a.readRange(r.Addr); ok && off >= lo && off < lo+n {
+		if lo, n, ok := a.ioRange(r.Addr, op); ok && off >= lo && off < lo+n {
 			return r, true
 		}
 	}
 	return any, false
 }
 
-// readRange reads a READ request's offset and size from its arguments:
-// req->args is &fuse_io_args.ap.args (fs/fuse/file.c fuse_read_args_fill).
-func (a *waitAnalysis) readRange(req uint64) (uint64, uint64, bool) {
+// ioRange reads a READ or WRITE request's offset and size from its
+// arguments: req->args is &fuse_io_args.ap.args (fs/fuse/file.c
+// fuse_read_args_fill, fuse_write_args_fill; a write-back WRITE's
+// fuse_writepage_args embeds the fuse_io_args).
+func (a *waitAnalysis) ioRange(req uint64, op string) (uint64, uint64, bool) {
+	member := "read.in"
+	if op == "WRITE" {
+		member = "write.in"
+	}
 	r, err := a.p.Object("struct fuse_req", req)
 	if err != nil {
 		return 0, 0, false
@@ -133,8 +179,8 @@ func (a *waitAnalysis) readRange(req uint64) (uint64, uint64, bool) {
 	if err != nil {
 		return 0, 0, false
 	}
-	lo, err1 := ia.MemberUint("read.in.offset")
-	n, err2 := ia.MemberUint("read.in.size")
+	lo, err1 := ia.MemberUint(member + ".offset")
+	n, err2 := ia.MemberUint(member + ".size")
 	if err1 != nil || err2 != nil {
 		return 0, 0, false
 	}

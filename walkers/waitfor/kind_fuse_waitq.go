@@ -3,6 +3,7 @@ package waitfor
 import (
 	"fmt"
 
+	"github.com/kwalk/kwalk/walkers/fuse"
 	"github.com/kwalk/kwalk/walkers/locking"
 	"github.com/kwalk/kwalk/walkers/vfs"
 )
@@ -45,18 +46,30 @@ func (a *waitAnalysis) linkFuseWaitQueues(ws []TaskWait) {
 				}
 				w.Object.What = fmt.Sprintf("a free request slot on FUSE connection %d (fuse_conn.blocked_waitq)", c.ID)
 				w.Note = fmt.Sprintf("fuse_get_req waits until the server frees one: %s", why)
+				if init := firstRequest(c, "INIT", 0); init != nil && !c.Initialized {
+					// fs/fuse/inode.c fuse_send_init sends INIT in the
+					// background at mount; fuse_block_alloc holds every
+					// other request until process_init_reply.
+					w.Object.What = fmt.Sprintf("the answer to FUSE INIT #%d on connection %d (new requests wait for it on fuse_conn.blocked_waitq)", init.Unique, c.ID)
+					w.Object.Fuse = a.fuseRef(init)
+					w.Note = fmt.Sprintf("fuse_get_req waits until the connection is initialized: INIT is %s", init.Queue)
+				}
 				a.fuseServersHold(w, c.Addr, "new requests on its connection wait for it (fuse_conn.blocked_waitq)")
 			}
 		}
 		if errP == nil && errI == nil && head >= pageOff && len(w.Holders) == 0 {
 			inode := head - pageOff + inodeOff
-			if _, conn, ok := a.fuseNode(inode); ok {
+			if nodeid, conn, ok := a.fuseNode(inode); ok {
 				what := fmt.Sprintf("inode %#x", inode)
 				if d, err := vfs.DescribeInode(a.p, inode); err == nil {
 					what = d.String()
 				}
 				w.Object.What = fmt.Sprintf("the FUSE WRITEs of %s to be answered (fuse_inode.page_waitq)", what)
 				w.Note = fmt.Sprintf("truncate, setattr and fsync wait for the inode's write-back requests on connection %d (fs/fuse/file.c)", conn.ID)
+				if req := firstRequest(conn, "WRITE", nodeid); req != nil {
+					w.Object.Fuse = a.fuseRef(req)
+					w.Note += fmt.Sprintf("; WRITE #%d is %s", req.Unique, req.Queue)
+				}
 				a.fuseServersHold(w, conn.Addr, "the inode's WRITE requests wait for its answers (fuse_inode.page_waitq)")
 			}
 		}
@@ -70,4 +83,19 @@ func (a *waitAnalysis) fuseServersHold(w *TaskWait, conn uint64, why string) {
 		h.How = why + "; " + h.How
 		w.Holders = append(w.Holders, h)
 	}
+}
+
+// firstRequest returns the first request of conn with opcode op (and
+// node id nodeid, unless 0), nil if none (bounded like the folio checks).
+func firstRequest(conn *fuse.FuseConn, op string, nodeid uint64) *fuse.FuseReq {
+	for i := range conn.Requests {
+		if i >= maxFolioReadCheck {
+			break
+		}
+		r := &conn.Requests[i]
+		if r.Op == op && (nodeid == 0 || r.NodeID == nodeid) {
+			return r
+		}
+	}
+	return nil
 }

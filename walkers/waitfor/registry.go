@@ -19,6 +19,7 @@ func Kinds() []*waitkind.Kind {
 		CoredumpWait,
 		CoredumpExitWait,
 		BlockIOWait,
+		RPCWait,
 		locking.RtMutexWait,
 		locking.FutexWait,
 		locking.MutexWait,

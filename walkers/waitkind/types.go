@@ -43,6 +43,8 @@ type WaitObject struct {
 	Fuse *FuseReqRef `json:"fuse,omitempty"`
 	// Block is set for waits on block I/O: the device and the I/O.
 	Block *BlockRef `json:"block,omitempty"`
+	// RPC is set for waits on a sunrpc request (NFS and its helpers).
+	RPC *RPCRef `json:"rpc,omitempty"`
 	// FuseCandidates are, for a FUSE request that could not be decoded,
 	// the connections (/sys/fs/fuse/connections numbers) the task has
 	// files open on: the request's connection is one of them.
@@ -146,4 +148,32 @@ type FolioRef struct {
 	// it (0 for anonymous memory).
 	Inode  uint64 `json:"inode,omitempty"`
 	Offset uint64 `json:"offset,omitempty"`
+}
+
+// RPCRef summarises a sunrpc task a process waits for (net/sunrpc): the
+// program and procedure, the server it was sent to and the mounts of the
+// client.
+type RPCRef struct {
+	Task    uint64 `json:"task"` // struct rpc_task *
+	Program string `json:"program,omitempty"`
+	Version uint32 `json:"version,omitempty"`
+	Proc    string `json:"proc,omitempty"`
+	// Server is the server's name as mounted (xprt->servername), Addr its
+	// address and port, Transport "tcp", "udp", "rdma"….
+	Server    string `json:"server,omitempty"`
+	Addr      string `json:"addr,omitempty"`
+	Transport string `json:"transport,omitempty"`
+	// Connected is the transport's XPRT_CONNECTED bit.
+	Connected bool `json:"connected"`
+	// Soft: the task gives up after its timeouts (RPC_TASK_SOFT); a hard
+	// mount's RPC retries for ever.
+	Soft bool `json:"soft"`
+	// MountPoints are the NFS mounts whose client this is.
+	MountPoints []string `json:"mount_points,omitempty"`
+	// Remote: the server is not a process of this machine (no local
+	// socket is the other end of the connection).
+	Remote bool `json:"remote,omitempty"`
+	// Undecoded: sunrpc's types were not available; only the frames said
+	// the task waits for an RPC.
+	Undecoded bool `json:"undecoded,omitempty"`
 }
