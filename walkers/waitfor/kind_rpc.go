@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/kwalk/kwalk/walkers/locking"
 	"github.com/kwalk/kwalk/walkers/net"
 	"github.com/kwalk/kwalk/walkers/sched"
 	"github.com/kwalk/kwalk/walkers/vfs"
@@ -382,4 +383,118 @@ func rpcRemedies(r *Root) []string {
 		out = append(out, "mount with soft or softerr,timeo=…,retrans=… to fail calls instead of waiting for ever")
 	}
 	return out
+}
+
+// maxRPCTasks bounds the tasks walked on one RPC client's list.
+const maxRPCTasks = 4096
+
+type rpcPendingKey uint64
+
+// rpcCall is one task on an RPC client's list, with its procedure.
+type rpcCall struct {
+	task uint64
+	proc string
+}
+
+// rpcPending lists the tasks of RPC client clnt (rpc_clnt.cl_tasks of
+// rpc_task.tk_task, net/sunrpc/clnt.c rpc_task_set_client), once.
+func (a *waitAnalysis) rpcPending(clnt uint64) []rpcCall {
+	return a.Memo(rpcPendingKey(clnt), func() any {
+		var out []rpcCall
+		headOff, err1 := a.p.OffsetOf("struct rpc_clnt", "cl_tasks")
+		linkOff, err2 := a.p.OffsetOf("struct rpc_task", "tk_task")
+		procOff, err3 := a.p.OffsetOf("struct rpc_task", "tk_msg.rpc_proc")
+		nameOff, err4 := a.p.OffsetOf("struct rpc_procinfo", "p_name")
+		if err1 != nil || err2 != nil || err3 != nil || err4 != nil {
+			return out
+		}
+		head := clnt + headOff
+		next, err := a.p.ReadU64(head)
+		for i := 0; err == nil && next != head && next != 0; i++ {
+			if i >= maxRPCTasks {
+				a.Warn(fmt.Sprintf("rpc_clnt %#x: more than %d tasks; the rest not read", clnt, maxRPCTasks))
+				break
+			}
+			task := next - linkOff
+			c := rpcCall{task: task}
+			if proc, err := a.p.ReadU64(task + procOff); err == nil && proc != 0 {
+				if name, err := a.p.ReadU64(proc + nameOff); err == nil && name != 0 {
+					c.proc, _ = a.p.ReadString(name, 32)
+				}
+			}
+			out = append(out, c)
+			next, err = a.p.ReadU64(next)
+		}
+		if err != nil {
+			a.Warn(fmt.Sprintf("rpc_clnt %#x: task list: %v", clnt, err))
+		}
+		return out
+	}).([]rpcCall)
+}
+
+// linkNFSFolios gives a wait on a folio of an NFS file (locked for a
+// read, or under write-back) the RPC that must end it: the NFS client
+// reads and writes pages with asynchronous RPCs (fs/nfs/read.c,
+// write.c), so no task waits for the call itself; the folio is unlocked
+// or its write-back ended when the server answers. The call is taken
+// from the mount's RPC client (a READ for a locked folio, a WRITE or
+// COMMIT for write-back, else any pending call): holders are hints.
+func (a *waitAnalysis) linkNFSFolios(ws []TaskWait) {
+	infoOff, err := a.p.OffsetOf("struct super_block", "s_fs_info")
+	if err != nil {
+		return
+	}
+	for i := range ws {
+		w := &ws[i]
+		fr := w.Object.Folio
+		if w.Kind != locking.WaitFolio || fr == nil || fr.Inode == 0 || len(w.Holders) > 0 || w.Object.RPC != nil {
+			continue
+		}
+		sb, err := vfs.InodeSuper(a.p, fr.Inode)
+		if err != nil || !strings.HasPrefix(sb.FSType, "nfs") {
+			continue
+		}
+		srv, err := a.p.ReadU64(sb.Addr + infoOff)
+		if err != nil || srv == 0 {
+			continue
+		}
+		so, err := a.p.Object("struct nfs_server", srv)
+		if err != nil {
+			continue
+		}
+		clnt, err := so.MemberUint("client")
+		if err != nil || clnt == 0 {
+			continue
+		}
+		want := map[string]bool{"READ": true}
+		if fr.Bit == "PG_writeback" {
+			want = map[string]bool{"WRITE": true, "COMMIT": true}
+		}
+		calls := a.rpcPending(clnt)
+		var pick *rpcCall
+		for j := range calls {
+			if want[calls[j].proc] {
+				pick = &calls[j]
+				break
+			}
+		}
+		if pick == nil && len(calls) > 0 {
+			pick = &calls[0]
+		}
+		if pick == nil {
+			continue
+		}
+		ref, holders, note := a.rpcServer(pick.task)
+		for _, h := range holders {
+			h.Certain = false
+			h.How = fmt.Sprintf("the %s call %s on the file's mount (rpc_task %#x, one of %d pending) must end for the folio's %s to clear; %s",
+				strings.ToUpper(progName(ref.Program)), ref.Proc, pick.task, len(calls), fr.Bit, h.How)
+			w.Holders = append(w.Holders, h)
+		}
+		w.Object.RPC = ref
+		w.Note = fmt.Sprintf("a folio of an NFS file: %s clears when the server answers the client's %s call (%d call(s) pending on it)", fr.Bit, ref.Proc, len(calls))
+		if note != "" {
+			w.Note += "; " + note
+		}
+	}
 }

@@ -257,6 +257,10 @@ func classifyRoot(w *TaskWait) Root {
 	if k := kindNamed(w.Kind); k != nil && k.Classify != nil && k.Classify(w, &r) {
 		return r
 	}
+	if w.Kind != WaitRPC && w.Object.RPC != nil && classifyRPC(w, &r) {
+		// A folio an NFS call must unlock or end the write-back of.
+		return r
+	}
 	if w.Kind != WaitFuseRequest && w.Object.Fuse != nil && classifyFuseRoot(w, &r) {
 		// A wait on something a FUSE request holds (a folio under a
 		// background READ): the server is the root.
@@ -358,6 +362,19 @@ func remedies(r Root) []string {
 	if r.WaitKind != "" {
 		if k := kindNamed(r.WaitKind); k != nil && k.Remedies != nil {
 			out = append(out, k.Remedies(&r)...)
+		}
+	}
+	// A wait of another kind whose root is a FUSE request or an RPC (a
+	// folio under READ or write-back, a FUSE wait queue): that family's
+	// remedies.
+	switch r.Kind {
+	case RootFuseNotAnswering, RootFuseServerIsWaite, RootFuseServerExiting, RootFuseNoServer:
+		if r.WaitKind != WaitFuseRequest {
+			out = append(out, fuseRemedies(&r)...)
+		}
+	case RootRPCServer:
+		if r.WaitKind != WaitRPC {
+			out = append(out, rpcRemedies(&r)...)
 		}
 	}
 	switch r.Kind {

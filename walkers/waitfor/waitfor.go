@@ -181,6 +181,7 @@ func (a *waitAnalysis) waits() []TaskWait {
 	}
 	a.linkFolioReads(out)
 	a.linkFuseWaitQueues(out)
+	a.linkNFSFolios(out)
 	// Follow holders that are not blocked in a recognised way: a zombie
 	// leader waiting for its threads, or a sleeping task whose wait only
 	// shows on its stack (a wait queue in plain S state). Bounded by the
