@@ -225,6 +225,12 @@ func (g *graph) groups() []group {
 		if len(w.Holders) > 0 && holder == 0 {
 			return k
 		}
+		// Requests to one server (FUSE, RPC, a network block device's):
+		// whatever each waits on, the server that does not answer is the
+		// one root cause.
+		if holder != 0 && (w.Object.Fuse != nil || w.Object.RPC != nil || (w.Object.Block != nil && w.Object.Block.Server != nil)) {
+			return rootKey{cycle: -1, holder: holder}
+		}
 		if o := w.Object.Container; o != 0 {
 			return rootKey{cycle: -1, obj: o, holder: holder}
 		}

@@ -50,7 +50,7 @@ func (a *waitAnalysis) linkFuseWaitQueues(ws []TaskWait) {
 					// fs/fuse/inode.c fuse_send_init sends INIT in the
 					// background at mount; fuse_block_alloc holds every
 					// other request until process_init_reply.
-					w.Object.What = fmt.Sprintf("the answer to FUSE INIT #%d on connection %d (new requests wait for it on fuse_conn.blocked_waitq)", init.Unique, c.ID)
+					w.Object.What = fmt.Sprintf("FUSE INIT #%d on connection %d (new requests wait for its answer on fuse_conn.blocked_waitq)", init.Unique, c.ID)
 					w.Object.Fuse = a.fuseRef(init)
 					w.Note = fmt.Sprintf("fuse_get_req waits until the connection is initialized: INIT is %s", init.Queue)
 				}
@@ -64,7 +64,7 @@ func (a *waitAnalysis) linkFuseWaitQueues(ws []TaskWait) {
 				if d, err := vfs.DescribeInode(a.p, inode); err == nil {
 					what = d.String()
 				}
-				w.Object.What = fmt.Sprintf("the FUSE WRITEs of %s to be answered (fuse_inode.page_waitq)", what)
+				w.Object.What = fmt.Sprintf("the FUSE WRITEs of %s (fuse_inode.page_waitq: its write-back requests)", what)
 				w.Note = fmt.Sprintf("truncate, setattr and fsync wait for the inode's write-back requests on connection %d (fs/fuse/file.c)", conn.ID)
 				if req := firstRequest(conn, "WRITE", nodeid); req != nil {
 					w.Object.Fuse = a.fuseRef(req)

@@ -370,6 +370,9 @@ func rpcRemedies(r *Root) []string {
 	}
 	var out []string
 	for _, h := range r.Holders {
+		if r.Kind == RootHolderStopped {
+			break // resuming it is the remedy (report.go)
+		}
 		out = append(out, fmt.Sprintf("look at the %s server %s (bt %d): it must read the call and reply", strings.ToUpper(progName(ref.Program)), taskName(h.Task), h.Task.PID))
 		break
 	}

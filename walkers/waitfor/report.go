@@ -358,6 +358,19 @@ func serverNames(hs []Holder) string {
 }
 
 func remedies(r Root) []string {
+	// The kind's own remedies come first, except for a stopped holder,
+	// where resuming it is the fix and the kind's (abort, unmount) the
+	// alternatives.
+	specific := kindRemedies(r)
+	out := genericRemedies(r)
+	if r.Kind == RootHolderStopped {
+		return append(out, specific...)
+	}
+	return append(specific, out...)
+}
+
+// kindRemedies are the remedies of the root's wait kind and family.
+func kindRemedies(r Root) []string {
 	var out []string
 	if r.WaitKind != "" {
 		if k := kindNamed(r.WaitKind); k != nil && k.Remedies != nil {
@@ -377,6 +390,12 @@ func remedies(r Root) []string {
 			out = append(out, rpcRemedies(&r)...)
 		}
 	}
+	return out
+}
+
+// genericRemedies are the remedies of the root's kind of cause.
+func genericRemedies(r Root) []string {
+	var out []string
 	switch r.Kind {
 	case RootHolderStopped:
 		tg := map[int]bool{}
