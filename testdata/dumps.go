@@ -79,6 +79,12 @@ func DebugDir(k Kernel) string {
 	return filepath.Join(CacheDir(), "debug", k.ID+"-"+k.Debug.Name+"_"+k.Debug.Version)
 }
 
+// DebugMarker is the file the generator leaves in a kernel's unpacked
+// -dbg package when it is complete; its name changes with what is kept
+// (v2: the sunrpc and nfs modules' debug files besides fuse's), so that
+// an older unpacking is made again.
+const DebugMarker = ".extracted-v2"
+
 // DebugRoot returns the unpacked usr/lib/debug of kernel k's -dbg package, or
 // an error saying why there is none.
 func DebugRoot(k Kernel) (string, error) {
@@ -86,7 +92,7 @@ func DebugRoot(k Kernel) (string, error) {
 	if dir == "" {
 		return "", fmt.Errorf("kernel %s: no -dbg package pinned", k.ID)
 	}
-	if _, err := os.Stat(filepath.Join(dir, ".extracted")); err != nil {
+	if _, err := os.Stat(filepath.Join(dir, DebugMarker)); err != nil {
 		return "", fmt.Errorf("kernel %s: %s not unpacked (%s): %w", k.ID, k.Debug.Name, GenerateCommand, err)
 	}
 	return filepath.Join(dir, "usr", "lib", "debug"), nil

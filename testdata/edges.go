@@ -159,6 +159,30 @@ func Edges(sc string) []WaitEdge {
 			{"mm.owner", "mm.reader", "mmap_lock of mm.owner (read-held)"},
 			{"mm.ps", "mm.reader", "mmap_lock of mm.owner (read-held, writer queued)"},
 		}
+	case ScenarioFuseInit:
+		// fs/fuse/dev.c fuse_get_req: until INIT is answered every new
+		// request waits on fc->blocked_waitq; only the server can answer.
+		return []WaitEdge{
+			{"noinit.reader", "noinit.server", "answer to FUSE INIT on /mnt/ni"},
+		}
+	case ScenarioFuseWB:
+		// fs/fuse/file.c fuse_fsync holds the inode lock while it waits
+		// for the WRITE of the page it wrote back.
+		return []WaitEdge{
+			{"fusewb.fsync", "fusewb.server", "answer to the write-back FUSE WRITE of /mnt/b/data"},
+			{"fusewb.truncate", "fusewb.fsync", "inode lock of /mnt/b/data"},
+		}
+	case ScenarioNFS:
+		// net/sunrpc/sched.c: a synchronous RPC waits for the server's
+		// reply; fs/open.c do_truncate holds the inode lock across the
+		// SETATTR; fs/nfs/read.c: a page stays locked until its READ's
+		// reply.
+		return []WaitEdge{
+			{"nfs.truncate", "nfs.server", "answer to NFS SETATTR of /mnt/nfs/data (server stopped)"},
+			{"nfs.truncate2", "nfs.truncate", "inode lock of /mnt/nfs/data"},
+			{"nfs.folio", "nfs.server", "page of /mnt/nfs/big locked for its READ call"},
+			{"nfs.mkdir", "nfs.server", "answer to an NFS call of mkdir /mnt/nfs/d"},
+		}
 	}
 	return nil
 }

@@ -236,6 +236,32 @@ const (
 	// in D to enter the frozen queue (blk_queue_enter). Meta loop.dev
 	// names the device.
 	ScenarioLoopFuse = "loopfuse"
+	// ScenarioFuseInit: /mnt/ni is a FUSE mount whose server
+	// (noinit.server, "hangfs noinit") holds /dev/fuse but never reads
+	// it: INIT is never answered, and noinit.reader ("cat /mnt/ni/data")
+	// waits in D in fuse_get_req on fuse_conn.blocked_waitq for its
+	// LOOKUP to be allowed. Meta noinit.mount.
+	ScenarioFuseInit = "fuseinit"
+	// ScenarioFuseWB: /mnt/b is served by fusewb.server, which never
+	// answers WRITE. fusewb.fsync ("hangfs mmapsync /mnt/b/data") dirties
+	// the file's page through a shared mapping and calls fsync, which
+	// holds the inode lock (fs/fuse/file.c fuse_fsync) while it waits for
+	// the page's write-back WRITE (fuse_inode.page_waitq before 6.14,
+	// PG_writeback since); fusewb.truncate ("truncate -s 0 /mnt/b/data")
+	// waits in D for the inode lock.
+	ScenarioFuseWB = "fusewb"
+	// ScenarioNFS: the kernel's NFSv3 client mounts /mnt/nfs from
+	// nfs.server ("hangfs nfsserve", go-nfs on 127.0.0.1, TCP, hard,
+	// nolock, nocto, actimeo=3600). Three "hangfs nfsop" processes open
+	// their file while it answers; the server is then stopped (SIGSTOP).
+	// nfs.truncate (ftruncate of /mnt/nfs/data) waits in D for its
+	// SETATTR call (net/sunrpc/sched.c rpc_wait_bit_killable) holding the
+	// file's inode lock; nfs.truncate2 (ftruncate of the same file) waits
+	// in D for that lock; nfs.folio (read of /mnt/nfs/big) waits in D for
+	// the lock of the page its asynchronous READ fills; nfs.mkdir ("mkdir
+	// /mnt/nfs/d") waits in D for a call of its own. Meta nfs.mount,
+	// nfs.port.
+	ScenarioNFS = "nfs"
 )
 
 // Guest kinds.
@@ -252,7 +278,7 @@ const (
 	GuestKdumpOops     = "kdump-oops"
 	// GuestStuck2: pifutex + vfork + cgfrozen + ptraced + dmsuspend + nbd in one guest.
 	GuestStuck2 = "stuck2"
-	// GuestStuck3: jbd2 + coredump + syncwb + mmaplock + loopfuse in one guest.
+	// GuestStuck3: jbd2 + coredump + syncwb + mmaplock + loopfuse + fuseinit + fusewb + nfs in one guest.
 	GuestStuck3 = "stuck3"
 )
 
@@ -285,7 +311,7 @@ var kdumpHangs = []string{ScenarioSquare, ScenarioFrozen}
 
 var stuck2 = []string{ScenarioPIFutex, ScenarioVfork, ScenarioCgroupFrozen, ScenarioPtraced, ScenarioDMSuspended, ScenarioNBD}
 
-var stuck3 = []string{ScenarioJbd2, ScenarioCoredump, ScenarioSyncWB, ScenarioMmapLock, ScenarioLoopFuse}
+var stuck3 = []string{ScenarioJbd2, ScenarioCoredump, ScenarioSyncWB, ScenarioMmapLock, ScenarioLoopFuse, ScenarioFuseInit, ScenarioFuseWB, ScenarioNFS}
 
 // Guests is the generated matrix. 5.10's cloud config has no
 // CONFIG_X86_5LEVEL, so its guest is 4-level.
@@ -305,12 +331,12 @@ var Guests = []Guest{
 	{Name: GuestKdumpOops, Kernel: "sid", Scenarios: kdumpHangs, PagingLevels: 4, MemoryMB: 512, CPUs: 2, Modules: []string{"loop"}, Trigger: TriggerOops},
 	{Name: GuestStuck2, Kernel: "6.1", Scenarios: stuck2, PagingLevels: 4, MemoryMB: 256, CPUs: 2, Modules: []string{"loop", "dm_mod", "nbd"}},
 	{Name: GuestStuck2, Kernel: "sid", Scenarios: stuck2, PagingLevels: 5, MemoryMB: 256, CPUs: 2, Modules: []string{"loop", "dm_mod", "nbd"}},
-	{Name: GuestStuck3, Kernel: "6.1", Scenarios: stuck3, PagingLevels: 4, MemoryMB: 256, CPUs: 2, Modules: []string{"loop", "dm_mod"}},
-	{Name: GuestStuck3, Kernel: "sid", Scenarios: stuck3, PagingLevels: 5, MemoryMB: 256, CPUs: 2, Modules: []string{"loop", "dm_mod"}},
+	{Name: GuestStuck3, Kernel: "6.1", Scenarios: stuck3, PagingLevels: 4, MemoryMB: 256, CPUs: 2, Modules: []string{"loop", "dm_mod", "nfsv3"}},
+	{Name: GuestStuck3, Kernel: "sid", Scenarios: stuck3, PagingLevels: 5, MemoryMB: 256, CPUs: 2, Modules: []string{"loop", "dm_mod", "nfsv3"}},
 	// Debian stable's kernel (trixie) with every stuck scenario too.
 	{Name: GuestStuck, Kernel: "6.12", Scenarios: stuck, PagingLevels: 4, MemoryMB: 256, CPUs: 2, Modules: []string{"loop"}},
 	{Name: GuestStuck2, Kernel: "6.12", Scenarios: stuck2, PagingLevels: 4, MemoryMB: 256, CPUs: 2, Modules: []string{"loop", "dm_mod", "nbd"}},
-	{Name: GuestStuck3, Kernel: "6.12", Scenarios: stuck3, PagingLevels: 4, MemoryMB: 256, CPUs: 2, Modules: []string{"loop", "dm_mod"}},
+	{Name: GuestStuck3, Kernel: "6.12", Scenarios: stuck3, PagingLevels: 4, MemoryMB: 256, CPUs: 2, Modules: []string{"loop", "dm_mod", "nfsv3"}},
 }
 
 // KernelByID returns the pinned kernel with the given ID.

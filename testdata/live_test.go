@@ -292,6 +292,9 @@ func TestLiveDeadlockJSON(t *testing.T) {
 				{testdata.ScenarioSyncWB, "syncwb.sync", "block-device-suspended", "", "", []string{"syncwb.worker"}},
 				{testdata.ScenarioMmapLock, "mm.ps", "fuse-server-not-answering", "mm.reader", "mm.server", []string{"mm.owner"}},
 				{testdata.ScenarioLoopFuse, "loop.reader", "fuse-server-not-answering", "", "loop.server", nil},
+				{testdata.ScenarioFuseInit, "noinit.reader", "fuse-server-not-answering", "noinit.reader", "noinit.server", nil},
+				{testdata.ScenarioFuseWB, "fusewb.truncate", "fuse-server-not-answering", "fusewb.fsync", "fusewb.server", []string{"fusewb.fsync"}},
+				{testdata.ScenarioNFS, "nfs.truncate2", "holder-stopped", "nfs.truncate", "nfs.server", []string{"nfs.truncate"}},
 			}
 			for _, ck := range checks {
 				if !d.Has(ck.scenario) {

@@ -10,8 +10,8 @@ import (
 )
 
 // prepareDebug downloads kernel k's -dbg package and unpacks the parts DWARF
-// tests use: usr/lib/debug/boot (vmlinux, System.map, config) and the fuse
-// module's debug file. The whole package unpacks to ~1.7 GB; this keeps
+// tests use: usr/lib/debug/boot (vmlinux, System.map, config) and the debug
+// files of the modules whose frames tests resolve (fuse, nfs, sunrpc). The whole package unpacks to ~1.7 GB; this keeps
 // well under half of that.
 func prepareDebug(cache string, k testdata.Kernel, log func(string, ...any)) (string, error) {
 	dir := testdata.DebugDir(k)
@@ -36,12 +36,12 @@ func prepareDebug(cache string, k testdata.Kernel, log func(string, ...any)) (st
 	}
 	log("unpacking %s", filepath.Base(deb))
 	// dpkg-deb streams the data tarball; tar keeps only the wanted members.
-	script := `set -o pipefail; dpkg-deb --fsys-tarfile "$1" | tar -x -C "$2" --wildcards './usr/lib/debug/boot/*' './usr/lib/debug/lib/modules/*/kernel/fs/fuse/*'`
+	script := `set -o pipefail; dpkg-deb --fsys-tarfile "$1" | tar -x -C "$2" --wildcards './usr/lib/debug/boot/*' './usr/lib/debug/lib/modules/*/kernel/fs/fuse/*' './usr/lib/debug/lib/modules/*/kernel/fs/nfs/*' './usr/lib/debug/lib/modules/*/kernel/net/sunrpc/*'`
 	if out, err := exec.Command("bash", "-c", script, "unpack", deb, tmp).CombinedOutput(); err != nil {
 		os.RemoveAll(tmp)
 		return "", fmt.Errorf("unpack %s: %v: %s", deb, err, out)
 	}
-	if err := os.WriteFile(filepath.Join(tmp, ".extracted"), nil, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(tmp, testdata.DebugMarker), nil, 0o644); err != nil {
 		return "", err
 	}
 	os.RemoveAll(dir)

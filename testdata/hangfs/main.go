@@ -17,6 +17,10 @@
 //	hangfs ptrace PID                keep every thread of PID in a ptrace stop
 //	hangfs nbd DEV unix|tcp          an NBD client of DEV with its own server (nbd.go)
 //	hangfs nbdserve                  the NBD server on fd 3
+//	hangfs nfsserve PORT             an NFSv3 server of an in-memory file system on 127.0.0.1:PORT (nfs.go)
+//	hangfs nfsop OP FILE             open FILE, then when told read a page or ftruncate (OP read|truncate=N)
+//	hangfs noinit MOUNTPOINT         mount FUSE and never read /dev/fuse (stuck3_fuse.go)
+//	hangfs mmapsync FILE             dirty FILE's first page through a shared mapping, fsync
 package main
 
 import (
@@ -100,6 +104,26 @@ func run(args []string) error {
 			return fmt.Errorf("usage: hangfs mmapowner FILE")
 		}
 		return mmapOwner(rest[0])
+	case "nfsserve":
+		if len(rest) != 1 {
+			return fmt.Errorf("usage: hangfs nfsserve PORT")
+		}
+		return nfsServe(rest[0])
+	case "nfsop":
+		if len(rest) != 2 {
+			return fmt.Errorf("usage: hangfs nfsop read|truncate=N FILE")
+		}
+		return nfsOp(rest[0], rest[1])
+	case "noinit":
+		if len(rest) != 1 {
+			return fmt.Errorf("usage: hangfs noinit MOUNTPOINT")
+		}
+		return noInit(rest[0])
+	case "mmapsync":
+		if len(rest) != 1 {
+			return fmt.Errorf("usage: hangfs mmapsync FILE")
+		}
+		return mmapSync(rest[0])
 	case "peek":
 		if len(rest) != 2 {
 			return fmt.Errorf("usage: hangfs peek PID ADDR")

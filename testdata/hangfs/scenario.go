@@ -40,6 +40,9 @@ const (
 	scMmapLock = "mmaplock" // ps waits for an mmap_lock held by a reader in a FUSE READ
 	scSyncWB   = "syncwb"   // sync waits for a flusher worker stuck on that device
 	scLoopFuse = "loopfuse" // a loop device over a FUSE file whose READ hangs
+	scFuseInit = "fuseinit" // requests wait for an INIT the server never answers (stuck3_fuse.go)
+	scFuseWB   = "fusewb"   // fsync waits for the WRITE of a dirty mapped page; truncate for its inode lock
+	scNFS      = "nfs"      // an RPC to a stopped NFS server holds a directory's lock; a lookup waits (nfs.go)
 )
 
 const (
@@ -109,6 +112,12 @@ func runScenarios(list string) error {
 			err = s.syncwb()
 		case scLoopFuse:
 			err = s.loopfuse()
+		case scFuseInit:
+			err = s.fuseinit()
+		case scFuseWB:
+			err = s.fusewb()
+		case scNFS:
+			err = s.nfs()
 		default:
 			err = fmt.Errorf("unknown scenario %q", name)
 		}

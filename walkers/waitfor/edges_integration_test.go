@@ -48,6 +48,13 @@ var rootKinds = map[string]string{
 	"mm.reader":        waitfor.RootFuseNotAnswering,
 	"mm.owner":         waitfor.RootFuseNotAnswering,
 	"mm.ps":            waitfor.RootFuseNotAnswering,
+	"noinit.reader":    waitfor.RootFuseNotAnswering,
+	"fusewb.fsync":     waitfor.RootFuseNotAnswering,
+	"fusewb.truncate":  waitfor.RootFuseNotAnswering,
+	"nfs.mkdir":        waitfor.RootHolderStopped,
+	"nfs.truncate":     waitfor.RootHolderStopped,
+	"nfs.truncate2":    waitfor.RootHolderStopped,
+	"nfs.folio":        waitfor.RootHolderStopped,
 }
 
 // TestDeadlockStagedEdges checks every wait-for edge every generated dump

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// Two FUSE waits with a known waker, the connection's server, staged in
+// the stuck3 guest: new requests held until the server answers INIT, and
+// an fsync waiting for the WRITE that carries a dirty page's write-back.
+
+const (
+	noInitMount = "/mnt/ni"
+	fuseWBMount = "/mnt/b"
+)
+
+// fuseinit mounts a FUSE file system whose server ("hangfs noinit")
+// never reads /dev/fuse: the mount returns (fs/fuse/inode.c sends INIT
+// in the background) but every request waits until INIT is answered
+// (fs/fuse/dev.c fuse_get_req: fuse_block_alloc, fc->blocked_waitq).
+// noinit.reader ("cat /mnt/ni/data") waits there in D for its LOOKUP.
+func (s *stager) fuseinit() error {
+	srv, err := start("hangfs", "noinit", noInitMount)
+	if err != nil {
+		return err
+	}
+	if err := waitFile(readyPath(noInitMount), stageWait); err != nil {
+		return err
+	}
+	s.addRole("noinit.server", srv)
+	pid, err := start("cat", noInitMount+"/data")
+	if err != nil {
+		return err
+	}
+	s.addRole("noinit.reader", pid)
+	if err := poll(fmt.Sprintf("noinit.reader (pid %d) in D waiting for the connection's INIT", pid), func() bool {
+		st, err := readStat(fmt.Sprintf("/proc/%d/stat", pid))
+		return err == nil && st.state == "D" && stackHasAny(pid, pid, "fuse_get_req", "fuse_simple_request", "__fuse_simple_request", "fuse_lookup_name", "fuse_lookup")
+	}); err != nil {
+		return fmt.Errorf("noinit.reader: %w", withWhere(err, pid))
+	}
+	s.meta = append(s.meta, "noinit.mount="+noInitMount)
+	return nil
+}
+
+// noInit opens /dev/fuse, mounts it on mnt and never reads a request.
+func noInit(mnt string) error {
+	if err := os.MkdirAll(mnt, 0o755); err != nil {
+		return err
+	}
+	fd, err := unix.Open("/dev/fuse", unix.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("noinit: %w", err)
+	}
+	opts := fmt.Sprintf("fd=%d,rootmode=40000,user_id=0,group_id=0,allow_other", fd)
+	if err := unix.Mount("hangfs-noinit", mnt, "fuse.hangfs", 0, opts); err != nil {
+		return fmt.Errorf("noinit: mount %s: %w", mnt, err)
+	}
+	if err := os.WriteFile(readyPath(mnt), nil, 0o644); err != nil {
+		return err
+	}
+	for {
+		// Hold the connection's only /dev/fuse file, never read it (a
+		// bare select{} would be a deadlock to the Go runtime).
+		unix.Pause()
+	}
+}
+
+// fusewb: fusewb.fsync ("hangfs mmapsync /mnt/b/data", a server whose
+// WRITE is never answered) dirties the file's page through a shared
+// mapping and calls fsync, which holds the inode lock (fs/fuse/file.c
+// fuse_fsync) while the page's write-back WRITE waits for the server:
+// before 6.14 fuse_sync_writes waits on fuse_inode.page_waitq (a
+// temporary page ended the folio's write-back at once), since then the
+// folio stays under write-back and fsync waits for PG_writeback.
+// fusewb.truncate ("truncate -s 0 /mnt/b/data") then waits in D for the
+// inode lock.
+func (s *stager) fusewb() error {
+	srv, err := s.server(fuseWBMount, modeHangWrite)
+	if err != nil {
+		return err
+	}
+	s.addRole("fusewb.server", srv)
+	file := fuseWBMount + "/data"
+	pid, err := start("hangfs", "mmapsync", file)
+	if err != nil {
+		return err
+	}
+	s.addRole("fusewb.fsync", pid)
+	if err := poll(fmt.Sprintf("fusewb.fsync (pid %d) in D in fsync", pid), func() bool {
+		st, err := readStat(fmt.Sprintf("/proc/%d/task/%d/stat", pid, pid))
+		return err == nil && st.state == "D" && stackHasAny(pid, pid, "fuse_fsync", "fuse_sync_writes", "fuse_set_nowrite")
+	}); err != nil {
+		return fmt.Errorf("fusewb.fsync: %w", withWhere(err, pid))
+	}
+	tr, err := start("truncate", "-s", "0", file)
+	if err != nil {
+		return err
+	}
+	s.addRole("fusewb.truncate", tr)
+	if err := poll(fmt.Sprintf("fusewb.truncate (pid %d) in D for the inode lock", tr), func() bool {
+		st, err := readStat(fmt.Sprintf("/proc/%d/stat", tr))
+		return err == nil && st.state == "D" && stackHasAny(tr, tr, "do_truncate", "do_sys_truncate", "vfs_truncate", "do_sys_ftruncate")
+	}); err != nil {
+		return fmt.Errorf("fusewb.truncate: %w", withWhere(err, tr))
+	}
+	return nil
+}
+
+// mmapSync sizes file to a page, dirties that page through a shared
+// mapping and fsyncs the file (never returns on a server that does not
+// answer WRITE).
+func mmapSync(file string) error {
+	fd, err := unix.Open(file, unix.O_RDWR|unix.O_CREAT|unix.O_CLOEXEC, 0o644)
+	if err != nil {
+		return err
+	}
+	if err := unix.Ftruncate(fd, 4096); err != nil {
+		return fmt.Errorf("mmapsync: ftruncate %s: %w", file, err)
+	}
+	b, err := unix.Mmap(fd, 0, 4096, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		return fmt.Errorf("mmapsync: mmap %s: %w", file, err)
+	}
+	b[0] = 'w'
+	return unix.Fsync(fd)
+}
