@@ -500,3 +500,27 @@ func fuseDevConn(fud symbols.Object) (uint64, error) {
 	}
 	return fud.MemberUint("chan->conn")
 }
+
+// BlockedWaitQueue returns the address of the wait queue new requests of
+// connection fc sleep on until INIT is answered or a background slot is
+// free (fs/fuse/dev.c fuse_get_req): fc->blocked_waitq, or, from 7.2,
+// fc->chan->blocked_waitq.
+func BlockedWaitQueue(p *symbols.Program, fc uint64) (uint64, error) {
+	o, err := p.Object("struct fuse_conn", fc)
+	if err != nil {
+		return 0, err
+	}
+	ch, err := fuseChanOf(o)
+	if err != nil {
+		return 0, fmt.Errorf("fuse_conn %#x: chan: %w", fc, err)
+	}
+	q, err := ch.Member("blocked_waitq")
+	if err != nil {
+		return 0, fmt.Errorf("fuse_conn %#x: %w", fc, err)
+	}
+	addr, ok := q.Address()
+	if !ok {
+		return 0, fmt.Errorf("fuse_conn %#x: blocked_waitq has no address", fc)
+	}
+	return addr, nil
+}

@@ -131,6 +131,7 @@ func (a *waitAnalysis) linkFolioWrite(w *TaskWait) {
 		w.Holders = append(w.Holders, h)
 	}
 	w.Object.Fuse = a.fuseRef(req)
+	w.Object.What = fmt.Sprintf("FUSE WRITE #%d, which carries %s", req.Unique, w.Object.What)
 	w.Note = fmt.Sprintf("the folio is under write-back by FUSE WRITE #%d (%s) on connection %d", req.Unique, req.Queue, conn.ID)
 }
 

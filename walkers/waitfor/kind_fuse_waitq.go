@@ -26,7 +26,12 @@ func (a *waitAnalysis) linkFuseWaitQueues(ws []TaskWait) {
 	if len(a.conns) == 0 {
 		return
 	}
-	blockedOff, errB := a.p.OffsetOf("struct fuse_conn", "blocked_waitq")
+	blocked := map[uint64]*fuse.FuseConn{}
+	for _, c := range a.conns {
+		if q, err := fuse.BlockedWaitQueue(a.p, c.Addr); err == nil {
+			blocked[q] = c
+		}
+	}
 	pageOff, errP := a.p.OffsetOf("struct fuse_inode", "page_waitq")
 	inodeOff, errI := a.p.OffsetOf("struct fuse_inode", "inode")
 	for i := range ws {
@@ -35,27 +40,22 @@ func (a *waitAnalysis) linkFuseWaitQueues(ws []TaskWait) {
 			continue
 		}
 		head := w.Object.Addr
-		if errB == nil {
-			for _, c := range a.conns {
-				if head != c.Addr+blockedOff {
-					continue
-				}
-				why := "the connection is not initialized (the server has not answered INIT)"
-				if c.Initialized {
-					why = "every background slot is taken (max_background) or the connection is blocked"
-				}
-				w.Object.What = fmt.Sprintf("a free request slot on FUSE connection %d (fuse_conn.blocked_waitq)", c.ID)
-				w.Note = fmt.Sprintf("fuse_get_req waits until the server frees one: %s", why)
-				if init := firstRequest(c, "INIT", 0); init != nil && !c.Initialized {
-					// fs/fuse/inode.c fuse_send_init sends INIT in the
-					// background at mount; fuse_block_alloc holds every
-					// other request until process_init_reply.
-					w.Object.What = fmt.Sprintf("FUSE INIT #%d on connection %d (new requests wait for its answer on fuse_conn.blocked_waitq)", init.Unique, c.ID)
-					w.Object.Fuse = a.fuseRef(init)
-					w.Note = fmt.Sprintf("fuse_get_req waits until the connection is initialized: INIT is %s", init.Queue)
-				}
-				a.fuseServersHold(w, c.Addr, "new requests on its connection wait for it (fuse_conn.blocked_waitq)")
+		if c := blocked[head]; c != nil {
+			why := "the connection is not initialized (the server has not answered INIT)"
+			if c.Initialized {
+				why = "every background slot is taken (max_background) or the connection is blocked"
 			}
+			w.Object.What = fmt.Sprintf("a free request slot on FUSE connection %d (fuse_conn.blocked_waitq)", c.ID)
+			w.Note = fmt.Sprintf("fuse_get_req waits until the server frees one: %s", why)
+			if init := firstRequest(c, "INIT", 0); init != nil && !c.Initialized {
+				// fs/fuse/inode.c fuse_send_init sends INIT in the
+				// background at mount; fuse_block_alloc holds every
+				// other request until process_init_reply.
+				w.Object.What = fmt.Sprintf("FUSE INIT #%d on connection %d (new requests wait for its answer on fuse_conn.blocked_waitq)", init.Unique, c.ID)
+				w.Object.Fuse = a.fuseRef(init)
+				w.Note = fmt.Sprintf("fuse_get_req waits until the connection is initialized: INIT is %s", init.Queue)
+			}
+			a.fuseServersHold(w, c.Addr, "new requests on its connection wait for it (fuse_conn.blocked_waitq)")
 		}
 		if errP == nil && errI == nil && head >= pageOff && len(w.Holders) == 0 {
 			inode := head - pageOff + inodeOff
