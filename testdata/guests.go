@@ -247,8 +247,8 @@ const (
 	// the file's page through a shared mapping and calls fsync, which
 	// holds the inode lock (fs/fuse/file.c fuse_fsync) while it waits for
 	// the page's write-back WRITE (fuse_inode.page_waitq before 6.14,
-	// PG_writeback since); fusewb.truncate ("truncate -s 0 /mnt/b/data")
-	// waits in D for the inode lock.
+	// PG_writeback since); fusewb.truncate (an ftruncate of the file,
+	// opened before) waits in D for the inode lock.
 	ScenarioFuseWB = "fusewb"
 	// ScenarioNFS: the kernel's NFSv3 client mounts /mnt/nfs from
 	// nfs.server ("hangfs nfsserve", go-nfs on 127.0.0.1, TCP, hard,

@@ -18,7 +18,7 @@
 //	hangfs nbd DEV unix|tcp          an NBD client of DEV with its own server (nbd.go)
 //	hangfs nbdserve                  the NBD server on fd 3
 //	hangfs nfsserve PORT             an NFSv3 server of an in-memory file system on 127.0.0.1:PORT (nfs.go)
-//	hangfs nfsop OP FILE             open FILE, then when told read a page or ftruncate (OP read|truncate=N)
+//	hangfs fileop OP FILE            open FILE, then when told read a page or ftruncate (OP read|truncate=N)
 //	hangfs noinit MOUNTPOINT         mount FUSE and never read /dev/fuse (stuck3_fuse.go)
 //	hangfs mmapsync FILE             dirty FILE's first page through a shared mapping, fsync
 package main
@@ -109,11 +109,11 @@ func run(args []string) error {
 			return fmt.Errorf("usage: hangfs nfsserve PORT")
 		}
 		return nfsServe(rest[0])
-	case "nfsop":
+	case "fileop":
 		if len(rest) != 2 {
-			return fmt.Errorf("usage: hangfs nfsop read|truncate=N FILE")
+			return fmt.Errorf("usage: hangfs fileop read|truncate=N FILE")
 		}
-		return nfsOp(rest[0], rest[1])
+		return fileOp(rest[0], rest[1])
 	case "noinit":
 		if len(rest) != 1 {
 			return fmt.Errorf("usage: hangfs noinit MOUNTPOINT")

@@ -58,7 +58,7 @@ func nfsServe(port string) error {
 // nfs mounts the server on /mnt/nfs (NFSv3 over TCP, hard, no locking:
 // the kernel's own MOUNT call, with the ports given, needs no rpcbind;
 // nocto and actimeo=3600 so that reads of an open file send only READ),
-// starts three "hangfs nfsop" processes that open their file while the
+// starts three "hangfs fileop" processes that open their file while the
 // server answers, stops the server (SIGSTOP), then lets them go on:
 // nfs.truncate ("ftruncate data 1": fs/open.c do_truncate holds the
 // inode lock across the SETATTR call, which waits in D in
@@ -98,7 +98,7 @@ func (s *stager) nfs() error {
 	}
 	pids := map[string]int{}
 	for _, o := range ops {
-		pid, err := start("hangfs", "nfsop", o.op, o.file)
+		pid, err := start("hangfs", "fileop", o.op, o.file)
 		if err != nil {
 			return err
 		}
@@ -154,16 +154,18 @@ func (s *stager) nfs() error {
 	return nil
 }
 
-// nfsOp opens file, writes progress 1, waits to be told (mmapGoPath),
+// fileOp opens file, writes progress 1, waits to be told (mmapGoPath),
 // then does op: "read" (a page) or "truncate=N" (ftruncate to N bytes).
-func nfsOp(op, file string) error {
+// Opening first keeps what open itself may wait for (a permission call
+// to a server, fuse_open's page-cache invalidation) out of the wait.
+func fileOp(op, file string) error {
 	flags := unix.O_RDONLY
 	if op != "read" {
 		flags = unix.O_RDWR
 	}
 	fd, err := unix.Open(file, flags|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return fmt.Errorf("nfsop: %w", err)
+		return fmt.Errorf("fileop: %w", err)
 	}
 	if err := writeProgress(1); err != nil {
 		return err
@@ -181,7 +183,7 @@ func nfsOp(op, file string) error {
 	}
 	n, err := strconv.ParseInt(strings.TrimPrefix(op, "truncate="), 10, 64)
 	if err != nil {
-		return fmt.Errorf("nfsop: bad op %q", op)
+		return fmt.Errorf("fileop: bad op %q", op)
 	}
 	return unix.Ftruncate(fd, n)
 }

@@ -20,7 +20,7 @@ import (
 func init() {
 	if len(os.Args) > 1 {
 		switch os.Args[1] {
-		case "coredump", "mmapowner", "peek", "mmapsync", "nfsop":
+		case "coredump", "mmapowner", "peek", "mmapsync", "fileop":
 			runtime.LockOSThread()
 		}
 	}

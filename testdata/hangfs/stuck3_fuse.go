@@ -75,8 +75,8 @@ func noInit(mnt string) error {
 // before 6.14 fuse_sync_writes waits on fuse_inode.page_waitq (a
 // temporary page ended the folio's write-back at once), since then the
 // folio stays under write-back and fsync waits for PG_writeback.
-// fusewb.truncate ("truncate -s 0 /mnt/b/data") then waits in D for the
-// inode lock.
+// fusewb.truncate ("hangfs fileop truncate=0", which opened the file
+// first) then ftruncates it and waits in D for the inode lock.
 func (s *stager) fusewb() error {
 	srv, err := s.server(fuseWBMount, modeHangWrite)
 	if err != nil {
@@ -84,6 +84,17 @@ func (s *stager) fusewb() error {
 	}
 	s.addRole("fusewb.server", srv)
 	file := fuseWBMount + "/data"
+	// The truncater opens the file first: on 7.x fuse_open would wait
+	// for the folio's write-back itself (invalidate_inode_pages2_range),
+	// not for the inode lock.
+	tr, err := start("hangfs", "fileop", "truncate=0", file)
+	if err != nil {
+		return err
+	}
+	if err := poll(fmt.Sprintf("fusewb.truncate (pid %d) opened %s", tr, file), func() bool { return lockProgress(tr) == 1 }); err != nil {
+		return withWhere(err, tr)
+	}
+	s.addRole("fusewb.truncate", tr)
 	pid, err := start("hangfs", "mmapsync", file)
 	if err != nil {
 		return err
@@ -95,11 +106,9 @@ func (s *stager) fusewb() error {
 	}); err != nil {
 		return fmt.Errorf("fusewb.fsync: %w", withWhere(err, pid))
 	}
-	tr, err := start("truncate", "-s", "0", file)
-	if err != nil {
+	if err := os.WriteFile(mmapGoPath(tr), nil, 0o644); err != nil {
 		return err
 	}
-	s.addRole("fusewb.truncate", tr)
 	if err := poll(fmt.Sprintf("fusewb.truncate (pid %d) in D for the inode lock", tr), func() bool {
 		st, err := readStat(fmt.Sprintf("/proc/%d/stat", tr))
 		return err == nil && st.state == "D" && stackHasAny(tr, tr, "do_truncate", "do_sys_truncate", "vfs_truncate", "do_sys_ftruncate")

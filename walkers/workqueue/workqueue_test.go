@@ -34,15 +34,16 @@ func TestPoolsAgainstRecords(t *testing.T) {
 			kworkers, inWork := 0, map[int]bool{}
 			for i := range d.Truth.Tasks {
 				tk := &d.Truth.Tasks[i]
-				// 6.9+ names rescuers kworker/R-WQ: not pool workers,
-				// though one running a work item (rescuer_thread →
-				// process_one_work: nbd's recv_work) is on the pool's
-				// busy hash while it does.
-				if !strings.HasPrefix(tk.Comm, "kworker/") {
-					continue
-				}
+				// Rescuers are not pool workers (6.9+ names them
+				// kworker/R-WQ, earlier kernels after the workqueue:
+				// "nbd1-recv"), though one running a work item
+				// (rescuer_thread → process_one_work: nbd's recv_work) is
+				// on the pool's busy hash while it does.
 				if tk.InStack("process_one_work") {
 					inWork[tk.TID] = true
+				}
+				if !strings.HasPrefix(tk.Comm, "kworker/") {
+					continue
 				}
 				if !strings.HasPrefix(tk.Comm, "kworker/R-") {
 					kworkers++
