@@ -16,74 +16,75 @@ import (
 // own (node_online_map is node_states[N_ONLINE]). The symbols ps, bt, log,
 // sys and deadlock need must all be found.
 func TestDataSymbolsAgainstSystemMap(t *testing.T) {
-	d := testdata.RequireArm64(t, "arm64-6.1", "hangs")
-	if d.DebugRoot == "" {
-		t.Skipf("SKIP: no -dbg package unpacked for %s (%s)", d.ID(), testdata.GenerateCommand)
-	}
-	sysMap := filepath.Join(d.DebugRoot, "boot", "System.map-"+d.Truth.Release())
-	if _, err := os.Stat(sysMap); err != nil {
-		t.Fatal(err)
-	}
-	need := []string{
-		"init_task", "__per_cpu_offset", "nr_cpu_ids", "__cpu_online_mask", "__cpu_possible_mask",
-		"runqueues", "irq_stack_ptr", "timer_bases", "hrtimer_bases", "prb", "init_uts_ns",
-		"jiffies_64", "avenrun", "_totalram_pages", "tk_core", "modules", "btf_modules", "super_blocks", "worker_pool_idr",
-	}
-	for _, f := range []testdata.Format{testdata.FormatELF, testdata.FormatKdumpZlib} {
-		path := d.Path(f)
-		if path == "" {
-			t.Errorf("%s has no %s dump", d.ID(), f)
-			continue
+	testdata.EachArm64(t, testdata.GuestHangs, func(t *testing.T, d *testdata.Dump) {
+		if d.DebugRoot == "" {
+			t.Skipf("SKIP: no -dbg package unpacked for %s (%s)", d.ID(), testdata.GenerateCommand)
 		}
-		t.Run(string(f), func(t *testing.T) {
-			dump, err := kcore.Open(path, kcore.Options{})
-			if err != nil {
-				t.Fatal(err)
+		sysMap := filepath.Join(d.DebugRoot, "boot", "System.map-"+d.Truth.Release())
+		if _, err := os.Stat(sysMap); err != nil {
+			t.Fatal(err)
+		}
+		need := []string{
+			"init_task", "__per_cpu_offset", "nr_cpu_ids", "__cpu_online_mask", "__cpu_possible_mask",
+			"runqueues", "irq_stack_ptr", "timer_bases", "hrtimer_bases", "prb", "init_uts_ns",
+			"jiffies_64", "avenrun", "_totalram_pages", "tk_core", "modules", "btf_modules", "super_blocks", "worker_pool_idr",
+		}
+		for _, f := range []testdata.Format{testdata.FormatELF, testdata.FormatKdumpZlib} {
+			path := d.Path(f)
+			if path == "" {
+				t.Errorf("%s has no %s dump", d.ID(), f)
+				continue
 			}
-			defer dump.Close()
-			info := dump.VMCoreInfo()
-			syms, err := LoadKernelSymbols(dump, info, SymbolOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			ds, ok := syms.(*DataSymTable)
-			if !ok {
-				t.Fatalf("kallsyms of %s: %T (%s), want the table that finds data symbols", path, syms, syms.Describe())
-			}
-			btf, err := LoadBTFFromMemory(dump, syms)
-			if err != nil {
-				t.Fatal(err)
-			}
-			NewProgram(dump, syms, btf) // runs discovery
-			sm, err := LoadSystemMap(sysMap, info)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, s := range ds.Found() {
-				all := sm.LookupAll(s.Name)
-				if len(all) == 0 {
-					if v, ok := info.Symbol(s.Name); !ok || v != s.Addr {
-						t.Errorf("%s at %#x: not in System.map, nor VMCOREINFO's", s.Name, s.Addr)
+			t.Run(string(f), func(t *testing.T) {
+				dump, err := kcore.Open(path, kcore.Options{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer dump.Close()
+				info := dump.VMCoreInfo()
+				syms, err := LoadKernelSymbols(dump, info, SymbolOptions{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				ds, ok := syms.(*DataSymTable)
+				if !ok {
+					t.Fatalf("kallsyms of %s: %T (%s), want the table that finds data symbols", path, syms, syms.Describe())
+				}
+				btf, err := LoadBTFFromMemory(dump, syms)
+				if err != nil {
+					t.Fatal(err)
+				}
+				NewProgram(dump, syms, btf) // runs discovery
+				sm, err := LoadSystemMap(sysMap, info)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, s := range ds.Found() {
+					all := sm.LookupAll(s.Name)
+					if len(all) == 0 {
+						if v, ok := info.Symbol(s.Name); !ok || v != s.Addr {
+							t.Errorf("%s at %#x: not in System.map, nor VMCOREINFO's", s.Name, s.Addr)
+						}
+						continue
 					}
-					continue
+					match := false
+					for _, m := range all {
+						match = match || m.Addr == s.Addr
+					}
+					if !match {
+						t.Errorf("%s found at %#x, System.map says %#x", s.Name, s.Addr, all[0].Addr)
+					}
 				}
-				match := false
-				for _, m := range all {
-					match = match || m.Addr == s.Addr
+				for _, n := range need {
+					if _, err := syms.Lookup(n); err != nil {
+						t.Errorf("%v", err)
+					}
 				}
-				if !match {
-					t.Errorf("%s found at %#x, System.map says %#x", s.Name, s.Addr, all[0].Addr)
+				if n := len(ds.Found()); n < 500 {
+					t.Errorf("only %d data symbols found", n)
 				}
-			}
-			for _, n := range need {
-				if _, err := syms.Lookup(n); err != nil {
-					t.Errorf("%v", err)
-				}
-			}
-			if n := len(ds.Found()); n < 500 {
-				t.Errorf("only %d data symbols found", n)
-			}
-			t.Logf("%s", ds.Describe())
-		})
-	}
+				t.Logf("%s", ds.Describe())
+			})
+		}
+	})
 }
