@@ -10,7 +10,8 @@ import (
 )
 
 // TestDataSymbolsAgainstSystemMap opens the aarch64 dumps (kallsyms without
-// data symbols) with nothing but the dump and checks every data symbol
+// data symbols, or reduced to its text symbols where the kernel has
+// CONFIG_KALLSYMS_ALL) with nothing but the dump and checks every data symbol
 // discovery found against the -dbg package's System.map: none may be at
 // another address. Names System.map does not have must be VMCOREINFO's
 // own (node_online_map is node_states[N_ONLINE]). The symbols ps, bt, log,
@@ -27,7 +28,7 @@ func TestDataSymbolsAgainstSystemMap(t *testing.T) {
 		need := []string{
 			"init_task", "__per_cpu_offset", "nr_cpu_ids", "__cpu_online_mask", "__cpu_possible_mask",
 			"runqueues", "irq_stack_ptr", "timer_bases", "hrtimer_bases", "prb", "init_uts_ns",
-			"jiffies_64", "avenrun", "_totalram_pages", "tk_core", "modules", "btf_modules", "super_blocks", "worker_pool_idr",
+			"jiffies_64", "avenrun", "_totalram_pages", "modules", "btf_modules", "super_blocks", "worker_pool_idr",
 		}
 		for _, f := range []testdata.Format{testdata.FormatELF, testdata.FormatKdumpZlib} {
 			path := d.Path(f)
@@ -47,6 +48,27 @@ func TestDataSymbolsAgainstSystemMap(t *testing.T) {
 					t.Fatal(err)
 				}
 				ds, ok := syms.(*DataSymTable)
+				if st, full := syms.(*SymTable); full && !lacksData(st) {
+					// A kernel with CONFIG_KALLSYMS_ALL (Debian's 7.x
+					// arm64 ones): discovery runs on a text-only copy of
+					// its kallsyms, as TestDataSymbolsX86 does.
+					img, err := imageLayoutOf(st, info)
+					if err != nil {
+						t.Fatal(err)
+					}
+					var text []Symbol
+					for _, s := range st.Symbols() {
+						if img.isText(s.Addr) || s.Name == "_etext" || s.Name == "_einittext" {
+							text = append(text, s)
+						}
+					}
+					textOnly := NewSymTable("text-only kallsyms", text, st.Extents())
+					if !lacksData(textOnly) {
+						t.Fatal("the text-only copy has init_task")
+					}
+					ds, ok = newDataSymTable(textOnly, dump, info), true
+					syms = ds
+				}
 				if !ok {
 					t.Fatalf("kallsyms of %s: %T (%s), want the table that finds data symbols", path, syms, syms.Describe())
 				}
@@ -79,6 +101,15 @@ func TestDataSymbolsAgainstSystemMap(t *testing.T) {
 					if _, err := syms.Lookup(n); err != nil {
 						t.Errorf("%v", err)
 					}
+				}
+				// kernel/time/timekeeping.c: tk_core up to 6.12,
+				// timekeeper_data[] (struct tk_data) since.
+				tk := "tk_core"
+				if _, err := btf.LookupType("struct tk_data"); err == nil {
+					tk = "timekeeper_data"
+				}
+				if _, err := syms.Lookup(tk); err != nil {
+					t.Errorf("%v", err)
 				}
 				if n := len(ds.Found()); n < 500 {
 					t.Errorf("only %d data symbols found", n)
