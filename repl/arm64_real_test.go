@@ -24,37 +24,38 @@ import (
 // memory; symbols/datasyms.go) and with the -dbg package's System.map, and
 // both readings must pass the checks and give the same answers.
 func TestARM64Dump(t *testing.T) {
-	d := testdata.RequireArm64(t, "arm64-6.1", "hangs")
-	sysMap := ""
-	if d.DebugRoot != "" {
-		sysMap = filepath.Join(d.DebugRoot, "boot", "System.map-"+d.Truth.Release())
-		if _, err := os.Stat(sysMap); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, f := range []testdata.Format{testdata.FormatELF, testdata.FormatKdumpZlib} {
-		path := d.Path(f)
-		if path == "" {
-			t.Errorf("%s has no %s dump", d.ID(), f)
-			continue
-		}
-		t.Run(string(f), func(t *testing.T) {
-			zero := arm64Answers(t, path, kwalk.Options{}, d)
-			if sysMap == "" {
-				t.Logf("no -dbg package unpacked for %s (%s): the zero-config answers are checked against the record only", d.ID(), testdata.GenerateCommand)
-				return
+	testdata.EachArm64(t, testdata.GuestHangs, func(t *testing.T, d *testdata.Dump) {
+		sysMap := ""
+		if d.DebugRoot != "" {
+			sysMap = filepath.Join(d.DebugRoot, "boot", "System.map-"+d.Truth.Release())
+			if _, err := os.Stat(sysMap); err != nil {
+				t.Fatal(err)
 			}
-			withMap := arm64Answers(t, path, kwalk.Options{SystemMap: sysMap}, d)
-			for _, k := range []string{"sys", "ps", "bt", "log"} {
-				if zero[k] == "" {
-					t.Errorf("%s: no output to compare", k)
-				}
-				if zero[k] != withMap[k] {
-					t.Errorf("%s without System.map differs from %s with it:\n%s", k, k, firstDiff(zero[k], withMap[k]))
-				}
+		}
+		for _, f := range []testdata.Format{testdata.FormatELF, testdata.FormatKdumpZlib} {
+			path := d.Path(f)
+			if path == "" {
+				t.Errorf("%s has no %s dump", d.ID(), f)
+				continue
 			}
-		})
-	}
+			t.Run(string(f), func(t *testing.T) {
+				zero := arm64Answers(t, path, kwalk.Options{}, d)
+				if sysMap == "" {
+					t.Logf("no -dbg package unpacked for %s (%s): the zero-config answers are checked against the record only", d.ID(), testdata.GenerateCommand)
+					return
+				}
+				withMap := arm64Answers(t, path, kwalk.Options{SystemMap: sysMap}, d)
+				for _, k := range []string{"sys", "ps", "bt", "log"} {
+					if zero[k] == "" {
+						t.Errorf("%s: no output to compare", k)
+					}
+					if zero[k] != withMap[k] {
+						t.Errorf("%s without System.map differs from %s with it:\n%s", k, k, firstDiff(zero[k], withMap[k]))
+					}
+				}
+			})
+		}
+	})
 }
 
 // arm64Answers opens the dump with opts, checks sys, ps, bt and log against

@@ -414,49 +414,50 @@ func TestCrashFlagsBareKernel(t *testing.T) {
 // EL0 pt_regs the unwind ends at, and nothing it finds breaks the frame
 // record rule the search checks.
 func TestBtExceptionSearchARM64RealDump(t *testing.T) {
-	d := testdata.RequireArm64(t, "arm64-6.1", "hangs")
-	path := d.Path(testdata.FormatELF)
-	if path == "" {
-		t.Skipf("SKIP: %s has no ELF dump", d.ID())
-	}
-	p := walktest.OpenReal(t, testdata.RealDump{Name: d.ID(), Path: path})
-	var out, errb bytes.Buffer
-	s := NewSession(p, NewDefaultRegistry(), &out, &errb)
-	checked := 0
-	for _, w := range d.Truth.Tasks {
-		if w.State != 'D' {
-			continue
+	testdata.EachArm64(t, testdata.GuestHangs, func(t *testing.T, d *testdata.Dump) {
+		path := d.Path(testdata.FormatELF)
+		if path == "" {
+			t.Skipf("SKIP: %s has no ELF dump", d.ID())
 		}
-		var full, e btJSON
-		execJSON(t, s, &out, &errb, fmt.Sprintf("bt %d", w.TID), &full)
-		if len(full.Traces) != 1 {
-			t.Fatalf("bt %d: %d traces", w.TID, len(full.Traces))
+		p := walktest.OpenReal(t, testdata.RealDump{Name: d.ID(), Path: path})
+		var out, errb bytes.Buffer
+		s := NewSession(p, NewDefaultRegistry(), &out, &errb)
+		checked := 0
+		for _, w := range d.Truth.Tasks {
+			if w.State != 'D' {
+				continue
+			}
+			var full, e btJSON
+			execJSON(t, s, &out, &errb, fmt.Sprintf("bt %d", w.TID), &full)
+			if len(full.Traces) != 1 {
+				t.Fatalf("bt %d: %d traces", w.TID, len(full.Traces))
+			}
+			user := full.Traces[0].UserRegs
+			if user == nil {
+				continue
+			}
+			execJSON(t, s, &out, &errb, fmt.Sprintf("bt -e %d", w.TID), &e)
+			found := false
+			for _, ef := range e.Traces[0].ExceptionFrames {
+				found = found || (ef.User && ef.Addr == user.Addr)
+			}
+			if !found || e.Traces[0].SearchError != "" {
+				t.Errorf("bt -e %d: user pt_regs at %s not among %+v (%s)", w.TID, user.Addr, e.Traces[0].ExceptionFrames, e.Traces[0].SearchError)
+			}
+			checked++
 		}
-		user := full.Traces[0].UserRegs
-		if user == nil {
-			continue
+		if checked == 0 {
+			t.Errorf("no D task with user registers checked")
 		}
-		execJSON(t, s, &out, &errb, fmt.Sprintf("bt -e %d", w.TID), &e)
-		found := false
-		for _, ef := range e.Traces[0].ExceptionFrames {
-			found = found || (ef.User && ef.Addr == user.Addr)
+		var cpus btJSON
+		execJSON(t, s, &out, &errb, "bt -E", &cpus)
+		if len(cpus.CPUStacks) == 0 {
+			t.Errorf("bt -E: no CPU stack searched")
 		}
-		if !found || e.Traces[0].SearchError != "" {
-			t.Errorf("bt -e %d: user pt_regs at %s not among %+v (%s)", w.TID, user.Addr, e.Traces[0].ExceptionFrames, e.Traces[0].SearchError)
+		for _, cs := range cpus.CPUStacks {
+			if cs.Kind != "irq" || cs.Error != "" {
+				t.Errorf("bt -E: cpu %d %s stack, error %q", cs.CPU, cs.Kind, cs.Error)
+			}
 		}
-		checked++
-	}
-	if checked == 0 {
-		t.Errorf("no D task with user registers checked")
-	}
-	var cpus btJSON
-	execJSON(t, s, &out, &errb, "bt -E", &cpus)
-	if len(cpus.CPUStacks) == 0 {
-		t.Errorf("bt -E: no CPU stack searched")
-	}
-	for _, cs := range cpus.CPUStacks {
-		if cs.Kind != "irq" || cs.Error != "" {
-			t.Errorf("bt -E: cpu %d %s stack, error %q", cs.CPU, cs.Kind, cs.Error)
-		}
-	}
+	})
 }

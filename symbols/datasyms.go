@@ -263,7 +263,9 @@ func (t *DataSymTable) Discover(p *Program) {
 			t.add(srcSignature, []Symbol{s})
 		}
 	}
-	if _, err := t.Lookup("tk_core"); err != nil {
+	_, err1 := t.Lookup("tk_core")
+	_, err2 := t.Lookup("timekeeper_data")
+	if err1 != nil && err2 != nil {
 		if s, err := findTkCore(p, img, t); err != nil {
 			t.note("tk_core: %v", err)
 		} else {

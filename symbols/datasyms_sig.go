@@ -366,11 +366,19 @@ func findBTFModulesHead(p *Program, img imageLayout, t *DataSymTable, modulesHea
 // shadow_timekeeper next to it is a copy that matches too; it is a bare
 // struct timekeeper, not cache-line aligned behind a seqcount, so only the
 // candidate whose wrapper starts on a cache line and whose seqcount is
-// even (no update in progress) is taken. 6.13+ keep timekeeper_data[]
-// (struct tk_data), which this does not look for.
+// even (no update in progress) is taken. Later kernels (6.13+) keep
+//
+//	static struct tk_data timekeeper_data[TIMEKEEPERS_MAX];
+//
+// whose struct tk_data (cache-line aligned) holds the seqcount, the
+// timekeeper and the shadow_timekeeper; element 0 is the core timekeeper
+// and the others are the auxiliary clocks' (7.x). There the candidates
+// all lie in one array and the lowest is timekeeper_data, the name
+// returned.
 func findTkCore(p *Program, img imageLayout, t *DataSymTable) (Symbol, error) {
-	if _, err := p.Type("struct tk_data"); err == nil {
-		return Symbol{}, errors.New("this kernel keeps timekeeper_data[] (struct tk_data), not tk_core")
+	name, tkData := "tk_core", uint64(0)
+	if sz, err := p.SizeOf("struct tk_data"); err == nil {
+		name, tkData = "timekeeper_data", sz
 	}
 	tt, err := p.Type("struct timekeeper")
 	if err != nil {
@@ -392,6 +400,11 @@ func findTkCore(p *Program, img imageLayout, t *DataSymTable) (Symbol, error) {
 		return Symbol{}, err
 	}
 	off := (seqSize + 7) &^ 7
+	if tkData != 0 {
+		if off, err = p.OffsetOf("struct tk_data", "timekeeper"); err != nil {
+			return Symbol{}, err
+		}
+	}
 	lo, hi, buf, err := t.dataRegion(p, img)
 	if err != nil {
 		return Symbol{}, err
@@ -423,14 +436,20 @@ func findTkCore(p *Program, img imageLayout, t *DataSymTable) (Symbol, error) {
 		}
 		cands = append(cands, w)
 	}
-	switch len(cands) {
-	case 0:
+	switch {
+	case len(cands) == 0:
 		return Symbol{}, fmt.Errorf("no timekeeper in %#x-%#x", lo, hi)
-	case 1:
-		return Symbol{Name: "tk_core", Addr: cands[0], Type: 'b'}, nil
+	case len(cands) == 1:
+		return Symbol{Name: name, Addr: cands[0], Type: 'b'}, nil
+	case tkData != 0 && cands[len(cands)-1]-cands[0] < tkMaxTimekeepers*tkData:
+		return Symbol{Name: name, Addr: cands[0], Type: 'b'}, nil
 	}
 	return Symbol{}, fmt.Errorf("%d candidates in %#x-%#x", len(cands), lo, hi)
 }
+
+// tkMaxTimekeepers bounds TIMEKEEPERS_MAX (include/linux/timekeeping.h:
+// the core timekeeper and MAX_AUX_CLOCKS, 8, auxiliary ones).
+const tkMaxTimekeepers = 16
 
 // tkCacheLine is the smallest L1_CACHE_BYTES of the 64-bit architectures
 // kwalk reads (64 on x86_64 and arm64's 6.x kernels; arm64 5.10 has 128,

@@ -197,8 +197,10 @@ func textRefSymbols(p *Program, t *DataSymTable) ([]Symbol, []string) {
 	})
 	// mm/swapfile.c swp_swap_info reads swap_info[type] and nothing else:
 	// an array whose set slots are swap_info_structs of their own type
-	// (all NULL on a machine that never had swap).
-	try("swp_swap_info", "swap_info", func(a uint64) bool {
+	// (all NULL on a machine that never had swap). Later kernels (6.14+)
+	// have no swp_swap_info (swap_type_to_info is inlined);
+	// find_first_swap walks swap_info[] there.
+	try("swp_swap_info,find_first_swap", "swap_info", func(a uint64) bool {
 		off, err := p.OffsetOf("struct swap_info_struct", "type")
 		if err != nil {
 			return false
@@ -218,8 +220,10 @@ func textRefSymbols(p *Program, t *DataSymTable) ([]Symbol, []string) {
 		}
 		return true
 	})
-	// block/genhd.c: the disks' class, named "block".
-	try("blk_lookup_devt,device_add_disk,disk_release,part_devt", "block_class", func(a uint64) bool {
+	// block/genhd.c: the disks' class, named "block" (set by
+	// device_add_disk, by __add_disk since add_disk_fwnode; 6.x's
+	// blk_lookup_devt is init code in block/early-lookup.c since 6.5).
+	try("blk_lookup_devt,device_add_disk,__add_disk,disk_release,part_devt", "block_class", func(a uint64) bool {
 		off, err := p.OffsetOf("struct class", "name")
 		if err != nil {
 			return false

@@ -33,6 +33,11 @@ func TestDataSymbolsTextOnlyKallsyms(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if _, ok := full.(*DataSymTable); ok {
+				// Debian's arm64 6.1: kallsyms is text-only already
+				// (TestDataSymbolsAgainstSystemMap checks it).
+				t.Skipf("SKIP: %s: kallsyms has no data symbols to compare with", rd.Name)
+			}
 			st, ok := full.(*SymTable)
 			if !ok {
 				t.Fatalf("kallsyms is %T", full)

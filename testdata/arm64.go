@@ -17,12 +17,21 @@ var Arm64Kernels = []Kernel{
 	{ID: "arm64-6.1", Suite: "bookworm", Packages: []Package{
 		{"linux-image-6.1.0-50-cloud-arm64-unsigned", "6.1.176-1"},
 	}, Debug: &Package{"linux-image-6.1.0-50-cloud-arm64-dbg", "6.1.176-1"}},
+	// sid's 7.x kernel is split like the x86 sid one (guests.go): the
+	// image and the modules are two packages. Under -cpu max it runs a
+	// 52-bit kernel VA with LPA2 (TCR_EL1.DS, 4 KB pages, five levels).
+	{ID: "arm64-sid", Suite: "sid", Packages: []Package{
+		{"linux-binary-unsigned-7.2.13+deb14-cloud-arm64", "7.2.13-1"},
+		{"linux-modules-7.2.13+deb14-cloud-arm64", "7.2.13-1"},
+	}, Debug: &Package{"linux-image-7.2.13+deb14-cloud-arm64-dbg", "7.2.13-1"}},
 }
 
 // Arm64Guests are the aarch64 guests. PagingLevels is 4: the generator's
-// check that the guest did not enable x86 LA57 holds trivially.
+// check that the guest did not enable x86 LA57 holds trivially (the sid
+// kernel's five-level LPA2 tables are not x86's LA57).
 var Arm64Guests = []Guest{
 	{Name: GuestHangs, Kernel: "arm64-6.1", Scenarios: hangs, PagingLevels: 4, MemoryMB: 512, CPUs: 2},
+	{Name: GuestHangs, Kernel: "arm64-sid", Scenarios: hangs, PagingLevels: 4, MemoryMB: 512, CPUs: 2},
 	{Name: GuestStuck2, Kernel: "arm64-6.1", Scenarios: stuck2, PagingLevels: 4, MemoryMB: 512, CPUs: 2, Modules: []string{"loop", "dm_mod", "nbd"}},
 }
 
@@ -72,6 +81,26 @@ func RequireArm64(t testing.TB, kernel, guest string) *Dump {
 	}
 	t.Fatalf("no aarch64 guest %s/%s in Arm64Guests", kernel, guest)
 	return nil
+}
+
+// EachArm64 runs fn in a subtest (named by the kernel) on the dump of
+// guest of every pinned aarch64 kernel that has one, each required as
+// RequireArm64 does.
+func EachArm64(t *testing.T, guest string, fn func(t *testing.T, d *Dump)) {
+	t.Helper()
+	n := 0
+	for _, g := range Arm64Guests {
+		if g.Name != guest {
+			continue
+		}
+		n++
+		t.Run(g.Kernel, func(t *testing.T) {
+			fn(t, RequireArm64(t, g.Kernel, guest))
+		})
+	}
+	if n == 0 {
+		t.Fatalf("no aarch64 guest %s in Arm64Guests", guest)
+	}
 }
 
 // Arm64Dumps returns the dumps of the aarch64 guests that have been

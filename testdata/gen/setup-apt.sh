@@ -1,7 +1,8 @@
 #!/bin/bash
 # Adds Debian's other suites (bullseye, trixie, sid) beside the machine's own,
-# pinned below the default release so that nothing installed moves to them; the
-# dump generator only `apt-get download`s kernel packages from them.
+# pinned below the default release so that nothing installed moves to them, and
+# the arm64 architecture; the dump generator only `apt-get download`s kernel
+# packages (and busybox-static:arm64) from them.
 # Idempotent; needs root. Usage: setup-apt.sh [--no-update]
 set -euo pipefail
 
@@ -49,6 +50,11 @@ if [[ ! -f $src || "$(cat "$src")" != "$want" ]]; then
 fi
 if [[ ! -f $pref || "$(cat "$pref")" != "$wantpref" ]]; then
 	printf '%s\n' "$wantpref" >"$pref"
+	changed=1
+fi
+# The aarch64 guests' packages (kernels, busybox-static:arm64) are arm64 ones.
+if command -v dpkg >/dev/null && ! dpkg --print-foreign-architectures | grep -qx arm64; then
+	dpkg --add-architecture arm64
 	changed=1
 fi
 if [[ ${1:-} != --no-update ]]; then

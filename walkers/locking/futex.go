@@ -254,10 +254,13 @@ func (l *futexLayout) findQueues(p *symbols.Program, t *sched.Task, stack []byte
 	}
 	// futex_waitv: kernel/futex/syscalls.c allocates the futex_vector
 	// array; futex_wait_multiple's vs is on the stack as a saved value.
+	// kmalloc'ed, it is in the linear map: at 0xff11000000000000 on
+	// x86_64 with 5-level paging, 0xfff0000000000000 on arm64 with a
+	// 52-bit VA (arch/arm64/include/asm/memory.h PAGE_OFFSET).
 	seen := map[uint64]bool{}
 	for off := 0; off+8 <= len(stack); off += 8 {
 		v := binary.LittleEndian.Uint64(stack[off:])
-		if v < 0xffff000000000000 || v%8 != 0 || seen[v] || (v >= base && v < base+uint64(len(stack))) {
+		if v < 0xff00000000000000 || v%8 != 0 || seen[v] || (v >= base && v < base+uint64(len(stack))) {
 			continue
 		}
 		seen[v] = true

@@ -41,19 +41,20 @@ func TestReadRealDumps(t *testing.T) {
 // The arm64 dump, read with its System.map (Debian's arm64 kallsyms has no
 // data symbols such as rcu_state).
 func TestReadRealDumpArm64(t *testing.T) {
-	d := testdata.RequireArm64(t, "arm64-6.1", "hangs")
-	if d.DebugRoot == "" {
-		t.Skip("no -dbg package unpacked: rcu_state is not in this kernel's kallsyms")
-	}
-	sysMap := filepath.Join(d.DebugRoot, "boot", "System.map-"+d.Truth.Release())
-	if _, err := os.Stat(sysMap); err != nil {
-		t.Fatal(err)
-	}
-	p, err := kwalk.Open(d.Path(testdata.FormatKdumpZlib), kwalk.Options{SystemMap: sysMap})
-	if err != nil {
-		t.Fatal(err)
-	}
-	checkState(t, p, d)
+	testdata.EachArm64(t, testdata.GuestHangs, func(t *testing.T, d *testdata.Dump) {
+		if d.DebugRoot == "" {
+			t.Skip("no -dbg package unpacked: rcu_state is not in this kernel's kallsyms")
+		}
+		sysMap := filepath.Join(d.DebugRoot, "boot", "System.map-"+d.Truth.Release())
+		if _, err := os.Stat(sysMap); err != nil {
+			t.Fatal(err)
+		}
+		p, err := kwalk.Open(d.Path(testdata.FormatKdumpZlib), kwalk.Options{SystemMap: sysMap})
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkState(t, p, d)
+	})
 }
 
 // checkState reads rcu_state and checks it against the dump's CPUs and

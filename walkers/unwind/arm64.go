@@ -18,7 +18,15 @@ import (
 // ptrauth_strip_kernel_insn_pac). Exception entry (kernel_entry,
 // arch/arm64/kernel/entry.S) saves a struct pt_regs whose stackframe[2]
 // is a frame record {x29, elr} of the interrupted code, or {0, 0} (the
-// final record) for an entry from EL0.
+// final record) for an entry from EL0. Since 6.13 stackframe is a struct
+// frame_record_meta (arch/arm64/include/asm/stacktrace/frame.h): the
+// record is {0, 0} for every entry and its type says what it is,
+// FRAME_META_TYPE_FINAL (EL0 entries, and the pt_regs at the top of a
+// kernel thread's stack) or FRAME_META_TYPE_PT_REGS (EL1 entries, whose
+// interrupted state is in the pt_regs). The record then lies 8 bytes off
+// a 16-byte boundary (pt_regs is 320 bytes at the stack's top): frame
+// records are 8-byte aligned (arch/arm64/kernel/stacktrace.c
+// kunwind_next_frame_record checks fp & 0x7).
 
 // arm64Layout is what the arm64 unwinder needs of the types.
 type arm64Layout struct {
@@ -27,7 +35,10 @@ type arm64Layout struct {
 	ctxFP, ctxSP, ctxPC, ctxX19 uint64
 	// struct pt_regs (arch/arm64/include/asm/ptrace.h).
 	regsX, regsSP, regsPC, regsPState, regsFrame, regsSize uint64
-	pacMask                                                uint64
+	// regsMetaType is the offset of stackframe.type (struct
+	// frame_record_meta, 6.13+), 0 when stackframe is a plain record.
+	regsMetaType uint64
+	pacMask      uint64
 }
 
 // newARM64Layout reads the arm64 layouts from the types; ok is false when
@@ -62,6 +73,9 @@ func newARM64Layout(p *symbols.Program) (*arm64Layout, bool) {
 			if off, err := p.OffsetOfType(t, m.path); err == nil {
 				*m.dst = off
 			}
+		}
+		if off, err := p.OffsetOfType(t, "stackframe.type"); err == nil && off != 0 {
+			l.regsMetaType = off
 		}
 		l.regsSize = t.Resolve().Size
 	}
@@ -150,7 +164,7 @@ func (u *Unwinder) addARM64CPUStacks(mem *stackMem, cpu int) {
 	}
 }
 
-var errFrameRecord = errors.New("frame record outside the stack or not 16-byte aligned")
+var errFrameRecord = errors.New("frame record outside the stack or not 8-byte aligned")
 
 // arm64Walk follows the frame records from (pc, fp). The first frame's pc
 // is exact when it comes from a CPU's registers.
@@ -171,7 +185,7 @@ func (u *Unwinder) arm64Walk(tr *Trace, mem *stackMem, pc, fp, sp uint64, exact 
 			tr.Err = errTooDeep
 			return
 		}
-		if fp&15 != 0 || mem.region(fp, 16) == nil {
+		if fp&7 != 0 || mem.region(fp, 16) == nil {
 			tr.Err = fmt.Errorf("fp %#x: %w", fp, errFrameRecord)
 			return
 		}
@@ -207,7 +221,10 @@ func (u *Unwinder) arm64Walk(tr *Trace, mem *stackMem, pc, fp, sp uint64, exact 
 			nf.Stack, _ = mem.kindOf(spX)
 			u.symbolize(&nf, true)
 			tr.Frames = append(tr.Frames, nf)
-			prevFP, fp = fp, next
+			// The interrupted code's x29: the record's own fp before
+			// 6.13, which a frame_record_meta's {0, 0} no longer is.
+			x29, _ := exc.Regs.Get(RegBP)
+			prevFP, fp = fp, x29
 			continue
 		}
 		if next == 0 && ret == 0 {
@@ -247,6 +264,17 @@ func (u *Unwinder) arm64Exception(mem *stackMem, fp, next, ret uint64) *Exceptio
 	}
 	user := pstate&0xc == 0 && pstate>>32 == 0
 	switch {
+	case l.regsMetaType != 0:
+		// struct frame_record_meta: a {0, 0} record whose type is
+		// FRAME_META_TYPE_FINAL (1) for an EL0 entry or
+		// FRAME_META_TYPE_PT_REGS (2) for an EL1 one.
+		typ, err := mem.readU64(base + l.regsMetaType)
+		if err != nil || next != 0 || ret != 0 {
+			return nil
+		}
+		if !(user && typ == frameMetaFinal) && !(!user && typ == frameMetaPtRegs) {
+			return nil
+		}
 	case user && next == 0 && ret == 0:
 	case !user && next == x29 && l.strip(ret) == l.strip(pc):
 	default:
@@ -264,6 +292,12 @@ func (u *Unwinder) arm64Exception(mem *stackMem, fp, next, ret uint64) *Exceptio
 	exc.ARM64 = &full
 	return exc
 }
+
+// frame_record_meta types (arch/arm64/include/asm/stacktrace/frame.h).
+const (
+	frameMetaFinal  = 1 // FRAME_META_TYPE_FINAL
+	frameMetaPtRegs = 2 // FRAME_META_TYPE_PT_REGS
+)
 
 // maxRecordSearch bounds how far above a given stack address arm64StackFrom
 // looks for a frame record.
@@ -304,7 +338,7 @@ func (u *Unwinder) arm64StackFrom(task symbols.Object, tr *Trace, mem *stackMem,
 		if err1 != nil || err2 != nil || !u.isTextAddr(l.strip(ret)) {
 			return 0, 0, false
 		}
-		if next != 0 && (next <= fp || next&15 != 0 || mem.region(next, 16) == nil) {
+		if next != 0 && (next <= fp || next&7 != 0 || mem.region(next, 16) == nil) {
 			return 0, 0, false
 		}
 		return next, ret, true

@@ -38,12 +38,17 @@ func TestARM64FrameRecords(t *testing.T) {
 		regsOff = 0x100 // pt_regs at base+regsOff in the IRQ case
 	)
 	l := &arm64Layout{regsX: 0, regsSP: 31 * 8, regsPC: 32 * 8, regsPState: 33 * 8, regsFrame: 0x130, regsSize: 0x150, pacMask: defaultPACMask}
+	// 6.13+ (7.2's arm64 pt_regs): stackframe is a struct
+	// frame_record_meta at 0x128 whose type is at 0x138; pt_regs is 320
+	// bytes, so the record at the stack's top is 8 bytes off 16.
+	l7 := &arm64Layout{regsX: 0, regsSP: 31 * 8, regsPC: 32 * 8, regsPState: 33 * 8, regsFrame: 0x128, regsMetaType: 0x138, regsSize: 0x140, pacMask: 0xfff0_0000_0000_0000}
 	for _, tc := range []struct {
 		name      string
 		build     func(m *flatMem) (pc, fp uint64)
 		want      []uint64 // frame IPs
 		user, exc bool
 		err       bool
+		layout    *arm64Layout // l when nil
 	}{
 		{"sleeping to EL0 entry", func(m *flatMem) (uint64, uint64) {
 			top := uint64(base + size)
@@ -58,7 +63,7 @@ func TestARM64FrameRecords(t *testing.T) {
 			m.put(fp0, fp1)
 			m.put(fp0+8, (text+0x100)&^defaultPACMask|pac|1<<55)
 			return text + 0x10, fp0
-		}, []uint64{text + 0x10, text + 0x100, text + 0x200}, true, false, false},
+		}, []uint64{text + 0x10, text + 0x100, text + 0x200}, true, false, false, nil},
 		{"IRQ in the kernel", func(m *flatMem) (uint64, uint64) {
 			regs := uint64(base + regsOff)
 			rec := regs + l.regsFrame
@@ -73,21 +78,60 @@ func TestARM64FrameRecords(t *testing.T) {
 			m.put(fp0, rec)
 			m.put(fp0+8, (text+0x300)&^defaultPACMask|pac|1<<55)
 			return text + 0x20, fp0
-		}, []uint64{text + 0x20, text + 0x300, text + 0x400}, false, true, false},
+		}, []uint64{text + 0x20, text + 0x300, text + 0x400}, false, true, false, nil},
+		{"meta: sleeping to EL0 entry", func(m *flatMem) (uint64, uint64) {
+			top := uint64(base + size)
+			regs := top - l7.regsSize
+			m.put(regs+l7.regsPC, 0x44e03c)
+			m.put(regs+l7.regsPState, 0)
+			fp2 := regs + l7.regsFrame // {0, 0}, FRAME_META_TYPE_FINAL
+			m.put(regs+l7.regsMetaType, frameMetaFinal)
+			fp1 := uint64(base + 0x3e00)
+			m.put(fp1, fp2)
+			m.put(fp1+8, (text+0x200)&^l7.pacMask|0x0fa0_0000_0000_0000|1<<55)
+			return text + 0x10, fp1
+		}, []uint64{text + 0x10, text + 0x200}, true, false, false, l7},
+		{"meta: IRQ in the kernel", func(m *flatMem) (uint64, uint64) {
+			regs := uint64(base + regsOff)
+			rec := regs + l7.regsFrame // {0, 0}, FRAME_META_TYPE_PT_REGS
+			outer := uint64(base + 0x3f00)
+			m.put(regs+l7.regsPC, text+0x400)
+			m.put(regs+29*8, outer)
+			m.put(regs+l7.regsSP, base+0x3000)
+			m.put(regs+l7.regsPState, 0x3c5)
+			m.put(regs+l7.regsMetaType, frameMetaPtRegs)
+			m.put(outer+8, text+0x500)
+			fp0 := uint64(base + 0x80)
+			m.put(fp0, rec)
+			m.put(fp0+8, text+0x300)
+			return text + 0x20, fp0
+		}, []uint64{text + 0x20, text + 0x300, text + 0x400, text + 0x500}, false, true, false, l7},
+		{"meta: kernel thread's final record", func(m *flatMem) (uint64, uint64) {
+			regs := uint64(base + size - l7.regsSize) // zeroed pt_regs
+			m.put(regs+l7.regsMetaType, frameMetaFinal)
+			fp0 := uint64(base + 0x3e00)
+			m.put(fp0, regs+l7.regsFrame)
+			m.put(fp0+8, text+0x300)
+			return text + 0x20, fp0
+		}, []uint64{text + 0x20, text + 0x300}, false, false, false, l7},
 		{"cycle", func(m *flatMem) (uint64, uint64) {
 			fp0 := uint64(base + 0x200)
 			m.put(fp0, fp0)
 			m.put(fp0+8, text+0x100)
 			return text, fp0
-		}, []uint64{text, text + 0x100}, false, false, true},
+		}, []uint64{text, text + 0x100}, false, false, true, nil},
 		{"off the stack", func(m *flatMem) (uint64, uint64) {
 			return text, base - 0x100
-		}, []uint64{text}, false, false, true},
+		}, []uint64{text}, false, false, true, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := &flatMem{base: base, b: make([]byte, size)}
 			pc, fp := tc.build(m)
-			u := &Unwinder{p: &symbols.Program{Mem: m}, arm64: l}
+			lay := l
+			if tc.layout != nil {
+				lay = tc.layout
+			}
+			u := &Unwinder{p: &symbols.Program{Mem: m}, arm64: lay}
 			mem := &stackMem{mem: m}
 			mem.add(base, base+size, StackTask, "task stack")
 			tr := &Trace{}

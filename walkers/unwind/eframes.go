@@ -137,7 +137,19 @@ func (u *Unwinder) arm64PlausiblePtRegs(b []byte, addr uint64) (ExceptionFrame, 
 	default:
 		return ExceptionFrame{}, false
 	}
-	if l.regsFrame != 0 && l.regsFrame+16 <= uint64(len(b)) {
+	switch {
+	case l.regsMetaType != 0 && l.regsMetaType+8 <= uint64(len(b)):
+		// 6.13+: a {0, 0} struct frame_record_meta whose type is
+		// FRAME_META_TYPE_FINAL for EL0 entries, FRAME_META_TYPE_PT_REGS
+		// for EL1 ones (arch/arm64/kernel/entry.S kernel_entry).
+		want := uint64(frameMetaPtRegs)
+		if user {
+			want = frameMetaFinal
+		}
+		if rd(l.regsFrame) != 0 || rd(l.regsFrame+8) != 0 || rd(l.regsMetaType) != want {
+			return ExceptionFrame{}, false
+		}
+	case l.regsFrame != 0 && l.regsFrame+16 <= uint64(len(b)):
 		fp, lr := rd(l.regsFrame), rd(l.regsFrame+8)
 		if user && (fp != 0 || lr != 0) || !user && (fp != x29 || l.strip(lr) != l.strip(pc)) {
 			return ExceptionFrame{}, false

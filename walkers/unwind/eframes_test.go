@@ -134,3 +134,39 @@ func TestSearchExceptionFramesARM64(t *testing.T) {
 		t.Errorf("registers: %+v %+v", got[0].ARM64, got[1].ARM64)
 	}
 }
+
+// TestSearchExceptionFramesARM64Meta: 6.13+ pt_regs (320 bytes, a struct
+// frame_record_meta at 0x128): both entries leave a {0, 0} record, told
+// apart by its type.
+func TestSearchExceptionFramesARM64Meta(t *testing.T) {
+	const (
+		base = 0xffff_8000_0830_0000
+		size = 16 << 10
+		text = 0xffff_a42c_f800_0000
+	)
+	l := &arm64Layout{regsX: 0, regsSP: 31 * 8, regsPC: 32 * 8, regsPState: 33 * 8, regsFrame: 0x128, regsMetaType: 0x138, regsSize: 0x140, pacMask: 0xfff0_0000_0000_0000}
+	m := &flatMem{base: base, b: make([]byte, size)}
+	syms := symtest.NewSymbols()
+	syms.Add("el1_interrupt", text, 0x1000, 'T')
+	u := &Unwinder{p: &symbols.Program{Mem: m, Syms: syms}, arm64: l}
+	put := func(regs uint64, pc, sp, pstate, x29, typ uint64) {
+		m.put(regs+l.regsPC, pc)
+		m.put(regs+l.regsSP, sp)
+		m.put(regs+l.regsPState, pstate)
+		m.put(regs+29*8, x29)
+		m.put(regs+l.regsMetaType, typ)
+	}
+	kernelAt, userAt := uint64(base+0x1000), uint64(base+size-0x140)
+	put(kernelAt, text+0x40, base+0x1800, 0x3c5, base+0x1900, frameMetaPtRegs) // EL1h
+	put(userAt, 0x44e03c, 0xffffe5dd9000, 0, 0x1234, frameMetaFinal)           // EL0t
+	// Near misses: EL1 with the final type, EL0 with the pt_regs type.
+	put(base+0x2000, text+0x40, base+0x1800, 0x3c5, base+0x1900, frameMetaFinal)
+	put(base+0x2400, 0x44e03c, 0xffffe5dd9000, 0, 0x1234, frameMetaPtRegs)
+	got, err := u.searchExceptionFrames(base, base+size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].Addr != kernelAt || got[0].User || got[1].Addr != userAt || !got[1].User {
+		t.Fatalf("found %+v; want kernel at %#x, user at %#x", got, kernelAt, userAt)
+	}
+}
