@@ -19,7 +19,7 @@ type stackFixture struct {
 	nextStack uint64
 }
 
-func newStackFixture(t *testing.T, firstWaiter bool) *stackFixture {
+func newStackFixture(t testing.TB, firstWaiter bool) *stackFixture {
 	return &stackFixture{LockFixture: walktest.NewLockFixture(t, firstWaiter), nextStack: 0xffffc90000010000}
 }
 

@@ -1,0 +1,143 @@
+package waitfor
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/kwalk/kwalk/symbols"
+	"github.com/kwalk/kwalk/walkers/locking"
+	"github.com/kwalk/kwalk/walkers/unwind"
+)
+
+// manyWaiters is a synthetic kernel where n tasks wait on one object: a
+// mutex, a write-locked or read-locked rw_semaphore, a wait_queue_head,
+// or a 7.1 mutex (first_waiter ring). The object's owner (task 0) runs.
+type manyWaiters struct {
+	f      *stackFixture
+	p      *symbols.Program
+	tasks  []uint64 // owner first, then the waiters in queue order
+	object uint64
+	frame  string // the waiters' slowpath frame
+}
+
+const wakeFnAddr = 0xffffffff81200000
+
+func newManyWaiters(tb testing.TB, kind string, n int) *manyWaiters {
+	f := newStackFixture(tb, kind == "mutex-7.1")
+	m := &manyWaiters{f: f}
+	owner, _ := f.stackTask(1, "owner")
+	m.tasks = append(m.tasks, owner)
+	var nodes []uint64
+	var headOff, taskOff uint64 = 16, 16
+	obj := f.Alloc(64)
+	m.object = obj
+	switch kind {
+	case "mutex", "mutex-7.1":
+		f.Mem.WriteU64(obj, owner|locking.MutexFlagWaiters)
+		m.frame = "__mutex_lock"
+	case "rwsem":
+		f.Mem.WriteU64(obj, 3) // WRITER_LOCKED | WAITERS
+		f.Mem.WriteU64(obj+8, owner)
+		headOff, m.frame = 24, "rwsem_down_write_slowpath"
+	case "rwsem-read":
+		f.Mem.WriteU64(obj, 2<<8|2) // two readers, WAITERS
+		f.Mem.WriteU64(obj+8, owner|1)
+		headOff, m.frame = 24, "rwsem_down_write_slowpath"
+	case "waitq":
+		headOff, taskOff = 8, 8
+	default:
+		tb.Fatalf("kind %q", kind)
+	}
+	for i := 0; i < n; i++ {
+		task, stack := f.stackTask(100+i, fmt.Sprintf("w%d", i))
+		m.tasks = append(m.tasks, task)
+		wa := stack + 0x3d00
+		if kind == "waitq" {
+			// wait_queue_entry { flags, private, func, entry @24 }
+			f.Mem.WriteU64(wa+taskOff, task)
+			f.Mem.WriteU64(wa+16, wakeFnAddr)
+			nodes = append(nodes, wa+24)
+			continue
+		}
+		f.Mem.WriteU64(wa+taskOff, task) // writers (rwsem_waiter.type 0)
+		nodes = append(nodes, wa)
+		if kind == "mutex-7.1" {
+			f.Mem.WriteU64(stack+0x3f00, obj) // the slowpath's lock pointer
+		}
+	}
+	if kind == "mutex-7.1" {
+		f.List(nodes[0], nodes[1:]...)
+		f.Mem.WriteU64(obj+16, nodes[0])
+	} else {
+		f.List(obj+headOff, nodes...)
+	}
+	m.p = f.Prog(symbols.Symbol{Name: "autoremove_wake_function", Addr: wakeFnAddr, Size: 64, Type: 'T'})
+	return m
+}
+
+// analyse runs the wait analysis and groups the chains, as deadlock does
+// (without the task list walk and the unwinder: the fixture has neither).
+func (m *manyWaiters) analyse() ([]TaskWait, []Chain) {
+	a := m.f.analysis(m.p, m.tasks...)
+	a.tasks[0].State = "R"
+	for _, t := range m.tasks[1:] {
+		tr := &unwind.Trace{Frames: []unwind.Frame{{Symbol: "__schedule"}, {Symbol: "schedule"}}}
+		if m.frame != "" {
+			tr.Frames = append(tr.Frames, unwind.Frame{Symbol: m.frame})
+		}
+		a.traces[t] = tr
+	}
+	ws := a.waits()
+	return ws, buildChains(ws)
+}
+
+// BenchmarkManyWaiters is the deadlock analysis of n tasks waiting on
+// one lock or wait queue: it must grow linearly with n.
+func BenchmarkManyWaiters(b *testing.B) {
+	for _, kind := range []string{"mutex", "rwsem", "rwsem-read", "waitq", "mutex-7.1"} {
+		for _, n := range []int{1000, 10000} {
+			b.Run(fmt.Sprintf("%s/%d", kind, n), func(b *testing.B) {
+				m := newManyWaiters(b, kind, n)
+				b.ReportAllocs()
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					ws, chains := m.analyse()
+					if len(ws) != n || len(chains) != 1 {
+						b.Fatalf("%d waits, %d chains", len(ws), len(chains))
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestManyWaiters checks what the benchmark measures: every waiter found
+// at its place in the queue, one chain.
+func TestManyWaiters(t *testing.T) {
+	const n = 300
+	wantKind := map[string]string{"mutex": locking.WaitMutex, "rwsem": locking.WaitRwsemWrite, "rwsem-read": locking.WaitRwsemWrite,
+		"waitq": locking.WaitQueueEvent, "mutex-7.1": locking.WaitMutex}
+	for _, kind := range []string{"mutex", "rwsem", "rwsem-read", "waitq", "mutex-7.1"} {
+		t.Run(kind, func(t *testing.T) {
+			m := newManyWaiters(t, kind, n)
+			ws, chains := m.analyse()
+			if len(ws) != n {
+				t.Fatalf("%d waits, want %d", len(ws), n)
+			}
+			for i, w := range ws {
+				if w.Task.Addr != m.tasks[i+1] || w.Object.Addr != m.object || w.Kind != wantKind[kind] {
+					t.Fatalf("wait %d: %+v", i, w)
+				}
+				if kind != "waitq" && (w.Position != i+1 || w.QueueLen != n) {
+					t.Fatalf("wait %d: place %d of %d", i, w.Position, w.QueueLen)
+				}
+				if kind != "waitq" && (len(w.Holders) == 0 || w.Holders[0].Task.Addr != m.tasks[0]) {
+					t.Fatalf("wait %d: holders %+v", i, w.Holders)
+				}
+			}
+			if len(chains) != 1 || chains[0].Blocked != n {
+				t.Fatalf("%d chains", len(chains))
+			}
+		})
+	}
+}
