@@ -39,6 +39,13 @@ type waitAnalysis struct {
 	memo        map[any]any // Context.Memo
 	shapes      []*waiterShape
 	sleepFrames waitkind.Frames
+	// heads are the wait-list walks that found their head, by the nodes
+	// they went through (listHeadOf); rings the closed 7.1 waiter rings by
+	// their nodes (objectByFirstWaiter). disjoint: 0 not yet known, 1 the
+	// task stacks do not overlap, 2 they do.
+	heads    map[uint64]walkPlace
+	rings    map[uint64]map[uint64]bool
+	disjoint int8
 }
 
 // threadSize is THREAD_SIZE on x86_64 without KASAN (16 KiB,
