@@ -141,3 +141,49 @@ func TestManyWaiters(t *testing.T) {
 		})
 	}
 }
+
+// TestListHeadKept checks the kept list walks against fresh ones: a walk
+// that reaches a kept node answers as a walk of its own would, also when
+// a node after it is on the walker's own stack.
+func TestListHeadKept(t *testing.T) {
+	f := newStackFixture(t, false)
+	var tasks, bases, nodes []uint64
+	for i := 0; i < 6; i++ {
+		task, base := f.stackTask(10+i, "w")
+		tasks, bases = append(tasks, task), append(bases, base)
+		nodes = append(nodes, base+0x3d00)
+	}
+	head := f.Alloc(64)
+	f.List(head, nodes...)
+	p := f.Prog()
+	// An own walk from node i takes node i+2 as on its own stack.
+	walk := func(a *waitAnalysis, i int, own bool) (uint64, error) {
+		if own {
+			return a.listHeadOf(nodes[i], bases[i+2], bases[i+2]+threadSize)
+		}
+		return a.listHeadOf(nodes[i], 0, 0)
+	}
+	fresh := func(i int, own bool) (uint64, error) {
+		a := f.analysis(p, tasks...)
+		a.disjoint = 2 // nothing kept
+		return walk(a, i, own)
+	}
+	for _, order := range [][]int{{0, 1, 2, 3, 4, 5}, {5, 4, 3, 2, 1, 0}, {3, 0, 5, 1, 4, 2}} {
+		a := f.analysis(p, tasks...)
+		for _, i := range order {
+			for _, own := range []bool{true, false} {
+				if own && i+2 >= len(nodes) {
+					continue
+				}
+				got, err := walk(a, i, own)
+				want, werr := fresh(i, own)
+				if got != want || (err == nil) != (werr == nil) {
+					t.Fatalf("order %v, node %d, own %v: %#x %v, want %#x %v", order, i, own, got, err, want, werr)
+				}
+			}
+		}
+		if len(a.heads) != len(nodes) {
+			t.Errorf("order %v: %d nodes kept, want %d", order, len(a.heads), len(nodes))
+		}
+	}
+}
