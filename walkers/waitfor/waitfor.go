@@ -20,7 +20,7 @@ type waitAnalysis struct {
 	byAddr  map[uint64]*sched.Task
 	bases   []uint64 // sorted task stack bases
 	traces  map[uint64]*unwind.Trace
-	stacks  map[uint64][]byte
+	stacks  map[uint64][]byte // the last maxStacks read (Stack)
 	conns   []*fuse.FuseConn
 	connBy  map[uint64]*fuse.FuseConn
 	reqWait map[uint64]*fuse.FuseReq // waiting task → request
@@ -46,6 +46,9 @@ type waitAnalysis struct {
 	heads    map[uint64]walkPlace
 	rings    map[uint64]map[uint64]bool
 	disjoint int8
+	// stackRing and stackNext order the kept stacks for eviction.
+	stackRing []uint64
+	stackNext int
 }
 
 // threadSize is THREAD_SIZE on x86_64 without KASAN (16 KiB,
@@ -137,7 +140,13 @@ func (a *waitAnalysis) Trace(t *sched.Task) *unwind.Trace {
 	return tr
 }
 
-// stack reads t's whole kernel stack once.
+// maxStacks bounds the kernel stacks kept read (16 KiB each): a task's
+// stack is used several times while its wait is found, then rarely; the
+// stacks of 10,000 blocked tasks would be 160 MB.
+const maxStacks = 1024
+
+// Stack reads t's whole kernel stack, kept for the next maxStacks reads
+// (nil when it could not be read, kept for the analysis).
 func (a *waitAnalysis) Stack(t *sched.Task) ([]byte, uint64) {
 	base, err := t.Obj.MemberUint("stack")
 	if err != nil || base == 0 {
@@ -148,7 +157,17 @@ func (a *waitAnalysis) Stack(t *sched.Task) ([]byte, uint64) {
 	}
 	b := make([]byte, threadSize)
 	if err := a.p.Mem.ReadVirt(b, base); err != nil {
-		b = nil
+		// Kept for good: read again, it would count its missing pages
+		// against a later wait.
+		a.stacks[t.Addr] = nil
+		return nil, base
+	}
+	if len(a.stackRing) < maxStacks {
+		a.stackRing = append(a.stackRing, t.Addr)
+	} else {
+		delete(a.stacks, a.stackRing[a.stackNext])
+		a.stackRing[a.stackNext] = t.Addr
+		a.stackNext = (a.stackNext + 1) % maxStacks
 	}
 	a.stacks[t.Addr] = b
 	return b, base
