@@ -3,6 +3,7 @@ package waitfor
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -247,17 +248,35 @@ const maxSameObject = 4096
 // a task T waits on reader-owned lock B; another task U waits on a lock A
 // that T holds, and A lies within maxSameObject bytes of B (same object).
 // U likely holds B for reading and took the two in the opposite order.
+// The waits are indexed by holder, so that each T looks only at the waits
+// it holds (N readers of one lock cost O(N), not O(N²)).
 func guessReaders(ws []TaskWait) {
+	var heldBy map[uint64][]int // holder task → waits it holds, in order
 	for i := range ws {
 		w := &ws[i]
 		if !w.ReaderOwned {
 			continue
 		}
+		if heldBy == nil {
+			heldBy = map[uint64][]int{}
+			for j := range ws {
+				for _, h := range ws[j].Holders {
+					if js := heldBy[h.Task.Addr]; len(js) == 0 || js[len(js)-1] != j {
+						heldBy[h.Task.Addr] = append(js, j)
+					}
+				}
+			}
+		}
+		us := heldBy[w.Task.Addr]
+		if len(us) == 0 {
+			continue
+		}
+		us = slices.Clone(us) // guesses below add to the index
 		have := map[uint64]bool{}
 		for _, h := range w.Holders {
 			have[h.Task.Addr] = true
 		}
-		for j := range ws {
+		for _, j := range us {
 			u := &ws[j]
 			if j == i || have[u.Task.Addr] || u.Object.Addr == w.Object.Addr || u.Object.Addr == 0 {
 				continue
@@ -266,16 +285,14 @@ func guessReaders(ws []TaskWait) {
 			if d < -maxSameObject || d > maxSameObject {
 				continue
 			}
-			holdsA := false
-			for _, h := range u.Holders {
-				holdsA = holdsA || h.Task.Addr == w.Task.Addr
-			}
-			if !holdsA {
-				continue
-			}
 			have[u.Task.Addr] = true
 			w.Holders = append(w.Holders, Holder{Task: u.Task.TaskRef, Certain: false,
 				How: fmt.Sprintf("guess (ABBA): it waits on %s held by this task, %d bytes from this lock (same object), so it may hold this lock for reading, taken in the opposite order", u.Object.What, d)})
+			// w is now held by u's task too.
+			js := heldBy[u.Task.Addr]
+			if k, found := slices.BinarySearch(js, i); !found {
+				heldBy[u.Task.Addr] = slices.Insert(js, k, i)
+			}
 		}
 	}
 }
