@@ -414,25 +414,47 @@ func (a *waitAnalysis) useKinds(ks []*waitkind.Kind) {
 }
 
 // holderStates records each holder's task state (a stopped holder is a
-// root cause of its own).
+// root cause of its own). Each holder task is read once, however many
+// waits it holds.
 func (a *waitAnalysis) holderStates(ws []TaskWait) {
+	type holderState struct {
+		state  string
+		tracer *sched.TaskRef
+		frozen string
+	}
+	known := map[uint64]*holderState{}
 	for i := range ws {
 		for j := range ws[i].Holders {
-			if t := a.byAddr[ws[i].Holders[j].Task.Addr]; t != nil {
-				ws[i].Holders[j].State = t.State
+			h := &ws[i].Holders[j]
+			t := a.byAddr[h.Task.Addr]
+			if t == nil {
+				continue
+			}
+			st := known[t.Addr]
+			if st == nil {
+				st = &holderState{state: t.State}
 				if tr, ok, err := t.Tracer(a.p); ok && err == nil {
-					ws[i].Holders[j].Tracer = &tr
+					st.tracer = &tr
 				}
 				switch t.Frozen() {
 				case "system":
-					ws[i].Holders[j].Frozen = "system"
+					st.frozen = "system"
 				case "cgroup":
 					cg := "cgroup"
 					if path, err := sched.FreezerCgroupPath(a.p, t); err == nil {
 						cg = "cgroup /sys/fs/cgroup" + strings.TrimSuffix(path, "/")
 					}
-					ws[i].Holders[j].Frozen = cg
+					st.frozen = cg
 				}
+				known[t.Addr] = st
+			}
+			h.State = st.state
+			if st.tracer != nil {
+				tr := *st.tracer
+				h.Tracer = &tr
+			}
+			if st.frozen != "" {
+				h.Frozen = st.frozen
 			}
 		}
 	}
