@@ -187,3 +187,30 @@ func TestListHeadKept(t *testing.T) {
 		}
 	}
 }
+
+// TestStackReferencesBut: the scan kept per value answers each waiter as
+// StackReferences skipping that waiter does.
+func TestStackReferencesBut(t *testing.T) {
+	f := newStackFixture(t, false)
+	const v = 0xffff888000abc000
+	var tasks []uint64
+	for i := 0; i < 12; i++ {
+		task, base := f.stackTask(10+i, "t")
+		tasks = append(tasks, task)
+		if i%3 != 1 {
+			f.Mem.WriteU64(base+0x3000+uint64(8*i), v)
+		}
+	}
+	p := f.Prog()
+	a := f.analysis(p, tasks...)
+	a.tasks[4].State = "S" // not looked at
+	for _, but := range append(tasks, 0x1234) {
+		fresh := f.analysis(p, tasks...)
+		fresh.tasks[4].State = "S"
+		want := fresh.StackReferences(v, map[uint64]bool{but: true})
+		got := a.stackReferencesBut(v, but)
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("but %#x: %x, want %x", but, got, want)
+		}
+	}
+}
