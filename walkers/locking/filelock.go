@@ -194,7 +194,7 @@ func decodeFileLockWait(c waitkind.Context, t *sched.Task, f waitkind.Found) (wa
 	}
 	// The holders are found once per lock (they are read from every
 	// process's fd table), however many requests wait on it.
-	w.Holders = slices.Clone(memoExact(c, fileLockHoldersKey(root.Addr), func() []waitkind.Holder {
+	w.Holders = slices.Clone(waitkind.MemoExact(c, fileLockHoldersKey(root.Addr), func() []waitkind.Holder {
 		return fileLockHolders(c, root)
 	}))
 	if len(w.Holders) == 0 {

@@ -134,38 +134,6 @@ func (m *lockMemo[T]) pos(waiter, task uint64) (int, int) {
 	return m.byT[task], m.count
 }
 
-// keptValue is a value memoExact kept, and whether computing it met pages
-// the dump lacks.
-type keptValue[T any] struct {
-	v      T
-	missed bool
-}
-
-// memoExact is c.Memo for a value read from memory that each of many
-// waits uses (a lock's description, a file lock's holders): computed once
-// per analysis, unless computing it met pages the dump lacks — it is then
-// computed again for each wait, which so counts those pages as before.
-func memoExact[T any](c waitkind.Context, key any, fn func() T) T {
-	p := c.Prog()
-	missed := func() uint64 {
-		if p.Dump == nil {
-			return 0
-		}
-		return p.Dump.MissedReads()
-	}
-	first := false
-	k := c.Memo(key, func() any {
-		first = true
-		m0 := missed()
-		v := fn()
-		return keptValue[T]{v, missed() != m0}
-	}).(keptValue[T])
-	if k.missed && !first {
-		return fn()
-	}
-	return k.v
-}
-
 type describeKey struct {
 	addr uint64
 	typ  string
@@ -174,7 +142,7 @@ type describeKey struct {
 // describeLock is waitkind.DescribeLock once per lock and analysis: the
 // description of an inode's or a file's lock resolves a path.
 func describeLock(c waitkind.Context, addr uint64, typ string) string {
-	return memoExact(c, describeKey{addr, typ}, func() string {
+	return waitkind.MemoExact(c, describeKey{addr, typ}, func() string {
 		return waitkind.DescribeLock(c.Prog(), addr, typ)
 	})
 }
