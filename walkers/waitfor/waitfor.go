@@ -50,6 +50,8 @@ type waitAnalysis struct {
 	// stackRing and stackNext order the kept stacks for eviction.
 	stackRing []uint64
 	stackNext int
+	// sleepBuf is sleepsInLock's buffer (one look per sleeping task).
+	sleepBuf []byte
 }
 
 // threadSize is THREAD_SIZE on x86_64 without KASAN (16 KiB,
@@ -339,7 +341,10 @@ func (a *waitAnalysis) sleepsInLock(t *sched.Task) bool {
 	} else if sp+n > top {
 		n = top - sp
 	}
-	buf := make([]byte, n)
+	if a.sleepBuf == nil {
+		a.sleepBuf = make([]byte, sleepWindow)
+	}
+	buf := a.sleepBuf[:n]
 	if err := a.p.Mem.ReadVirt(buf, sp); err != nil {
 		return true
 	}
