@@ -2,22 +2,29 @@ package waitfor
 
 import (
 	"fmt"
+	"runtime"
+	"slices"
 	"testing"
 
 	"github.com/kwalk/kwalk/symbols"
 	"github.com/kwalk/kwalk/walkers/locking"
+	"github.com/kwalk/kwalk/walkers/sched"
 	"github.com/kwalk/kwalk/walkers/unwind"
 )
 
 // manyWaiters is a synthetic kernel where n tasks wait on one object: a
 // mutex, a write-locked or read-locked rw_semaphore, a wait_queue_head,
 // or a 7.1 mutex (first_waiter ring). The object's owner (task 0) runs.
+// "mutex-in-100k" is the mutex with sleeping tasks after the waiters, up
+// to 100,000 tasks.
 type manyWaiters struct {
-	f      *stackFixture
-	p      *symbols.Program
-	tasks  []uint64 // owner first, then the waiters in queue order
-	object uint64
-	frame  string // the waiters' slowpath frame
+	f        *stackFixture
+	p        *symbols.Program
+	tasks    []uint64 // owner first, then the waiters in queue order, then sleepers
+	sleepers int
+	object   uint64
+	frame    string       // the waiters' slowpath frame
+	list     []sched.Task // the tasks as read (the task list walk is not measured)
 }
 
 const wakeFnAddr = 0xffffffff81200000
@@ -25,6 +32,9 @@ const wakeFnAddr = 0xffffffff81200000
 func newManyWaiters(tb testing.TB, kind string, n int) *manyWaiters {
 	f := newStackFixture(tb, kind == "mutex-7.1")
 	m := &manyWaiters{f: f}
+	if kind == "mutex-in-100k" {
+		kind, m.sleepers = "mutex", 100000-n-1
+	}
 	owner, _ := f.stackTask(1, "owner")
 	m.tasks = append(m.tasks, owner)
 	var nodes []uint64
@@ -65,6 +75,13 @@ func newManyWaiters(tb testing.TB, kind string, n int) *manyWaiters {
 			f.Mem.WriteU64(stack+0x3f00, obj) // the slowpath's lock pointer
 		}
 	}
+	for i := 0; i < m.sleepers; i++ {
+		// In S, not in a lock: their stacks are not read.
+		task := f.Task(100+n+i, "sleeper")
+		f.Mem.WriteU64(task+32, f.nextStack)
+		f.nextStack += 2 * threadSize
+		m.tasks = append(m.tasks, task)
+	}
 	if kind == "mutex-7.1" {
 		f.List(nodes[0], nodes[1:]...)
 		f.Mem.WriteU64(obj+16, nodes[0])
@@ -76,11 +93,18 @@ func newManyWaiters(tb testing.TB, kind string, n int) *manyWaiters {
 }
 
 // analyse runs the wait analysis and groups the chains, as deadlock does
-// (without the task list walk and the unwinder: the fixture has neither).
+// (without the task list walk and the unwinder: the fixture has neither;
+// the tasks are read once, before the first).
 func (m *manyWaiters) analyse() ([]TaskWait, []Chain) {
-	a := m.f.analysis(m.p, m.tasks...)
-	a.tasks[0].State = "R"
-	for _, t := range m.tasks[1:] {
+	if m.list == nil {
+		m.list = m.f.taskList(m.p, m.tasks...)
+		m.list[0].State = "R"
+		for i := len(m.list) - m.sleepers; i < len(m.list); i++ {
+			m.list[i].State = "S"
+		}
+	}
+	a := m.f.analysisOf(m.p, slices.Clone(m.list))
+	for _, t := range m.tasks[1 : len(m.tasks)-m.sleepers] {
 		tr := &unwind.Trace{Frames: []unwind.Frame{{Symbol: "__schedule"}, {Symbol: "schedule"}}}
 		if m.frame != "" {
 			tr.Frames = append(tr.Frames, unwind.Frame{Symbol: m.frame})
@@ -98,6 +122,8 @@ func BenchmarkManyWaiters(b *testing.B) {
 		for _, n := range []int{1000, 10000} {
 			b.Run(fmt.Sprintf("%s/%d", kind, n), func(b *testing.B) {
 				m := newManyWaiters(b, kind, n)
+				m.analyse()
+				runtime.GC()
 				b.ReportAllocs()
 				b.ResetTimer()
 				for i := 0; i < b.N; i++ {
@@ -108,6 +134,26 @@ func BenchmarkManyWaiters(b *testing.B) {
 				}
 			})
 		}
+	}
+}
+
+// BenchmarkManyWaitersIn100k is the analysis of 100,000 tasks of which
+// n wait on one mutex and the others sleep outside any lock.
+func BenchmarkManyWaitersIn100k(b *testing.B) {
+	for _, n := range []int{1000, 10000} {
+		b.Run(fmt.Sprintf("mutex/%d", n), func(b *testing.B) {
+			m := newManyWaiters(b, "mutex-in-100k", n)
+			m.analyse()
+			runtime.GC()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				ws, chains := m.analyse()
+				if len(ws) != n || len(chains) != 1 {
+					b.Fatalf("%d waits, %d chains", len(ws), len(chains))
+				}
+			}
+		})
 	}
 }
 
