@@ -100,7 +100,7 @@ var SwaitWait = &waitkind.Kind{
 
 func decodeSwaitWait(c waitkind.Context, t *sched.Task, f waitkind.Found) (waitkind.TaskWait, bool) {
 	w := waitkind.TaskWait{Task: c.Blocked(t), Kind: WaitQueueEvent, How: "swait_queue on the task's stack, linked into the queue", Certain: true}
-	w.Object = waitkind.WaitObject{Type: "swait_queue_head", Addr: f.Object, What: waitkind.DescribeLock(c.Prog(), f.Object, "swait_queue_head")}
+	w.Object = waitkind.WaitObject{Type: "swait_queue_head", Addr: f.Object, What: describeLock(c, f.Object, "swait_queue_head")}
 	w.Note = "nobody owns a completion or wait queue: whoever should complete it is unknown"
 	return w, true
 }
@@ -110,7 +110,7 @@ func decodeCompletionWait(c waitkind.Context, t *sched.Task, f waitkind.Found) (
 	if coff, err := c.Prog().OffsetOf("struct completion", "wait"); err == nil {
 		addr := f.Object - coff
 		w.Kind = WaitCompletion
-		w.Object = waitkind.WaitObject{Type: "completion", Addr: addr, What: waitkind.DescribeLock(c.Prog(), addr, "completion")}
+		w.Object = waitkind.WaitObject{Type: "completion", Addr: addr, What: describeLock(c, addr, "completion")}
 	}
 	return w, true
 }

@@ -3,6 +3,7 @@ package locking
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/kwalk/kwalk/symbols"
 	"github.com/kwalk/kwalk/walkers/sched"
@@ -191,7 +192,11 @@ func decodeFileLockWait(c waitkind.Context, t *sched.Task, f waitkind.Found) (wa
 	if depth > 1 {
 		w.Note = fmt.Sprintf("queued behind %d other waiting request(s) for the same lock", depth-1)
 	}
-	w.Holders = fileLockHolders(c, root)
+	// The holders are found once per lock (they are read from every
+	// process's fd table), however many requests wait on it.
+	w.Holders = slices.Clone(waitkind.MemoExact(c, fileLockHoldersKey(root.Addr), func() []waitkind.Holder {
+		return fileLockHolders(c, root)
+	}))
 	if len(w.Holders) == 0 {
 		w.Note = appendNote(w.Note, fmt.Sprintf("no task holds the lock's owner (%#x); fl_pid %d", root.Owner, root.Pid))
 	}
@@ -204,6 +209,8 @@ func appendNote(a, b string) string {
 	}
 	return a + "; " + b
 }
+
+type fileLockHoldersKey uint64
 
 // maxLockOwnerScan bounds the processes whose fd tables are read to find
 // the holders of a flock or OFD lock.

@@ -133,3 +133,16 @@ func (m *lockMemo[T]) pos(waiter, task uint64) (int, int) {
 	}
 	return m.byT[task], m.count
 }
+
+type describeKey struct {
+	addr uint64
+	typ  string
+}
+
+// describeLock is waitkind.DescribeLock once per lock and analysis: the
+// description of an inode's or a file's lock resolves a path.
+func describeLock(c waitkind.Context, addr uint64, typ string) string {
+	return waitkind.MemoExact(c, describeKey{addr, typ}, func() string {
+		return waitkind.DescribeLock(c.Prog(), addr, typ)
+	})
+}

@@ -113,7 +113,7 @@ func decodeMutexWait(c waitkind.Context, t *sched.Task, f waitkind.Found) (waitk
 		return waitkind.TaskWait{}, false
 	}
 	w := waitkind.TaskWait{Task: c.Blocked(t), Kind: WaitMutex, How: f.How, Certain: true, Position: pos, QueueLen: n}
-	w.Object = waitkind.WaitObject{Type: "mutex", Addr: f.Object, What: waitkind.DescribeLock(c.Prog(), f.Object, "mutex")}
+	w.Object = waitkind.WaitObject{Type: "mutex", Addr: f.Object, What: describeLock(c, f.Object, "mutex")}
 	if info.Owner != nil {
 		how := "mutex.owner"
 		if info.OwnerRaw&MutexFlagPickup != 0 {

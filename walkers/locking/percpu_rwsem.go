@@ -73,10 +73,9 @@ func decodePercpuRwsemWait(c waitkind.Context, t *sched.Task, f waitkind.Found) 
 		case fz.frozen > 0:
 			w.Object.State = "freezing"
 			w.Note = fmt.Sprintf("a freeze of the filesystem is in progress (s_writers.frozen = %d)", fz.frozen)
-			for _, tk := range c.Tasks() {
-				tk := tk
-				if tk.Addr != t.Addr && c.HasFrame(&tk, freezerFrames) {
-					w.Holders = append(w.Holders, waitkind.Holder{Task: c.Ref(tk.Addr), Certain: true,
+			for _, fz := range freezers(c) {
+				if fz != t.Addr {
+					w.Holders = append(w.Holders, waitkind.Holder{Task: c.Ref(fz), Certain: true,
 						How: "freezing the filesystem (freeze_super): it holds the write side while it waits for the writers in progress"})
 				}
 			}
@@ -85,7 +84,7 @@ func decodePercpuRwsemWait(c waitkind.Context, t *sched.Task, f waitkind.Found) 
 		}
 		return w, true
 	}
-	w.Object.What = waitkind.DescribeLock(p, sem, "percpu_rw_semaphore")
+	w.Object.What = describeLock(c, sem, "percpu_rw_semaphore")
 	if o, err := p.Object("struct percpu_rw_semaphore", sem); err == nil {
 		if wt, err := o.MemberUint("writer.task"); err == nil && wt != 0 && wt != t.Addr {
 			w.Holders = append(w.Holders, waitkind.Holder{Task: c.Ref(wt), Certain: true,
@@ -96,6 +95,24 @@ func decodePercpuRwsemWait(c waitkind.Context, t *sched.Task, f waitkind.Found) 
 		w.Note = "its readers are per-CPU counts: the kernel does not record who holds it"
 	}
 	return w, true
+}
+
+type freezersKey struct{}
+
+// freezers are the tasks in freeze_super, in task order: found once per
+// analysis, not once per writer waiting for a freeze (each look unwinds
+// every task's frames).
+func freezers(c waitkind.Context) []uint64 {
+	return c.Memo(freezersKey{}, func() any {
+		var out []uint64
+		for _, tk := range c.Tasks() {
+			tk := tk
+			if c.HasFrame(&tk, freezerFrames) {
+				out = append(out, tk.Addr)
+			}
+		}
+		return out
+	}).([]uint64)
 }
 
 // superBlockOfWriters finds the superblock whose s_writers.rw_sem[level]

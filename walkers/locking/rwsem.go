@@ -213,7 +213,7 @@ func decodeRwsemWait(c waitkind.Context, t *sched.Task, f waitkind.Found) (waitk
 		kind = WaitRwsemRead
 	}
 	w := waitkind.TaskWait{Task: c.Blocked(t), Kind: kind, How: f.How, Certain: true, Position: pos, QueueLen: n}
-	w.Object = waitkind.WaitObject{Type: "rw_semaphore", Addr: f.Object, What: waitkind.DescribeLock(p, f.Object, "rw_semaphore")}
+	w.Object = waitkind.WaitObject{Type: "rw_semaphore", Addr: f.Object, What: describeLock(c, f.Object, "rw_semaphore")}
 	switch {
 	case info.Owner != nil:
 		w.Holders = append(w.Holders, waitkind.Holder{Task: c.Ref(info.Owner.Addr), How: "rw_semaphore.owner (writer)", Certain: true})

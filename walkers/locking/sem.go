@@ -78,7 +78,7 @@ func decodeSemWait(c waitkind.Context, t *sched.Task, f waitkind.Found) (waitkin
 		return waitkind.TaskWait{}, false
 	}
 	w := waitkind.TaskWait{Task: c.Blocked(t), Kind: WaitSemaphore, How: f.How, Certain: true, Position: pos, QueueLen: n}
-	w.Object = waitkind.WaitObject{Type: "semaphore", Addr: f.Object, What: waitkind.DescribeLock(c.Prog(), f.Object, "semaphore")}
+	w.Object = waitkind.WaitObject{Type: "semaphore", Addr: f.Object, What: describeLock(c, f.Object, "semaphore")}
 	if info.LastHolder != nil {
 		w.Holders = append(w.Holders, waitkind.Holder{Task: c.Ref(info.LastHolder.Addr), How: "semaphore.last_holder (hint)", Certain: false})
 	} else {

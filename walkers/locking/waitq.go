@@ -212,7 +212,7 @@ func decodeWaitQueueWait(c waitkind.Context, t *sched.Task, f waitkind.Found) (w
 	e := WaitEntry(c.Prog(), f.Waiter)
 	w := waitkind.TaskWait{Task: c.Blocked(t), Kind: WaitQueueEvent, How: "wait_queue_entry on the task's stack, linked into the queue", Certain: true}
 	w.Object = waitkind.WaitObject{Type: "wait_queue_head", Addr: f.Object,
-		What: waitkind.DescribeLock(c.Prog(), f.Object, "wait_queue_head") + " (wake function " + e.Func + ")"}
+		What: describeLock(c, f.Object, "wait_queue_head") + " (wake function " + e.Func + ")"}
 	w.Note = "nobody owns a wait queue: whoever should wake it is unknown"
 	return w, true
 }

@@ -2,6 +2,7 @@ package waitfor
 
 import (
 	"encoding/binary"
+	"slices"
 
 	"github.com/kwalk/kwalk/symbols"
 	"github.com/kwalk/kwalk/walkers/sched"
@@ -75,6 +76,72 @@ func (a *waitAnalysis) StackReferences(v uint64, skip map[uint64]bool) []uint64 
 				out = append(out, t.Addr)
 				break
 			}
+		}
+	}
+	return out
+}
+
+type stackScanKey uint64
+
+// A stackScan is what StackReferences(v, nothing skipped) looks at: the
+// first maxReaderScan stacks it reads, which of them hold v, and the task
+// it would read next (its stack read only when needed).
+type stackScan struct {
+	looked []uint64 // tasks, in the order read
+	at     map[uint64]int
+	refs   []uint64 // the tasks of looked whose stacks hold v
+	next   *sched.Task
+	// nextRead: next's stack was read; nextHas: it holds v.
+	nextRead, nextHas bool
+}
+
+// stackReferencesBut is StackReferences(v, {but}) for the many waiters of
+// one object (each skips itself): the stacks are read once for v.
+func (a *waitAnalysis) stackReferencesBut(v, but uint64) []uint64 {
+	holds := func(t *sched.Task) bool {
+		stack, _ := a.Stack(t)
+		for off := 0; off+8 <= len(stack); off += 8 {
+			if binary.LittleEndian.Uint64(stack[off:]) == v {
+				return true
+			}
+		}
+		return false
+	}
+	sc := a.Memo(stackScanKey(v), func() any {
+		sc := &stackScan{at: map[uint64]int{}}
+		for i := range a.tasks {
+			t := &a.tasks[i]
+			if t.Idle || (t.State != "D" && a.reqWait[t.Addr] == nil) {
+				continue
+			}
+			if len(sc.looked) == maxReaderScan {
+				sc.next = t
+				break
+			}
+			sc.at[t.Addr] = len(sc.looked)
+			sc.looked = append(sc.looked, t.Addr)
+			if holds(t) {
+				sc.refs = append(sc.refs, t.Addr)
+			}
+		}
+		return sc
+	}).(*stackScan)
+	if _, ok := sc.at[but]; !ok {
+		return slices.Clone(sc.refs)
+	}
+	// Skipping but, StackReferences reads one more stack.
+	var out []uint64
+	for _, r := range sc.refs {
+		if r != but {
+			out = append(out, r)
+		}
+	}
+	if sc.next != nil {
+		if !sc.nextRead {
+			sc.nextRead, sc.nextHas = true, holds(sc.next)
+		}
+		if sc.nextHas {
+			out = append(out, sc.next.Addr)
 		}
 	}
 	return out

@@ -24,15 +24,24 @@ func (g *graph) next(t uint64) []uint64 {
 		return nil
 	}
 	var out []uint64
-	seen := map[uint64]bool{}
+	var seen map[uint64]bool // for many holders; a few are looked up in out
+	if len(w.Holders) > 16 {
+		seen = map[uint64]bool{}
+	}
 	for _, h := range w.Holders {
-		if h.Task.Addr == t || seen[h.Task.Addr] {
+		a := h.Task.Addr
+		if a == t || g.waits[a] == nil {
 			continue
 		}
-		seen[h.Task.Addr] = true
-		if g.waits[h.Task.Addr] != nil {
-			out = append(out, h.Task.Addr)
+		if seen != nil {
+			if seen[a] {
+				continue
+			}
+			seen[a] = true
+		} else if contains(out, a) {
+			continue
 		}
+		out = append(out, a)
 	}
 	return out
 }
@@ -242,10 +251,18 @@ func (g *graph) groups() []group {
 	byRoot := map[rootKey][]uint64{}
 	var keys []rootKey
 	rootTasks := map[rootKey][]uint64{}
+	// isRoot: the tasks already in rootTasks (the roots of one object's
+	// chains are as many as its waiters).
+	type rootTask struct {
+		k    rootKey
+		task uint64
+	}
+	isRoot := map[rootTask]bool{}
 	for _, t := range g.order {
 		k0 := resolve(t, 0, map[uint64]bool{})
 		k := byObject(k0)
-		if k0.cycle < 0 && !contains(rootTasks[k], k0.task) {
+		if k0.cycle < 0 && !isRoot[rootTask{k, k0.task}] {
+			isRoot[rootTask{k, k0.task}] = true
 			rootTasks[k] = append(rootTasks[k], k0.task)
 		}
 		if _, ok := byRoot[k]; !ok {

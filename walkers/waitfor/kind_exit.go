@@ -54,9 +54,9 @@ func (a *waitAnalysis) zombieWait(t *sched.Task) (TaskWait, bool) {
 	w := TaskWait{Task: a.Blocked(t), Kind: WaitThreadsExit, Certain: true,
 		How: "zombie thread-group leader: reaped only when its other threads have exited (kernel/exit.c delay_group_leader)"}
 	w.Object = WaitObject{Type: "task_struct", Addr: t.Addr, What: fmt.Sprintf("exit of the other threads of process %d", t.TGID)}
-	for i := range a.tasks {
+	for _, i := range a.threadsOf(t.TGID) {
 		o := &a.tasks[i]
-		if o.TGID == t.TGID && o.Addr != t.Addr && o.State != "Z" && o.State != "X" {
+		if o.Addr != t.Addr && o.State != "Z" && o.State != "X" {
 			w.Holders = append(w.Holders, Holder{Task: a.ref(o), How: "live thread of the zombie's group", Certain: true})
 		}
 	}
@@ -64,6 +64,20 @@ func (a *waitAnalysis) zombieWait(t *sched.Task) (TaskWait, bool) {
 		return TaskWait{}, false
 	}
 	return w, true
+}
+
+type threadGroupsKey struct{}
+
+// threadsOf returns the places in a.tasks of the tasks of thread group
+// tgid, in order (indexed once per analysis).
+func (a *waitAnalysis) threadsOf(tgid int) []int {
+	return a.Memo(threadGroupsKey{}, func() any {
+		byTGID := map[int][]int{}
+		for i := range a.tasks {
+			byTGID[a.tasks[i].TGID] = append(byTGID[a.tasks[i].TGID], i)
+		}
+		return byTGID
+	}).(map[int][]int)[tgid]
 }
 
 // pidnsWait: a pid namespace's init in zap_pid_ns_processes
@@ -152,6 +166,32 @@ var vforkFrames = waitkind.NewFrames("wait_for_vfork_done")
 // its child.
 var vforkCallerFrames = waitkind.NewFrames("kernel_clone", "_do_fork")
 
+// A vforkChild is a task whose vfork_done is set: a vfork child not yet
+// exec'ed or exited (kernel/fork.c).
+type vforkChild struct {
+	task int // index in Tasks
+	done uint64
+}
+
+type vforkChildrenKey struct{}
+
+// vforkChildren are the tasks with vfork_done set, in task order: read once
+// per analysis, not once per vfork parent.
+func vforkChildren(c waitkind.Context) []vforkChild {
+	return waitkind.MemoExact(c, vforkChildrenKey{}, func() []vforkChild {
+		var out []vforkChild
+		for i, o := range c.Tasks() {
+			if !o.Obj.Type().HasMember("vfork_done") {
+				continue
+			}
+			if vd, err := o.Obj.MemberUint("vfork_done"); err == nil && vd != 0 {
+				out = append(out, vforkChild{i, vd})
+			}
+		}
+		return out
+	})
+}
+
 // VforkWait: after vfork(2) the parent sleeps in wait_for_vfork_done
 // (kernel/fork.c, killable: state D) on a completion on its stack until
 // the child execs or exits; the child's task_struct.vfork_done points at
@@ -171,12 +211,9 @@ var VforkWait = &waitkind.Kind{
 		w := TaskWait{Task: c.Blocked(t), Kind: WaitVfork, Certain: true,
 			How: "frame wait_for_vfork_done; the child's task_struct.vfork_done points at the completion on this task's stack"}
 		w.Object = WaitObject{Type: "task_struct", What: "its vfork child (not found)"}
-		for _, o := range c.Tasks() {
-			if o.Addr == t.Addr || !o.Obj.Type().HasMember("vfork_done") {
-				continue
-			}
-			vd, err := o.Obj.MemberUint("vfork_done")
-			if err != nil || vd == 0 || stack == nil || vd < base || vd >= base+uint64(len(stack)) {
+		for _, vc := range vforkChildren(c) {
+			o, vd := c.Tasks()[vc.task], vc.done
+			if o.Addr == t.Addr || stack == nil || vd < base || vd >= base+uint64(len(stack)) {
 				continue
 			}
 			w.Object = WaitObject{Type: "task_struct", Addr: o.Addr, What: fmt.Sprintf("vfork child %s (pid %d)", o.Comm, o.PID)}

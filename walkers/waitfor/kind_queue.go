@@ -85,8 +85,7 @@ func decodeQueueFreezeWait(c waitkind.Context, t *sched.Task, f waitkind.Found) 
 		return w, true
 	}
 	w.Object.What = fmt.Sprintf("the freeze of %s's request queue to end, to start its I/O", disk.Label())
-	skip := map[uint64]bool{t.Addr: true}
-	for _, h := range a.StackReferences(q.Addr(), skip) {
+	for _, h := range a.stackReferencesBut(q.Addr(), t.Addr) {
 		if ht := a.TaskAt(h); ht != nil && a.HasFrame(ht, queueFreezeFrames) {
 			w.Holders = append(w.Holders, Holder{Task: a.Ref(h), Certain: true,
 				How: "freezes the queue: it waits in blk_mq_freeze_queue with the queue's address on its stack"})

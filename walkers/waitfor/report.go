@@ -524,16 +524,20 @@ func panicContext(p *symbols.Program, chains []Chain) (*crash.PanicInfo, []int) 
 		return nil, nil
 	}
 	var idx []int
-	for _, h := range pi.HungTasks {
-		in := 0
-		for i, c := range chains {
-			for _, w := range append(append([]TaskWait(nil), c.Path...), c.Others...) {
-				if w.Task.PID == h.PID {
-					in = i + 1
-				}
-			}
+	if len(pi.HungTasks) == 0 {
+		return pi, idx
+	}
+	chainOf := map[int]int{} // pid → the last chain it is in, 1-based
+	for i, c := range chains {
+		for _, w := range c.Path {
+			chainOf[w.Task.PID] = i + 1
 		}
-		idx = append(idx, in)
+		for _, w := range c.Others {
+			chainOf[w.Task.PID] = i + 1
+		}
+	}
+	for _, h := range pi.HungTasks {
+		idx = append(idx, chainOf[h.PID])
 	}
 	return pi, idx
 }

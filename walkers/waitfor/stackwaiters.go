@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sort"
 
 	"github.com/kwalk/kwalk/symbols"
 	"github.com/kwalk/kwalk/walkers/kmem"
@@ -146,9 +147,27 @@ func (a *waitAnalysis) findStackWaiters(t *sched.Task) []stackWaiter {
 // waiter per wait: the object's (lock's, wait queue's) list head. Objects
 // on the waiter's stack are common (fs/locks.c __do_sys_flock keeps its
 // struct file_lock there, whose fl_wait the task sleeps on).
+//
+// The walks that find a head are kept (headWalk): the waiters of one lock
+// are on one list, so a later walk stops at the first node an earlier one
+// went through and takes the rest as read. N waiters of one lock then
+// cost O(N) reads, not O(N²).
 func (a *waitAnalysis) listHeadOf(node, ownBase, ownTop uint64) (uint64, error) {
+	own := ownTop > ownBase
+	// The kept walks tell a node on the waiter's own stack by its stack's
+	// base: exact when stacks are whole and do not overlap.
+	cacheable := !own || (ownTop-ownBase == threadSize && a.stacksDisjoint())
+	if cacheable {
+		if at, ok := a.heads[node]; ok {
+			if h, ok := at.w.resume(at.pos, 0, ownBase, own); ok {
+				return h, nil
+			}
+			return 0, fmt.Errorf("waiter list at %#x: %w", node, kmem.ErrListTruncated)
+		}
+	}
 	cur := node
 	seen := map[uint64]bool{node: true}
+	path := []uint64{node}
 	for i := 0; i < kmem.MaxWaiters; i++ {
 		next, err := a.p.ReadU64(cur)
 		if err != nil {
@@ -157,16 +176,122 @@ func (a *waitAnalysis) listHeadOf(node, ownBase, ownTop uint64) (uint64, error) 
 		if next == node {
 			return 0, fmt.Errorf("waiter list at %#x: every node is on a task stack (no head found)", node)
 		}
-		if !a.onStack(next) || (next >= ownBase && next < ownTop) {
+		if onOwn := next >= ownBase && next < ownTop; onOwn || !a.onStack(next) {
+			if !onOwn && cacheable {
+				a.keepWalk(path, next)
+			}
 			return next, nil
+		}
+		if cacheable {
+			if at, ok := a.heads[next]; ok {
+				h, ok := at.w.resume(at.pos, i+1, ownBase, own)
+				if !ok {
+					return 0, fmt.Errorf("waiter list at %#x: %w", node, kmem.ErrListTruncated)
+				}
+				if at.pos == at.w.min {
+					// The walk reached the first node of a kept one: its
+					// nodes come before (a damaged list may join a kept
+					// walk in its middle; such a walk is not kept).
+					at.w.prepend(a, path)
+				}
+				return h, nil
+			}
 		}
 		if seen[next] {
 			return 0, fmt.Errorf("waiter list at %#x: node %#x met twice without reaching a head: %w", node, next, symbols.ErrCycle)
 		}
 		seen[next] = true
+		path = append(path, next)
 		cur = next
 	}
 	return 0, fmt.Errorf("waiter list at %#x: %w", node, kmem.ErrListTruncated)
+}
+
+// A headWalk is a walk of a wait list that found its head: its nodes,
+// all on task stacks, by place (the head at place end; walks that joined
+// it later at its first node were put before it, at places below 0), and
+// by the stack each is on.
+type headWalk struct {
+	head     uint64
+	min, end int
+	byBase   map[uint64][]placedNode // stack base → its nodes, by place
+}
+
+type placedNode struct {
+	pos  int
+	node uint64
+}
+
+type walkPlace struct {
+	w   *headWalk
+	pos int
+}
+
+// resume answers a walk that reached the node at place j and would read
+// the node at place j+1 in its step k: the first node after j on its own
+// stack (when own is set, by ownBase), else the head. ok is false when
+// the walk would have gone past kmem.MaxWaiters steps before it.
+func (w *headWalk) resume(j, k int, ownBase uint64, own bool) (uint64, bool) {
+	q, stop := w.end, w.head
+	if own {
+		ns := w.byBase[ownBase]
+		if i := sort.Search(len(ns), func(i int) bool { return ns[i].pos > j }); i < len(ns) {
+			q, stop = ns[i].pos, ns[i].node
+		}
+	}
+	return stop, k+q-j-1 < kmem.MaxWaiters
+}
+
+// keepWalk keeps a walk that went through path and found head.
+func (a *waitAnalysis) keepWalk(path []uint64, head uint64) {
+	w := &headWalk{head: head, end: len(path), byBase: map[uint64][]placedNode{}}
+	if a.heads == nil {
+		a.heads = map[uint64]walkPlace{}
+	}
+	for i, n := range path {
+		a.heads[n] = walkPlace{w, i}
+		if b, ok := a.stackBase(n); ok {
+			w.byBase[b] = append(w.byBase[b], placedNode{i, n})
+		}
+	}
+}
+
+// prepend puts the nodes of path, which lead to w's first node, before it.
+func (w *headWalk) prepend(a *waitAnalysis, path []uint64) {
+	w.min -= len(path)
+	before := map[uint64][]placedNode{}
+	for i, n := range path {
+		a.heads[n] = walkPlace{w, w.min + i}
+		if b, ok := a.stackBase(n); ok {
+			before[b] = append(before[b], placedNode{w.min + i, n})
+		}
+	}
+	for b, ns := range before {
+		w.byBase[b] = append(ns, w.byBase[b]...)
+	}
+}
+
+// stackBase returns the base of the task stack addr lies on.
+func (a *waitAnalysis) stackBase(addr uint64) (uint64, bool) {
+	i := sort.Search(len(a.bases), func(i int) bool { return a.bases[i] > addr }) - 1
+	if i >= 0 && addr < a.bases[i]+threadSize {
+		return a.bases[i], true
+	}
+	return 0, false
+}
+
+// stacksDisjoint reports whether no two task stacks overlap (computed once).
+func (a *waitAnalysis) stacksDisjoint() bool {
+	if a.disjoint == 0 {
+		a.disjoint = 1
+		for i := 1; i < len(a.bases); i++ {
+			if a.bases[i] < a.bases[i-1]+threadSize {
+				a.disjoint = 2
+				break
+			}
+		}
+	}
+	return a.disjoint == 1
 }
 
 // kindFor picks the registry kind of a waiter found on t's stack: the kind
@@ -328,11 +453,8 @@ func (a *waitAnalysis) objectByFirstWaiter(t *sched.Task, sw stackWaiter) uint64
 	if err != nil {
 		return 0
 	}
-	ring, _ := kmem.CircularNodes(a.p, sw.node, kmem.MaxWaiters)
-	onRing := map[uint64]bool{}
-	for _, n := range ring {
-		onRing[n-sw.shape.listOff] = true
-	}
+	onRing := a.ringOf(sw.node) // list nodes; first_waiter points at the waiter
+	lo := sw.shape.listOff
 	stack, base := a.Stack(t)
 	seen := map[uint64]bool{}
 	for off := 0; off+8 <= len(stack); off += 8 {
@@ -341,11 +463,34 @@ func (a *waitAnalysis) objectByFirstWaiter(t *sched.Task, sw stackWaiter) uint64
 			continue
 		}
 		seen[v] = true
-		if fw, err := a.p.ReadU64(v + fwOff); err == nil && onRing[fw] {
+		if fw, err := a.p.ReadU64(v + fwOff); err == nil && onRing[fw+lo] {
 			return v
 		}
 	}
 	return 0
+}
+
+// ringOf returns the nodes of the waiter ring through node. A ring that
+// closes is read once for all its waiters; one that does not (damaged,
+// too long) is read again by each, as far as it goes.
+func (a *waitAnalysis) ringOf(node uint64) map[uint64]bool {
+	if r, ok := a.rings[node]; ok {
+		return r
+	}
+	ring, err := kmem.CircularNodes(a.p, node, kmem.MaxWaiters)
+	r := make(map[uint64]bool, len(ring))
+	for _, n := range ring {
+		r[n] = true
+	}
+	if err == nil {
+		if a.rings == nil {
+			a.rings = map[uint64]map[uint64]bool{}
+		}
+		for _, n := range ring {
+			a.rings[n] = r
+		}
+	}
+	return r
 }
 
 // damagedWait decodes the object of a half-linked waiter: its neighbour

@@ -3,6 +3,7 @@ package waitfor
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -20,7 +21,7 @@ type waitAnalysis struct {
 	byAddr  map[uint64]*sched.Task
 	bases   []uint64 // sorted task stack bases
 	traces  map[uint64]*unwind.Trace
-	stacks  map[uint64][]byte
+	stacks  map[uint64][]byte // the last maxStacks read (Stack)
 	conns   []*fuse.FuseConn
 	connBy  map[uint64]*fuse.FuseConn
 	reqWait map[uint64]*fuse.FuseReq // waiting task → request
@@ -39,6 +40,18 @@ type waitAnalysis struct {
 	memo        map[any]any // Context.Memo
 	shapes      []*waiterShape
 	sleepFrames waitkind.Frames
+	// heads are the wait-list walks that found their head, by the nodes
+	// they went through (listHeadOf); rings the closed 7.1 waiter rings by
+	// their nodes (objectByFirstWaiter). disjoint: 0 not yet known, 1 the
+	// task stacks do not overlap, 2 they do.
+	heads    map[uint64]walkPlace
+	rings    map[uint64]map[uint64]bool
+	disjoint int8
+	// stackRing and stackNext order the kept stacks for eviction.
+	stackRing []uint64
+	stackNext int
+	// sleepBuf is sleepsInLock's buffer (one look per sleeping task).
+	sleepBuf []byte
 }
 
 // threadSize is THREAD_SIZE on x86_64 without KASAN (16 KiB,
@@ -130,7 +143,13 @@ func (a *waitAnalysis) Trace(t *sched.Task) *unwind.Trace {
 	return tr
 }
 
-// stack reads t's whole kernel stack once.
+// maxStacks bounds the kernel stacks kept read (16 KiB each): a task's
+// stack is used several times while its wait is found, then rarely; the
+// stacks of 10,000 blocked tasks would be 160 MB.
+const maxStacks = 1024
+
+// Stack reads t's whole kernel stack, kept for the next maxStacks reads
+// (nil when it could not be read, kept for the analysis).
 func (a *waitAnalysis) Stack(t *sched.Task) ([]byte, uint64) {
 	base, err := t.Obj.MemberUint("stack")
 	if err != nil || base == 0 {
@@ -141,7 +160,17 @@ func (a *waitAnalysis) Stack(t *sched.Task) ([]byte, uint64) {
 	}
 	b := make([]byte, threadSize)
 	if err := a.p.Mem.ReadVirt(b, base); err != nil {
-		b = nil
+		// Kept for good: read again, it would count its missing pages
+		// against a later wait.
+		a.stacks[t.Addr] = nil
+		return nil, base
+	}
+	if len(a.stackRing) < maxStacks {
+		a.stackRing = append(a.stackRing, t.Addr)
+	} else {
+		delete(a.stacks, a.stackRing[a.stackNext])
+		a.stackRing[a.stackNext] = t.Addr
+		a.stackNext = (a.stackNext + 1) % maxStacks
 	}
 	a.stacks[t.Addr] = b
 	return b, base
@@ -222,17 +251,35 @@ const maxSameObject = 4096
 // a task T waits on reader-owned lock B; another task U waits on a lock A
 // that T holds, and A lies within maxSameObject bytes of B (same object).
 // U likely holds B for reading and took the two in the opposite order.
+// The waits are indexed by holder, so that each T looks only at the waits
+// it holds (N readers of one lock cost O(N), not O(N²)).
 func guessReaders(ws []TaskWait) {
+	var heldBy map[uint64][]int // holder task → waits it holds, in order
 	for i := range ws {
 		w := &ws[i]
 		if !w.ReaderOwned {
 			continue
 		}
+		if heldBy == nil {
+			heldBy = map[uint64][]int{}
+			for j := range ws {
+				for _, h := range ws[j].Holders {
+					if js := heldBy[h.Task.Addr]; len(js) == 0 || js[len(js)-1] != j {
+						heldBy[h.Task.Addr] = append(js, j)
+					}
+				}
+			}
+		}
+		us := heldBy[w.Task.Addr]
+		if len(us) == 0 {
+			continue
+		}
+		us = slices.Clone(us) // guesses below add to the index
 		have := map[uint64]bool{}
 		for _, h := range w.Holders {
 			have[h.Task.Addr] = true
 		}
-		for j := range ws {
+		for _, j := range us {
 			u := &ws[j]
 			if j == i || have[u.Task.Addr] || u.Object.Addr == w.Object.Addr || u.Object.Addr == 0 {
 				continue
@@ -241,16 +288,14 @@ func guessReaders(ws []TaskWait) {
 			if d < -maxSameObject || d > maxSameObject {
 				continue
 			}
-			holdsA := false
-			for _, h := range u.Holders {
-				holdsA = holdsA || h.Task.Addr == w.Task.Addr
-			}
-			if !holdsA {
-				continue
-			}
 			have[u.Task.Addr] = true
 			w.Holders = append(w.Holders, Holder{Task: u.Task.TaskRef, Certain: false,
 				How: fmt.Sprintf("guess (ABBA): it waits on %s held by this task, %d bytes from this lock (same object), so it may hold this lock for reading, taken in the opposite order", u.Object.What, d)})
+			// w is now held by u's task too.
+			js := heldBy[u.Task.Addr]
+			if k, found := slices.BinarySearch(js, i); !found {
+				heldBy[u.Task.Addr] = slices.Insert(js, k, i)
+			}
 		}
 	}
 }
@@ -297,7 +342,10 @@ func (a *waitAnalysis) sleepsInLock(t *sched.Task) bool {
 	} else if sp+n > top {
 		n = top - sp
 	}
-	buf := make([]byte, n)
+	if a.sleepBuf == nil {
+		a.sleepBuf = make([]byte, sleepWindow)
+	}
+	buf := a.sleepBuf[:n]
 	if err := a.p.Mem.ReadVirt(buf, sp); err != nil {
 		return true
 	}
@@ -372,25 +420,47 @@ func (a *waitAnalysis) useKinds(ks []*waitkind.Kind) {
 }
 
 // holderStates records each holder's task state (a stopped holder is a
-// root cause of its own).
+// root cause of its own). Each holder task is read once, however many
+// waits it holds.
 func (a *waitAnalysis) holderStates(ws []TaskWait) {
+	type holderState struct {
+		state  string
+		tracer *sched.TaskRef
+		frozen string
+	}
+	known := map[uint64]*holderState{}
 	for i := range ws {
 		for j := range ws[i].Holders {
-			if t := a.byAddr[ws[i].Holders[j].Task.Addr]; t != nil {
-				ws[i].Holders[j].State = t.State
+			h := &ws[i].Holders[j]
+			t := a.byAddr[h.Task.Addr]
+			if t == nil {
+				continue
+			}
+			st := known[t.Addr]
+			if st == nil {
+				st = &holderState{state: t.State}
 				if tr, ok, err := t.Tracer(a.p); ok && err == nil {
-					ws[i].Holders[j].Tracer = &tr
+					st.tracer = &tr
 				}
 				switch t.Frozen() {
 				case "system":
-					ws[i].Holders[j].Frozen = "system"
+					st.frozen = "system"
 				case "cgroup":
 					cg := "cgroup"
 					if path, err := sched.FreezerCgroupPath(a.p, t); err == nil {
 						cg = "cgroup /sys/fs/cgroup" + strings.TrimSuffix(path, "/")
 					}
-					ws[i].Holders[j].Frozen = cg
+					st.frozen = cg
 				}
+				known[t.Addr] = st
+			}
+			h.State = st.state
+			if st.tracer != nil {
+				tr := *st.tracer
+				h.Tracer = &tr
+			}
+			if st.frozen != "" {
+				h.Frozen = st.frozen
 			}
 		}
 	}

@@ -19,7 +19,7 @@ type stackFixture struct {
 	nextStack uint64
 }
 
-func newStackFixture(t *testing.T, firstWaiter bool) *stackFixture {
+func newStackFixture(t testing.TB, firstWaiter bool) *stackFixture {
 	return &stackFixture{LockFixture: walktest.NewLockFixture(t, firstWaiter), nextStack: 0xffffc90000010000}
 }
 
@@ -36,18 +36,29 @@ func (f *stackFixture) stackTask(pid int, comm string) (uint64, uint64) {
 // analysis builds a waitAnalysis over the given tasks without unwinding
 // (no frames: waiter shapes are then checked against the lock alone).
 func (f *stackFixture) analysis(p *symbols.Program, tasks ...uint64) *waitAnalysis {
-	a := &waitAnalysis{p: p, byAddr: map[uint64]*sched.Task{}, traces: map[uint64]*unwind.Trace{},
-		stacks: map[uint64][]byte{}, connBy: map[uint64]*fuse.FuseConn{}, reqWait: map[uint64]*fuse.FuseReq{},
-		servers: map[uint64][]fuse.FuseServer{}}
-	a.useKinds(Kinds())
+	return f.analysisOf(p, f.taskList(p, tasks...))
+}
+
+// taskList reads the tasks, all in state D.
+func (f *stackFixture) taskList(p *symbols.Program, tasks ...uint64) []sched.Task {
+	var out []sched.Task
 	for _, ta := range tasks {
 		o, err := p.Object("struct task_struct", ta)
 		if err != nil {
 			f.T.Fatal(err)
 		}
 		r, _ := sched.TaskRefAt(p, ta)
-		a.tasks = append(a.tasks, sched.Task{Obj: o, Addr: ta, PID: r.PID, TGID: r.TGID, Comm: r.Comm, State: "D"})
+		out = append(out, sched.Task{Obj: o, Addr: ta, PID: r.PID, TGID: r.TGID, Comm: r.Comm, State: "D"})
 	}
+	return out
+}
+
+// analysisOf builds a waitAnalysis over tasks (which it keeps).
+func (f *stackFixture) analysisOf(p *symbols.Program, tasks []sched.Task) *waitAnalysis {
+	a := &waitAnalysis{p: p, byAddr: map[uint64]*sched.Task{}, traces: map[uint64]*unwind.Trace{},
+		stacks: map[uint64][]byte{}, connBy: map[uint64]*fuse.FuseConn{}, reqWait: map[uint64]*fuse.FuseReq{},
+		servers: map[uint64][]fuse.FuseServer{}, tasks: tasks}
+	a.useKinds(Kinds())
 	for i := range a.tasks {
 		t := &a.tasks[i]
 		a.byAddr[t.Addr] = t

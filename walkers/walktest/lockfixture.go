@@ -10,7 +10,7 @@ import (
 // LockFixture is a synthetic kernel with 6.1-like lock, task and FUSE
 // types (offsets chosen freely; walkers must take them from the types).
 type LockFixture struct {
-	T     *testing.T
+	T     testing.TB
 	Mem   *symtest.Memory
 	Types *symtest.Types
 	syms  []symbols.Symbol
@@ -19,7 +19,7 @@ type LockFixture struct {
 
 const FixtureBase = 0xffff888000100000
 
-func NewLockFixture(t *testing.T, firstWaiter bool) *LockFixture {
+func NewLockFixture(t testing.TB, firstWaiter bool) *LockFixture {
 	f := &LockFixture{T: t, Mem: symtest.NewMemory(), Types: symtest.NewTypes(), Next: FixtureBase}
 	ty := f.Types
 	u64, u32, i32 := ty.Get("u64"), ty.Get("u32"), ty.Get("int")
