@@ -242,6 +242,14 @@ func (s *stager) loopfuse() error {
 	if err != nil {
 		return err
 	}
+	// No request timeout during the guest's life: blk-mq's timeout work
+	// (block/blk-mq.c blk_mq_timeout_work) would otherwise wake every 30
+	// s for the stuck read and sleep in synchronize_rcu in a kworker, in
+	// D, at any moment between the record and the dump.
+	timeout := "/sys/block/" + filepath.Base(loop) + "/queue/io_timeout"
+	if err := os.WriteFile(timeout, []byte("3600000"), 0o644); err != nil {
+		return fmt.Errorf("loopfuse: %w", err)
+	}
 	reader, err := start("dd", "if="+loop, "of=/dev/null", "bs=4096", "count=1", "iflag=direct")
 	if err != nil {
 		return err
