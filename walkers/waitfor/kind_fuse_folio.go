@@ -140,23 +140,49 @@ func (a *waitAnalysis) linkFolioWrite(w *TaskWait) {
 // write.in: offset, size) holds off; verified says the range was read
 // and holds it.
 func (a *waitAnalysis) requestCovering(conn *fuse.FuseConn, op string, nodeid, off uint64) (*fuse.FuseReq, bool) {
-	var any *fuse.FuseReq
-	for i := range conn.Requests {
-		if i >= maxFolioReadCheck {
-			break
-		}
-		r := &conn.Requests[i]
-		if r.Op != op || r.NodeID != nodeid {
-			continue
-		}
-		if any == nil {
-			any = r
-		}
-		if lo, n, ok := a.ioRange(r.Addr, op); ok && off >= lo && off < lo+n {
-			return r, true
+	ios := a.fileRequests(conn, op, nodeid)
+	for _, io := range ios {
+		if io.ok && off >= io.lo && off < io.lo+io.n {
+			return io.req, true
 		}
 	}
-	return any, false
+	if len(ios) > 0 {
+		return ios[0].req, false
+	}
+	return nil, false
+}
+
+type fileRequestsKey struct {
+	conn, nodeid uint64
+	op           string
+}
+
+// fileIO is a READ or WRITE request with its byte range (ok when read).
+type fileIO struct {
+	req   *fuse.FuseReq
+	lo, n uint64
+	ok    bool
+}
+
+// fileRequests lists conn's requests of opcode op on nodeid with their
+// ranges, once per analysis: many waiters of one file's folios (every
+// reader of a file whose READ hangs) look at the same few requests.
+func (a *waitAnalysis) fileRequests(conn *fuse.FuseConn, op string, nodeid uint64) []fileIO {
+	return a.Memo(fileRequestsKey{conn.Addr, nodeid, op}, func() any {
+		var out []fileIO
+		for i := range conn.Requests {
+			if i >= maxFolioReadCheck {
+				break
+			}
+			r := &conn.Requests[i]
+			if r.Op != op || r.NodeID != nodeid {
+				continue
+			}
+			lo, n, ok := a.ioRange(r.Addr, op)
+			out = append(out, fileIO{req: r, lo: lo, n: n, ok: ok})
+		}
+		return out
+	}).([]fileIO)
 }
 
 // ioRange reads a READ or WRITE request's offset and size from its
