@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -246,8 +248,10 @@ func (s *stager) loopfuse() error {
 	// (block/blk-mq.c blk_mq_timeout_work) would otherwise wake every 30
 	// s for the stuck read and sleep in synchronize_rcu in a kworker, in
 	// D, at any moment between the record and the dump.
+	// 7.x makes the attribute read-only for a driver without a timeout
+	// handler (loop's): nothing to change there.
 	timeout := "/sys/block/" + filepath.Base(loop) + "/queue/io_timeout"
-	if err := os.WriteFile(timeout, []byte("3600000"), 0o644); err != nil {
+	if err := os.WriteFile(timeout, []byte("3600000"), 0o644); err != nil && !errors.Is(err, fs.ErrPermission) {
 		return fmt.Errorf("loopfuse: %w", err)
 	}
 	reader, err := start("dd", "if="+loop, "of=/dev/null", "bs=4096", "count=1", "iflag=direct")
