@@ -345,6 +345,11 @@ func classifyRPC(w *TaskWait, r *Root) bool {
 	case ref.Undecoded:
 		r.Certain = false
 		r.Summary = fmt.Sprintf("%s waits for the reply to an RPC%s (sunrpc types not available: server unknown)", taskName(w.Task.TaskRef), since)
+	case len(r.Holders) == 0 && ref.Server == "" && ref.Addr == "":
+		// The transport could not be read: nothing is known of the
+		// server, not even whether it is connected.
+		r.Certain = false
+		r.Summary = fmt.Sprintf("%s waits for the reply to %s%s; its transport (rpc_xprt) could not be read, so the server is unknown", taskName(w.Task.TaskRef), call, since)
 	case len(r.Holders) > 0:
 		r.Summary = fmt.Sprintf("%s, the %s server at %s, has not answered %s%s: it is alive and not blocked on anything kwalk recognises",
 			serverNames(r.Holders), prog, ref.Addr, call, since)

@@ -25,6 +25,7 @@ func TestClassifyRPC(t *testing.T) {
 		{"unreachable soft", waitkind.RPCRef{Program: "nfs", Proc: "GETATTR", Server: "filer", Addr: "10.0.0.5:2049", Soft: true},
 			nil, []string{"unreachable"}, "rpcinfo"},
 		{"undecoded", waitkind.RPCRef{Undecoded: true}, nil, []string{"sunrpc types not available"}, ""},
+		{"transport unreadable", waitkind.RPCRef{Program: "nfs", Proc: "READ"}, nil, []string{"could not be read"}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ref := tc.ref
@@ -39,6 +40,9 @@ func TestClassifyRPC(t *testing.T) {
 				if !strings.Contains(r.Summary, s) {
 					t.Errorf("summary %q lacks %q", r.Summary, s)
 				}
+			}
+			if (tc.ref.Undecoded || tc.ref.Addr == "") && r.Certain {
+				t.Errorf("a root resting on an unread transport is certain: %q", r.Summary)
 			}
 			if tc.ref.Soft && strings.Contains(r.Summary, "for ever") {
 				t.Errorf("soft call said to wait for ever: %q", r.Summary)
