@@ -57,24 +57,8 @@ func moduleLayoutOf(p *Program) (moduleLayout, error) {
 	}
 	lm, _ := mt.FindMember("list")
 	l.listOff = lm.Offset
-	if mm, ok := mt.FindMember("mem"); ok {
-		arr := mm.Type.Resolve()
-		if arr == nil || arr.Kind != KindArray || arr.Len == 0 {
-			return l, fmt.Errorf("struct module.mem is %s, not an array", mm.Type)
-		}
-		l.hasMem, l.memLen = true, int(arr.Len)
-		if et, err := p.Type("enum mod_mem_type"); err == nil {
-			if r := et.Resolve(); r != nil {
-				l.memNames = make([]string, l.memLen)
-				for _, e := range r.Enumerators {
-					if e.Value >= 0 && e.Value < int64(l.memLen) {
-						l.memNames[e.Value] = strings.ToLower(strings.TrimPrefix(e.Name, "MOD_"))
-					}
-				}
-			}
-		}
-	} else if !mt.HasMember("core_layout") {
-		return l, fmt.Errorf("%w: struct module has neither mem[] (6.4+) nor core_layout", ErrNoMember)
+	if err := l.memoryLayout(p, mt); err != nil {
+		return l, err
 	}
 	kt, err := p.Type("struct mod_kallsyms")
 	if err != nil {
@@ -93,6 +77,48 @@ func moduleLayoutOf(p *Program) (moduleLayout, error) {
 		}
 	}
 	return l, nil
+}
+
+// memoryLayout decides how struct module describes the module's memory:
+// mem[] (6.4+) or core_layout/init_layout.
+func (l *moduleLayout) memoryLayout(p *Program, mt *Type) error {
+	if mm, ok := mt.FindMember("mem"); ok {
+		arr := mm.Type.Resolve()
+		if arr == nil || arr.Kind != KindArray || arr.Len == 0 {
+			return fmt.Errorf("struct module.mem is %s, not an array", mm.Type)
+		}
+		l.hasMem, l.memLen = true, int(arr.Len)
+		if et, err := p.Type("enum mod_mem_type"); err == nil {
+			if r := et.Resolve(); r != nil {
+				l.memNames = make([]string, l.memLen)
+				for _, e := range r.Enumerators {
+					if e.Value >= 0 && e.Value < int64(l.memLen) {
+						l.memNames[e.Value] = strings.ToLower(strings.TrimPrefix(e.Name, "MOD_"))
+					}
+				}
+			}
+		}
+	} else if !mt.HasMember("core_layout") {
+		return fmt.Errorf("%w: struct module has neither mem[] (6.4+) nor core_layout", ErrNoMember)
+	}
+	return nil
+}
+
+// ModuleMemory returns the memory regions of the loaded module mo (a struct
+// module): its text, data, ... from mem[] (6.4+) or core_layout (and
+// init_layout while it initialises). What the module's own tables describe
+// (its ORC entries, its symbols) is only valid inside them: a module's
+// freed init text is reused by modules loaded later.
+func ModuleMemory(p *Program, mo Object) ([]SymRange, error) {
+	var l moduleLayout
+	if err := l.memoryLayout(p, mo.Type()); err != nil {
+		return nil, err
+	}
+	name, err := mo.MemberString("name")
+	if err != nil {
+		return nil, err
+	}
+	return moduleRanges(mo, l, name)
 }
 
 // LoadModuleSymbols reads the symbols of every loaded module from the

@@ -255,5 +255,21 @@ func moduleORC(p *symbols.Program, mod symbols.Object) (*orcTable, error) {
 	if ip == 0 || orc == 0 || n == 0 {
 		return nil, nil
 	}
-	return newORCTable(name, p.Mem, ip, orc, n)
+	// The table keeps the entries of the module's init text, freed after
+	// init and reused by later modules, so its IP span overlaps other
+	// modules: like the kernel (orc_module_find → __module_address), a
+	// module's table answers only for its own memory.
+	mem, err := symbols.ModuleMemory(p, mod)
+	if err != nil {
+		return nil, fmt.Errorf("module %s: %w", name, err)
+	}
+	if len(mem) == 0 {
+		return nil, nil
+	}
+	t, err := newORCTable(name, p.Mem, ip, orc, n)
+	if err != nil {
+		return nil, err
+	}
+	t.mem = mem
+	return t, nil
 }

@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/kwalk/kwalk/kcore"
+	"github.com/kwalk/kwalk/symbols"
 )
 
 // orcTable is one ORC table in kernel memory: vmlinux's
@@ -22,6 +23,9 @@ type orcTable struct {
 	lo, hi  uint64 // IPs of the first and last entries
 	lookup  *orcLookup
 	cache   *blockCache
+	// mem, for a module, is its memory (symbols.ModuleMemory): the table
+	// answers only there.
+	mem []symbols.SymRange
 }
 
 // maxORCEntries bounds a table read from memory (vmlinux has ~10^6).
@@ -78,7 +82,21 @@ func (t *orcTable) entry(i uint64) ([]byte, error) {
 
 // contains reports whether ip falls in the range the table describes (its
 // last entry is the terminator at the end of the text).
-func (t *orcTable) contains(ip uint64) bool { return ip >= t.lo && ip <= t.hi }
+// A module's table answers only inside the module's memory.
+func (t *orcTable) contains(ip uint64) bool {
+	if ip < t.lo || ip > t.hi {
+		return false
+	}
+	if t.mem == nil {
+		return true
+	}
+	for _, r := range t.mem {
+		if ip >= r.Lo && ip < r.Hi {
+			return true
+		}
+	}
+	return false
+}
 
 // find returns the index of the entry for ip: the rightmost entry whose IP
 // is at or below ip (unwind_orc.c __orc_find; for duplicates the rightmost

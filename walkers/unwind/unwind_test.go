@@ -131,7 +131,10 @@ func newKernel(f orcFormat) *kernel {
 	lh := k.ListHead
 	arch := k.Types.Struct("mod_arch_specific", 24,
 		symtest.F("num_orcs", u, 0), symtest.F("orc_unwind_ip", k.Types.Ptr(intT), 8), symtest.F("orc_unwind", ptr, 16))
-	k.Types.Struct("module", 256, symtest.F("list", lh, 8), symtest.F("name", k.Types.Array(k.Types.Get("char"), 56), 24), symtest.F("arch", arch, 128))
+	layout := k.Types.Struct("module_layout", 16,
+		symtest.F("base", ptr, 0), symtest.F("size", u, 8), symtest.F("text_size", u, 12))
+	k.Types.Struct("module", 256, symtest.F("list", lh, 8), symtest.F("name", k.Types.Array(k.Types.Get("char"), 56), 24),
+		symtest.F("arch", arch, 128), symtest.F("core_layout", layout, 160))
 	return k
 }
 
@@ -368,12 +371,34 @@ func TestUnwindModuleFrames(t *testing.T) {
 		{ip: tModText + 0x2e0, typ: 0},
 	}
 	k.writeORC(orcV3, tModORCIP, tModORC, modRows)
-	k.Mem.WriteU64(tModules, tModStruct+8) // modules.next -> mod.list
-	k.Mem.WriteU64(tModStruct+8, tModules) // mod.list.next -> modules
+	// A module loaded earlier, first on the list, whose table still has the
+	// entries of its freed init text: their IPs surround fuse's text, where
+	// the table must not answer (its entry there would end the unwind).
+	const early = tModStruct + 0x1000
+	earlyRows := []orcRow{
+		{ip: tModText - 0x10000, spReg: rSP, spOff: 8, typ: 2},
+		{ip: tModText - 0x10000 + 0x20, typ: 1},
+		{ip: tModText + 0x100000, spReg: rSP, spOff: 8, typ: 2},
+		{ip: tModText + 0x100000 + 0x80, typ: 0},
+	}
+	k.writeORC(orcV3, tModORCIP+0x800, tModORC+0x800, earlyRows)
+	k.Mem.WriteU64(tModules, early+8)      // modules.next -> early.list
+	k.Mem.WriteU64(early+8, tModStruct+8)  // early.list.next -> fuse.list
+	k.Mem.WriteU64(tModStruct+8, tModules) // fuse.list.next -> modules
+	k.Mem.WriteString(early+24, "grace")
+	k.Mem.WriteU32(early+128, uint32(len(earlyRows)))
+	k.Mem.WriteU64(early+136, tModORCIP+0x800)
+	k.Mem.WriteU64(early+144, tModORC+0x800)
+	k.Mem.WriteU64(early+160, tModText+0x100000)
+	k.Mem.WriteU32(early+168, 0x1000)
+	k.Mem.WriteU32(early+172, 0x100)
 	k.Mem.WriteString(tModStruct+24, "fuse")
 	k.Mem.WriteU32(tModStruct+128, uint32(len(modRows)))
 	k.Mem.WriteU64(tModStruct+136, tModORCIP)
 	k.Mem.WriteU64(tModStruct+144, tModORC)
+	k.Mem.WriteU64(tModStruct+160, tModText)
+	k.Mem.WriteU32(tModStruct+168, 0x2000)
+	k.Mem.WriteU32(tModStruct+172, 0x1000)
 	k.sym("modules", tModules, 16, 'D')
 
 	top := k.mapStack()
