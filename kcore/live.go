@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -86,6 +87,7 @@ func (d *Dump) openKcore(f *os.File, size int64) error {
 		return fmt.Errorf("open %s: %w", d.path, err)
 	}
 	d.live = true
+	e.r = &serialReaderAt{r: e.r}
 	d.elf = e
 	d.format = ProcKcore
 	d.pageSize = os.Getpagesize()
@@ -168,6 +170,24 @@ func (d *Dump) readVirtLive(p []byte, addr uint64) error {
 		re.Err = fmt.Errorf("%w: %v", ErrNotMapped, re.Err)
 	}
 	return err
+}
+
+// serialReaderAt serialises the reads of /proc/kcore. The kernel gives each
+// open kcore file one page-sized bounce buffer (fs/proc/kcore.c open_kcore:
+// filp->private_data, since 4.9's "Add bounce buffer for ktext data"; kept
+// or brought back by later kernels), and every read of that file copies
+// kernel text and RAM through it: concurrent reads of one open file return
+// each other's bytes. A garbage __per_cpu_offset, or kallsyms names that do
+// not decode, were the symptom under kwalk's parallel readers.
+type serialReaderAt struct {
+	mu sync.Mutex
+	r  io.ReaderAt
+}
+
+func (s *serialReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.r.ReadAt(p, off)
 }
 
 // onlineCPUs counts /sys/devices/system/cpu/online ("0-3,5"), or -1.

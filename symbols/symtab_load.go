@@ -112,6 +112,12 @@ func LoadKernelSymbols(mem kcore.Memory, info VMCoreInfo, opts SymbolOptions) (S
 				return sm, nil
 			}
 		}
+		if err == nil && a.src == SourceScan && kallsymsErr != nil && !errors.Is(kallsymsErr, errNoVMCoreInfoKallsyms) {
+			// Say why the tables VMCOREINFO names were not used.
+			if st, ok := t.(*SymTable); ok {
+				st.desc += " (VMCOREINFO's tables: " + kallsymsErr.Error() + ")"
+			}
+		}
 		if err == nil && (a.src == SourceKallsyms || a.src == SourceScan) && lacksData(t) {
 			// No System.map: the data symbols are found from the dump
 			// (datasyms.go) once the types are loaded (NewProgram).

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kwalk/kwalk/kcore"
 	"github.com/kwalk/kwalk/testdata"
 	"github.com/kwalk/kwalk/testdata/truth"
 )
@@ -83,8 +84,36 @@ func TestLiveSys(t *testing.T) {
 			if rel == "" || !strings.Contains(r.Output, rel) {
 				t.Errorf("kwalk sys does not print the guest's release %q:\n%s", rel, r.Output)
 			}
+			// A kernel whose VMCOREINFO names its kallsyms tables (6.0+)
+			// is read through them live as in its dump: kcore's reads
+			// are exact (they once raced on kcore's bounce buffer, which
+			// corrupted kallsyms and per-CPU offsets at random).
+			if vmcoreinfoNamesKallsyms(t, d) && !strings.Contains(r.Output, "kallsyms from dump memory (VMCOREINFO)") {
+				t.Errorf("kwalk sys did not read kallsyms through VMCOREINFO live:\n%s", r.Output)
+			}
 		})
 	}
+}
+
+// vmcoreinfoNamesKallsyms reports whether the dump's VMCOREINFO has
+// SYMBOL(kallsyms_names) (kernel/vmcore_info.c, 6.0+).
+func vmcoreinfoNamesKallsyms(t *testing.T, d *testdata.Dump) bool {
+	t.Helper()
+	formats := d.Formats()
+	if len(formats) == 0 {
+		t.Fatalf("%s: no dump file", d.ID())
+	}
+	k, err := kcore.Open(d.Path(formats[0]), kcore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	v := k.VMCoreInfo()
+	if v == nil {
+		t.Fatalf("%s: no VMCOREINFO", d.ID())
+	}
+	_, ok := v.Symbol("kallsyms_names")
+	return ok
 }
 
 // psLine is one row of kwalk ps' table.
