@@ -2,6 +2,7 @@ package kcore
 
 import (
 	"bytes"
+	"math/bits"
 	"math/rand/v2"
 	"testing"
 
@@ -51,17 +52,23 @@ func checkARM64Generated(t *testing.T, d *Dump) {
 		t.Fatal("no NUMBER(TCR_EL1_T1SZ)")
 	}
 	vaBits := 64 - int(t1sz)
-	// ARM64_HW_PGTABLE_LEVELS with 4 KiB pages.
-	want := (vaBits - 12 + 8) / 9
+	pageSize, ok := v.PageSize()
+	if !ok || pageSize&(pageSize-1) != 0 {
+		t.Fatalf("PAGESIZE %d", pageSize)
+	}
+	pageShift := bits.TrailingZeros64(pageSize)
+	// ARM64_HW_PGTABLE_LEVELS (arch/arm64/include/asm/pgtable-hwdef.h).
+	want := (vaBits - 4) / (pageShift - 3)
 	if _, levels, ok := d.PageTableRoot(); !ok || levels != want {
-		t.Errorf("%d-bit VA: %d levels (ok %v), want %d", vaBits, levels, ok, want)
+		t.Errorf("%d-bit VA, %d KiB pages: %d levels (ok %v), want %d", vaBits, pageSize>>10, levels, ok, want)
 	}
 	p, ok := d.xlat.(*arm64Paging)
 	if !ok {
 		t.Fatalf("translation is %T", d.xlat)
 	}
-	if p.lpa2 != (vaBits == 52) {
-		t.Errorf("%d-bit VA with 4 KiB pages: lpa2 %v", vaBits, p.lpa2)
+	// 52-bit VAs take LPA2 with 4 and 16 KiB pages (64 KiB ones use LVA).
+	if pageSize != 64<<10 && p.lpa2 != (vaBits == 52) {
+		t.Errorf("%d-bit VA with %d KiB pages: lpa2 %v", vaBits, pageSize>>10, p.lpa2)
 	}
 	uts, ok := v.Symbol("init_uts_ns")
 	if !ok {

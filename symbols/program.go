@@ -119,3 +119,18 @@ func (p *Program) SymbolizeAddr(addr uint64) string {
 	}
 	return fmt.Sprintf("%#x", addr)
 }
+
+// PageSize returns the kernel's page size: VMCOREINFO's PAGESIZE
+// (kernel/vmcore_info.c) when the dump has it, else 4 KiB. The dump
+// format's own block size is not it (QEMU's arm64 kdump header says
+// 64 KiB for a 4 KiB kernel).
+func (p *Program) PageSize() uint64 {
+	if p.Dump != nil {
+		if vi := p.Dump.VMCoreInfo(); vi != nil {
+			if ps, ok := vi.PageSize(); ok && ps >= 4096 && ps&(ps-1) == 0 {
+				return ps
+			}
+		}
+	}
+	return 4096
+}

@@ -24,6 +24,15 @@ var Arm64Kernels = []Kernel{
 		{"linux-binary-unsigned-7.2.13+deb14-cloud-arm64", "7.2.13-1"},
 		{"linux-modules-7.2.13+deb14-cloud-arm64", "7.2.13-1"},
 	}, Debug: &Package{"linux-image-7.2.13+deb14-cloud-arm64-dbg", "7.2.13-1"}},
+	// The same kernel built for 16 KiB pages (Debian's arm64-16k flavour;
+	// Debian ships no 64 KiB one): another page size through translation,
+	// struct page and folio arithmetic, stacks and the kdump format. Its
+	// -dbg package (1.1 GB) is not fetched: the guest is read with the
+	// dump alone.
+	{ID: "arm64-16k", Suite: "sid", Packages: []Package{
+		{"linux-binary-unsigned-7.2.13+deb14-arm64-16k", "7.2.13-1"},
+		{"linux-modules-7.2.13+deb14-arm64-16k", "7.2.13-1"},
+	}},
 }
 
 // Arm64Guests are the aarch64 guests. PagingLevels is 4: the generator's
@@ -32,6 +41,7 @@ var Arm64Kernels = []Kernel{
 var Arm64Guests = []Guest{
 	{Name: GuestHangs, Kernel: "arm64-6.1", Scenarios: hangs, PagingLevels: 4, MemoryMB: 512, CPUs: 2},
 	{Name: GuestHangs, Kernel: "arm64-sid", Scenarios: hangs, PagingLevels: 4, MemoryMB: 512, CPUs: 2},
+	{Name: GuestHangs, Kernel: "arm64-16k", Scenarios: hangs, PagingLevels: 4, MemoryMB: 512, CPUs: 2},
 	{Name: GuestStuck2, Kernel: "arm64-6.1", Scenarios: stuck2, PagingLevels: 4, MemoryMB: 512, CPUs: 2, Modules: []string{"loop", "dm_mod", "nbd"}},
 }
 

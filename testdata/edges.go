@@ -172,6 +172,14 @@ func Edges(sc string) []WaitEdge {
 			{"fusewb.fsync", "fusewb.server", "answer to the write-back FUSE WRITE of /mnt/b/data"},
 			{"fusewb.truncate", "fusewb.fsync", "inode lock of /mnt/b/data"},
 		}
+	case ScenarioFuseLock:
+		// fs/fuse/file.c fuse_perform_write: a partly written folio
+		// stays locked until its WRITE is answered; the reader waits
+		// for that lock.
+		return []WaitEdge{
+			{"fuselock.writer", "fuselock.server", "answer to FUSE WRITE on /mnt/pl/data"},
+			{"fuselock.reader", "fuselock.writer", "lock of the folio of /mnt/pl/data at offset 0"},
+		}
 	case ScenarioNFS:
 		// net/sunrpc/sched.c: a synchronous RPC waits for the server's
 		// reply; fs/open.c do_truncate holds the inode lock across the

@@ -262,6 +262,14 @@ const (
 	// /mnt/nfs/d") waits in D for a call of its own. Meta nfs.mount,
 	// nfs.port.
 	ScenarioNFS = "nfs"
+	// ScenarioFuseLock: /mnt/pl is served by fuselock.server, which never
+	// answers WRITE. fuselock.writer ("dd bs=100 count=1" into a new file)
+	// waits for its WRITE with the page it wrote part of locked (fs/fuse/
+	// file.c fuse_fill_write_pages keeps a folio that is not uptodate
+	// locked until fuse_send_write_pages has the answer); fuselock.reader
+	// ("cat /mnt/pl/data") waits in D for that folio's lock (the page-
+	// cache invalidation of fuse_open, or the read).
+	ScenarioFuseLock = "fuselock"
 )
 
 // Guest kinds.
@@ -278,7 +286,7 @@ const (
 	GuestKdumpOops     = "kdump-oops"
 	// GuestStuck2: pifutex + vfork + cgfrozen + ptraced + dmsuspend + nbd in one guest.
 	GuestStuck2 = "stuck2"
-	// GuestStuck3: jbd2 + coredump + syncwb + mmaplock + loopfuse + fuseinit + fusewb + nfs in one guest.
+	// GuestStuck3: jbd2 + coredump + syncwb + mmaplock + loopfuse + fuseinit + fusewb + nfs + fuselock in one guest.
 	GuestStuck3 = "stuck3"
 )
 
@@ -311,7 +319,7 @@ var kdumpHangs = []string{ScenarioSquare, ScenarioFrozen}
 
 var stuck2 = []string{ScenarioPIFutex, ScenarioVfork, ScenarioCgroupFrozen, ScenarioPtraced, ScenarioDMSuspended, ScenarioNBD}
 
-var stuck3 = []string{ScenarioJbd2, ScenarioCoredump, ScenarioSyncWB, ScenarioMmapLock, ScenarioLoopFuse, ScenarioFuseInit, ScenarioFuseWB, ScenarioNFS}
+var stuck3 = []string{ScenarioJbd2, ScenarioCoredump, ScenarioSyncWB, ScenarioMmapLock, ScenarioLoopFuse, ScenarioFuseInit, ScenarioFuseWB, ScenarioNFS, ScenarioFuseLock}
 
 // Guests is the generated matrix. 5.10's cloud config has no
 // CONFIG_X86_5LEVEL, so its guest is 4-level.

@@ -323,6 +323,7 @@ func TestLiveDeadlockJSON(t *testing.T) {
 				{testdata.ScenarioLoopFuse, "loop.reader", "fuse-server-not-answering", "", "loop.server", nil},
 				{testdata.ScenarioFuseInit, "noinit.reader", "fuse-server-not-answering", "noinit.reader", "noinit.server", nil},
 				{testdata.ScenarioFuseWB, "fusewb.truncate", "fuse-server-not-answering", "fusewb.fsync", "fusewb.server", []string{"fusewb.fsync"}},
+				{testdata.ScenarioFuseLock, "fuselock.reader", "fuse-server-not-answering", "fuselock.writer", "fuselock.server", []string{"fuselock.writer"}},
 				{testdata.ScenarioNFS, "nfs.truncate2", "holder-stopped", "nfs.truncate", "nfs.server", []string{"nfs.truncate"}},
 			}
 			for _, ck := range checks {

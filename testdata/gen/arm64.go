@@ -194,6 +194,11 @@ func (r *guestRun) generateArm64(ctx context.Context) error {
 	}
 	files := map[testdata.Format]string{}
 	for _, f := range formats {
+		if f.name == testdata.FormatELFPaging {
+			// QEMU's aarch64 ELF dump is one physical segment with or
+			// without paging: the paging file would repeat the ELF.
+			continue
+		}
 		t := time.Now()
 		name := "vmcore." + string(f.name)
 		args := map[string]any{"paging": f.paging, "protocol": "file:" + filepath.Join(r.tmp, name), "format": f.qemu}

@@ -43,6 +43,7 @@ const (
 	scFuseInit = "fuseinit" // requests wait for an INIT the server never answers (stuck3_fuse.go)
 	scFuseWB   = "fusewb"   // fsync waits for the WRITE of a dirty mapped page; truncate for its inode lock
 	scNFS      = "nfs"      // an RPC to a stopped NFS server holds a directory's lock; a lookup waits (nfs.go)
+	scFuseLock = "fuselock" // a buffered write holds a folio locked across its WRITE; a reader waits for the lock
 )
 
 const (
@@ -116,6 +117,8 @@ func runScenarios(list string) error {
 			err = s.fuseinit()
 		case scFuseWB:
 			err = s.fusewb()
+		case scFuseLock:
+			err = s.fuselock()
 		case scNFS:
 			err = s.nfs()
 		default:
@@ -156,13 +159,19 @@ func runScenarios(list string) error {
 	}
 }
 
+// pageBS is dd's bs= of one whole page: a FUSE write of a whole page
+// leaves the folio uptodate and unlocked while its WRITE waits (fs/fuse/
+// file.c fuse_fill_write_pages), as the square and reenter scenarios
+// need on every page size (4 KiB, and 16 KiB on arm64-16k).
+func pageBS() string { return "bs=" + strconv.Itoa(os.Getpagesize()) }
+
 func (s *stager) square() error {
 	srv, err := s.server("/mnt/w", modeHangWrite)
 	if err != nil {
 		return err
 	}
 	s.addRole("square.server", srv)
-	dd, err := start("dd", "if=/dev/zero", "of=/mnt/w/data", "bs=4096", "count=1")
+	dd, err := start("dd", "if=/dev/zero", "of=/mnt/w/data", pageBS(), "count=1")
 	if err != nil {
 		return err
 	}
@@ -201,7 +210,7 @@ func (s *stager) reenter() error {
 		return err
 	}
 	s.addRole("reenter.server", srv)
-	dd, err := start("dd", "if=/dev/zero", "of=/mnt/c/data", "bs=4096", "count=1")
+	dd, err := start("dd", "if=/dev/zero", "of=/mnt/c/data", pageBS(), "count=1")
 	if err != nil {
 		return err
 	}

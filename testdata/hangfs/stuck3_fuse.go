@@ -136,3 +136,41 @@ func mmapSync(file string) error {
 	b[0] = 'w'
 	return unix.Fsync(fd)
 }
+
+const fuseLockMount = "/mnt/pl"
+
+// fuselock: fuselock.writer writes 100 bytes into a new file of a server
+// that never answers WRITE. The folio it wrote part of is not uptodate,
+// so fuse_fill_write_pages leaves it locked for fuse_send_write_pages,
+// which unlocks it once the WRITE is answered (fs/fuse/file.c). The
+// write must be shorter than a page on every page size (4 to 64 KiB).
+// fuselock.reader ("cat" of the file) then waits in D for that folio's
+// lock: fuse_open's invalidation of the page cache, or the read itself.
+func (s *stager) fuselock() error {
+	srv, err := s.server(fuseLockMount, modeHangWrite)
+	if err != nil {
+		return err
+	}
+	s.addRole("fuselock.server", srv)
+	file := fuseLockMount + "/data"
+	w, err := start("dd", "if=/dev/zero", "of="+file, "bs=100", "count=1")
+	if err != nil {
+		return err
+	}
+	s.addRole("fuselock.writer", w)
+	if err := waitStack(w, "request_wait_answer", "vfs_write"); err != nil {
+		return fmt.Errorf("fuselock.writer: %w", err)
+	}
+	r, err := start("cat", file)
+	if err != nil {
+		return err
+	}
+	s.addRole("fuselock.reader", r)
+	if err := poll(fmt.Sprintf("fuselock.reader (pid %d) in D for a folio lock", r), func() bool {
+		st, err := readStat(fmt.Sprintf("/proc/%d/stat", r))
+		return err == nil && st.state == "D" && stackHasAny(r, r, "folio_wait_bit_common", "__folio_lock", "__folio_lock_killable", "folio_put_wait_locked", "__lock_page", "wait_on_page_bit_common")
+	}); err != nil {
+		return fmt.Errorf("fuselock.reader: %w", withWhere(err, r))
+	}
+	return nil
+}

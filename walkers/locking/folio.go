@@ -2,6 +2,7 @@ package locking
 
 import (
 	"fmt"
+	"math/bits"
 
 	"github.com/kwalk/kwalk/symbols"
 	"github.com/kwalk/kwalk/walkers/sched"
@@ -147,9 +148,10 @@ func folioFile(p *symbols.Program, folio uint64) (*FolioFile, error) {
 	return out, nil
 }
 
-// pageShift returns log2 of the page size: 4 KiB pages on x86_64
-// (arch/x86/include/asm/page_types.h PAGE_SHIFT 12).
-func pageShift(*symbols.Program) uint { return 12 }
+// pageShift returns log2 of the kernel's page size (PAGE_SHIFT: 12 on
+// x86_64, 12, 14 or 16 on arm64), which turns a folio's index into its
+// byte offset.
+func pageShift(p *symbols.Program) uint { return uint(bits.TrailingZeros64(p.PageSize())) }
 
 // wakePageFunction is the wake function of a folio (page) waiter's
 // wait_queue_entry (mm/filemap.c, static).

@@ -1,6 +1,7 @@
 package mm
 
 import (
+	"math/bits"
 	"testing"
 
 	"github.com/kwalk/kwalk/testdata"
@@ -26,7 +27,7 @@ func TestVmemmapFromStacksARM64(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := vmemmapFromStacks(p, pageSz, 12)
+			got, err := vmemmapFromStacks(p, pageSz, uint(bits.TrailingZeros64(p.PageSize())))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -55,6 +55,8 @@ var rootKinds = map[string]string{
 	"nfs.truncate":     waitfor.RootHolderStopped,
 	"nfs.truncate2":    waitfor.RootHolderStopped,
 	"nfs.folio":        waitfor.RootHolderStopped,
+	"fuselock.reader":  waitfor.RootFuseNotAnswering,
+	"fuselock.writer":  waitfor.RootFuseNotAnswering,
 }
 
 // TestDeadlockStagedEdges checks every wait-for edge every generated dump

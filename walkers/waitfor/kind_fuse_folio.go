@@ -11,8 +11,12 @@ import (
 // file.c): fuse_read_folio sends the READ synchronously and sleeps in
 // request_wait_answer with the folio locked; readahead (fuse_readahead →
 // fuse_send_readpages) sends it in the background with no task waiting,
-// and fuse_readpages_end unlocks the folios when the answer comes. So a
-// task waiting on such a folio waits, through the READ, for the server.
+// and fuse_readpages_end unlocks the folios when the answer comes. A
+// buffered write locks them too: fuse_perform_write → fuse_fill_write_pages
+// locks the folios it copies into and fuse_send_write_pages unlocks them
+// only after the synchronous WRITE that carries them is answered. So a
+// task waiting on such a folio waits, through the READ or WRITE, for the
+// server.
 
 // maxFolioReadCheck bounds the requests compared per folio wait.
 const maxFolioReadCheck = 4096
@@ -42,6 +46,11 @@ func (a *waitAnalysis) linkFolioReads(ws []TaskWait) {
 			continue
 		}
 		req, verified := a.requestCovering(conn, "READ", nodeid, fr.Offset)
+		if req == nil || !verified {
+			if a.linkFolioWriter(w, conn, nodeid) {
+				continue
+			}
+		}
 		if req == nil {
 			continue
 		}
@@ -70,6 +79,96 @@ func (a *waitAnalysis) linkFolioReads(ws []TaskWait) {
 		}
 		w.Note = fmt.Sprintf("the folio is locked by FUSE READ #%d (%s) on connection %d", req.Unique, req.Queue, conn.ID)
 	}
+}
+
+// linkFolioWriter gives a wait on a locked folio the task whose buffered
+// write holds it: a WRITE of the file whose argument folios include this
+// one (fuse_args_pages.folios, .pages before 6.14; certain), else one
+// whose range holds the folio's offset (a hint), with the task waiting for
+// its answer (fs/fuse/file.c fuse_perform_write). It reports whether it
+// found one.
+func (a *waitAnalysis) linkFolioWriter(w *TaskWait, conn *fuse.FuseConn, nodeid uint64) bool {
+	fr := w.Object.Folio
+	var req *fuse.FuseReq
+	certain := false
+	for _, io := range a.fileRequests(conn, "WRITE", nodeid) {
+		if len(io.req.Waiters) == 0 {
+			continue // a write-back WRITE: nobody sleeps holding the lock
+		}
+		if holds, known := a.argsHoldFolio(io.req.Addr, fr.Folio); known && holds {
+			req, certain = io.req, true
+			break
+		}
+		if req == nil && io.ok && fr.Offset < io.lo+io.n && io.lo < fr.Offset+a.p.PageSize() {
+			req = io.req
+		}
+	}
+	if req == nil {
+		return false
+	}
+	how := fmt.Sprintf("FUSE WRITE #%d of the same file", req.Unique)
+	if certain {
+		how += " carries this folio"
+	} else {
+		how += fmt.Sprintf(" covers offset %d (its folios not read)", fr.Offset)
+	}
+	added := false
+	for _, rw := range req.Waiters {
+		if rw.Addr == w.Task.Addr {
+			continue
+		}
+		added = true
+		w.Holders = append(w.Holders, Holder{Task: a.Ref(rw.Addr), Certain: certain,
+			How: how + ": the writer keeps the folio locked until the server answers (fuse_perform_write)"})
+	}
+	if !added {
+		return false
+	}
+	w.Note = fmt.Sprintf("the folio is locked by a buffered write waiting for FUSE WRITE #%d (%s) on connection %d", req.Unique, req.Queue, conn.ID)
+	return true
+}
+
+// maxArgFolios bounds the folios read from one request's arguments
+// (FUSE_MAX_MAX_PAGES is 256).
+const maxArgFolios = 1024
+
+// argsHoldFolio reports whether the READ or WRITE request's argument
+// folios (struct fuse_args_pages in its fuse_io_args: folios/num_folios
+// since 6.14, pages/num_pages before; in 6.13's union both name the same
+// array) include folio; known is false when they could not be read. A
+// folio's address is that of its head page, so either array compares.
+func (a *waitAnalysis) argsHoldFolio(req, folio uint64) (holds, known bool) {
+	r, err := a.p.Object("struct fuse_req", req)
+	if err != nil {
+		return false, false
+	}
+	args, err := r.MemberUint("args")
+	if err != nil || args == 0 {
+		return false, false
+	}
+	ia, err := a.p.ContainerOf(args, "struct fuse_io_args", "ap.args")
+	if err != nil {
+		return false, false
+	}
+	arr, err1 := ia.MemberUint("ap.folios")
+	n, err2 := ia.MemberUint("ap.num_folios")
+	if err1 != nil || err2 != nil {
+		arr, err1 = ia.MemberUint("ap.pages")
+		n, err2 = ia.MemberUint("ap.num_pages")
+	}
+	if err1 != nil || err2 != nil || arr == 0 || n > maxArgFolios {
+		return false, false
+	}
+	for i := range n {
+		f, err := a.p.ReadU64(arr + 8*i)
+		if err != nil {
+			return false, false
+		}
+		if f == folio {
+			return true, true
+		}
+	}
+	return false, true
 }
 
 // fuseNode returns the FUSE node id of the inode and its connection, when

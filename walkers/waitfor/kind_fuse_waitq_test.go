@@ -138,3 +138,90 @@ func TestFuseFolioWriteback(t *testing.T) {
 		}
 	}
 }
+
+// TestFuseFolioLockedByWriter: a folio a buffered write filled in part
+// stays locked while the writer waits for its WRITE (fs/fuse/file.c
+// fuse_perform_write). A wait for its lock is held by that writer: for
+// certain when the WRITE's argument folios hold it, as a hint when only
+// the WRITE's range covers it, not at all for a write-back WRITE nobody
+// waits for or one of another range.
+func TestFuseFolioLockedByWriter(t *testing.T) {
+	k := symtest.NewKernel()
+	u64 := k.Types.Get("u64")
+	u32 := k.Types.Get("u32")
+	sb := k.Types.Struct("super_block", 64)
+	inodeT := k.Types.Add(symtest.Layout("inode", symtest.M("i_mode", u64), symtest.M("i_sb", symtest.Ptr(sb)), symtest.M("pad", symtest.Array(u64, 6))))
+	k.Types.Add(symtest.Layout("fuse_inode", symtest.M("inode", inodeT), symtest.M("nodeid", u64)))
+	args := k.Types.Add(symtest.Layout("fuse_args", symtest.M("nodeid", u64), symtest.M("opcode", u32)))
+	k.Types.Add(symtest.Layout("fuse_req", symtest.M("list", symtest.Array(u64, 2)), symtest.M("args", symtest.Ptr(args))))
+	in := symtest.Layout("", symtest.M("fh", u64), symtest.M("offset", u64), symtest.M("size", u32))
+	u := symtest.Union("", symtest.M("read", symtest.Layout("", symtest.M("in", in), symtest.M("attr_ver", u64))),
+		symtest.M("write", symtest.Layout("", symtest.M("in", in), symtest.M("out", u64))))
+	ap := symtest.Layout("fuse_args_pages", symtest.M("args", args), symtest.M("folios", u64), symtest.M("descs", u64), symtest.M("num_folios", u32))
+	k.Types.Add(symtest.Layout("fuse_io_args", symtest.M("", u), symtest.M("ap", ap)))
+
+	const conn, sbAddr, folio = 0xffff888000400000, 0xffff888000410000, 0xffffea0000001000
+	fi := k.NewObj("struct fuse_inode")
+	k.Mem.WriteU64(fi+k.Off("struct inode", "i_sb"), sbAddr)
+	k.Mem.WriteU64(fi+k.Off("struct fuse_inode", "nodeid"), 7)
+	// mkWrite makes a WRITE of 100 bytes at off whose argument folios are
+	// folios (none: the array is not readable).
+	mkWrite := func(off uint64, folios ...uint64) uint64 {
+		ia := k.NewObj("struct fuse_io_args")
+		k.Mem.WriteU64(ia+k.Off("struct fuse_io_args", "write.in.offset"), off)
+		k.Mem.WriteU32(ia+k.Off("struct fuse_io_args", "write.in.size"), 100)
+		if len(folios) > 0 {
+			arr := k.Alloc(uint64(8 * len(folios)))
+			for i, f := range folios {
+				k.Mem.WriteU64(arr+uint64(8*i), f)
+			}
+			k.Mem.WriteU64(ia+k.Off("struct fuse_io_args", "ap.folios"), arr)
+			k.Mem.WriteU32(ia+k.Off("struct fuse_io_args", "ap.num_folios"), uint32(len(folios)))
+		}
+		req := k.NewObj("struct fuse_req")
+		k.Mem.WriteU64(req+k.Off("struct fuse_req", "args"), ia+k.Off("struct fuse_io_args", "ap.args"))
+		return req
+	}
+	writer := sched.TaskRef{Addr: 0xffff888000600000, PID: 77, TGID: 77, Comm: "dd"}
+	server := sched.TaskRef{Addr: 0xffff888000500000, PID: 90, TGID: 90, Comm: "fused"}
+	for _, tc := range []struct {
+		name    string
+		reqs    []fuse.FuseReq
+		pid     int // the holder, 0 for none
+		certain bool
+	}{
+		{"folio in the WRITE's arguments", []fuse.FuseReq{
+			{Addr: mkWrite(0, 0xffffea0000002000, folio), Op: "WRITE", Unique: 12, Waiters: []sched.TaskRef{writer}}}, 77, true},
+		{"range only", []fuse.FuseReq{
+			{Addr: mkWrite(8192 + 10), Op: "WRITE", Unique: 14, Waiters: []sched.TaskRef{writer}}}, 77, false},
+		{"write-back WRITE", []fuse.FuseReq{
+			{Addr: mkWrite(8192, folio), Op: "WRITE", Unique: 16}}, 0, false},
+		{"another range", []fuse.FuseReq{
+			{Addr: mkWrite(0), Op: "WRITE", Unique: 18, Waiters: []sched.TaskRef{writer}}}, 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for i := range tc.reqs {
+				tc.reqs[i].Conn, tc.reqs[i].NodeID, tc.reqs[i].Queue = conn, 7, "processing"
+			}
+			fc := &fuse.FuseConn{Addr: conn, ID: 41, Connected: true, Mounts: []fuse.FuseMountInfo{{SuperBlock: sbAddr}}, Requests: tc.reqs}
+			a := &waitAnalysis{p: k.Program(), byAddr: map[uint64]*sched.Task{},
+				conns: []*fuse.FuseConn{fc}, connBy: map[uint64]*fuse.FuseConn{conn: fc},
+				servers: map[uint64][]fuse.FuseServer{conn: {{Task: server, How: "holds /dev/fuse fd 3"}}}}
+			ws := []TaskWait{{Kind: locking.WaitFolio, Certain: true,
+				Task:   BlockedTask{TaskRef: sched.TaskRef{Addr: 0xffff888000700000, PID: 91, TGID: 91, Comm: "cat"}},
+				Object: WaitObject{Type: "folio", Folio: &waitkind.FolioRef{Folio: folio, Bit: "PG_locked", Inode: fi, Offset: 8192}}}}
+			a.linkFolioReads(ws)
+			w := ws[0]
+			if tc.pid == 0 {
+				if len(w.Holders) != 0 {
+					t.Fatalf("held by %+v", w.Holders)
+				}
+				return
+			}
+			if len(w.Holders) != 1 || w.Holders[0].Task.Addr != writer.Addr || w.Holders[0].Certain != tc.certain ||
+				!strings.Contains(w.Holders[0].How, "fuse_perform_write") || !strings.Contains(w.Note, "buffered write") {
+				t.Fatalf("holders %+v note %q", w.Holders, w.Note)
+			}
+		})
+	}
+}
