@@ -23,7 +23,7 @@ const pfKthread = 0x00200000
 func liveDumps(t *testing.T) []*testdata.Dump {
 	t.Helper()
 	var out []*testdata.Dump
-	for _, d := range testdata.Require(t, testdata.Filter{}) {
+	for _, d := range append(testdata.Require(t, testdata.Filter{}), testdata.Arm64Dumps(t)...) {
 		switch {
 		case d.Truth == nil:
 			t.Errorf("%s: no record", d.ID())

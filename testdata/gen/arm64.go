@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -116,7 +118,7 @@ func buildHangfsArm64(cache string, log func(string, ...any)) ([]byte, error) {
 }
 
 // generateArm64 boots an aarch64 guest, waits for its record and dumps it.
-// The guest runs no kwalk live (under TCG it would only slow the guest).
+// The guest runs kwalk live like the x86_64 ones, built for arm64.
 func (r *guestRun) generateArm64(ctx context.Context) error {
 	start := time.Now()
 	os.RemoveAll(r.tmp)
@@ -132,8 +134,14 @@ func (r *guestRun) generateArm64(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	kwalk, err := buildStaticArch(cache, "kwalk-arm64-"+r.g.Kernel+"-"+r.g.Name, "./cmd/kwalk", "arm64", r.log)
+	if err != nil {
+		return err
+	}
+	sum := sha256.Sum256(kwalk)
+	r.kwalkID = hex.EncodeToString(sum[:8]) + " " + gitDescribe()
 	initrd := filepath.Join(r.tmp, "initramfs.cpio")
-	if err := writeInitramfs(initrd, r.pk, busybox, hangfs, nil, r.scenarioArg(), r.g.Modules); err != nil {
+	if err := writeInitramfs(initrd, r.pk, busybox, hangfs, kwalk, r.scenarioArg(), r.g.Modules); err != nil {
 		return err
 	}
 	r.phase("initramfs", start)
