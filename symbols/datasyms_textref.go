@@ -110,20 +110,28 @@ func (c arm64Code) callsFunc(syms SymbolTable, callee string) bool {
 }
 
 // textRefVar finds variable name among the addresses fn forms: the one
-// that verify accepts, when exactly one does.
-func textRefVar(mem kcore.Memory, syms SymbolTable, fn, name string, verify func(uint64) bool) (Symbol, error) {
+// that verify accepts, when exactly one does. An address formed for a
+// member (the compiler folds its offset into ADRP and LDR) is the
+// variable's when it is offset by one of members (none: the variable
+// itself).
+func textRefVar(mem kcore.Memory, syms SymbolTable, fn, name string, verify func(uint64) bool, members ...uint64) (Symbol, error) {
 	addr, code, err := functionCode(mem, syms, fn)
 	if err != nil {
 		return Symbol{}, err
+	}
+	if len(members) == 0 {
+		members = []uint64{0}
 	}
 	c := decodeARM64Refs(addr, code)
 	var hits []uint64
 	seen := map[uint64]bool{}
 	for _, r := range c.refs {
-		if !seen[r] && verify(r) {
-			hits = append(hits, r)
+		for _, m := range members {
+			if b := r - m; !seen[b] && verify(b) {
+				hits = append(hits, b)
+			}
+			seen[r-m] = true
 		}
-		seen[r] = true
 	}
 	switch len(hits) {
 	case 1:
@@ -142,13 +150,13 @@ func textRefSymbols(p *Program, t *DataSymTable) ([]Symbol, []string) {
 	var notes []string
 	// try looks for name in the first of fns (those the kernel has) that
 	// leads to it.
-	try := func(fns, name string, verify func(uint64) bool) {
+	try := func(fns, name string, verify func(uint64) bool, members ...uint64) {
 		if _, err := t.Lookup(name); err == nil {
 			return
 		}
 		var errs []string
 		for _, fn := range strings.Split(fns, ",") {
-			s, err := textRefVar(t.mem, t.inner, fn, name, verify)
+			s, err := textRefVar(t.mem, t.inner, fn, name, verify, members...)
 			if err == nil {
 				out = append(out, s)
 				return
@@ -235,7 +243,44 @@ func textRefSymbols(p *Program, t *DataSymTable) ([]Symbol, []string) {
 		name, err := p.ReadString(np, 8)
 		return err == nil && name == "block"
 	})
+	// kernel/rcu/tree.c: rcu_get_gp_seq returns rcu_state.gp_seq,
+	// rcu_exp_batches_completed rcu_state.expedited_sequence (both
+	// exported); the flavour's name tells the variable.
+	var rcuMembers []uint64
+	for _, m := range []string{"gp_seq", "expedited_sequence"} {
+		if off, err := p.OffsetOf("struct rcu_state", m); err == nil {
+			rcuMembers = append(rcuMembers, off)
+		}
+	}
+	if len(rcuMembers) > 0 {
+		try("rcu_get_gp_seq,rcu_exp_batches_completed", "rcu_state", func(a uint64) bool { return verifyRCUState(p, a) }, rcuMembers...)
+	}
 	return out, notes
+}
+
+// verifyRCUState: a is a struct rcu_state whose name is its flavour's
+// ("rcu_preempt" or "rcu_sched") and whose abbr is that name's letter
+// (kernel/rcu/tree.c RCU_NAME, RCU_ABBR).
+func verifyRCUState(p *Program, a uint64) bool {
+	off, err := p.OffsetOf("struct rcu_state", "name")
+	if err != nil {
+		return false
+	}
+	np, err := p.ReadU64(a + off)
+	if err != nil || np == 0 {
+		return false
+	}
+	name, err := p.ReadString(np, 16)
+	if err != nil || (name != "rcu_preempt" && name != "rcu_sched") {
+		return false
+	}
+	if aoff, err := p.OffsetOf("struct rcu_state", "abbr"); err == nil {
+		var b [1]byte
+		if p.Mem.ReadVirt(b[:], a+aoff) != nil || b[0] != name[4] {
+			return false
+		}
+	}
+	return true
 }
 
 // majorHashSize is CHRDEV_MAJOR_HASH_SIZE and BLKDEV_MAJOR_HASH_SIZE
