@@ -69,6 +69,13 @@ func TestRunqueuesMatchTasks(t *testing.T) {
 				if tk.State != "R" {
 					continue
 				}
+				if tk.RawState&TaskWaking != 0 {
+					// A wake-up in flight (kernel/sched/core.c
+					// ttwu_queue_wakelist): /proc says R, but the task
+					// waits on its CPU's wake list, on no queue yet.
+					t.Logf("pid %d (%s) is TASK_WAKING: not queued yet", tk.PID, tk.Comm)
+					continue
+				}
 				running++
 				c, ok := where[tk.Addr]
 				switch {
