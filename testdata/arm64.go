@@ -43,6 +43,7 @@ var Arm64Guests = []Guest{
 	{Name: GuestHangs, Kernel: "arm64-sid", Scenarios: hangs, PagingLevels: 4, MemoryMB: 512, CPUs: 2},
 	{Name: GuestHangs, Kernel: "arm64-16k", Scenarios: hangs, PagingLevels: 4, MemoryMB: 512, CPUs: 2},
 	{Name: GuestStuck2, Kernel: "arm64-6.1", Scenarios: stuck2, PagingLevels: 4, MemoryMB: 512, CPUs: 2, Modules: []string{"loop", "dm_mod", "nbd"}},
+	{Name: GuestStuck, Kernel: "arm64-sid", Scenarios: stuck, PagingLevels: 4, MemoryMB: 512, CPUs: 2, Modules: []string{"loop"}},
 	{Name: GuestStuck2, Kernel: "arm64-sid", Scenarios: stuck2, PagingLevels: 4, MemoryMB: 512, CPUs: 2, Modules: []string{"loop", "dm_mod", "nbd"}},
 	{Name: GuestStuck3, Kernel: "arm64-sid", Scenarios: stuck3, PagingLevels: 4, MemoryMB: 512, CPUs: 2, Modules: []string{"loop", "dm_mod", "nfsv3"}},
 }

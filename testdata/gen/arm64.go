@@ -5,13 +5,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/kwalk/kwalk/testdata"
@@ -71,52 +69,6 @@ func arm64Busybox(cache string, log func(string, ...any)) ([]byte, error) {
 	return os.ReadFile(bin)
 }
 
-// buildHangfsArm64 builds hangfs for arm64. waiters.go (the benign
-// sleepers of the stuck guest, which no aarch64 guest stages) calls poll,
-// select, epoll_wait and pause, which arm64's generic syscall table lacks:
-// an overlay swaps in their p-variants so that the package builds.
-func buildHangfsArm64(cache string, log func(string, ...any)) ([]byte, error) {
-	gomod, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		return nil, fmt.Errorf("go env GOMOD: %w", err)
-	}
-	root := filepath.Dir(strings.TrimSpace(string(gomod)))
-	src := filepath.Join(root, "testdata", "hangfs", "waiters.go")
-	b, err := os.ReadFile(src)
-	if err != nil {
-		return nil, err
-	}
-	text := string(b)
-	for _, r := range [][2]string{
-		{"unix.SYS_POLL,", "unix.SYS_PPOLL,"}, {"unix.SYS_SELECT,", "unix.SYS_PSELECT6,"},
-		{"unix.SYS_EPOLL_WAIT,", "unix.SYS_EPOLL_PWAIT,"}, {"unix.SYS_PAUSE,", "unix.SYS_PPOLL,"},
-	} {
-		text = strings.ReplaceAll(text, r[0], r[1])
-	}
-	dir := filepath.Join(cache, "bin", "arm64-overlay")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
-	patched := filepath.Join(dir, "waiters.go")
-	if err := os.WriteFile(patched, []byte(text), 0o644); err != nil {
-		return nil, err
-	}
-	ov, _ := json.Marshal(map[string]map[string]string{"Replace": {src: patched}})
-	overlay := filepath.Join(dir, "overlay.json")
-	if err := os.WriteFile(overlay, ov, 0o644); err != nil {
-		return nil, err
-	}
-	out := filepath.Join(cache, "bin", "hangfs-arm64")
-	cmd := exec.Command("go", "build", "-trimpath", "-overlay", overlay, "-ldflags=-s -w", "-o", out, "./testdata/hangfs")
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=arm64")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("build hangfs for arm64: %v\n%s", err, b)
-	}
-	log("built %s", out)
-	return os.ReadFile(out)
-}
-
 // generateArm64 boots an aarch64 guest, waits for its record and dumps it.
 // The guest runs kwalk live like the x86_64 ones, built for arm64.
 func (r *guestRun) generateArm64(ctx context.Context) error {
@@ -130,7 +82,8 @@ func (r *guestRun) generateArm64(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	hangfs, err := buildHangfsArm64(cache, r.log)
+	// Built per guest: the aarch64 guests run side by side.
+	hangfs, err := buildStaticArch(cache, "hangfs-arm64-"+r.g.Kernel+"-"+r.g.Name, "./testdata/hangfs", "arm64", r.log)
 	if err != nil {
 		return err
 	}

@@ -192,7 +192,6 @@ func benign(list string) error {
 	if err := child.Start(); err != nil {
 		return err
 	}
-	const forever = ^uintptr(0) // -1: no timeout
 	// FUTEX_WAIT | FUTEX_PRIVATE_FLAG (include/uapi/linux/futex.h).
 	const futexWaitPrivate = 0 | 128
 	sleepers := []struct {
@@ -200,18 +199,18 @@ func benign(list string) error {
 		nr   uintptr
 		call func() (uintptr, uintptr, syscall.Errno)
 	}{
-		{"poll", unix.SYS_POLL, func() (uintptr, uintptr, syscall.Errno) {
+		{"poll", sysPoll, func() (uintptr, uintptr, syscall.Errno) {
 			fds := []unix.PollFd{{Fd: int32(p[0]), Events: unix.POLLIN}}
-			return syscall.Syscall(unix.SYS_POLL, uintptr(unsafe.Pointer(&fds[0])), 1, forever)
+			return pollForever(fds)
 		}},
-		{"select", unix.SYS_SELECT, func() (uintptr, uintptr, syscall.Errno) {
+		{"select", sysSelect, func() (uintptr, uintptr, syscall.Errno) {
 			var set unix.FdSet
 			set.Set(p[0])
-			return syscall.Syscall6(unix.SYS_SELECT, r+1, uintptr(unsafe.Pointer(&set)), 0, 0, 0, 0)
+			return selectForever(r+1, &set)
 		}},
-		{"epoll", unix.SYS_EPOLL_WAIT, func() (uintptr, uintptr, syscall.Errno) {
+		{"epoll", sysEpollWait, func() (uintptr, uintptr, syscall.Errno) {
 			var ev [1]unix.EpollEvent
-			return syscall.Syscall6(unix.SYS_EPOLL_WAIT, uintptr(ep), uintptr(unsafe.Pointer(&ev[0])), 1, forever, 0, 0)
+			return epollWaitForever(ep, ev[:])
 		}},
 		{"pipe", unix.SYS_READ, func() (uintptr, uintptr, syscall.Errno) {
 			var b [1]byte
@@ -236,9 +235,7 @@ func benign(list string) error {
 			mask := ^uint64(0) // every signal blocked (but SIGKILL, SIGSTOP)
 			return syscall.Syscall(unix.SYS_RT_SIGSUSPEND, uintptr(unsafe.Pointer(&mask)), 8, 0)
 		}},
-		{"pause", unix.SYS_PAUSE, func() (uintptr, uintptr, syscall.Errno) {
-			return syscall.Syscall(unix.SYS_PAUSE, 0, 0, 0)
-		}},
+		{"pause", sysPause, pause},
 	}
 	tids := make(chan string)
 	for _, sl := range sleepers {
