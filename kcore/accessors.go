@@ -106,6 +106,9 @@ func (d *Dump) Close() error {
 	if d.kdump != nil {
 		d.kdump.dec.close()
 	}
+	if d.kcoreFiles != nil {
+		d.kcoreFiles.closeExtra()
+	}
 	if d.file == nil {
 		return nil
 	}

@@ -39,6 +39,8 @@ type Dump struct {
 	format string
 	live   bool
 
+	kcoreFiles *kcoreFiles // /proc/kcore: one open file per concurrent read
+
 	kdump *kdumpFile // kdump-compressed images
 	elf   *elfCore   // ELF images (kdump, QEMU, /proc/kcore)
 	cache *pageCache // decoded pages (kdump-compressed only)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -87,7 +88,9 @@ func (d *Dump) openKcore(f *os.File, size int64) error {
 		return fmt.Errorf("open %s: %w", d.path, err)
 	}
 	d.live = true
-	e.r = &serialReaderAt{r: e.r}
+	path := d.path
+	d.kcoreFiles = newKcoreFiles(f, func() (kcoreFile, error) { return os.Open(path) }, min(runtime.GOMAXPROCS(0), maxKcoreFiles))
+	e.r = d.kcoreFiles
 	d.elf = e
 	d.format = ProcKcore
 	d.pageSize = os.Getpagesize()
@@ -172,22 +175,77 @@ func (d *Dump) readVirtLive(p []byte, addr uint64) error {
 	return err
 }
 
-// serialReaderAt serialises the reads of /proc/kcore. The kernel gives each
-// open kcore file one page-sized bounce buffer (fs/proc/kcore.c open_kcore:
-// filp->private_data, since 4.9's "Add bounce buffer for ktext data"; kept
-// or brought back by later kernels), and every read of that file copies
-// kernel text and RAM through it: concurrent reads of one open file return
-// each other's bytes. A garbage __per_cpu_offset, or kallsyms names that do
-// not decode, were the symptom under kwalk's parallel readers.
-type serialReaderAt struct {
-	mu sync.Mutex
-	r  io.ReaderAt
+// maxKcoreFiles bounds the files a live session opens on /proc/kcore.
+const maxKcoreFiles = 8
+
+// kcoreFiles reads /proc/kcore through a few open files, one read per file
+// at a time. The kernel gives each open kcore file one page-sized bounce
+// buffer (fs/proc/kcore.c open_kcore: filp->private_data, since 4.9's
+// "Add bounce buffer for ktext data"; kept or brought back by later
+// kernels), and every read of that file copies kernel text and RAM
+// through it: concurrent reads of one open file return each other's
+// bytes. A garbage __per_cpu_offset, or kallsyms names that did not
+// decode, were the symptom under kwalk's parallel readers. Each reader
+// takes a file of its own (opened on demand, up to max) and gives it back.
+type kcoreFiles struct {
+	open func() (kcoreFile, error) // another open file of the same image
+	max  int
+	idle chan kcoreFile // files not in use; capacity max
+
+	mu     sync.Mutex
+	opened []kcoreFile // opened[0] is the Dump's own file
 }
 
-func (s *serialReaderAt) ReadAt(p []byte, off int64) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.r.ReadAt(p, off)
+// kcoreFile is one open /proc/kcore (an *os.File).
+type kcoreFile interface {
+	io.ReaderAt
+	io.Closer
+}
+
+func newKcoreFiles(first kcoreFile, open func() (kcoreFile, error), n int) *kcoreFiles {
+	n = max(n, 1)
+	k := &kcoreFiles{open: open, max: n, idle: make(chan kcoreFile, n), opened: []kcoreFile{first}}
+	k.idle <- first
+	return k
+}
+
+func (k *kcoreFiles) ReadAt(p []byte, off int64) (int, error) {
+	f := k.take()
+	n, err := f.ReadAt(p, off)
+	k.idle <- f
+	return n, err
+}
+
+// take returns an idle file, opens another while there are fewer than
+// max, else waits for one.
+func (k *kcoreFiles) take() kcoreFile {
+	select {
+	case f := <-k.idle:
+		return f
+	default:
+	}
+	k.mu.Lock()
+	if len(k.opened) < k.max {
+		if f, err := k.open(); err == nil {
+			k.opened = append(k.opened, f)
+			k.mu.Unlock()
+			return f
+		}
+		k.max = len(k.opened) // opening failed: make do with these
+	}
+	k.mu.Unlock()
+	return <-k.idle
+}
+
+// closeExtra closes the files kcoreFiles opened (not the Dump's own).
+func (k *kcoreFiles) closeExtra() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for _, f := range k.opened[1:] {
+		f.Close()
+	}
+	k.opened = k.opened[:1]
+	k.max = 1
 }
 
 // onlineCPUs counts /sys/devices/system/cpu/online ("0-3,5"), or -1.
