@@ -191,6 +191,26 @@ func Edges(sc string) []WaitEdge {
 			{"nfs.folio", "nfs.server", "page of /mnt/nfs/big locked for its READ call"},
 			{"nfs.mkdir", "nfs.server", "answer to an NFS call of mkdir /mnt/nfs/d"},
 		}
+	case ScenarioKmod:
+		// testdata/kmod/kwalk_hang.c. A mutex, an rt_mutex and a writer-
+		// or reader-held rw_semaphore wait for their owner (the reader
+		// of a reader-owned one is a hint); kthread_stop waits for the
+		// thread's exit; flush_work for the worker running the item;
+		// synchronize_rcu(_expedited) for the grace period a reader
+		// blocked in its read-side critical section holds up.
+		return []WaitEdge{
+			{"kmod.abba.a", "kmod.abba.b", "mutex kwalk_mutex_b"},
+			{"kmod.abba.b", "kmod.abba.a", "mutex kwalk_mutex_a"},
+			{"kmod.kstop.stoppee", "kmod.abba.a", "mutex kwalk_mutex_a"},
+			{"kmod.kstop.stopper", "kmod.kstop.stoppee", "exit of kthread kwalk_stoppee (kthread_stop)"},
+			{"kmod.rt.waiter", "kmod.holder", "rt_mutex kwalk_rtmutex"},
+			{"kmod.rwsem.writer", "kmod.holder", "rw_semaphore kwalk_rwsem (read-held)"},
+			{"kmod.io.waiter", "kmod.holder", "mutex kwalk_mutex_c (mutex_lock_io)"},
+			{"kmod.flush.flusher", "kmod.flush.worker", "work item kwalk_work_fn of workqueue kwalk_wq"},
+			{"kmod.flush.worker", "kmod.holder", "mutex kwalk_mutex_c"},
+			{"kmod.rcu.sync", "kmod.rcu.reader", "RCU grace period"},
+			{"kmod.rcu.exp", "kmod.rcu.reader", "expedited RCU grace period"},
+		}
 	}
 	return nil
 }

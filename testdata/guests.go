@@ -270,6 +270,26 @@ const (
 	// ("cat /mnt/pl/data") waits in D for that folio's lock (the page-
 	// cache invalidation of fuse_open, or the read).
 	ScenarioFuseLock = "fuselock"
+
+	// The kmod guest's scenario (testdata/hangfs/kmod.go).
+
+	// ScenarioKmod: hangfs loads testdata/kmod/kwalk_hang.ko, built by the
+	// generator against the guest kernel's headers, whose kernel threads
+	// (each named by its role's comm) get stuck as kernel code does:
+	// kmod.abba.a and kmod.abba.b take mutexes A and B in opposite orders
+	// (D in __mutex_lock); kmod.kstop.stoppee waits for mutex A and
+	// kmod.kstop.stopper waits in kthread_stop for it to exit;
+	// kmod.holder holds mutex C, rw_semaphore R for read and rt_mutex T
+	// and sleeps in S; kmod.rt.waiter waits for T (rt_mutex_lock),
+	// kmod.rwsem.writer for R (down_write, reader-owned), kmod.io.waiter
+	// for C (mutex_lock_io); kmod.flush.flusher waits in flush_work for a
+	// work item of workqueue kwalk_wq that kmod.flush.worker (a kworker)
+	// runs and in which it waits for C; kmod.rcu.reader sleeps in S inside
+	// rcu_read_lock (preemptible RCU: a blocked reader), so the grace
+	// periods kmod.rcu.sync (synchronize_rcu) and kmod.rcu.exp
+	// (synchronize_rcu_expedited) wait for never end. Meta kmod.module,
+	// kmod.workqueue.
+	ScenarioKmod = "kmod"
 )
 
 // Guest kinds.
@@ -286,6 +306,8 @@ const (
 	GuestKdumpOops     = "kdump-oops"
 	// GuestStuck2: pifutex + vfork + cgfrozen + ptraced + dmsuspend + nbd in one guest.
 	GuestStuck2 = "stuck2"
+	// GuestKmod: kmod, the threads of a kernel module of the project's own.
+	GuestKmod = "kmod"
 	// GuestStuck3: jbd2 + coredump + syncwb + mmaplock + loopfuse + fuseinit + fusewb + nfs + fuselock in one guest.
 	GuestStuck3 = "stuck3"
 )
@@ -345,6 +367,9 @@ var Guests = []Guest{
 	{Name: GuestStuck, Kernel: "6.12", Scenarios: stuck, PagingLevels: 4, MemoryMB: 256, CPUs: 2, Modules: []string{"loop"}},
 	{Name: GuestStuck2, Kernel: "6.12", Scenarios: stuck2, PagingLevels: 4, MemoryMB: 256, CPUs: 2, Modules: []string{"loop", "dm_mod", "nbd"}},
 	{Name: GuestStuck3, Kernel: "6.12", Scenarios: stuck3, PagingLevels: 4, MemoryMB: 256, CPUs: 2, Modules: []string{"loop", "dm_mod", "nfsv3"}},
+	// The module is built with the host's compiler (testdata/gen/kmod.go):
+	// only the kernel Debian builds with the host's gcc (bookworm's 6.1).
+	{Name: GuestKmod, Kernel: "6.1", Scenarios: []string{ScenarioKmod}, PagingLevels: 5, MemoryMB: 256, CPUs: 2},
 }
 
 // KernelByID returns the pinned kernel with the given ID.

@@ -13,7 +13,7 @@ import (
 // The sources that decide what a dump holds. A change to any of them makes
 // new cache keys, so stale dumps are never taken for current ones.
 //
-//go:embed guests.go hangfs/*.go hangfs/*.s gen/*.go gen/init.sh gen/setup-apt.sh
+//go:embed guests.go hangfs/*.go hangfs/*.s gen/*.go gen/init.sh gen/setup-apt.sh kmod/kwalk_hang.c kmod/Kbuild
 var generatorSources embed.FS
 
 // GeneratorHash is a digest of the generator's sources (host and guest side).
@@ -47,4 +47,17 @@ func Key(g Guest, k Kernel) string {
 	}{GeneratorHash(), g, k.Packages})
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])[:16]
+}
+
+// KmodSources are the kmod guest's kernel module sources (kmod/): file name
+// to contents, for the generator to build against a kernel's headers.
+func KmodSources() map[string][]byte {
+	out := map[string][]byte{}
+	for _, n := range []string{"kwalk_hang.c", "Kbuild"} {
+		b, err := generatorSources.ReadFile("kmod/" + n)
+		if err == nil {
+			out[n] = b
+		}
+	}
+	return out
 }

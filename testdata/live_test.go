@@ -201,11 +201,11 @@ func TestLivePs(t *testing.T) {
 }
 
 // wantDeadlockRC is kwalk deadlock's exit status for d's guest: 2 (a cycle)
-// with the reenter scenario, 1 (stuck, no cycle) with other hangs (the
+// with the reenter and kmod (ABBA) scenarios, 1 (stuck, no cycle) with other hangs (the
 // stuck guest's included), 0 when nothing is staged.
 func wantDeadlockRC(d *testdata.Dump) int {
 	switch {
-	case d.Has(testdata.ScenarioReenter):
+	case d.Has(testdata.ScenarioReenter), d.Has(testdata.ScenarioKmod):
 		return 2
 	case d.Has(testdata.ScenarioSquare), d.Has(testdata.ScenarioNetflix),
 		d.Has(testdata.ScenarioFrozen), d.Has(testdata.ScenarioFolio), d.Has(testdata.ScenarioMutex),
@@ -361,7 +361,7 @@ func TestLiveDeadlockJSON(t *testing.T) {
 					}
 				}
 			}
-			if d.Has(testdata.ScenarioFrozen) || d.Guest.Name == testdata.GuestStuck2 || d.Guest.Name == testdata.GuestStuck3 {
+			if d.Has(testdata.ScenarioFrozen) || d.Guest.Name == testdata.GuestStuck2 || d.Guest.Name == testdata.GuestStuck3 || d.Guest.Name == testdata.GuestKmod {
 				// The stuck guests: their tasks in D are in chains, their
 				// benign sleepers in none. Roles there may name threads.
 				inChain := map[int]bool{}

@@ -102,6 +102,14 @@ func writeInitramfs(path string, pk *preparedKernel, busybox, hangfs, kwalk []by
 		entries = append(entries, cpioEntry{name: "stuck3", mode: sIFDIR | 0o755},
 			cpioEntry{name: "stuck3/ext3.img", mode: sIFREG | 0o644, data: img})
 	}
+	if slices.Contains(strings.Split(scenarios, ","), testdata.ScenarioKmod) {
+		ko, err := buildHangModule(pk) // kmod.go
+		if err != nil {
+			return fmt.Errorf("initramfs: %w", err)
+		}
+		entries = append(entries, cpioEntry{name: "kmod", mode: sIFDIR | 0o755},
+			cpioEntry{name: "kmod/" + hangModuleName + ".ko", mode: sIFREG | 0o644, data: ko})
+	}
 	var load strings.Builder
 	for _, m := range mods {
 		entries = append(entries, cpioEntry{name: "lib/modules/" + m.name + ".ko", mode: sIFREG | 0o644, data: m.ko})

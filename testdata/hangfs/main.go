@@ -53,7 +53,7 @@ func run(args []string) error {
 		}
 		return runScenarios(rest[0])
 	case "record":
-		return writeRecord(os.Stdout, nil, nil, nil)
+		return writeRecord(os.Stdout, nil, nil, nil, nil)
 	case "threads":
 		if len(rest) != 1 {
 			return fmt.Errorf("usage: hangfs threads N")

@@ -41,8 +41,11 @@ type role struct {
 // writeRecord writes the record. noMaps are processes whose maps are
 // left out: a scenario keeps their mmap_lock contended, and reading
 // /proc/PID/maps (which takes it, before 6.17's per-VMA reads) would
-// block the recorder.
-func writeRecord(w io.Writer, meta []string, roles []role, noMaps map[int]bool) error {
+// block the recorder. locks, when not nil, is /proc/locks as a scenario
+// read it before it stopped RCU grace periods: reading it takes
+// file_rwsem for write (fs/locks.c locks_start, percpu_down_write), which
+// waits for one.
+func writeRecord(w io.Writer, meta []string, roles []role, noMaps map[int]bool, locks []byte) error {
 	bw := bufio.NewWriterSize(w, 1<<16)
 	fmt.Fprintln(bw, truthBegin)
 	for _, m := range meta {
@@ -64,7 +67,11 @@ func writeRecord(w io.Writer, meta []string, roles []role, noMaps map[int]bool) 
 		}
 		fmt.Fprintf(bw, "fuseconn %s waiting=%s\n", filepath.Base(filepath.Dir(c)), strings.TrimSpace(string(b)))
 	}
-	if locks, err := os.ReadFile("/proc/locks"); err == nil {
+	var err error
+	if locks == nil {
+		locks, err = os.ReadFile("/proc/locks")
+	}
+	if err == nil {
 		for _, l := range strings.Split(string(locks), "\n") {
 			if l != "" {
 				fmt.Fprintf(bw, "lock %s\n", l)

@@ -44,6 +44,9 @@ const (
 	scFuseWB   = "fusewb"   // fsync waits for the WRITE of a dirty mapped page; truncate for its inode lock
 	scNFS      = "nfs"      // an RPC to a stopped NFS server holds a directory's lock; a lookup waits (nfs.go)
 	scFuseLock = "fuselock" // a buffered write holds a folio locked across its WRITE; a reader waits for the lock
+
+	// The kmod guest's (kmod.go).
+	scKmod = "kmod" // kernel threads of testdata/kmod/kwalk_hang.c stuck on kernel locks, kthread_stop, flush_work, RCU
 )
 
 const (
@@ -58,6 +61,9 @@ type stager struct {
 	// noMaps are processes whose /proc/PID/maps the record leaves out
 	// (their mmap_lock is kept contended).
 	noMaps map[int]bool
+	// procLocks is /proc/locks read before a scenario stopped RCU grace
+	// periods (nil: read it with the record).
+	procLocks []byte
 }
 
 func (s *stager) addRole(name string, pid int) { s.roles = append(s.roles, role{name, pid}) }
@@ -121,6 +127,8 @@ func runScenarios(list string) error {
 			err = s.fuselock()
 		case scNFS:
 			err = s.nfs()
+		case scKmod:
+			err = s.kmod()
 		default:
 			err = fmt.Errorf("unknown scenario %q", name)
 		}
@@ -143,7 +151,7 @@ func runScenarios(list string) error {
 	if err := os.WriteFile("/proc/sys/kernel/printk", []byte("1"), 0o644); err != nil {
 		fmt.Fprintf(os.Stderr, "hangfs: quiet console: %v\n", err)
 	}
-	if err := writeRecord(os.Stdout, meta, s.roles, s.noMaps); err != nil {
+	if err := writeRecord(os.Stdout, meta, s.roles, s.noMaps, s.procLocks); err != nil {
 		return err
 	}
 	if firePanic != nil {

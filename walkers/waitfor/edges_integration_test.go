@@ -57,6 +57,18 @@ var rootKinds = map[string]string{
 	"nfs.folio":        waitfor.RootHolderStopped,
 	"fuselock.reader":  waitfor.RootFuseNotAnswering,
 	"fuselock.writer":  waitfor.RootFuseNotAnswering,
+	// The kmod guest.
+	"kmod.abba.a":        waitfor.RootCycle,
+	"kmod.abba.b":        waitfor.RootCycle,
+	"kmod.kstop.stoppee": waitfor.RootCycle,
+	"kmod.kstop.stopper": waitfor.RootCycle,
+	"kmod.rt.waiter":     waitfor.RootHolderNotBlocked,
+	"kmod.rwsem.writer":  waitfor.RootHolderNotBlocked,
+	"kmod.io.waiter":     waitfor.RootHolderNotBlocked,
+	"kmod.flush.flusher": waitfor.RootHolderNotBlocked,
+	"kmod.flush.worker":  waitfor.RootHolderNotBlocked,
+	"kmod.rcu.sync":      waitfor.RootRCUStall,
+	"kmod.rcu.exp":       waitfor.RootRCUStall,
 }
 
 // TestDeadlockStagedEdges checks every wait-for edge every generated dump

@@ -1,0 +1,214 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * kwalk_hang: kernel threads that get stuck the ways kernel code does, for
+ * the dump generator's kmod guest (testdata/guests.go ScenarioKmod). It is
+ * built against the guest kernel's headers (testdata/gen/kmod.go) and
+ * loaded by hangfs; each thread's name is its role's comm, which hangfs
+ * finds in /proc. Nothing here can be unloaded or undone: the guest is
+ * dumped with every thread stuck.
+ *
+ *   kwalk_abba_a, kwalk_abba_b  take mutexes A and B in opposite orders (ABBA)
+ *   kwalk_stoppee               waits for mutex A (behind the ABBA)
+ *   kwalk_stopper               kthread_stop(kwalk_stoppee)
+ *   kwalk_holder                holds mutex C, rw_semaphore R (read) and
+ *                               rt_mutex T, and sleeps (S) forever
+ *   kwalk_rt_waiter             rt_mutex_lock(T)
+ *   kwalk_rw_writer             down_write(R), reader-owned
+ *   kwalk_io_waiter             mutex_lock_io(C)
+ *   kwalk_flusher               flush_work of a work item on workqueue
+ *                               kwalk_wq whose function waits for mutex C
+ *   kwalk_rcu_read              sleeps (S) inside rcu_read_lock()
+ *   kwalk_rcu_sync              synchronize_rcu()
+ *   kwalk_rcu_exp               synchronize_rcu_expedited()
+ */
+#include <linux/completion.h>
+#include <linux/err.h>
+#include <linux/kthread.h>
+#include <linux/module.h>
+#include <linux/mutex.h>
+#include <linux/rcupdate.h>
+#include <linux/rtmutex.h>
+#include <linux/rwsem.h>
+#include <linux/sched.h>
+#include <linux/sched/task.h>
+#include <linux/workqueue.h>
+
+static DEFINE_MUTEX(kwalk_mutex_a);
+static DEFINE_MUTEX(kwalk_mutex_b);
+static DEFINE_MUTEX(kwalk_mutex_c);
+static DECLARE_RWSEM(kwalk_rwsem);
+static DEFINE_RT_MUTEX(kwalk_rtmutex);
+
+static DECLARE_COMPLETION(a_holds);
+static DECLARE_COMPLETION(b_holds);
+static DECLARE_COMPLETION(holder_holds);
+static DECLARE_COMPLETION(reader_in);
+static DECLARE_COMPLETION(stoppee_in);
+
+static struct workqueue_struct *kwalk_wq;
+static struct task_struct *stoppee;
+
+/*
+ * await: the waits that order the threads sleep in S, so that D is only
+ * the wait the scenario stages (/proc/PID/stack hides the __sched
+ * functions either waits in: only the thread function shows).
+ */
+static void await(struct completion *c)
+{
+	while (wait_for_completion_interruptible(c))
+		;
+}
+
+/* sleep_forever: TASK_INTERRUPTIBLE in schedule(), never to return. */
+static void sleep_forever(void)
+{
+	for (;;) {
+		set_current_state(TASK_INTERRUPTIBLE);
+		schedule();
+	}
+}
+
+static int abba_a(void *arg)
+{
+	mutex_lock(&kwalk_mutex_a);
+	complete_all(&a_holds);
+	await(&b_holds);
+	mutex_lock(&kwalk_mutex_b);
+	return 0;
+}
+
+static int abba_b(void *arg)
+{
+	mutex_lock(&kwalk_mutex_b);
+	complete_all(&b_holds);
+	await(&a_holds);
+	mutex_lock(&kwalk_mutex_a);
+	return 0;
+}
+
+static int stoppee_fn(void *arg)
+{
+	await(&a_holds);
+	complete_all(&stoppee_in);
+	mutex_lock(&kwalk_mutex_a);
+	return 0;
+}
+
+static int stopper_fn(void *arg)
+{
+	/*
+	 * Not before it runs: kthread() would not call a thread function
+	 * whose stop was asked first (kernel/kthread.c).
+	 */
+	await(&stoppee_in);
+	kthread_stop(stoppee);
+	return 0;
+}
+
+static int holder_fn(void *arg)
+{
+	mutex_lock(&kwalk_mutex_c);
+	down_read(&kwalk_rwsem);
+	rt_mutex_lock(&kwalk_rtmutex);
+	complete_all(&holder_holds);
+	sleep_forever();
+	return 0;
+}
+
+static int rt_waiter_fn(void *arg)
+{
+	await(&holder_holds);
+	rt_mutex_lock(&kwalk_rtmutex);
+	return 0;
+}
+
+static int rw_writer_fn(void *arg)
+{
+	await(&holder_holds);
+	down_write(&kwalk_rwsem);
+	return 0;
+}
+
+static int io_waiter_fn(void *arg)
+{
+	await(&holder_holds);
+	mutex_lock_io(&kwalk_mutex_c);
+	return 0;
+}
+
+static void kwalk_work_fn(struct work_struct *work)
+{
+	mutex_lock(&kwalk_mutex_c);
+	mutex_unlock(&kwalk_mutex_c);
+}
+
+static DECLARE_WORK(kwalk_work, kwalk_work_fn);
+
+static int flusher_fn(void *arg)
+{
+	await(&holder_holds);
+	queue_work(kwalk_wq, &kwalk_work);
+	flush_work(&kwalk_work);
+	return 0;
+}
+
+static int rcu_reader_fn(void *arg)
+{
+	rcu_read_lock();
+	complete_all(&reader_in);
+	sleep_forever();
+	rcu_read_unlock();
+	return 0;
+}
+
+static int rcu_sync_fn(void *arg)
+{
+	await(&reader_in);
+	synchronize_rcu();
+	return 0;
+}
+
+static int rcu_exp_fn(void *arg)
+{
+	await(&reader_in);
+	synchronize_rcu_expedited();
+	return 0;
+}
+
+static struct task_struct *start(int (*fn)(void *), const char *name)
+{
+	struct task_struct *t = kthread_run(fn, NULL, "%s", name);
+
+	if (IS_ERR(t))
+		pr_err("kwalk_hang: %s: %ld\n", name, PTR_ERR(t));
+	return t;
+}
+
+static int __init kwalk_hang_init(void)
+{
+	kwalk_wq = alloc_workqueue("kwalk_wq", 0, 0);
+	if (!kwalk_wq)
+		return -ENOMEM;
+	start(abba_a, "kwalk_abba_a");
+	start(abba_b, "kwalk_abba_b");
+	stoppee = kthread_create(stoppee_fn, NULL, "kwalk_stoppee");
+	if (IS_ERR(stoppee))
+		return PTR_ERR(stoppee);
+	get_task_struct(stoppee); /* for kthread_stop */
+	wake_up_process(stoppee);
+	start(stopper_fn, "kwalk_stopper");
+	start(holder_fn, "kwalk_holder");
+	start(rt_waiter_fn, "kwalk_rt_waiter");
+	start(rw_writer_fn, "kwalk_rw_writer");
+	start(io_waiter_fn, "kwalk_io_waiter");
+	start(flusher_fn, "kwalk_flusher");
+	start(rcu_reader_fn, "kwalk_rcu_read");
+	start(rcu_sync_fn, "kwalk_rcu_sync");
+	start(rcu_exp_fn, "kwalk_rcu_exp");
+	pr_info("kwalk_hang: threads started\n");
+	return 0;
+}
+
+module_init(kwalk_hang_init);
+MODULE_LICENSE("GPL");
+MODULE_DESCRIPTION("kwalk dump generator: kernel threads stuck on purpose");
