@@ -173,11 +173,15 @@ func (d DeadlockResult) WriteText(w io.Writer) error {
 			fmt.Fprintf(w, "  on CPU %d in %s (pid %d): \"bt %d\" shows where\n", pi.CPU, pi.Task.Comm, pi.Task.PID, pi.Task.PID)
 		}
 		for i, h := range pi.HungTasks {
-			where := "in no chain below (it may have moved on)"
-			if i < len(d.PanicChains) && d.PanicChains[i] > 0 {
-				where = fmt.Sprintf("chain #%d below", d.PanicChains[i])
-			}
-			fmt.Fprintf(w, "  hung task reported: %s (pid %d), blocked more than %d s: %s\n", h.Comm, h.PID, h.Seconds, where)
+			fmt.Fprintf(w, "  hung task reported: %s (pid %d), blocked more than %d s: %s\n", h.Comm, h.PID, h.Seconds, hungWhere(d.PanicChains, i))
+		}
+		fmt.Fprintln(w)
+	} else if len(d.HungTasks) > 0 {
+		// Warnings of a kernel that went on running: not why the dump
+		// was taken.
+		fmt.Fprintf(w, "the hung-task detector reported %d task(s) in the kernel log (the kernel did not panic):\n", len(d.HungTasks))
+		for i, h := range d.HungTasks {
+			fmt.Fprintf(w, "  %s (pid %d), blocked more than %d s: %s\n", h.Comm, h.PID, h.Seconds, hungWhere(d.HungChains, i))
 		}
 		fmt.Fprintln(w)
 	}
@@ -220,3 +224,11 @@ func (d DeadlockResult) WriteText(w io.Writer) error {
 
 // ResultWarnings implements Warner: the report's warnings go to stderr.
 func (d DeadlockResult) ResultWarnings() []string { return d.Warnings }
+
+// hungWhere says which chain below holds the i-th reported hung task.
+func hungWhere(chains []int, i int) string {
+	if i < len(chains) && chains[i] > 0 {
+		return fmt.Sprintf("chain #%d below", chains[i])
+	}
+	return "in no chain below (it may have moved on)"
+}

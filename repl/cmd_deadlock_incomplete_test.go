@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kwalk/kwalk/walkers/crash"
 	"github.com/kwalk/kwalk/walkers/waitfor"
 )
 
@@ -32,6 +33,13 @@ func TestDeadlockIncompleteText(t *testing.T) {
 			Unexamined: &waitfor.Unexamined{TaskList: "broken", Summary: "incomplete: the task list could not be walked whole", What: []string{"the task list: broken"}}},
 			[]string{"among what could be read: DEADLOCK, 1 cycle(s); 1 chain(s) in all", "#1  cycle"},
 			[]string{"nothing is stuck"}},
+		{"hung-task warnings without a panic", waitfor.DeadlockReport{Status: "stuck", ExitCode: 1,
+			Chains:     []waitfor.Chain{{Root: waitfor.Root{Kind: waitfor.RootHolderNotBlocked, Summary: "x holds y"}, Blocked: 1}},
+			HungTasks:  []crash.HungTask{{Comm: "dd", PID: 7, Seconds: 120}, {Comm: "gone", PID: 9, Seconds: 120}},
+			HungChains: []int{1, 0}},
+			[]string{"the hung-task detector reported 2 task(s) in the kernel log (the kernel did not panic):\n",
+				"  dd (pid 7), blocked more than 120 s: chain #1 below\n", "  gone (pid 9), blocked more than 120 s: in no chain below"},
+			[]string{"the kernel panicked"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var b strings.Builder

@@ -123,7 +123,11 @@ func Panic(p *symbols.Program) (*PanicInfo, error) {
 	if pi == nil {
 		return nil, nil
 	}
-	pi.CPU, pi.CPUFrom = panicCPU(p)
+	var read bool
+	pi.CPU, pi.CPUFrom, read = panicCPU(p)
+	if survived(pi, read) {
+		return nil, nil
+	}
 	if pi.CPU >= 0 {
 		pi.Task = cpuTask(p, pi.CPU)
 	}
@@ -189,11 +193,21 @@ func FromLog(lines []string) *PanicInfo {
 	return pi
 }
 
+// survived reports whether the log's crash report is one the kernel went
+// on after: an oops, lockup or hung-task report without a panic line,
+// while panic_cpu (taken by panic() and by crash_kexec, kernel/
+// kexec_core.c) says no CPU panicked. Such a dump was taken from outside
+// (or the kernel is live); the reports are warnings in its log.
+func survived(pi *PanicInfo, cpuRead bool) bool {
+	return pi.CPU < 0 && cpuRead && !strings.HasPrefix(pi.Message, panicPrefix)
+}
+
 // panicCPU reads the panicking CPU: panic_cpu (kernel/panic.c, set by
 // panic() and crash_kexec), else x86's crashing_cpu
 // (arch/x86/kernel/reboot.c, set when the other CPUs were stopped for
-// kdump). Both start at -1.
-func panicCPU(p *symbols.Program) (int, string) {
+// kdump). Both start at -1. read says whether either could be read: -1
+// with read set means no CPU panicked.
+func panicCPU(p *symbols.Program) (cpu int, from string, read bool) {
 	for _, name := range []string{"panic_cpu", "crashing_cpu"} {
 		addr, err := p.Symbol(name)
 		if err != nil {
@@ -203,12 +217,38 @@ func panicCPU(p *symbols.Program) (int, string) {
 		if err := p.Mem.ReadVirt(b[:], addr); err != nil {
 			continue
 		}
+		read = true
 		v := int32(uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24)
 		if v >= 0 && int(v) < 1<<16 {
-			return int(v), name
+			return int(v), name, true
 		}
 	}
-	return -1, ""
+	return -1, "", read
+}
+
+// HungTasksInLog returns the tasks the hung-task detector reported in
+// the kernel log's lines (oldest first), whether or not the kernel
+// panicked after.
+func HungTasksInLog(lines []string) []HungTask {
+	var out []HungTask
+	for _, l := range lines {
+		if m := hungRE.FindStringSubmatch(strings.TrimSpace(l)); m != nil {
+			pid, _ := strconv.Atoi(m[2])
+			secs, _ := strconv.Atoi(m[3])
+			out = append(out, HungTask{Comm: m[1], PID: pid, Seconds: secs})
+		}
+	}
+	return out
+}
+
+// LoggedHungTasks reads HungTasksInLog from p's kernel log.
+func LoggedHungTasks(p *symbols.Program) ([]HungTask, error) {
+	recs, err := printk.Log(p)
+	lines := make([]string, len(recs))
+	for i, r := range recs {
+		lines[i] = r.Text
+	}
+	return HungTasksInLog(lines), err
 }
 
 // cpuTask names the task that was current on cpu: the crash note's pr_pid

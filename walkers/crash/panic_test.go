@@ -47,6 +47,48 @@ func TestFromLog(t *testing.T) {
 	}
 }
 
+func TestSurvived(t *testing.T) {
+	hung := []string{"INFO: task dd:103 blocked for more than 120 seconds.", "      Not tainted 6.1.0-50-cloud-amd64 #1"}
+	oops := []string{"BUG: kernel NULL pointer dereference, address: 0000000000000008", "Oops: 0000 [#1] PREEMPT SMP NOPTI"}
+	panicked := append(append([]string(nil), oops...), "Kernel panic - not syncing: Fatal exception")
+	for _, tc := range []struct {
+		name    string
+		lines   []string
+		cpu     int
+		cpuRead bool
+		want    bool
+	}{
+		{"hung-task warning, panic_cpu -1", hung, -1, true, true},
+		{"oops the kernel survived", oops, -1, true, true},
+		{"oops straight to kdump (crash_kexec took panic_cpu)", oops, 1, true, false},
+		{"panic line", panicked, -1, true, false},
+		{"panic_cpu unreadable: the log decides", hung, -1, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pi := FromLog(tc.lines)
+			if pi == nil {
+				t.Fatal("FromLog: nil")
+			}
+			pi.CPU = tc.cpu
+			if got := survived(pi, tc.cpuRead); got != tc.want {
+				t.Errorf("survived = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestHungTasksInLog(t *testing.T) {
+	got := HungTasksInLog([]string{
+		"  INFO: task kworker/0:0:7 blocked for more than 120 seconds.",
+		"rcu: INFO: rcu_preempt detected stalls on CPUs/tasks:",
+		"INFO: task jbd2/dm-0-8:88 blocked in I/O wait for more than 122 seconds.",
+	})
+	want := []HungTask{{"kworker/0:0", 7, 120}, {"jbd2/dm-0-8", 88, 122}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %+v, want %+v", got, want)
+	}
+}
+
 // FuzzFromLog: any log gives a panic or nil, never a crash, and a panic
 // always has a kind and message.
 func FuzzFromLog(f *testing.F) {

@@ -80,6 +80,11 @@ type DeadlockReport struct {
 	// the tasks the detector reported (PanicChains: the chain of each).
 	Panic       *crash.PanicInfo `json:"panic,omitempty"`
 	PanicChains []int            `json:"panic_chains,omitempty"`
+	// HungTasks are the tasks the hung-task detector reported in the log
+	// of a kernel that did not panic (warnings: the dump was taken from
+	// outside, or the system is live), HungChains the chain of each.
+	HungTasks  []crash.HungTask `json:"hung_tasks_logged,omitempty"`
+	HungChains []int            `json:"hung_chains,omitempty"`
 	// Unexamined says what could not be read (Status "incomplete"): the
 	// chains found are listed, but others may be hidden in what is missing.
 	Unexamined *Unexamined `json:"unexamined,omitempty"`
@@ -141,6 +146,11 @@ func Deadlock(p *symbols.Program) (*DeadlockReport, error) {
 	r.FuseConns = a.conns
 	r.Chains = buildChains(r.Waits)
 	r.Panic, r.PanicChains = panicContext(p, r.Chains)
+	if r.Panic == nil {
+		if hung, _ := crash.LoggedHungTasks(p); len(hung) > 0 {
+			r.HungTasks, r.HungChains = hung, hungChains(hung, r.Chains)
+		}
+	}
 	for _, c := range r.Chains {
 		if c.Root.Kind == RootCycle {
 			r.Cycles++
@@ -523,10 +533,16 @@ func panicContext(p *symbols.Program, chains []Chain) (*crash.PanicInfo, []int) 
 	if err != nil || pi == nil {
 		return nil, nil
 	}
-	var idx []int
 	if len(pi.HungTasks) == 0 {
-		return pi, idx
+		return pi, nil
 	}
+	return pi, hungChains(pi.HungTasks, chains)
+}
+
+// hungChains returns the chain (1-based) each reported task is in (0: in
+// none).
+func hungChains(hung []crash.HungTask, chains []Chain) []int {
+	var idx []int
 	chainOf := map[int]int{} // pid → the last chain it is in, 1-based
 	for i, c := range chains {
 		for _, w := range c.Path {
@@ -536,10 +552,10 @@ func panicContext(p *symbols.Program, chains []Chain) (*crash.PanicInfo, []int) 
 			chainOf[w.Task.PID] = i + 1
 		}
 	}
-	for _, h := range pi.HungTasks {
+	for _, h := range hung {
 		idx = append(idx, chainOf[h.PID])
 	}
-	return pi, idx
+	return idx
 }
 
 // maxHolderGroups bounds the processes a hop line names.
