@@ -93,7 +93,11 @@ type State struct {
 	// (rcu_barrier's wait) and BarrierCount barrier_cpu_count.
 	BarrierCompletion uint64 `json:"barrier_completion"`
 	BarrierCount      int    `json:"barrier_cpu_count"`
-	Nodes             []Node `json:"nodes"`
+	// ExpeditedWQ is the address of rcu_state.expedited_wq, where the
+	// expedited grace period's driver waits for the CPUs and readers it
+	// needs (kernel/rcu/tree_exp.h synchronize_rcu_expedited_wait).
+	ExpeditedWQ uint64 `json:"-"`
+	Nodes       []Node `json:"nodes"`
 	// expWQLen and expWQSize describe rcu_node.exp_wq[].
 	expWQLen, expWQSize uint64
 	// Errors are the parts that could not be read.
@@ -135,6 +139,9 @@ func Read(p *symbols.Program) (*State, error) {
 	}
 	if bc, err := o.Member("barrier_completion"); err == nil {
 		s.BarrierCompletion = bc.Addr()
+	}
+	if wq, err := o.Member("expedited_wq"); err == nil {
+		s.ExpeditedWQ = wq.Addr()
 	}
 	if v, err := o.MemberUint("barrier_cpu_count.counter"); err == nil {
 		s.BarrierCount = int(int32(v))

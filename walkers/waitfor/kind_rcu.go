@@ -59,6 +59,24 @@ var RCUExpeditedWait = &waitkind.Kind{
 	Remedies: rcuRemedies,
 }
 
+// RCUExpeditedDriverWait: the expedited grace period's driver — a
+// workqueue worker in rcu_exp_wait_wake (or the caller of
+// synchronize_rcu_expedited itself, early in boot) — sleeps in
+// synchronize_rcu_expedited_wait (…_wait_once since 6.x) on
+// rcu_state.expedited_wq until the CPUs and readers of the expedited grace
+// period have reported (kernel/rcu/tree_exp.h). They hold it, as they hold
+// the callers of synchronize_rcu_expedited.
+var RCUExpeditedDriverWait = &waitkind.Kind{
+	Name: WaitRCUExpedited,
+	Verb: "waits for",
+	Frames: waitkind.NewFrames("synchronize_rcu_expedited_wait_once", "synchronize_rcu_expedited_wait",
+		"rcu_exp_wait_wake", "wait_rcu_exp_gp"),
+	Waiter:   locking.SwaitWait.Waiter,
+	Decode:   decodeRCUExpeditedDriver,
+	Classify: classifyRCU,
+	Remedies: rcuRemedies,
+}
+
 type rcuStateKey struct{}
 
 // rcuState reads rcu_state once per analysis (nil when it cannot be).
@@ -140,6 +158,19 @@ func decodeRCUExpedited(c waitkind.Context, t *sched.Task, f waitkind.Found) (Ta
 	w := TaskWait{Task: c.Blocked(t), Kind: WaitRCUExpedited, Certain: true,
 		How: fmt.Sprintf("wait_queue_entry on the task's stack, linked into rcu_node %d's exp_wq (kernel/rcu/tree_exp.h synchronize_rcu_expedited)", node)}
 	w.Object = WaitObject{Type: "rcu_state", Addr: s.Addr, What: fmt.Sprintf("an expedited RCU grace period (%s)", s.Name)}
+	w.Note = rcuHolders(a, s, true, &w)
+	return w, true
+}
+
+func decodeRCUExpeditedDriver(c waitkind.Context, t *sched.Task, f waitkind.Found) (TaskWait, bool) {
+	a := c.(*waitAnalysis)
+	s := a.rcuState()
+	if s == nil || s.ExpeditedWQ == 0 || f.Object != s.ExpeditedWQ {
+		return locking.SwaitWait.Decode(c, t, f)
+	}
+	w := TaskWait{Task: c.Blocked(t), Kind: WaitRCUExpedited, Certain: true,
+		How: "swait_queue on the task's stack, linked into rcu_state.expedited_wq: it drives the expedited grace period and waits for its CPUs and readers (kernel/rcu/tree_exp.h synchronize_rcu_expedited_wait)"}
+	w.Object = WaitObject{Type: "rcu_state", Addr: s.Addr, What: fmt.Sprintf("an expedited RCU grace period (%s), which it drives", s.Name)}
 	w.Note = rcuHolders(a, s, true, &w)
 	return w, true
 }

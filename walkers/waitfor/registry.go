@@ -31,6 +31,7 @@ func Kinds() []*waitkind.Kind {
 		FlushWorkqueueWait,
 		RCUGracePeriodWait,
 		RCUExpeditedWait,
+		RCUExpeditedDriverWait,
 		locking.CompletionWait,
 		locking.SwaitWait,
 		locking.FolioWaitKind,
