@@ -54,6 +54,8 @@ func TestBuildChains(t *testing.T) {
 			wantKinds: []string{RootUnknownHolder}, wantSizes: []int{1}},
 		{name: "cycle first, then by size", waits: []TaskWait{tw(1, locking.WaitMutex, 9), tw(2, locking.WaitMutex, 1), tw(3, locking.WaitMutex, 2), tw(10, locking.WaitMutex, 11), tw(11, locking.WaitMutex, 10)},
 			wantKinds: []string{RootCycle, RootHolderNotBlocked}, wantSizes: []int{2, 3}},
+		{name: "one holder of several locks is one root", waits: []TaskWait{tw(1, locking.WaitMutex, 9), tw(2, locking.WaitRtMutex, 9), tw(3, locking.WaitMutex, 1)},
+			wantKinds: []string{RootHolderNotBlocked}, wantSizes: []int{3}},
 		{name: "self-holding lock is not a cycle", waits: []TaskWait{tw(1, locking.WaitMutex, 1)},
 			wantKinds: []string{RootUnknownHolder}, wantSizes: []int{1}},
 	} {
@@ -139,5 +141,25 @@ func TestGuessReadersABBA(t *testing.T) {
 	chains := buildChains(ws)
 	if len(chains) == 0 || chains[0].Root.Kind != RootCycle || chains[0].Root.Certain {
 		t.Fatalf("want an uncertain cycle first, got %+v", chains)
+	}
+}
+
+// The waits on several locks of one unblocked holder are one chain whose
+// root names every lock.
+func TestHolderOfSeveralLocks(t *testing.T) {
+	a, b, c := tw(1, locking.WaitMutex, 9), tw(2, locking.WaitRtMutex, 9), tw(3, locking.WaitRwsemWrite, 9)
+	a.Object.What, b.Object.What, c.Object.What = "mutex A", "rt_mutex T", "rw_semaphore R"
+	chains := buildChains([]TaskWait{a, b, c})
+	if len(chains) != 1 {
+		t.Fatalf("%d chains, want 1", len(chains))
+	}
+	got := chains[0].Root.Summary
+	for _, lock := range []string{"mutex A", "rt_mutex T", "rw_semaphore R"} {
+		if !strings.Contains(got, lock) {
+			t.Errorf("summary %q does not name %s", got, lock)
+		}
+	}
+	if !strings.Contains(got, ", ") || !strings.Contains(got, " and rw_semaphore R and is not blocked") && !strings.Contains(got, " and rt_mutex T and is not blocked") && !strings.Contains(got, " and mutex A and is not blocked") {
+		t.Errorf("summary %q: not one list of three locks", got)
 	}
 }

@@ -236,8 +236,10 @@ func (g *graph) groups() []group {
 		}
 		// Requests to one server (FUSE, RPC, a network block device's):
 		// whatever each waits on, the server that does not answer is the
-		// one root cause.
-		if holder != 0 && (w.Object.Fuse != nil || w.Object.RPC != nil || (w.Object.Block != nil && w.Object.Block.Server != nil)) {
+		// one root cause. So is one task that holds several locks and is
+		// not blocked (it sleeps, runs or is stopped holding them all).
+		if holder != 0 && (w.Object.Fuse != nil || w.Object.RPC != nil || (w.Object.Block != nil && w.Object.Block.Server != nil) ||
+			len(w.Holders) == 1) {
 			return rootKey{cycle: -1, holder: holder}
 		}
 		if o := w.Object.Container; o != 0 {

@@ -186,6 +186,7 @@ func buildChains(ws []TaskWait) []Chain {
 		} else {
 			c.Root = classifyRoot(g.waits[gr.path[len(gr.path)-1]])
 			c.Root.Certain = c.Root.Certain && pathCertain(c.Path)
+			heldAll(&c)
 		}
 		for _, w := range append(append([]TaskWait(nil), c.Path...), c.Others...) {
 			if w.Incomplete {
@@ -207,6 +208,39 @@ func buildChains(ws []TaskWait) []Chain {
 		chains = append(chains, c)
 	}
 	return chains
+}
+
+// heldAll names, in the summary of a chain whose root is one task that
+// holds what the chain waits on, every object of the chain it holds (the
+// waits on several locks of one holder are one chain).
+func heldAll(c *Chain) {
+	if (c.Root.Kind != RootHolderNotBlocked && c.Root.Kind != RootHolderStopped) || len(c.Root.Holders) != 1 || c.Root.Object == nil {
+		return
+	}
+	holder := c.Root.Holders[0].Task.Addr
+	first := c.Root.Object.What
+	seen := map[string]bool{first: true}
+	var more []string
+	for _, w := range append(append([]TaskWait(nil), c.Path...), c.Others...) {
+		for _, h := range w.Holders {
+			if h.Task.Addr == holder && !seen[w.Object.What] {
+				seen[w.Object.What] = true
+				more = append(more, w.Object.What)
+			}
+		}
+	}
+	if len(more) == 0 {
+		return
+	}
+	all := first
+	for i, m := range more {
+		if i == len(more)-1 {
+			all += " and " + m
+		} else {
+			all += ", " + m
+		}
+	}
+	c.Root.Summary = strings.Replace(c.Root.Summary, "holds "+first, "holds "+all, 1)
 }
 
 // cycleRoot names a cycle: every task and what it waits on, around once.
