@@ -304,6 +304,9 @@ const (
 	GuestKdumpHungTask = "kdump-hungtask"
 	GuestKdumpSysrq    = "kdump-sysrq"
 	GuestKdumpOops     = "kdump-oops"
+	// GuestKdumpSoftLockup panics from the soft-lockup watchdog's
+	// interrupt (TriggerSoftLockup; 6.1 only, like the kmod guest).
+	GuestKdumpSoftLockup = "kdump-softlockup"
 	// GuestStuck2: pifutex + vfork + cgfrozen + ptraced + dmsuspend + nbd in one guest.
 	GuestStuck2 = "stuck2"
 	// GuestKmod: kmod, the threads of a kernel module of the project's own.
@@ -370,6 +373,7 @@ var Guests = []Guest{
 	// The module is built with the host's compiler (testdata/gen/kmod.go):
 	// only the kernel Debian builds with the host's gcc (bookworm's 6.1).
 	{Name: GuestKmod, Kernel: "6.1", Scenarios: []string{ScenarioKmod}, PagingLevels: 5, MemoryMB: 256, CPUs: 2},
+	{Name: GuestKdumpSoftLockup, Kernel: "6.1", Scenarios: kdumpHangs, PagingLevels: 4, MemoryMB: 512, CPUs: 2, Modules: []string{"loop"}, Trigger: TriggerSoftLockup},
 }
 
 // KernelByID returns the pinned kernel with the given ID.

@@ -27,6 +27,15 @@ const (
 	// package (gen/oopsmod.go): its vermagic, version table and struct
 	// module, and 14 bytes of code.
 	TriggerOops = "oops"
+	// TriggerSoftLockup: kernel.softlockup_panic=1 and
+	// kernel.watchdog_thresh=1; the recorder loads the kmod guest's
+	// module (testdata/kmod, built against the kernel's headers) with
+	// spin=1: its kernel thread kwalk_spin spins with preemption disabled
+	// on the last CPU until the soft-lockup watchdog's hrtimer interrupt
+	// on that CPU reports it ("watchdog: BUG: soft lockup - CPU#1 stuck
+	// for 2s! [kwalk_spin:PID]") and panics ("Kernel panic - not syncing:
+	// softlockup: hung tasks") in interrupt context, on the IRQ stack.
+	TriggerSoftLockup = "soft-lockup"
 
 	// TriggerAny in Filter.Trigger selects every kdump guest.
 	TriggerAny = "any"
@@ -94,6 +103,8 @@ func KdumpPanicLines(trigger string) []string {
 		return []string{"sysrq: Trigger a crash", "Kernel panic - not syncing: sysrq triggered crash"}
 	case TriggerOops:
 		return []string{"BUG: kernel NULL pointer dereference, address: 0000000000000000", "Oops", "RIP: 0010:init_module+0xa/", "[kwalk_oops]"}
+	case TriggerSoftLockup:
+		return []string{"watchdog: BUG: soft lockup - CPU#", "[kwalk_spin:", "Kernel panic - not syncing: softlockup: hung tasks"}
 	}
 	return nil
 }

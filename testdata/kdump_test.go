@@ -40,7 +40,7 @@ func TestKdumpGuests(t *testing.T) {
 		if k, _ := KernelByID(g.Kernel); len(k.Kdump) == 0 {
 			t.Errorf("%s/%s: kernel %s pins no kdump tools", g.Kernel, g.Name, g.Kernel)
 		}
-		for _, tr := range []string{TriggerHungTask, TriggerSysrqC, TriggerOops} {
+		for _, tr := range []string{TriggerHungTask, TriggerSysrqC, TriggerOops, TriggerSoftLockup} {
 			if m := (Filter{Trigger: tr}).match(g); m != (tr == g.Trigger) {
 				t.Errorf("%s/%s (trigger %s): Filter{Trigger: %s} matches %v", g.Kernel, g.Name, g.Trigger, tr, m)
 			}
@@ -49,7 +49,7 @@ func TestKdumpGuests(t *testing.T) {
 			t.Errorf("%s/%s: Filter with Scenario and Trigger", g.Kernel, g.Name)
 		}
 	}
-	for _, tr := range []string{TriggerHungTask, TriggerSysrqC, TriggerOops} {
+	for _, tr := range []string{TriggerHungTask, TriggerSysrqC, TriggerOops, TriggerSoftLockup} {
 		if !triggers[tr] {
 			t.Errorf("no kdump guest with trigger %s", tr)
 		}
@@ -133,6 +133,10 @@ func kdumpPanicPID(t *testing.T, d *Dump) (int, string) {
 		}
 		t.Errorf("the record has no khungtaskd")
 		return 0, ""
+	}
+	if d.Guest.Trigger == TriggerSoftLockup {
+		// The spinner starts after the record: its pid is not there.
+		return 0, "kwalk_spin"
 	}
 	tid, err := strconv.Atoi(d.Truth.Meta["kdump.trigger_tid"])
 	if err != nil {

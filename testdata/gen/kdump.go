@@ -481,6 +481,13 @@ func (r *guestRun) kdumpExtras(t *kdumpTools) ([]byte, error) {
 		}
 		entries = append(entries, cpioEntry{name: "lib/kwalk/" + oopsModuleName + ".ko", mode: sIFREG | 0o644, data: ko})
 	}
+	if r.g.Trigger == testdata.TriggerSoftLockup {
+		ko, err := buildHangModule(r.pk) // kmod.go
+		if err != nil {
+			return nil, err
+		}
+		entries = append(entries, cpioEntry{name: "lib/kwalk/" + hangModuleName + ".ko", mode: sIFREG | 0o644, data: ko})
+	}
 	var buf bytes.Buffer
 	if err := writeCPIO(&buf, dedupEntries(entries)); err != nil {
 		return nil, err

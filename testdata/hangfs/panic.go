@@ -22,6 +22,11 @@ import (
 //	oops       kernel.panic_on_oops=1; this thread, bound to CPU 0, loads a
 //	           module whose init reads address 0, while a dd bound to CPU 1
 //	           keeps that CPU busy (role kdump.busy)
+//	soft-lockup
+//	           kernel.softlockup_panic=1, kernel.watchdog_thresh=1; this
+//	           thread, bound to CPU 0, loads kwalk_hang.ko with spin=1: its
+//	           thread kwalk_spin spins with preemption disabled on CPU 1
+//	           until the watchdog's interrupt there panics
 //
 // Meta: kdump.trigger, kdump.trigger_tid (the thread that panics the
 // kernel for sysrq-c and oops: the recorder's, so no role: it runs after
@@ -38,12 +43,14 @@ const (
 	kdumpKexec       = "/usr/sbin/kexec"
 	kdumpLibDir      = "/lib/x86_64-linux-gnu"
 	kdumpOopsModule  = "/lib/kwalk/kwalk_oops.ko"
+	kdumpHangModule  = "/lib/kwalk/kwalk_hang.ko"
 )
 
 const (
 	trigHungTask = "hung-task"
 	trigSysrqC   = "sysrq-c"
 	trigOops     = "oops"
+	trigSoftLock = "soft-lockup"
 
 	// hungTaskTimeout is kernel.hung_task_timeout_secs once the record is
 	// written: khungtaskd notes the blocked tasks at once (the write wakes
@@ -62,7 +69,7 @@ var firePanic func()
 
 func (s *stager) kdump(trigger string) error {
 	switch trigger {
-	case trigHungTask, trigSysrqC, trigOops:
+	case trigHungTask, trigSysrqC, trigOops, trigSoftLock:
 	default:
 		return fmt.Errorf("kdump: unknown trigger %q", trigger)
 	}
@@ -148,6 +155,37 @@ func (s *stager) kdump(trigger string) error {
 			announce(trigger)
 			err := unix.InitModule(ko, "")
 			notPanicked(trigger, fmt.Errorf("init_module of %s returned: %v", kdumpOopsModule, err))
+		}
+	case trigSoftLock:
+		ko, err := os.ReadFile(kdumpHangModule)
+		if err != nil {
+			return fmt.Errorf("kdump: %w", err)
+		}
+		if runtime.NumCPU() < 2 {
+			return fmt.Errorf("kdump: the soft-lockup trigger needs two CPUs, have %d", runtime.NumCPU())
+		}
+		if err := bindCPU(0, 0); err != nil {
+			return fmt.Errorf("kdump: bind the trigger thread: %w", err)
+		}
+		s.meta = append(s.meta, "kdump.spinner=kwalk_spin")
+		firePanic = func() {
+			announce(trigger)
+			// kernel/watchdog.c: a CPU that has not scheduled its
+			// stopper for 2 * watchdog_thresh seconds is reported by its
+			// own hrtimer interrupt, which panics with softlockup_panic.
+			for _, kv := range [][2]string{
+				{"/proc/sys/kernel/softlockup_panic", "1"},
+				{"/proc/sys/kernel/watchdog_thresh", "1"},
+			} {
+				if err := os.WriteFile(kv[0], []byte(kv[1]), 0o644); err != nil {
+					notPanicked(trigger, fmt.Errorf("write %s: %w", kv[0], err))
+				}
+			}
+			err := unix.InitModule(ko, "spin=1")
+			if err != nil {
+				notPanicked(trigger, fmt.Errorf("init_module of %s: %v", kdumpHangModule, err))
+			}
+			notPanicked(trigger, nil)
 		}
 	}
 	return nil

@@ -20,6 +20,12 @@
  *   kwalk_rcu_read              sleeps (S) inside rcu_read_lock()
  *   kwalk_rcu_sync              synchronize_rcu()
  *   kwalk_rcu_exp               synchronize_rcu_expedited()
+ *
+ * Loaded with spin=1 (the kdump-softlockup guest) it starts only
+ *
+ *   kwalk_spin                  spins with preemption disabled on the last
+ *                               online CPU until the soft-lockup watchdog
+ *                               fires (and, with softlockup_panic, panics)
  */
 #include <linux/completion.h>
 #include <linux/err.h>
@@ -31,6 +37,8 @@
 #include <linux/rwsem.h>
 #include <linux/sched.h>
 #include <linux/sched/task.h>
+#include <linux/moduleparam.h>
+#include <linux/preempt.h>
 #include <linux/workqueue.h>
 
 static DEFINE_MUTEX(kwalk_mutex_a);
@@ -44,6 +52,10 @@ static DECLARE_COMPLETION(b_holds);
 static DECLARE_COMPLETION(holder_holds);
 static DECLARE_COMPLETION(reader_in);
 static DECLARE_COMPLETION(stoppee_in);
+
+static int spin;
+module_param(spin, int, 0444);
+MODULE_PARM_DESC(spin, "1: only a kernel thread that spins with preemption disabled");
 
 static struct workqueue_struct *kwalk_wq;
 static struct task_struct *stoppee;
@@ -175,6 +187,26 @@ static int rcu_exp_fn(void *arg)
 	return 0;
 }
 
+static int spin_fn(void *arg)
+{
+	preempt_disable();
+	for (;;)
+		cpu_relax();
+	return 0;
+}
+
+static int start_spinner(void)
+{
+	struct task_struct *t = kthread_create(spin_fn, NULL, "kwalk_spin");
+
+	if (IS_ERR(t))
+		return PTR_ERR(t);
+	kthread_bind(t, num_online_cpus() - 1);
+	wake_up_process(t);
+	pr_info("kwalk_hang: kwalk_spin spins on CPU %u\n", num_online_cpus() - 1);
+	return 0;
+}
+
 static struct task_struct *start(int (*fn)(void *), const char *name)
 {
 	struct task_struct *t = kthread_run(fn, NULL, "%s", name);
@@ -186,6 +218,8 @@ static struct task_struct *start(int (*fn)(void *), const char *name)
 
 static int __init kwalk_hang_init(void)
 {
+	if (spin)
+		return start_spinner();
 	kwalk_wq = alloc_workqueue("kwalk_wq", 0, 0);
 	if (!kwalk_wq)
 		return -ENOMEM;

@@ -1,6 +1,7 @@
 package waitfor_test
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -13,9 +14,10 @@ import (
 
 // triggerKinds are the panic kinds each kdump trigger must be read as.
 var triggerKinds = map[string][]string{
-	testdata.TriggerHungTask: {crash.KindHungTask},
-	testdata.TriggerSysrqC:   {crash.KindSysrq},
-	testdata.TriggerOops:     {crash.KindOops, crash.KindBug},
+	testdata.TriggerHungTask:   {crash.KindHungTask},
+	testdata.TriggerSysrqC:     {crash.KindSysrq},
+	testdata.TriggerOops:       {crash.KindOops, crash.KindBug},
+	testdata.TriggerSoftLockup: {crash.KindSoftLockup},
 }
 
 // TestKdumpPanics: on the dumps a kdump capture kernel saved after a real
@@ -54,11 +56,24 @@ func TestKdumpPanics(t *testing.T) {
 				}
 				names := frameNamesOf(tr)
 				origin := "entry_SYSCALL_64"
-				if d.Guest.Trigger == testdata.TriggerHungTask {
+				if d.Guest.Trigger == testdata.TriggerHungTask || d.Guest.Trigger == testdata.TriggerSoftLockup {
 					origin = "ret_from_fork"
 				}
 				if tr.Err != nil || len(names) == 0 || !strings.HasPrefix(names[len(names)-1], origin) {
 					t.Errorf("panic task %s: frames %v (err %v), want them to reach %s", pi.Task, names, tr.Err, origin)
+				}
+				if d.Guest.Trigger == testdata.TriggerSoftLockup {
+					// From the watchdog's hrtimer on the IRQ stack, through
+					// the interrupt's pt_regs, into the module's spinning
+					// thread function (kernel/watchdog.c, testdata/kmod).
+					if pi.Task.Comm != "kwalk_spin" {
+						t.Errorf("panic task %s, want kwalk_spin", pi.Task)
+					}
+					for _, want := range []string{"watchdog_timer_fn", "asm_sysvec_apic_timer_interrupt", "spin_fn", "kthread"} {
+						if !slices.ContainsFunc(names, func(n string) bool { return strings.HasPrefix(n, want) }) {
+							t.Errorf("panic task %s: no %s in %v", pi.Task, want, names)
+						}
+					}
 				}
 				for _, cpu := range unwind.ActiveCPUs(p) {
 					if cpu == pi.CPU {
