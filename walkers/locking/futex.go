@@ -583,3 +583,75 @@ func objectWhat(o *waitkind.WaitObject) string {
 	}
 	return o.What
 }
+
+// FutexFrames are the frames of a non-PI futex sleep (FutexWait.Frames).
+func FutexFrames() waitkind.Frames { return futexWaitFrames }
+
+// ProbeGlibcOwner is the cheap look at a task asleep in a futex wait,
+// for telling a thread stuck behind a userspace lock from the thousands
+// asleep in condition variables and idle pools: it finds t's futex_q in
+// window (bytes of t's kernel stack at addr, the top of its sleep), and
+// for a private or shared-anonymous futex of t's mm reads the word and
+// glibc's __owner after it from t's user memory. It returns the owner's
+// TID (in t's pid namespace) when the word is a locked glibc mutex whose
+// __owner is another thread's (a hint, like FutexWait's holders); ok is
+// false otherwise, and when the memory is not in the dump. FutexWait's
+// Detect then decodes the wait in full.
+func ProbeGlibcOwner(c waitkind.Context, t *sched.Task, window []byte, addr uint64) (tid int32, ok bool) {
+	p := c.Prog()
+	m := c.Memo(futexLayoutKey{}, func() any {
+		l, err := newFutexLayout(p)
+		return futexLayoutMemo{l, err}
+	}).(futexLayoutMemo)
+	if m.err != nil || t.Addr == 0 {
+		return 0, false
+	}
+	if p.Dump != nil {
+		if mc := p.Dump.Machine(); mc != "" && mc != "x86_64" {
+			return 0, false // user page tables are walked on x86_64 only (readWord)
+		}
+	}
+	l := m.l
+	read := func(a uint64, n int) []byte {
+		if a >= addr && a+uint64(n) <= addr+uint64(len(window)) {
+			return window[a-addr : a-addr+uint64(n)]
+		}
+		b := make([]byte, n)
+		if p.Mem.ReadVirt(b, a) != nil {
+			return nil
+		}
+		return b
+	}
+	mm, err := t.Obj.MemberUint("mm")
+	if err != nil || mm == 0 {
+		return 0, false
+	}
+	for off := l.qTask % 8; off+8 <= uint64(len(window)); off += 8 {
+		if binary.LittleEndian.Uint64(window[off:]) != t.Addr || off < l.qTask {
+			continue
+		}
+		q := addr + off - l.qTask
+		lp := read(q+l.qLockPtr, 8)
+		key := read(q+l.qKey, futexKeySize)
+		if lp == nil || key == nil || binary.LittleEndian.Uint64(lp) == 0 {
+			continue
+		}
+		offset := uint64(binary.LittleEndian.Uint32(key[l.keyOffset:]))
+		if offset&futOffInode != 0 || binary.LittleEndian.Uint64(key[l.keyMM:]) != mm {
+			continue
+		}
+		uaddr := binary.LittleEndian.Uint64(key[l.keyAddr:]) + offset&^3
+		b, err := unwind.ReadUser(p, t.Obj, uaddr, glibcOwnerOff+4)
+		if err != nil {
+			return 0, false
+		}
+		word := binary.LittleEndian.Uint32(b)
+		owner := int32(binary.LittleEndian.Uint32(b[glibcOwnerOff:]))
+		locked := word == 1 || word == 2 || (word&futexTIDMask != 0 && int32(word&futexTIDMask) == owner)
+		if !locked || owner <= 0 || owner == int32(t.NSPID()) {
+			return 0, false
+		}
+		return owner, true
+	}
+	return 0, false
+}

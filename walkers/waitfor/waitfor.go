@@ -9,6 +9,7 @@ import (
 
 	"github.com/kwalk/kwalk/symbols"
 	"github.com/kwalk/kwalk/walkers/fuse"
+	"github.com/kwalk/kwalk/walkers/locking"
 	"github.com/kwalk/kwalk/walkers/sched"
 	"github.com/kwalk/kwalk/walkers/unwind"
 	"github.com/kwalk/kwalk/walkers/waitkind"
@@ -50,8 +51,14 @@ type waitAnalysis struct {
 	// stackRing and stackNext order the kept stacks for eviction.
 	stackRing []uint64
 	stackNext int
-	// sleepBuf is sleepsInLock's buffer (one look per sleeping task).
-	sleepBuf []byte
+	// sleepBuf is sleepsInLock's buffer (one look per sleeping task);
+	// window is the part of it sleepScan last found a futex wait in, at
+	// windowAddr.
+	sleepBuf   []byte
+	window     []byte
+	windowAddr uint64
+	// futexFrames are the frames of a futex wait (futexChains).
+	futexFrames waitkind.Frames
 }
 
 // threadSize is THREAD_SIZE on x86_64 without KASAN (16 KiB,
@@ -193,14 +200,23 @@ func Waits(p *symbols.Program) ([]TaskWait, []string, error) {
 func (a *waitAnalysis) waits() []TaskWait {
 	var out []TaskWait
 	have := map[uint64]bool{}
+	var futexWaiters []futexWaiter
 	for i := range a.tasks {
 		t := &a.tasks[i]
 		if t.Idle || t.State == "R" || t.State == "I" || t.State == "X" || t.OnCPU {
 			continue
 		}
 		m0 := a.missed()
-		if t.State != "D" && !t.Exiting() && a.reqWait[t.Addr] == nil && !a.sleepsInLock(t) {
-			continue // an ordinary sleep: not worth a full unwind
+		if t.State != "D" && !t.Exiting() && a.reqWait[t.Addr] == nil {
+			lock, inFutex := a.sleepScan(t, t.State == "S")
+			if inFutex {
+				if tid, ok := locking.ProbeGlibcOwner(a, t, a.window, a.windowAddr); ok {
+					futexWaiters = append(futexWaiters, futexWaiter{t, tid})
+				}
+			}
+			if !lock {
+				continue // an ordinary sleep: not worth a full unwind
+			}
 		}
 		if w, ok := a.waitOf(t); ok {
 			taintMissing(&w, a.missed()-m0)
@@ -229,6 +245,7 @@ func (a *waitAnalysis) waits() []TaskWait {
 			}
 		}
 	}
+	out = a.futexChains(out, have, futexWaiters)
 	if a.fuseMissed > 0 {
 		for i := range out {
 			if out[i].Kind == WaitFuseRequest {
@@ -325,20 +342,29 @@ const sleepWindow = 1024
 // into a lock slowpath? It spares the full unwind of the thousands of
 // tasks sleeping in futex_wait, poll or read.
 func (a *waitAnalysis) sleepsInLock(t *sched.Task) bool {
+	lock, _ := a.sleepScan(t, false)
+	return lock
+}
+
+// sleepScan is sleepsInLock; with futex set it also says whether the top
+// of the stack holds a return address into a futex wait, and leaves the
+// window it read in a.window (at a.windowAddr).
+func (a *waitAnalysis) sleepScan(t *sched.Task, futex bool) (lock, inFutex bool) {
+	a.window = nil
 	if a.p.Syms == nil {
-		return true
+		return true, false
 	}
 	sp, err := t.Obj.MemberUint("thread.sp")
 	if err != nil || sp == 0 {
-		return true // cannot tell: look properly
+		return true, false // cannot tell: look properly
 	}
 	base, err := t.Obj.MemberUint("stack")
 	if err != nil {
-		return true
+		return true, false
 	}
 	n := uint64(sleepWindow)
 	if top := base + threadSize; sp >= top {
-		return false
+		return false, false
 	} else if sp+n > top {
 		n = top - sp
 	}
@@ -347,18 +373,24 @@ func (a *waitAnalysis) sleepsInLock(t *sched.Task) bool {
 	}
 	buf := a.sleepBuf[:n]
 	if err := a.p.Mem.ReadVirt(buf, sp); err != nil {
-		return true
+		return true, false
 	}
 	for off := 0; off+8 <= len(buf); off += 8 {
 		v := binary.LittleEndian.Uint64(buf[off:])
 		if v < 0xffffffff80000000 {
 			continue
 		}
-		if sym, _, ok := a.p.Syms.LookupAddr(v); ok && sym.IsText() && a.sleepFrames.Match(sym.Name) {
-			return true
+		if sym, _, ok := a.p.Syms.LookupAddr(v); ok && sym.IsText() {
+			if a.sleepFrames.Match(sym.Name) {
+				return true, false
+			}
+			inFutex = inFutex || (futex && a.futexFrames.Match(sym.Name))
 		}
 	}
-	return false
+	if inFutex {
+		a.window, a.windowAddr = buf, sp
+	}
+	return false, inFutex
 }
 
 // waitOf finds what t waits for: the kinds' own detection first, then the
@@ -412,6 +444,7 @@ func (a *waitAnalysis) holderWait(t *sched.Task) (TaskWait, bool) {
 // useKinds sets the registry the analysis works with.
 func (a *waitAnalysis) useKinds(ks []*waitkind.Kind) {
 	a.kinds, a.shapes, a.sleepFrames = ks, nil, nil
+	a.futexFrames = locking.FutexFrames()
 	for _, k := range ks {
 		if k.Interruptible {
 			a.sleepFrames = a.sleepFrames.Union(k.Frames)
