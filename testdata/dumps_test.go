@@ -182,7 +182,7 @@ func TestEdgesAgainstRecords(t *testing.T) {
 				blocked := false
 				for _, th := range threads {
 					blocked = blocked || th.State == 'D' || th.InStack("request_wait_answer") || th.InStack("do_wait") ||
-						(th.State == 'S' && (inAny(th, lockWaitFuncs) || th.InStack("futex_lock_pi")))
+						(th.State == 'S' && (inAny(th, lockWaitFuncs) || th.InStack("futex_lock_pi") || (strings.HasPrefix(e.Waiter, "ufutex.") && inAny(th, futexWaitFuncs))))
 				}
 				if !blocked {
 					t.Errorf("edge %+v: no thread of %d is blocked", e, wpid)
@@ -199,6 +199,8 @@ var (
 	// fs/locks.c: flock_lock_inode_wait is inlined into
 	// locks_lock_inode_wait, do_lock_file_wait into fcntl_setlk.
 	lockWaitFuncs = []string{"locks_lock_inode_wait", "flock_lock_inode_wait", "posix_lock_inode_wait", "fcntl_setlk", "do_lock_file_wait"}
+	// kernel/futex/waitwake.c: a non-PI futex wait (a glibc mutex).
+	futexWaitFuncs = []string{"futex_wait_queue", "futex_wait_queue_me", "futex_do_wait", "futex_wait", "__futex_wait"}
 	// mm/filemap.c.
 	folioWaitFuncs = []string{"folio_wait_bit_common", "__folio_lock", "__folio_lock_killable", "folio_put_wait_locked"}
 	// fs/file.c: the caller of mutex_lock(&file->f_pos_lock).

@@ -191,6 +191,17 @@ func Edges(sc string) []WaitEdge {
 			{"nfs.folio", "nfs.server", "page of /mnt/nfs/big locked for its READ call"},
 			{"nfs.mkdir", "nfs.server", "answer to an NFS call of mkdir /mnt/nfs/d"},
 		}
+	case ScenarioUfutex:
+		// testdata/cprog/ufutex.c: glibc pthread mutexes (a waiter's
+		// futex word is __lock, the owner's TID is __owner); flock
+		// (fs/locks.c).
+		return []WaitEdge{
+			{"ufutex.a", "ufutex.b", "pthread mutex M2"},
+			{"ufutex.b", "ufutex.a", "pthread mutex M1"},
+			{"ufutex.c", "ufutex.a", "pthread mutex M1"},
+			{"ufutex.flockwait", "ufutex.flockholder", "flock of /tmp/ufutex.lock"},
+			{"ufutex.d", "ufutex.flockwait", "pthread mutex M3"},
+		}
 	case ScenarioKmod:
 		// testdata/kmod/kwalk_hang.c. A mutex, an rt_mutex and a writer-
 		// or reader-held rw_semaphore wait for their owner (the reader

@@ -290,6 +290,18 @@ const (
 	// (synchronize_rcu_expedited) wait for never end. Meta kmod.module,
 	// kmod.workqueue.
 	ScenarioKmod = "kmod"
+	// ScenarioUfutex: /bin/ufutex (testdata/cprog/ufutex.c, built static
+	// with the host's gcc and glibc) forks ufutex.flockholder, which holds
+	// a flock of /tmp/ufutex.lock, and starts threads stuck behind glibc
+	// pthread mutexes, each asleep (S) in a futex wait: ufutex.a and
+	// ufutex.b lock M1 and M2 in opposite orders (ABBA), ufutex.c waits
+	// for M1; ufutex.flockwait holds M3 and waits (S) for the flock, and
+	// ufutex.d waits for M3. Benign: benign.ufutex.cond waits on a
+	// condition variable, benign.ufutex.sleeper holds M4 in nanosleep and
+	// benign.ufutex.contend waits for M4 (contention with a sleeping
+	// owner, not a hang kwalk can tell). Roles name threads (TIDs);
+	// ufutex.proc is the process.
+	ScenarioUfutex = "ufutex"
 )
 
 // Guest kinds.
@@ -346,6 +358,9 @@ var stuck2 = []string{ScenarioPIFutex, ScenarioVfork, ScenarioCgroupFrozen, Scen
 
 var stuck3 = []string{ScenarioJbd2, ScenarioCoredump, ScenarioSyncWB, ScenarioMmapLock, ScenarioLoopFuse, ScenarioFuseInit, ScenarioFuseWB, ScenarioNFS, ScenarioFuseLock}
 
+// stuck3x86 adds the scenario of a program built for the host (x86_64).
+var stuck3x86 = append(append([]string(nil), stuck3...), ScenarioUfutex)
+
 // Guests is the generated matrix. 5.10's cloud config has no
 // CONFIG_X86_5LEVEL, so its guest is 4-level.
 var Guests = []Guest{
@@ -365,14 +380,14 @@ var Guests = []Guest{
 	{Name: GuestStuck2, Kernel: "6.1", Scenarios: stuck2, PagingLevels: 4, MemoryMB: 256, CPUs: 2, Modules: []string{"loop", "dm_mod", "nbd"}},
 	{Name: GuestStuck2, Kernel: "sid", Scenarios: stuck2, PagingLevels: 5, MemoryMB: 256, CPUs: 2, Modules: []string{"loop", "dm_mod", "nbd"}},
 	{Name: GuestStuck3, Kernel: "6.1", Scenarios: stuck3, PagingLevels: 4, MemoryMB: 256, CPUs: 2, Modules: []string{"loop", "dm_mod", "nfsv3"}},
-	{Name: GuestStuck3, Kernel: "sid", Scenarios: stuck3, PagingLevels: 5, MemoryMB: 256, CPUs: 2, Modules: []string{"loop", "dm_mod", "nfsv3"}},
+	{Name: GuestStuck3, Kernel: "sid", Scenarios: stuck3x86, PagingLevels: 5, MemoryMB: 256, CPUs: 2, Modules: []string{"loop", "dm_mod", "nfsv3"}},
 	// Debian stable's kernel (trixie) with every stuck scenario too.
 	{Name: GuestStuck, Kernel: "6.12", Scenarios: stuck, PagingLevels: 4, MemoryMB: 256, CPUs: 2, Modules: []string{"loop"}},
 	{Name: GuestStuck2, Kernel: "6.12", Scenarios: stuck2, PagingLevels: 4, MemoryMB: 256, CPUs: 2, Modules: []string{"loop", "dm_mod", "nbd"}},
-	{Name: GuestStuck3, Kernel: "6.12", Scenarios: stuck3, PagingLevels: 4, MemoryMB: 256, CPUs: 2, Modules: []string{"loop", "dm_mod", "nfsv3"}},
+	{Name: GuestStuck3, Kernel: "6.12", Scenarios: stuck3x86, PagingLevels: 4, MemoryMB: 256, CPUs: 2, Modules: []string{"loop", "dm_mod", "nfsv3"}},
 	// The module is built with the host's compiler (testdata/gen/kmod.go):
 	// only the kernel Debian builds with the host's gcc (bookworm's 6.1).
-	{Name: GuestKmod, Kernel: "6.1", Scenarios: []string{ScenarioKmod}, PagingLevels: 5, MemoryMB: 256, CPUs: 2},
+	{Name: GuestKmod, Kernel: "6.1", Scenarios: []string{ScenarioUfutex, ScenarioKmod}, PagingLevels: 5, MemoryMB: 256, CPUs: 2},
 	{Name: GuestKdumpSoftLockup, Kernel: "6.1", Scenarios: kdumpHangs, PagingLevels: 4, MemoryMB: 512, CPUs: 2, Modules: []string{"loop"}, Trigger: TriggerSoftLockup},
 }
 

@@ -13,7 +13,7 @@ import (
 // The sources that decide what a dump holds. A change to any of them makes
 // new cache keys, so stale dumps are never taken for current ones.
 //
-//go:embed guests.go hangfs/*.go hangfs/*.s gen/*.go gen/init.sh gen/setup-apt.sh kmod/kwalk_hang.c kmod/Kbuild
+//go:embed guests.go hangfs/*.go hangfs/*.s gen/*.go gen/init.sh gen/setup-apt.sh kmod/kwalk_hang.c kmod/Kbuild cprog/ufutex.c
 var generatorSources embed.FS
 
 // GeneratorHash is a digest of the generator's sources (host and guest side).
@@ -60,4 +60,10 @@ func KmodSources() map[string][]byte {
 		}
 	}
 	return out
+}
+
+// CprogSource is the source of one of the C programs some scenarios run
+// (cprog/NAME.c), built static by the generator with the host's gcc.
+func CprogSource(name string) ([]byte, error) {
+	return generatorSources.ReadFile("cprog/" + name + ".c")
 }

@@ -102,6 +102,13 @@ func writeInitramfs(path string, pk *preparedKernel, busybox, hangfs, kwalk []by
 		entries = append(entries, cpioEntry{name: "stuck3", mode: sIFDIR | 0o755},
 			cpioEntry{name: "stuck3/ext3.img", mode: sIFREG | 0o644, data: img})
 	}
+	if slices.Contains(strings.Split(scenarios, ","), testdata.ScenarioUfutex) {
+		bin, err := buildCprog("ufutex") // cprog.go
+		if err != nil {
+			return fmt.Errorf("initramfs: %w", err)
+		}
+		entries = append(entries, cpioEntry{name: "bin/ufutex", mode: sIFREG | 0o755, data: bin})
+	}
 	if slices.Contains(strings.Split(scenarios, ","), testdata.ScenarioKmod) {
 		ko, err := buildHangModule(pk) // kmod.go
 		if err != nil {

@@ -19,7 +19,7 @@ import (
 
 const hangModuleName = "kwalk_hang"
 
-var headersMu sync.Mutex // one apt-get at a time
+var headersMu sync.Mutex // one apt-get at a time (cprog.go too)
 
 // buildHangModule returns kwalk_hang.ko built for pk's kernel.
 func buildHangModule(pk *preparedKernel) ([]byte, error) {
@@ -62,7 +62,7 @@ func ensureHeaders(release, hdr string) error {
 		return nil
 	}
 	pkg := "linux-headers-" + release
-	cmd := exec.Command("apt-get", "install", "-y", "-q", "--no-install-recommends", pkg, "make")
+	cmd := exec.Command("apt-get", "install", "-y", "-q", "--no-install-recommends", pkg, "make", "gcc", "libc6-dev")
 	cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("kmod: apt-get install %s make (needs root): %v\n%s", pkg, err, lastLines(out, 20))

@@ -46,7 +46,8 @@ const (
 	scFuseLock = "fuselock" // a buffered write holds a folio locked across its WRITE; a reader waits for the lock
 
 	// The kmod guest's (kmod.go).
-	scKmod = "kmod" // kernel threads of testdata/kmod/kwalk_hang.c stuck on kernel locks, kthread_stop, flush_work, RCU
+	scKmod   = "kmod"   // kernel threads of testdata/kmod/kwalk_hang.c stuck on kernel locks, kthread_stop, flush_work, RCU
+	scUfutex = "ufutex" // threads of testdata/cprog/ufutex.c stuck behind glibc pthread mutexes (ufutex.go)
 )
 
 const (
@@ -129,6 +130,8 @@ func runScenarios(list string) error {
 			err = s.nfs()
 		case scKmod:
 			err = s.kmod()
+		case scUfutex:
+			err = s.ufutex()
 		default:
 			err = fmt.Errorf("unknown scenario %q", name)
 		}

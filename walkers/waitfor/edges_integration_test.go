@@ -57,6 +57,12 @@ var rootKinds = map[string]string{
 	"nfs.folio":        waitfor.RootHolderStopped,
 	"fuselock.reader":  waitfor.RootFuseNotAnswering,
 	"fuselock.writer":  waitfor.RootFuseNotAnswering,
+	// The ufutex scenario (kmod guest, x86 stuck3 guests).
+	"ufutex.a":         waitfor.RootCycle,
+	"ufutex.b":         waitfor.RootCycle,
+	"ufutex.c":         waitfor.RootCycle,
+	"ufutex.flockwait": "file-lock-held",
+	"ufutex.d":         "file-lock-held",
 	// The kmod guest.
 	"kmod.abba.a":        waitfor.RootCycle,
 	"kmod.abba.b":        waitfor.RootCycle,
