@@ -410,12 +410,6 @@ func (fw *FutexWaiter) readWord(p *symbols.Program, t *sched.Task) {
 		fw.WordErr = "the futex's user address is unknown (a shared futex of a file mapping)"
 		return
 	}
-	if p.Dump != nil {
-		if m := p.Dump.Machine(); m != "" && m != "x86_64" {
-			fw.WordErr = fmt.Sprintf("futex word not read: user page tables of %s are not walked", m)
-			return
-		}
-	}
 	b, err := unwind.ReadUser(p, t.Obj, fw.Addr, 4)
 	if err != nil {
 		fw.WordErr = userReadError(err)
@@ -605,11 +599,6 @@ func ProbeGlibcOwner(c waitkind.Context, t *sched.Task, window []byte, addr uint
 	}).(futexLayoutMemo)
 	if m.err != nil || t.Addr == 0 {
 		return 0, false
-	}
-	if p.Dump != nil {
-		if mc := p.Dump.Machine(); mc != "" && mc != "x86_64" {
-			return 0, false // user page tables are walked on x86_64 only (readWord)
-		}
 	}
 	l := m.l
 	read := func(a uint64, n int) []byte {

@@ -492,7 +492,7 @@ func inMaps(maps []string, addr uint64) bool {
 // TestFutexWaitRealDumps decodes every futex waiter of every real dump (the
 // Go FUSE servers' threads park in futexes), and of one dump filtered by
 // makedumpfile -d 31, whose words must be reported as not in the dump.
-// No guest stages a glibc mutex chain: owners are not checked here.
+// The owners are checked on the ufutex scenario's glibc mutexes.
 func TestFutexWaitRealDumps(t *testing.T) {
 	total, d31 := 0, ""
 	var d31Dump testdata.RealDump
@@ -504,15 +504,24 @@ func TestFutexWaitRealDumps(t *testing.T) {
 		}
 		t.Run(d.Name, func(t *testing.T) {
 			p := walktest.OpenReal(t, d)
-			if p.Dump != nil && p.Dump.Machine() != "" && p.Dump.Machine() != "x86_64" {
-				t.Skipf("SKIP: %s dump", p.Dump.Machine())
-			}
 			got := checkFutexWaiters(t, p, d, true)
 			total += len(got)
 			// The stuck guest's benign scenario has a thread in a futex
 			// wait (ScenarioBenign): it is decoded.
 			if tid, ok := d.Truth.Roles["benign.futex"]; ok && len(got[tid]) == 0 {
 				t.Errorf("benign.futex (tid %d): no futex wait decoded", tid)
+			}
+			// The ufutex scenario's glibc mutex waiters name their owners.
+			for _, e := range [][2]string{{"ufutex.a", "ufutex.b"}, {"ufutex.b", "ufutex.a"}, {"ufutex.c", "ufutex.a"}, {"ufutex.d", "ufutex.flockwait"}, {"benign.ufutex.contend", "benign.ufutex.sleeper"}} {
+				w, ok1 := d.Truth.Roles[e[0]]
+				o, ok2 := d.Truth.Roles[e[1]]
+				if !ok1 || !ok2 {
+					continue
+				}
+				fws := got[w]
+				if len(fws) != 1 || fws[0].Owner == 0 || int(fws[0].OwnerTID) != o {
+					t.Errorf("%s (tid %d): futex waits %+v, want one on a glibc mutex owned by %s (tid %d)", e[0], w, fws, e[1], o)
+				}
 			}
 		})
 	}
