@@ -497,6 +497,10 @@ func (r *pageReader) u64(addr uint64) (uint64, error) {
 	return binary.LittleEndian.Uint64(b[off:]), nil
 }
 
+// rootIsIDR is ROOT_IS_IDR (lib/radix-tree.h), set in the xa_flags of
+// every idr's xarray (IDR_RT_MARKER), 5.x through 7.x.
+const rootIsIDR = 4
+
 // maxXADepth bounds the descent of an xarray (64-bit indices, 6 bits a
 // level).
 const maxXADepth = 12
@@ -547,7 +551,8 @@ func findWorkerPoolIDR(p *Program, img imageLayout, t *DataSymTable) (Symbol, er
 	headOff, err3 := p.OffsetOf("struct xarray", "xa_head")
 	shiftOff, err4 := p.OffsetOf("struct xa_node", "shift")
 	slotsOff, err5 := p.OffsetOf("struct xa_node", "slots")
-	if err := errors.Join(err1, err2, err3, err4, err5); err != nil {
+	flagsOff, err6 := p.OffsetOf("struct xarray", "xa_flags")
+	if err := errors.Join(err1, err2, err3, err4, err5, err6); err != nil {
 		return Symbol{}, err
 	}
 	lo, hi, buf, err := t.dataRegion(p, img)
@@ -571,11 +576,17 @@ func findWorkerPoolIDR(p *Program, img imageLayout, t *DataSymTable) (Symbol, er
 		}
 		return false
 	}
-	at := rtOff + headOff
+	at, flagsAt := rtOff+headOff, rtOff+flagsOff
 	var cands []uint64
-	for off := uint64(0); off+max(at, baseOff)+8 <= uint64(len(buf)); off += 8 {
+	for off := uint64(0); off+max(at, baseOff, flagsAt)+8 <= uint64(len(buf)); off += 8 {
 		head := binary.LittleEndian.Uint64(buf[off+at:])
 		if head != want && (head&3 != 2 || head >= img.stext && head < hi) {
+			continue
+		}
+		// An idr's xarray is marked ROOT_IS_IDR in its flags
+		// (include/linux/idr.h IDR_RT_MARKER, lib/radix-tree.h): a
+		// pointer to the pool followed by a zero is not one.
+		if binary.LittleEndian.Uint32(buf[off+flagsAt:])&rootIsIDR == 0 {
 			continue
 		}
 		if binary.LittleEndian.Uint32(buf[off+baseOff:]) != 0 || !leadsTo(head) {
