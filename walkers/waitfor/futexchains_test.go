@@ -2,7 +2,10 @@ package waitfor
 
 import (
 	"reflect"
+	"strings"
 	"testing"
+
+	"github.com/kwalk/kwalk/walkers/locking"
 )
 
 func TestFutexStuck(t *testing.T) {
@@ -24,5 +27,21 @@ func TestFutexStuck(t *testing.T) {
 				t.Errorf("got %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+func TestFutexCycleRemedies(t *testing.T) {
+	a, b := tw(1, locking.WaitFutex, 2), tw(2, locking.WaitFutex, 1)
+	a.Task.TGID, b.Task.TGID = 7, 7
+	rem := futexCycleRemedies([]TaskWait{a, b})
+	if len(rem) != 2 || !strings.HasPrefix(rem[0], "gdb -p 7 ") || !strings.HasPrefix(rem[1], "kill 7 ") {
+		t.Errorf("one process's futex cycle: %q", rem)
+	}
+	b.Task.TGID = 8
+	if rem := futexCycleRemedies([]TaskWait{a, b}); rem != nil {
+		t.Errorf("a cycle across processes: %q", rem)
+	}
+	if rem := futexCycleRemedies([]TaskWait{a, tw(2, locking.WaitMutex, 1)}); rem != nil {
+		t.Errorf("a cycle through a kernel mutex: %q", rem)
 	}
 }

@@ -36,6 +36,7 @@ import (
 	"github.com/kwalk/kwalk/symbols"
 	"github.com/kwalk/kwalk/walkers/crash"
 	"github.com/kwalk/kwalk/walkers/fuse"
+	"github.com/kwalk/kwalk/walkers/locking"
 	"github.com/kwalk/kwalk/walkers/sched"
 	"github.com/kwalk/kwalk/walkers/waitkind"
 )
@@ -199,6 +200,7 @@ func buildChains(ws []TaskWait) []Chain {
 		c.Story = story(c.Path, c.Others, c.Root)
 		c.Remedy = remedies(c.Root)
 		if gr.cycle {
+			c.Remedy = append(c.Remedy, futexCycleRemedies(c.Path)...)
 			for _, w := range c.Path {
 				if w.Object.Fuse != nil {
 					c.Remedy = append(c.Remedy, w.Object.Fuse.Remedy+"  # abort FUSE connection "+fmt.Sprint(w.Object.Fuse.ConnID)+": fails the request and breaks the cycle")
@@ -241,6 +243,27 @@ func heldAll(c *Chain) {
 		}
 	}
 	c.Root.Summary = strings.Replace(c.Root.Summary, "holds "+first, "holds "+all, 1)
+}
+
+// futexCycleRemedies: a cycle of pthread mutex waits among the threads of
+// one process is that program's own deadlock: nothing in the kernel ends
+// it, the process has to be restarted, and its user stacks say where each
+// mutex is taken.
+func futexCycleRemedies(path []TaskWait) []string {
+	if len(path) == 0 {
+		return nil
+	}
+	tgid := path[0].Task.TGID
+	for _, w := range path {
+		if w.Kind != locking.WaitFutex || w.Task.TGID != tgid {
+			return nil
+		}
+	}
+	comm := path[0].Task.Comm
+	return []string{
+		fmt.Sprintf("gdb -p %d -batch -ex 'thread apply all bt'  # the threads of %s deadlock on its own mutexes: their user stacks show where each is taken", tgid, comm),
+		fmt.Sprintf("kill %d  # then restart %s: a userspace deadlock ends only with the process", tgid, comm),
+	}
 }
 
 // cycleRoot names a cycle: every task and what it waits on, around once.
