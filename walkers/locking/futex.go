@@ -589,16 +589,17 @@ func FutexFrames() waitkind.Frames { return futexWaitFrames }
 // glibc's __owner after it from t's user memory. It returns the owner's
 // TID (in t's pid namespace) when the word is a locked glibc mutex whose
 // __owner is another thread's (a hint, like FutexWait's holders); ok is
-// false otherwise, and when the memory is not in the dump. FutexWait's
-// Detect then decodes the wait in full.
-func ProbeGlibcOwner(c waitkind.Context, t *sched.Task, window []byte, addr uint64) (tid int32, ok bool) {
+// false otherwise. filtered says the word's page is not in the dump (user
+// pages excluded, makedumpfile -d 31): whether it is a held mutex cannot
+// be told. FutexWait's Detect then decodes the wait in full.
+func ProbeGlibcOwner(c waitkind.Context, t *sched.Task, window []byte, addr uint64) (tid int32, ok, filtered bool) {
 	p := c.Prog()
 	m := c.Memo(futexLayoutKey{}, func() any {
 		l, err := newFutexLayout(p)
 		return futexLayoutMemo{l, err}
 	}).(futexLayoutMemo)
 	if m.err != nil || t.Addr == 0 {
-		return 0, false
+		return 0, false, false
 	}
 	l := m.l
 	read := func(a uint64, n int) []byte {
@@ -613,7 +614,7 @@ func ProbeGlibcOwner(c waitkind.Context, t *sched.Task, window []byte, addr uint
 	}
 	mm, err := t.Obj.MemberUint("mm")
 	if err != nil || mm == 0 {
-		return 0, false
+		return 0, false, false
 	}
 	for off := l.qTask % 8; off+8 <= uint64(len(window)); off += 8 {
 		if binary.LittleEndian.Uint64(window[off:]) != t.Addr || off < l.qTask {
@@ -632,15 +633,15 @@ func ProbeGlibcOwner(c waitkind.Context, t *sched.Task, window []byte, addr uint
 		uaddr := binary.LittleEndian.Uint64(key[l.keyAddr:]) + offset&^3
 		b, err := unwind.ReadUser(p, t.Obj, uaddr, glibcOwnerOff+4)
 		if err != nil {
-			return 0, false
+			return 0, false, errors.Is(err, kcore.ErrExcluded) || errors.Is(err, kcore.ErrNotInDump)
 		}
 		word := binary.LittleEndian.Uint32(b)
 		owner := int32(binary.LittleEndian.Uint32(b[glibcOwnerOff:]))
 		locked := word == 1 || word == 2 || (word&futexTIDMask != 0 && int32(word&futexTIDMask) == owner)
 		if !locked || owner <= 0 || owner == int32(t.NSPID()) {
-			return 0, false
+			return 0, false, false
 		}
-		return owner, true
+		return owner, true, false
 	}
-	return 0, false
+	return 0, false, false
 }

@@ -201,6 +201,7 @@ func (a *waitAnalysis) waits() []TaskWait {
 	var out []TaskWait
 	have := map[uint64]bool{}
 	var futexWaiters []futexWaiter
+	futexFiltered := 0 // futex sleepers whose word the dump lacks
 	for i := range a.tasks {
 		t := &a.tasks[i]
 		if t.Idle || t.State == "R" || t.State == "I" || t.State == "X" || t.OnCPU {
@@ -210,8 +211,11 @@ func (a *waitAnalysis) waits() []TaskWait {
 		if t.State != "D" && !t.Exiting() && a.reqWait[t.Addr] == nil {
 			lock, inFutex := a.sleepScan(t, t.State == "S")
 			if inFutex {
-				if tid, ok := locking.ProbeGlibcOwner(a, t, a.window, a.windowAddr); ok {
+				tid, ok, filtered := locking.ProbeGlibcOwner(a, t, a.window, a.windowAddr)
+				if ok {
 					futexWaiters = append(futexWaiters, futexWaiter{t, tid})
+				} else if filtered {
+					futexFiltered++
 				}
 			}
 			if !lock {
@@ -246,6 +250,11 @@ func (a *waitAnalysis) waits() []TaskWait {
 		}
 	}
 	out = a.futexChains(out, have, futexWaiters)
+	if futexFiltered > 0 {
+		// Not an incomplete answer (futex sleepers are no waits of their
+		// own), but a blind spot the user should know of.
+		a.Warn(fmt.Sprintf("%d task(s) asleep on futexes whose words are not in the dump (user pages filtered, e.g. makedumpfile -d 31): a userspace mutex deadlock among them cannot be seen", futexFiltered))
+	}
 	if a.fuseMissed > 0 {
 		for i := range out {
 			if out[i].Kind == WaitFuseRequest {
