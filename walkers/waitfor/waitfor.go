@@ -208,15 +208,20 @@ func (a *waitAnalysis) waits() []TaskWait {
 			continue
 		}
 		m0 := a.missed()
+		probe := func(window []byte, addr uint64) {
+			tid, ok, filtered := locking.ProbeGlibcOwner(a, t, window, addr)
+			if ok {
+				futexWaiters = append(futexWaiters, futexWaiter{t, tid})
+			} else if filtered {
+				futexFiltered++
+			}
+		}
+		probed := false
 		if t.State != "D" && !t.Exiting() && a.reqWait[t.Addr] == nil {
 			lock, inFutex := a.sleepScan(t, t.State == "S")
 			if inFutex {
-				tid, ok, filtered := locking.ProbeGlibcOwner(a, t, a.window, a.windowAddr)
-				if ok {
-					futexWaiters = append(futexWaiters, futexWaiter{t, tid})
-				} else if filtered {
-					futexFiltered++
-				}
+				probe(a.window, a.windowAddr)
+				probed = true
 			}
 			if !lock {
 				continue // an ordinary sleep: not worth a full unwind
@@ -226,6 +231,13 @@ func (a *waitAnalysis) waits() []TaskWait {
 			taintMissing(&w, a.missed()-m0)
 			out = append(out, w)
 			have[t.Addr] = true
+		} else if t.State == "S" && !probed && a.HasFrame(t, a.futexFrames) {
+			// The top of its stack could not be looked at cheaply (no
+			// thread.sp: arm64 keeps it in thread.cpu_context): the
+			// futex_q is looked for in the whole stack, unwound already.
+			if stack, base := a.Stack(t); stack != nil {
+				probe(stack, base)
+			}
 		}
 	}
 	a.linkFolioReads(out)
