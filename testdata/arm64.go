@@ -45,7 +45,7 @@ var Arm64Guests = []Guest{
 	{Name: GuestStuck2, Kernel: "arm64-6.1", Scenarios: stuck2, PagingLevels: 4, MemoryMB: 512, CPUs: 2, Modules: []string{"loop", "dm_mod", "nbd"}},
 	{Name: GuestStuck, Kernel: "arm64-sid", Scenarios: stuck, PagingLevels: 4, MemoryMB: 512, CPUs: 2, Modules: []string{"loop"}},
 	{Name: GuestStuck2, Kernel: "arm64-sid", Scenarios: stuck2, PagingLevels: 4, MemoryMB: 512, CPUs: 2, Modules: []string{"loop", "dm_mod", "nbd"}},
-	{Name: GuestStuck3, Kernel: "arm64-sid", Scenarios: stuck3, PagingLevels: 4, MemoryMB: 512, CPUs: 2, Modules: []string{"loop", "dm_mod", "nfsv3"}},
+	{Name: GuestStuck3, Kernel: "arm64-sid", Scenarios: stuck3Ufutex, PagingLevels: 4, MemoryMB: 512, CPUs: 2, Modules: []string{"loop", "dm_mod", "nfsv3"}},
 }
 
 // Arm64KernelByID returns the pinned aarch64 kernel with the given ID.

@@ -358,8 +358,10 @@ var stuck2 = []string{ScenarioPIFutex, ScenarioVfork, ScenarioCgroupFrozen, Scen
 
 var stuck3 = []string{ScenarioJbd2, ScenarioCoredump, ScenarioSyncWB, ScenarioMmapLock, ScenarioLoopFuse, ScenarioFuseInit, ScenarioFuseWB, ScenarioNFS, ScenarioFuseLock}
 
-// stuck3x86 adds the scenario of a program built for the host (x86_64).
-var stuck3x86 = append(append([]string(nil), stuck3...), ScenarioUfutex)
+// stuck3Ufutex adds the ufutex program (built with Debian's gcc for the
+// guest's architecture, testdata/gen/cprog.go); 6.1 runs it in the kmod
+// guest.
+var stuck3Ufutex = append(append([]string(nil), stuck3...), ScenarioUfutex)
 
 // Guests is the generated matrix. 5.10's cloud config has no
 // CONFIG_X86_5LEVEL, so its guest is 4-level.
@@ -380,11 +382,11 @@ var Guests = []Guest{
 	{Name: GuestStuck2, Kernel: "6.1", Scenarios: stuck2, PagingLevels: 4, MemoryMB: 256, CPUs: 2, Modules: []string{"loop", "dm_mod", "nbd"}},
 	{Name: GuestStuck2, Kernel: "sid", Scenarios: stuck2, PagingLevels: 5, MemoryMB: 256, CPUs: 2, Modules: []string{"loop", "dm_mod", "nbd"}},
 	{Name: GuestStuck3, Kernel: "6.1", Scenarios: stuck3, PagingLevels: 4, MemoryMB: 256, CPUs: 2, Modules: []string{"loop", "dm_mod", "nfsv3"}},
-	{Name: GuestStuck3, Kernel: "sid", Scenarios: stuck3x86, PagingLevels: 5, MemoryMB: 256, CPUs: 2, Modules: []string{"loop", "dm_mod", "nfsv3"}},
+	{Name: GuestStuck3, Kernel: "sid", Scenarios: stuck3Ufutex, PagingLevels: 5, MemoryMB: 256, CPUs: 2, Modules: []string{"loop", "dm_mod", "nfsv3"}},
 	// Debian stable's kernel (trixie) with every stuck scenario too.
 	{Name: GuestStuck, Kernel: "6.12", Scenarios: stuck, PagingLevels: 4, MemoryMB: 256, CPUs: 2, Modules: []string{"loop"}},
 	{Name: GuestStuck2, Kernel: "6.12", Scenarios: stuck2, PagingLevels: 4, MemoryMB: 256, CPUs: 2, Modules: []string{"loop", "dm_mod", "nbd"}},
-	{Name: GuestStuck3, Kernel: "6.12", Scenarios: stuck3x86, PagingLevels: 4, MemoryMB: 256, CPUs: 2, Modules: []string{"loop", "dm_mod", "nfsv3"}},
+	{Name: GuestStuck3, Kernel: "6.12", Scenarios: stuck3Ufutex, PagingLevels: 4, MemoryMB: 256, CPUs: 2, Modules: []string{"loop", "dm_mod", "nfsv3"}},
 	// The module is built with the host's compiler (testdata/gen/kmod.go):
 	// only the kernel Debian builds with the host's gcc (bookworm's 6.1).
 	{Name: GuestKmod, Kernel: "6.1", Scenarios: []string{ScenarioUfutex, ScenarioKmod}, PagingLevels: 5, MemoryMB: 256, CPUs: 2},

@@ -103,7 +103,11 @@ func writeInitramfs(path string, pk *preparedKernel, busybox, hangfs, kwalk []by
 			cpioEntry{name: "stuck3/ext3.img", mode: sIFREG | 0o644, data: img})
 	}
 	if slices.Contains(strings.Split(scenarios, ","), testdata.ScenarioUfutex) {
-		bin, err := buildCprog("ufutex") // cprog.go
+		arch := "amd64"
+		if _, arm := testdata.Arm64KernelByID(pk.ID); arm {
+			arch = "arm64"
+		}
+		bin, err := buildCprog("ufutex", arch) // cprog.go
 		if err != nil {
 			return fmt.Errorf("initramfs: %w", err)
 		}
