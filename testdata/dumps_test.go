@@ -181,7 +181,7 @@ func TestEdgesAgainstRecords(t *testing.T) {
 				}
 				blocked := false
 				for _, th := range threads {
-					blocked = blocked || th.State == 'D' || th.InStack("request_wait_answer") || th.InStack("do_wait") ||
+					blocked = blocked || th.State == 'D' || d.Truth.Varies(th.TID) || th.InStack("request_wait_answer") || th.InStack("do_wait") ||
 						(th.State == 'S' && (inAny(th, lockWaitFuncs) || th.InStack("futex_lock_pi") || (strings.HasPrefix(e.Waiter, "ufutex.") && inAny(th, futexWaitFuncs))))
 				}
 				if !blocked {

@@ -181,6 +181,23 @@ func (t *Task) CommMatches(comm string) bool {
 	return len(comm) == 15 && strings.HasPrefix(t.Comm, comm)
 }
 
+// varyingRoles are staged tasks that stay stuck but wake now and then, so
+// that the record and the dump may see them R or D: a writer throttled in
+// balance_dirty_pages re-checks the dirty counts every 200 ms
+// (mm/page-writeback.c).
+var varyingRoles = []string{"dm.throttled"}
+
+// Varies reports whether tid is a staged task whose state may differ
+// between the record and the dump (varyingRoles).
+func (r *Record) Varies(tid int) bool {
+	for _, role := range varyingRoles {
+		if pid, ok := r.Roles[role]; ok && pid == tid {
+			return true
+		}
+	}
+	return false
+}
+
 // Task returns the thread with the given tid, or nil.
 func (r *Record) Task(tid int) *Task {
 	if i, ok := r.byTID[tid]; ok && i < len(r.Tasks) && r.Tasks[i].TID == tid {
