@@ -337,6 +337,9 @@ func classifyRoot(w *TaskWait) Root {
 	case len(r.Holders) > 0:
 		r.Kind = RootHolderNotBlocked
 		r.Summary = fmt.Sprintf("%s holds %s and is not blocked on anything kwalk recognises", serverNames(r.Holders), w.Object.What)
+		if len(r.Holders) == 1 && r.Holders[0].Where != "" {
+			r.Summary += " (it is " + r.Holders[0].Where + ")"
+		}
 		for _, h := range r.Holders {
 			r.Certain = r.Certain && h.Certain
 		}

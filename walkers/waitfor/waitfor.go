@@ -481,6 +481,7 @@ func (a *waitAnalysis) holderStates(ws []TaskWait) {
 		state  string
 		tracer *sched.TaskRef
 		frozen string
+		where  string
 	}
 	known := map[uint64]*holderState{}
 	for i := range ws {
@@ -493,6 +494,15 @@ func (a *waitAnalysis) holderStates(ws []TaskWait) {
 			st := known[t.Addr]
 			if st == nil {
 				st = &holderState{state: t.State}
+				if tr := a.Trace(t); tr != nil && len(tr.Frames) > 0 {
+					names := make([]string, 0, len(tr.Frames))
+					for _, f := range tr.Frames {
+						names = append(names, frameName(f))
+					}
+					if top := topFrames(names); top != "" {
+						st.where = t.State + " in " + top
+					}
+				}
 				if tr, ok, err := t.Tracer(a.p); ok && err == nil {
 					st.tracer = &tr
 				}
@@ -516,6 +526,7 @@ func (a *waitAnalysis) holderStates(ws []TaskWait) {
 			if st.frozen != "" {
 				h.Frozen = st.frozen
 			}
+			h.Where = st.where
 		}
 	}
 }

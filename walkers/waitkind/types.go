@@ -90,6 +90,9 @@ type Holder struct {
 	Frozen string `json:"frozen,omitempty"`
 	// Tracer is the task tracing the holder (ptrace), when it is traced.
 	Tracer *sched.TaskRef `json:"tracer,omitempty"`
+	// Where is the holder's state and its innermost frames below the
+	// scheduler ("S in holder_fn [kwalk_hang] ← kthread"), when known.
+	Where string `json:"where,omitempty"`
 }
 
 // TaskWait is what one task waits for and who holds it.
