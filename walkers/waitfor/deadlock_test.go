@@ -163,3 +163,13 @@ func TestHolderOfSeveralLocks(t *testing.T) {
 		t.Errorf("summary %q: not one list of three locks", got)
 	}
 }
+
+// A root whose one holder is not blocked says where that holder is.
+func TestHolderWhereInSummary(t *testing.T) {
+	w := tw(1, locking.WaitMutex, 2)
+	w.Holders[0].State, w.Holders[0].Where = "S", "S in holder_fn [m] ← kthread"
+	chains := buildChains([]TaskWait{w})
+	if len(chains) != 1 || !strings.HasSuffix(chains[0].Root.Summary, "is not blocked on anything kwalk recognises (it is S in holder_fn [m] ← kthread)") {
+		t.Errorf("chains %+v", chains)
+	}
+}
