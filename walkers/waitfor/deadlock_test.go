@@ -173,3 +173,16 @@ func TestHolderWhereInSummary(t *testing.T) {
 		t.Errorf("chains %+v", chains)
 	}
 }
+
+// A chain of RCU waits is summed up by its normal grace period's note.
+func TestRCUChainSummary(t *testing.T) {
+	for _, order := range [][2]int{{0, 1}, {1, 0}} {
+		ws := []TaskWait{tw(1, WaitRCUExpedited, 9), tw(2, WaitRCUGracePeriod, 9)}
+		ws[0].Note, ws[1].Note = "expedited RCU grace period is in progress", "RCU grace period g=-5 has lasted 10s"
+		ws[0], ws[1] = ws[order[0]], ws[order[1]]
+		chains := buildChains(ws)
+		if len(chains) != 1 || chains[0].Root.Kind != RootRCUStall || chains[0].Root.Summary != "RCU grace period g=-5 has lasted 10s" {
+			t.Errorf("order %v: chains %+v", order, chains)
+		}
+	}
+}

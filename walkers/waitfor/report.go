@@ -188,6 +188,7 @@ func buildChains(ws []TaskWait) []Chain {
 			c.Root = classifyRoot(g.waits[gr.path[len(gr.path)-1]])
 			c.Root.Certain = c.Root.Certain && pathCertain(c.Path)
 			heldAll(&c)
+			rcuSummary(&c)
 		}
 		for _, w := range append(append([]TaskWait(nil), c.Path...), c.Others...) {
 			if w.Incomplete {
@@ -263,6 +264,21 @@ func futexCycleRemedies(path []TaskWait) []string {
 	return []string{
 		fmt.Sprintf("gdb -p %d -batch -ex 'thread apply all bt'  # the threads of %s deadlock on its own mutexes: their user stacks show where each is taken", tgid, comm),
 		fmt.Sprintf("kill %d  # then restart %s: a userspace deadlock ends only with the process", tgid, comm),
+	}
+}
+
+// rcuSummary: a chain of waits for RCU grace periods is summed up by its
+// normal grace period's note (its number and age) when it has one, not by
+// whichever wait came last, an expedited one perhaps.
+func rcuSummary(c *Chain) {
+	if c.Root.Kind != RootRCUStall {
+		return
+	}
+	for _, w := range append(append([]TaskWait(nil), c.Path...), c.Others...) {
+		if w.Kind == WaitRCUGracePeriod && w.Note != "" {
+			c.Root.Summary = w.Note
+			return
+		}
 	}
 }
 
