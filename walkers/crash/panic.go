@@ -108,30 +108,38 @@ var hungRE = regexp.MustCompile(`^INFO: task (.*):(\d+) blocked(?: in I/O wait)?
 // returns nil (and no error) when the log says nothing of a crash: a dump
 // taken from outside a running kernel.
 func Panic(p *symbols.Program) (*PanicInfo, error) {
+	pi, _, err := Read(p)
+	return pi, err
+}
+
+// Read reads p's log once for Panic, and returns besides, when the kernel
+// did not panic, the hung-task reports its log holds: warnings of a
+// kernel that went on running.
+func Read(p *symbols.Program) (pi *PanicInfo, hung []HungTask, err error) {
 	recs, err := printk.Log(p)
 	if len(recs) == 0 {
 		if err == nil {
 			err = fmt.Errorf("empty kernel log")
 		}
-		return nil, fmt.Errorf("panic: %w", err)
+		return nil, nil, fmt.Errorf("panic: %w", err)
 	}
 	lines := make([]string, len(recs))
 	for i, r := range recs {
 		lines[i] = strings.TrimSpace(r.Text)
 	}
-	pi := FromLog(lines)
+	pi = FromLog(lines)
 	if pi == nil {
-		return nil, nil
+		return nil, nil, nil
 	}
 	var read bool
 	pi.CPU, pi.CPUFrom, read = panicCPU(p)
 	if survived(pi, read) {
-		return nil, nil
+		return nil, pi.HungTasks, nil
 	}
 	if pi.CPU >= 0 {
 		pi.Task = cpuTask(p, pi.CPU)
 	}
-	return pi, nil
+	return pi, nil, nil
 }
 
 // FromLog finds the panic in the kernel log's lines (oldest first); nil
@@ -183,13 +191,7 @@ func FromLog(lines []string) *PanicInfo {
 			}
 		}
 	}
-	for i := 0; i < end || (panicAt < 0 && i < len(lines)); i++ {
-		if m := hungRE.FindStringSubmatch(lines[i]); m != nil {
-			pid, _ := strconv.Atoi(m[2])
-			secs, _ := strconv.Atoi(m[3])
-			pi.HungTasks = append(pi.HungTasks, HungTask{Comm: m[1], PID: pid, Seconds: secs})
-		}
-	}
+	pi.HungTasks = HungTasksInLog(lines[:end])
 	return pi
 }
 
@@ -239,16 +241,6 @@ func HungTasksInLog(lines []string) []HungTask {
 		}
 	}
 	return out
-}
-
-// LoggedHungTasks reads HungTasksInLog from p's kernel log.
-func LoggedHungTasks(p *symbols.Program) ([]HungTask, error) {
-	recs, err := printk.Log(p)
-	lines := make([]string, len(recs))
-	for i, r := range recs {
-		lines[i] = r.Text
-	}
-	return HungTasksInLog(lines), err
 }
 
 // cpuTask names the task that was current on cpu: the crash note's pr_pid

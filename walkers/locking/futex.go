@@ -449,8 +449,7 @@ func (fw *FutexWaiter) glibcOwner(t *sched.Task, tasks []sched.Task) {
 		return
 	}
 	tid := fw.OwnerTID
-	locked := fw.Word == 1 || fw.Word == 2 || (fw.Word&futexTIDMask != 0 && int32(fw.Word&futexTIDMask) == tid)
-	if !locked || tid <= 0 {
+	if !glibcLocked(fw.Word, tid) || tid <= 0 {
 		fw.Note = fmt.Sprintf("futex word %#x, next int %d: not a locked glibc mutex (%s): no owner named", fw.Word, tid, glibcAssumed)
 		return
 	}
@@ -467,6 +466,12 @@ func (fw *FutexWaiter) glibcOwner(t *sched.Task, tasks []sched.Task) {
 		}
 	}
 	fw.Note = fmt.Sprintf("futex word %#x, __owner %d is no live thread of process %d: not a glibc mutex, or one shared with another process (%s): no owner named", fw.Word, tid, t.TGID, glibcAssumed)
+}
+
+// glibcLocked: a glibc mutex's __lock is 1 (locked) or 2 (locked,
+// contended), or its owner's TID (robust mutexes, FUTEX_WAITERS aside).
+func glibcLocked(word uint32, owner int32) bool {
+	return word == 1 || word == 2 || (word&futexTIDMask != 0 && int32(word&futexTIDMask) == owner)
 }
 
 func glibcState(w uint32) string {
@@ -637,8 +642,7 @@ func ProbeGlibcOwner(c waitkind.Context, t *sched.Task, window []byte, addr uint
 		}
 		word := binary.LittleEndian.Uint32(b)
 		owner := int32(binary.LittleEndian.Uint32(b[glibcOwnerOff:]))
-		locked := word == 1 || word == 2 || (word&futexTIDMask != 0 && int32(word&futexTIDMask) == owner)
-		if !locked || owner <= 0 || owner == int32(t.NSPID()) {
+		if !glibcLocked(word, owner) || owner <= 0 || owner == int32(t.NSPID()) {
 			return 0, false, false
 		}
 		return owner, true, false

@@ -146,12 +146,7 @@ func Deadlock(p *symbols.Program) (*DeadlockReport, error) {
 	r.Warnings = a.errs
 	r.FuseConns = a.conns
 	r.Chains = buildChains(r.Waits)
-	r.Panic, r.PanicChains = panicContext(p, r.Chains)
-	if r.Panic == nil {
-		if hung, _ := crash.LoggedHungTasks(p); len(hung) > 0 {
-			r.HungTasks, r.HungChains = hung, hungChains(hung, r.Chains)
-		}
-	}
+	r.Panic, r.PanicChains, r.HungTasks, r.HungChains = panicContext(p, r.Chains)
 	for _, c := range r.Chains {
 		if c.Root.Kind == RootCycle {
 			r.Cycles++
@@ -603,16 +598,19 @@ func KindVerb(kind string) string {
 }
 
 // panicContext reads why the dump was taken and, for a hung-task panic,
-// the chain (1-based) each reported task is in (0: in none).
-func panicContext(p *symbols.Program, chains []Chain) (*crash.PanicInfo, []int) {
-	pi, err := crash.Panic(p)
-	if err != nil || pi == nil {
-		return nil, nil
+// the chain (1-based) each reported task is in (0: in none); when the
+// kernel did not panic, the hung-task reports of its log and their chains.
+func panicContext(p *symbols.Program, chains []Chain) (*crash.PanicInfo, []int, []crash.HungTask, []int) {
+	pi, hung, err := crash.Read(p)
+	switch {
+	case err != nil:
+		return nil, nil, nil, nil
+	case pi == nil && len(hung) > 0:
+		return nil, nil, hung, hungChains(hung, chains)
+	case pi == nil || len(pi.HungTasks) == 0:
+		return pi, nil, nil, nil
 	}
-	if len(pi.HungTasks) == 0 {
-		return pi, nil
-	}
-	return pi, hungChains(pi.HungTasks, chains)
+	return pi, hungChains(pi.HungTasks, chains), nil, nil
 }
 
 // hungChains returns the chain (1-based) each reported task is in (0: in
