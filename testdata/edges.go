@@ -204,9 +204,10 @@ func Edges(sc string) []WaitEdge {
 		}
 	case ScenarioKmod:
 		// testdata/kmod/kwalk_hang.c. A mutex, an rt_mutex and a writer-
-		// or reader-held rw_semaphore wait for their owner (the reader
-		// of a reader-owned one is a hint); kthread_stop waits for the
-		// thread's exit; flush_work for the worker running the item;
+		// or reader-held rw_semaphore and a ww_mutex wait for their owner
+		// (the reader of a reader-owned one is a hint); kthread_stop
+		// waits for the thread's exit; flush_work, cancel_work_sync and
+		// flush_workqueue for the worker running the item;
 		// synchronize_rcu(_expedited) for the grace period a reader
 		// blocked in its read-side critical section holds up.
 		return []WaitEdge{
@@ -217,7 +218,10 @@ func Edges(sc string) []WaitEdge {
 			{"kmod.rt.waiter", "kmod.holder", "rt_mutex kwalk_rtmutex"},
 			{"kmod.rwsem.writer", "kmod.holder", "rw_semaphore kwalk_rwsem (read-held)"},
 			{"kmod.io.waiter", "kmod.holder", "mutex kwalk_mutex_c (mutex_lock_io)"},
+			{"kmod.ww.waiter", "kmod.holder", "ww_mutex kwalk_ww"},
 			{"kmod.flush.flusher", "kmod.flush.worker", "work item kwalk_work_fn of workqueue kwalk_wq"},
+			{"kmod.cancel.canceller", "kmod.flush.worker", "work item kwalk_work_fn (cancel_work_sync)"},
+			{"kmod.wqflush.flusher", "kmod.flush.worker", "workqueue kwalk_wq (flush_workqueue)"},
 			{"kmod.flush.worker", "kmod.holder", "mutex kwalk_mutex_c"},
 			{"kmod.rcu.sync", "kmod.rcu.reader", "RCU grace period"},
 			{"kmod.rcu.exp", "kmod.rcu.reader", "expedited RCU grace period"},

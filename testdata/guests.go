@@ -279,12 +279,15 @@ const (
 	// kmod.abba.a and kmod.abba.b take mutexes A and B in opposite orders
 	// (D in __mutex_lock); kmod.kstop.stoppee waits for mutex A and
 	// kmod.kstop.stopper waits in kthread_stop for it to exit;
-	// kmod.holder holds mutex C, rw_semaphore R for read and rt_mutex T
-	// and sleeps in S; kmod.rt.waiter waits for T (rt_mutex_lock),
-	// kmod.rwsem.writer for R (down_write, reader-owned), kmod.io.waiter
-	// for C (mutex_lock_io); kmod.flush.flusher waits in flush_work for a
-	// work item of workqueue kwalk_wq that kmod.flush.worker (a kworker)
-	// runs and in which it waits for C; kmod.rcu.reader sleeps in S inside
+	// kmod.holder holds mutex C, rw_semaphore R for read, rt_mutex T and
+	// ww_mutex W and sleeps in S; kmod.rt.waiter waits for T
+	// (rt_mutex_lock), kmod.rwsem.writer for R (down_write, reader-owned),
+	// kmod.io.waiter for C (mutex_lock_io), kmod.ww.waiter for W
+	// (ww_mutex_lock with an acquire context); kmod.flush.flusher waits in
+	// flush_work for a work item of workqueue kwalk_wq that
+	// kmod.flush.worker (a kworker) runs and in which it waits for C, and
+	// kmod.cancel.canceller (cancel_work_sync) and kmod.wqflush.flusher
+	// (flush_workqueue) wait for the same item; kmod.rcu.reader sleeps in S inside
 	// rcu_read_lock (preemptible RCU: a blocked reader), so the grace
 	// periods kmod.rcu.sync (synchronize_rcu) and kmod.rcu.exp
 	// (synchronize_rcu_expedited) wait for never end. Meta kmod.module,
@@ -363,6 +366,11 @@ var stuck3 = []string{ScenarioJbd2, ScenarioCoredump, ScenarioSyncWB, ScenarioMm
 // guest.
 var stuck3Ufutex = append(append([]string(nil), stuck3...), ScenarioUfutex)
 
+// stuck3Kmod adds the kmod scenario last (its blocked RCU reader stops every
+// grace period): the module is built for trixie's and sid's kernels in a
+// chroot of their suite with their own compiler (testdata/gen/kmod.go).
+var stuck3Kmod = append(append([]string(nil), stuck3Ufutex...), ScenarioKmod)
+
 // Guests is the generated matrix. 5.10's cloud config has no
 // CONFIG_X86_5LEVEL, so its guest is 4-level.
 var Guests = []Guest{
@@ -382,13 +390,13 @@ var Guests = []Guest{
 	{Name: GuestStuck2, Kernel: "6.1", Scenarios: stuck2, PagingLevels: 4, MemoryMB: 256, CPUs: 2, Modules: []string{"loop", "dm_mod", "nbd"}},
 	{Name: GuestStuck2, Kernel: "sid", Scenarios: stuck2, PagingLevels: 5, MemoryMB: 256, CPUs: 2, Modules: []string{"loop", "dm_mod", "nbd"}},
 	{Name: GuestStuck3, Kernel: "6.1", Scenarios: stuck3, PagingLevels: 4, MemoryMB: 256, CPUs: 2, Modules: []string{"loop", "dm_mod", "nfsv3"}},
-	{Name: GuestStuck3, Kernel: "sid", Scenarios: stuck3Ufutex, PagingLevels: 5, MemoryMB: 256, CPUs: 2, Modules: []string{"loop", "dm_mod", "nfsv3"}},
+	{Name: GuestStuck3, Kernel: "sid", Scenarios: stuck3Kmod, PagingLevels: 5, MemoryMB: 256, CPUs: 2, Modules: []string{"loop", "dm_mod", "nfsv3"}},
 	// Debian stable's kernel (trixie) with every stuck scenario too.
 	{Name: GuestStuck, Kernel: "6.12", Scenarios: stuck, PagingLevels: 4, MemoryMB: 256, CPUs: 2, Modules: []string{"loop"}},
 	{Name: GuestStuck2, Kernel: "6.12", Scenarios: stuck2, PagingLevels: 4, MemoryMB: 256, CPUs: 2, Modules: []string{"loop", "dm_mod", "nbd"}},
-	{Name: GuestStuck3, Kernel: "6.12", Scenarios: stuck3Ufutex, PagingLevels: 4, MemoryMB: 256, CPUs: 2, Modules: []string{"loop", "dm_mod", "nfsv3"}},
-	// The module is built with the host's compiler (testdata/gen/kmod.go):
-	// only the kernel Debian builds with the host's gcc (bookworm's 6.1).
+	{Name: GuestStuck3, Kernel: "6.12", Scenarios: stuck3Kmod, PagingLevels: 4, MemoryMB: 256, CPUs: 2, Modules: []string{"loop", "dm_mod", "nfsv3"}},
+	// 6.1's kmod guest keeps the module's threads apart from the stuck3
+	// scenarios (6.12 and sid stage both in one guest).
 	{Name: GuestKmod, Kernel: "6.1", Scenarios: []string{ScenarioUfutex, ScenarioKmod}, PagingLevels: 5, MemoryMB: 256, CPUs: 2},
 	{Name: GuestKdumpSoftLockup, Kernel: "6.1", Scenarios: kdumpHangs, PagingLevels: 4, MemoryMB: 512, CPUs: 2, Modules: []string{"loop"}, Trigger: TriggerSoftLockup},
 }

@@ -36,9 +36,12 @@ var kmodRoles = []struct {
 	{"kmod.rt.waiter", "kwalk_rt_waiter", "D", []string{"rt_waiter_fn"}},
 	{"kmod.rwsem.writer", "kwalk_rw_writer", "D", []string{"rw_writer_fn"}},
 	{"kmod.io.waiter", "kwalk_io_waiter", "D", []string{"io_waiter_fn"}},
+	{"kmod.ww.waiter", "kwalk_ww_waiter", "D", []string{"ww_waiter_fn"}},
 	{"kmod.flush.flusher", "kwalk_flusher", "D", []string{"__flush_work", "flush_work"}},
+	{"kmod.cancel.canceller", "kwalk_canceller", "D", []string{"__cancel_work_sync", "__cancel_work_timer", "cancel_work_sync", "__flush_work"}},
+	{"kmod.wqflush.flusher", "kwalk_wq_flush", "D", []string{"__flush_workqueue", "flush_workqueue"}},
 	{"kmod.rcu.reader", "kwalk_rcu_read", "S", []string{"rcu_reader_fn", "sleep_forever"}},
-	{"kmod.rcu.sync", "kwalk_rcu_sync", "D", []string{"synchronize_rcu", "__wait_rcu_gp", "wait_rcu_gp"}},
+	{"kmod.rcu.sync", "kwalk_rcu_sync", "D", []string{"synchronize_rcu", "synchronize_rcu_normal", "__wait_rcu_gp", "wait_rcu_gp"}},
 	{"kmod.rcu.exp", "kwalk_rcu_exp", "D", []string{"synchronize_rcu_expedited"}},
 }
 

@@ -10,13 +10,17 @@
  *   kwalk_abba_a, kwalk_abba_b  take mutexes A and B in opposite orders (ABBA)
  *   kwalk_stoppee               waits for mutex A (behind the ABBA)
  *   kwalk_stopper               kthread_stop(kwalk_stoppee)
- *   kwalk_holder                holds mutex C, rw_semaphore R (read) and
- *                               rt_mutex T, and sleeps (S) forever
+ *   kwalk_holder                holds mutex C, rw_semaphore R (read),
+ *                               rt_mutex T and ww_mutex W, and sleeps (S)
+ *                               forever
  *   kwalk_rt_waiter             rt_mutex_lock(T)
  *   kwalk_rw_writer             down_write(R), reader-owned
  *   kwalk_io_waiter             mutex_lock_io(C)
+ *   kwalk_ww_waiter             ww_mutex_lock(W) in an acquire context
  *   kwalk_flusher               flush_work of a work item on workqueue
  *                               kwalk_wq whose function waits for mutex C
+ *   kwalk_canceller             cancel_work_sync of that running item
+ *   kwalk_wq_flush              flush_workqueue(kwalk_wq)
  *   kwalk_rcu_read              sleeps (S) inside rcu_read_lock()
  *   kwalk_rcu_sync              synchronize_rcu()
  *   kwalk_rcu_exp               synchronize_rcu_expedited()
@@ -40,18 +44,22 @@
 #include <linux/moduleparam.h>
 #include <linux/preempt.h>
 #include <linux/workqueue.h>
+#include <linux/ww_mutex.h>
 
 static DEFINE_MUTEX(kwalk_mutex_a);
 static DEFINE_MUTEX(kwalk_mutex_b);
 static DEFINE_MUTEX(kwalk_mutex_c);
 static DECLARE_RWSEM(kwalk_rwsem);
 static DEFINE_RT_MUTEX(kwalk_rtmutex);
+static DEFINE_WW_CLASS(kwalk_ww_class);
+static struct ww_mutex kwalk_ww;
 
 static DECLARE_COMPLETION(a_holds);
 static DECLARE_COMPLETION(b_holds);
 static DECLARE_COMPLETION(holder_holds);
 static DECLARE_COMPLETION(reader_in);
 static DECLARE_COMPLETION(stoppee_in);
+static DECLARE_COMPLETION(work_running);
 
 static int spin;
 module_param(spin, int, 0444);
@@ -119,9 +127,15 @@ static int stopper_fn(void *arg)
 
 static int holder_fn(void *arg)
 {
+	struct ww_acquire_ctx ctx;
+
 	mutex_lock(&kwalk_mutex_c);
 	down_read(&kwalk_rwsem);
 	rt_mutex_lock(&kwalk_rtmutex);
+	ww_acquire_init(&ctx, &kwalk_ww_class);
+	if (ww_mutex_lock(&kwalk_ww, &ctx))
+		pr_err("kwalk_hang: kwalk_holder: ww_mutex_lock failed\n");
+	ww_acquire_done(&ctx);
 	complete_all(&holder_holds);
 	sleep_forever();
 	return 0;
@@ -148,8 +162,24 @@ static int io_waiter_fn(void *arg)
 	return 0;
 }
 
+/*
+ * ww_waiter_fn: a younger context than the holder's, acquiring its first
+ * lock: it waits (wound-wait wounds only a younger holder).
+ */
+static int ww_waiter_fn(void *arg)
+{
+	struct ww_acquire_ctx ctx;
+
+	await(&holder_holds);
+	ww_acquire_init(&ctx, &kwalk_ww_class);
+	if (ww_mutex_lock(&kwalk_ww, &ctx))
+		pr_err("kwalk_hang: kwalk_ww_waiter: ww_mutex_lock failed\n");
+	return 0;
+}
+
 static void kwalk_work_fn(struct work_struct *work)
 {
+	complete_all(&work_running);
 	mutex_lock(&kwalk_mutex_c);
 	mutex_unlock(&kwalk_mutex_c);
 }
@@ -161,6 +191,21 @@ static int flusher_fn(void *arg)
 	await(&holder_holds);
 	queue_work(kwalk_wq, &kwalk_work);
 	flush_work(&kwalk_work);
+	return 0;
+}
+
+/* Both wait for the item to finish once it runs (it is not pending). */
+static int canceller_fn(void *arg)
+{
+	await(&work_running);
+	cancel_work_sync(&kwalk_work);
+	return 0;
+}
+
+static int wq_flusher_fn(void *arg)
+{
+	await(&work_running);
+	flush_workqueue(kwalk_wq);
 	return 0;
 }
 
@@ -223,6 +268,7 @@ static int __init kwalk_hang_init(void)
 	kwalk_wq = alloc_workqueue("kwalk_wq", 0, 0);
 	if (!kwalk_wq)
 		return -ENOMEM;
+	ww_mutex_init(&kwalk_ww, &kwalk_ww_class);
 	start(abba_a, "kwalk_abba_a");
 	start(abba_b, "kwalk_abba_b");
 	stoppee = kthread_create(stoppee_fn, NULL, "kwalk_stoppee");
@@ -235,7 +281,10 @@ static int __init kwalk_hang_init(void)
 	start(rt_waiter_fn, "kwalk_rt_waiter");
 	start(rw_writer_fn, "kwalk_rw_writer");
 	start(io_waiter_fn, "kwalk_io_waiter");
+	start(ww_waiter_fn, "kwalk_ww_waiter");
 	start(flusher_fn, "kwalk_flusher");
+	start(canceller_fn, "kwalk_canceller");
+	start(wq_flusher_fn, "kwalk_wq_flush");
 	start(rcu_reader_fn, "kwalk_rcu_read");
 	start(rcu_sync_fn, "kwalk_rcu_sync");
 	start(rcu_exp_fn, "kwalk_rcu_exp");

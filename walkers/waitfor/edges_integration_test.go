@@ -64,17 +64,29 @@ var rootKinds = map[string]string{
 	"ufutex.flockwait": "file-lock-held",
 	"ufutex.d":         "file-lock-held",
 	// The kmod guest.
-	"kmod.abba.a":        waitfor.RootCycle,
-	"kmod.abba.b":        waitfor.RootCycle,
-	"kmod.kstop.stoppee": waitfor.RootCycle,
-	"kmod.kstop.stopper": waitfor.RootCycle,
-	"kmod.rt.waiter":     waitfor.RootHolderNotBlocked,
-	"kmod.rwsem.writer":  waitfor.RootHolderNotBlocked,
-	"kmod.io.waiter":     waitfor.RootHolderNotBlocked,
-	"kmod.flush.flusher": waitfor.RootHolderNotBlocked,
-	"kmod.flush.worker":  waitfor.RootHolderNotBlocked,
-	"kmod.rcu.sync":      waitfor.RootRCUStall,
-	"kmod.rcu.exp":       waitfor.RootRCUStall,
+	"kmod.abba.a":           waitfor.RootCycle,
+	"kmod.abba.b":           waitfor.RootCycle,
+	"kmod.kstop.stoppee":    waitfor.RootCycle,
+	"kmod.kstop.stopper":    waitfor.RootCycle,
+	"kmod.rt.waiter":        waitfor.RootHolderNotBlocked,
+	"kmod.rwsem.writer":     waitfor.RootHolderNotBlocked,
+	"kmod.io.waiter":        waitfor.RootHolderNotBlocked,
+	"kmod.ww.waiter":        waitfor.RootHolderNotBlocked,
+	"kmod.flush.flusher":    waitfor.RootHolderNotBlocked,
+	"kmod.flush.worker":     waitfor.RootHolderNotBlocked,
+	"kmod.cancel.canceller": waitfor.RootHolderNotBlocked,
+	"kmod.wqflush.flusher":  waitfor.RootHolderNotBlocked,
+	"kmod.rcu.sync":         waitfor.RootRCUStall,
+	"kmod.rcu.exp":          waitfor.RootRCUStall,
+}
+
+// objectNames are how the waits of some roles must name their object (its
+// kind, where the wait's kind is shared: a ww_mutex waits in the mutex
+// slowpath).
+var objectNames = map[string]string{
+	"kmod.ww.waiter": "ww_mutex kwalk_ww",
+	"kmod.io.waiter": "mutex kwalk_mutex_c",
+	"kmod.rt.waiter": "rt_mutex kwalk_rtmutex",
 }
 
 // TestDeadlockStagedEdges checks every wait-for edge every generated dump
@@ -138,6 +150,9 @@ func TestDeadlockStagedEdges(t *testing.T) {
 					if !found {
 						t.Errorf("%s (pid %d) waits for %s: holder %s (pid %d) not among the holders of %s", e.Waiter, wp, e.Via, e.Holder, hp, describeWaits(ws))
 					}
+				}
+				if want, ok := objectNames[e.Waiter]; ok && !strings.HasPrefix(ws[0].Object.What, want) {
+					t.Errorf("%s (pid %d): waits on %q, want it named %q…", e.Waiter, wp, ws[0].Object.What, want)
 				}
 				if want, ok := rootKinds[e.Waiter]; ok {
 					got := rootOf[ws[0].Task.Addr]
