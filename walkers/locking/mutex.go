@@ -94,6 +94,12 @@ var MutexWait = &waitkind.Kind{
 	Decode:       decodeMutexWait,
 }
 
+// wwMutexFrames are the ww_mutex entries of the mutex slowpath
+// (kernel/locking/mutex.c, ww_mutex.h): the waiter names the lock a
+// ww_mutex.
+var wwMutexFrames = waitkind.NewFrames("__ww_mutex_lock", "__ww_mutex_lock_slowpath", "ww_mutex_lock",
+	"__ww_mutex_lock_interruptible_slowpath", "ww_mutex_lock_interruptible")
+
 func decodeMutexWait(c waitkind.Context, t *sched.Task, f waitkind.Found) (waitkind.TaskWait, bool) {
 	m := memoLock(c, "mutex", f.Object, func() (*MutexInfo, []LockWaiter, error) {
 		info, err := Mutex(c.Prog(), f.Object)
@@ -113,7 +119,13 @@ func decodeMutexWait(c waitkind.Context, t *sched.Task, f waitkind.Found) (waitk
 		return waitkind.TaskWait{}, false
 	}
 	w := waitkind.TaskWait{Task: c.Blocked(t), Kind: WaitMutex, How: f.How, Certain: true, Position: pos, QueueLen: n}
-	w.Object = waitkind.WaitObject{Type: "mutex", Addr: f.Object, What: describeLock(c, f.Object, "mutex")}
+	what := "mutex"
+	if c.HasFrame(t, wwMutexFrames) {
+		// struct ww_mutex begins with its struct mutex base
+		// (include/linux/ww_mutex.h; the PREEMPT_RT one with an rt_mutex).
+		what = "ww_mutex"
+	}
+	w.Object = waitkind.WaitObject{Type: "mutex", Addr: f.Object, What: describeLock(c, f.Object, what)}
 	if info.Owner != nil {
 		how := "mutex.owner"
 		if info.OwnerRaw&MutexFlagPickup != 0 {
