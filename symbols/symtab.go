@@ -313,6 +313,20 @@ func (c *CombinedTable) Lookup(name string) (Symbol, error) {
 	return Symbol{}, fmt.Errorf("%w: %s (in %s)", ErrNoSymbol, name, c.Describe())
 }
 
+// LookupAll returns every symbol called name in table order (of the tables
+// that can list repeats; the others give their Lookup).
+func (c *CombinedTable) LookupAll(name string) []Symbol {
+	var out []Symbol
+	for _, p := range c.parts {
+		if all, ok := p.(interface{ LookupAll(string) []Symbol }); ok {
+			out = append(out, all.LookupAll(name)...)
+		} else if s, err := p.Lookup(name); err == nil {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
 // LookupAddr implements SymbolTable.
 func (c *CombinedTable) LookupAddr(addr uint64) (Symbol, uint64, bool) {
 	for _, p := range c.parts {
