@@ -219,6 +219,10 @@ func Edges(sc string) []WaitEdge {
 			{"kmod.rwsem.writer", "kmod.holder", "rw_semaphore kwalk_rwsem (read-held)"},
 			{"kmod.io.waiter", "kmod.holder", "mutex kwalk_mutex_c (mutex_lock_io)"},
 			{"kmod.ww.waiter", "kmod.holder", "ww_mutex kwalk_ww"},
+			// A semaphore records no holder; newer kernels with
+			// CONFIG_DETECT_HUNG_TASK_BLOCKER keep its last taker
+			// (kwalk's hint, checked by the waitfor tests).
+			{"kmod.sem.waiter", "", "semaphore kwalk_sem"},
 			{"kmod.flush.flusher", "kmod.flush.worker", "work item kwalk_work_fn of workqueue kwalk_wq"},
 			{"kmod.cancel.canceller", "kmod.flush.worker", "work item kwalk_work_fn (cancel_work_sync)"},
 			{"kmod.wqflush.flusher", "kmod.flush.worker", "workqueue kwalk_wq (flush_workqueue)"},

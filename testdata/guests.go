@@ -279,11 +279,12 @@ const (
 	// kmod.abba.a and kmod.abba.b take mutexes A and B in opposite orders
 	// (D in __mutex_lock); kmod.kstop.stoppee waits for mutex A and
 	// kmod.kstop.stopper waits in kthread_stop for it to exit;
-	// kmod.holder holds mutex C, rw_semaphore R for read, rt_mutex T and
-	// ww_mutex W and sleeps in S; kmod.rt.waiter waits for T
-	// (rt_mutex_lock), kmod.rwsem.writer for R (down_write, reader-owned),
-	// kmod.io.waiter for C (mutex_lock_io), kmod.ww.waiter for W
-	// (ww_mutex_lock with an acquire context); kmod.flush.flusher waits in
+	// kmod.holder holds mutex C, rw_semaphore R for read, rt_mutex T,
+	// ww_mutex W and semaphore S and sleeps in S; kmod.rt.waiter waits for
+	// T (rt_mutex_lock), kmod.rwsem.writer for R (down_write,
+	// reader-owned), kmod.io.waiter for C (mutex_lock_io), kmod.ww.waiter
+	// for W (ww_mutex_lock with an acquire context), kmod.sem.waiter for S
+	// (down); kmod.flush.flusher waits in
 	// flush_work for a work item of workqueue kwalk_wq that
 	// kmod.flush.worker (a kworker) runs and in which it waits for C, and
 	// kmod.cancel.canceller (cancel_work_sync) and kmod.wqflush.flusher

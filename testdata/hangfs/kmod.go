@@ -37,6 +37,7 @@ var kmodRoles = []struct {
 	{"kmod.rwsem.writer", "kwalk_rw_writer", "D", []string{"rw_writer_fn"}},
 	{"kmod.io.waiter", "kwalk_io_waiter", "D", []string{"io_waiter_fn"}},
 	{"kmod.ww.waiter", "kwalk_ww_waiter", "D", []string{"ww_waiter_fn"}},
+	{"kmod.sem.waiter", "kwalk_sem_waiter", "D", []string{"sem_waiter_fn"}},
 	{"kmod.flush.flusher", "kwalk_flusher", "D", []string{"__flush_work", "flush_work"}},
 	{"kmod.cancel.canceller", "kwalk_canceller", "D", []string{"__cancel_work_sync", "__cancel_work_timer", "cancel_work_sync", "__flush_work"}},
 	{"kmod.wqflush.flusher", "kwalk_wq_flush", "D", []string{"__flush_workqueue", "flush_workqueue"}},

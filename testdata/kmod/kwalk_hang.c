@@ -11,12 +11,13 @@
  *   kwalk_stoppee               waits for mutex A (behind the ABBA)
  *   kwalk_stopper               kthread_stop(kwalk_stoppee)
  *   kwalk_holder                holds mutex C, rw_semaphore R (read),
- *                               rt_mutex T and ww_mutex W, and sleeps (S)
- *                               forever
+ *                               rt_mutex T, ww_mutex W and semaphore S,
+ *                               and sleeps (S) forever
  *   kwalk_rt_waiter             rt_mutex_lock(T)
  *   kwalk_rw_writer             down_write(R), reader-owned
  *   kwalk_io_waiter             mutex_lock_io(C)
  *   kwalk_ww_waiter             ww_mutex_lock(W) in an acquire context
+ *   kwalk_sem_waiter            down(S)
  *   kwalk_flusher               flush_work of a work item on workqueue
  *                               kwalk_wq whose function waits for mutex C
  *   kwalk_canceller             cancel_work_sync of that running item
@@ -40,6 +41,7 @@
 #include <linux/rtmutex.h>
 #include <linux/rwsem.h>
 #include <linux/sched.h>
+#include <linux/semaphore.h>
 #include <linux/sched/task.h>
 #include <linux/moduleparam.h>
 #include <linux/preempt.h>
@@ -53,6 +55,7 @@ static DECLARE_RWSEM(kwalk_rwsem);
 static DEFINE_RT_MUTEX(kwalk_rtmutex);
 static DEFINE_WW_CLASS(kwalk_ww_class);
 static struct ww_mutex kwalk_ww;
+static struct semaphore kwalk_sem; /* DEFINE_SEMAPHORE's arguments changed in 6.4 */
 
 static DECLARE_COMPLETION(a_holds);
 static DECLARE_COMPLETION(b_holds);
@@ -136,6 +139,7 @@ static int holder_fn(void *arg)
 	if (ww_mutex_lock(&kwalk_ww, &ctx))
 		pr_err("kwalk_hang: kwalk_holder: ww_mutex_lock failed\n");
 	ww_acquire_done(&ctx);
+	down(&kwalk_sem);
 	complete_all(&holder_holds);
 	sleep_forever();
 	return 0;
@@ -174,6 +178,13 @@ static int ww_waiter_fn(void *arg)
 	ww_acquire_init(&ctx, &kwalk_ww_class);
 	if (ww_mutex_lock(&kwalk_ww, &ctx))
 		pr_err("kwalk_hang: kwalk_ww_waiter: ww_mutex_lock failed\n");
+	return 0;
+}
+
+static int sem_waiter_fn(void *arg)
+{
+	await(&holder_holds);
+	down(&kwalk_sem);
 	return 0;
 }
 
@@ -269,6 +280,7 @@ static int __init kwalk_hang_init(void)
 	if (!kwalk_wq)
 		return -ENOMEM;
 	ww_mutex_init(&kwalk_ww, &kwalk_ww_class);
+	sema_init(&kwalk_sem, 1);
 	start(abba_a, "kwalk_abba_a");
 	start(abba_b, "kwalk_abba_b");
 	stoppee = kthread_create(stoppee_fn, NULL, "kwalk_stoppee");
@@ -282,6 +294,7 @@ static int __init kwalk_hang_init(void)
 	start(rw_writer_fn, "kwalk_rw_writer");
 	start(io_waiter_fn, "kwalk_io_waiter");
 	start(ww_waiter_fn, "kwalk_ww_waiter");
+	start(sem_waiter_fn, "kwalk_sem_waiter");
 	start(flusher_fn, "kwalk_flusher");
 	start(canceller_fn, "kwalk_canceller");
 	start(wq_flusher_fn, "kwalk_wq_flush");

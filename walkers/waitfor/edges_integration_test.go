@@ -84,9 +84,17 @@ var rootKinds = map[string]string{
 // kind, where the wait's kind is shared: a ww_mutex waits in the mutex
 // slowpath).
 var objectNames = map[string]string{
-	"kmod.ww.waiter": "ww_mutex kwalk_ww",
-	"kmod.io.waiter": "mutex kwalk_mutex_c",
-	"kmod.rt.waiter": "rt_mutex kwalk_rtmutex",
+	"kmod.ww.waiter":  "ww_mutex kwalk_ww",
+	"kmod.io.waiter":  "mutex kwalk_mutex_c",
+	"kmod.rt.waiter":  "rt_mutex kwalk_rtmutex",
+	"kmod.sem.waiter": "semaphore kwalk_sem",
+}
+
+// hintedHolders are holders of waits whose kernels may record them (a
+// semaphore's last_holder): when the report names holders, these are
+// among them.
+var hintedHolders = map[string]string{
+	"kmod.sem.waiter": "kmod.holder",
 }
 
 // TestDeadlockStagedEdges checks every wait-for edge every generated dump
@@ -149,6 +157,15 @@ func TestDeadlockStagedEdges(t *testing.T) {
 					}
 					if !found {
 						t.Errorf("%s (pid %d) waits for %s: holder %s (pid %d) not among the holders of %s", e.Waiter, wp, e.Via, e.Holder, hp, describeWaits(ws))
+					}
+				}
+				if h, ok := hintedHolders[e.Waiter]; ok && len(ws[0].Holders) > 0 {
+					hp, found := roles[h], false
+					for _, x := range ws[0].Holders {
+						found = found || x.Task.PID == hp
+					}
+					if !found {
+						t.Errorf("%s (pid %d): hinted holders %s, want %s (pid %d) among them", e.Waiter, wp, describeWaits(ws[:1]), h, hp)
 					}
 				}
 				if want, ok := objectNames[e.Waiter]; ok && !strings.HasPrefix(ws[0].Object.What, want) {
