@@ -83,7 +83,8 @@ RFLAGS with bit 1 set and its reserved bits clear, and an instruction
 pointer in kernel text (kernel mode) or the user half. It is a search:
 blocks of interrupts that returned long ago are found too. -E does the
 same on each CPU's IRQ stack and exception stacks (NMI, #DB, #DF, #MC,
-#VC; -c CPUS for some CPUs; arm64: the IRQ stacks), task arguments
+#VC; -c CPUS for some CPUs; arm64: the IRQ, overflow, SDEI and EFI
+runtime stacks), task arguments
 aside. On arm64 a block is one with an EL0 or EL1 PSTATE mode whose
 frame record (stackframe) is {x29, pc}, or {0, 0} from EL0.
 

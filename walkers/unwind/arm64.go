@@ -155,14 +155,44 @@ func (u *Unwinder) arm64Stack(task symbols.Object, tr *Trace, mem *stackMem) {
 	u.arm64Walk(tr, mem, pc, fp, sp, run != nil)
 }
 
-// addARM64CPUStacks adds cpu's IRQ stack: the per-CPU irq_stack_ptr points
-// at its base, IRQ_STACK_SIZE == THREAD_SIZE (arch/arm64/kernel/irq.c,
-// arch/arm64/include/asm/memory.h).
+// addARM64CPUStacks adds the stacks cpu may run on besides a task's
+// (arch/arm64/include/asm/stacktrace.h stackinfo_get_*): the IRQ stack (the
+// per-CPU irq_stack_ptr points at its base, IRQ_STACK_SIZE == THREAD_SIZE,
+// arch/arm64/kernel/irq.c); with CONFIG_VMAP_STACK the overflow stack, the
+// per-CPU array overflow_stack of OVERFLOW_STACK_SIZE (4 KiB,
+// arch/arm64/include/asm/memory.h), where handle_bad_stack runs after a
+// stack overflow; with CONFIG_ARM_SDE_INTERFACE the SDEI stacks (per-CPU
+// sdei_stack_normal_ptr and sdei_stack_critical_ptr at their bases,
+// SDEI_STACK_SIZE == IRQ_STACK_SIZE, arch/arm64/kernel/sdei.c; NULL when
+// the firmware has no SDEI); and the EFI runtime services' stack, shared
+// by the CPUs (efi_rt_stack_top, its top, THREAD_SIZE below it,
+// arch/arm64/kernel/efi.c). Stacks whose symbols are absent are left out.
 func (u *Unwinder) addARM64CPUStacks(mem *stackMem, cpu int) {
+	ts := u.task.threadSize
 	if lo, err := perCPUPointer(u.p, "irq_stack_ptr", cpu); err == nil && lo != 0 {
-		mem.add(lo, lo+u.task.threadSize, StackIRQ, fmt.Sprintf("irq stack of cpu %d", cpu))
+		mem.add(lo, lo+ts, StackIRQ, fmt.Sprintf("irq stack of cpu %d", cpu))
+	}
+	if a, err := u.p.Symbol("overflow_stack"); err == nil {
+		if lo, err := u.p.PerCPUAddr(a, cpu); err == nil && lo != 0 {
+			mem.add(lo, lo+arm64OverflowStackSize, StackException, fmt.Sprintf("overflow stack of cpu %d", cpu))
+		}
+	}
+	for _, sdei := range []struct{ sym, name string }{
+		{"sdei_stack_normal_ptr", "SDEI normal"}, {"sdei_stack_critical_ptr", "SDEI critical"},
+	} {
+		if lo, err := perCPUPointer(u.p, sdei.sym, cpu); err == nil && lo != 0 {
+			mem.add(lo, lo+ts, StackException, fmt.Sprintf("%s stack of cpu %d", sdei.name, cpu))
+		}
+	}
+	if a, err := u.p.Symbol("efi_rt_stack_top"); err == nil {
+		if hi, err := u.p.ReadU64(a); err == nil && hi > ts {
+			mem.add(hi-ts, hi, StackException, "EFI runtime services stack")
+		}
 	}
 }
+
+// arm64OverflowStackSize is OVERFLOW_STACK_SIZE (SZ_4K).
+const arm64OverflowStackSize = 4096
 
 var errFrameRecord = errors.New("frame record outside the stack or not 8-byte aligned")
 

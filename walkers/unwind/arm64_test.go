@@ -234,3 +234,51 @@ func TestARM64StackFrom(t *testing.T) {
 		})
 	}
 }
+
+// TestARM64CPUStacks: the stacks a CPU runs on besides a task's, from the
+// per-CPU variables arm64 keeps them in; an SDEI stack pointer that is NULL
+// (no SDEI firmware) adds nothing.
+func TestARM64CPUStacks(t *testing.T) {
+	const (
+		data     = 0xffff_8000_8200_0000 // link-time per-CPU and data symbols
+		pcpu1    = 0x0000_0000_1000_0000 // __per_cpu_offset[1]
+		irqBase  = 0xffff_8000_8800_0000
+		sdeiBase = 0xffff_8000_8900_0000
+		efiTop   = 0xffff_8000_8a00_4000
+		ts       = 16 << 10
+	)
+	k := symtest.NewKernel()
+	k.Syms.Add("__per_cpu_offset", data, 16, 'D')
+	k.Mem.WriteU64(data, 0)
+	k.Mem.WriteU64(data+8, pcpu1)
+	k.Syms.Add("irq_stack_ptr", data+0x100, 8, 'D')
+	k.Syms.Add("overflow_stack", data+0x1000, arm64OverflowStackSize, 'D')
+	k.Syms.Add("sdei_stack_normal_ptr", data+0x108, 8, 'D')
+	k.Syms.Add("sdei_stack_critical_ptr", data+0x110, 8, 'D')
+	k.Syms.Add("efi_rt_stack_top", data+0x2000, 8, 'D')
+	k.Mem.WriteU64(data+0x100+pcpu1, irqBase)
+	k.Mem.WriteU64(data+0x108+pcpu1, sdeiBase)
+	k.Mem.WriteU64(data+0x110+pcpu1, 0) // no SDEI critical stack
+	k.Mem.WriteU64(data+0x2000, efiTop)
+	u := &Unwinder{p: k.Program(), arm64: &arm64Layout{}, task: &taskStackLayout{threadSize: ts}}
+	mem := &stackMem{mem: k.Mem}
+	u.addARM64CPUStacks(mem, 1)
+	got := map[string][2]uint64{}
+	for _, r := range mem.regions {
+		got[r.name] = [2]uint64{r.lo, r.hi}
+	}
+	want := map[string][2]uint64{
+		"irq stack of cpu 1":         {irqBase, irqBase + ts},
+		"overflow stack of cpu 1":    {data + 0x1000 + pcpu1, data + 0x1000 + pcpu1 + 4096},
+		"SDEI normal stack of cpu 1": {sdeiBase, sdeiBase + ts},
+		"EFI runtime services stack": {efiTop - ts, efiTop},
+	}
+	if len(got) != len(want) {
+		t.Errorf("stacks %v, want %v", got, want)
+	}
+	for name, w := range want {
+		if got[name] != w {
+			t.Errorf("%s: [%#x, %#x), want [%#x, %#x)", name, got[name][0], got[name][1], w[0], w[1])
+		}
+	}
+}

@@ -21,8 +21,8 @@ type StackRegion struct {
 }
 
 // CPUStacks lists cpu's IRQ stack and exception stacks (x86_64: the
-// per-CPU hardirq_stack_ptr and cea_exception_stacks; arm64: the IRQ
-// stack, irq_stack_ptr), lowest first. Stacks whose pointers cannot be
+// per-CPU hardirq_stack_ptr and cea_exception_stacks; arm64: the IRQ,
+// overflow, SDEI and EFI runtime stacks, addARM64CPUStacks), lowest first. Stacks whose pointers cannot be
 // read are left out.
 func CPUStacks(p *symbols.Program, cpu int) ([]StackRegion, error) {
 	u, err := UnwinderFor(p)
