@@ -29,6 +29,7 @@ func Kinds() []*waitkind.Kind {
 		KthreadStopWait,
 		FlushWorkWait,
 		FlushWorkqueueWait,
+		KthreadFlushWait,
 		RCUGracePeriodWait,
 		RCUExpeditedWait,
 		RCUExpeditedDriverWait,
