@@ -207,7 +207,8 @@ func Edges(sc string) []WaitEdge {
 		// or reader-held rw_semaphore and a ww_mutex wait for their owner
 		// (the reader of a reader-owned one is a hint); kthread_stop
 		// waits for the thread's exit; flush_work, cancel_work_sync and
-		// flush_workqueue for the worker running the item;
+		// flush_workqueue for the worker running the item,
+		// kthread_flush_work for the kthread_worker's kthread;
 		// synchronize_rcu(_expedited) for the grace period a reader
 		// blocked in its read-side critical section holds up.
 		return []WaitEdge{
@@ -226,6 +227,8 @@ func Edges(sc string) []WaitEdge {
 			{"kmod.flush.flusher", "kmod.flush.worker", "work item kwalk_work_fn of workqueue kwalk_wq"},
 			{"kmod.cancel.canceller", "kmod.flush.worker", "work item kwalk_work_fn (cancel_work_sync)"},
 			{"kmod.wqflush.flusher", "kmod.flush.worker", "workqueue kwalk_wq (flush_workqueue)"},
+			{"kmod.kwork.flusher", "kmod.kwork.worker", "work kwalk_kwork_fn of kthread_worker kwalk_kworker (kthread_flush_work)"},
+			{"kmod.kwork.worker", "kmod.holder", "mutex kwalk_mutex_c"},
 			{"kmod.flush.worker", "kmod.holder", "mutex kwalk_mutex_c"},
 			{"kmod.rcu.sync", "kmod.rcu.reader", "RCU grace period"},
 			{"kmod.rcu.exp", "kmod.rcu.reader", "expedited RCU grace period"},

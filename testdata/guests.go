@@ -288,7 +288,9 @@ const (
 	// flush_work for a work item of workqueue kwalk_wq that
 	// kmod.flush.worker (a kworker) runs and in which it waits for C, and
 	// kmod.cancel.canceller (cancel_work_sync) and kmod.wqflush.flusher
-	// (flush_workqueue) wait for the same item; kmod.rcu.reader sleeps in S inside
+	// (flush_workqueue) wait for the same item; kmod.kwork.flusher waits in
+	// kthread_flush_work for a work that kmod.kwork.worker (the kthread of
+	// kthread_worker kwalk_kworker) runs and in which it waits for C; kmod.rcu.reader sleeps in S inside
 	// rcu_read_lock (preemptible RCU: a blocked reader), so the grace
 	// periods kmod.rcu.sync (synchronize_rcu) and kmod.rcu.exp
 	// (synchronize_rcu_expedited) wait for never end. Meta kmod.module,

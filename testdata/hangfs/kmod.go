@@ -41,6 +41,8 @@ var kmodRoles = []struct {
 	{"kmod.flush.flusher", "kwalk_flusher", "D", []string{"__flush_work", "flush_work"}},
 	{"kmod.cancel.canceller", "kwalk_canceller", "D", []string{"__cancel_work_sync", "__cancel_work_timer", "cancel_work_sync", "__flush_work"}},
 	{"kmod.wqflush.flusher", "kwalk_wq_flush", "D", []string{"__flush_workqueue", "flush_workqueue"}},
+	{"kmod.kwork.worker", "kwalk_kworker", "D", []string{"kwalk_kwork_fn"}},
+	{"kmod.kwork.flusher", "kwalk_kw_flush", "D", []string{"kthread_flush_work", "kw_flusher_fn"}},
 	{"kmod.rcu.reader", "kwalk_rcu_read", "S", []string{"rcu_reader_fn", "sleep_forever"}},
 	{"kmod.rcu.sync", "kwalk_rcu_sync", "D", []string{"synchronize_rcu", "synchronize_rcu_normal", "__wait_rcu_gp", "wait_rcu_gp"}},
 	{"kmod.rcu.exp", "kwalk_rcu_exp", "D", []string{"synchronize_rcu_expedited"}},

@@ -22,6 +22,8 @@
  *                               kwalk_wq whose function waits for mutex C
  *   kwalk_canceller             cancel_work_sync of that running item
  *   kwalk_wq_flush              flush_workqueue(kwalk_wq)
+ *   kwalk_kworker               a kthread_worker whose work waits for mutex C
+ *   kwalk_kw_flush              kthread_flush_work of that running work
  *   kwalk_rcu_read              sleeps (S) inside rcu_read_lock()
  *   kwalk_rcu_sync              synchronize_rcu()
  *   kwalk_rcu_exp               synchronize_rcu_expedited()
@@ -63,12 +65,14 @@ static DECLARE_COMPLETION(holder_holds);
 static DECLARE_COMPLETION(reader_in);
 static DECLARE_COMPLETION(stoppee_in);
 static DECLARE_COMPLETION(work_running);
+static DECLARE_COMPLETION(kwork_running);
 
 static int spin;
 module_param(spin, int, 0444);
 MODULE_PARM_DESC(spin, "1: only a kernel thread that spins with preemption disabled");
 
 static struct workqueue_struct *kwalk_wq;
+static struct kthread_worker *kwalk_kworker;
 static struct task_struct *stoppee;
 
 /*
@@ -220,6 +224,24 @@ static int wq_flusher_fn(void *arg)
 	return 0;
 }
 
+static void kwalk_kwork_fn(struct kthread_work *work)
+{
+	complete_all(&kwork_running);
+	mutex_lock(&kwalk_mutex_c);
+	mutex_unlock(&kwalk_mutex_c);
+}
+
+static DEFINE_KTHREAD_WORK(kwalk_kwork, kwalk_kwork_fn);
+
+static int kw_flusher_fn(void *arg)
+{
+	await(&holder_holds);
+	kthread_queue_work(kwalk_kworker, &kwalk_kwork);
+	await(&kwork_running);
+	kthread_flush_work(&kwalk_kwork);
+	return 0;
+}
+
 static int rcu_reader_fn(void *arg)
 {
 	rcu_read_lock();
@@ -281,6 +303,11 @@ static int __init kwalk_hang_init(void)
 		return -ENOMEM;
 	ww_mutex_init(&kwalk_ww, &kwalk_ww_class);
 	sema_init(&kwalk_sem, 1);
+	kwalk_kworker = kthread_create_worker(0, "kwalk_kworker");
+	if (IS_ERR(kwalk_kworker))
+		return PTR_ERR(kwalk_kworker);
+	/* Newer kernels leave the worker asleep (kthread_run_worker wakes it). */
+	wake_up_process(kwalk_kworker->task);
 	start(abba_a, "kwalk_abba_a");
 	start(abba_b, "kwalk_abba_b");
 	stoppee = kthread_create(stoppee_fn, NULL, "kwalk_stoppee");
@@ -298,6 +325,7 @@ static int __init kwalk_hang_init(void)
 	start(flusher_fn, "kwalk_flusher");
 	start(canceller_fn, "kwalk_canceller");
 	start(wq_flusher_fn, "kwalk_wq_flush");
+	start(kw_flusher_fn, "kwalk_kw_flush");
 	start(rcu_reader_fn, "kwalk_rcu_read");
 	start(rcu_sync_fn, "kwalk_rcu_sync");
 	start(rcu_exp_fn, "kwalk_rcu_exp");

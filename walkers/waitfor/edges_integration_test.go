@@ -76,6 +76,8 @@ var rootKinds = map[string]string{
 	"kmod.flush.worker":     waitfor.RootHolderNotBlocked,
 	"kmod.cancel.canceller": waitfor.RootHolderNotBlocked,
 	"kmod.wqflush.flusher":  waitfor.RootHolderNotBlocked,
+	"kmod.kwork.flusher":    waitfor.RootHolderNotBlocked,
+	"kmod.kwork.worker":     waitfor.RootHolderNotBlocked,
 	"kmod.rcu.sync":         waitfor.RootRCUStall,
 	"kmod.rcu.exp":          waitfor.RootRCUStall,
 }
