@@ -35,7 +35,11 @@ func TestGNUBuildID(t *testing.T) {
 		{"other type", note("GNU", 1, id), ""},
 		{"other name", note("Xen", 3, id), ""},
 		{"truncated", good[:len(good)-4], ""},
-		{"lying size", func() []byte { b := append([]byte(nil), good...); binary.LittleEndian.PutUint32(b[4:], 1<<31); return b }(), ""},
+		{"lying size", func() []byte {
+			b := append([]byte(nil), good...)
+			binary.LittleEndian.PutUint32(b[4:], 1<<31)
+			return b
+		}(), ""},
 		{"empty", nil, ""},
 	} {
 		got, ok := gnuBuildID(tc.b)
