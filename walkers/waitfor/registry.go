@@ -33,6 +33,7 @@ func Kinds() []*waitkind.Kind {
 		RCUGracePeriodWait,
 		RCUExpeditedWait,
 		RCUExpeditedDriverWait,
+		SRCUGracePeriodWait,
 		locking.CompletionWait,
 		locking.SwaitWait,
 		locking.FolioWaitKind,
