@@ -232,6 +232,9 @@ func Edges(sc string) []WaitEdge {
 			{"kmod.flush.worker", "kmod.holder", "mutex kwalk_mutex_c"},
 			{"kmod.rcu.sync", "kmod.rcu.reader", "RCU grace period"},
 			{"kmod.rcu.exp", "kmod.rcu.reader", "expedited RCU grace period"},
+			// SRCU does not record its readers: the wait is reported,
+			// with its domain, and no holder.
+			{"kmod.srcu.sync", "", "SRCU grace period of kwalk_srcu"},
 		}
 	}
 	return nil

@@ -293,7 +293,9 @@ const (
 	// kthread_worker kwalk_kworker) runs and in which it waits for C; kmod.rcu.reader sleeps in S inside
 	// rcu_read_lock (preemptible RCU: a blocked reader), so the grace
 	// periods kmod.rcu.sync (synchronize_rcu) and kmod.rcu.exp
-	// (synchronize_rcu_expedited) wait for never end. Meta kmod.module,
+	// (synchronize_rcu_expedited) wait for never end; kmod.srcu.reader
+	// sleeps inside srcu_read_lock(kwalk_srcu) and kmod.srcu.sync waits
+	// in synchronize_srcu for that domain's grace period. Meta kmod.module,
 	// kmod.workqueue.
 	ScenarioKmod = "kmod"
 	// ScenarioUfutex: /bin/ufutex (testdata/cprog/ufutex.c, built static

@@ -46,6 +46,8 @@ var kmodRoles = []struct {
 	{"kmod.rcu.reader", "kwalk_rcu_read", "S", []string{"rcu_reader_fn", "sleep_forever"}},
 	{"kmod.rcu.sync", "kwalk_rcu_sync", "D", []string{"synchronize_rcu", "synchronize_rcu_normal", "__wait_rcu_gp", "wait_rcu_gp"}},
 	{"kmod.rcu.exp", "kwalk_rcu_exp", "D", []string{"synchronize_rcu_expedited"}},
+	{"kmod.srcu.reader", "kwalk_srcu_read", "S", []string{"srcu_reader_fn", "sleep_forever"}},
+	{"kmod.srcu.sync", "kwalk_srcu_sync", "D", []string{"synchronize_srcu", "__synchronize_srcu", "srcu_sync_fn"}},
 }
 
 func (s *stager) kmod() error {

@@ -27,6 +27,8 @@
  *   kwalk_rcu_read              sleeps (S) inside rcu_read_lock()
  *   kwalk_rcu_sync              synchronize_rcu()
  *   kwalk_rcu_exp               synchronize_rcu_expedited()
+ *   kwalk_srcu_read             sleeps (S) inside srcu_read_lock(kwalk_srcu)
+ *   kwalk_srcu_sync             synchronize_srcu(kwalk_srcu)
  *
  * Loaded with spin=1 (the kdump-softlockup guest) it starts only
  *
@@ -44,6 +46,7 @@
 #include <linux/rwsem.h>
 #include <linux/sched.h>
 #include <linux/semaphore.h>
+#include <linux/srcu.h>
 #include <linux/sched/task.h>
 #include <linux/moduleparam.h>
 #include <linux/preempt.h>
@@ -57,6 +60,7 @@ static DECLARE_RWSEM(kwalk_rwsem);
 static DEFINE_RT_MUTEX(kwalk_rtmutex);
 static DEFINE_WW_CLASS(kwalk_ww_class);
 static struct ww_mutex kwalk_ww;
+DEFINE_STATIC_SRCU(kwalk_srcu);
 static struct semaphore kwalk_sem; /* DEFINE_SEMAPHORE's arguments changed in 6.4 */
 
 static DECLARE_COMPLETION(a_holds);
@@ -66,6 +70,7 @@ static DECLARE_COMPLETION(reader_in);
 static DECLARE_COMPLETION(stoppee_in);
 static DECLARE_COMPLETION(work_running);
 static DECLARE_COMPLETION(kwork_running);
+static DECLARE_COMPLETION(srcu_reader_in);
 
 static int spin;
 module_param(spin, int, 0444);
@@ -265,6 +270,23 @@ static int rcu_exp_fn(void *arg)
 	return 0;
 }
 
+static int srcu_reader_fn(void *arg)
+{
+	int idx = srcu_read_lock(&kwalk_srcu);
+
+	complete_all(&srcu_reader_in);
+	sleep_forever();
+	srcu_read_unlock(&kwalk_srcu, idx);
+	return 0;
+}
+
+static int srcu_sync_fn(void *arg)
+{
+	await(&srcu_reader_in);
+	synchronize_srcu(&kwalk_srcu);
+	return 0;
+}
+
 static int spin_fn(void *arg)
 {
 	preempt_disable();
@@ -329,6 +351,8 @@ static int __init kwalk_hang_init(void)
 	start(rcu_reader_fn, "kwalk_rcu_read");
 	start(rcu_sync_fn, "kwalk_rcu_sync");
 	start(rcu_exp_fn, "kwalk_rcu_exp");
+	start(srcu_reader_fn, "kwalk_srcu_read");
+	start(srcu_sync_fn, "kwalk_srcu_sync");
 	pr_info("kwalk_hang: threads started\n");
 	return 0;
 }

@@ -80,6 +80,7 @@ var rootKinds = map[string]string{
 	"kmod.kwork.worker":     waitfor.RootHolderNotBlocked,
 	"kmod.rcu.sync":         waitfor.RootRCUStall,
 	"kmod.rcu.exp":          waitfor.RootRCUStall,
+	"kmod.srcu.sync":        waitfor.RootSRCUStall,
 }
 
 // objectNames are how the waits of some roles must name their object (its
@@ -90,6 +91,7 @@ var objectNames = map[string]string{
 	"kmod.io.waiter":  "mutex kwalk_mutex_c",
 	"kmod.rt.waiter":  "rt_mutex kwalk_rtmutex",
 	"kmod.sem.waiter": "semaphore kwalk_sem",
+	"kmod.srcu.sync":  "an SRCU grace period of kwalk_srcu [kwalk_hang]",
 }
 
 // hintedHolders are holders of waits whose kernels may record them (a
