@@ -16,9 +16,6 @@ import (
 // signal_struct.
 func TestDescribeWaitQueueInSlab(t *testing.T) {
 	for _, d := range testdata.GeneratedDumps(t) {
-		if d.Generated != nil && testdata.IsArm64(d.Generated.Guest) {
-			continue // kwalk does not derive arm64's vmemmap yet: no slab look-ups there
-		}
 		t.Run(d.Name, func(t *testing.T) {
 			p := walktest.OpenReal(t, d)
 			init, err := sched.TaskByPID(p, 1)
