@@ -45,6 +45,12 @@ type Options struct {
 	ForceBuildID bool
 	// CacheBytes bounds the decoded-page cache (0: kcore's default).
 	CacheBytes int
+	// ModuleDebug, when set, finds the debug file of a loaded module that
+	// no DebugDirs entry holds, by the module's name and GNU build-id (read
+	// from the dump: symbols.ModuleBuildID), e.g. from debuginfod. It is
+	// asked once per module, when DWARF from a vmlinux is in use and the
+	// module's source lines are first needed.
+	ModuleDebug func(module, buildID string) (string, error)
 }
 
 // Open opens a crash dump (any format kcore reads) and loads its symbols and
@@ -132,6 +138,23 @@ func load(d *kcore.Dump, opts Options, live bool) (*symbols.Program, error) {
 		}
 		dw.SetModules(names)
 		dw.SetSymbols(p.Syms)
+		if opts.ModuleDebug != nil {
+			byName := make(map[string]uint64, len(mods))
+			for _, m := range mods {
+				byName[m.Name] = m.Addr
+			}
+			dw.SetModuleFetcher(func(module string) (string, error) {
+				addr, ok := byName[module]
+				if !ok {
+					return "", fmt.Errorf("not among the loaded modules")
+				}
+				id, err := symbols.ModuleBuildID(p, addr)
+				if err != nil {
+					return "", fmt.Errorf("its build-id: %w", err)
+				}
+				return opts.ModuleDebug(module, id)
+			})
+		}
 	}
 	if st := d.Stats(); st.ExcludedPages > 0 && !opts.ZeroExcluded {
 		warnings = append(warnings, fmt.Sprintf("%d pages were excluded from the dump; reads of them fail (--zero-excluded reads them as zeros)", st.ExcludedPages))

@@ -35,6 +35,9 @@ type DWARFTypes struct {
 	kaslr      uint64
 	closed     bool
 	syms       SymbolTable // for module addresses in LineForAddr
+	// fetchModule finds a module's debug file that no module dir has
+	// (SetModuleFetcher), once per module.
+	fetchModule func(module string) (string, error)
 
 	derived derivedTypes
 	vars    dwarfVarSections // bt -v: location lists and call frame info

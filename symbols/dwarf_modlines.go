@@ -90,7 +90,18 @@ func (d *DWARFTypes) moduleFuncsLocked(mf *dwarfFile) (map[string]modFunc, error
 	return funcs, nil
 }
 
-// moduleFileLocked opens a module's debug file by module name.
+// SetModuleFetcher sets how a module's debug file that no module dir
+// holds is found (e.g. fetched from debuginfod by the module's build-id):
+// asked once per module, when its lines are first needed (types are looked
+// for in the module dirs only).
+func (d *DWARFTypes) SetModuleFetcher(f func(module string) (string, error)) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.fetchModule = f
+}
+
+// moduleFileLocked opens a module's debug file by module name (from the
+// module dirs, else from the fetcher, called with d.mu released).
 func (d *DWARFTypes) moduleFileLocked(module string) (*dwarfFile, error) {
 	n := normalizeModuleName(module)
 	if mf, ok := d.modules[n]; ok {
@@ -101,6 +112,32 @@ func (d *DWARFTypes) moduleFileLocked(module string) (*dwarfFile, error) {
 	}
 	d.findModulePathsLocked()
 	path, ok := d.modPaths[n]
+	if !ok && d.fetchModule != nil {
+		// The fetcher reads the dump through the program, whose types may
+		// be these: it runs without the lock (a download may take long).
+		fetch := d.fetchModule
+		d.mu.Unlock()
+		p, err := fetch(n)
+		d.mu.Lock()
+		if d.closed {
+			return nil, errDWARFClosed
+		}
+		if mf, done := d.modules[n]; done {
+			if mf == nil {
+				return nil, fmt.Errorf("module %s: its debug file could not be opened", module)
+			}
+			return mf, nil
+		}
+		if err != nil || p == "" {
+			d.modules[n] = nil
+			if err == nil {
+				err = fmt.Errorf("no debug file under %v, and none fetched", d.moduleDirs)
+			}
+			return nil, fmt.Errorf("module %s: %w", module, err)
+		}
+		path, ok = p, true
+		d.modPaths[n] = p
+	}
 	if !ok {
 		return nil, fmt.Errorf("module %s: no debug file under %v", module, d.moduleDirs)
 	}

@@ -91,6 +91,32 @@ func fetchVmlinux(ctx context.Context, buildID, release string, fetch bool, stde
 	return c.Fetch(ctx, id, debuginfod.Debuginfo, name)
 }
 
+// fetchModuleDebug returns the debug file of a loaded module by its
+// build-id from $DEBUGINFOD_URLS (or elfutils' cache), "" without servers.
+// It is asked only when a vmlinux's DWARF is in use (bt -l/-v, dis -l) and
+// a module's source lines are wanted.
+func fetchModuleDebug(ctx context.Context, module, buildID string, stderr io.Writer) (string, error) {
+	c := debuginfod.FromEnv()
+	if c == nil {
+		return "", nil
+	}
+	id, err := debuginfod.NormalizeBuildID(buildID)
+	if err != nil {
+		return "", fmt.Errorf("module %s: %w", module, err)
+	}
+	if isTerminal(stderr) {
+		c.Progress = stderr
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
+	defer stop()
+	p, err := c.Fetch(ctx, id, debuginfod.Debuginfo, module+".ko")
+	if err != nil {
+		fmt.Fprintf(stderr, "kwalk: debuginfod: module %s: %s\n", module, err)
+		return "", err
+	}
+	return p, nil
+}
+
 // liveBuildID is the running kernel's build-id, from /sys/kernel/notes.
 func liveBuildID() string {
 	b, err := os.ReadFile("/sys/kernel/notes")

@@ -67,12 +67,31 @@ func TestDebuginfodServer(t *testing.T) {
 		dump = d.Path(testdata.FormatELF)
 	}
 
-	// The server scans a directory holding only a link to the vmlinux.
+	// A task asleep in the fuse module (its /proc stack has [fuse] frames):
+	// bt -l shows the module's lines once its debug file is fetched too.
+	fuseKo := filepath.Join(d.DebugRoot, "lib", "modules", d.Release, "kernel", "fs", "fuse", "fuse.ko")
+	fuseID, fuseErr := debuginfod.FileBuildID(fuseKo)
+	fusePID := 0
+	for _, tk := range d.Truth.Tasks {
+		for _, f := range tk.Stack {
+			if f.Module == "fuse" && fusePID == 0 {
+				fusePID = tk.TID
+			}
+		}
+	}
+
+	// The server scans a directory holding only links to the vmlinux and
+	// the fuse module's debug file.
 	dir := t.TempDir()
 	files := filepath.Join(dir, "files")
 	os.Mkdir(files, 0o755)
 	if err := os.Symlink(vmlinux, filepath.Join(files, filepath.Base(vmlinux))); err != nil {
 		t.Fatal(err)
+	}
+	if fuseErr == nil {
+		if err := os.Symlink(fuseKo, filepath.Join(files, "fuse.ko")); err != nil {
+			t.Fatal(err)
+		}
 	}
 	port := freePort(t)
 	logPath := filepath.Join(dir, "server.log")
@@ -113,6 +132,21 @@ func TestDebuginfodServer(t *testing.T) {
 	}
 	if strings.Contains(r.stderr, "\r") {
 		t.Errorf("a progress line went to stderr that is not a terminal: %q", r.stderr)
+	}
+
+	// A module's lines: its debug file comes by the build-id the dump's
+	// module notes hold.
+	if fuseErr != nil || fusePID == 0 {
+		t.Errorf("no fuse module debug file (%v) or no task in the fuse module (pid %d) to check module lines with", fuseErr, fusePID)
+	} else {
+		waitServed(t, url+"/buildid/"+fuseID+"/debuginfo", logPath)
+		r := runKwalk(t, env, "bt", dump, "-l", fmt.Sprint(fusePID))
+		if !strings.Contains(r.stdout, "fs/fuse/") {
+			t.Errorf("bt -l %d with debuginfod: no fuse module source lines:\n%s\n%s", fusePID, r.stdout, r.stderr)
+		}
+		if got, err := debuginfod.FileBuildID(filepath.Join(cache, fuseID, "debuginfo")); err != nil || got != fuseID {
+			t.Errorf("fuse.ko in the cache: build-id %q, %v; want %s", got, err, fuseID)
+		}
 	}
 
 	// Cached: the server is not asked; elfutils' own client finds it too.

@@ -183,6 +183,11 @@ func openProgram(ctx context.Context, inv invocation, stderr io.Writer) (*symbol
 		ZeroExcluded: inv.zeroExcl,
 		ForceBuildID: inv.forceBID,
 	}
+	if !inv.noDebuginfod {
+		opts.ModuleDebug = func(module, buildID string) (string, error) {
+			return fetchModuleDebug(ctx, module, buildID, stderr)
+		}
+	}
 	// debuginfo fetches the vmlinux of buildID when there is none yet.
 	debuginfo := func(buildID, release string, fetch bool) bool {
 		if opts.Vmlinux != "" || inv.noDebuginfod {
