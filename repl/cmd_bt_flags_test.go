@@ -454,10 +454,19 @@ func TestBtExceptionSearchARM64RealDump(t *testing.T) {
 		if len(cpus.CPUStacks) == 0 {
 			t.Errorf("bt -E: no CPU stack searched")
 		}
+		irqs := 0
 		for _, cs := range cpus.CPUStacks {
-			if cs.Kind != "irq" || cs.Error != "" {
+			// The IRQ stacks, and with CONFIG_VMAP_STACK the overflow
+			// stacks (exception kind).
+			if (cs.Kind != "irq" && cs.Kind != "exception") || cs.Error != "" {
 				t.Errorf("bt -E: cpu %d %s stack, error %q", cs.CPU, cs.Kind, cs.Error)
 			}
+			if cs.Kind == "irq" {
+				irqs++
+			}
+		}
+		if irqs == 0 {
+			t.Errorf("bt -E: no IRQ stack searched")
 		}
 	})
 }
