@@ -1,9 +1,9 @@
 package symbols
 
 import (
-	"encoding/binary"
-	"encoding/hex"
 	"fmt"
+
+	"github.com/kwalk/kwalk/debuginfod"
 )
 
 // maxModuleNotes bounds the notes_attrs entries read (a module has a few
@@ -83,32 +83,12 @@ func ModuleBuildID(p *Program, addr uint64) (string, error) {
 		if err := p.Mem.ReadVirt(b, sec); err != nil {
 			return "", fmt.Errorf("module %#x: .note.gnu.build-id: %w", addr, err)
 		}
-		if id, ok := gnuBuildID(b); ok {
+		if id, ok := debuginfod.NotesBuildID(b); ok {
 			return id, nil
 		}
 		return "", fmt.Errorf("module %#x: .note.gnu.build-id at %#x holds no GNU build-id note", addr, sec)
 	}
 	return "", fmt.Errorf("module %#x: no .note.gnu.build-id among its notes", addr)
-}
-
-// gnuBuildID finds the NT_GNU_BUILD_ID note (type 3, name "GNU") in an
-// ELF note area.
-func gnuBuildID(b []byte) (string, bool) {
-	le := binary.LittleEndian
-	for off := 0; off+12 <= len(b); {
-		namesz, descsz, typ := int(le.Uint32(b[off:])), int(le.Uint32(b[off+4:])), le.Uint32(b[off+8:])
-		name := off + 12
-		desc := name + (namesz+3)&^3
-		end := desc + (descsz+3)&^3
-		if namesz < 0 || descsz < 0 || desc > len(b) || desc+descsz > len(b) || end < off {
-			return "", false
-		}
-		if typ == 3 && namesz == 4 && string(b[name:name+3]) == "GNU" && descsz > 0 {
-			return hex.EncodeToString(b[desc : desc+descsz]), true
-		}
-		off = end
-	}
-	return "", false
 }
 
 func errOrNULL(err error) error {

@@ -94,7 +94,7 @@ func decodeKthreadFlush(c waitkind.Context, t *sched.Task, f waitkind.Found) (Ta
 	}
 	ref := c.Ref(task)
 	cur, _ := ko.MemberUint("current_work")
-	ahead, queued := kthreadWorksAhead(p, ko, fwork)
+	ahead, queued, listErr := kthreadWorksAhead(p, ko, fwork)
 	switch {
 	case cur == fwork:
 		w.Object.State = "running"
@@ -118,6 +118,9 @@ func decodeKthreadFlush(c waitkind.Context, t *sched.Task, f waitkind.Found) (Ta
 	}
 	if queued && ahead > 0 {
 		w.Note += fmt.Sprintf(" (%d more work item(s) ahead of the flush on its work_list)", ahead)
+	} else if listErr != nil {
+		w.Certain = false
+		w.Note += fmt.Sprintf(" (the worker's work_list could not be read: %v)", listErr)
 	} else if !queued {
 		w.Certain = false
 		w.Note += " (the flush is not on the worker's work_list)"
@@ -128,22 +131,33 @@ func decodeKthreadFlush(c waitkind.Context, t *sched.Task, f waitkind.Found) (Ta
 }
 
 // kthreadWorksAhead counts the works on the worker's work_list before the
-// flush (kthread_work.node), and whether the flush is there.
-func kthreadWorksAhead(p *symbols.Program, ko symbols.Object, fwork uint64) (int, bool) {
-	headOff, err1 := p.OffsetOf("struct kthread_worker", "work_list")
-	nodeOff, err2 := p.OffsetOf("struct kthread_work", "node")
-	if err1 != nil || err2 != nil {
-		return 0, false
+// flush (kthread_work.node), and whether the flush is there; err when the
+// list could not be read to its end or the flush.
+func kthreadWorksAhead(p *symbols.Program, ko symbols.Object, fwork uint64) (int, bool, error) {
+	headOff, err := p.OffsetOf("struct kthread_worker", "work_list")
+	if err != nil {
+		return 0, false, err
+	}
+	nodeOff, err := p.OffsetOf("struct kthread_work", "node")
+	if err != nil {
+		return 0, false, err
 	}
 	head := ko.Addr() + headOff
 	cur, err := p.ReadU64(head)
-	for n := 0; err == nil && cur != head && cur != 0 && n < maxKthreadWorks; n++ {
-		if cur == fwork+nodeOff {
-			return n, true
+	for n := 0; n < maxKthreadWorks; n++ {
+		switch {
+		case err != nil:
+			return 0, false, err
+		case cur == head:
+			return 0, false, nil
+		case cur == 0:
+			return 0, false, fmt.Errorf("a NULL link after %d works", n)
+		case cur == fwork+nodeOff:
+			return n, true, nil
 		}
 		cur, err = p.ReadU64(cur)
 	}
-	return 0, false
+	return 0, false, fmt.Errorf("longer than %d works", maxKthreadWorks)
 }
 
 func errOrZero(err error) error {

@@ -1,6 +1,7 @@
 package waitfor
 
 import (
+	"encoding/binary"
 	"fmt"
 	"strings"
 
@@ -173,7 +174,7 @@ func srcuDomainsOnStack(a *waitAnalysis, stack []byte, base uint64) []srcuDomain
 	var out []srcuDomain
 	seen := map[uint64]bool{}
 	for off := 0; off+8 <= len(stack); off += 8 {
-		v := leU64(stack[off:])
+		v := binary.LittleEndian.Uint64(stack[off:])
 		if v < 0xff00000000000000 || seen[v] || (v >= base && v < base+uint64(len(stack))) {
 			continue
 		}
@@ -192,11 +193,6 @@ func srcuDomainsOnStack(a *waitAnalysis, stack []byte, base uint64) []srcuDomain
 		}
 	}
 	return out
-}
-
-func leU64(b []byte) uint64 {
-	return uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
-		uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56
 }
 
 func classifySRCU(w *TaskWait, r *Root) bool {
